@@ -1,0 +1,1018 @@
+//! Syntax tree to checked model: names, indices and shapes. Every problem
+//! becomes a diagnostic that points at the offending text; nothing past
+//! this stage sees a span-less error about the script.
+
+mod lower;
+mod requests;
+
+use crate::diag::{Diagnostic, Diagnostics, Source, Span};
+use crate::graph::sccs;
+use crate::ir::{self, Ix, Leaf, Node, Ref};
+use crate::model::*;
+use crate::poly::Poly;
+use crate::shape::Shape;
+use crate::syntax::ast::{self, Expr, ExprKind, IndexItem, SizeExpr, SizeKind, Stmt, StmtKind};
+use lower::Lowerer;
+use std::collections::HashMap;
+
+/// What a name in the script refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Named {
+    Dim(u32),
+    Index(u32),
+    Param(u32),
+    Var(u32),
+    Fn(u32),
+    Loss,
+    Jacobian(usize),
+}
+
+impl Named {
+    fn describe(self) -> &'static str {
+        match self {
+            Named::Dim(_) => "a dim",
+            Named::Index(_) => "an index",
+            Named::Param(_) => "a parameter",
+            Named::Var(_) => "a variable",
+            Named::Fn(_) => "a function",
+            Named::Loss => "the loss",
+            Named::Jacobian(_) => "a derived Jacobian",
+        }
+    }
+}
+
+/// Names the language keeps for itself.
+const BUILTINS: &[&str] = &[
+    "sigma", "tanh", "exp", "log", "sqrt", "sum", "bar", "det", "inv", "tr", "I", "params", "macs",
+    "scalar", "adjoints", "inverse",
+];
+
+/// Checks a parsed script and builds its model.
+pub fn check(script: &ast::Script, source: &Source) -> Result<Model, Diagnostics> {
+    let mut ck = Checker {
+        source,
+        model: Model::default(),
+        names: HashMap::new(),
+        errors: Vec::new(),
+        var_shapes: Vec::new(),
+        var_eq_stmt: Vec::new(),
+        items: Vec::new(),
+    };
+    ck.declare_dims(&script.stmts);
+    ck.declare_rest(&script.stmts);
+    ck.infer_shapes(&script.stmts);
+    ck.lower_statements(&script.stmts);
+    if ck.errors.is_empty() {
+        ck.check_cycles();
+    }
+    if ck.errors.is_empty() {
+        ck.check_requests(&script.stmts);
+    }
+    ck.items.sort_by_key(|(k, _)| *k);
+    ck.model.items = ck.items.drain(..).map(|(_, item)| item).collect();
+    if ck.errors.is_empty() {
+        Ok(ck.model)
+    } else {
+        ck.errors.sort_by_key(|d| d.span.start);
+        Err(Diagnostics(ck.errors))
+    }
+}
+
+struct Checker<'s> {
+    source: &'s Source,
+    model: Model,
+    names: HashMap<String, (Named, Span)>,
+    errors: Vec<Diagnostic>,
+    /// Variables' shapes as far as they are known.
+    var_shapes: Vec<Option<Shape>>,
+    /// For each defined variable, the statement number of its equation.
+    var_eq_stmt: Vec<Option<usize>>,
+    /// The model section's items with their statement numbers.
+    items: Vec<(usize, Item)>,
+}
+
+/// The closest of `candidates` to `name`, if it is close enough to suggest.
+fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let d = edit_distance(name, c);
+        let limit = (name.len().max(c.len()) / 3).max(1);
+        if d <= limit && best.is_none_or(|(bd, bc)| d < bd || (d == bd && c < bc)) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+impl<'s> Checker<'s> {
+    fn line(&self, span: Span) -> usize {
+        self.source.line_col(span.start).0
+    }
+
+    fn text(&self, span: Span) -> String {
+        self.source.slice(span).to_owned()
+    }
+
+    fn error(&mut self, d: Diagnostic) {
+        self.errors.push(d);
+    }
+
+    /// Declares a name, reporting a redefinition or a built-in clash.
+    fn declare(&mut self, name: &ast::Ident, what: Named) -> bool {
+        if BUILTINS.contains(&name.name.as_str()) {
+            self.error(
+                Diagnostic::new(
+                    name.span,
+                    format!("`{}` is a built-in name of the language", name.name),
+                    "cannot be declared",
+                )
+                .hint("choose another name"),
+            );
+            return false;
+        }
+        if let Some(&(prev, prev_span)) = self.names.get(&name.name) {
+            let d = Diagnostic::new(
+                name.span,
+                format!("`{}` is already defined", name.name),
+                "defined again here",
+            )
+            .related(
+                prev_span,
+                format!("first defined here as {}", prev.describe()),
+            )
+            .hint("every name is defined once; rename one of them");
+            self.error(d);
+            return false;
+        }
+        self.names.insert(name.name.clone(), (what, name.span));
+        true
+    }
+
+    fn declare_dims(&mut self, stmts: &[Stmt]) {
+        for (k, s) in stmts.iter().enumerate() {
+            if let StmtKind::Dim(names) = &s.kind {
+                let mut ids = Vec::new();
+                for n in names {
+                    let id = self.model.dims.len() as u32;
+                    if self.declare(n, Named::Dim(id)) {
+                        self.model.dims.push(DimDecl {
+                            name: n.name.clone(),
+                            span: n.span,
+                        });
+                        self.model.symbols.dims.push(n.name.clone());
+                        ids.push(id);
+                    }
+                }
+                self.items.push((k, Item::Dims(ids)));
+            }
+        }
+    }
+
+    /// A size expression as a polynomial in dims.
+    fn size(&mut self, e: &SizeExpr) -> Option<Poly> {
+        let too_big = |sp: Span| {
+            Diagnostic::new(sp, "this size is too large to work with", "here")
+                .hint("sizes are small polynomials in the dims")
+        };
+        let p = match &e.kind {
+            SizeKind::Int(n) => match i64::try_from(*n) {
+                Ok(n) => Poly::int(n),
+                Err(_) => {
+                    self.error(too_big(e.span));
+                    return None;
+                }
+            },
+            SizeKind::Name(n) => match self.names.get(n) {
+                Some(&(Named::Dim(d), _)) => Poly::dim(d),
+                Some(&(other, _)) => {
+                    self.error(
+                        Diagnostic::new(
+                            e.span,
+                            format!("`{n}` is {}, not a dim", other.describe()),
+                            "used as a size",
+                        )
+                        .hint(format!(
+                            "declare a size with `dim {n}`, or use a declared dim"
+                        )),
+                    );
+                    return None;
+                }
+                None => {
+                    let dims: Vec<String> =
+                        self.model.dims.iter().map(|d| d.name.clone()).collect();
+                    let hint = match closest(n, dims.iter().map(String::as_str)) {
+                        Some(c) => {
+                            format!("did you mean `{c}`? Otherwise declare it with `dim {n}`")
+                        }
+                        None => format!("declare it with `dim {n}`"),
+                    };
+                    self.error(
+                        Diagnostic::new(e.span, format!("unknown dim `{n}`"), "not declared")
+                            .hint(hint),
+                    );
+                    return None;
+                }
+            },
+            SizeKind::Add(a, b) | SizeKind::Sub(a, b) | SizeKind::Mul(a, b) => {
+                let (pa, pb) = (self.size(a), self.size(b));
+                let (pa, pb) = (pa?, pb?);
+                let r = match &e.kind {
+                    SizeKind::Add(..) => pa.add(&pb),
+                    SizeKind::Sub(..) => pa.sub(&pb),
+                    _ => pa.mul(&pb),
+                };
+                match r {
+                    Some(p) => p,
+                    None => {
+                        self.error(too_big(e.span));
+                        return None;
+                    }
+                }
+            }
+            SizeKind::Pow(a, n) => match self.size(a)?.pow(*n) {
+                Some(p) => p,
+                None => {
+                    self.error(too_big(e.span));
+                    return None;
+                }
+            },
+        };
+        Some(p)
+    }
+
+    /// A size that must be positive for every value of the dims: a nonzero
+    /// polynomial whose coefficients are all positive.
+    fn positive_size(&mut self, e: &SizeExpr) -> Option<Poly> {
+        let p = self.size(e)?;
+        if p.is_zero() || p.0.values().any(|c| c.is_negative()) {
+            self.error(
+                Diagnostic::new(
+                    e.span,
+                    format!(
+                        "the size `{}` is not positive for every value of the dims",
+                        self.text(e.span)
+                    ),
+                    "a size must be positive",
+                )
+                .hint("use a positive integer, a dim, or a sum of products of them"),
+            );
+            return None;
+        }
+        Some(p)
+    }
+
+    fn shape(&mut self, s: &ast::ShapeExpr) -> Option<Shape> {
+        match s {
+            ast::ShapeExpr::Scalar(_) => Some(Shape::scalar()),
+            ast::ShapeExpr::Vector(n) => Some(Shape::vector(self.positive_size(n)?)),
+            ast::ShapeExpr::Matrix(m, n) => {
+                let (m, n) = (self.positive_size(m), self.positive_size(n));
+                Some(Shape::matrix(m?, n?))
+            }
+        }
+    }
+
+    /// The index list of a declared input or an equation's left side.
+    fn target_indices(
+        &mut self,
+        r: &ast::Ref,
+        what: &str,
+        allow_offsets: bool,
+    ) -> Option<(Vec<u32>, Vec<i64>)> {
+        let mut ids = Vec::new();
+        let mut offsets = Vec::new();
+        for item in r.indices.iter().flatten() {
+            match item {
+                IndexItem::Const { span, .. } => {
+                    let hint = if what == "an equation" {
+                        format!(
+                            "set a boundary value with `init {} = ...`; an equation holds for every index value",
+                            self.text(r.span)
+                        )
+                    } else {
+                        format!("{what} is declared over index names, such as `x[t]`")
+                    };
+                    self.error(
+                        Diagnostic::new(
+                            *span,
+                            format!("a fixed index value in {what}"),
+                            "expected an index name",
+                        )
+                        .hint(hint),
+                    );
+                    return None;
+                }
+                IndexItem::Var { name, offset, span } => {
+                    let i = match self.names.get(&name.name) {
+                        Some(&(Named::Index(i), _)) => i,
+                        _ => {
+                            self.unknown_index(name);
+                            return None;
+                        }
+                    };
+                    if *offset != 0 && !allow_offsets {
+                        self.error(
+                            Diagnostic::new(
+                                *span,
+                                format!("an index offset in {what}"),
+                                "no offset here",
+                            )
+                            .hint(format!("write the plain index, `{}`", name.name)),
+                        );
+                        return None;
+                    }
+                    if ids.contains(&i) {
+                        self.error(
+                            Diagnostic::new(
+                                *span,
+                                format!("index `{}` appears twice", name.name),
+                                "repeated",
+                            )
+                            .hint("each position needs its own index, such as `h[i, j]`"),
+                        );
+                        return None;
+                    }
+                    ids.push(i);
+                    offsets.push(*offset);
+                }
+            }
+        }
+        Some((ids, offsets))
+    }
+
+    fn unknown_index(&mut self, name: &ast::Ident) {
+        let d = match self.names.get(&name.name) {
+            Some(&(other, _)) => Diagnostic::new(
+                name.span,
+                format!("`{}` is {}, not an index", name.name, other.describe()),
+                "used as an index",
+            )
+            .hint(format!("declare an index with `index {}`", name.name)),
+            None => {
+                let indices: Vec<String> =
+                    self.model.indices.iter().map(|d| d.name.clone()).collect();
+                let hint = match closest(&name.name, indices.iter().map(String::as_str)) {
+                    Some(c) => format!(
+                        "did you mean `{c}`? Otherwise declare it with `index {}`",
+                        name.name
+                    ),
+                    None => format!("declare it with `index {}`", name.name),
+                };
+                Diagnostic::new(
+                    name.span,
+                    format!("unknown index `{}`", name.name),
+                    "not declared",
+                )
+                .hint(hint)
+            }
+        };
+        self.error(d);
+    }
+
+    fn declare_rest(&mut self, stmts: &[Stmt]) {
+        for (k, s) in stmts.iter().enumerate() {
+            match &s.kind {
+                StmtKind::Index { names, range } => {
+                    let range = match range {
+                        Some((lo, hi)) => {
+                            let (lo, hi) = (self.size(lo), self.size(hi));
+                            match (lo, hi) {
+                                (Some(lo), Some(hi)) => Some((lo, hi)),
+                                _ => None,
+                            }
+                        }
+                        None => None,
+                    };
+                    let mut ids = Vec::new();
+                    for n in names {
+                        let id = self.model.indices.len() as u32;
+                        if self.declare(n, Named::Index(id)) {
+                            self.model.indices.push(IndexDecl {
+                                name: n.name.clone(),
+                                range: range.clone(),
+                                span: n.span,
+                            });
+                            self.model.symbols.indices.push(n.name.clone());
+                            ids.push(id);
+                        }
+                    }
+                    self.items.push((k, Item::Indices(ids)));
+                }
+                StmtKind::Param { names, shape } => {
+                    let Some(shape) = self.shape(shape) else {
+                        continue;
+                    };
+                    let mut ids = Vec::new();
+                    for n in names {
+                        let id = self.model.params.len() as u32;
+                        if self.declare(n, Named::Param(id)) {
+                            self.model.params.push(ParamDecl {
+                                name: n.name.clone(),
+                                shape: shape.clone(),
+                                span: n.span,
+                            });
+                            self.model.symbols.params.push(n.name.clone());
+                            ids.push(id);
+                        }
+                    }
+                    self.items.push((k, Item::Params(ids)));
+                }
+                StmtKind::Input { targets, shape } => {
+                    let Some(shape) = self.shape(shape) else {
+                        continue;
+                    };
+                    let mut ids = Vec::new();
+                    for t in targets {
+                        let Some((indices, _)) =
+                            self.target_indices(t, "an input declaration", false)
+                        else {
+                            continue;
+                        };
+                        if let Some(id) = self.new_var(
+                            &t.name,
+                            indices,
+                            Some(shape.clone()),
+                            VarKind::Input,
+                            None,
+                        ) {
+                            ids.push(id);
+                        }
+                    }
+                    self.items.push((k, Item::Inputs(ids)));
+                }
+                StmtKind::Fn { name, from, to } => {
+                    let domain = self.shape(from);
+                    let to_shape = self.shape(to);
+                    if to_shape.as_ref().is_some_and(|t| !t.is_scalar()) {
+                        self.error(
+                            Diagnostic::new(
+                                s.span,
+                                format!("`{}` is not scalar-valued", name.name),
+                                "value is not `scalar`",
+                            )
+                            .hint(format!(
+                                "functions are scalar-valued: declare `fn {} : ... -> scalar`",
+                                name.name
+                            )),
+                        );
+                        continue;
+                    }
+                    let Some(domain) = domain else { continue };
+                    if !domain.is_scalar() && !domain.is_vector() {
+                        self.error(
+                            Diagnostic::new(
+                                s.span,
+                                format!("`{}` takes a matrix", name.name),
+                                "argument shape",
+                            )
+                            .hint("a function's argument is a scalar or a vector"),
+                        );
+                        continue;
+                    }
+                    let id = self.model.fns.len() as u32;
+                    if self.declare(name, Named::Fn(id)) {
+                        self.model.fns.push(FnDecl {
+                            name: name.name.clone(),
+                            domain,
+                            span: name.span,
+                        });
+                        self.model.symbols.fns.push(name.name.clone());
+                        self.items.push((k, Item::Fn(id)));
+                    }
+                }
+                StmtKind::Equation { target, .. } => {
+                    if let Some(&(Named::Var(v), prev)) = self.names.get(&target.name.name) {
+                        let d = if self.model.vars[v as usize].kind == VarKind::Input {
+                            Diagnostic::new(
+                                target.name.span,
+                                format!("`{}` is an input, so it cannot be defined", target.name.name),
+                                "defined here",
+                            )
+                            .related(prev, "declared as an input here")
+                            .hint("inputs are given for every index value; give the computed value its own name")
+                        } else {
+                            Diagnostic::new(
+                                target.name.span,
+                                format!("`{}` is already defined", target.name.name),
+                                "defined again here",
+                            )
+                            .related(prev, "first defined here")
+                            .hint("a variable has one equation; for a boundary value use `init`")
+                        };
+                        self.error(d);
+                        continue;
+                    }
+                    let Some((indices, _)) = self.target_indices(target, "an equation", true)
+                    else {
+                        continue;
+                    };
+                    self.new_var(
+                        &target.name,
+                        indices,
+                        None,
+                        VarKind::Defined(usize::MAX),
+                        Some(k),
+                    );
+                }
+                StmtKind::Loss { name, .. } => {
+                    let prev = self
+                        .names
+                        .values()
+                        .find(|(n, _)| *n == Named::Loss)
+                        .map(|p| p.1);
+                    if let Some(prev) = prev {
+                        self.error(
+                            Diagnostic::new(s.span, "a second `loss`", "one objective only")
+                                .related(prev, "the loss is declared here")
+                                .hint("combine the terms into one `loss L = ...`"),
+                        );
+                        continue;
+                    }
+                    self.declare(name, Named::Loss);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn new_var(
+        &mut self,
+        name: &ast::Ident,
+        indices: Vec<u32>,
+        shape: Option<Shape>,
+        kind: VarKind,
+        stmt: Option<usize>,
+    ) -> Option<u32> {
+        let id = self.model.vars.len() as u32;
+        if !self.declare(name, Named::Var(id)) {
+            return None;
+        }
+        self.model.vars.push(VarDecl {
+            name: name.name.clone(),
+            indices,
+            shape: shape.clone().unwrap_or_else(Shape::scalar),
+            kind,
+            span: name.span,
+        });
+        self.model.symbols.vars.push(name.name.clone());
+        self.var_shapes.push(shape);
+        self.var_eq_stmt.push(stmt);
+        Some(id)
+    }
+
+    /// Infers the shape of every defined variable from its right side, in
+    /// dependence order; recurrences are iterated to a fixed point.
+    fn infer_shapes(&mut self, stmts: &[Stmt]) {
+        let defined: Vec<(u32, usize)> = self
+            .var_eq_stmt
+            .iter()
+            .enumerate()
+            .filter_map(|(v, s)| s.map(|s| (v as u32, s)))
+            .collect();
+        // Dependencies: the variables each equation's right side names.
+        let pos: HashMap<u32, usize> = defined
+            .iter()
+            .enumerate()
+            .map(|(k, &(v, _))| (v, k))
+            .collect();
+        let edges: Vec<Vec<usize>> = defined
+            .iter()
+            .map(|&(_, s)| match &stmts[s].kind {
+                StmtKind::Equation { value, .. } => {
+                    let mut deps = Vec::new();
+                    collect_names(value, &mut |n| {
+                        if let Some(&(Named::Var(u), _)) = self.names.get(n) {
+                            if let Some(&k) = pos.get(&u) {
+                                deps.push(k);
+                            }
+                        }
+                    });
+                    deps.sort_unstable();
+                    deps.dedup();
+                    deps
+                }
+                _ => Vec::new(),
+            })
+            .collect();
+        for comp in sccs(&edges) {
+            loop {
+                let mut progress = false;
+                for &k in &comp {
+                    let (v, s) = defined[k];
+                    if self.var_shapes[v as usize].is_some() {
+                        continue;
+                    }
+                    if let StmtKind::Equation { target, value } = &stmts[s].kind {
+                        let indices = self.model.vars[v as usize].indices.clone();
+                        let mut lw = Lowerer::new(self, indices, true);
+                        let _ = target;
+                        if let Ok((_, Some(shape))) = lw.expr(value) {
+                            self.var_shapes[v as usize] = Some(shape.clone());
+                            self.model.vars[v as usize].shape = shape;
+                            progress = true;
+                        }
+                    }
+                }
+                if !progress {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Lowers every equation, init and the loss, now that shapes are known.
+    fn lower_statements(&mut self, stmts: &[Stmt]) {
+        for (k, s) in stmts.iter().enumerate() {
+            match &s.kind {
+                StmtKind::Equation { target, value } => {
+                    let Some(&(Named::Var(v), _)) = self.names.get(&target.name.name) else {
+                        continue;
+                    };
+                    if self.model.vars[v as usize].kind == VarKind::Input
+                        || self.var_eq_stmt[v as usize].is_none()
+                        || matches!(self.model.vars[v as usize].kind, VarKind::Defined(e) if e != usize::MAX)
+                    {
+                        continue;
+                    }
+                    if self.var_shapes[v as usize].is_none() {
+                        // Say why only if the right side is otherwise well formed.
+                        let indices = self.model.vars[v as usize].indices.clone();
+                        let mut lw = Lowerer::new(self, indices, false);
+                        if lw.expr(value).is_ok() {
+                            self.error(
+                                Diagnostic::new(
+                                    value.span,
+                                    format!("the shape of `{}` cannot be inferred", target.name.name),
+                                    "every term depends on a value whose shape is unknown",
+                                )
+                                .hint("a recurrence needs a term of known shape, such as an input or a parameter"),
+                            );
+                        } else {
+                            let mut lw = Lowerer::new(
+                                self,
+                                self.model.vars[v as usize].indices.clone(),
+                                false,
+                            );
+                            if let Err(d) = lw.expr(value) {
+                                self.error(d);
+                            }
+                        }
+                        continue;
+                    }
+                    let indices = self.model.vars[v as usize].indices.clone();
+                    let offsets: Vec<i64> = target
+                        .indices
+                        .iter()
+                        .flatten()
+                        .map(|it| match it {
+                            IndexItem::Var { offset, .. } => *offset,
+                            IndexItem::Const { .. } => 0,
+                        })
+                        .collect();
+                    let mut lw = Lowerer::new(self, indices.clone(), false);
+                    match lw.expr(value) {
+                        Ok((root, shape)) => {
+                            let rhs = lw.finish(root);
+                            let shape = shape.unwrap_or_else(Shape::scalar);
+                            let lhs = Ref {
+                                var: v,
+                                at: indices
+                                    .iter()
+                                    .zip(&offsets)
+                                    .map(|(&i, &o)| Ix::Rel(i, o))
+                                    .collect(),
+                            };
+                            let by: HashMap<u32, i64> = indices
+                                .iter()
+                                .zip(&offsets)
+                                .map(|(&i, &o)| (i, -o))
+                                .collect();
+                            let norm = ir::shift(&rhs, &|i| by.get(&i).copied().unwrap_or(0));
+                            let eq = self.model.equations.len();
+                            self.model.vars[v as usize].kind = VarKind::Defined(eq);
+                            self.model.vars[v as usize].shape = shape;
+                            self.model.equations.push(Equation {
+                                var: v,
+                                lhs,
+                                rhs,
+                                norm,
+                                span: s.span,
+                                line: self.line(s.span),
+                            });
+                            self.items.push((k, Item::Equation(eq)));
+                        }
+                        Err(d) => self.error(d),
+                    }
+                }
+                StmtKind::Init { target, value } => self.lower_init(k, s, target, value),
+                StmtKind::Loss { name, value } => {
+                    if self.model.loss.is_some()
+                        || self.names.get(&name.name).map(|n| n.1) != Some(name.span)
+                    {
+                        continue;
+                    }
+                    let mut lw = Lowerer::new(self, Vec::new(), false);
+                    match lw.expr(value) {
+                        Ok((root, shape)) => {
+                            let value_ir = lw.finish(root);
+                            if shape.is_some_and(|sh| !sh.is_scalar()) {
+                                self.error(
+                                    Diagnostic::new(value.span, "the loss is not a scalar", "not a scalar")
+                                        .hint("apply a scalar function, such as a declared `fn ell : H -> scalar`"),
+                                );
+                                continue;
+                            }
+                            self.model.loss = Some(Loss {
+                                name: name.name.clone(),
+                                value: value_ir,
+                                span: s.span,
+                            });
+                            self.items.push((k, Item::Loss));
+                        }
+                        Err(d) => self.error(d),
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn lower_init(&mut self, stmt_no: usize, s: &Stmt, target: &ast::Ref, value: &Expr) {
+        let v = match self.names.get(&target.name.name) {
+            Some(&(Named::Var(v), _)) if self.model.vars[v as usize].kind != VarKind::Input => v,
+            Some(&(Named::Var(_), _)) => {
+                self.error(
+                    Diagnostic::new(target.name.span, format!("`{}` is an input", target.name.name), "not a variable")
+                        .hint("inputs are given for every index value; `init` sets boundary values of defined variables"),
+                );
+                return;
+            }
+            _ => {
+                self.unknown_var(&target.name, "set by `init`");
+                return;
+            }
+        };
+        let decl = self.model.vars[v as usize].clone();
+        let items = target.indices.clone().unwrap_or_default();
+        if items.len() != decl.indices.len() {
+            self.error(self.arity_error(target, &decl));
+            return;
+        }
+        let mut at = Vec::new();
+        let mut bound = Vec::new();
+        let mut any_fixed = false;
+        for (pos, item) in items.iter().enumerate() {
+            match item {
+                IndexItem::Const { value, .. } => {
+                    any_fixed = true;
+                    at.push(Ix::Abs(*value));
+                }
+                IndexItem::Var { name, offset, span } => {
+                    let want = decl.indices[pos];
+                    match self.names.get(&name.name) {
+                        Some(&(Named::Index(i), _)) if i == want && *offset == 0 => {
+                            at.push(Ix::Rel(i, 0));
+                            bound.push(i);
+                        }
+                        Some(&(Named::Index(i), _)) if i == want => {
+                            self.error(
+                                Diagnostic::new(*span, "an index offset in `init`", "no offset here")
+                                    .hint("`init` fixes some positions to values and leaves the others free, such as `init h[i, 0] = 0`"),
+                            );
+                            return;
+                        }
+                        Some(&(Named::Index(_), _)) => {
+                            self.error(self.position_error(*span, &name.name, &decl, pos));
+                            return;
+                        }
+                        _ => {
+                            self.unknown_index(name);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        if !any_fixed && !decl.indices.is_empty() {
+            self.error(
+                Diagnostic::new(
+                    target.span,
+                    "`init` sets no boundary",
+                    "every position is free",
+                )
+                .hint(format!(
+                    "fix at least one position to a value, such as `init {}[0] = 0`",
+                    decl.name
+                )),
+            );
+            return;
+        }
+        let mut lw = Lowerer::new(self, bound, false);
+        match lw.expr(value) {
+            Ok((root, shape)) => {
+                let value_ir = lw.finish(root);
+                if let Some(sh) = shape {
+                    if !sh.is_scalar() && sh != decl.shape {
+                        let names = |d: u32| self.model.dim_name(d);
+                        let msg = format!(
+                            "`init` gives `{}` a {} but it is a {}",
+                            decl.name,
+                            sh.describe(&names),
+                            decl.shape.describe(&names)
+                        );
+                        self.error(
+                            Diagnostic::new(value.span, msg, "wrong shape")
+                                .hint("a boundary value has the variable's shape, or is a scalar applied to every entry"),
+                        );
+                        return;
+                    }
+                }
+                let n = self.model.inits.len();
+                self.model.inits.push(Init {
+                    target: Ref {
+                        var: v,
+                        at: at.into(),
+                    },
+                    value: value_ir,
+                    span: s.span,
+                });
+                self.items.push((stmt_no, Item::Init(n)));
+            }
+            Err(d) => self.error(d),
+        }
+    }
+
+    fn arity_error(&self, r: &ast::Ref, decl: &VarDecl) -> Diagnostic {
+        let n = r.indices.as_ref().map_or(0, Vec::len);
+        let want = decl.indices.len();
+        let form = if want == 0 {
+            decl.name.clone()
+        } else {
+            format!(
+                "{}[{}]",
+                decl.name,
+                decl.indices
+                    .iter()
+                    .map(|&i| self.model.symbols.index(i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let msg = match (want, n) {
+            (0, _) => format!("`{}` has no index", decl.name),
+            (w, 0) => format!(
+                "`{}` needs {} index{}",
+                decl.name,
+                w,
+                if w == 1 { "" } else { "es" }
+            ),
+            (w, _) => format!(
+                "`{}` takes {} index{}, not {}",
+                decl.name,
+                w,
+                if w == 1 { "" } else { "es" },
+                n
+            ),
+        };
+        Diagnostic::new(r.span, msg, "wrong number of indices")
+            .related(decl.span, format!("declared as `{form}` here"))
+            .hint(format!("write it as `{form}`, with offsets where needed"))
+    }
+
+    fn position_error(&self, span: Span, name: &str, decl: &VarDecl, pos: usize) -> Diagnostic {
+        let want = self.model.symbols.index(decl.indices[pos]);
+        Diagnostic::new(
+            span,
+            format!(
+                "position {} of `{}` is index `{want}`, not `{name}`",
+                pos + 1,
+                decl.name
+            ),
+            format!("expected `{want}` here"),
+        )
+        .related(decl.span, "declared here")
+        .hint(format!(
+            "write `{want}` (with an offset if needed) in this position"
+        ))
+    }
+
+    fn unknown_var(&mut self, name: &ast::Ident, role: &str) {
+        let d = match self.names.get(&name.name) {
+            Some(&(other, prev)) => Diagnostic::new(
+                name.span,
+                format!("`{}` is {}, not a variable", name.name, other.describe()),
+                role.to_owned(),
+            )
+            .related(prev, "declared here"),
+            None => {
+                let vars: Vec<String> = self.model.vars.iter().map(|d| d.name.clone()).collect();
+                let hint = match closest(&name.name, vars.iter().map(String::as_str)) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => "define it with an equation such as `v[t] = ...`".to_owned(),
+                };
+                Diagnostic::new(
+                    name.span,
+                    format!("unknown variable `{}`", name.name),
+                    "not defined",
+                )
+                .hint(hint)
+            }
+        };
+        self.error(d);
+    }
+
+    /// A cycle among values at one index value cannot be computed.
+    fn check_cycles(&mut self) {
+        let n = self.model.vars.len();
+        let mut edges: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for eq in &self.model.equations {
+            for node in eq.norm.as_ref() {
+                if let Node::Leaf(Leaf::Var(r)) = node {
+                    let same_step = r.at.iter().all(|ix| matches!(ix, Ix::Rel(_, 0)));
+                    if same_step && self.model.vars[r.var as usize].kind != VarKind::Input {
+                        edges[eq.var as usize].push(r.var as usize);
+                    }
+                }
+            }
+        }
+        for comp in sccs(&edges) {
+            let looped = comp.len() > 1 || comp.first().is_some_and(|&v| edges[v].contains(&v));
+            if !looped {
+                continue;
+            }
+            let names: Vec<String> = comp
+                .iter()
+                .map(|&v| {
+                    format!(
+                        "`{}`",
+                        self.model.symbols.ref_text(&self.model.plain_ref(v as u32))
+                    )
+                })
+                .collect();
+            let first = comp[0];
+            let Some(eq) = self.model.equation_of(first as u32) else {
+                continue;
+            };
+            let mut d = if comp.len() == 1 {
+                Diagnostic::new(
+                    eq.span,
+                    format!(
+                        "{} is defined in terms of itself at the same index value",
+                        names[0]
+                    ),
+                    "depends on itself",
+                )
+            } else {
+                Diagnostic::new(
+                    eq.span,
+                    format!(
+                        "{} depend on each other at the same index value",
+                        names.join(" and ")
+                    ),
+                    "part of the cycle",
+                )
+            };
+            for &v in &comp[1..] {
+                if let Some(e) = self.model.equation_of(v as u32) {
+                    d = d.related(e.span, "also part of the cycle");
+                }
+            }
+            d = d.hint("a value can only use earlier values of the cycle, such as `h[t-1]`");
+            self.error(d);
+        }
+    }
+}
+
+/// Calls `f` with every name referenced in `e` (references only).
+fn collect_names(e: &Expr, f: &mut dyn FnMut(&str)) {
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match &e.kind {
+            ExprKind::Num(_) => {}
+            ExprKind::Ref(r) => f(&r.name.name),
+            ExprKind::Neg(a) | ExprKind::Transpose(a) | ExprKind::Paren(a) => stack.push(a),
+            ExprKind::Grad(_, a) | ExprKind::Hess(_, a) => stack.push(a),
+            ExprKind::Binary(_, a, b) => {
+                stack.push(a);
+                stack.push(b);
+            }
+            ExprKind::Call { args, .. } => stack.extend(args.iter()),
+            ExprKind::Block(rows) => stack.extend(rows.iter().flatten()),
+        }
+    }
+}

@@ -1,0 +1,729 @@
+//! Expressions: name resolution, index checks and shape inference, lowered
+//! to the IR in one walk. In lenient mode (shape inference of recurrences)
+//! a variable of unknown shape makes its expression's shape unknown.
+
+use super::{closest, Checker, Named};
+use crate::diag::{Diagnostic, Span};
+use crate::ir::build::ExprBuilder;
+use crate::ir::{Act, Ix, Leaf, Node, Ref, Target};
+use crate::model::VarKind;
+use crate::poly::Poly;
+use crate::shape::{Product, Shape};
+use crate::syntax::ast::{self, BinOp, Expr, ExprKind, IndexItem};
+use egg::{Id, RecExpr};
+
+type Result<T> = std::result::Result<T, Diagnostic>;
+
+/// A lowered sub-expression: its root and its shape (`None` if unknown).
+type Lowered = (Id, Option<Shape>);
+
+/// Lowers expressions in a scope of bound indices.
+pub(super) struct Lowerer<'c, 's> {
+    ck: &'c Checker<'s>,
+    /// Indices usable in references here: the equation's, then `sum`'s.
+    bound: Vec<u32>,
+    lenient: bool,
+    /// Whether `bar(...)` may appear (claims and assumptions only).
+    pub allow_bar: bool,
+    b: ExprBuilder,
+}
+
+fn ordinal(n: usize) -> &'static str {
+    match n {
+        0 => "first",
+        1 => "second",
+        2 => "third",
+        _ => "next",
+    }
+}
+
+impl<'c, 's> Lowerer<'c, 's> {
+    pub(super) fn new(ck: &'c Checker<'s>, bound: Vec<u32>, lenient: bool) -> Lowerer<'c, 's> {
+        Lowerer {
+            ck,
+            bound,
+            lenient,
+            allow_bar: false,
+            b: ExprBuilder::new(),
+        }
+    }
+
+    pub(super) fn finish(self, root: Id) -> RecExpr<Node> {
+        self.b.finish(root)
+    }
+
+    fn names(&self) -> impl Fn(u32) -> String + '_ {
+        |d| self.ck.model.dim_name(d)
+    }
+
+    fn describe(&self, s: &Shape) -> String {
+        s.describe(&self.names())
+    }
+
+    fn text(&self, span: Span) -> String {
+        self.ck.text(span)
+    }
+
+    /// Lowers an expression; returns its root and shape.
+    pub(super) fn expr(&mut self, e: &Expr) -> Result<Lowered> {
+        match &e.kind {
+            ExprKind::Num(r) => Ok((self.b.num(r.clone()), Some(Shape::scalar()))),
+            ExprKind::Paren(a) => self.expr(a),
+            ExprKind::Ref(r) => self.reference(r),
+            ExprKind::Neg(a) => {
+                let (a, s) = self.expr(a)?;
+                Ok((self.b.add(Node::Neg(a)), s))
+            }
+            ExprKind::Transpose(a) => {
+                let (a, s) = self.expr(a)?;
+                Ok((self.b.add(Node::Trans(a)), s.map(|s| s.transpose())))
+            }
+            ExprKind::Binary(op, a, b) => self.binary(e, *op, a, b),
+            ExprKind::Call { name, prime, args } => self.call(e, name, *prime, args),
+            ExprKind::Grad(f, a) | ExprKind::Hess(f, a) => {
+                let is_grad = matches!(e.kind, ExprKind::Grad(..));
+                let fid = self.function(f)?;
+                let domain = self.ck.model.fns[fid as usize].domain.clone();
+                let (arg, s) = self.expr(a)?;
+                self.check_fn_arg(f, &domain, s.as_ref(), a.span)?;
+                let fnode = self.b.leaf(Leaf::Fn(fid));
+                if is_grad {
+                    Ok((self.b.add(Node::Grad([fnode, arg])), Some(domain)))
+                } else {
+                    let n = domain.rows.clone();
+                    Ok((
+                        self.b.add(Node::Hess([fnode, arg])),
+                        Some(Shape::matrix(n.clone(), n)),
+                    ))
+                }
+            }
+            ExprKind::Block(rows) => self.block(e, rows),
+        }
+    }
+
+    fn check_fn_arg(
+        &self,
+        f: &ast::Ident,
+        domain: &Shape,
+        got: Option<&Shape>,
+        span: Span,
+    ) -> Result<()> {
+        match got {
+            Some(s) if s != domain => Err(Diagnostic::new(
+                span,
+                format!(
+                    "`{}` takes a {}, but this is a {}",
+                    f.name,
+                    self.describe(domain),
+                    self.describe(s)
+                ),
+                "wrong argument shape",
+            )
+            .hint(format!(
+                "the declaration of `{}` fixes its argument's shape",
+                f.name
+            ))
+            .related(
+                self.ck
+                    .model
+                    .fns
+                    .iter()
+                    .find(|d| d.name == f.name)
+                    .map_or(f.span, |d| d.span),
+                "declared here",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn function(&self, f: &ast::Ident) -> Result<u32> {
+        match self.ck.names.get(&f.name) {
+            Some(&(Named::Fn(id), _)) => Ok(id),
+            Some(&(other, prev)) => Err(Diagnostic::new(
+                f.span,
+                format!("`{}` is {}, not a function", f.name, other.describe()),
+                "used as a function",
+            )
+            .related(prev, "declared here")
+            .hint(format!(
+                "declare a function with `fn {} : D -> scalar`",
+                f.name
+            ))),
+            None => Err(self.unknown_function(f)),
+        }
+    }
+
+    fn unknown_function(&self, f: &ast::Ident) -> Diagnostic {
+        let mut known: Vec<&str> = Act::ALL.iter().map(|a| a.name()).collect();
+        known.extend(["sum", "bar", "det", "inv", "tr", "I"]);
+        known.extend(self.ck.model.fns.iter().map(|d| d.name.as_str()));
+        let hint = match closest(&f.name, known.iter().copied()) {
+            Some(c) => format!("did you mean `{c}`?"),
+            None => format!(
+                "the built-in functions are sigma, tanh, exp, log, sqrt, sum, bar, det, inv, tr and I; declare others with `fn {} : D -> scalar`",
+                f.name
+            ),
+        };
+        Diagnostic::new(
+            f.span,
+            format!("unknown function `{}`", f.name),
+            "not declared",
+        )
+        .hint(hint)
+    }
+
+    /// The indices of a reference to a variable, checked against its declaration.
+    fn ref_indices(&self, r: &ast::Ref, v: u32) -> Result<Box<[Ix]>> {
+        let decl = &self.ck.model.vars[v as usize];
+        let items = r.indices.as_deref().unwrap_or(&[]);
+        if items.len() != decl.indices.len() {
+            return Err(self.ck.arity_error(r, decl));
+        }
+        let mut at = Vec::with_capacity(items.len());
+        for (pos, item) in items.iter().enumerate() {
+            match item {
+                IndexItem::Const { value, .. } => at.push(Ix::Abs(*value)),
+                IndexItem::Var { name, offset, span } => {
+                    let i = match self.ck.names.get(&name.name) {
+                        Some(&(Named::Index(i), _)) => i,
+                        Some(&(other, _)) => {
+                            return Err(Diagnostic::new(
+                                *span,
+                                format!("`{}` is {}, not an index", name.name, other.describe()),
+                                "used as an index",
+                            )
+                            .hint("indices are declared with `index`; a fixed position is an integer such as `0`"))
+                        }
+                        None => {
+                            let names: Vec<&str> = self.ck.model.indices.iter().map(|d| d.name.as_str()).collect();
+                            let hint = match closest(&name.name, names.iter().copied()) {
+                                Some(c) => format!("did you mean `{c}`? Otherwise declare it with `index {}`", name.name),
+                                None => format!("declare it with `index {}`", name.name),
+                            };
+                            return Err(Diagnostic::new(*span, format!("unknown index `{}`", name.name), "not declared").hint(hint));
+                        }
+                    };
+                    if i != decl.indices[pos] {
+                        return Err(self.ck.position_error(*span, &name.name, decl, pos));
+                    }
+                    if !self.bound.contains(&i) {
+                        return Err(Diagnostic::new(
+                            *span,
+                            format!("index `{}` is not bound here", name.name),
+                            "no value for this index",
+                        )
+                        .hint(format!(
+                            "an equation binds the indices of its left side; sum over it with `sum({}, ...)`",
+                            name.name
+                        )));
+                    }
+                    at.push(Ix::Rel(i, *offset));
+                }
+            }
+        }
+        Ok(at.into())
+    }
+
+    fn reference(&mut self, r: &ast::Ref) -> Result<Lowered> {
+        let name = &r.name.name;
+        match self.ck.names.get(name) {
+            Some(&(Named::Var(v), _)) => {
+                let at = self.ref_indices(r, v)?;
+                let shape = self.ck.var_shapes[v as usize].clone();
+                if shape.is_none() && !self.lenient {
+                    return Err(Diagnostic::new(
+                        r.span,
+                        format!("the shape of `{name}` cannot be inferred"),
+                        "shape unknown",
+                    )
+                    .hint("a recurrence needs a term of known shape, such as an input or a parameter"));
+                }
+                Ok((self.b.leaf(Leaf::Var(Ref { var: v, at })), shape))
+            }
+            Some(&(Named::Param(p), _)) => {
+                if r.indices.is_some() {
+                    return Err(Diagnostic::new(
+                        r.span,
+                        format!("the parameter `{name}` takes no index"),
+                        "indexed parameter",
+                    )
+                    .hint(format!(
+                        "a parameter is shared by every index value: write `{name}`; for a per-step value declare an `input`"
+                    )));
+                }
+                Ok((
+                    self.b.leaf(Leaf::Param(p)),
+                    Some(self.ck.model.params[p as usize].shape.clone()),
+                ))
+            }
+            Some(&(Named::Dim(d), _)) => {
+                if r.indices.is_some() {
+                    return Err(Diagnostic::new(r.span, format!("the dim `{name}` takes no index"), "indexed dim")
+                        .hint(format!("a dim is a number; write `{name}`")));
+                }
+                Ok((self.b.leaf(Leaf::Dim(d)), Some(Shape::scalar())))
+            }
+            Some(&(Named::Index(_), _)) => Err(Diagnostic::new(
+                r.span,
+                format!("the index `{name}` is not a value"),
+                "index used as a value",
+            )
+            .hint("indices appear inside brackets, such as `h[t-1]`, or as the first argument of `sum`")),
+            Some(&(Named::Fn(_), _)) => Err(Diagnostic::new(
+                r.span,
+                format!("the function `{name}` needs an argument"),
+                "function without a call",
+            )
+            .hint(format!("call it, such as `{name}(h[t])`"))),
+            Some(&(Named::Loss, _)) => Err(Diagnostic::new(
+                r.span,
+                format!("the loss `{name}` cannot appear in an expression"),
+                "the loss",
+            )
+            .hint("the loss is the objective; expressions use the values it is computed from")),
+            Some(&(Named::Jacobian(_), _)) => Err(Diagnostic::new(
+                r.span,
+                format!("the derived Jacobian `{name}` cannot appear in an expression"),
+                "a derived result",
+            )
+            .hint(format!("claims about it are written `expect {name} = ...` or `expect det({name}) = ...`"))),
+            None => {
+                let mut known: Vec<&str> = self.ck.names.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                let hint = match closest(name, known.iter().copied()) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => "declare it with `param`, `input` or `dim`, or define it with an equation".to_owned(),
+                };
+                Err(Diagnostic::new(r.span, format!("unknown name `{name}`"), "not declared").hint(hint))
+            }
+        }
+    }
+
+    fn binary(&mut self, e: &Expr, op: BinOp, a: &Expr, b: &Expr) -> Result<Lowered> {
+        let (ia, sa) = self.expr(a)?;
+        let (ib, sb) = self.expr(b)?;
+        let node = match op {
+            BinOp::Add => Node::Add([ia, ib]),
+            BinOp::Sub => Node::Sub([ia, ib]),
+            BinOp::Mul => Node::Mul([ia, ib]),
+            BinOp::Had => Node::Had([ia, ib]),
+            BinOp::Div => Node::Div([ia, ib]),
+            BinOp::Pow => Node::Pow([ia, ib]),
+        };
+        let id = self.b.add(node);
+        let (sa, sb) = match (sa, sb) {
+            (Some(x), Some(y)) => (x, y),
+            (x, y) => return Ok((id, unknown_result(op, x, y))),
+        };
+        let (ta, tb) = (self.text(a.span), self.text(b.span));
+        let shape = match op {
+            BinOp::Add | BinOp::Sub => match sa.broadcast(&sb) {
+                Some(s) => s,
+                None => {
+                    return Err(Diagnostic::new(
+                        e.span,
+                        format!(
+                            "`{}` cannot {} a {} and a {}",
+                            op.symbol(),
+                            if op == BinOp::Add { "add" } else { "subtract" },
+                            self.describe(&sa),
+                            self.describe(&sb)
+                        ),
+                        format!("`{ta}` and `{tb}` differ in shape"),
+                    )
+                    .hint(if sa.is_square() && sb.is_square() {
+                        "both sides need the same shape; a scalar applies to every entry (use `I(n)` for the identity)".to_owned()
+                    } else {
+                        "both sides need the same shape; a scalar applies to every entry".to_owned()
+                    }))
+                }
+            },
+            BinOp::Had => {
+                if sa != sb {
+                    return Err(Diagnostic::new(
+                        e.span,
+                        format!("`.*` needs two values of one shape, not a {} and a {}", self.describe(&sa), self.describe(&sb)),
+                        format!("`{ta}` and `{tb}` differ in shape"),
+                    )
+                    .hint(if sa.is_scalar() || sb.is_scalar() {
+                        "to scale by a scalar write `*`".to_owned()
+                    } else {
+                        "an elementwise product needs equal shapes".to_owned()
+                    }));
+                }
+                sa
+            }
+            BinOp::Mul => match sa.product(&sb) {
+                Product::Scale(s) | Product::Matrix(s) => s,
+                Product::Mismatch => {
+                    let both_vectors = sa.is_vector() && sb.is_vector();
+                    let d = if both_vectors {
+                        Diagnostic::new(
+                            e.span,
+                            format!("`{ta} * {tb}` multiplies two vectors"),
+                            format!("a {} times a {}", self.describe(&sa), self.describe(&sb)),
+                        )
+                        .hint(if sa == sb {
+                            format!("for the elementwise product write `{ta} .* {tb}`; for the inner product `{ta}^T * {tb}`")
+                        } else {
+                            format!("for the outer product write `{ta} * {tb}^T`")
+                        })
+                    } else {
+                        Diagnostic::new(
+                            e.span,
+                            format!(
+                                "`*` cannot multiply a {} by a {}",
+                                self.describe(&sa),
+                                self.describe(&sb)
+                            ),
+                            format!(
+                                "inner sizes `{}` and `{}` differ",
+                                sa.cols.display(&self.names()),
+                                sb.rows.display(&self.names())
+                            ),
+                        )
+                        .hint(if sa.transpose().product(&sb) != Product::Mismatch {
+                            format!("did you mean `{ta}^T * {tb}`?")
+                        } else if sa.product(&sb.transpose()) != Product::Mismatch {
+                            format!("did you mean `{ta} * {tb}^T`?")
+                        } else {
+                            "check the declared shapes of both sides".to_owned()
+                        })
+                    };
+                    return Err(d);
+                }
+            },
+            BinOp::Div => {
+                if !sb.is_scalar() {
+                    return Err(Diagnostic::new(
+                        b.span,
+                        format!("division by a {}", self.describe(&sb)),
+                        "not a scalar",
+                    )
+                    .hint("divide by a scalar; for a matrix, multiply by its inverse `inv(M)`"));
+                }
+                sa
+            }
+            BinOp::Pow => {
+                if !sb.is_scalar() {
+                    return Err(Diagnostic::new(
+                        b.span,
+                        format!("an exponent that is a {}", self.describe(&sb)),
+                        "not a scalar",
+                    )
+                    .hint("the exponent of `^` is a scalar; `^T` is the transpose"));
+                }
+                sa
+            }
+        };
+        Ok((id, Some(shape)))
+    }
+
+    fn one_arg<'a>(
+        &self,
+        e: &Expr,
+        name: &ast::Ident,
+        args: &'a [Expr],
+        n: usize,
+    ) -> Result<&'a [Expr]> {
+        if args.len() == n {
+            return Ok(args);
+        }
+        let form = match name.name.as_str() {
+            "sum" => "`sum(t, e)`".to_owned(),
+            "I" => "`I(n)` with a size `n`".to_owned(),
+            other => format!("`{other}(a)`"),
+        };
+        Err(Diagnostic::new(
+            e.span,
+            format!(
+                "`{}` takes {} argument{}, not {}",
+                name.name,
+                n,
+                if n == 1 { "" } else { "s" },
+                args.len()
+            ),
+            "wrong number of arguments",
+        )
+        .hint(format!("write {form}")))
+    }
+
+    fn call(&mut self, e: &Expr, name: &ast::Ident, prime: bool, args: &[Expr]) -> Result<Lowered> {
+        let fname = if name.name == "σ" {
+            "sigma"
+        } else {
+            name.name.as_str()
+        };
+        if let Some(act) = Act::from_name(fname) {
+            let [a] = self.one_arg(e, name, args, 1)? else {
+                unreachable_arity(e)?
+            };
+            let (ia, s) = self.expr(a)?;
+            return Ok((self.b.add(Node::act(act, prime, ia)), s));
+        }
+        if prime {
+            return Err(Diagnostic::new(
+                name.span,
+                format!("`{}'` is not a derivative the language knows", name.name),
+                "no derivative form",
+            )
+            .hint("derivative forms exist for sigma, tanh, exp, log and sqrt; for a declared function use `grad F(x)`"));
+        }
+        match fname {
+            "sum" => {
+                let [t, body] = self.one_arg(e, name, args, 2)? else {
+                    unreachable_arity(e)?
+                };
+                let index = match &t.kind {
+                    ExprKind::Ref(r) if r.indices.is_none() => match self.ck.names.get(&r.name.name) {
+                        Some(&(Named::Index(i), _)) => i,
+                        _ => {
+                            return Err(Diagnostic::new(t.span, format!("`{}` is not an index", self.text(t.span)), "expected an index")
+                                .hint("the first argument of `sum` is the index summed over, such as `sum(t, ell(h[t]))`"))
+                        }
+                    },
+                    _ => {
+                        return Err(Diagnostic::new(t.span, "the first argument of `sum` is not an index", "expected an index")
+                            .hint("write `sum(t, e)`: the index, then the summed expression"))
+                    }
+                };
+                if self.bound.contains(&index) {
+                    return Err(Diagnostic::new(
+                        t.span,
+                        format!("`{}` is already bound here", self.text(t.span)),
+                        "summed over a bound index",
+                    )
+                    .hint("a sum runs over an index that the surrounding equation does not fix"));
+                }
+                self.bound.push(index);
+                let inner = self.expr(body);
+                self.bound.pop();
+                let (ib, s) = inner?;
+                let it = self.b.leaf(Leaf::Index(index));
+                Ok((self.b.add(Node::Sum([it, ib])), s))
+            }
+            "bar" => {
+                let [a] = self.one_arg(e, name, args, 1)? else {
+                    unreachable_arity(e)?
+                };
+                if !self.allow_bar {
+                    return Err(Diagnostic::new(
+                        e.span,
+                        "an adjoint `bar(...)` in a model equation",
+                        "adjoints are derived, not defined",
+                    )
+                    .hint("adjoints appear in `expect` claims; the model states only the forward computation"));
+                }
+                let ExprKind::Ref(r) = &a.kind else {
+                    return Err(Diagnostic::new(
+                        a.span,
+                        "`bar` takes a variable or a parameter",
+                        "not a name",
+                    )
+                    .hint("write `bar(h[t])` or `bar(W)`"));
+                };
+                match self.ck.names.get(&r.name.name) {
+                    Some(&(Named::Var(v), _)) if self.ck.model.vars[v as usize].kind != VarKind::Input => {
+                        let at = self.ref_indices(r, v)?;
+                        let s = self.ck.var_shapes[v as usize].clone();
+                        Ok((self.b.leaf(Leaf::Bar(Target::Var(Ref { var: v, at }))), s))
+                    }
+                    Some(&(Named::Param(p), _)) if r.indices.is_none() => Ok((
+                        self.b.leaf(Leaf::Bar(Target::Param(p))),
+                        Some(self.ck.model.params[p as usize].shape.clone()),
+                    )),
+                    _ => Err(Diagnostic::new(a.span, format!("`bar({})` is not an adjoint deriv computes", self.text(a.span)), "no such adjoint")
+                        .hint("adjoints exist for defined variables, `bar(h[t])`, and parameters, `bar(W)`")),
+                }
+            }
+            "det" | "inv" | "tr" => {
+                let [a] = self.one_arg(e, name, args, 1)? else {
+                    unreachable_arity(e)?
+                };
+                let (ia, s) = self.expr(a)?;
+                if let Some(s) = &s {
+                    if !s.is_square() {
+                        return Err(Diagnostic::new(
+                            a.span,
+                            format!(
+                                "`{fname}` needs a square matrix, not a {}",
+                                self.describe(s)
+                            ),
+                            "not square",
+                        )
+                        .hint("determinants, inverses and traces exist for square matrices only"));
+                    }
+                }
+                let (node, shape) = match fname {
+                    "det" => (Node::Det(ia), Some(Shape::scalar())),
+                    "tr" => (Node::Trace(ia), Some(Shape::scalar())),
+                    _ => (Node::Inv(ia), s),
+                };
+                Ok((self.b.add(node), shape))
+            }
+            "I" => {
+                let [a] = self.one_arg(e, name, args, 1)? else {
+                    unreachable_arity(e)?
+                };
+                let n = self.size_of(a)?;
+                let (ia, _) = self.expr(a)?;
+                Ok((self.b.add(Node::Eye(ia)), Some(Shape::matrix(n.clone(), n))))
+            }
+            _ => {
+                let fid = self.function(name)?;
+                let [a] = self.one_arg(e, name, args, 1)? else {
+                    unreachable_arity(e)?
+                };
+                let domain = self.ck.model.fns[fid as usize].domain.clone();
+                let (ia, s) = self.expr(a)?;
+                self.check_fn_arg(name, &domain, s.as_ref(), a.span)?;
+                let f = self.b.leaf(Leaf::Fn(fid));
+                Ok((self.b.add(Node::Call([f, ia])), Some(Shape::scalar())))
+            }
+        }
+    }
+
+    /// An expression that must be a size: dims, integers, `+ - *`, `^` by an integer.
+    pub(super) fn size_of(&self, e: &Expr) -> Result<Poly> {
+        let bad = |span: Span| {
+            Diagnostic::new(span, "not a size", "expected dims and integers").hint(
+                "a size is built from dims and integers with `+`, `-`, `*` and `^`, such as `2*H`",
+            )
+        };
+        let too_big = |span: Span| {
+            Diagnostic::new(span, "this size is too large to work with", "too large")
+                .hint("sizes are small polynomials in the dims")
+        };
+        let p = match &e.kind {
+            ExprKind::Num(r) if r.is_integer() => Poly::constant(r.clone()),
+            ExprKind::Paren(a) => self.size_of(a)?,
+            ExprKind::Ref(r) if r.indices.is_none() => match self.ck.names.get(&r.name.name) {
+                Some(&(Named::Dim(d), _)) => Poly::dim(d),
+                _ => return Err(bad(e.span)),
+            },
+            ExprKind::Neg(a) => self.size_of(a)?.neg(),
+            ExprKind::Binary(op, a, b) => {
+                let pa = self.size_of(a)?;
+                match op {
+                    BinOp::Pow => {
+                        let n = match &b.kind {
+                            ExprKind::Num(r) => r.to_i64().and_then(|n| u32::try_from(n).ok()),
+                            _ => None,
+                        };
+                        let n = n.ok_or_else(|| bad(b.span))?;
+                        pa.pow(n).ok_or_else(|| too_big(e.span))?
+                    }
+                    BinOp::Add => pa.add(&self.size_of(b)?).ok_or_else(|| too_big(e.span))?,
+                    BinOp::Sub => pa.sub(&self.size_of(b)?).ok_or_else(|| too_big(e.span))?,
+                    BinOp::Mul => pa.mul(&self.size_of(b)?).ok_or_else(|| too_big(e.span))?,
+                    _ => return Err(bad(e.span)),
+                }
+            }
+            _ => return Err(bad(e.span)),
+        };
+        Ok(p)
+    }
+
+    fn block(&mut self, e: &Expr, rows: &[Vec<Expr>]) -> Result<Lowered> {
+        let ncols = rows.first().map_or(0, Vec::len);
+        for (k, row) in rows.iter().enumerate() {
+            if row.len() != ncols {
+                let span = row
+                    .first()
+                    .map_or(e.span, |c| c.span)
+                    .to(row.last().map_or(e.span, |c| c.span));
+                return Err(Diagnostic::new(
+                    span,
+                    format!("the {} row of the block matrix has {} blocks, the first has {}", ordinal(k), row.len(), ncols),
+                    "row of a different length",
+                )
+                .hint("every row of a block matrix has the same number of blocks; write `0` for a zero block"));
+            }
+        }
+        let mut cells: Vec<Vec<Lowered>> = Vec::new();
+        for row in rows {
+            let mut out = Vec::new();
+            for cell in row {
+                out.push(self.expr(cell)?);
+            }
+            cells.push(out);
+        }
+        let is_zero = |c: &Expr| matches!(&c.kind, ExprKind::Num(r) if r.is_zero());
+        let mut heights: Vec<Option<Poly>> = vec![None; rows.len()];
+        let mut widths: Vec<Option<Poly>> = vec![None; ncols];
+        let mut unknown = false;
+        for (r, row) in rows.iter().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                if is_zero(cell) {
+                    continue;
+                }
+                let Some(s) = &cells[r][c].1 else {
+                    unknown = true;
+                    continue;
+                };
+                for (slot, size, what) in [
+                    (&mut heights[r], &s.rows, "rows"),
+                    (&mut widths[c], &s.cols, "columns"),
+                ] {
+                    match slot {
+                        Some(prev) if prev != size => {
+                            return Err(Diagnostic::new(
+                                cell.span,
+                                format!(
+                                    "this block has {} {what} where its neighbours have {}",
+                                    size.display(&self.names()),
+                                    prev.display(&self.names())
+                                ),
+                                "does not conform",
+                            )
+                            .hint("blocks in one row share their rows, blocks in one column their columns"));
+                        }
+                        Some(_) => {}
+                        None => *slot = Some(size.clone()),
+                    }
+                }
+            }
+        }
+        let mut row_ids = Vec::new();
+        for r in cells {
+            let ids: Vec<Id> = r.into_iter().map(|(id, _)| id).collect();
+            row_ids.push(self.b.add(Node::Row(ids.into())));
+        }
+        let id = self.b.add(Node::Block(row_ids.into()));
+        if unknown {
+            return Ok((id, None));
+        }
+        let sum = |v: &[Option<Poly>]| {
+            v.iter().try_fold(Poly::zero(), |acc, p| {
+                acc.add(p.as_ref().unwrap_or(&Poly::int(1)))
+            })
+        };
+        let (Some(h), Some(w)) = (sum(&heights), sum(&widths)) else {
+            return Err(Diagnostic::new(
+                e.span,
+                "this block matrix is too large to work with",
+                "too large",
+            ));
+        };
+        Ok((id, Some(Shape::matrix(h, w))))
+    }
+}
+
+/// The arity was checked just before; this keeps the slice pattern total.
+fn unreachable_arity<T>(e: &Expr) -> Result<T> {
+    Err(Diagnostic::new(
+        e.span,
+        "internal error: wrong number of arguments",
+        "here",
+    ))
+}
+
+/// The shape of `a op b` when one side's shape is not yet known.
+fn unknown_result(op: BinOp, a: Option<Shape>, b: Option<Shape>) -> Option<Shape> {
+    match op {
+        BinOp::Add | BinOp::Sub => a.or(b).filter(|s| !s.is_scalar()),
+        BinOp::Had => a.or(b),
+        BinOp::Div | BinOp::Pow => a,
+        BinOp::Mul => None,
+    }
+}

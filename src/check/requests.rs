@@ -1,0 +1,437 @@
+//! Requests: what each `derive`, `count`, `depth` and `expect` names must
+//! exist and fit, and the claims of `expect` are lowered for proof.
+
+use super::lower::Lowerer;
+use super::{Checker, Named};
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{Ix, Leaf, Node, Ref, Target};
+use crate::model::{Assumption, Claim, Claimed, Request, RequestKind, VarKind};
+use crate::shape::Shape;
+use crate::syntax::ast::{self, Assign, ExpectLhs, Expr, ExprKind, IndexItem, Stmt, StmtKind};
+
+type Result<T> = std::result::Result<T, Diagnostic>;
+
+impl Checker<'_> {
+    pub(super) fn check_requests(&mut self, stmts: &[Stmt]) {
+        for s in stmts {
+            let StmtKind::Request(req) = &s.kind else {
+                continue;
+            };
+            match self.request(s, req) {
+                Ok(kind) => {
+                    let line = self.line(s.span);
+                    let text = self.text(s.span).trim().to_owned();
+                    self.model.requests.push(Request {
+                        kind,
+                        span: s.span,
+                        line,
+                        text,
+                    });
+                }
+                Err(d) => self.error(d),
+            }
+        }
+    }
+
+    fn needs_loss(&self, s: &Stmt, what: &str) -> Result<()> {
+        if self.model.loss.is_some() {
+            return Ok(());
+        }
+        Err(Diagnostic::new(
+            s.span,
+            format!("{what} needs a loss"),
+            "no `loss` in this script",
+        )
+        .hint("declare the objective, such as `loss L = sum(t, ell(h[t]))`"))
+    }
+
+    fn request(&mut self, s: &Stmt, req: &ast::Request) -> Result<RequestKind> {
+        Ok(match req {
+            ast::Request::Adjoints { assuming } => {
+                self.needs_loss(s, "`derive adjoints`")?;
+                RequestKind::Adjoints {
+                    assuming: self.assumptions(assuming)?,
+                }
+            }
+            ast::Request::Grad { param, assuming } => {
+                let p = match self.names.get(&param.name) {
+                    Some(&(Named::Param(p), _)) => p,
+                    _ => return Err(self.not_a_param(param)),
+                };
+                self.needs_loss(s, "`derive grad`")?;
+                RequestKind::Grad {
+                    param: p,
+                    assuming: self.assumptions(assuming)?,
+                }
+            }
+            ast::Request::Inverse => RequestKind::Inverse,
+            ast::Request::Jacobian { name, of, wrt } => {
+                let of = self.state_refs(of)?;
+                let wrt = self.state_refs(wrt)?;
+                let k = self.model.requests.len();
+                if !self.declare(name, Named::Jacobian(k)) {
+                    return Err(self.errors.pop().unwrap_or_else(|| {
+                        Diagnostic::new(name.span, "this name cannot be used", "here")
+                    }));
+                }
+                RequestKind::Jacobian {
+                    name: name.name.clone(),
+                    of,
+                    wrt,
+                }
+            }
+            ast::Request::Det { of } => RequestKind::Det {
+                of: self.jacobian(of)?,
+            },
+            ast::Request::CountParams => RequestKind::CountParams,
+            ast::Request::CountMacs(r) => {
+                RequestKind::CountMacs(self.plain_var(r, "`count macs`")?)
+            }
+            ast::Request::Depth(r) => RequestKind::Depth(self.plain_var(r, "`depth`")?),
+            ast::Request::Expect { lhs, rhs, assuming } => self.expect(lhs, rhs, assuming)?,
+        })
+    }
+
+    fn not_a_param(&self, name: &ast::Ident) -> Diagnostic {
+        let params: Vec<&str> = self.model.params.iter().map(|p| p.name.as_str()).collect();
+        let hint = match super::closest(&name.name, params.iter().copied()) {
+            Some(c) => format!("did you mean `{c}`?"),
+            None if params.is_empty() => "this script declares no parameters".to_owned(),
+            None => format!(
+                "the parameters are {}",
+                params
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        Diagnostic::new(
+            name.span,
+            format!("`{}` is not a parameter", name.name),
+            "expected a parameter",
+        )
+        .hint(hint)
+    }
+
+    fn jacobian(&self, name: &ast::Ident) -> Result<usize> {
+        match self.names.get(&name.name) {
+            Some(&(Named::Jacobian(k), _)) => Ok(k),
+            _ => Err(Diagnostic::new(
+                name.span,
+                format!("`{}` is not a derived Jacobian", name.name),
+                "unknown matrix",
+            )
+            .hint(format!(
+                "derive it first, such as `derive {} = jacobian (theta[k+1]) wrt (theta[k])`",
+                name.name
+            ))),
+        }
+    }
+
+    /// A variable at its own indices with no offset: `h[i, j]`.
+    fn plain_var(&mut self, r: &ast::Ref, what: &str) -> Result<Ref> {
+        let v = match self.names.get(&r.name.name) {
+            Some(&(Named::Var(v), _)) if self.model.vars[v as usize].kind != VarKind::Input => v,
+            _ => {
+                self.unknown_var(&r.name, &format!("named by {what}"));
+                return Err(self
+                    .errors
+                    .pop()
+                    .unwrap_or_else(|| Diagnostic::new(r.span, "unknown variable", "here")));
+            }
+        };
+        let decl = self.model.vars[v as usize].clone();
+        let items = r.indices.as_deref().unwrap_or(&[]);
+        if items.len() != decl.indices.len() {
+            return Err(self.arity_error(r, &decl));
+        }
+        for (pos, item) in items.iter().enumerate() {
+            match item {
+                IndexItem::Var {
+                    name,
+                    offset: 0,
+                    span,
+                } => match self.names.get(&name.name) {
+                    Some(&(Named::Index(i), _)) if i == decl.indices[pos] => {}
+                    _ => return Err(self.position_error(*span, &name.name, &decl, pos)),
+                },
+                other => {
+                    return Err(Diagnostic::new(
+                        other.span(),
+                        format!("{what} names a variable at its own indices"),
+                        "expected a plain index",
+                    )
+                    .hint(format!(
+                        "write `{}`",
+                        self.model.symbols.ref_text(&self.model.plain_ref(v))
+                    )))
+                }
+            }
+        }
+        Ok(self.model.plain_ref(v))
+    }
+
+    /// References to state values in a Jacobian request: vectors or scalars.
+    fn state_refs(&mut self, refs: &[ast::Ref]) -> Result<Vec<Ref>> {
+        let mut out = Vec::new();
+        for r in refs {
+            let v = match self.names.get(&r.name.name) {
+                Some(&(Named::Var(v), _)) => v,
+                _ => {
+                    self.unknown_var(&r.name, "named in a Jacobian");
+                    return Err(self
+                        .errors
+                        .pop()
+                        .unwrap_or_else(|| Diagnostic::new(r.span, "unknown variable", "here")));
+                }
+            };
+            let bound = self.model.vars[v as usize].indices.clone();
+            let lw = Lowerer::new(self, bound, false);
+            let e = Expr {
+                kind: ExprKind::Ref(r.clone()),
+                span: r.span,
+            };
+            let mut lw = lw;
+            let (id, shape) = lw.expr(&e)?;
+            let expr = lw.finish(id);
+            let Some(Node::Leaf(Leaf::Var(rf))) = expr.as_ref().last().cloned() else {
+                return Err(Diagnostic::new(r.span, "expected a variable", "here"));
+            };
+            if shape
+                .as_ref()
+                .is_some_and(|s| !s.is_scalar() && !s.is_vector())
+            {
+                return Err(Diagnostic::new(
+                    r.span,
+                    "a Jacobian is taken of vectors and scalars",
+                    "a matrix",
+                )
+                .hint("split a matrix-valued state into vectors"));
+            }
+            out.push(rf);
+        }
+        Ok(out)
+    }
+
+    fn assumptions(&mut self, list: &[Assign]) -> Result<Vec<Assumption>> {
+        let mut out: Vec<Assumption> = Vec::new();
+        for a in list {
+            let target = self.plain_var_or_input(&a.target)?;
+            if out.iter().any(|o| o.target.var == target.var) {
+                return Err(Diagnostic::new(
+                    a.span,
+                    format!("`{}` is assumed twice", self.model.symbols.var(target.var)),
+                    "second assumption",
+                )
+                .hint("give each variable one assumed value"));
+            }
+            let decl = self.model.vars[target.var as usize].clone();
+            let mut lw = Lowerer::new(self, decl.indices.clone(), false);
+            let (id, shape) = lw.expr(&a.value)?;
+            let value = lw.finish(id);
+            self.same_shape_or_scalar(&decl.shape, shape.as_ref(), a.value.span, &decl.name)?;
+            out.push(Assumption {
+                target,
+                value,
+                span: a.span,
+            });
+        }
+        Ok(out)
+    }
+
+    fn plain_var_or_input(&mut self, r: &ast::Ref) -> Result<Ref> {
+        if let Some(&(Named::Var(v), _)) = self.names.get(&r.name.name) {
+            if self.model.vars[v as usize].kind == VarKind::Input {
+                let decl = self.model.vars[v as usize].clone();
+                let items = r.indices.as_deref().unwrap_or(&[]);
+                if items.len() != decl.indices.len() {
+                    return Err(self.arity_error(r, &decl));
+                }
+                return Ok(self.model.plain_ref(v));
+            }
+        }
+        self.plain_var(r, "an assumption")
+    }
+
+    fn same_shape_or_scalar(
+        &self,
+        want: &Shape,
+        got: Option<&Shape>,
+        span: Span,
+        what: &str,
+    ) -> Result<()> {
+        match got {
+            Some(g) if g != want && !g.is_scalar() => {
+                let names = |d: u32| self.model.dim_name(d);
+                Err(Diagnostic::new(
+                    span,
+                    format!("{what} is a {}, but this is a {}", want.describe(&names), g.describe(&names)),
+                    "wrong shape",
+                )
+                .hint("both sides of a claim or an assumption have one shape; a scalar applies to every entry"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn expect(&mut self, lhs: &ExpectLhs, rhs: &Expr, assuming: &[Assign]) -> Result<RequestKind> {
+        let assuming = self.assumptions(assuming)?;
+        let (claim, bound, shape) = match lhs {
+            ExpectLhs::Depth(r, _) => (Claim::Depth(self.plain_var(r, "`depth`")?), None, None),
+            ExpectLhs::Expr(e) => self.claim(e)?,
+        };
+        let rhs = match claim {
+            Claim::Params | Claim::Macs(_) | Claim::Depth(_) => {
+                let lw = Lowerer::new(self, Vec::new(), false);
+                Claimed::Poly(lw.size_of(rhs).map_err(|d| {
+                    Diagnostic::new(d.span, "a count or a depth is claimed as a size", d.label)
+                        .hint("write a polynomial in the dims, such as `D*H + 2*H^2` or `2*G - 1`")
+                })?)
+            }
+            _ => {
+                let mut lw = Lowerer::new(self, bound.unwrap_or_default(), false);
+                lw.allow_bar = true;
+                let (id, got) = lw.expr(rhs)?;
+                let value = lw.finish(id);
+                if let Some(want) = &shape {
+                    self.same_shape_or_scalar(want, got.as_ref(), rhs.span, "the derived result")?;
+                }
+                Claimed::Expr(value)
+            }
+        };
+        Ok(RequestKind::Expect {
+            lhs: claim,
+            rhs,
+            assuming,
+        })
+    }
+
+    /// What the left side of an `expect` names, the indices it binds and its shape.
+    #[allow(clippy::type_complexity)]
+    fn claim(&mut self, e: &Expr) -> Result<(Claim, Option<Vec<u32>>, Option<Shape>)> {
+        let forms = "an `expect` names a derived result: `bar(h[t])`, `bar(W)`, `J`, `det(J)`, `theta[k]`, `params`, `macs(h[i, j])` or `depth(h[i, j])`";
+        let not_derived = |span: Span| {
+            Diagnostic::new(
+                span,
+                "this is not a result deriv derives",
+                "not a derived result",
+            )
+            .hint(forms)
+        };
+        match &e.kind {
+            ExprKind::Paren(inner) => self.claim(inner),
+            ExprKind::Call {
+                name,
+                prime: false,
+                args,
+            } if args.len() == 1 => {
+                let arg = &args[0];
+                match name.name.as_str() {
+                    "bar" => {
+                        let bound = match &arg.kind {
+                            ExprKind::Ref(r) => match self.names.get(&r.name.name) {
+                                Some(&(Named::Var(v), _)) => {
+                                    self.model.vars[v as usize].indices.clone()
+                                }
+                                _ => Vec::new(),
+                            },
+                            _ => Vec::new(),
+                        };
+                        let mut lw = Lowerer::new(self, bound.clone(), false);
+                        lw.allow_bar = true;
+                        let (id, shape) = lw.expr(e)?;
+                        let expr = lw.finish(id);
+                        let Some(Node::Leaf(Leaf::Bar(target))) = expr.as_ref().last().cloned()
+                        else {
+                            return Err(not_derived(e.span));
+                        };
+                        if let Target::Var(r) = &target {
+                            if r.at.iter().any(|ix| !matches!(ix, Ix::Rel(_, 0))) {
+                                return Err(Diagnostic::new(
+                                    arg.span,
+                                    "a claim names an adjoint at its own indices",
+                                    "offset or fixed index",
+                                )
+                                .hint(format!(
+                                    "write `bar({})`",
+                                    self.model.symbols.ref_text(&self.model.plain_ref(r.var))
+                                )));
+                            }
+                        }
+                        Ok((Claim::Adjoint(target), Some(bound), shape))
+                    }
+                    "det" => match &arg.kind {
+                        ExprKind::Ref(r) if r.indices.is_none() => {
+                            let k = self.jacobian(&r.name)?;
+                            let bound = self.jacobian_indices(k);
+                            Ok((Claim::Det(k), Some(bound), Some(Shape::scalar())))
+                        }
+                        _ => Err(not_derived(e.span)),
+                    },
+                    "macs" => match &arg.kind {
+                        ExprKind::Ref(r) => {
+                            Ok((Claim::Macs(self.plain_var(r, "`macs`")?), None, None))
+                        }
+                        _ => Err(not_derived(e.span)),
+                    },
+                    _ => Err(not_derived(e.span)),
+                }
+            }
+            ExprKind::Ref(r) => match self.names.get(&r.name.name) {
+                None if r.name.name == "params" && r.indices.is_none() => {
+                    Ok((Claim::Params, None, None))
+                }
+                Some(&(Named::Jacobian(k), _)) => {
+                    let bound = self.jacobian_indices(k);
+                    Ok((Claim::Jacobian(k), Some(bound), self.jacobian_shape(k)))
+                }
+                Some(&(Named::Var(v), _)) if self.model.vars[v as usize].kind != VarKind::Input => {
+                    let r = self.plain_var(r, "an inverse claim")?;
+                    let decl = &self.model.vars[v as usize];
+                    Ok((
+                        Claim::Inverse(r),
+                        Some(decl.indices.clone()),
+                        Some(decl.shape.clone()),
+                    ))
+                }
+                _ if r.name.name == "params" => Ok((Claim::Params, None, None)),
+                _ => Err(not_derived(e.span)),
+            },
+            _ => Err(not_derived(e.span)),
+        }
+    }
+
+    fn jacobian_refs(&self, k: usize) -> Option<(&[Ref], &[Ref])> {
+        match &self.model.requests.get(k)?.kind {
+            RequestKind::Jacobian { of, wrt, .. } => Some((of, wrt)),
+            _ => None,
+        }
+    }
+
+    fn jacobian_indices(&self, k: usize) -> Vec<u32> {
+        let mut out: Vec<u32> = Vec::new();
+        if let Some((of, wrt)) = self.jacobian_refs(k) {
+            for r in of.iter().chain(wrt) {
+                for ix in r.at.iter() {
+                    if let Ix::Rel(i, _) = ix {
+                        if !out.contains(i) {
+                            out.push(*i);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn jacobian_shape(&self, k: usize) -> Option<Shape> {
+        let (of, wrt) = self.jacobian_refs(k)?;
+        let total = |refs: &[Ref]| {
+            refs.iter().try_fold(crate::poly::Poly::zero(), |acc, r| {
+                acc.add(&self.model.vars[r.var as usize].shape.rows)
+            })
+        };
+        Some(Shape::matrix(total(of)?, total(wrt)?))
+    }
+}

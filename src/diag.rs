@@ -1,0 +1,183 @@
+//! One diagnostic type for every error, parse or semantic, rendered the same
+//! way: message, the source line with a marker under the span, a label and a
+//! hint. The library only builds diagnostics; `main.rs` prints them.
+
+use codespan_reporting::diagnostic::{Diagnostic as Report, Label};
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term;
+use std::fmt;
+
+/// A byte range in a script's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Span {
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+}
+
+impl Span {
+    /// The span from `start` to `end`.
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span::new(self.start.min(other.start), self.end.max(other.end))
+    }
+}
+
+/// A script's name and text, for rendering diagnostics.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The name shown in diagnostics: a path, or `<stdin>`.
+    pub name: String,
+    /// The whole text.
+    pub text: String,
+}
+
+impl Source {
+    /// A named source text.
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Source {
+        Source {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    /// The 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..floor_char_boundary(&self.text, offset)];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = before[line_start..].chars().count() + 1;
+        (line, col)
+    }
+
+    /// The text a span covers.
+    pub fn slice(&self, span: Span) -> &str {
+        let start = floor_char_boundary(&self.text, span.start);
+        let end = floor_char_boundary(&self.text, span.end.max(span.start));
+        &self.text[start..end]
+    }
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// What went wrong with a script, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// One line saying what is wrong.
+    pub message: String,
+    /// The offending text.
+    pub span: Span,
+    /// A few words shown under the offending text.
+    pub label: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+    /// Other places that explain the error, such as an earlier definition.
+    pub related: Vec<(Span, String)>,
+}
+
+impl Diagnostic {
+    /// A diagnostic at `span` with a message and a label.
+    pub fn new(span: Span, message: impl Into<String>, label: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            message: message.into(),
+            span,
+            label: label.into(),
+            hint: None,
+            related: Vec::new(),
+        }
+    }
+
+    /// Adds a hint.
+    pub fn hint(mut self, hint: impl Into<String>) -> Diagnostic {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Adds a secondary location.
+    pub fn related(mut self, span: Span, label: impl Into<String>) -> Diagnostic {
+        self.related.push((span, label.into()));
+        self
+    }
+
+    /// Renders the diagnostic with a code frame: `file:line:col`, the line,
+    /// a marker under the span, the label and the hint.
+    pub fn render(&self, source: &Source) -> String {
+        let file = SimpleFile::new(source.name.as_str(), source.text.as_str());
+        let clamp = |s: Span| {
+            let start = floor_char_boundary(&source.text, s.start);
+            let end = floor_char_boundary(&source.text, s.end.max(s.start));
+            start..end
+        };
+        let mut labels = vec![Label::primary((), clamp(self.span)).with_message(&self.label)];
+        labels.extend(
+            self.related
+                .iter()
+                .map(|(s, l)| Label::secondary((), clamp(*s)).with_message(l)),
+        );
+        let mut report = Report::error()
+            .with_message(&self.message)
+            .with_labels(labels);
+        if let Some(hint) = &self.hint {
+            report = report.with_notes(vec![format!("hint: {hint}")]);
+        }
+        let config = term::Config::default();
+        match term::emit_into_string(&config, &file, &report) {
+            Ok(text) => text,
+            // The spans are clamped to the text, so rendering cannot fail; if
+            // it ever does, still say where and what.
+            Err(_) => {
+                let (line, col) = source.line_col(self.span.start);
+                format!(
+                    "error: {}\n  at {}:{line}:{col}\n",
+                    self.message, source.name
+                )
+            }
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Every diagnostic a stage found, in source order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// Renders every diagnostic, one after another.
+    pub fn render(&self, source: &Source) -> String {
+        self.0.iter().map(|d| d.render(source)).collect()
+    }
+}
+
+impl From<Diagnostic> for Diagnostics {
+    fn from(d: Diagnostic) -> Diagnostics {
+        Diagnostics(vec![d])
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}

@@ -1,0 +1,460 @@
+//! The expression IR: one egg language for every expression form, with
+//! exact rational constants and leaves numbered by the script (never by
+//! egg's symbol interning, whose order would leak into the output).
+//! Every derivation works on `RecExpr<Node>`; nodes are built directly,
+//! never by formatting and parsing strings.
+
+pub mod build;
+
+use crate::num::Rational;
+use crate::shape::Shape;
+use egg::{Id, Language, RecExpr};
+use std::fmt;
+use std::str::FromStr;
+
+/// One index position of a reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Ix {
+    /// Index number `.0` plus an offset: `t-1`.
+    Rel(u32, i64),
+    /// A fixed value: `0`.
+    Abs(i64),
+}
+
+/// A variable or input at some indices: `h[t-1]`, `x[i, j]`, `h[0]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ref {
+    /// The variable's number in the model.
+    pub var: u32,
+    /// One entry per index of the variable.
+    pub at: Box<[Ix]>,
+}
+
+impl Ref {
+    /// The same variable with every relative index shifted by `by(index)`.
+    pub fn shifted(&self, by: &dyn Fn(u32) -> i64) -> Ref {
+        Ref {
+            var: self.var,
+            at: self
+                .at
+                .iter()
+                .map(|ix| match *ix {
+                    Ix::Rel(i, o) => Ix::Rel(i, o.saturating_add(by(i))),
+                    a => a,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What an adjoint `bar(...)` is of.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// A variable at some indices.
+    Var(Ref),
+    /// A parameter (its gradient).
+    Param(u32),
+}
+
+/// The leaves of the IR, numbered in script order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Leaf {
+    /// A dim's value, as a scalar.
+    Dim(u32),
+    /// A parameter.
+    Param(u32),
+    /// A variable or input at indices.
+    Var(Ref),
+    /// An adjoint `bar(...)`.
+    Bar(Target),
+    /// An index bound by `sum`.
+    Index(u32),
+    /// A declared function's name.
+    Fn(u32),
+}
+
+fn write_ref(f: &mut fmt::Formatter<'_>, r: &Ref) -> fmt::Result {
+    write!(f, "v{}[", r.var)?;
+    for (k, ix) in r.at.iter().enumerate() {
+        if k > 0 {
+            f.write_str(",")?;
+        }
+        match ix {
+            Ix::Rel(i, o) => write!(f, "i{i}{o:+}")?,
+            Ix::Abs(v) => write!(f, "{v}")?,
+        }
+    }
+    f.write_str("]")
+}
+
+impl fmt::Display for Leaf {
+    /// An unambiguous debugging form: `$d0`, `$p1`, `$v2[i0-1]`, `$bv2[i0+0]`,
+    /// `$bp1`, `$i0`, `$f0`. Printers use the model's names instead.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Leaf::Dim(d) => write!(f, "$d{d}"),
+            Leaf::Param(p) => write!(f, "$p{p}"),
+            Leaf::Var(r) => {
+                f.write_str("$")?;
+                write_ref(f, r)
+            }
+            Leaf::Bar(Target::Var(r)) => {
+                f.write_str("$b")?;
+                write_ref(f, r)
+            }
+            Leaf::Bar(Target::Param(p)) => write!(f, "$bp{p}"),
+            Leaf::Index(i) => write!(f, "$i{i}"),
+            Leaf::Fn(n) => write!(f, "$f{n}"),
+        }
+    }
+}
+
+/// A string that is not a leaf's debugging form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotALeaf;
+
+fn parse_ref(s: &str) -> Result<Ref, NotALeaf> {
+    let s = s.strip_prefix('v').ok_or(NotALeaf)?;
+    let (var, rest) = s.split_once('[').ok_or(NotALeaf)?;
+    let body = rest.strip_suffix(']').ok_or(NotALeaf)?;
+    let var = var.parse().map_err(|_| NotALeaf)?;
+    let mut at = Vec::new();
+    if !body.is_empty() {
+        for item in body.split(',') {
+            if let Some(rel) = item.strip_prefix('i') {
+                let cut = rel.find(['+', '-']).ok_or(NotALeaf)?;
+                let (i, o) = rel.split_at(cut);
+                at.push(Ix::Rel(
+                    i.parse().map_err(|_| NotALeaf)?,
+                    o.parse().map_err(|_| NotALeaf)?,
+                ));
+            } else {
+                at.push(Ix::Abs(item.parse().map_err(|_| NotALeaf)?));
+            }
+        }
+    }
+    Ok(Ref { var, at: at.into() })
+}
+
+impl FromStr for Leaf {
+    type Err = NotALeaf;
+
+    fn from_str(s: &str) -> Result<Leaf, NotALeaf> {
+        let s = s.strip_prefix('$').ok_or(NotALeaf)?;
+        let num = |t: &str| t.parse::<u32>().map_err(|_| NotALeaf);
+        if let Some(r) = s.strip_prefix("bp") {
+            return Ok(Leaf::Bar(Target::Param(num(r)?)));
+        }
+        if let Some(r) = s.strip_prefix('b') {
+            return Ok(Leaf::Bar(Target::Var(parse_ref(r)?)));
+        }
+        if s.starts_with('v') {
+            return Ok(Leaf::Var(parse_ref(s)?));
+        }
+        let (tag, rest) = s.split_at(s.len().min(1));
+        match tag {
+            "d" => Ok(Leaf::Dim(num(rest)?)),
+            "p" => Ok(Leaf::Param(num(rest)?)),
+            "i" => Ok(Leaf::Index(num(rest)?)),
+            "f" => Ok(Leaf::Fn(num(rest)?)),
+            _ => Err(NotALeaf),
+        }
+    }
+}
+
+mod language {
+    // The macro takes no doc attributes on variants; each is described by
+    // the comment above it.
+    #![allow(missing_docs)]
+    use super::{Leaf, Rational};
+    use egg::{define_language, Id};
+
+    define_language! {
+        /// Every expression form of the language, plus the derivation operators
+        /// `vjp` (a vector-Jacobian product) and `jac` (a Jacobian). Each
+        /// variant's meaning is in the comment above it.
+        pub enum Node {
+            // `a + b`, scalars broadcast.
+            "+" = Add([Id; 2]),
+            // `a - b`, scalars broadcast.
+            "-" = Sub([Id; 2]),
+            // `-a`.
+            "neg" = Neg(Id),
+            // `a * b`: scaling when either side is a scalar, else a matrix product.
+            "*" = Mul([Id; 2]),
+            // `a .* b`, elementwise.
+            ".*" = Had([Id; 2]),
+            // `a / s`, division by a scalar.
+            "/" = Div([Id; 2]),
+            // `a ^ s`, elementwise power by a scalar.
+            "^" = Pow([Id; 2]),
+            // `a^T`.
+            "T" = Trans(Id),
+            // `sigma(a)`.
+            "sigma" = Sigma(Id),
+            // `tanh(a)`.
+            "tanh" = Tanh(Id),
+            // `exp(a)`.
+            "exp" = Exp(Id),
+            // `log(a)`.
+            "log" = Log(Id),
+            // `sqrt(a)`.
+            "sqrt" = Sqrt(Id),
+            // `sigma'(a)`.
+            "sigma'" = DSigma(Id),
+            // `tanh'(a)`.
+            "tanh'" = DTanh(Id),
+            // `exp'(a)`.
+            "exp'" = DExp(Id),
+            // `log'(a)`.
+            "log'" = DLog(Id),
+            // `sqrt'(a)`.
+            "sqrt'" = DSqrt(Id),
+            // `(call f a)`: a declared function's value; `f` is a `Leaf::Fn`.
+            "call" = Call([Id; 2]),
+            // `(grad f a)`: its gradient.
+            "grad" = Grad([Id; 2]),
+            // `(hess f a)`: its Hessian.
+            "hess" = Hess([Id; 2]),
+            // `(sum t e)`: `e` summed over every value of index `t`.
+            "sum" = Sum([Id; 2]),
+            // `(I n)`: the identity of size `n`, a scalar size expression.
+            "I" = Eye(Id),
+            // `(block (row a b) (row c d))`: a block matrix.
+            "block" = Block(Box<[Id]>),
+            // One row of a block matrix.
+            "row" = Row(Box<[Id]>),
+            // `det(M)`.
+            "det" = Det(Id),
+            // `inv(M)`.
+            "inv" = Inv(Id),
+            // `tr(M)`.
+            "tr" = Trace(Id),
+            // `(vjp seed x e)`: the adjoint that `seed`, flowing back through
+            // `e`, contributes to the leaf `x`.
+            "vjp" = Vjp([Id; 3]),
+            // `(jac x e)`: the Jacobian of `e` with respect to the leaf `x`.
+            "jac" = Jac([Id; 2]),
+            // `(diag v)`: the diagonal matrix with `v` on its diagonal.
+            "diag" = Diag(Id),
+            // An exact constant.
+            Num(Rational),
+            // A name.
+            Leaf(Leaf),
+        }
+    }
+}
+pub use language::Node;
+
+/// The elementwise functions of the language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Act {
+    /// The logistic sigmoid.
+    Sigma,
+    /// The hyperbolic tangent.
+    Tanh,
+    /// The exponential.
+    Exp,
+    /// The natural logarithm.
+    Log,
+    /// The square root.
+    Sqrt,
+}
+
+impl Act {
+    /// Every elementwise function, in a fixed order.
+    pub const ALL: [Act; 5] = [Act::Sigma, Act::Tanh, Act::Exp, Act::Log, Act::Sqrt];
+
+    /// The name in the language.
+    pub fn name(self) -> &'static str {
+        match self {
+            Act::Sigma => "sigma",
+            Act::Tanh => "tanh",
+            Act::Exp => "exp",
+            Act::Log => "log",
+            Act::Sqrt => "sqrt",
+        }
+    }
+
+    /// The function by its name in the language.
+    pub fn from_name(name: &str) -> Option<Act> {
+        Act::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+impl Node {
+    /// The function, whether it is the derivative form, and the argument,
+    /// for an elementwise-function node.
+    pub fn as_act(&self) -> Option<(Act, bool, Id)> {
+        Some(match *self {
+            Node::Sigma(a) => (Act::Sigma, false, a),
+            Node::Tanh(a) => (Act::Tanh, false, a),
+            Node::Exp(a) => (Act::Exp, false, a),
+            Node::Log(a) => (Act::Log, false, a),
+            Node::Sqrt(a) => (Act::Sqrt, false, a),
+            Node::DSigma(a) => (Act::Sigma, true, a),
+            Node::DTanh(a) => (Act::Tanh, true, a),
+            Node::DExp(a) => (Act::Exp, true, a),
+            Node::DLog(a) => (Act::Log, true, a),
+            Node::DSqrt(a) => (Act::Sqrt, true, a),
+            _ => return None,
+        })
+    }
+
+    /// The node applying `act` (or its derivative) to `a`.
+    pub fn act(act: Act, prime: bool, a: Id) -> Node {
+        match (act, prime) {
+            (Act::Sigma, false) => Node::Sigma(a),
+            (Act::Tanh, false) => Node::Tanh(a),
+            (Act::Exp, false) => Node::Exp(a),
+            (Act::Log, false) => Node::Log(a),
+            (Act::Sqrt, false) => Node::Sqrt(a),
+            (Act::Sigma, true) => Node::DSigma(a),
+            (Act::Tanh, true) => Node::DTanh(a),
+            (Act::Exp, true) => Node::DExp(a),
+            (Act::Log, true) => Node::DLog(a),
+            (Act::Sqrt, true) => Node::DSqrt(a),
+        }
+    }
+
+    /// The constant, if this is one.
+    pub fn as_num(&self) -> Option<&Rational> {
+        match self {
+            Node::Num(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// Names of everything a leaf can refer to, for printing.
+#[derive(Debug, Clone, Default)]
+pub struct Symbols {
+    /// Dim names by number.
+    pub dims: Vec<String>,
+    /// Index names by number.
+    pub indices: Vec<String>,
+    /// Parameter names by number.
+    pub params: Vec<String>,
+    /// Variable and input names by number.
+    pub vars: Vec<String>,
+    /// Function names by number.
+    pub fns: Vec<String>,
+}
+
+impl Symbols {
+    /// A dim's name.
+    pub fn dim(&self, d: u32) -> &str {
+        self.dims.get(d as usize).map_or("?", String::as_str)
+    }
+
+    /// An index's name.
+    pub fn index(&self, i: u32) -> &str {
+        self.indices.get(i as usize).map_or("?", String::as_str)
+    }
+
+    /// A parameter's name.
+    pub fn param(&self, p: u32) -> &str {
+        self.params.get(p as usize).map_or("?", String::as_str)
+    }
+
+    /// A variable's name.
+    pub fn var(&self, v: u32) -> &str {
+        self.vars.get(v as usize).map_or("?", String::as_str)
+    }
+
+    /// A function's name.
+    pub fn func(&self, f: u32) -> &str {
+        self.fns.get(f as usize).map_or("?", String::as_str)
+    }
+
+    /// A reference's indices in the language: `t-1`, `i, j+1`, `0`.
+    pub fn indices_text(&self, at: &[Ix]) -> String {
+        at.iter()
+            .map(|ix| match *ix {
+                Ix::Rel(i, 0) => self.index(i).to_owned(),
+                Ix::Rel(i, o) if o > 0 => format!("{}+{o}", self.index(i)),
+                Ix::Rel(i, o) => format!("{}-{}", self.index(i), o.unsigned_abs()),
+                Ix::Abs(v) => v.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// A reference in the language: `h[t-1]`, `W`.
+    pub fn ref_text(&self, r: &Ref) -> String {
+        if r.at.is_empty() {
+            self.var(r.var).to_owned()
+        } else {
+            format!("{}[{}]", self.var(r.var), self.indices_text(&r.at))
+        }
+    }
+}
+
+/// The shape a model gives each leaf.
+pub trait LeafShapes {
+    /// The shape of a leaf (a `Leaf::Fn` or `Leaf::Index` is a scalar).
+    fn leaf_shape(&self, leaf: &Leaf) -> Shape;
+    /// The argument shape of a declared function.
+    fn fn_domain(&self, f: u32) -> Shape;
+}
+
+/// Every node of `expr` in order, with its children's positions.
+pub fn nodes(expr: &RecExpr<Node>) -> &[Node] {
+    expr.as_ref()
+}
+
+/// The root of a non-empty expression.
+pub fn root(expr: &RecExpr<Node>) -> Id {
+    Id::from(expr.as_ref().len().saturating_sub(1))
+}
+
+/// A copy of `expr` with every relative index of every reference (and
+/// every adjoint's reference) shifted by `by(index)`.
+pub fn shift(expr: &RecExpr<Node>, by: &dyn Fn(u32) -> i64) -> RecExpr<Node> {
+    expr.as_ref()
+        .iter()
+        .map(|n| match n {
+            Node::Leaf(Leaf::Var(r)) => Node::Leaf(Leaf::Var(r.shifted(by))),
+            Node::Leaf(Leaf::Bar(Target::Var(r))) => {
+                Node::Leaf(Leaf::Bar(Target::Var(r.shifted(by))))
+            }
+            other => other.clone(),
+        })
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// The depth of the deepest path in `expr` (a leaf has depth 1).
+pub fn depth(expr: &RecExpr<Node>) -> usize {
+    let mut d: Vec<usize> = Vec::with_capacity(expr.as_ref().len());
+    for n in expr.as_ref() {
+        let here = n
+            .children()
+            .iter()
+            .map(|&c| d[usize::from(c)])
+            .max()
+            .unwrap_or(0)
+            + 1;
+        d.push(here);
+    }
+    d.last().copied().unwrap_or(0)
+}
+
+/// Whether the sub-expressions at `a` and `b` (in `ea` and `eb`) are equal
+/// as trees.
+pub fn same_tree(ea: &RecExpr<Node>, a: Id, eb: &RecExpr<Node>, b: Id) -> bool {
+    let mut stack = vec![(a, b)];
+    while let Some((x, y)) = stack.pop() {
+        let (nx, ny) = (&ea[x], &eb[y]);
+        if !nx.matches(ny) {
+            return false;
+        }
+        stack.extend(
+            nx.children()
+                .iter()
+                .copied()
+                .zip(ny.children().iter().copied()),
+        );
+    }
+    true
+}

@@ -1,0 +1,113 @@
+//! Building and copying IR expressions node by node.
+
+use super::{Leaf, Node};
+use crate::num::Rational;
+use egg::{Id, Language, RecExpr};
+use std::collections::HashMap;
+
+/// Appends nodes to one expression; the last node added is the root.
+#[derive(Debug, Default, Clone)]
+pub struct ExprBuilder {
+    expr: RecExpr<Node>,
+    memo: HashMap<Node, Id>,
+}
+
+impl ExprBuilder {
+    /// An empty builder.
+    pub fn new() -> ExprBuilder {
+        ExprBuilder::default()
+    }
+
+    /// Adds a node whose children are already in this builder; equal nodes
+    /// are shared.
+    pub fn add(&mut self, node: Node) -> Id {
+        if let Some(&id) = self.memo.get(&node) {
+            return id;
+        }
+        let id = self.expr.add(node.clone());
+        self.memo.insert(node, id);
+        id
+    }
+
+    /// Adds a constant.
+    pub fn num(&mut self, r: Rational) -> Id {
+        self.add(Node::Num(r))
+    }
+
+    /// Adds an integer constant.
+    pub fn int(&mut self, n: i64) -> Id {
+        self.num(Rational::int(n))
+    }
+
+    /// Adds a leaf.
+    pub fn leaf(&mut self, l: Leaf) -> Id {
+        self.add(Node::Leaf(l))
+    }
+
+    /// Copies the sub-expression of `from` rooted at `at`; returns its root here.
+    pub fn copy(&mut self, from: &RecExpr<Node>, at: Id) -> Id {
+        let nodes = from.as_ref();
+        let last = usize::from(at);
+        // Mark what the sub-expression reaches, then copy in order.
+        let mut reach = vec![false; last + 1];
+        reach[last] = true;
+        for i in (0..=last).rev() {
+            if reach[i] {
+                for &c in nodes[i].children() {
+                    reach[usize::from(c)] = true;
+                }
+            }
+        }
+        let mut map: Vec<Id> = vec![Id::from(0); last + 1];
+        for i in 0..=last {
+            if reach[i] {
+                let n = nodes[i].clone().map_children(|c| map[usize::from(c)]);
+                map[i] = self.add(n);
+            }
+        }
+        map[last]
+    }
+
+    /// Copies a whole expression.
+    pub fn copy_all(&mut self, from: &RecExpr<Node>) -> Id {
+        self.copy(from, super::root(from))
+    }
+
+    /// The node at `id`.
+    pub fn node(&self, id: Id) -> &Node {
+        &self.expr[id]
+    }
+
+    /// The expression with `root` as its root (nodes it does not reach are dropped).
+    pub fn finish(self, root: Id) -> RecExpr<Node> {
+        subtree(&self.expr, root)
+    }
+}
+
+/// The sub-expression of `expr` rooted at `at`, as a compact expression.
+pub fn subtree(expr: &RecExpr<Node>, at: Id) -> RecExpr<Node> {
+    if usize::from(at) + 1 == expr.as_ref().len() && reaches_all(expr) {
+        return expr.clone();
+    }
+    let mut b = ExprBuilder::new();
+    let root = b.copy(expr, at);
+    let ExprBuilder { expr: out, .. } = b;
+    debug_assert_eq!(usize::from(root) + 1, out.as_ref().len());
+    out
+}
+
+fn reaches_all(expr: &RecExpr<Node>) -> bool {
+    let nodes = expr.as_ref();
+    let mut reach = vec![false; nodes.len()];
+    if let Some(last) = reach.last_mut() {
+        *last = true;
+    }
+    for i in (0..nodes.len()).rev() {
+        if reach[i] {
+            for &c in nodes[i].children() {
+                reach[usize::from(c)] = true;
+            }
+        }
+    }
+    reach.into_iter().all(|r| r)
+}

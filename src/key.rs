@@ -1,0 +1,116 @@
+//! The answer key: what the derivations found, in a form every printer
+//! reads the same way. Nothing here knows about any output format.
+
+use crate::ir::{Node, Ref};
+use crate::model::Model;
+use crate::poly::Poly;
+use egg::RecExpr;
+
+/// The left side of a derived equation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lhs {
+    /// An expression: `bar(c[t])`, `bar(W)`, `theta[k]`.
+    Expr(RecExpr<Node>),
+    /// A named matrix: `J`.
+    Matrix(String),
+    /// `det(J)`.
+    Det(String),
+    /// `params`.
+    Params,
+    /// `macs(v[...])`.
+    Macs(Ref),
+    /// `depth(v[...])`.
+    Depth(Ref),
+}
+
+/// The right side of a derived equation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rhs {
+    /// An expression in the language.
+    Expr(RecExpr<Node>),
+    /// A polynomial in the dims.
+    Poly(Poly),
+}
+
+/// One derived equation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derived {
+    /// What is derived.
+    pub lhs: Lhs,
+    /// Its value.
+    pub rhs: Rhs,
+}
+
+/// How an `expect` was decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// The claim and the derived form met under the rewrite rules.
+    Proven,
+    /// Numeric evaluation shows the claim is false.
+    Refuted {
+        /// What deriv derived.
+        derived: Vec<Derived>,
+        /// The instance that separates them, in words.
+        counterexample: String,
+    },
+    /// No proof and no counterexample.
+    NotProven {
+        /// What deriv derived.
+        derived: Vec<Derived>,
+        /// The numeric evidence, in words.
+        evidence: String,
+    },
+}
+
+/// Statistics of one e-graph run, for `--stats`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunStats {
+    /// What the run computed.
+    pub what: String,
+    /// Iterations run.
+    pub iterations: usize,
+    /// E-nodes at the end.
+    pub nodes: usize,
+    /// E-classes at the end.
+    pub classes: usize,
+    /// Why it stopped.
+    pub stop: String,
+}
+
+/// The answer to one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The request's number in the model.
+    pub request: usize,
+    /// The derived equations, in order.
+    pub equations: Vec<Derived>,
+    /// Remarks the reader needs: conditions, boundary values, limits hit.
+    pub notes: Vec<String>,
+    /// For an `expect`: the verdict.
+    pub verdict: Option<Verdict>,
+    /// E-graph statistics of the runs behind this answer.
+    pub stats: Vec<RunStats>,
+}
+
+/// A whole answer key.
+#[derive(Debug, Clone)]
+pub struct AnswerKey {
+    /// The script's name, as given.
+    pub script: String,
+    /// The checked model.
+    pub model: Model,
+    /// One answer per request that was answered, in script order.
+    pub answers: Vec<Answer>,
+}
+
+impl AnswerKey {
+    /// Whether every `expect` holds.
+    pub fn all_hold(&self) -> bool {
+        self.answers.iter().all(|a| {
+            !matches!(
+                a.verdict,
+                Some(Verdict::Refuted { .. } | Verdict::NotProven { .. })
+            )
+        })
+    }
+}

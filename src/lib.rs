@@ -1,0 +1,85 @@
+//! deriv: a symbolic derivation engine for recurrent models.
+//!
+//! A `.deriv` script states a model's forward computation as equations and
+//! asks for derivations: adjoints, gradients, inverses, Jacobians,
+//! determinants, counts and depths. deriv answers each one symbolically and
+//! prints an answer key. The pipeline runs one way:
+//!
+//! text → [`syntax`] (spanned AST) → [`check`] (checked [`model`]) →
+//! [`derive`] (IR rewriting) → [`key`] → [`print`].
+//!
+//! ```
+//! let source = deriv::diag::Source::new("rnn.deriv", "dim H\nindex t\n\
+//!     param W : H x H\ninput x[t] : H\nh[t] = tanh(W * h[t-1] + x[t])\n");
+//! let run = deriv::run(&source, &deriv::Options::default()).unwrap();
+//! let text = deriv::print::render(&run.key, deriv::print::Format::Text, &Default::default());
+//! assert!(text.contains("h[t] = tanh(W * h[t-1] + x[t])"));
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod check;
+pub mod derive;
+pub mod diag;
+pub mod graph;
+pub mod ir;
+pub mod key;
+pub mod model;
+pub mod num;
+pub mod poly;
+pub mod print;
+pub mod shape;
+pub mod syntax;
+
+use diag::{Diagnostic, Diagnostics, Source};
+use key::AnswerKey;
+
+/// Bounds on what one script may ask of the engine. Each has a command-line
+/// flag to raise it.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Deepest bracket nesting (`--max-nesting`).
+    pub max_nesting: usize,
+    /// Deepest expression tree (`--max-depth`).
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_nesting: 256,
+            max_depth: 2000,
+        }
+    }
+}
+
+/// How to run a script.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The limits.
+    pub limits: Limits,
+}
+
+/// The result of running a script that parsed and checked.
+#[derive(Debug)]
+pub struct Run {
+    /// The answer key, with every request that could be answered.
+    pub key: AnswerKey,
+    /// Requests that could not be answered, as diagnostics.
+    pub problems: Vec<Diagnostic>,
+}
+
+/// Parses, checks and answers a script.
+pub fn run(source: &Source, options: &Options) -> Result<Run, Diagnostics> {
+    let script = syntax::parse(&source.text, &options.limits)?;
+    let model = check::check(&script, source)?;
+    let derived = derive::derive_all(&model, options);
+    Ok(Run {
+        key: AnswerKey {
+            script: source.name.clone(),
+            model,
+            answers: derived.answers,
+        },
+        problems: derived.problems,
+    })
+}

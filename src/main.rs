@@ -1,0 +1,249 @@
+//! The `deriv` command: arguments, files and exit codes only. Exit 0 on
+//! success, 1 when an `expect` fails, 2 on bad input or usage.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use deriv::diag::{Diagnostics, Source};
+use deriv::print::{self, Format, PrintOptions};
+use deriv::{Limits, Options};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Symbolic derivations for recurrent models, printed as an answer key.
+#[derive(Parser, Debug)]
+#[command(name = "deriv", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Answer every request of a script and print the answer key.
+    Run {
+        /// The script; `-` reads standard input.
+        file: String,
+        /// The output format.
+        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+        format: FormatArg,
+        /// Write the answer key here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// LaTeX: print the body only, for `\input` into another document.
+        #[arg(long)]
+        fragment: bool,
+        /// Print the e-graph statistics of every request on standard error.
+        #[arg(long)]
+        stats: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Parse and check a script without deriving anything.
+    Check {
+        /// The script; `-` reads standard input.
+        file: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct LimitArgs {
+    /// The deepest bracket nesting a script may use.
+    #[arg(long, default_value_t = Limits::default().max_nesting as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_nesting: u32,
+    /// The deepest expression a script may write.
+    #[arg(long, default_value_t = Limits::default().max_depth as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_depth: u32,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_nesting: self.max_nesting as usize,
+            max_depth: self.max_depth as usize,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FormatArg {
+    Text,
+    Latex,
+    Markdown,
+    Json,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Text => Format::Text,
+            FormatArg::Latex => Format::Latex,
+            FormatArg::Markdown => Format::Markdown,
+            FormatArg::Json => Format::Json,
+        }
+    }
+}
+
+/// Reads the script, or says why not.
+fn read_source(file: &str) -> Result<Source, String> {
+    if file == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("error: cannot read standard input: {e}"))?;
+        return Ok(Source::new("<stdin>", text));
+    }
+    let bytes = std::fs::read(file).map_err(|e| format!("error: cannot read `{file}`: {e}"))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "error: `{file}` is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    Ok(Source::new(file, text))
+}
+
+/// Writes `text` to `path` whole or not at all: a temporary file beside it,
+/// renamed into place.
+fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| format!("error: `{}` is not a file name", path.display()))?;
+    let tmp = dir.join(format!(".{name}.deriv-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("error: cannot write `{}`: {e}", path.display())
+    })
+}
+
+fn report(source: &Source, diags: &Diagnostics) {
+    eprint!("{}", diags.render(source));
+}
+
+fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Check { file, limits } => {
+            let source = match read_source(&file) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return 2;
+                }
+            };
+            let parsed =
+                deriv::syntax::parse(&source.text, &limits.limits()).map_err(Diagnostics::from);
+            match parsed.and_then(|s| deriv::check::check(&s, &source)) {
+                Ok(_) => 0,
+                Err(d) => {
+                    report(&source, &d);
+                    2
+                }
+            }
+        }
+        Command::Run {
+            file,
+            format,
+            output,
+            fragment,
+            stats,
+            limits,
+        } => {
+            let source = match read_source(&file) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return 2;
+                }
+            };
+            let options = Options {
+                limits: limits.limits(),
+            };
+            let run = match deriv::run(&source, &options) {
+                Ok(r) => r,
+                Err(d) => {
+                    report(&source, &d);
+                    return 2;
+                }
+            };
+            let text = print::render(&run.key, format.into(), &PrintOptions { fragment });
+            match &output {
+                Some(path) => {
+                    if let Err(e) = write_atomically(path, &text) {
+                        eprintln!("{e}");
+                        return 2;
+                    }
+                }
+                None => {
+                    let mut out = std::io::stdout().lock();
+                    if out
+                        .write_all(text.as_bytes())
+                        .and_then(|_| out.flush())
+                        .is_err()
+                    {
+                        return 2;
+                    }
+                }
+            }
+            if stats {
+                for a in &run.key.answers {
+                    for s in &a.stats {
+                        eprintln!(
+                            "stats: line {}: {}: {} iterations, {} nodes, {} classes, stopped: {}",
+                            run.key.model.requests.get(a.request).map_or(0, |r| r.line),
+                            s.what,
+                            s.iterations,
+                            s.nodes,
+                            s.classes,
+                            s.stop
+                        );
+                    }
+                }
+            }
+            if !run.problems.is_empty() {
+                report(&source, &Diagnostics(run.problems));
+                return 2;
+            }
+            if !run.key.all_hold() {
+                return 1;
+            }
+            0
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    // Deep expressions are bounded by the limits, but the derivations and
+    // printers recurse; a large stack keeps the limits, not the platform,
+    // the thing that decides.
+    let worker = std::thread::Builder::new()
+        .stack_size(512 << 20)
+        .spawn(move || run(cli));
+    match worker.map(|h| h.join()) {
+        Ok(Ok(code)) => ExitCode::from(code),
+        _ => {
+            eprintln!(
+                "error: internal error: the run stopped unexpectedly; please report the script"
+            );
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The checked model: every name resolved, every shape known, every
+//! expression lowered to the IR. Derivations read only this; spans survive
+//! here only to point diagnostics of later stages at the script.
+
+use crate::diag::Span;
+use crate::ir::{Ix, Leaf, LeafShapes, Node, Ref, Symbols, Target};
+use crate::poly::Poly;
+use crate::shape::Shape;
+use egg::RecExpr;
+
+/// A declared dim.
+#[derive(Debug, Clone)]
+pub struct DimDecl {
+    /// Its name.
+    pub name: String,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// A declared index.
+#[derive(Debug, Clone)]
+pub struct IndexDecl {
+    /// Its name.
+    pub name: String,
+    /// Its range `lo..hi`, both included, if declared.
+    pub range: Option<(Poly, Poly)>,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// A declared parameter.
+#[derive(Debug, Clone)]
+pub struct ParamDecl {
+    /// Its name.
+    pub name: String,
+    /// Its shape.
+    pub shape: Shape,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// Whether a variable is given or computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarKind {
+    /// An input: given for every index value.
+    Input,
+    /// Defined by equation number `.0`.
+    Defined(usize),
+}
+
+/// An input or a defined variable.
+#[derive(Debug, Clone)]
+pub struct VarDecl {
+    /// Its name.
+    pub name: String,
+    /// The indices it is a function of, in order.
+    pub indices: Vec<u32>,
+    /// Its shape.
+    pub shape: Shape,
+    /// Input or defined.
+    pub kind: VarKind,
+    /// Where it is declared or defined.
+    pub span: Span,
+}
+
+/// A declared function.
+#[derive(Debug, Clone)]
+pub struct FnDecl {
+    /// Its name.
+    pub name: String,
+    /// Its argument's shape; the value is a scalar.
+    pub domain: Shape,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// An equation `v[I + d] = rhs`.
+#[derive(Debug, Clone)]
+pub struct Equation {
+    /// The variable defined.
+    pub var: u32,
+    /// The left side as written (`p[k+1]`).
+    pub lhs: Ref,
+    /// The right side as written.
+    pub rhs: RecExpr<Node>,
+    /// The right side shifted so that the left side is `v[I]`: what `v[I]` is.
+    pub norm: RecExpr<Node>,
+    /// The statement.
+    pub span: Span,
+    /// Its line in the script.
+    pub line: usize,
+}
+
+/// A boundary value: `init h[0] = 0`.
+#[derive(Debug, Clone)]
+pub struct Init {
+    /// The value set: fixed positions are `Ix::Abs`, free ones `Ix::Rel(i, 0)`.
+    pub target: Ref,
+    /// The value.
+    pub value: RecExpr<Node>,
+    /// The statement.
+    pub span: Span,
+}
+
+/// The objective.
+#[derive(Debug, Clone)]
+pub struct Loss {
+    /// Its name.
+    pub name: String,
+    /// Its definition, a scalar.
+    pub value: RecExpr<Node>,
+    /// The statement.
+    pub span: Span,
+}
+
+/// `v[t] = value` under `assuming`, for every value of the indices.
+#[derive(Debug, Clone)]
+pub struct Assumption {
+    /// The variable, at its own indices.
+    pub target: Ref,
+    /// The assumed value.
+    pub value: RecExpr<Node>,
+    /// Where it is written.
+    pub span: Span,
+}
+
+/// A derived result that an `expect` names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// `bar(v[t])` or `bar(W)`.
+    Adjoint(Target),
+    /// `J`, the Jacobian of the request with this index.
+    Jacobian(usize),
+    /// `det(J)`.
+    Det(usize),
+    /// `theta[k]`: the inverse's expression for a previous-state value.
+    Inverse(Ref),
+    /// `params`.
+    Params,
+    /// `macs(v[...])`.
+    Macs(Ref),
+    /// `depth(v[...])`.
+    Depth(Ref),
+}
+
+/// The claimed value of an `expect`.
+#[derive(Debug, Clone)]
+pub enum Claimed {
+    /// An expression in the language.
+    Expr(RecExpr<Node>),
+    /// A polynomial in the dims (counts and depths).
+    Poly(Poly),
+}
+
+/// A checked request.
+#[derive(Debug, Clone)]
+pub enum RequestKind {
+    /// `derive adjoints [assuming ...]`.
+    Adjoints {
+        /// The substitutions.
+        assuming: Vec<Assumption>,
+    },
+    /// `derive grad W [assuming ...]`.
+    Grad {
+        /// The parameter.
+        param: u32,
+        /// The substitutions.
+        assuming: Vec<Assumption>,
+    },
+    /// `derive inverse`.
+    Inverse,
+    /// `derive J = jacobian (...) wrt (...)`.
+    Jacobian {
+        /// The name of the result.
+        name: String,
+        /// The values differentiated.
+        of: Vec<Ref>,
+        /// The values differentiated by.
+        wrt: Vec<Ref>,
+    },
+    /// `derive det(J)`.
+    Det {
+        /// The request index of the Jacobian.
+        of: usize,
+    },
+    /// `count params`.
+    CountParams,
+    /// `count macs v[...]`.
+    CountMacs(Ref),
+    /// `depth v[...]`.
+    Depth(Ref),
+    /// `expect lhs = rhs [assuming ...]`.
+    Expect {
+        /// The result named.
+        lhs: Claim,
+        /// The claimed value.
+        rhs: Claimed,
+        /// The substitutions.
+        assuming: Vec<Assumption>,
+    },
+}
+
+/// A request with where it was written.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// What is asked.
+    pub kind: RequestKind,
+    /// The statement.
+    pub span: Span,
+    /// Its line in the script.
+    pub line: usize,
+    /// The statement's text as written, for headings.
+    pub text: String,
+}
+
+/// One line of the model section, in script order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// `dim ...`: the dim numbers.
+    Dims(Vec<u32>),
+    /// `index ...`: the index numbers.
+    Indices(Vec<u32>),
+    /// `param ...`: the parameter numbers.
+    Params(Vec<u32>),
+    /// `input ...`: the variable numbers.
+    Inputs(Vec<u32>),
+    /// `fn ...`.
+    Fn(u32),
+    /// `init ...`: the init number.
+    Init(usize),
+    /// An equation, by number.
+    Equation(usize),
+    /// The loss.
+    Loss,
+}
+
+/// A whole checked script.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    /// Names for printing.
+    pub symbols: Symbols,
+    /// Dims by number.
+    pub dims: Vec<DimDecl>,
+    /// Indices by number.
+    pub indices: Vec<IndexDecl>,
+    /// Parameters by number.
+    pub params: Vec<ParamDecl>,
+    /// Inputs and variables by number.
+    pub vars: Vec<VarDecl>,
+    /// Functions by number.
+    pub fns: Vec<FnDecl>,
+    /// Equations in script order.
+    pub equations: Vec<Equation>,
+    /// Boundary values in script order.
+    pub inits: Vec<Init>,
+    /// The objective, if declared.
+    pub loss: Option<Loss>,
+    /// Requests in script order.
+    pub requests: Vec<Request>,
+    /// The model section, in script order.
+    pub items: Vec<Item>,
+}
+
+impl Model {
+    /// The equation defining variable `v`, if it is defined.
+    pub fn equation_of(&self, v: u32) -> Option<&Equation> {
+        match self.vars.get(v as usize)?.kind {
+            VarKind::Defined(e) => self.equations.get(e),
+            VarKind::Input => None,
+        }
+    }
+
+    /// The reference to `v` at its own indices with no offset: `h[t]`.
+    pub fn plain_ref(&self, v: u32) -> Ref {
+        let indices = self
+            .vars
+            .get(v as usize)
+            .map_or(&[][..], |d| &d.indices[..]);
+        Ref {
+            var: v,
+            at: indices.iter().map(|&i| Ix::Rel(i, 0)).collect(),
+        }
+    }
+
+    /// The shape of a dim-free scalar, a parameter, a variable, ...
+    pub fn shape_of(&self, leaf: &Leaf) -> Shape {
+        match leaf {
+            Leaf::Param(p) | Leaf::Bar(Target::Param(p)) => self
+                .params
+                .get(*p as usize)
+                .map_or_else(Shape::scalar, |d| d.shape.clone()),
+            Leaf::Var(r) | Leaf::Bar(Target::Var(r)) => self
+                .vars
+                .get(r.var as usize)
+                .map_or_else(Shape::scalar, |d| d.shape.clone()),
+            Leaf::Dim(_) | Leaf::Index(_) | Leaf::Fn(_) => Shape::scalar(),
+        }
+    }
+
+    /// A dim's name, for printing sizes.
+    pub fn dim_name(&self, d: u32) -> String {
+        self.symbols.dim(d).to_owned()
+    }
+}
+
+impl LeafShapes for Model {
+    fn leaf_shape(&self, leaf: &Leaf) -> Shape {
+        self.shape_of(leaf)
+    }
+
+    fn fn_domain(&self, f: u32) -> Shape {
+        self.fns
+            .get(f as usize)
+            .map_or_else(Shape::scalar, |d| d.domain.clone())
+    }
+}

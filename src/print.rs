@@ -1,0 +1,550 @@
+//! Printers: the answer key in plain text, LaTeX, Markdown and JSON. The
+//! expression printers live in `plain` and `latex` and share one
+//! precedence table; this module lays out whole documents.
+
+pub mod latex;
+pub mod plain;
+pub mod prec;
+
+mod json;
+
+use crate::ir::{Ix, Symbols};
+use crate::key::{Answer, AnswerKey, Derived, Lhs, Rhs, Verdict};
+use crate::model::{Item, Model, RequestKind};
+use crate::poly::Poly;
+use crate::shape::Shape;
+use std::fmt::Write as _;
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Plain text in the language's syntax.
+    Text,
+    /// A LaTeX document (or fragment).
+    Latex,
+    /// Markdown with `$$` math.
+    Markdown,
+    /// JSON for other tools.
+    Json,
+}
+
+/// How to print.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PrintOptions {
+    /// LaTeX: the body only, for `\input`.
+    pub fragment: bool,
+}
+
+/// Renders an answer key.
+pub fn render(key: &AnswerKey, format: Format, opts: &PrintOptions) -> String {
+    match format {
+        Format::Text => text(key),
+        Format::Latex => latex_doc(key, opts),
+        Format::Markdown => markdown(key),
+        Format::Json => json::render(key),
+    }
+}
+
+/// A size in the language's syntax.
+pub fn size_text(p: &Poly, s: &Symbols) -> String {
+    p.display(&|d| s.dim(d).to_owned()).to_string()
+}
+
+fn shape_text(sh: &Shape, s: &Symbols) -> String {
+    if sh.is_scalar() {
+        "scalar".to_owned()
+    } else if sh.cols.is_one() {
+        size_text(&sh.rows, s)
+    } else {
+        format!("{} x {}", size_text(&sh.rows, s), size_text(&sh.cols, s))
+    }
+}
+
+fn shape_latex(sh: &Shape, s: &Symbols) -> String {
+    if sh.is_scalar() {
+        "\\mathbb{R}".to_owned()
+    } else if sh.cols.is_one() {
+        format!("\\mathbb{{R}}^{{{}}}", latex::poly(&sh.rows, s))
+    } else {
+        format!(
+            "\\mathbb{{R}}^{{{} \\times {}}}",
+            latex::poly(&sh.rows, s),
+            latex::poly(&sh.cols, s)
+        )
+    }
+}
+
+/// One line of the model section, as (plain text, LaTeX math or text).
+struct ModelLine {
+    plain: String,
+    /// LaTeX for a declaration (inline math in a sentence), or `None` for an equation.
+    decl: Option<String>,
+    /// An equation's sides in LaTeX.
+    eq: Option<(String, String)>,
+}
+
+fn model_lines(m: &Model) -> Vec<ModelLine> {
+    let s = &m.symbols;
+    let list = |names: Vec<String>| names.join(", ");
+    let mut out = Vec::new();
+    for item in &m.items {
+        let line = match item {
+            Item::Dims(ids) => {
+                let names: Vec<String> = ids.iter().map(|&d| s.dim(d).to_owned()).collect();
+                let tex: Vec<String> = ids.iter().map(|&d| latex::name(s.dim(d))).collect();
+                ModelLine {
+                    plain: format!("dim {}", list(names)),
+                    decl: Some(format!("Sizes ${}$.", list(tex))),
+                    eq: None,
+                }
+            }
+            Item::Indices(ids) => {
+                let Some(first) = ids.first() else { continue };
+                let names: Vec<String> = ids.iter().map(|&i| s.index(i).to_owned()).collect();
+                let tex: Vec<String> = ids.iter().map(|&i| latex::name(s.index(i))).collect();
+                let range = m.indices.get(*first as usize).and_then(|d| d.range.clone());
+                let (plain, decl) = match range {
+                    Some((lo, hi)) => (
+                        format!(
+                            "index {} in {}..{}",
+                            list(names),
+                            size_text(&lo, s),
+                            size_text(&hi, s)
+                        ),
+                        format!(
+                            "{} ${} \\in \\{{{}, \\dots, {}\\}}$.",
+                            if ids.len() == 1 { "Index" } else { "Indices" },
+                            list(tex),
+                            latex::poly(&lo, s),
+                            latex::poly(&hi, s)
+                        ),
+                    ),
+                    None => (
+                        format!("index {}", list(names)),
+                        format!(
+                            "{} ${}$.",
+                            if ids.len() == 1 { "Index" } else { "Indices" },
+                            list(tex)
+                        ),
+                    ),
+                };
+                ModelLine {
+                    plain,
+                    decl: Some(decl),
+                    eq: None,
+                }
+            }
+            Item::Params(ids) => {
+                let Some(first) = ids.first() else { continue };
+                let shape = m.params[*first as usize].shape.clone();
+                let names: Vec<String> = ids.iter().map(|&p| s.param(p).to_owned()).collect();
+                let tex: Vec<String> = ids.iter().map(|&p| latex::name(s.param(p))).collect();
+                ModelLine {
+                    plain: format!("param {} : {}", list(names), shape_text(&shape, s)),
+                    decl: Some(format!(
+                        "{} ${} \\in {}$.",
+                        if ids.len() == 1 {
+                            "Parameter"
+                        } else {
+                            "Parameters"
+                        },
+                        list(tex),
+                        shape_latex(&shape, s)
+                    )),
+                    eq: None,
+                }
+            }
+            Item::Inputs(ids) => {
+                let Some(first) = ids.first() else { continue };
+                let shape = m.vars[*first as usize].shape.clone();
+                let refs: Vec<String> = ids.iter().map(|&v| s.ref_text(&m.plain_ref(v))).collect();
+                let tex: Vec<String> = ids
+                    .iter()
+                    .map(|&v| latex::reference(s, &m.plain_ref(v)))
+                    .collect();
+                ModelLine {
+                    plain: format!("input {} : {}", list(refs), shape_text(&shape, s)),
+                    decl: Some(format!(
+                        "{} ${} \\in {}$.",
+                        if ids.len() == 1 { "Input" } else { "Inputs" },
+                        list(tex),
+                        shape_latex(&shape, s)
+                    )),
+                    eq: None,
+                }
+            }
+            Item::Fn(f) => {
+                let decl = &m.fns[*f as usize];
+                ModelLine {
+                    plain: format!(
+                        "fn {} : {} -> scalar",
+                        decl.name,
+                        shape_text(&decl.domain, s)
+                    ),
+                    decl: Some(format!(
+                        "Function ${} : {} \\to \\mathbb{{R}}$.",
+                        latex::name(&decl.name),
+                        shape_latex(&decl.domain, s)
+                    )),
+                    eq: None,
+                }
+            }
+            Item::Init(k) => {
+                let init = &m.inits[*k];
+                let lhs = s.ref_text(&init.target);
+                ModelLine {
+                    plain: format!("init {lhs} = {}", plain::expr(s, &init.value)),
+                    decl: None,
+                    eq: Some((
+                        latex::reference(s, &init.target),
+                        latex::expr(s, &init.value),
+                    )),
+                }
+            }
+            Item::Equation(k) => {
+                let eq = &m.equations[*k];
+                ModelLine {
+                    plain: format!("{} = {}", s.ref_text(&eq.lhs), plain::expr(s, &eq.rhs)),
+                    decl: None,
+                    eq: Some((latex::reference(s, &eq.lhs), latex::expr(s, &eq.rhs))),
+                }
+            }
+            Item::Loss => {
+                let Some(loss) = &m.loss else { continue };
+                ModelLine {
+                    plain: format!("loss {} = {}", loss.name, plain::expr(s, &loss.value)),
+                    decl: None,
+                    eq: Some((latex::name(&loss.name), latex::expr(s, &loss.value))),
+                }
+            }
+        };
+        out.push(line);
+    }
+    out
+}
+
+/// The left side of a derived equation in the language's syntax.
+pub fn lhs_plain(lhs: &Lhs, s: &Symbols) -> String {
+    match lhs {
+        Lhs::Expr(e) => plain::expr(s, e),
+        Lhs::Matrix(n) => n.clone(),
+        Lhs::Det(n) => format!("det({n})"),
+        Lhs::Params => "params".to_owned(),
+        Lhs::Macs(r) => format!("macs({})", s.ref_text(r)),
+        Lhs::Depth(r) => format!("depth({})", s.ref_text(r)),
+    }
+}
+
+/// The left side of a derived equation in LaTeX.
+pub fn lhs_latex(lhs: &Lhs, s: &Symbols) -> String {
+    match lhs {
+        Lhs::Expr(e) => latex::expr(s, e),
+        Lhs::Matrix(n) => latex::name(n),
+        Lhs::Det(n) => format!("\\det\\left({}\\right)", latex::name(n)),
+        Lhs::Params => "\\operatorname{params}".to_owned(),
+        Lhs::Macs(r) => format!(
+            "\\operatorname{{macs}}\\left({}\\right)",
+            latex::reference(s, r)
+        ),
+        Lhs::Depth(r) => format!(
+            "\\operatorname{{depth}}\\left({}\\right)",
+            latex::reference(s, r)
+        ),
+    }
+}
+
+/// The right side of a derived equation in the language's syntax.
+pub fn rhs_plain(rhs: &Rhs, s: &Symbols) -> String {
+    match rhs {
+        Rhs::Expr(e) => plain::expr(s, e),
+        Rhs::Poly(p) => size_text(p, s),
+    }
+}
+
+/// The right side of a derived equation in LaTeX.
+pub fn rhs_latex(rhs: &Rhs, s: &Symbols) -> String {
+    match rhs {
+        Rhs::Expr(e) => latex::expr(s, e),
+        Rhs::Poly(p) => latex::poly(p, s),
+    }
+}
+
+fn derived_plain(d: &Derived, s: &Symbols) -> String {
+    format!("{} = {}", lhs_plain(&d.lhs, s), rhs_plain(&d.rhs, s))
+}
+
+/// The heading of an answer: the request as written.
+fn heading(m: &Model, a: &Answer) -> (usize, String) {
+    m.requests
+        .get(a.request)
+        .map_or((0, String::new()), |r| (r.line, r.text.clone()))
+}
+
+/// The verdict of an `expect` in words, one line, then details.
+fn verdict_lines(v: &Verdict, s: &Symbols) -> (String, Vec<String>) {
+    match v {
+        Verdict::Proven => (
+            "proven: the claim and the derived form are equal under the rewrite rules".to_owned(),
+            Vec::new(),
+        ),
+        Verdict::Refuted {
+            derived,
+            counterexample,
+        } => {
+            let mut lines: Vec<String> = derived
+                .iter()
+                .map(|d| format!("derived: {}", derived_plain(d, s)))
+                .collect();
+            lines.push(format!("counterexample: {counterexample}"));
+            ("REFUTED: the claim is false".to_owned(), lines)
+        }
+        Verdict::NotProven { derived, evidence } => {
+            let mut lines: Vec<String> = derived
+                .iter()
+                .map(|d| format!("derived: {}", derived_plain(d, s)))
+                .collect();
+            lines.push(format!("evidence: {evidence}"));
+            (
+                "NOT PROVEN: no proof and no counterexample was found".to_owned(),
+                lines,
+            )
+        }
+    }
+}
+
+fn text(key: &AnswerKey) -> String {
+    let m = &key.model;
+    let s = &m.symbols;
+    let mut out = String::new();
+    let _ = writeln!(out, "deriv answer key: {}", key.script);
+    out.push_str("\nModel\n");
+    for line in model_lines(m) {
+        let _ = writeln!(out, "  {}", line.plain);
+    }
+    for a in &key.answers {
+        let (line, head) = heading(m, a);
+        let _ = writeln!(out, "\n{head}    (line {line})");
+        for d in &a.equations {
+            let _ = writeln!(out, "  {}", derived_plain(d, s));
+        }
+        if let Some(v) = &a.verdict {
+            let (first, rest) = verdict_lines(v, s);
+            let _ = writeln!(out, "  {first}");
+            for r in rest {
+                let _ = writeln!(out, "    {r}");
+            }
+        }
+        for n in &a.notes {
+            let _ = writeln!(out, "  note: {n}");
+        }
+    }
+    out
+}
+
+fn markdown(key: &AnswerKey) -> String {
+    let m = &key.model;
+    let s = &m.symbols;
+    let mut out = String::new();
+    let _ = writeln!(out, "# Answer key: `{}`\n", key.script.replace('`', "'"));
+    out.push_str("## Model\n\n");
+    let lines = model_lines(m);
+    for l in lines.iter().filter_map(|l| l.decl.as_ref()) {
+        let _ = writeln!(out, "- {l}");
+    }
+    let eqs: Vec<&(String, String)> = lines.iter().filter_map(|l| l.eq.as_ref()).collect();
+    if !eqs.is_empty() {
+        out.push_str("\n$$\n\\begin{aligned}\n");
+        for (k, (l, r)) in eqs.iter().enumerate() {
+            let end = if k + 1 < eqs.len() { " \\\\" } else { "" };
+            let _ = writeln!(out, "{l} &= {r}{end}");
+        }
+        out.push_str("\\end{aligned}\n$$\n");
+    }
+    for a in &key.answers {
+        let (line, head) = heading(m, a);
+        let _ = writeln!(out, "\n## `{}` (line {line})\n", head.replace('`', "'"));
+        if !a.equations.is_empty() {
+            out.push_str("$$\n\\begin{aligned}\n");
+            for (k, d) in a.equations.iter().enumerate() {
+                let end = if k + 1 < a.equations.len() {
+                    " \\\\"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    out,
+                    "{} &= {}{end}",
+                    lhs_latex(&d.lhs, s),
+                    rhs_latex(&d.rhs, s)
+                );
+            }
+            out.push_str("\\end{aligned}\n$$\n");
+        }
+        if let Some(v) = &a.verdict {
+            let (first, rest) = verdict_lines(v, s);
+            let _ = writeln!(out, "**{first}**\n");
+            for r in rest {
+                let _ = writeln!(out, "- `{}`", r.replace('`', "'"));
+            }
+        }
+        for n in &a.notes {
+            let _ = writeln!(out, "\n*Note:* {n}");
+        }
+    }
+    out
+}
+
+/// Text for the LaTeX heading of a request, typeset from the checked
+/// request rather than copied from the script.
+fn latex_heading(m: &Model, a: &Answer) -> String {
+    let s = &m.symbols;
+    let Some(req) = m.requests.get(a.request) else {
+        return String::new();
+    };
+    let assuming = |list: &[crate::model::Assumption]| {
+        if list.is_empty() {
+            String::new()
+        } else {
+            let parts: Vec<String> = list
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{} = {}",
+                        latex::reference(s, &x.target),
+                        latex::expr(s, &x.value)
+                    )
+                })
+                .collect();
+            format!(" assuming ${}$", parts.join(",\\ "))
+        }
+    };
+    let body = match &req.kind {
+        RequestKind::Adjoints { assuming: asm } => format!("Adjoints{}", assuming(asm)),
+        RequestKind::Grad {
+            param,
+            assuming: asm,
+        } => {
+            format!(
+                "Gradient of ${}${}",
+                latex::name(s.param(*param)),
+                assuming(asm)
+            )
+        }
+        RequestKind::Inverse => "Inverse of the update".to_owned(),
+        RequestKind::Jacobian { name, .. } => format!("Jacobian ${}$", latex::name(name)),
+        RequestKind::Det { .. } => "Determinant".to_owned(),
+        RequestKind::CountParams => "Parameter count".to_owned(),
+        RequestKind::CountMacs(r) => {
+            format!("Multiply-accumulates for ${}$", latex::reference(s, r))
+        }
+        RequestKind::Depth(r) => format!("Depth of ${}$", latex::reference(s, r)),
+        RequestKind::Expect { assuming: asm, .. } => format!("Claim{}", assuming(asm)),
+    };
+    format!("{body} (line {})", req.line)
+}
+
+fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
+    let m = &key.model;
+    let s = &m.symbols;
+    let mut out = String::new();
+    if !opts.fragment {
+        out.push_str(
+            "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{amsmath,amssymb}\n\
+             \\allowdisplaybreaks\n\\begin{document}\n",
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\\section*{{Answer key: \\texttt{{{}}}}}",
+        latex::escape_text(&key.script)
+    );
+    out.push_str("\\subsection*{Model}\n");
+    let lines = model_lines(m);
+    let decls: Vec<&String> = lines.iter().filter_map(|l| l.decl.as_ref()).collect();
+    if !decls.is_empty() {
+        out.push_str("\\begin{itemize}\n");
+        for d in decls {
+            let _ = writeln!(out, "\\item {d}");
+        }
+        out.push_str("\\end{itemize}\n");
+    }
+    let eqs: Vec<&(String, String)> = lines.iter().filter_map(|l| l.eq.as_ref()).collect();
+    write_align(
+        &mut out,
+        eqs.iter().map(|(l, r)| (l.clone(), r.clone())).collect(),
+    );
+    for a in &key.answers {
+        let _ = writeln!(out, "\\subsection*{{{}}}", latex_heading(m, a));
+        if let Some(Verdict::Proven) = &a.verdict {
+            out.push_str("\\textbf{Proven}: the claim and the derived form are equal under the rewrite rules.\n");
+        }
+        let eqs: Vec<(String, String)> = a
+            .equations
+            .iter()
+            .map(|d| (lhs_latex(&d.lhs, s), rhs_latex(&d.rhs, s)))
+            .collect();
+        write_align(&mut out, eqs);
+        match &a.verdict {
+            Some(Verdict::Refuted {
+                derived,
+                counterexample,
+            }) => {
+                out.push_str("\\textbf{Refuted}: the claim is false. Derived:\n");
+                write_align(
+                    &mut out,
+                    derived
+                        .iter()
+                        .map(|d| (lhs_latex(&d.lhs, s), rhs_latex(&d.rhs, s)))
+                        .collect(),
+                );
+                let _ = writeln!(
+                    out,
+                    "Counterexample: {}\n",
+                    latex::escape_text(counterexample)
+                );
+            }
+            Some(Verdict::NotProven { derived, evidence }) => {
+                out.push_str(
+                    "\\textbf{Not proven}: no proof and no counterexample was found. Derived:\n",
+                );
+                write_align(
+                    &mut out,
+                    derived
+                        .iter()
+                        .map(|d| (lhs_latex(&d.lhs, s), rhs_latex(&d.rhs, s)))
+                        .collect(),
+                );
+                let _ = writeln!(out, "Evidence: {}\n", latex::escape_text(evidence));
+            }
+            _ => {}
+        }
+        for n in &a.notes {
+            let _ = writeln!(out, "\\noindent\\emph{{Note:}} {}\n", latex::escape_text(n));
+        }
+    }
+    if !opts.fragment {
+        out.push_str("\\end{document}\n");
+    }
+    out
+}
+
+fn write_align(out: &mut String, eqs: Vec<(String, String)>) {
+    if eqs.is_empty() {
+        return;
+    }
+    out.push_str("\\begin{align*}\n");
+    for (k, (l, r)) in eqs.iter().enumerate() {
+        let end = if k + 1 < eqs.len() { " \\\\" } else { "" };
+        let _ = writeln!(out, "{l} &= {r}{end}");
+    }
+    out.push_str("\\end{align*}\n");
+}
+
+/// Indices in the language: `[t-1]`; empty for none.
+pub fn indices_text(at: &[Ix], s: &Symbols) -> String {
+    if at.is_empty() {
+        String::new()
+    } else {
+        format!("[{}]", s.indices_text(at))
+    }
+}

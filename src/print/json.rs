@@ -1,0 +1,78 @@
+//! JSON for other tools, in the shape LANGUAGE.md fixes. Fields are only
+//! ever added, never renamed or removed.
+
+use super::{lhs_latex, lhs_plain, model_lines, rhs_latex, rhs_plain};
+use crate::key::{AnswerKey, Derived, Verdict};
+use crate::model::RequestKind;
+use serde_json::{json, Value};
+
+fn equation(d: &Derived, key: &AnswerKey) -> Value {
+    let s = &key.model.symbols;
+    let (l, r) = (lhs_plain(&d.lhs, s), rhs_plain(&d.rhs, s));
+    let latex = format!("{} = {}", lhs_latex(&d.lhs, s), rhs_latex(&d.rhs, s));
+    json!({ "lhs": l, "rhs": r, "latex": latex })
+}
+
+/// Renders the key as pretty-printed JSON with a trailing newline.
+pub fn render(key: &AnswerKey) -> String {
+    let m = &key.model;
+    let model: Vec<Value> = model_lines(m)
+        .into_iter()
+        .map(|l| Value::String(l.plain))
+        .collect();
+    let mut results = Vec::new();
+    let mut expects = Vec::new();
+    for a in &key.answers {
+        let Some(req) = m.requests.get(a.request) else {
+            continue;
+        };
+        let equations: Vec<Value> = a.equations.iter().map(|d| equation(d, key)).collect();
+        let mut entry = json!({
+            "request": req.text,
+            "line": req.line,
+            "equations": equations,
+            "notes": a.notes,
+        });
+        if let RequestKind::Expect { .. } = req.kind {
+            let (holds, how, detail) = match &a.verdict {
+                Some(Verdict::Proven) => (true, "proof", Value::Null),
+                Some(Verdict::Refuted {
+                    derived,
+                    counterexample,
+                }) => (
+                    false,
+                    "refuted",
+                    json!({
+                        "derived": derived.iter().map(|d| equation(d, key)).collect::<Vec<_>>(),
+                        "counterexample": counterexample,
+                    }),
+                ),
+                Some(Verdict::NotProven { derived, evidence }) => (
+                    false,
+                    "numeric",
+                    json!({
+                        "derived": derived.iter().map(|d| equation(d, key)).collect::<Vec<_>>(),
+                        "evidence": evidence,
+                    }),
+                ),
+                None => continue,
+            };
+            let mut e = json!({ "line": req.line, "holds": holds, "how": how, "claim": req.text });
+            if !detail.is_null() {
+                e["detail"] = detail;
+            }
+            expects.push(e.clone());
+            entry["verdict"] = e;
+        }
+        results.push(entry);
+    }
+    let doc = json!({
+        "script": key.script,
+        "model": model,
+        "results": results,
+        "expects": expects,
+    });
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_owned());
+    text.push('\n');
+    text
+}

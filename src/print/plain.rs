@@ -1,0 +1,181 @@
+//! Plain text: the language's own syntax, fully explicit, so that any
+//! printed equation can be pasted back into an `expect` line.
+
+use super::prec::{needs_parens, negative_lead, Slot};
+use crate::ir::{Leaf, Node, Symbols, Target};
+use crate::num::Rational;
+use egg::{Id, RecExpr};
+
+/// Prints expressions in the language's syntax.
+pub struct Plain<'a> {
+    symbols: &'a Symbols,
+    expr: &'a RecExpr<Node>,
+    out: String,
+}
+
+/// Prints one expression in the language's syntax.
+pub fn expr(symbols: &Symbols, expr: &RecExpr<Node>) -> String {
+    if expr.as_ref().is_empty() {
+        return String::new();
+    }
+    let mut p = Plain {
+        symbols,
+        expr,
+        out: String::new(),
+    };
+    p.node(crate::ir::root(expr), false);
+    p.out
+}
+
+/// Prints a leaf in the language's syntax.
+pub fn leaf(symbols: &Symbols, leaf: &Leaf) -> String {
+    match leaf {
+        Leaf::Dim(d) => symbols.dim(*d).to_owned(),
+        Leaf::Param(p) => symbols.param(*p).to_owned(),
+        Leaf::Var(r) => symbols.ref_text(r),
+        Leaf::Bar(Target::Var(r)) => format!("bar({})", symbols.ref_text(r)),
+        Leaf::Bar(Target::Param(p)) => format!("bar({})", symbols.param(*p)),
+        Leaf::Index(i) => symbols.index(*i).to_owned(),
+        Leaf::Fn(f) => symbols.func(*f).to_owned(),
+    }
+}
+
+/// Prints a constant; `abs` drops its sign.
+pub fn number(r: &Rational, abs: bool) -> String {
+    if abs {
+        r.abs().to_string()
+    } else {
+        r.to_string()
+    }
+}
+
+impl Plain<'_> {
+    fn child(&mut self, parent: &Node, slot: Slot, id: Id, abs: bool) {
+        let t_dim = |d: u32| self.symbols.dim(d) == "T";
+        if needs_parens(self.expr, parent, slot, id, abs, &t_dim) {
+            self.out.push('(');
+            self.node(id, abs);
+            self.out.push(')');
+        } else {
+            self.node(id, abs);
+        }
+    }
+
+    fn binary(&mut self, parent: &Node, a: Id, op: &str, b: Id, abs: bool) {
+        self.child(parent, Slot::Left, a, abs);
+        self.out.push_str(op);
+        self.child(parent, Slot::Right, b, false);
+    }
+
+    fn call(&mut self, name: &str, args: &[Id]) {
+        self.out.push_str(name);
+        self.out.push('(');
+        for (k, &a) in args.iter().enumerate() {
+            if k > 0 {
+                self.out.push_str(", ");
+            }
+            self.node(a, false);
+        }
+        self.out.push(')');
+    }
+
+    /// Prints the node at `id`; with `abs`, without its leading minus.
+    fn node(&mut self, id: Id, abs: bool) {
+        let node = self.expr[id].clone();
+        match &node {
+            Node::Add([a, b]) => {
+                if negative_lead(self.expr, *b) {
+                    self.child(&node, Slot::Left, *a, false);
+                    self.out.push_str(" - ");
+                    self.child(&Node::Sub([*a, *b]), Slot::Right, *b, true);
+                } else {
+                    self.binary(&node, *a, " + ", *b, false);
+                }
+            }
+            Node::Sub([a, b]) => {
+                if negative_lead(self.expr, *b) {
+                    self.child(&node, Slot::Left, *a, false);
+                    self.out.push_str(" + ");
+                    self.child(&Node::Add([*a, *b]), Slot::Right, *b, true);
+                } else {
+                    self.binary(&node, *a, " - ", *b, false);
+                }
+            }
+            Node::Neg(a) => {
+                if abs {
+                    self.node(*a, false);
+                } else {
+                    self.out.push('-');
+                    self.child(&node, Slot::Only, *a, false);
+                }
+            }
+            Node::Mul([a, b]) => self.binary(&node, *a, " * ", *b, abs),
+            Node::Had([a, b]) => self.binary(&node, *a, " .* ", *b, abs),
+            Node::Div([a, b]) => self.binary(&node, *a, " / ", *b, abs),
+            Node::Pow([a, b]) => self.binary(&node, *a, "^", *b, false),
+            Node::Trans(a) => {
+                self.child(&node, Slot::Only, *a, false);
+                self.out.push_str("^T");
+            }
+            Node::Num(r) => self.out.push_str(&number(r, abs)),
+            Node::Leaf(l) => self.out.push_str(&leaf(self.symbols, l)),
+            Node::Call([f, a]) | Node::Grad([f, a]) | Node::Hess([f, a]) => {
+                let name = match &self.expr[*f] {
+                    Node::Leaf(l) => leaf(self.symbols, l),
+                    _ => "?".to_owned(),
+                };
+                let name = match node {
+                    Node::Grad(_) => format!("grad {name}"),
+                    Node::Hess(_) => format!("hess {name}"),
+                    _ => name,
+                };
+                self.call(&name, &[*a]);
+            }
+            Node::Sum([t, e]) => self.call("sum", &[*t, *e]),
+            Node::Eye(n) => self.call("I", &[*n]),
+            Node::Det(a) => self.call("det", &[*a]),
+            Node::Inv(a) => self.call("inv", &[*a]),
+            Node::Trace(a) => self.call("tr", &[*a]),
+            Node::Diag(a) => self.call("diag", &[*a]),
+            Node::Vjp(args) => self.call("vjp", args),
+            Node::Jac(args) => self.call("jac", args),
+            Node::Block(rows) => {
+                self.out.push('[');
+                for (k, r) in rows.iter().enumerate() {
+                    if k > 0 {
+                        self.out.push_str("; ");
+                    }
+                    self.node(*r, false);
+                }
+                self.out.push(']');
+            }
+            Node::Row(cells) => {
+                for (k, c) in cells.iter().enumerate() {
+                    if k > 0 {
+                        self.out.push_str(", ");
+                    }
+                    self.node(*c, false);
+                }
+            }
+            Node::Sigma(_)
+            | Node::Tanh(_)
+            | Node::Exp(_)
+            | Node::Log(_)
+            | Node::Sqrt(_)
+            | Node::DSigma(_)
+            | Node::DTanh(_)
+            | Node::DExp(_)
+            | Node::DLog(_)
+            | Node::DSqrt(_) => {
+                if let Some((act, prime, a)) = node.as_act() {
+                    let name = if prime {
+                        format!("{}'", act.name())
+                    } else {
+                        act.name().to_owned()
+                    };
+                    self.call(&name, &[a]);
+                }
+            }
+        }
+    }
+}

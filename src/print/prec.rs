@@ -1,0 +1,123 @@
+//! The one precedence table every printer shares, and the decisions that
+//! follow from it: where parentheses go and which terms print with a
+//! leading minus (so that `a + -b` prints as `a - b`).
+
+use crate::ir::{Leaf, Node};
+use egg::{Id, RecExpr};
+
+/// Binding strength, loosest first, as in the language's grammar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// `+ -`.
+    Sum,
+    /// `* / .*`.
+    Product,
+    /// Unary minus.
+    Neg,
+    /// `^`.
+    Power,
+    /// `^T`.
+    Postfix,
+    /// Names, numbers, calls, brackets.
+    Atom,
+}
+
+/// Where a child sits in its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// Left operand of a binary operator.
+    Left,
+    /// Right operand of a binary operator.
+    Right,
+    /// Operand of a prefix or postfix operator.
+    Only,
+}
+
+/// The level of the node at `id` as printed (with its leading minus, if any,
+/// removed when `abs` is set).
+pub fn level(expr: &RecExpr<Node>, id: Id, abs: bool) -> Level {
+    match &expr[id] {
+        Node::Add(_) | Node::Sub(_) => Level::Sum,
+        Node::Mul(_) | Node::Had(_) | Node::Div(_) => Level::Product,
+        Node::Neg(a) => {
+            if abs {
+                level(expr, *a, false)
+            } else {
+                Level::Neg
+            }
+        }
+        Node::Pow(_) => Level::Power,
+        Node::Trans(_) => Level::Postfix,
+        Node::Num(r) => {
+            if !r.is_integer() {
+                Level::Product
+            } else if r.is_negative() && !abs {
+                Level::Neg
+            } else {
+                Level::Atom
+            }
+        }
+        _ => Level::Atom,
+    }
+}
+
+/// Whether the term at `id` prints with a leading minus.
+pub fn negative_lead(expr: &RecExpr<Node>, id: Id) -> bool {
+    match &expr[id] {
+        Node::Neg(_) => true,
+        Node::Num(r) => r.is_negative(),
+        Node::Mul([a, _]) | Node::Had([a, _]) | Node::Div([a, _]) => {
+            // The left factor keeps its minus outside only if it needs no
+            // parentheses there.
+            level(expr, *a, false) >= Level::Product && negative_lead(expr, *a)
+        }
+        _ => false,
+    }
+}
+
+fn is_dim_named_t(expr: &RecExpr<Node>, id: Id, names: &dyn Fn(u32) -> bool) -> bool {
+    matches!(&expr[id], Node::Leaf(Leaf::Dim(d)) if names(*d))
+}
+
+/// Whether the child at `child` (printed with its minus removed if
+/// `child_abs`) needs parentheses in `slot` of `parent`. `dim_is_t` tells
+/// whether a dim is named `T`, whose power must print as `a^(T)`.
+pub fn needs_parens(
+    expr: &RecExpr<Node>,
+    parent: &Node,
+    slot: Slot,
+    child: Id,
+    child_abs: bool,
+    dim_is_t: &dyn Fn(u32) -> bool,
+) -> bool {
+    let lv = level(expr, child, child_abs);
+    let child_node = &expr[child];
+    let neg = !child_abs && negative_lead(expr, child);
+    match (parent, slot) {
+        (Node::Add(_), Slot::Left) | (Node::Sub(_), Slot::Left) => false,
+        // a + (b + c) and a + (b - c) read the same without parentheses.
+        (Node::Add(_), _) => lv < Level::Sum,
+        (Node::Sub(_), _) => lv <= Level::Sum,
+        (Node::Mul(_) | Node::Had(_) | Node::Div(_), Slot::Left) => {
+            lv < Level::Product || mixed_product(parent, child_node)
+        }
+        (Node::Mul(_) | Node::Had(_), _) => {
+            let same_op = std::mem::discriminant(parent) == std::mem::discriminant(child_node);
+            lv < Level::Product || (lv == Level::Product && !same_op) || neg
+        }
+        (Node::Div(_), _) => lv <= Level::Product || neg,
+        (Node::Neg(_), _) => lv < Level::Power || neg,
+        (Node::Pow(_), Slot::Left) => lv <= Level::Power || neg,
+        (Node::Pow(_), _) => lv < Level::Power || neg || is_dim_named_t(expr, child, dim_is_t),
+        (Node::Trans(_), _) => lv < Level::Postfix || neg,
+        _ => false,
+    }
+}
+
+/// `.*` inside `*` (or the reverse) reads ambiguously without parentheses.
+fn mixed_product(parent: &Node, child: &Node) -> bool {
+    matches!(
+        (parent, child),
+        (Node::Mul(_), Node::Had(_)) | (Node::Had(_), Node::Mul(_)) | (Node::Div(_), Node::Had(_))
+    )
+}

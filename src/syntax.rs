@@ -1,0 +1,278 @@
+//! Text to spanned syntax tree: the layout pass, the pest grammar in
+//! `grammar/deriv.pest`, and the translation of pest's errors into
+//! diagnostics that speak of the language, never of grammar rules.
+
+pub mod ast;
+mod build;
+mod layout;
+
+use crate::diag::{Diagnostic, Span};
+use crate::Limits;
+use pest::error::{ErrorVariant, InputLocation};
+use pest::Parser as _;
+use std::collections::BTreeSet;
+
+mod grammar {
+    #![allow(missing_docs)]
+    /// The pest parser generated from `grammar/deriv.pest`.
+    #[derive(pest_derive::Parser)]
+    #[grammar = "../grammar/deriv.pest"]
+    pub struct DerivParser;
+}
+
+pub use self::ast::Script;
+pub use grammar::{DerivParser, Rule};
+
+/// Parses a script's text into its syntax tree.
+pub fn parse(text: &str, limits: &Limits) -> Result<Script, Diagnostic> {
+    let laid_out = layout::layout(text, limits.max_nesting)?;
+    pest::set_error_detail(true);
+    let mut pairs =
+        DerivParser::parse(Rule::script, &laid_out).map_err(|e| syntax_error(text, &e))?;
+    let script = pairs
+        .next()
+        .ok_or_else(|| Diagnostic::new(Span::default(), "internal error: empty parse", "here"))?;
+    build::Builder::new(limits.max_depth).script(script)
+}
+
+/// Parses one expression, as it would appear on the right of an equation.
+pub fn parse_expr(text: &str, limits: &Limits) -> Result<ast::Expr, Diagnostic> {
+    let laid_out = layout::layout(text, limits.max_nesting)?;
+    pest::set_error_detail(true);
+    let mut pairs =
+        DerivParser::parse(Rule::expr, &laid_out).map_err(|e| syntax_error(text, &e))?;
+    let pair = pairs
+        .next()
+        .ok_or_else(|| Diagnostic::new(Span::default(), "internal error: empty parse", "here"))?;
+    let end = pair.as_span().end();
+    if end != laid_out.len() {
+        return Err(Diagnostic::new(
+            Span::new(end, laid_out.len()),
+            "unexpected text after the expression",
+            "not part of the expression",
+        ));
+    }
+    build::Builder::new(limits.max_depth).expr(pair)
+}
+
+/// What a grammar rule expects, in the words of the language.
+fn phrase(rule: Rule) -> Option<&'static str> {
+    use Rule::*;
+    Some(match rule {
+        EOI => "the end of the script",
+        script | dim_decl | index_decl | param_decl | input_decl | fn_decl | init_decl
+        | loss_decl | equation | derive_req | count_req | depth_req | expect_req => {
+            "a declaration, an equation or a request"
+        }
+        name | dim_name => "a name",
+        fname => "a function name",
+        int => "an integer",
+        number => "a number",
+        kw_dim => "`dim`",
+        kw_index => "`index`",
+        kw_in => "`in`",
+        kw_param => "`param`",
+        kw_input => "`input`",
+        kw_fn => "`fn`",
+        kw_init => "`init`",
+        kw_loss => "`loss`",
+        kw_derive => "`derive`",
+        kw_count => "`count`",
+        kw_depth => "`depth`",
+        kw_expect => "`expect`",
+        kw_assuming | assuming => "`assuming`",
+        kw_wrt => "`wrt`",
+        kw_jacobian => "`jacobian`",
+        kw_grad => "`grad`",
+        kw_hess => "`hess`",
+        kw_adjoints | adjoints_req => "`adjoints`",
+        kw_inverse | inverse_req => "`inverse`",
+        kw_det | det_req => "`det(J)`",
+        grad_req => "`grad W`",
+        jacobian_req => "`J = jacobian (...) wrt (...)`",
+        kw_params | count_params => "`params`",
+        kw_macs | count_macs => "`macs v[...]`",
+        kw_scalar => "`scalar`",
+        range => "a range such as `1..G`",
+        shape => "a shape: `scalar`, a size such as `H`, or `H x D`",
+        dim_expr | dim_term | dim_factor => "a size such as `H`",
+        dim_add_op => "`+` or `-`",
+        target => "a variable such as `h[t]`",
+        reference => "a name such as `h[t-1]`",
+        index_list => return None,
+        index_item | index_var | signed_int => "an index such as `t-1`",
+        offset_op => "an offset such as `-1`",
+        expr | term | unary | power | postfix | paren | call | deriv_call | grad_call
+        | hess_call | block | block_row => "an expression",
+        add_op => "an operator",
+        mul_op => "an operator",
+        neg_op => "an expression",
+        pow_op => "an operator",
+        transpose => "an operator",
+        ref_tuple => "a list such as `(theta[k], p[k])`",
+        expect_lhs | depth_lhs => "a derived result such as `bar(h[t])`",
+        assignment => "an assumption such as `p[t] = 1`",
+        _ => return None,
+    })
+}
+
+/// The token at a byte offset, for "unexpected ..." messages.
+fn found_at(text: &str, at: usize) -> (String, Span) {
+    let rest = &text[at.min(text.len())..];
+    let line_rest = rest.split(['\n', '\r']).next().unwrap_or("");
+    if rest.is_empty() {
+        return ("the end of the script".into(), Span::new(at, at));
+    }
+    if line_rest.trim().is_empty() || line_rest.trim_start().starts_with('#') {
+        return (
+            "the end of the line".into(),
+            Span::new(at, at + line_rest.len().max(1).min(rest.len())),
+        );
+    }
+    let word: String = if rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+        rest.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+            .collect()
+    } else {
+        rest.chars().take(1).collect()
+    };
+    let shown = word.escape_debug().to_string();
+    (format!("`{shown}`"), Span::new(at, at + word.len()))
+}
+
+fn syntax_error(text: &str, err: &pest::error::Error<Rule>) -> Diagnostic {
+    let at = match err.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let mut expected: BTreeSet<String> = BTreeSet::new();
+    if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
+        for r in positives {
+            if let Some(p) = phrase(*r) {
+                expected.insert(p.to_owned());
+            }
+        }
+    }
+    if let Some(attempts) = err.parse_attempts() {
+        if attempts.max_position == at {
+            for tok in attempts.expected_tokens() {
+                let token = tok.to_string();
+                // Character ranges (`0..9`) and built-in rules say nothing
+                // a reader can act on; literal tokens do.
+                let is_range = token.chars().count() == 4 && token.chars().nth(1) == Some('.');
+                if token.trim().is_empty() || token == "BUILTIN_RULE" || is_range {
+                    continue;
+                }
+                match token.as_str() {
+                    "+" | "-" | "*" | ".*" | "/" | "^" | "\u{2299}" => {
+                        expected.insert("an operator".into());
+                    }
+                    // Openers and postfix marks continue the operand before
+                    // them; listing them would only add noise.
+                    "(" | "[" | "'" | "\u{1d40}" => {}
+                    _ => {
+                        expected.insert(format!("`{}`", token.escape_debug()));
+                    }
+                }
+            }
+        }
+    }
+    let (found, span) = found_at(text, at);
+    let list: Vec<String> = expected.into_iter().collect();
+    let label = match list.as_slice() {
+        [] => "not understood here".to_owned(),
+        [one] => format!("expected {one}"),
+        [init @ .., last] => format!("expected {} or {last}", init.join(", ")),
+    };
+    let mut d = Diagnostic::new(span, format!("unexpected {found}"), label);
+    d.hint = Some(hint_for(text, at, &found));
+    d
+}
+
+/// A hint for the most common slips; otherwise a pointer to the forms.
+fn hint_for(text: &str, at: usize, found: &str) -> String {
+    let before = text[..at.min(text.len())].trim_end();
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = &before[line_start..];
+    let starts_with = |kw: &str| line.trim_start().starts_with(kw);
+    if found.starts_with("`") && !found.contains('`') {
+        return "see the language reference for the forms a statement can take".into();
+    }
+    if starts_with("param") || starts_with("input") {
+        return "declare a shape after `:`, such as `param W : H x D` or `input x[t] : D`".into();
+    }
+    if starts_with("index") {
+        return "write `index t`, or `index i, j in 1..G` with a range".into();
+    }
+    if starts_with("fn") {
+        return "declare a function as `fn F : D -> scalar`".into();
+    }
+    if starts_with("derive") {
+        return "the derive requests are `derive adjoints`, `derive grad W`, `derive inverse`, `derive J = jacobian (y) wrt (x)` and `derive det(J)`".into();
+    }
+    if starts_with("count") {
+        return "the count requests are `count params` and `count macs v[i]`".into();
+    }
+    if found == "the end of the line" || found == "the end of the script" {
+        return "the statement is incomplete; a statement ends at the end of its line unless a bracket is still open".into();
+    }
+    if line.ends_with(|c: char| c.is_ascii_alphanumeric() || c == ']' || c == ')') {
+        return "two operands need an operator between them: `*` for a product, `.*` for an elementwise product".into();
+    }
+    "see the language reference for the forms a statement can take".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(src: &str) -> Script {
+        match parse(src, &Limits::default()) {
+            Ok(s) => s,
+            Err(e) => panic!("{src:?} did not parse: {} / {}", e.message, e.label),
+        }
+    }
+
+    #[test]
+    fn parses_the_statement_forms() {
+        let s = ok("dim D, H\nindex i, j in 1..G\nparam W : H x D\ninput x[t] : D\n\
+                    fn ell : H -> scalar\ninit h[0] = 0\nh[t] = tanh(W * x[t] + h[t-1])\n\
+                    loss L = sum(t, ell(h[t]))\nderive adjoints assuming p[t] = 1, i[t] = 0\n\
+                    derive grad W\nderive inverse\nderive J = jacobian (a[k+1], b[k+1]) wrt (a[k], b[k])\n\
+                    derive det(J)\ncount params\ncount macs h[i, j]\ndepth h[i, j]\n\
+                    expect depth(h[i, j]) = 2*G - 1\nexpect bar(c[t]) = bar(c[t+1]) assuming p[t] = 1");
+        assert_eq!(s.stmts.len(), 18);
+    }
+
+    #[test]
+    fn transpose_beats_power_by_t() {
+        let s = ok("y = x^T * A^(T) ^ 2");
+        let text = format!("{:?}", s.stmts[0].kind);
+        assert!(text.contains("Transpose"));
+        assert!(text.contains("Pow"));
+    }
+
+    #[test]
+    fn unicode_aliases() {
+        ok("y = σ(a) ⊙ b + ∇F(x) + xᵀ * x");
+    }
+
+    #[test]
+    fn continuation_inside_brackets_only() {
+        ok("y = tanh(a +\n  b)\nz = 1");
+        assert!(parse("y = a +\n b", &Limits::default()).is_err());
+    }
+
+    #[test]
+    fn errors_name_what_was_expected() {
+        let e = parse("h[t] = tanh(W x[t])", &Limits::default()).err();
+        let e = e.map(|e| (e.message, e.label));
+        assert_eq!(
+            e,
+            Some((
+                "unexpected `x`".into(),
+                "expected `)`, `,` or an operator".into()
+            ))
+        );
+    }
+}
