@@ -868,7 +868,7 @@ impl<'s> Checker<'s> {
                 decl.name,
                 decl.indices
                     .iter()
-                    .map(|&i| self.model.symbols.index(i))
+                    .map(|&i| self.model.symbols.index_name(i))
                     .collect::<Vec<_>>()
                     .join(", ")
             )
@@ -895,7 +895,7 @@ impl<'s> Checker<'s> {
     }
 
     fn position_error(&self, span: Span, name: &str, decl: &VarDecl, pos: usize) -> Diagnostic {
-        let want = self.model.symbols.index(decl.indices[pos]);
+        let want = self.model.symbols.index_name(decl.indices[pos]);
         Diagnostic::new(
             span,
             format!(
@@ -1013,6 +1013,60 @@ fn collect_names(e: &Expr, f: &mut dyn FnMut(&str)) {
             }
             ExprKind::Call { args, .. } => stack.extend(args.iter()),
             ExprKind::Block(rows) => stack.extend(rows.iter().flatten()),
+        }
+    }
+}
+
+/// Parses and lowers one expression against a checked model, with the
+/// given indices bound and adjoints allowed, as on the right of an `expect`.
+pub fn expression(
+    model: &Model,
+    source: &Source,
+    bound: &[u32],
+) -> Result<(egg::RecExpr<Node>, Shape), Diagnostics> {
+    let expr = crate::syntax::parse_expr(&source.text, &crate::Limits::default())?;
+    let ck = Checker::from_model(model, source);
+    let mut lw = Lowerer::new(&ck, bound.to_vec(), false);
+    lw.allow_bar = true;
+    let (root, shape) = lw.expr(&expr)?;
+    Ok((lw.finish(root), shape.unwrap_or_else(Shape::scalar)))
+}
+
+impl<'s> Checker<'s> {
+    /// A checker that knows the names of a finished model.
+    fn from_model(model: &Model, source: &'s Source) -> Checker<'s> {
+        let mut names = HashMap::new();
+        for (k, d) in model.dims.iter().enumerate() {
+            names.insert(d.name.clone(), (Named::Dim(k as u32), d.span));
+        }
+        for (k, d) in model.indices.iter().enumerate() {
+            names.insert(d.name.clone(), (Named::Index(k as u32), d.span));
+        }
+        for (k, d) in model.params.iter().enumerate() {
+            names.insert(d.name.clone(), (Named::Param(k as u32), d.span));
+        }
+        for (k, d) in model.vars.iter().enumerate() {
+            names.insert(d.name.clone(), (Named::Var(k as u32), d.span));
+        }
+        for (k, d) in model.fns.iter().enumerate() {
+            names.insert(d.name.clone(), (Named::Fn(k as u32), d.span));
+        }
+        if let Some(l) = &model.loss {
+            names.insert(l.name.clone(), (Named::Loss, l.span));
+        }
+        for (k, r) in model.requests.iter().enumerate() {
+            if let RequestKind::Jacobian { name, .. } = &r.kind {
+                names.insert(name.clone(), (Named::Jacobian(k), r.span));
+            }
+        }
+        Checker {
+            source,
+            model: model.clone(),
+            names,
+            errors: Vec::new(),
+            var_shapes: model.vars.iter().map(|v| Some(v.shape.clone())).collect(),
+            var_eq_stmt: Vec::new(),
+            items: Vec::new(),
         }
     }
 }

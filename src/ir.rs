@@ -348,7 +348,7 @@ impl Symbols {
     }
 
     /// An index's name.
-    pub fn index(&self, i: u32) -> &str {
+    pub fn index_name(&self, i: u32) -> &str {
         self.indices.get(i as usize).map_or("?", String::as_str)
     }
 
@@ -371,9 +371,9 @@ impl Symbols {
     pub fn indices_text(&self, at: &[Ix]) -> String {
         at.iter()
             .map(|ix| match *ix {
-                Ix::Rel(i, 0) => self.index(i).to_owned(),
-                Ix::Rel(i, o) if o > 0 => format!("{}+{o}", self.index(i)),
-                Ix::Rel(i, o) => format!("{}-{}", self.index(i), o.unsigned_abs()),
+                Ix::Rel(i, 0) => self.index_name(i).to_owned(),
+                Ix::Rel(i, o) if o > 0 => format!("{}+{o}", self.index_name(i)),
+                Ix::Rel(i, o) => format!("{}-{}", self.index_name(i), o.unsigned_abs()),
                 Ix::Abs(v) => v.to_string(),
             })
             .collect::<Vec<_>>()

@@ -100,8 +100,8 @@ fn model_lines(m: &Model) -> Vec<ModelLine> {
             }
             Item::Indices(ids) => {
                 let Some(first) = ids.first() else { continue };
-                let names: Vec<String> = ids.iter().map(|&i| s.index(i).to_owned()).collect();
-                let tex: Vec<String> = ids.iter().map(|&i| latex::name(s.index(i))).collect();
+                let names: Vec<String> = ids.iter().map(|&i| s.index_name(i).to_owned()).collect();
+                let tex: Vec<String> = ids.iter().map(|&i| latex::name(s.index_name(i))).collect();
                 let range = m.indices.get(*first as usize).and_then(|d| d.range.clone());
                 let (plain, decl) = match range {
                     Some((lo, hi)) => (
@@ -449,7 +449,7 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
     let mut out = String::new();
     if !opts.fragment {
         out.push_str(
-            "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{amsmath,amssymb}\n\
+            "\\documentclass{article}\n\\usepackage{amsmath,amssymb}\n\
              \\allowdisplaybreaks\n\\begin{document}\n",
         );
     }
@@ -464,7 +464,7 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
     if !decls.is_empty() {
         out.push_str("\\begin{itemize}\n");
         for d in decls {
-            let _ = writeln!(out, "\\item {d}");
+            let _ = writeln!(out, "\\item[$\\bullet$] {d}");
         }
         out.push_str("\\end{itemize}\n");
     }

@@ -121,13 +121,10 @@ fn found_at(text: &str, at: usize) -> (String, Span) {
     let rest = &text[at.min(text.len())..];
     let line_rest = rest.split(['\n', '\r']).next().unwrap_or("");
     if rest.is_empty() {
-        return ("the end of the script".into(), Span::new(at, at));
+        return ("end of script".into(), Span::new(at, at));
     }
     if line_rest.trim().is_empty() || line_rest.trim_start().starts_with('#') {
-        return (
-            "the end of the line".into(),
-            Span::new(at, at + line_rest.len().max(1).min(rest.len())),
-        );
+        return ("end of line".into(), Span::new(at, at));
     }
     let word: String = if rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
         rest.chars()
@@ -141,40 +138,76 @@ fn found_at(text: &str, at: usize) -> (String, Span) {
 }
 
 fn syntax_error(text: &str, err: &pest::error::Error<Rule>) -> Diagnostic {
-    let at = match err.location {
+    let mut at = match err.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
-    let mut expected: BTreeSet<String> = BTreeSet::new();
+    let mut rules: Vec<Rule> = Vec::new();
+    let mut tokens: Vec<String> = Vec::new();
     if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
-        for r in positives {
-            if let Some(p) = phrase(*r) {
-                expected.insert(p.to_owned());
+        rules.extend(positives.iter().copied());
+    }
+    // The detailed attempts know the furthest position any token was tried
+    // at, which is where the reader's mistake is.
+    if let Some(attempts) = err.parse_attempts() {
+        if attempts.max_position >= at {
+            if attempts.max_position > at {
+                rules.clear();
+            }
+            at = attempts.max_position;
+            rules.extend(
+                attempts
+                    .call_stacks
+                    .iter()
+                    .filter_map(|c| c.deepest.get_rule().copied()),
+            );
+            tokens = attempts
+                .expected_tokens()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        }
+    }
+    let mut expected: BTreeSet<String> = BTreeSet::new();
+    for r in rules {
+        if let Some(p) = phrase(r) {
+            expected.insert(p.to_owned());
+        }
+    }
+    for token in tokens {
+        // Character ranges (`0..9`) and built-in rules say nothing a
+        // reader can act on; literal tokens do.
+        let is_range = token.chars().count() == 4 && token.chars().nth(1) == Some('.');
+        if token.trim().is_empty() || token == "BUILTIN_RULE" || is_range {
+            continue;
+        }
+        match token.as_str() {
+            "+" | "-" | "*" | ".*" | "/" | "^" | "\u{2299}" => {
+                expected.insert("an operator".into());
+            }
+            // Openers and postfix marks continue the operand before them;
+            // listing them would only add noise.
+            "(" | "[" | "'" | "\u{1d40}" => {}
+            _ => {
+                expected.insert(format!("`{}`", token.escape_debug()));
             }
         }
     }
-    if let Some(attempts) = err.parse_attempts() {
-        if attempts.max_position == at {
-            for tok in attempts.expected_tokens() {
-                let token = tok.to_string();
-                // Character ranges (`0..9`) and built-in rules say nothing
-                // a reader can act on; literal tokens do.
-                let is_range = token.chars().count() == 4 && token.chars().nth(1) == Some('.');
-                if token.trim().is_empty() || token == "BUILTIN_RULE" || is_range {
-                    continue;
-                }
-                match token.as_str() {
-                    "+" | "-" | "*" | ".*" | "/" | "^" | "\u{2299}" => {
-                        expected.insert("an operator".into());
-                    }
-                    // Openers and postfix marks continue the operand before
-                    // them; listing them would only add noise.
-                    "(" | "[" | "'" | "\u{1d40}" => {}
-                    _ => {
-                        expected.insert(format!("`{}`", token.escape_debug()));
-                    }
-                }
-            }
+    if expected.len() > 1 {
+        expected.remove("a declaration, an equation or a request");
+    }
+    // `_` and "a name" right after a name only say the name could go on.
+    let after_name =
+        text[..at.min(text.len())].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+    if after_name {
+        expected.remove("`_`");
+        expected.remove("a name");
+    }
+    expected.remove("`_`");
+    // Words that start an expression are covered by "an expression".
+    if expected.contains("an expression") {
+        for w in ["`grad`", "`hess`", "`\u{3c3}`", "`\u{2207}`", "`σ`", "`∇`"] {
+            expected.remove(w);
         }
     }
     let (found, span) = found_at(text, at);
@@ -189,31 +222,65 @@ fn syntax_error(text: &str, err: &pest::error::Error<Rule>) -> Diagnostic {
     d
 }
 
+/// Whether `line` stops inside an index list such as `h[t-`.
+fn inside_index(line: &str) -> bool {
+    let mut depth: Vec<(char, bool)> = Vec::new();
+    let mut prev = ' ';
+    for c in line.chars() {
+        match c {
+            '[' => depth.push(('[', prev.is_ascii_alphanumeric() || prev == '_')),
+            '(' => depth.push(('(', false)),
+            ']' | ')' => {
+                depth.pop();
+            }
+            _ => {}
+        }
+        if !c.is_whitespace() {
+            prev = c;
+        }
+    }
+    depth
+        .last()
+        .is_some_and(|&(b, after_name)| b == '[' && after_name)
+}
+
 /// A hint for the most common slips; otherwise a pointer to the forms.
 fn hint_for(text: &str, at: usize, found: &str) -> String {
-    let before = text[..at.min(text.len())].trim_end();
+    let before = &text[..at.min(text.len())];
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line = &before[line_start..];
-    let starts_with = |kw: &str| line.trim_start().starts_with(kw);
-    if found.starts_with("`") && !found.contains('`') {
-        return "see the language reference for the forms a statement can take".into();
+    let line = before[line_start..].trim_end();
+    let first_word = line
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .next()
+        .unwrap_or("");
+    match first_word {
+        "param" | "input" => {
+            return "declare a shape after `:`, such as `param W : H x D` or `input x[t] : D`"
+                .into()
+        }
+        "index" => return "write `index t`, or `index i, j in 1..G` with a range".into(),
+        "fn" => return "declare a function as `fn F : D -> scalar`".into(),
+        "derive" => {
+            return "the derive requests are `derive adjoints`, `derive grad W`, `derive inverse`, \
+                    `derive J = jacobian (y) wrt (x)` and `derive det(J)`"
+                .into()
+        }
+        "count" => return "the count requests are `count params` and `count macs v[i]`".into(),
+        _ => {}
     }
-    if starts_with("param") || starts_with("input") {
-        return "declare a shape after `:`, such as `param W : H x D` or `input x[t] : D`".into();
+    if inside_index(line) {
+        return "an index is an index name with an integer offset, such as `t-1`, or an integer such as `0`".into();
     }
-    if starts_with("index") {
-        return "write `index t`, or `index i, j in 1..G` with a range".into();
+    if !line.contains('=')
+        && line
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ' ')
+    {
+        return "a statement is a declaration (`dim`, `index`, `param`, `input`, `fn`, `init`, `loss`), \
+                an equation such as `h[t] = ...`, or a request (`derive`, `count`, `depth`, `expect`)"
+            .into();
     }
-    if starts_with("fn") {
-        return "declare a function as `fn F : D -> scalar`".into();
-    }
-    if starts_with("derive") {
-        return "the derive requests are `derive adjoints`, `derive grad W`, `derive inverse`, `derive J = jacobian (y) wrt (x)` and `derive det(J)`".into();
-    }
-    if starts_with("count") {
-        return "the count requests are `count params` and `count macs v[i]`".into();
-    }
-    if found == "the end of the line" || found == "the end of the script" {
+    if found == "end of line" || found == "end of script" {
         return "the statement is incomplete; a statement ends at the end of its line unless a bracket is still open".into();
     }
     if line.ends_with(|c: char| c.is_ascii_alphanumeric() || c == ']' || c == ')') {
@@ -271,7 +338,7 @@ mod tests {
             e,
             Some((
                 "unexpected `x`".into(),
-                "expected `)`, `,` or an operator".into()
+                "expected `)`, `,`, an expression or an operator".into()
             ))
         );
     }

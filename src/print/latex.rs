@@ -2,7 +2,8 @@
 //! `W_{ih}`, `\odot`, `A^\top`, `\frac`), and the text escaping that keeps
 //! anything taken from a script from becoming a TeX command.
 
-use super::prec::{needs_parens, negative_lead, Slot};
+use super::plain::leaf as plain_leaf;
+use super::prec::{is_sum, needs_parens, negative_lead, Slot};
 use crate::ir::{Ix, Leaf, Node, Ref, Symbols, Target};
 use crate::num::Rational;
 use crate::poly::Poly;
@@ -119,9 +120,9 @@ fn index_sup(symbols: &Symbols, at: &[Ix]) -> String {
     let items: Vec<String> = at
         .iter()
         .map(|ix| match *ix {
-            Ix::Rel(i, 0) => name(symbols.index(i)),
-            Ix::Rel(i, o) if o > 0 => format!("{}+{o}", name(symbols.index(i))),
-            Ix::Rel(i, o) => format!("{}-{}", name(symbols.index(i)), o.unsigned_abs()),
+            Ix::Rel(i, 0) => name(symbols.index_name(i)),
+            Ix::Rel(i, o) if o > 0 => format!("{}+{o}", name(symbols.index_name(i))),
+            Ix::Rel(i, o) => format!("{}-{}", name(symbols.index_name(i)), o.unsigned_abs()),
             Ix::Abs(v) => v.to_string(),
         })
         .collect();
@@ -145,7 +146,7 @@ pub fn leaf(symbols: &Symbols, l: &Leaf) -> String {
             index_sup(symbols, &r.at)
         ),
         Leaf::Bar(Target::Param(p)) => barred(symbols.param(*p)),
-        Leaf::Index(i) => name(symbols.index(*i)),
+        Leaf::Index(i) => name(symbols.index_name(*i)),
         Leaf::Fn(f) => name(symbols.func(*f)),
     }
 }
@@ -248,8 +249,8 @@ struct Latex<'a> {
 
 impl Latex<'_> {
     fn child(&mut self, parent: &Node, slot: Slot, id: Id, abs: bool) {
-        let t_dim = |d: u32| self.symbols.dim(d) == "T";
-        if needs_parens(self.expr, parent, slot, id, abs, &t_dim) {
+        let is_t = |l: &Leaf| plain_leaf(self.symbols, l) == "T";
+        if needs_parens(self.expr, parent, slot, id, abs, &is_t) {
             self.out.push_str("\\left(");
             self.node(id, abs);
             self.out.push_str("\\right)");
@@ -300,18 +301,22 @@ impl Latex<'_> {
         let node = self.expr[id].clone();
         match &node {
             Node::Add([a, b]) => {
-                self.child(&node, Slot::Left, *a, false);
+                self.child(&node, Slot::Left, *a, abs);
                 if negative_lead(self.expr, *b) {
                     self.out.push_str(" - ");
-                    self.child(&Node::Sub([*a, *b]), Slot::Right, *b, true);
+                    if is_sum(&self.expr[*b]) {
+                        self.node(*b, true);
+                    } else {
+                        self.child(&Node::Sub([*a, *b]), Slot::Right, *b, true);
+                    }
                 } else {
                     self.out.push_str(" + ");
                     self.child(&node, Slot::Right, *b, false);
                 }
             }
             Node::Sub([a, b]) => {
-                self.child(&node, Slot::Left, *a, false);
-                if negative_lead(self.expr, *b) {
+                self.child(&node, Slot::Left, *a, abs);
+                if negative_lead(self.expr, *b) && !is_sum(&self.expr[*b]) {
                     self.out.push_str(" + ");
                     self.child(&Node::Add([*a, *b]), Slot::Right, *b, true);
                 } else {

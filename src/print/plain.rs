@@ -1,10 +1,11 @@
 //! Plain text: the language's own syntax, fully explicit, so that any
 //! printed equation can be pasted back into an `expect` line.
 
-use super::prec::{needs_parens, negative_lead, Slot};
+use super::prec::{is_sum, needs_parens, negative_lead, Slot};
 use crate::ir::{Leaf, Node, Symbols, Target};
 use crate::num::Rational;
 use egg::{Id, RecExpr};
+use leaf as plain_leaf;
 
 /// Prints expressions in the language's syntax.
 pub struct Plain<'a> {
@@ -35,7 +36,7 @@ pub fn leaf(symbols: &Symbols, leaf: &Leaf) -> String {
         Leaf::Var(r) => symbols.ref_text(r),
         Leaf::Bar(Target::Var(r)) => format!("bar({})", symbols.ref_text(r)),
         Leaf::Bar(Target::Param(p)) => format!("bar({})", symbols.param(*p)),
-        Leaf::Index(i) => symbols.index(*i).to_owned(),
+        Leaf::Index(i) => symbols.index_name(*i).to_owned(),
         Leaf::Fn(f) => symbols.func(*f).to_owned(),
     }
 }
@@ -51,8 +52,8 @@ pub fn number(r: &Rational, abs: bool) -> String {
 
 impl Plain<'_> {
     fn child(&mut self, parent: &Node, slot: Slot, id: Id, abs: bool) {
-        let t_dim = |d: u32| self.symbols.dim(d) == "T";
-        if needs_parens(self.expr, parent, slot, id, abs, &t_dim) {
+        let is_t = |l: &Leaf| plain_leaf(self.symbols, l) == "T";
+        if needs_parens(self.expr, parent, slot, id, abs, &is_t) {
             self.out.push('(');
             self.node(id, abs);
             self.out.push(')');
@@ -85,20 +86,25 @@ impl Plain<'_> {
         match &node {
             Node::Add([a, b]) => {
                 if negative_lead(self.expr, *b) {
-                    self.child(&node, Slot::Left, *a, false);
+                    self.child(&node, Slot::Left, *a, abs);
                     self.out.push_str(" - ");
-                    self.child(&Node::Sub([*a, *b]), Slot::Right, *b, true);
+                    if is_sum(&self.expr[*b]) {
+                        // a + (-x + y) reads as a - x + y.
+                        self.node(*b, true);
+                    } else {
+                        self.child(&Node::Sub([*a, *b]), Slot::Right, *b, true);
+                    }
                 } else {
-                    self.binary(&node, *a, " + ", *b, false);
+                    self.binary(&node, *a, " + ", *b, abs);
                 }
             }
             Node::Sub([a, b]) => {
-                if negative_lead(self.expr, *b) {
-                    self.child(&node, Slot::Left, *a, false);
+                if negative_lead(self.expr, *b) && !is_sum(&self.expr[*b]) {
+                    self.child(&node, Slot::Left, *a, abs);
                     self.out.push_str(" + ");
                     self.child(&Node::Add([*a, *b]), Slot::Right, *b, true);
                 } else {
-                    self.binary(&node, *a, " - ", *b, false);
+                    self.binary(&node, *a, " - ", *b, abs);
                 }
             }
             Node::Neg(a) => {

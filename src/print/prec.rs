@@ -48,10 +48,9 @@ pub fn level(expr: &RecExpr<Node>, id: Id, abs: bool) -> Level {
         }
         Node::Pow(_) => Level::Power,
         Node::Trans(_) => Level::Postfix,
+        // A fraction such as `1/2` is one token of the language.
         Node::Num(r) => {
-            if !r.is_integer() {
-                Level::Product
-            } else if r.is_negative() && !abs {
+            if r.is_negative() && !abs {
                 Level::Neg
             } else {
                 Level::Atom
@@ -66,6 +65,7 @@ pub fn negative_lead(expr: &RecExpr<Node>, id: Id) -> bool {
     match &expr[id] {
         Node::Neg(_) => true,
         Node::Num(r) => r.is_negative(),
+        Node::Add([a, _]) | Node::Sub([a, _]) => negative_lead(expr, *a),
         Node::Mul([a, _]) | Node::Had([a, _]) | Node::Div([a, _]) => {
             // The left factor keeps its minus outside only if it needs no
             // parentheses there.
@@ -75,8 +75,15 @@ pub fn negative_lead(expr: &RecExpr<Node>, id: Id) -> bool {
     }
 }
 
-fn is_dim_named_t(expr: &RecExpr<Node>, id: Id, names: &dyn Fn(u32) -> bool) -> bool {
-    matches!(&expr[id], Node::Leaf(Leaf::Dim(d)) if names(*d))
+/// Whether the node prints starting with the name `T`, which right after
+/// `^` would read as a transpose.
+fn starts_with_t(expr: &RecExpr<Node>, id: Id, is_t: &dyn Fn(&Leaf) -> bool) -> bool {
+    match &expr[id] {
+        Node::Leaf(l) => is_t(l),
+        Node::Pow([a, _]) => level(expr, *a, false) > Level::Power && starts_with_t(expr, *a, is_t),
+        Node::Trans(a) => level(expr, *a, false) >= Level::Postfix && starts_with_t(expr, *a, is_t),
+        _ => false,
+    }
 }
 
 /// Whether the child at `child` (printed with its minus removed if
@@ -88,7 +95,7 @@ pub fn needs_parens(
     slot: Slot,
     child: Id,
     child_abs: bool,
-    dim_is_t: &dyn Fn(u32) -> bool,
+    is_t: &dyn Fn(&Leaf) -> bool,
 ) -> bool {
     let lv = level(expr, child, child_abs);
     let child_node = &expr[child];
@@ -103,14 +110,38 @@ pub fn needs_parens(
         }
         (Node::Mul(_) | Node::Had(_), _) => {
             let same_op = std::mem::discriminant(parent) == std::mem::discriminant(child_node);
-            lv < Level::Product || (lv == Level::Product && !same_op) || neg
+            lv < Level::Product
+                || (lv == Level::Product && !(same_op && same_spine(expr, child)))
+                || neg
         }
         (Node::Div(_), _) => lv <= Level::Product || neg,
         (Node::Neg(_), _) => lv < Level::Power || neg,
         (Node::Pow(_), Slot::Left) => lv <= Level::Power || neg,
-        (Node::Pow(_), _) => lv < Level::Power || neg || is_dim_named_t(expr, child, dim_is_t),
+        (Node::Pow(_), _) => lv < Level::Power || neg || starts_with_t(expr, child, is_t),
         (Node::Trans(_), _) => lv < Level::Postfix || neg,
         _ => false,
+    }
+}
+
+/// Whether the left spine of a product chain uses one operator only, so
+/// that printing it after the same operator without parentheses reads back
+/// as the same product.
+fn same_spine(expr: &RecExpr<Node>, id: Id) -> bool {
+    let op = std::mem::discriminant(&expr[id]);
+    let mut at = id;
+    loop {
+        match &expr[at] {
+            Node::Mul([a, _]) | Node::Had([a, _]) | Node::Div([a, _]) => {
+                if std::mem::discriminant(&expr[at]) != op {
+                    return false;
+                }
+                if level(expr, *a, false) != Level::Product {
+                    return true;
+                }
+                at = *a;
+            }
+            _ => return true,
+        }
     }
 }
 
@@ -120,4 +151,9 @@ fn mixed_product(parent: &Node, child: &Node) -> bool {
         (parent, child),
         (Node::Mul(_), Node::Had(_)) | (Node::Had(_), Node::Mul(_)) | (Node::Div(_), Node::Had(_))
     )
+}
+
+/// Whether the node is a sum or difference.
+pub fn is_sum(node: &Node) -> bool {
+    matches!(node, Node::Add(_) | Node::Sub(_))
 }

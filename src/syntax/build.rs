@@ -15,9 +15,11 @@ pub struct Builder {
     max_depth: usize,
 }
 
+/// A pair's span without the trailing whitespace pest may include.
 fn span(pair: &Pair<'_, Rule>) -> Span {
     let s = pair.as_span();
-    Span::new(s.start(), s.end())
+    let trailing = s.as_str().len() - s.as_str().trim_end_matches([' ', '\t']).len();
+    Span::new(s.start(), s.end() - trailing)
 }
 
 /// The inner pairs of a pair; pest guarantees their order by the grammar.
@@ -519,8 +521,8 @@ impl Builder {
             }
             Rule::number => {
                 let value = pair.as_str().parse::<Rational>().map_err(|_| {
-                    Diagnostic::new(sp, "this number cannot be read", "here")
-                        .hint("write an integer such as `2` or a decimal such as `0.5`")
+                    Diagnostic::new(sp, "this number cannot be read", "not an exact number")
+                        .hint("write an integer such as `2`, a decimal such as `0.5`, or a fraction such as `1/2` with a nonzero denominator")
                 })?;
                 Ok((
                     Expr {

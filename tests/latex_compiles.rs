@@ -1,0 +1,97 @@
+//! The LaTeX answer key of every script in `derivations/` compiles with a
+//! real `pdflatex`, run the way an answer key from someone else should be:
+//! no shell escape, and files read or written only below the working
+//! directory.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use deriv::diag::Source;
+use deriv::print::{render, Format, PrintOptions};
+use deriv::Options;
+use std::path::Path;
+use std::process::Command;
+
+/// Compiles `tex` in a fresh directory; returns pdflatex's log on failure.
+fn compile(name: &str, tex: &str) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = dir.path().join(format!("{name}.tex"));
+    std::fs::write(&file, tex).map_err(|e| e.to_string())?;
+    let out = Command::new("pdflatex")
+        .args([
+            "-no-shell-escape",
+            "-interaction=nonstopmode",
+            "-halt-on-error",
+        ])
+        .arg(format!("{name}.tex"))
+        .current_dir(dir.path())
+        .env("openin_any", "p")
+        .env("openout_any", "p")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let pdf = dir.path().join(format!("{name}.pdf"));
+    if out.status.success() && pdf.exists() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}\n---\n{tex}",
+            String::from_utf8_lossy(&out.stdout)
+        ))
+    }
+}
+
+/// Whether pdflatex can be run; if not, says so loudly (and fails when the
+/// environment requires it, as CI does).
+pub fn have_pdflatex() -> bool {
+    let found = Command::new("pdflatex")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        let msg = "SKIPPED: pdflatex is not installed, so no LaTeX answer key was compiled \
+                   (install texlive-latex-base and texlive-latex-recommended)";
+        assert!(
+            std::env::var_os("DERIV_REQUIRE_PDFLATEX").is_none(),
+            "{msg}"
+        );
+        eprintln!("\n\n!!! {msg} !!!\n\n");
+    }
+    found
+}
+
+fn latex_of(path: &Path, fragment: bool) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let source = Source::new(path.display().to_string(), text);
+    match deriv::run(&source, &Options::default()) {
+        Ok(run) => render(&run.key, Format::Latex, &PrintOptions { fragment }),
+        Err(d) => panic!("{} was rejected:\n{}", source.name, d.render(&source)),
+    }
+}
+
+#[test]
+fn every_answer_key_compiles() {
+    if !have_pdflatex() {
+        return;
+    }
+    let mut paths: Vec<_> = std::fs::read_dir("derivations")
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.retain(|p| p.extension().is_some_and(|e| e == "deriv"));
+    paths.sort();
+    assert!(!paths.is_empty(), "no scripts in derivations/");
+    for path in paths {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Err(log) = compile(&stem, &latex_of(&path, false)) {
+            panic!("{} did not compile:\n{log}", path.display());
+        }
+        let fragment = latex_of(&path, true);
+        let wrapped = format!(
+            "\\documentclass{{article}}\n\\usepackage{{amsmath,amssymb}}\n\\begin{{document}}\n{fragment}\\end{{document}}\n"
+        );
+        if let Err(log) = compile(&format!("{stem}-fragment"), &wrapped) {
+            panic!("{} (fragment) did not compile:\n{log}", path.display());
+        }
+    }
+}
