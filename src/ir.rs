@@ -4,6 +4,7 @@
 //! Every derivation works on `RecExpr<Node>`; nodes are built directly,
 //! never by formatting and parsing strings.
 
+pub mod analysis;
 pub mod build;
 
 use crate::num::Rational;
@@ -218,6 +219,8 @@ mod language {
             "hess" = Hess([Id; 2]),
             // `(sum t e)`: `e` summed over every value of index `t`.
             "sum" = Sum([Id; 2]),
+            // `(sumall e)`: the sum of the entries of `e`, written `sum(e)`.
+            "sumall" = SumAll(Id),
             // `(I n)`: the identity of size `n`, a scalar size expression.
             "I" = Eye(Id),
             // `(block (row a b) (row c d))`: a block matrix.

@@ -21,6 +21,7 @@
 pub mod check;
 pub mod derive;
 pub mod diag;
+pub mod eval;
 pub mod graph;
 pub mod ir;
 pub mod key;
@@ -28,6 +29,7 @@ pub mod model;
 pub mod num;
 pub mod poly;
 pub mod print;
+pub mod rules;
 pub mod shape;
 pub mod syntax;
 
@@ -42,6 +44,10 @@ pub struct Limits {
     pub max_nesting: usize,
     /// Deepest expression tree (`--max-depth`).
     pub max_depth: usize,
+    /// Most rewrite iterations of one e-graph run (`--egraph-iters`).
+    pub egraph_iters: usize,
+    /// Most e-nodes of one e-graph (`--egraph-nodes`).
+    pub egraph_nodes: usize,
 }
 
 impl Default for Limits {
@@ -49,6 +55,8 @@ impl Default for Limits {
         Limits {
             max_nesting: 256,
             max_depth: 2000,
+            egraph_iters: 64,
+            egraph_nodes: 50_000,
         }
     }
 }

@@ -55,6 +55,12 @@ struct LimitArgs {
     /// The deepest expression a script may write.
     #[arg(long, default_value_t = Limits::default().max_depth as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     max_depth: u32,
+    /// The most rewrite iterations one derivation step may run.
+    #[arg(long, default_value_t = Limits::default().egraph_iters as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    egraph_iters: u32,
+    /// The most e-nodes one derivation step may grow to.
+    #[arg(long, default_value_t = Limits::default().egraph_nodes as u32, value_parser = clap::value_parser!(u32).range(100..=50_000_000))]
+    egraph_nodes: u32,
 }
 
 impl LimitArgs {
@@ -62,6 +68,8 @@ impl LimitArgs {
         Limits {
             max_nesting: self.max_nesting as usize,
             max_depth: self.max_depth as usize,
+            egraph_iters: self.egraph_iters as usize,
+            egraph_nodes: self.egraph_nodes as usize,
         }
     }
 }

@@ -430,7 +430,7 @@ impl<'c, 's> Lowerer<'c, 's> {
             return Ok(args);
         }
         let form = match name.name.as_str() {
-            "sum" => "`sum(t, e)`".to_owned(),
+            "sum" => "`sum(t, e)`, or `sum(e)` for the sum of the entries".to_owned(),
             "I" => "`I(n)` with a size `n`".to_owned(),
             other => format!("`{other}(a)`"),
         };
@@ -470,6 +470,10 @@ impl<'c, 's> Lowerer<'c, 's> {
             .hint("derivative forms exist for sigma, tanh, exp, log and sqrt; for a declared function use `grad F(x)`"));
         }
         match fname {
+            "sum" if args.len() == 1 => {
+                let (ia, _) = self.expr(&args[0])?;
+                Ok((self.b.add(Node::SumAll(ia)), Some(Shape::scalar())))
+            }
             "sum" => {
                 let [t, body] = self.one_arg(e, name, args, 2)? else {
                     unreachable_arity(e)?

@@ -389,6 +389,10 @@ impl Latex<'_> {
                     self.node(*e, false);
                 }
             }
+            Node::SumAll(e) => {
+                self.out.push_str("\\operatorname{sum}");
+                self.args(&[*e]);
+            }
             Node::Eye(n) => {
                 self.out.push_str("I_{");
                 self.node(*n, false);

@@ -138,6 +138,7 @@ impl Plain<'_> {
                 self.call(&name, &[*a]);
             }
             Node::Sum([t, e]) => self.call("sum", &[*t, *e]),
+            Node::SumAll(e) => self.call("sum", &[*e]),
             Node::Eye(n) => self.call("I", &[*n]),
             Node::Det(a) => self.call("det", &[*a]),
             Node::Inv(a) => self.call("inv", &[*a]),

@@ -1,0 +1,470 @@
+//! A concrete instance of a model (dims, ranges, parameters, inputs and
+//! functions drawn from a seed) and its forward pass, with the hooks that
+//! finite differences need: one perturbed value, or one perturbed parameter.
+
+use super::{EvalError, Evaluator, Mat, NoAdjoints, Result};
+use crate::ir::{Ix, Node, Ref};
+use crate::model::{Model, VarKind};
+use egg::RecExpr;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+
+/// A small deterministic generator (SplitMix64), the same on every machine.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for a seed and a tag path.
+    pub fn new(seed: u64, tags: &[i64]) -> Rng {
+        let mut r = Rng(seed ^ 0x9e37_79b9_7f4a_7c15);
+        for &t in tags {
+            r.0 ^= (t as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            r.next();
+        }
+        r
+    }
+
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn uniform(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A value away from the special points 0 and ±1: magnitude in
+    /// `[0.2, 0.9]`, either sign.
+    pub fn entry(&mut self) -> f64 {
+        let m = 0.2 + 0.7 * self.uniform();
+        if self.next() & 1 == 0 {
+            m
+        } else {
+            -m
+        }
+    }
+
+    /// A random matrix of entries.
+    pub fn mat(&mut self, rows: usize, cols: usize) -> Mat {
+        Mat::from_fn(rows, cols, |_, _| self.entry())
+    }
+}
+
+/// A smooth scalar function of a vector standing in for a declared `fn`:
+/// `F(v) = sum_k a_k tanh(w_k . v + c_k) + v^T S v / 2 + b . v`, so its
+/// gradient and Hessian are nontrivial and depend on `v`.
+#[derive(Debug, Clone)]
+pub struct TestFn {
+    terms: Vec<(f64, Mat, f64)>,
+    s: Mat,
+    b: Mat,
+}
+
+impl TestFn {
+    fn new(rng: &mut Rng, n: usize) -> TestFn {
+        let terms = (0..3)
+            .map(|_| (rng.entry(), rng.mat(n, 1), rng.entry()))
+            .collect();
+        let m = rng.mat(n, n);
+        let s = m
+            .add(&m.transpose())
+            .unwrap_or_else(|_| Mat::zeros(n, n))
+            .scale(0.5);
+        TestFn {
+            terms,
+            s,
+            b: rng.mat(n, 1),
+        }
+    }
+
+    fn check(&self, v: &Mat) -> Result<()> {
+        if v.rows() == self.b.rows() && v.cols() == 1 {
+            Ok(())
+        } else {
+            Err(EvalError(format!(
+                "a function of a {}-vector applied to a {}x{} value",
+                self.b.rows(),
+                v.rows(),
+                v.cols()
+            )))
+        }
+    }
+
+    fn dot(a: &Mat, b: &Mat) -> f64 {
+        a.entries()
+            .iter()
+            .zip(b.entries())
+            .map(|(x, y)| x * y)
+            .sum()
+    }
+
+    /// `F(v)`.
+    pub fn value(&self, v: &Mat) -> Result<f64> {
+        self.check(v)?;
+        let mut total = Self::dot(&self.b, v) + 0.5 * Self::dot(v, &self.s.mul(v)?);
+        for (a, w, c) in &self.terms {
+            total += a * (Self::dot(w, v) + c).tanh();
+        }
+        Ok(total)
+    }
+
+    /// `grad F(v)`.
+    pub fn grad(&self, v: &Mat) -> Result<Mat> {
+        self.check(v)?;
+        let mut g = self.b.add(&self.s.mul(v)?)?;
+        for (a, w, c) in &self.terms {
+            let t = (Self::dot(w, v) + c).tanh();
+            g = g.add(&w.scale(a * (1.0 - t * t)))?;
+        }
+        Ok(g)
+    }
+
+    /// `hess F(v)`.
+    pub fn hess(&self, v: &Mat) -> Result<Mat> {
+        self.check(v)?;
+        let mut h = self.s.clone();
+        for (a, w, c) in &self.terms {
+            let t = (Self::dot(w, v) + c).tanh();
+            h = h.add(&w.mul(&w.transpose())?.scale(-2.0 * a * t * (1.0 - t * t)))?;
+        }
+        Ok(h)
+    }
+}
+
+/// Concrete values for everything a model leaves open.
+#[derive(Debug, Clone)]
+pub struct Instance<'m> {
+    /// The model.
+    pub model: &'m Model,
+    /// The seed everything is drawn from.
+    pub seed: u64,
+    dims: Vec<i64>,
+    ranges: Vec<(i64, i64)>,
+    params: Vec<Mat>,
+    fns: Vec<TestFn>,
+}
+
+/// How many steps an index without a declared range runs over.
+pub const DEFAULT_STEPS: i64 = 4;
+
+impl<'m> Instance<'m> {
+    /// An instance with the given dim values (one per dim) and seed.
+    pub fn new(model: &'m Model, dims: Vec<i64>, seed: u64) -> Result<Instance<'m>> {
+        let dim_of = |d: u32| dims.get(d as usize).copied().unwrap_or(2);
+        let size = |p: &crate::poly::Poly| -> Result<usize> {
+            let v = p
+                .eval_exact(&dim_of)
+                .and_then(|r| r.to_i64())
+                .ok_or_else(|| EvalError("a size that is not an integer".into()))?;
+            usize::try_from(v)
+                .ok()
+                .filter(|&n| (1..=64).contains(&n))
+                .ok_or_else(|| EvalError(format!("a size of {v} is out of the numeric range")))
+        };
+        let mut ranges = Vec::new();
+        for d in &model.indices {
+            ranges.push(match &d.range {
+                Some((lo, hi)) => {
+                    let ev = |p: &crate::poly::Poly| p.eval_exact(&dim_of).and_then(|r| r.to_i64());
+                    match (ev(lo), ev(hi)) {
+                        (Some(lo), Some(hi)) => (lo, hi),
+                        _ => return Err(EvalError("a range that is not integral".into())),
+                    }
+                }
+                None => (1, DEFAULT_STEPS),
+            });
+        }
+        let mut params = Vec::new();
+        for (k, p) in model.params.iter().enumerate() {
+            let mut rng = Rng::new(seed, &[1, k as i64]);
+            params.push(rng.mat(size(&p.shape.rows)?, size(&p.shape.cols)?));
+        }
+        let mut fns = Vec::new();
+        for (k, f) in model.fns.iter().enumerate() {
+            let mut rng = Rng::new(seed, &[2, k as i64]);
+            fns.push(TestFn::new(&mut rng, size(&f.domain.rows)?));
+        }
+        Ok(Instance {
+            model,
+            seed,
+            dims,
+            ranges,
+            params,
+            fns,
+        })
+    }
+
+    /// An instance whose dims are drawn from the seed, each in `2..=4`.
+    pub fn seeded(model: &'m Model, seed: u64) -> Result<Instance<'m>> {
+        let mut rng = Rng::new(seed, &[0]);
+        let dims = model
+            .dims
+            .iter()
+            .map(|_| 2 + (rng.next() % 3) as i64)
+            .collect();
+        Instance::new(model, dims, seed)
+    }
+
+    /// The value of dim `d`.
+    pub fn dim(&self, d: u32) -> i64 {
+        self.dims.get(d as usize).copied().unwrap_or(2)
+    }
+
+    /// Every dim's value.
+    pub fn dims(&self) -> &[i64] {
+        &self.dims
+    }
+
+    /// The range of index `i`, both ends included.
+    pub fn range(&self, i: u32) -> (i64, i64) {
+        self.ranges
+            .get(i as usize)
+            .copied()
+            .unwrap_or((1, DEFAULT_STEPS))
+    }
+
+    /// The value of parameter `p`.
+    pub fn param(&self, p: u32) -> Result<Mat> {
+        self.params
+            .get(p as usize)
+            .cloned()
+            .ok_or_else(|| EvalError("an unknown parameter".into()))
+    }
+
+    /// The stand-in for function `f`.
+    pub fn func(&self, f: u32) -> Result<&TestFn> {
+        self.fns
+            .get(f as usize)
+            .ok_or_else(|| EvalError("an unknown function".into()))
+    }
+
+    /// A random value for an input, or for a state before its first step,
+    /// fixed by the seed, the variable and the index values.
+    fn drawn(&self, tag: i64, var: u32, at: &[i64]) -> Result<Mat> {
+        let shape = &self.model.vars[var as usize].shape;
+        let dim_of = |d: u32| self.dim(d);
+        let n = |p: &crate::poly::Poly| {
+            p.eval_exact(&dim_of)
+                .and_then(|r| r.to_i64())
+                .and_then(|v| usize::try_from(v).ok())
+                .ok_or_else(|| EvalError("a size that is not an integer".into()))
+        };
+        let mut tags = vec![tag, i64::from(var)];
+        tags.extend_from_slice(at);
+        Ok(Rng::new(self.seed, &tags).mat(n(&shape.rows)?, n(&shape.cols)?))
+    }
+}
+
+/// A change to one entry of one value, for finite differences.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Perturb {
+    /// Entry `entry` (column-major) of variable `var` at index values `at`.
+    Var {
+        /// The variable.
+        var: u32,
+        /// Its index values.
+        at: Vec<i64>,
+        /// The entry.
+        entry: usize,
+        /// The change.
+        delta: f64,
+    },
+    /// Entry `entry` of parameter `param`.
+    Param {
+        /// The parameter.
+        param: u32,
+        /// The entry.
+        entry: usize,
+        /// The change.
+        delta: f64,
+    },
+}
+
+/// The forward pass of an instance, computed on demand and remembered.
+pub struct Forward<'i> {
+    inst: &'i Instance<'i>,
+    perturb: Option<Perturb>,
+    memo: RefCell<HashMap<(u32, Vec<i64>), Mat>>,
+    busy: RefCell<HashSet<(u32, Vec<i64>)>>,
+}
+
+impl<'i> Forward<'i> {
+    /// The forward pass, optionally with one entry perturbed.
+    pub fn new(inst: &'i Instance<'i>, perturb: Option<Perturb>) -> Forward<'i> {
+        Forward {
+            inst,
+            perturb,
+            memo: RefCell::new(HashMap::new()),
+            busy: RefCell::new(HashSet::new()),
+        }
+    }
+
+    /// The instance.
+    pub fn instance(&self) -> &'i Instance<'i> {
+        self.inst
+    }
+
+    /// The value of a parameter, perturbed if asked.
+    pub fn param(&self, p: u32) -> Result<Mat> {
+        let mut v = self.inst.param(p)?;
+        if let Some(Perturb::Param {
+            param,
+            entry,
+            delta,
+        }) = &self.perturb
+        {
+            if *param == p {
+                if let Some(x) = v.entry_mut(*entry) {
+                    *x += delta;
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    fn evaluator(&self) -> Evaluator<'_> {
+        Evaluator {
+            forward: self,
+            adjoints: &NoAdjoints,
+            assumed: &[],
+        }
+    }
+
+    /// The value of variable `var` at index values `at`.
+    pub fn value(&self, var: u32, at: &[i64]) -> Result<Mat> {
+        let key = (var, at.to_vec());
+        if let Some(v) = self.memo.borrow().get(&key) {
+            return Ok(v.clone());
+        }
+        if !self.busy.borrow_mut().insert(key.clone()) {
+            let name = self.inst.model.symbols.var(var);
+            return Err(EvalError(format!(
+                "`{name}` at {at:?} depends on itself; its values cannot be computed in order"
+            )));
+        }
+        let computed = self.compute(var, at);
+        self.busy.borrow_mut().remove(&key);
+        let mut v = computed?;
+        if let Some(Perturb::Var {
+            var: pv,
+            at: pat,
+            entry,
+            delta,
+        }) = &self.perturb
+        {
+            if *pv == var && pat == at {
+                if let Some(x) = v.entry_mut(*entry) {
+                    *x += delta;
+                }
+            }
+        }
+        self.memo.borrow_mut().insert(key, v.clone());
+        Ok(v)
+    }
+
+    fn compute(&self, var: u32, at: &[i64]) -> Result<Mat> {
+        let model = self.inst.model;
+        let decl = model
+            .vars
+            .get(var as usize)
+            .ok_or_else(|| EvalError("an unknown variable".into()))?;
+        let eq = match decl.kind {
+            VarKind::Input => return self.inst.drawn(3, var, at),
+            VarKind::Defined(e) => &model.equations[e],
+        };
+        let mut binding: Vec<Option<i64>> = vec![None; model.indices.len()];
+        // A boundary value set by `init` comes first.
+        for init in model.inits.iter().filter(|i| i.target.var == var) {
+            let mut fits = true;
+            let mut b = binding.clone();
+            for (ix, &v) in init.target.at.iter().zip(at) {
+                match *ix {
+                    Ix::Abs(a) => fits &= a == v,
+                    Ix::Rel(i, _) => b[i as usize] = Some(v),
+                }
+            }
+            if fits {
+                let value = self.evaluator().eval(&init.value, &b)?;
+                return self.fit(var, value);
+            }
+        }
+        // The equation defines the value where every index is at or past
+        // the start of its range; earlier values are the initial state.
+        let mut before_start = false;
+        for (ix, &v) in eq.lhs.at.iter().zip(at) {
+            if let Ix::Rel(i, d) = *ix {
+                let here = v - d;
+                before_start |= here < self.inst.range(i).0;
+                binding[i as usize] = Some(here);
+            }
+        }
+        if before_start {
+            return self.inst.drawn(4, var, at);
+        }
+        self.evaluator().eval(&eq.rhs, &binding)
+    }
+
+    /// A scalar boundary value such as `0` fills the variable's shape.
+    fn fit(&self, var: u32, value: Mat) -> Result<Mat> {
+        if !value.is_scalar() {
+            return Ok(value);
+        }
+        let shape = &self.inst.model.vars[var as usize].shape;
+        let dim_of = |d: u32| self.inst.dim(d);
+        let n = |p: &crate::poly::Poly| {
+            p.eval_exact(&dim_of)
+                .and_then(|r| r.to_i64())
+                .and_then(|v| usize::try_from(v).ok())
+                .unwrap_or(1)
+        };
+        let x = value.as_scalar()?;
+        Ok(Mat::from_fn(n(&shape.rows), n(&shape.cols), |_, _| x))
+    }
+
+    /// The loss.
+    pub fn loss(&self) -> Result<f64> {
+        let loss = self
+            .inst
+            .model
+            .loss
+            .as_ref()
+            .ok_or_else(|| EvalError("the script has no loss".into()))?;
+        let b = vec![None; self.inst.model.indices.len()];
+        self.evaluator().eval(&loss.value, &b)?.as_scalar()
+    }
+
+    /// Evaluates an expression in this forward pass.
+    pub fn eval(&self, expr: &RecExpr<Node>, binding: &[Option<i64>]) -> Result<Mat> {
+        self.evaluator().eval(expr, binding)
+    }
+
+    /// The value of a reference under a binding.
+    pub fn reference(&self, r: &Ref, binding: &[Option<i64>]) -> Result<Mat> {
+        let t = Evaluator::tuple(&r.at, binding)?;
+        self.value(r.var, &t)
+    }
+}
+
+/// The derivative of the loss with respect to every entry of one value, by
+/// a five-point central difference (error of order `h^4`).
+pub fn loss_gradient(
+    inst: &Instance<'_>,
+    make: &dyn Fn(usize, f64) -> Perturb,
+    shape: (usize, usize),
+) -> Result<Mat> {
+    const H: f64 = 1e-3;
+    let mut out = Mat::zeros(shape.0, shape.1);
+    for k in 0..shape.0 * shape.1 {
+        let at = |d: f64| Forward::new(inst, Some(make(k, d))).loss();
+        let d = (-at(2.0 * H)? + 8.0 * at(H)? - 8.0 * at(-H)? + at(-2.0 * H)?) / (12.0 * H);
+        if let Some(x) = out.entry_mut(k) {
+            *x = d;
+        }
+    }
+    Ok(out)
+}

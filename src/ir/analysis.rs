@@ -1,0 +1,462 @@
+//! The e-class analysis every rewrite relies on: each class's shape (with
+//! symbolic sizes) and, when known, its exact value as a polynomial in the
+//! dims. Constant folding happens here, in exact arithmetic.
+//!
+//! A class whose value is a nonzero constant but whose shape is not scalar
+//! (a gate assumed to be all ones) is never merged with a bare number: `1`
+//! printed in a matrix product would read as scaling. Rules that need the
+//! constant read it from the analysis instead.
+
+use super::{Leaf, LeafShapes, Node};
+use crate::num::Rational;
+use crate::poly::Poly;
+use crate::shape::{Product, Shape};
+use egg::{Analysis, DidMerge, EGraph, Id, Language};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// An interned shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShapeId(u32);
+
+/// What the analysis knows about one e-class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Data {
+    /// The class's shape.
+    pub shape: ShapeId,
+    /// The class's exact value, if it is a constant or a polynomial in dims
+    /// (broadcast to the shape).
+    pub konst: Option<Poly>,
+}
+
+/// The analysis: interned shapes, the model's leaf shapes, and the values
+/// that assumptions give to leaves.
+pub struct Meta {
+    shapes: Vec<Shape>,
+    ids: HashMap<Shape, ShapeId>,
+    leaves: Rc<dyn LeafShapes>,
+    /// Constant values of variables under assumptions, for every index value.
+    pub assumed: HashMap<u32, Rational>,
+    /// Set when two different constants were merged: the assumptions
+    /// contradict each other.
+    pub contradiction: bool,
+}
+
+impl std::fmt::Debug for Meta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meta")
+            .field("shapes", &self.shapes.len())
+            .finish()
+    }
+}
+
+/// Leaf shapes of an empty model: every leaf a scalar.
+struct NoLeaves;
+
+impl LeafShapes for NoLeaves {
+    fn leaf_shape(&self, _: &Leaf) -> Shape {
+        Shape::scalar()
+    }
+    fn fn_domain(&self, _: u32) -> Shape {
+        Shape::scalar()
+    }
+}
+
+/// Only a placeholder for `egg::Runner`, which builds one before it is
+/// handed the real e-graph.
+impl Default for Meta {
+    fn default() -> Meta {
+        Meta::new(Rc::new(NoLeaves))
+    }
+}
+
+impl Meta {
+    /// An analysis for a model's leaves.
+    pub fn new(leaves: Rc<dyn LeafShapes>) -> Meta {
+        let mut m = Meta {
+            shapes: Vec::new(),
+            ids: HashMap::new(),
+            leaves,
+            assumed: HashMap::new(),
+            contradiction: false,
+        };
+        m.intern(Shape::scalar());
+        m
+    }
+
+    /// The id of a shape.
+    pub fn intern(&mut self, s: Shape) -> ShapeId {
+        if let Some(&id) = self.ids.get(&s) {
+            return id;
+        }
+        let id = ShapeId(self.shapes.len() as u32);
+        self.shapes.push(s.clone());
+        self.ids.insert(s, id);
+        id
+    }
+
+    /// The shape of an id.
+    pub fn shape(&self, id: ShapeId) -> &Shape {
+        &self.shapes[id.0 as usize]
+    }
+
+    /// The scalar shape's id.
+    pub fn scalar(&self) -> ShapeId {
+        ShapeId(0)
+    }
+}
+
+/// The e-graph type of every derivation.
+pub type Graph = EGraph<Node, Meta>;
+
+/// The shape of a class.
+pub fn shape_of(eg: &Graph, id: Id) -> &Shape {
+    eg.analysis.shape(eg[id].data.shape)
+}
+
+/// Whether a class is a scalar.
+pub fn is_scalar(eg: &Graph, id: Id) -> bool {
+    eg[id].data.shape == eg.analysis.scalar()
+}
+
+/// The class's constant value, if it is a plain number.
+pub fn constant(eg: &Graph, id: Id) -> Option<Rational> {
+    eg[id].data.konst.as_ref().and_then(Poly::as_constant)
+}
+
+fn elementwise(eg: &Graph, a: Id, b: Id) -> ShapeId {
+    if is_scalar(eg, a) {
+        eg[b].data.shape
+    } else {
+        eg[a].data.shape
+    }
+}
+
+/// The value of a class as a rational, when it is an integer small enough
+/// to be an exponent.
+fn small_exponent(p: &Poly) -> Option<u32> {
+    p.as_constant()
+        .and_then(|c| c.to_i64())
+        .and_then(|n| u32::try_from(n).ok())
+}
+
+impl Analysis<Node> for Meta {
+    type Data = Data;
+
+    fn make(eg: &mut Graph, enode: &Node, _id: Id) -> Data {
+        let k = |i: &Id| eg[*i].data.konst.clone();
+        let sh = |i: &Id| eg[*i].data.shape;
+        let scalar = eg.analysis.scalar();
+        let (shape, konst): (Option<Shape>, Option<Poly>) = match enode {
+            Node::Num(r) => (None, Some(Poly::constant(r.clone()))),
+            Node::Leaf(l) => {
+                let konst = match l {
+                    Leaf::Dim(d) => Some(Poly::dim(*d)),
+                    Leaf::Var(r) => eg.analysis.assumed.get(&r.var).cloned().map(Poly::constant),
+                    _ => None,
+                };
+                (Some(eg.analysis.leaves.leaf_shape(l)), konst)
+            }
+            Node::Add([a, b]) | Node::Sub([a, b]) => {
+                let konst = match (k(a), k(b)) {
+                    (Some(x), Some(y)) if matches!(enode, Node::Add(_)) => x.add(&y),
+                    (Some(x), Some(y)) => x.sub(&y),
+                    _ => None,
+                };
+                return Data {
+                    shape: elementwise(eg, *a, *b),
+                    konst,
+                };
+            }
+            Node::Had([a, b]) => {
+                let konst = match (k(a), k(b)) {
+                    (Some(x), Some(y)) => x.mul(&y),
+                    (Some(x), _) | (_, Some(x)) if x.is_zero() => Some(Poly::zero()),
+                    _ => None,
+                };
+                return Data {
+                    shape: elementwise(eg, *a, *b),
+                    konst,
+                };
+            }
+            Node::Neg(a) => {
+                return Data {
+                    shape: sh(a),
+                    konst: k(a).map(|x| x.neg()),
+                }
+            }
+            Node::Mul([a, b]) => {
+                let (sa, sb) = (
+                    eg.analysis.shape(sh(a)).clone(),
+                    eg.analysis.shape(sh(b)).clone(),
+                );
+                let shape = match sa.product(&sb) {
+                    Product::Scale(s) | Product::Matrix(s) => s,
+                    // Ill-shaped products are never built; keep the left shape.
+                    Product::Mismatch => sa.clone(),
+                };
+                let konst = match (k(a), k(b)) {
+                    (Some(x), _) | (_, Some(x)) if x.is_zero() => Some(Poly::zero()),
+                    (Some(x), Some(y)) if sa.is_scalar() || sb.is_scalar() => x.mul(&y),
+                    _ => None,
+                };
+                (Some(shape), konst)
+            }
+            Node::Div([a, b]) => {
+                let konst = match (k(a), k(b).and_then(|y| y.as_constant())) {
+                    (Some(x), Some(c)) if !c.is_zero() => x.div_const(&c),
+                    _ => None,
+                };
+                return Data {
+                    shape: sh(a),
+                    konst,
+                };
+            }
+            Node::Pow([a, b]) => {
+                let konst = match (k(a), k(b)) {
+                    (Some(x), Some(e)) => match (x.as_constant(), e.as_constant()) {
+                        (Some(c), Some(e)) => c.pow(&e).map(Poly::constant),
+                        (None, _) => small_exponent(&e).and_then(|n| x.pow(n)),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                return Data {
+                    shape: sh(a),
+                    konst,
+                };
+            }
+            Node::Trans(a) => {
+                let s = eg.analysis.shape(sh(a)).transpose();
+                (Some(s), k(a))
+            }
+            Node::Sigma(a) | Node::Tanh(a) | Node::Exp(a) | Node::Log(a) | Node::Sqrt(a) => {
+                let c = k(a).and_then(|x| x.as_constant());
+                let konst = match (enode, c) {
+                    (Node::Sigma(_), Some(c)) if c.is_zero() => Some(Rational::frac(1, 2)),
+                    (Node::Tanh(_), Some(c)) if c.is_zero() => Some(Rational::zero()),
+                    (Node::Exp(_), Some(c)) if c.is_zero() => Some(Rational::one()),
+                    (Node::Log(_), Some(c)) if c.is_one() => Some(Rational::zero()),
+                    (Node::Sqrt(_), Some(c)) if c.is_zero() || c.is_one() => Some(c),
+                    _ => None,
+                };
+                return Data {
+                    shape: sh(a),
+                    konst: konst.map(Poly::constant),
+                };
+            }
+            Node::DSigma(a) | Node::DTanh(a) | Node::DExp(a) | Node::DLog(a) | Node::DSqrt(a) => {
+                return Data {
+                    shape: sh(a),
+                    konst: None,
+                }
+            }
+            Node::Call(_) | Node::Det(_) | Node::Trace(_) => (None, None),
+            Node::SumAll(a) => {
+                let zero = k(a).is_some_and(|p| p.is_zero());
+                (None, zero.then(Poly::zero))
+            }
+            Node::Grad([f, _]) => {
+                let s = match &eg[*f].nodes.first() {
+                    Some(Node::Leaf(Leaf::Fn(fid))) => eg.analysis.leaves.fn_domain(*fid),
+                    _ => Shape::scalar(),
+                };
+                (Some(s), None)
+            }
+            Node::Hess([f, _]) => {
+                let s = match &eg[*f].nodes.first() {
+                    Some(Node::Leaf(Leaf::Fn(fid))) => eg.analysis.leaves.fn_domain(*fid),
+                    _ => Shape::scalar(),
+                };
+                (Some(Shape::matrix(s.rows.clone(), s.rows)), None)
+            }
+            Node::Sum([_, e]) => {
+                return Data {
+                    shape: sh(e),
+                    konst: None,
+                }
+            }
+            Node::Eye(n) => {
+                let n = k(n).unwrap_or_else(|| Poly::int(1));
+                (Some(Shape::matrix(n.clone(), n)), None)
+            }
+            Node::Inv(a) => {
+                return Data {
+                    shape: sh(a),
+                    konst: None,
+                }
+            }
+            Node::Diag(a) => {
+                let n = eg.analysis.shape(sh(a)).rows.clone();
+                (Some(Shape::matrix(n.clone(), n)), None)
+            }
+            Node::Row(cells) => {
+                // A row's shape: the common height and the total width.
+                let mut height: Option<Poly> = None;
+                let mut width = Poly::zero();
+                for c in cells.iter() {
+                    let s = eg.analysis.shape(sh(c)).clone();
+                    let zero_block = k(c).is_some_and(|p| p.is_zero()) && s.is_scalar();
+                    if !zero_block && height.is_none() {
+                        height = Some(s.rows.clone());
+                    }
+                    width = width.add(&s.cols).unwrap_or(width);
+                }
+                (
+                    Some(Shape::matrix(height.unwrap_or_else(|| Poly::int(1)), width)),
+                    None,
+                )
+            }
+            Node::Block(rows) => {
+                let mut height = Poly::zero();
+                let mut width: Option<Poly> = None;
+                for r in rows.iter() {
+                    let s = eg.analysis.shape(sh(r)).clone();
+                    height = height.add(&s.rows).unwrap_or(height);
+                    if width.is_none() {
+                        width = Some(s.cols);
+                    }
+                }
+                (
+                    Some(Shape::matrix(height, width.unwrap_or_else(|| Poly::int(1)))),
+                    None,
+                )
+            }
+            Node::Vjp([_, x, _]) => {
+                return Data {
+                    shape: sh(x),
+                    konst: None,
+                }
+            }
+            Node::Jac([x, e]) => {
+                let rows = eg.analysis.shape(sh(e)).rows.clone();
+                let cols = eg.analysis.shape(sh(x)).rows.clone();
+                (Some(Shape::matrix(rows, cols)), None)
+            }
+        };
+        let shape = match shape {
+            Some(s) => eg.analysis.intern(s),
+            None => scalar,
+        };
+        Data { shape, konst }
+    }
+
+    fn merge(&mut self, to: &mut Data, from: Data) -> DidMerge {
+        let mut changed = DidMerge(false, false);
+        // A constant zero or one is shape-polymorphic; keep the real shape.
+        if to.shape != from.shape && to.shape == self.scalar() {
+            to.shape = from.shape;
+            changed.0 = true;
+        } else if to.shape != from.shape {
+            changed.1 = true;
+        }
+        match (&to.konst, from.konst) {
+            (None, Some(k)) => {
+                to.konst = Some(k);
+                changed.0 = true;
+            }
+            (Some(a), Some(b)) if *a != b => {
+                self.contradiction = true;
+                changed.1 = true;
+            }
+            (Some(_), None) => changed.1 = true,
+            _ => {}
+        }
+        changed
+    }
+
+    fn modify(eg: &mut Graph, id: Id) {
+        let Some(p) = eg[id].data.konst.clone() else {
+            return;
+        };
+        let scalar = is_scalar(eg, id);
+        match p.as_constant() {
+            // A number stands for a constant only where it cannot be read as
+            // a scalar of the wrong shape: scalars, and zero anywhere.
+            Some(c) if scalar || c.is_zero() => {
+                let n = eg.add(Node::Num(c));
+                eg.union(id, n);
+            }
+            Some(_) => {}
+            None if scalar => {
+                let n = add_poly(eg, &p);
+                eg.union(id, n);
+            }
+            None => {}
+        }
+    }
+}
+
+/// Adds a polynomial in dims in its canonical form.
+pub fn add_poly(eg: &mut Graph, p: &Poly) -> Id {
+    let mut acc: Option<Id> = None;
+    for (m, c) in p.terms() {
+        let mut factor: Option<Id> = None;
+        for &(d, e) in &m.0 {
+            let leaf = eg.add(Node::Leaf(Leaf::Dim(d)));
+            let f = if e == 1 {
+                leaf
+            } else {
+                let n = eg.add(Node::Num(Rational::int(i64::from(e))));
+                eg.add(Node::Pow([leaf, n]))
+            };
+            factor = Some(match factor {
+                Some(prev) => eg.add(Node::Mul([prev, f])),
+                None => f,
+            });
+        }
+        let term = match factor {
+            Some(f) if c.is_one() => f,
+            Some(f) => {
+                let n = eg.add(Node::Num(c.clone()));
+                eg.add(Node::Mul([n, f]))
+            }
+            None => eg.add(Node::Num(c.clone())),
+        };
+        acc = Some(match acc {
+            Some(prev) => eg.add(Node::Add([prev, term])),
+            None => term,
+        });
+    }
+    match acc {
+        Some(a) => a,
+        None => eg.add(Node::Num(Rational::zero())),
+    }
+}
+
+/// Every node of a class, for conditions that inspect them.
+pub fn nodes_of(eg: &Graph, id: Id) -> &[Node] {
+    &eg[id].nodes
+}
+
+/// Whether the class of `id` provably does not depend on the leaf class
+/// `x`: some node of it is a constant or another leaf, or has only
+/// children that do not depend on `x`. Sound in an e-graph whose leaves are
+/// independent variables (no leaf merged with its definition).
+pub fn independent(eg: &Graph, id: Id, x: Id) -> bool {
+    fn go(eg: &Graph, id: Id, x: Id, memo: &mut HashMap<Id, bool>, depth: usize) -> bool {
+        let id = eg.find(id);
+        if id == x {
+            return false;
+        }
+        if let Some(&v) = memo.get(&id) {
+            return v;
+        }
+        if depth > 256 {
+            return false;
+        }
+        // Assume dependence while visiting, so cycles do not prove anything.
+        memo.insert(id, false);
+        let ok = eg[id].nodes.iter().any(|n| match n {
+            Node::Num(_) | Node::Leaf(_) => true,
+            Node::Vjp(_) | Node::Jac(_) => false,
+            other => other
+                .children()
+                .iter()
+                .all(|&c| go(eg, c, x, memo, depth + 1)),
+        });
+        memo.insert(id, ok);
+        ok
+    }
+    go(eg, id, eg.find(x), &mut HashMap::new(), 0)
+}

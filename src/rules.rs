@@ -1,0 +1,101 @@
+//! Rewrite rules, by topic: `algebra` (identities that simplify),
+//! `calculus` (the chain rule as vector-Jacobian products), `activation`
+//! (derivatives of the elementwise functions). Conditions are small named
+//! helpers; custom appliers appear only where a pattern cannot say it
+//! (the right formula depends on the operands' shapes).
+
+pub mod activation;
+pub mod algebra;
+pub mod calculus;
+
+use crate::ir::analysis::{constant, is_scalar, Graph, Meta};
+use crate::ir::Node;
+use egg::{Applier, Id, PatternAst, Subst, Symbol, Var};
+
+/// A rewrite over the IR.
+pub type Rewrite = egg::Rewrite<Node, Meta>;
+
+/// A pattern variable by name (a literal of this crate, such as `"?a"`).
+pub fn var(name: &str) -> Var {
+    name.parse()
+        .unwrap_or_else(|_| invalid_rule(name, "not a pattern variable"))
+}
+
+/// `?v` is a scalar.
+pub fn is_scalar_var(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let v = var(v);
+    move |eg, _, s| is_scalar(eg, s[v])
+}
+
+/// `?v` has the same shape as the matched class.
+pub fn keeps_shape(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let v = var(v);
+    move |eg, id, s| eg[id].data.shape == eg[s[v]].data.shape
+}
+
+/// `?v` is a nonzero constant.
+pub fn is_nonzero_const(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let v = var(v);
+    move |eg, _, s| constant(eg, s[v]).is_some_and(|c| !c.is_zero())
+}
+
+/// An applier that builds its right-hand side in code: the closure adds
+/// nodes and returns the class to merge with the match, or `None` to skip.
+pub struct Build<F>(pub F);
+
+impl<F> Applier<Node, Meta> for Build<F>
+where
+    F: Fn(&mut Graph, &Subst) -> Option<Id>,
+{
+    fn apply_one(
+        &self,
+        eg: &mut Graph,
+        eclass: Id,
+        subst: &Subst,
+        _ast: Option<&PatternAst<Node>>,
+        _rule: Symbol,
+    ) -> Vec<Id> {
+        match (self.0)(eg, subst) {
+            Some(id) if eg.union(eclass, id) => vec![eclass],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Builds a rule from a name, a searcher pattern and a code applier.
+pub fn built<F>(name: &str, searcher: &str, f: F) -> Rewrite
+where
+    F: Fn(&mut Graph, &Subst) -> Option<Id> + Send + Sync + 'static,
+{
+    let pattern: egg::Pattern<Node> = match searcher.parse() {
+        Ok(p) => p,
+        Err(e) => invalid_rule(name, &e.to_string()),
+    };
+    match Rewrite::new(name, pattern, Build(f)) {
+        Ok(r) => r,
+        Err(e) => invalid_rule(name, &e),
+    }
+}
+
+/// The rule tables are literals of this crate; a malformed one is a bug
+/// that every test run would hit at once.
+#[allow(clippy::panic)]
+pub fn invalid_rule(name: &str, why: &str) -> ! {
+    panic!("rule `{name}` is malformed: {why}")
+}
+
+/// The rules that differentiate: the chain rule and the activation
+/// identities, with the algebra that keeps the expansion small.
+pub fn differentiate() -> Vec<Rewrite> {
+    let mut rules = calculus::rules();
+    rules.extend(activation::rules());
+    rules.extend(algebra::rules());
+    rules
+}
+
+/// The rules that simplify a finished derivative.
+pub fn simplify() -> Vec<Rewrite> {
+    let mut rules = activation::rules();
+    rules.extend(algebra::rules());
+    rules
+}

@@ -1,0 +1,70 @@
+//! Algebraic identities that simplify: zeros and ones, signs, transposes.
+//! No commutativity or associativity: terms keep the order a derivation
+//! produced them in, and the e-graph stays small.
+//!
+//! Identities that drop a term check that the shape is kept (`x + 0` is
+//! `x` only where `0` does not widen a scalar to a vector).
+
+use super::{built, is_scalar_var, keeps_shape, var, Rewrite};
+use crate::ir::analysis::{constant, is_scalar};
+use crate::ir::Node;
+use egg::rewrite as rw;
+
+/// The algebra rules.
+#[rustfmt::skip]
+pub fn rules() -> Vec<Rewrite> {
+    let mut rules = vec![
+        rw!("alg-add-zero-r";   "(+ ?a 0)"           => "?a" if keeps_shape("?a")),
+        rw!("alg-add-zero-l";   "(+ 0 ?a)"           => "?a" if keeps_shape("?a")),
+        rw!("alg-sub-zero";     "(- ?a 0)"           => "?a" if keeps_shape("?a")),
+        rw!("alg-zero-sub";     "(- 0 ?a)"           => "(neg ?a)" if keeps_shape("?a")),
+        rw!("alg-sub-self";     "(- ?a ?a)"          => "0"),
+        rw!("alg-add-neg";      "(+ ?a (neg ?b))"    => "(- ?a ?b)"),
+        rw!("alg-sub-neg";      "(- ?a (neg ?b))"    => "(+ ?a ?b)"),
+        rw!("alg-neg-neg";      "(neg (neg ?a))"     => "?a"),
+        rw!("alg-mul-zero-l";   "(* 0 ?a)"           => "0"),
+        rw!("alg-mul-zero-r";   "(* ?a 0)"           => "0"),
+        rw!("alg-mul-one-l";    "(* 1 ?a)"           => "?a"),
+        rw!("alg-mul-one-r";    "(* ?a 1)"           => "?a"),
+        rw!("alg-mul-neg-one";  "(* -1 ?a)"          => "(neg ?a)"),
+        rw!("alg-mul-neg-l";    "(* (neg ?a) ?b)"    => "(neg (* ?a ?b))"),
+        rw!("alg-mul-neg-r";    "(* ?a (neg ?b))"    => "(neg (* ?a ?b))"),
+        rw!("alg-had-zero-l";   "(.* 0 ?a)"          => "0"),
+        rw!("alg-had-zero-r";   "(.* ?a 0)"          => "0"),
+        rw!("alg-had-one-l";    "(.* 1 ?a)"          => "?a" if keeps_shape("?a")),
+        rw!("alg-had-one-r";    "(.* ?a 1)"          => "?a" if keeps_shape("?a")),
+        rw!("alg-had-neg-l";    "(.* (neg ?a) ?b)"   => "(neg (.* ?a ?b))"),
+        rw!("alg-had-neg-r";    "(.* ?a (neg ?b))"   => "(neg (.* ?a ?b))"),
+        rw!("alg-div-one";      "(/ ?a 1)"           => "?a"),
+        rw!("alg-div-zero";     "(/ 0 ?a)"           => "0"),
+        rw!("alg-pow-one";      "(^ ?a 1)"           => "?a"),
+        rw!("alg-pow-zero";     "(^ ?a 0)"           => "1" if is_scalar_var("?a")),
+        rw!("alg-trans-trans";  "(T (T ?a))"         => "?a"),
+        rw!("alg-trans-scalar"; "(T ?a)"             => "?a" if is_scalar_var("?a")),
+        rw!("alg-trans-zero";   "(T 0)"              => "0"),
+        rw!("alg-trans-neg";    "(T (neg ?a))"       => "(neg (T ?a))"),
+        rw!("alg-sumall-zero";  "(sumall 0)"         => "0"),
+        rw!("alg-sumall-scalar"; "(sumall ?a)"       => "?a" if is_scalar_var("?a")),
+    ];
+    // A value that assumptions make a nonzero constant `c` but that is not
+    // a scalar (a gate of all ones) scales elementwise products by `c`.
+    for (name, pattern, keep) in [
+        ("alg-had-const-l", "(.* ?a ?b)", "?b"),
+        ("alg-had-const-r", "(.* ?b ?a)", "?b"),
+    ] {
+        let (a, b) = (var("?a"), var(keep));
+        rules.push(built(name, pattern, move |eg, s| {
+            let c = constant(eg, s[a])?;
+            let same = eg[s[a]].data.shape == eg[s[b]].data.shape;
+            if is_scalar(eg, s[a]) || c.is_zero() || !same {
+                return None;
+            }
+            if c.is_one() {
+                return Some(s[b]);
+            }
+            let n = eg.add(Node::Num(c));
+            Some(eg.add(Node::Mul([n, s[b]])))
+        }));
+    }
+    rules
+}

@@ -1,0 +1,155 @@
+//! The chain rule, as vector-Jacobian products: `(vjp b x e)` is the
+//! adjoint that the seed `b`, flowing back through `e`, contributes to the
+//! leaf `x`. Each rule passes the seed through one operation, in the
+//! chain-rule form `(vjp b x (f u)) => (vjp (b * f'(u)) x u)`; a leaf gives
+//! the seed to itself and nothing to any other leaf.
+//!
+//! These rules assume the leaves are independent variables: they run on an
+//! e-graph in which no leaf has been merged with its definition.
+
+use super::{built, var, Rewrite};
+use crate::ir::analysis::{add_poly, independent, is_scalar, shape_of, Graph};
+use crate::ir::Node;
+use crate::num::Rational;
+use egg::{rewrite as rw, Id, Subst};
+
+/// The inner product of two values of one shape, as a scalar: `b * u` for
+/// scalars, `b^T * u` for vectors, `sum(b .* u)` otherwise.
+fn inner(eg: &mut Graph, b: Id, u: Id) -> Id {
+    if is_scalar(eg, b) && is_scalar(eg, u) {
+        eg.add(Node::Mul([b, u]))
+    } else if shape_of(eg, u).cols.is_one() && shape_of(eg, b).cols.is_one() {
+        let bt = eg.add(Node::Trans(b));
+        eg.add(Node::Mul([bt, u]))
+    } else {
+        let h = eg.add(Node::Had([b, u]));
+        eg.add(Node::SumAll(h))
+    }
+}
+
+/// The seed that reaches operand `w` of an elementwise operation whose
+/// result has `other`'s shape: the seed itself, or, where a scalar was
+/// broadcast, the sum of the seed's entries.
+fn broadcast_seed(eg: &mut Graph, b: Id, w: Id, other: Id) -> Id {
+    if is_scalar(eg, w) && !is_scalar(eg, other) {
+        eg.add(Node::SumAll(b))
+    } else {
+        b
+    }
+}
+
+fn vjp(eg: &mut Graph, b: Id, x: Id, e: Id) -> Id {
+    eg.add(Node::Vjp([b, x, e]))
+}
+
+/// `(vjp b x (u ± v))`, with broadcasting.
+fn sum_rule(eg: &mut Graph, s: &Subst, negate: bool) -> Option<Id> {
+    let (b, x, u, v) = (s[var("?b")], s[var("?x")], s[var("?u")], s[var("?v")]);
+    let bu = broadcast_seed(eg, b, u, v);
+    let bv = broadcast_seed(eg, b, v, u);
+    let bv = if negate { eg.add(Node::Neg(bv)) } else { bv };
+    let tu = vjp(eg, bu, x, u);
+    let tv = vjp(eg, bv, x, v);
+    Some(eg.add(Node::Add([tu, tv])))
+}
+
+/// `(vjp b x (u * v))`: scaling or a matrix product, by shape.
+fn product_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (b, x, u, v) = (s[var("?b")], s[var("?x")], s[var("?u")], s[var("?v")]);
+    let (su, sv) = (is_scalar(eg, u), is_scalar(eg, v));
+    let (bu, bv) = if su && sv {
+        (eg.add(Node::Mul([b, v])), eg.add(Node::Mul([u, b])))
+    } else if su {
+        (inner(eg, b, v), eg.add(Node::Mul([u, b])))
+    } else if sv {
+        (eg.add(Node::Mul([v, b])), inner(eg, b, u))
+    } else {
+        let vt = eg.add(Node::Trans(v));
+        let ut = eg.add(Node::Trans(u));
+        (eg.add(Node::Mul([b, vt])), eg.add(Node::Mul([ut, b])))
+    };
+    let tu = vjp(eg, bu, x, u);
+    let tv = vjp(eg, bv, x, v);
+    Some(eg.add(Node::Add([tu, tv])))
+}
+
+/// `(vjp b x (u / s))`: `b / s` to `u`, `-(b . u) / s^2` to `s`.
+fn quotient_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (b, x, u, d) = (s[var("?b")], s[var("?x")], s[var("?u")], s[var("?s")]);
+    let bu = eg.add(Node::Div([b, d]));
+    let dot = inner(eg, b, u);
+    let two = eg.add(Node::Num(Rational::int(2)));
+    let d2 = eg.add(Node::Pow([d, two]));
+    let q = eg.add(Node::Div([dot, d2]));
+    let bd = eg.add(Node::Neg(q));
+    let tu = vjp(eg, bu, x, u);
+    let td = vjp(eg, bd, x, d);
+    Some(eg.add(Node::Add([tu, td])))
+}
+
+/// `(vjp b x (u ^ n))`: `b .* (n * u^(n-1))` to `u`, and
+/// `b . (u^n .* log(u))` to `n` (nothing when `n` is a constant).
+fn power_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (b, x, u, n) = (s[var("?b")], s[var("?x")], s[var("?u")], s[var("?n")]);
+    let one = eg.add(Node::Num(Rational::one()));
+    let n1 = eg.add(Node::Sub([n, one]));
+    let pow = eg.add(Node::Pow([u, n1]));
+    let scaled = eg.add(Node::Mul([n, pow]));
+    let bu = eg.add(Node::Had([b, scaled]));
+    let tu = vjp(eg, bu, x, u);
+    if independent(eg, n, x) {
+        return Some(tu);
+    }
+    let un = eg.add(Node::Pow([u, n]));
+    let lg = eg.add(Node::Log(u));
+    let h = eg.add(Node::Had([un, lg]));
+    let bn = inner(eg, b, h);
+    let tn = vjp(eg, bn, x, n);
+    Some(eg.add(Node::Add([tu, tn])))
+}
+
+/// `(vjp b x (tr m))`: `b * I(n)` to `m`.
+fn trace_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (b, x, m) = (s[var("?b")], s[var("?x")], s[var("?m")]);
+    let n = shape_of(eg, m).rows.clone();
+    let size = add_poly(eg, &n);
+    let eye = eg.add(Node::Eye(size));
+    let seed = eg.add(Node::Mul([b, eye]));
+    Some(vjp(eg, seed, x, m))
+}
+
+/// `?y` does not depend on the leaf `?x`.
+fn is_independent(y: &str, x: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let (y, x) = (var(y), var(x));
+    move |eg, _, s| independent(eg, s[y], s[x])
+}
+
+/// The differentiation rules.
+#[rustfmt::skip]
+pub fn rules() -> Vec<Rewrite> {
+    let mut rules = vec![
+        rw!("d-self";         "(vjp ?b ?x ?x)"              => "?b"),
+        rw!("d-constant";     "(vjp ?b ?x ?y)"              => "0" if is_independent("?y", "?x")),
+        rw!("d-zero-seed";    "(vjp 0 ?x ?y)"               => "0"),
+        rw!("d-neg";          "(vjp ?b ?x (neg ?u))"        => "(vjp (neg ?b) ?x ?u)"),
+        rw!("d-hadamard";     "(vjp ?b ?x (.* ?u ?v))"      => "(+ (vjp (.* ?b ?v) ?x ?u) (vjp (.* ?b ?u) ?x ?v))"),
+        rw!("d-transpose";    "(vjp ?b ?x (T ?u))"          => "(vjp (T ?b) ?x ?u)"),
+        rw!("d-sumall-had";   "(vjp ?b ?x (sumall (.* ?u ?v)))" => "(+ (vjp (* ?b ?v) ?x ?u) (vjp (* ?b ?u) ?x ?v))"),
+        rw!("d-chain-sigma";  "(vjp ?b ?x (sigma ?u))"      => "(vjp (.* ?b (sigma' ?u)) ?x ?u)"),
+        rw!("d-chain-tanh";   "(vjp ?b ?x (tanh ?u))"       => "(vjp (.* ?b (tanh' ?u)) ?x ?u)"),
+        rw!("d-chain-exp";    "(vjp ?b ?x (exp ?u))"        => "(vjp (.* ?b (exp' ?u)) ?x ?u)"),
+        rw!("d-chain-log";    "(vjp ?b ?x (log ?u))"        => "(vjp (.* ?b (log' ?u)) ?x ?u)"),
+        rw!("d-chain-sqrt";   "(vjp ?b ?x (sqrt ?u))"       => "(vjp (.* ?b (sqrt' ?u)) ?x ?u)"),
+        rw!("d-chain-fn";     "(vjp ?b ?x (call ?f ?u))"    => "(vjp (* ?b (grad ?f ?u)) ?x ?u)"),
+        rw!("d-chain-grad";   "(vjp ?b ?x (grad ?f ?u))"    => "(vjp (* (hess ?f ?u) ?b) ?x ?u)"),
+        rw!("d-det";          "(vjp ?b ?x (det ?m))"        => "(vjp (* (* ?b (det ?m)) (T (inv ?m))) ?x ?m)"),
+        rw!("d-inv";          "(vjp ?b ?x (inv ?m))"        => "(vjp (neg (* (* (T (inv ?m)) ?b) (T (inv ?m)))) ?x ?m)"),
+    ];
+    rules.push(built("d-add",      "(vjp ?b ?x (+ ?u ?v))", |eg, s| sum_rule(eg, s, false)));
+    rules.push(built("d-sub",      "(vjp ?b ?x (- ?u ?v))", |eg, s| sum_rule(eg, s, true)));
+    rules.push(built("d-mul",      "(vjp ?b ?x (* ?u ?v))", product_rule));
+    rules.push(built("d-div",      "(vjp ?b ?x (/ ?u ?s))", quotient_rule));
+    rules.push(built("d-pow",      "(vjp ?b ?x (^ ?u ?n))", power_rule));
+    rules.push(built("d-trace",    "(vjp ?b ?x (tr ?m))",   trace_rule));
+    rules
+}
