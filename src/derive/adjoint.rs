@@ -39,6 +39,19 @@ pub struct Adjoints<'m> {
     pub stats: Vec<RunStats>,
 }
 
+/// A consumer of values: an equation, or the loss.
+struct Consumer {
+    rhs: RecExpr<Node>,
+    /// `bar(u[I])` for an equation; `None` (the number 1) for the loss.
+    seed: Option<Leaf>,
+    /// The consumer's own indices.
+    indices: Vec<u32>,
+    /// 0 for the loss, 1 for equations.
+    rank: u8,
+    /// Script order among equations.
+    order: usize,
+}
+
 /// One term of an adjoint, before simplification.
 struct Term {
     /// Sort key: the loss first, then by how far ahead the consumer is,
@@ -175,7 +188,7 @@ impl<'m> Adjoints<'m> {
             Some(Node::SumAll(_)) => {
                 "`sum` of the entries of a value that is not an elementwise product".to_owned()
             }
-            Some(other) => format!("`{}`", other.to_string()),
+            Some(other) => format!("`{other}`"),
             None => "an operation".to_owned(),
         };
         Err(error(
@@ -198,16 +211,33 @@ impl<'m> Adjoints<'m> {
         };
         let mut terms: Vec<Term> = Vec::new();
         // (consumer rhs, seed, consumer's own indices, key rank, script order)
-        let mut consumers: Vec<(RecExpr<Node>, Option<Leaf>, Vec<u32>, u8, usize)> = Vec::new();
+        let mut consumers: Vec<Consumer> = Vec::new();
         if let Some(loss) = &model.loss {
-            consumers.push((loss.value.clone(), None, Vec::new(), 0, 0));
+            consumers.push(Consumer {
+                rhs: loss.value.clone(),
+                seed: None,
+                indices: Vec::new(),
+                rank: 0,
+                order: 0,
+            });
         }
         for (k, eq) in model.equations.iter().enumerate() {
-            let seed = Some(Leaf::Bar(Target::Var(model.plain_ref(eq.var))));
-            let indices = model.vars[eq.var as usize].indices.clone();
-            consumers.push((eq.norm.clone(), seed, indices, 1, k));
+            consumers.push(Consumer {
+                rhs: eq.norm.clone(),
+                seed: Some(Leaf::Bar(Target::Var(model.plain_ref(eq.var)))),
+                indices: model.vars[eq.var as usize].indices.clone(),
+                rank: 1,
+                order: k,
+            });
         }
-        for (rhs, seed, indices, rank, order) in consumers {
+        for Consumer {
+            rhs,
+            seed,
+            indices,
+            rank,
+            order,
+        } in consumers
+        {
             let uses = refs_of(&rhs, |l| match (l, target) {
                 (Leaf::Var(r), Target::Var(t)) => r.var == t.var,
                 (Leaf::Param(p), Target::Param(q)) => p == q,

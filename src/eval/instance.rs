@@ -19,13 +19,13 @@ impl Rng {
         let mut r = Rng(seed ^ 0x9e37_79b9_7f4a_7c15);
         for &t in tags {
             r.0 ^= (t as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            r.next();
+            r.next_u64();
         }
         r
     }
 
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -35,14 +35,14 @@ impl Rng {
 
     /// Uniform in `[0, 1)`.
     pub fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// A value away from the special points 0 and ±1: magnitude in
     /// `[0.2, 0.9]`, either sign.
     pub fn entry(&mut self) -> f64 {
         let m = 0.2 + 0.7 * self.uniform();
-        if self.next() & 1 == 0 {
+        if self.next_u64() & 1 == 0 {
             m
         } else {
             -m
@@ -205,7 +205,7 @@ impl<'m> Instance<'m> {
         let dims = model
             .dims
             .iter()
-            .map(|_| 2 + (rng.next() % 3) as i64)
+            .map(|_| 2 + (rng.next_u64() % 3) as i64)
             .collect();
         Instance::new(model, dims, seed)
     }
