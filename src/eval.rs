@@ -235,6 +235,17 @@ pub fn sigmoid(v: f64) -> f64 {
 /// 1e-3 counted as 1e-3 (so an exact zero against finite-difference noise
 /// of 1e-12 is a match, while a missing term of ordinary size never is).
 pub fn rel_error(a: &Mat, b: &Mat) -> f64 {
+    // A scalar such as `0` stands for that value in every entry.
+    let widen = |s: &Mat, like: &Mat| {
+        let v = s.get(0, 0);
+        Mat::from_fn(like.rows(), like.cols(), |_, _| v)
+    };
+    if a.is_scalar() && !b.is_scalar() {
+        return rel_error(&widen(a, b), b);
+    }
+    if b.is_scalar() && !a.is_scalar() {
+        return rel_error(a, &widen(b, a));
+    }
     if a.rows() != b.rows() || a.cols() != b.cols() {
         return f64::INFINITY;
     }

@@ -32,6 +32,7 @@ pub mod print;
 pub mod rules;
 pub mod shape;
 pub mod syntax;
+pub mod verify;
 
 use diag::{Diagnostic, Diagnostics, Source};
 use key::AnswerKey;

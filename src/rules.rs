@@ -85,17 +85,20 @@ pub fn invalid_rule(name: &str, why: &str) -> ! {
 }
 
 /// The rules that differentiate: the chain rule and the activation
-/// identities, with the algebra that keeps the expansion small.
+/// identities. No algebra runs beside them: an identity such as `a^1 = a`
+/// puts `a^1` in the class of `a`, and the chain rule would then
+/// differentiate that form too, and the form it produces, without end. The
+/// zero terms this leaves behind are removed by `simplify`.
 pub fn differentiate() -> Vec<Rewrite> {
     let mut rules = calculus::rules();
     rules.extend(activation::rules());
-    rules.extend(algebra::rules());
     rules
 }
 
 /// The rules that simplify a finished derivative.
 pub fn simplify() -> Vec<Rewrite> {
     let mut rules = activation::rules();
+    rules.extend(algebra::zeros());
     rules.extend(algebra::rules());
     rules
 }

@@ -266,7 +266,8 @@ impl<'m> Adjoints<'m> {
                 let mut expr = ir::shift(&derived, &|i| by.get(&i).copied().unwrap_or(0));
                 let mut free: Vec<u32> = indices.clone();
                 free.extend(freed);
-                for i in free.into_iter().filter(|i| !own_indices.contains(i)) {
+                // The first index ends up outermost: sum(i, sum(j, ...)).
+                for i in free.into_iter().rev().filter(|i| !own_indices.contains(i)) {
                     let mut b = ExprBuilder::new();
                     let inner = b.copy_all(&expr);
                     let t = b.leaf(Leaf::Index(i));

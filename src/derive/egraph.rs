@@ -111,6 +111,11 @@ pub fn run(graph: Graph, rules: &[Rewrite], limits: &Limits, what: &str) -> Ran 
         Some(StopReason::Other(o)) => (o.clone(), true),
         None => ("not run".to_owned(), false),
     };
+    if limited && std::env::var_os("DERIV_DEBUG_RULES").is_some() {
+        if let Some(last) = runner.iterations.last() {
+            eprintln!("{what}: last iteration applied {:?}", last.applied);
+        }
+    }
     let graph = runner.egraph;
     let stats = RunStats {
         what: what.to_owned(),

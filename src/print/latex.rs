@@ -302,26 +302,33 @@ impl Latex<'_> {
         match &node {
             Node::Add([a, b]) => {
                 self.child(&node, Slot::Left, *a, abs);
-                if negative_lead(self.expr, *b) {
-                    self.out.push_str(" - ");
-                    if is_sum(&self.expr[*b]) {
-                        self.node(*b, true);
-                    } else {
-                        self.child(&Node::Sub([*a, *b]), Slot::Right, *b, true);
-                    }
+                let neg = negative_lead(self.expr, *b);
+                self.out.push_str(if neg { " - " } else { " + " });
+                if is_sum(&self.expr[*b]) {
+                    self.node(*b, true);
                 } else {
-                    self.out.push_str(" + ");
-                    self.child(&node, Slot::Right, *b, false);
+                    let parent = if neg {
+                        Node::Sub([*a, *b])
+                    } else {
+                        node.clone()
+                    };
+                    self.child(&parent, Slot::Right, *b, true);
                 }
             }
             Node::Sub([a, b]) => {
                 self.child(&node, Slot::Left, *a, abs);
-                if negative_lead(self.expr, *b) && !is_sum(&self.expr[*b]) {
-                    self.out.push_str(" + ");
-                    self.child(&Node::Add([*a, *b]), Slot::Right, *b, true);
-                } else {
+                if is_sum(&self.expr[*b]) {
                     self.out.push_str(" - ");
                     self.child(&node, Slot::Right, *b, false);
+                } else {
+                    let neg = negative_lead(self.expr, *b);
+                    self.out.push_str(if neg { " + " } else { " - " });
+                    let parent = if neg {
+                        Node::Add([*a, *b])
+                    } else {
+                        node.clone()
+                    };
+                    self.child(&parent, Slot::Right, *b, true);
                 }
             }
             Node::Neg(a) => {

@@ -85,26 +85,35 @@ impl Plain<'_> {
         let node = self.expr[id].clone();
         match &node {
             Node::Add([a, b]) => {
-                if negative_lead(self.expr, *b) {
-                    self.child(&node, Slot::Left, *a, abs);
-                    self.out.push_str(" - ");
-                    if is_sum(&self.expr[*b]) {
-                        // a + (-x + y) reads as a - x + y.
-                        self.node(*b, true);
-                    } else {
-                        self.child(&Node::Sub([*a, *b]), Slot::Right, *b, true);
-                    }
+                self.child(&node, Slot::Left, *a, abs);
+                let neg = negative_lead(self.expr, *b);
+                self.out.push_str(if neg { " - " } else { " + " });
+                if is_sum(&self.expr[*b]) {
+                    // a + (-x + y) reads as a - x + y.
+                    self.node(*b, true);
                 } else {
-                    self.binary(&node, *a, " + ", *b, abs);
+                    let parent = if neg {
+                        Node::Sub([*a, *b])
+                    } else {
+                        node.clone()
+                    };
+                    self.child(&parent, Slot::Right, *b, true);
                 }
             }
             Node::Sub([a, b]) => {
-                if negative_lead(self.expr, *b) && !is_sum(&self.expr[*b]) {
-                    self.child(&node, Slot::Left, *a, abs);
-                    self.out.push_str(" + ");
-                    self.child(&Node::Add([*a, *b]), Slot::Right, *b, true);
+                self.child(&node, Slot::Left, *a, abs);
+                if is_sum(&self.expr[*b]) {
+                    self.out.push_str(" - ");
+                    self.child(&node, Slot::Right, *b, false);
                 } else {
-                    self.binary(&node, *a, " - ", *b, abs);
+                    let neg = negative_lead(self.expr, *b);
+                    self.out.push_str(if neg { " + " } else { " - " });
+                    let parent = if neg {
+                        Node::Add([*a, *b])
+                    } else {
+                        node.clone()
+                    };
+                    self.child(&parent, Slot::Right, *b, true);
                 }
             }
             Node::Neg(a) => {

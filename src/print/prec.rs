@@ -33,12 +33,13 @@ pub enum Slot {
     Only,
 }
 
-/// The level of the node at `id` as printed (with its leading minus, if any,
+/// The level of the node at `id` as printed (with every leading minus
 /// removed when `abs` is set).
 pub fn level(expr: &RecExpr<Node>, id: Id, abs: bool) -> Level {
     match &expr[id] {
         Node::Add(_) | Node::Sub(_) => Level::Sum,
         Node::Mul(_) | Node::Had(_) | Node::Div(_) => Level::Product,
+        // Without its sign, `-a` prints as `a`.
         Node::Neg(a) => {
             if abs {
                 level(expr, *a, false)
@@ -60,7 +61,8 @@ pub fn level(expr: &RecExpr<Node>, id: Id, abs: bool) -> Level {
     }
 }
 
-/// Whether the term at `id` prints with a leading minus.
+/// Whether the term at `id` is negated by its leading minus signs (an odd
+/// number of them: `-(-a)` is not).
 pub fn negative_lead(expr: &RecExpr<Node>, id: Id) -> bool {
     match &expr[id] {
         Node::Neg(_) => true,
@@ -99,12 +101,18 @@ pub fn needs_parens(
 ) -> bool {
     let lv = level(expr, child, child_abs);
     let child_node = &expr[child];
-    let neg = !child_abs && negative_lead(expr, child);
+    // Whether the child, as printed here, starts with a minus (`abs`
+    // printing drops one leading minus; another may follow, as in `-(-a)`).
+    let neg = if child_abs {
+        negative_after_strip(expr, child)
+    } else {
+        negative_lead(expr, child)
+    };
     match (parent, slot) {
         (Node::Add(_), Slot::Left) | (Node::Sub(_), Slot::Left) => false,
         // a + (b + c) and a + (b - c) read the same without parentheses.
-        (Node::Add(_), _) => lv < Level::Sum,
-        (Node::Sub(_), _) => lv <= Level::Sum,
+        (Node::Add(_), _) => lv < Level::Sum || neg,
+        (Node::Sub(_), _) => lv <= Level::Sum || neg,
         (Node::Mul(_) | Node::Had(_) | Node::Div(_), Slot::Left) => {
             lv < Level::Product || mixed_product(parent, child_node)
         }
@@ -151,6 +159,22 @@ fn mixed_product(parent: &Node, child: &Node) -> bool {
         (parent, child),
         (Node::Mul(_), Node::Had(_)) | (Node::Had(_), Node::Mul(_)) | (Node::Div(_), Node::Had(_))
     )
+}
+
+/// Whether the term still starts with a minus once its leading minus is
+/// dropped (`-(-a)` without its sign is `-a`).
+fn negative_after_strip(expr: &RecExpr<Node>, id: Id) -> bool {
+    match &expr[id] {
+        Node::Neg(a) => negative_lead(expr, *a),
+        Node::Mul([a, _])
+        | Node::Had([a, _])
+        | Node::Div([a, _])
+        | Node::Add([a, _])
+        | Node::Sub([a, _]) => {
+            level(expr, *a, false) >= Level::Product && negative_after_strip(expr, *a)
+        }
+        _ => false,
+    }
 }
 
 /// Whether the node is a sum or difference.

@@ -10,40 +10,61 @@ use crate::ir::analysis::{constant, is_scalar};
 use crate::ir::Node;
 use egg::rewrite as rw;
 
-/// The algebra rules.
+/// The identities of zero and one: the rules that drop terms and factors.
+/// They only ever merge a node with one of its operands, so they are safe
+/// to run beside differentiation.
 #[rustfmt::skip]
-pub fn rules() -> Vec<Rewrite> {
-    let mut rules = vec![
+pub fn zeros() -> Vec<Rewrite> {
+    vec![
         rw!("alg-add-zero-r";   "(+ ?a 0)"           => "?a" if keeps_shape("?a")),
         rw!("alg-add-zero-l";   "(+ 0 ?a)"           => "?a" if keeps_shape("?a")),
         rw!("alg-sub-zero";     "(- ?a 0)"           => "?a" if keeps_shape("?a")),
         rw!("alg-zero-sub";     "(- 0 ?a)"           => "(neg ?a)" if keeps_shape("?a")),
-        rw!("alg-sub-self";     "(- ?a ?a)"          => "0"),
-        rw!("alg-add-neg";      "(+ ?a (neg ?b))"    => "(- ?a ?b)"),
-        rw!("alg-sub-neg";      "(- ?a (neg ?b))"    => "(+ ?a ?b)"),
-        rw!("alg-neg-neg";      "(neg (neg ?a))"     => "?a"),
         rw!("alg-mul-zero-l";   "(* 0 ?a)"           => "0"),
         rw!("alg-mul-zero-r";   "(* ?a 0)"           => "0"),
         rw!("alg-mul-one-l";    "(* 1 ?a)"           => "?a"),
         rw!("alg-mul-one-r";    "(* ?a 1)"           => "?a"),
-        rw!("alg-mul-neg-one";  "(* -1 ?a)"          => "(neg ?a)"),
-        rw!("alg-mul-neg-l";    "(* (neg ?a) ?b)"    => "(neg (* ?a ?b))"),
-        rw!("alg-mul-neg-r";    "(* ?a (neg ?b))"    => "(neg (* ?a ?b))"),
         rw!("alg-had-zero-l";   "(.* 0 ?a)"          => "0"),
         rw!("alg-had-zero-r";   "(.* ?a 0)"          => "0"),
         rw!("alg-had-one-l";    "(.* 1 ?a)"          => "?a" if keeps_shape("?a")),
         rw!("alg-had-one-r";    "(.* ?a 1)"          => "?a" if keeps_shape("?a")),
-        rw!("alg-had-neg-l";    "(.* (neg ?a) ?b)"   => "(neg (.* ?a ?b))"),
-        rw!("alg-had-neg-r";    "(.* ?a (neg ?b))"   => "(neg (.* ?a ?b))"),
         rw!("alg-div-one";      "(/ ?a 1)"           => "?a"),
         rw!("alg-div-zero";     "(/ 0 ?a)"           => "0"),
         rw!("alg-pow-one";      "(^ ?a 1)"           => "?a"),
+        rw!("alg-trans-zero";   "(T 0)"              => "0"),
+        rw!("alg-sumall-zero";  "(sumall 0)"         => "0"),
+    ]
+}
+
+/// The algebra that tidies a finished derivative: signs, transposes, like
+/// terms and common factors.
+#[rustfmt::skip]
+pub fn rules() -> Vec<Rewrite> {
+    let mut rules = vec![
+        rw!("alg-sub-self";     "(- ?a ?a)"          => "0"),
+        rw!("alg-add-neg";      "(+ ?a (neg ?b))"    => "(- ?a ?b)"),
+        rw!("alg-sub-neg";      "(- ?a (neg ?b))"    => "(+ ?a ?b)"),
+        rw!("alg-neg-neg";      "(neg (neg ?a))"     => "?a"),
+        rw!("alg-mul-neg-one";  "(* -1 ?a)"          => "(neg ?a)"),
+        rw!("alg-mul-neg-l";    "(* (neg ?a) ?b)"    => "(neg (* ?a ?b))"),
+        rw!("alg-mul-neg-r";    "(* ?a (neg ?b))"    => "(neg (* ?a ?b))"),
+        rw!("alg-had-neg-l";    "(.* (neg ?a) ?b)"   => "(neg (.* ?a ?b))"),
+        rw!("alg-had-neg-r";    "(.* ?a (neg ?b))"   => "(neg (.* ?a ?b))"),
         rw!("alg-pow-zero";     "(^ ?a 0)"           => "1" if is_scalar_var("?a")),
         rw!("alg-trans-trans";  "(T (T ?a))"         => "?a"),
         rw!("alg-trans-scalar"; "(T ?a)"             => "?a" if is_scalar_var("?a")),
-        rw!("alg-trans-zero";   "(T 0)"              => "0"),
         rw!("alg-trans-neg";    "(T (neg ?a))"       => "(neg (T ?a))"),
-        rw!("alg-sumall-zero";  "(sumall 0)"         => "0"),
+        rw!("alg-neg-first";    "(+ (neg ?a) ?b)"    => "(- ?b ?a)"),
+        rw!("alg-twice";        "(+ ?a ?a)"          => "(* 2 ?a)"),
+        rw!("alg-twice-last";   "(+ (+ ?r ?a) ?a)"   => "(+ ?r (* 2 ?a))"),
+        rw!("alg-factor-had-l"; "(+ (.* ?a ?b) (.* ?a ?c))" => "(.* ?a (+ ?b ?c))"),
+        rw!("alg-factor-had-r"; "(+ (.* ?b ?a) (.* ?c ?a))" => "(.* (+ ?b ?c) ?a)"),
+        rw!("alg-factor-had-sub-l"; "(- (.* ?a ?b) (.* ?a ?c))" => "(.* ?a (- ?b ?c))"),
+        rw!("alg-factor-had-sub-r"; "(- (.* ?b ?a) (.* ?c ?a))" => "(.* (- ?b ?c) ?a)"),
+        rw!("alg-factor-mul-l"; "(+ (* ?a ?b) (* ?a ?c))"   => "(* ?a (+ ?b ?c))"),
+        rw!("alg-factor-mul-r"; "(+ (* ?b ?a) (* ?c ?a))"   => "(* (+ ?b ?c) ?a)"),
+        rw!("alg-had-scalars";  "(.* ?a ?b)"         => "(* ?a ?b)" if is_scalar_var("?a") if is_scalar_var("?b")),
+        rw!("alg-trans-scale";  "(T (* ?s ?a))"      => "(* ?s (T ?a))" if is_scalar_var("?s")),
         rw!("alg-sumall-scalar"; "(sumall ?a)"       => "?a" if is_scalar_var("?a")),
     ];
     // A value that assumptions make a nonzero constant `c` but that is not

@@ -21,6 +21,9 @@ fn inner(eg: &mut Graph, b: Id, u: Id) -> Id {
     } else if shape_of(eg, u).cols.is_one() && shape_of(eg, b).cols.is_one() {
         let bt = eg.add(Node::Trans(b));
         eg.add(Node::Mul([bt, u]))
+    } else if shape_of(eg, u).rows.is_one() && shape_of(eg, b).rows.is_one() {
+        let ut = eg.add(Node::Trans(u));
+        eg.add(Node::Mul([b, ut]))
     } else {
         let h = eg.add(Node::Had([b, u]));
         eg.add(Node::SumAll(h))
