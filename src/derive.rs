@@ -2,11 +2,14 @@
 //! Each kind of request has its own module; this one only dispatches.
 
 pub mod adjoint;
+pub mod det;
 pub mod egraph;
+pub mod inverse;
+pub mod jacobian;
 
 use crate::diag::Diagnostic;
 use crate::ir::{Ix, Leaf, Node, Target};
-use crate::key::{Answer, Derived, Rhs};
+use crate::key::{Answer, Derived, Lhs, Rhs};
 use crate::model::{Model, Request, RequestKind};
 use crate::Options;
 use adjoint::Adjoints;
@@ -44,14 +47,18 @@ fn looks_ahead(eqs: &[Derived]) -> bool {
 
 const PAST_THE_END: &str =
     "adjoints past the last index value are zero, so the terms with a later index (such as t+1) vanish at the last step";
-const LIMITED: &str =
+/// The note for an answer whose simplification stopped at a limit.
+pub const LIMITED: &str =
     "simplification stopped at the e-graph limit; the form shown is correct but may not be the simplest";
 
 /// Answers every request of the model, in script order.
 pub fn derive_all(model: &Model, options: &Options) -> Derivations {
     let mut out = Derivations::default();
     let shapes = Rc::new(egraph::ShapeTable::new(model));
-    let mut adj = Adjoints::new(model, shapes, &options.limits);
+    let mut adj = Adjoints::new(model, shapes.clone(), &options.limits);
+    // Derived Jacobians by request number, for `det(J)`.
+    let mut matrices: std::collections::HashMap<usize, egg::RecExpr<Node>> =
+        std::collections::HashMap::new();
     for (k, req) in model.requests.iter().enumerate() {
         let before = adj.stats.len();
         let result: Result<Option<Answer>, Diagnostic> = match &req.kind {
@@ -88,11 +95,57 @@ pub fn derive_all(model: &Model, options: &Options) -> Derivations {
                     })
                 })
             }
+            RequestKind::Inverse => inverse::inverse(model, &shapes, &options.limits, req.span)
+                .map(|inv| {
+                    let mut a = answer(k, inv.equations, inv.notes);
+                    a.stats = inv.stats;
+                    Some(a)
+                }),
+            RequestKind::Jacobian { name, of, wrt } => {
+                jacobian::jacobian(model, &shapes, of, wrt, &options.limits, req.span).map(
+                    |(m, stats, limited)| {
+                        matrices.insert(k, m.clone());
+                        let notes = if limited {
+                            vec![LIMITED.to_owned()]
+                        } else {
+                            Vec::new()
+                        };
+                        let mut a = answer(
+                            k,
+                            vec![Derived {
+                                lhs: Lhs::Matrix(name.clone()),
+                                rhs: Rhs::Expr(m),
+                            }],
+                            notes,
+                        );
+                        a.stats = stats;
+                        Some(a)
+                    },
+                )
+            }
+            RequestKind::Det { of } => match (matrices.get(of), &model.requests[*of].kind) {
+                (Some(m), RequestKind::Jacobian { name, .. }) => {
+                    let (d, notes, stats) = det::determinant(model, &shapes, m, &options.limits);
+                    let mut a = answer(
+                        k,
+                        vec![Derived {
+                            lhs: Lhs::Det(name.clone()),
+                            rhs: Rhs::Expr(d),
+                        }],
+                        notes,
+                    );
+                    a.stats = stats;
+                    Ok(Some(a))
+                }
+                _ => Err(Diagnostic::new(
+                    req.span,
+                    "the Jacobian this determinant needs could not be derived",
+                    "no Jacobian",
+                )
+                .hint("see the error reported for the Jacobian's request")),
+            },
             other => {
                 let what = match other {
-                    RequestKind::Inverse => "`derive inverse`",
-                    RequestKind::Jacobian { .. } => "`derive ... = jacobian`",
-                    RequestKind::Det { .. } => "`derive det`",
                     RequestKind::CountParams => "`count params`",
                     RequestKind::CountMacs(_) => "`count macs`",
                     RequestKind::Depth(_) => "`depth`",
@@ -103,7 +156,9 @@ pub fn derive_all(model: &Model, options: &Options) -> Derivations {
         };
         match result {
             Ok(Some(mut a)) => {
-                a.stats = adj.stats[before..].to_vec();
+                if a.stats.is_empty() {
+                    a.stats = adj.stats[before..].to_vec();
+                }
                 out.answers.push(a);
             }
             Ok(None) => {}
@@ -111,4 +166,14 @@ pub fn derive_all(model: &Model, options: &Options) -> Derivations {
         }
     }
     out
+}
+
+fn answer(request: usize, equations: Vec<Derived>, notes: Vec<String>) -> Answer {
+    Answer {
+        request,
+        equations,
+        notes,
+        verdict: None,
+        stats: Vec::new(),
+    }
 }

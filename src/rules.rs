@@ -7,6 +7,9 @@
 pub mod activation;
 pub mod algebra;
 pub mod calculus;
+pub mod det;
+pub mod jacobian;
+pub mod matrix;
 
 use crate::ir::analysis::{constant, is_scalar, Graph, Meta};
 use crate::ir::Node;
@@ -100,5 +103,21 @@ pub fn simplify() -> Vec<Rewrite> {
     let mut rules = activation::rules();
     rules.extend(algebra::zeros());
     rules.extend(algebra::rules());
+    rules
+}
+
+/// The rules that take Jacobians: the chain rule for `jac` and the
+/// activation identities, again without algebra beside them.
+pub fn jacobians() -> Vec<Rewrite> {
+    let mut rules = jacobian::rules();
+    rules.extend(activation::rules());
+    rules
+}
+
+/// The rules that simplify matrix expressions and determinants.
+pub fn linear_algebra() -> Vec<Rewrite> {
+    let mut rules = simplify();
+    rules.extend(matrix::rules());
+    rules.extend(det::rules());
     rules
 }

@@ -306,3 +306,200 @@ pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
     }
     out
 }
+
+/// Index values at which update maps are checked: the start of every
+/// range, where the state is drawn at random rather than computed, so that
+/// its parts are independent inputs of the step.
+fn at_start(model: &Model, inst: &Instance<'_>) -> Vec<Option<i64>> {
+    (0..model.indices.len() as u32)
+        .map(|i| Some(inst.range(i).0))
+        .collect()
+}
+
+/// The largest relative error of an inverse: each solved previous value
+/// against the forward pass that produced the next state from it.
+pub fn inverse_error(
+    model: &Model,
+    eqs: &[Derived],
+    inst: &Instance<'_>,
+) -> Result<f64, EvalError> {
+    let forward = Forward::new(inst, None);
+    let b = at_start(model, inst);
+    let mut worst: f64 = 0.0;
+    for d in eqs {
+        let lhs = match &d.lhs {
+            Lhs::Expr(e) => e,
+            _ => return Err(EvalError("not an inverse equation".into())),
+        };
+        let rhs = rhs_expr(d).ok_or_else(|| EvalError("not an expression".into()))?;
+        let want = forward.eval(lhs, &b)?;
+        let got = forward.eval(rhs, &b)?;
+        if !got.is_finite() || !want.is_finite() {
+            return Err(EvalError("a value is not finite at this instance".into()));
+        }
+        worst = worst.max(rel_error(&got, &want));
+    }
+    Ok(worst)
+}
+
+/// The Jacobian of the values `of` by the values `wrt` by five-point
+/// central differences of the forward pass.
+pub fn jacobian_fd(
+    model: &Model,
+    of: &[crate::ir::Ref],
+    wrt: &[crate::ir::Ref],
+    inst: &Instance<'_>,
+) -> Result<Mat, EvalError> {
+    let b = at_start(model, inst);
+    let base = Forward::new(inst, None);
+    let value = |f: &Forward<'_>, r: &crate::ir::Ref| f.reference(r, &b);
+    let rows: Vec<usize> = of
+        .iter()
+        .map(|r| value(&base, r).map(|m| m.len()))
+        .collect::<Result<_, _>>()?;
+    let cols: Vec<usize> = wrt
+        .iter()
+        .map(|r| value(&base, r).map(|m| m.len()))
+        .collect::<Result<_, _>>()?;
+    let mut out = Mat::zeros(rows.iter().sum(), cols.iter().sum());
+    const H: f64 = 1e-3;
+    let mut c0 = 0;
+    for (w, &nc) in wrt.iter().zip(&cols) {
+        let at = Evaluator::tuple(&w.at, &b)?;
+        for entry in 0..nc {
+            let shifted = |delta: f64| -> Result<Vec<Mat>, EvalError> {
+                let f = Forward::new(
+                    inst,
+                    Some(Perturb::Var {
+                        var: w.var,
+                        at: at.clone(),
+                        entry,
+                        delta,
+                    }),
+                );
+                of.iter().map(|r| value(&f, r)).collect()
+            };
+            let (p2, p1, m1, m2) = (
+                shifted(2.0 * H)?,
+                shifted(H)?,
+                shifted(-H)?,
+                shifted(-2.0 * H)?,
+            );
+            let mut r0 = 0;
+            for (k, &nr) in rows.iter().enumerate() {
+                for i in 0..nr {
+                    let d = (-p2[k].entries()[i] + 8.0 * p1[k].entries()[i]
+                        - 8.0 * m1[k].entries()[i]
+                        + m2[k].entries()[i])
+                        / (12.0 * H);
+                    out.set(r0 + i, c0 + entry, d);
+                }
+                r0 += nr;
+            }
+        }
+        c0 += nc;
+    }
+    Ok(out)
+}
+
+/// The value of a derived matrix or determinant at the start of the ranges.
+pub fn value_at_start(model: &Model, d: &Derived, inst: &Instance<'_>) -> Result<Mat, EvalError> {
+    let rhs = rhs_expr(d).ok_or_else(|| EvalError("not an expression".into()))?;
+    Forward::new(inst, None).eval(rhs, &at_start(model, inst))
+}
+
+/// Instances with every dim set to `n`, for checks that must hold for more
+/// than one size (a wrong exponent of a dim must fail).
+pub fn sized(model: &Model, n: i64, seed: u64) -> Option<Instance<'_>> {
+    Instance::new(model, vec![n; model.dims.len()], seed).ok()
+}
+
+/// Checks every inverse, Jacobian and determinant of an answer key.
+pub fn verify_update_maps(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
+    let model = &key.model;
+    let mut insts: Vec<Instance<'_>> = Vec::new();
+    for (k, &s) in seeds.iter().enumerate() {
+        insts.extend(sized(model, 2 + (k as i64 % 2), s));
+    }
+    let mut out = Vec::new();
+    let mut matrices: HashMap<usize, Vec<Mat>> = HashMap::new();
+    for a in &key.answers {
+        let Some(req) = model.requests.get(a.request) else {
+            continue;
+        };
+        let mut worst: f64 = 0.0;
+        let mut failure: Option<String> = None;
+        let mut checked = 0;
+        let (what, how) = match &req.kind {
+            RequestKind::Inverse => {
+                for inst in &insts {
+                    match inverse_error(model, &a.equations, inst) {
+                        Ok(e) => {
+                            worst = worst.max(e);
+                            checked += 1;
+                        }
+                        Err(e) => failure = Some(e.0),
+                    }
+                }
+                ("inverse".to_owned(), "round trip through a forward step")
+            }
+            RequestKind::Jacobian { name, of, wrt } => {
+                let Some(d) = a.equations.first() else {
+                    continue;
+                };
+                let mut values = Vec::new();
+                for inst in &insts {
+                    let r = value_at_start(model, d, inst)
+                        .and_then(|got| jacobian_fd(model, of, wrt, inst).map(|want| (got, want)));
+                    match r {
+                        Ok((got, want)) => {
+                            worst = worst.max(rel_error(&got, &want));
+                            checked += 1;
+                            values.push(got);
+                        }
+                        Err(e) => failure = Some(e.0),
+                    }
+                }
+                matrices.insert(a.request, values);
+                (
+                    name.clone(),
+                    "against finite differences of the forward step",
+                )
+            }
+            RequestKind::Det { of } => {
+                let Some(d) = a.equations.first() else {
+                    continue;
+                };
+                let empty = Vec::new();
+                let js = matrices.get(of).unwrap_or(&empty);
+                for (inst, j) in insts.iter().zip(js) {
+                    let r = value_at_start(model, d, inst)
+                        .and_then(|got| j.det().map(|want| (got, Mat::scalar(want))));
+                    match r {
+                        Ok((got, want)) => {
+                            worst = worst.max(rel_error(&got, &want));
+                            checked += 1;
+                        }
+                        Err(e) => failure = Some(e.0),
+                    }
+                }
+                (
+                    "det".to_owned(),
+                    "against the numeric determinant of the Jacobian, dims 2 and 3",
+                )
+            }
+            _ => continue,
+        };
+        out.push(Check {
+            what,
+            line: req.line,
+            error: Some(worst),
+            passed: checked > 0 && worst < TOLERANCE,
+            how: match (&failure, checked) {
+                (Some(f), 0) => format!("could not be evaluated: {f}"),
+                _ => format!("{how}, {checked} instances"),
+            },
+        });
+    }
+    out
+}

@@ -222,16 +222,24 @@ fn norm(e: &RecExpr<Node>, id: Id) -> N {
         }
         Node::Mul([a, b]) => product(N::Mul, n(*a), n(*b)),
         Node::Had([a, b]) => product(N::Had, n(*a), n(*b)),
-        Node::Div([a, b]) => match (n(*a), n(*b)) {
-            (N::Num(p), N::Num(q)) if !q.is_zero() => N::Num(p.div(&q).unwrap_or(p)),
-            (N::Neg(p), q) => match (*p, q) {
-                (N::Num(p), N::Num(q)) if !q.is_zero() => {
-                    N::Neg(Box::new(N::Num(p.div(&q).unwrap_or(p))))
-                }
-                (p, q) => N::Neg(Box::new(N::Op("/".into(), vec![p, q]))),
-            },
-            (p, q) => N::Op("/".into(), vec![p, q]),
-        },
+        Node::Div([a, b]) => {
+            // A quotient is linear in its numerator: pull its sign out.
+            let (negate, p) = match n(*a) {
+                N::Neg(p) => (true, *p),
+                N::Num(r) if r.is_negative() => (true, N::Num(r.neg())),
+                p => (false, p),
+            };
+            let q = n(*b);
+            let value = match (p, q) {
+                (N::Num(p), N::Num(q)) if !q.is_zero() => N::Num(p.div(&q).unwrap_or(p)),
+                (p, q) => N::Op("/".into(), vec![p, q]),
+            };
+            if negate {
+                neg(value)
+            } else {
+                value
+            }
+        }
         other => {
             let name = format!("{other:?}")
                 .split('(')

@@ -155,12 +155,12 @@ impl<'c, 's> Lowerer<'c, 's> {
 
     fn unknown_function(&self, f: &ast::Ident) -> Diagnostic {
         let mut known: Vec<&str> = Act::ALL.iter().map(|a| a.name()).collect();
-        known.extend(["sum", "bar", "det", "inv", "tr", "I"]);
+        known.extend(["sum", "bar", "det", "inv", "tr", "I", "diag"]);
         known.extend(self.ck.model.fns.iter().map(|d| d.name.as_str()));
         let hint = match closest(&f.name, known.iter().copied()) {
             Some(c) => format!("did you mean `{c}`?"),
             None => format!(
-                "the built-in functions are sigma, tanh, exp, log, sqrt, sum, bar, det, inv, tr and I; declare others with `fn {} : D -> scalar`",
+                "the built-in functions are sigma, tanh, exp, log, sqrt, sum, bar, det, inv, tr, diag and I; declare others with `fn {} : D -> scalar`",
                 f.name
             ),
         };
@@ -564,6 +564,29 @@ impl<'c, 's> Lowerer<'c, 's> {
                     _ => (Node::Inv(ia), s),
                 };
                 Ok((self.b.add(node), shape))
+            }
+            "diag" => {
+                let [a] = self.one_arg(e, name, args, 1)? else {
+                    unreachable_arity(e)?
+                };
+                let (ia, s) = self.expr(a)?;
+                if let Some(s) = &s {
+                    if !s.is_vector() && !s.is_scalar() {
+                        return Err(Diagnostic::new(
+                            a.span,
+                            format!("`diag` takes a vector, not a {}", self.describe(s)),
+                            "not a vector",
+                        )
+                        .hint(
+                            "`diag(v)` is the square matrix with the vector `v` on its diagonal",
+                        ));
+                    }
+                }
+                let n = s.map(|s| s.rows);
+                Ok((
+                    self.b.add(Node::Diag(ia)),
+                    n.map(|n| Shape::matrix(n.clone(), n)),
+                ))
             }
             "I" => {
                 let [a] = self.one_arg(e, name, args, 1)? else {

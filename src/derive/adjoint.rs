@@ -12,7 +12,7 @@
 //! named values (`i[t] .* (1 - i[t])`, not a recomputed `sigma(...)`), and
 //! where assumptions hold.
 
-use super::egraph::{extract, graph, run, ShapeTable, UNRESOLVED};
+use super::egraph::{extract, graph, rewrite, run, ShapeTable, UNRESOLVED};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::build::ExprBuilder;
 use crate::ir::{self, Ix, Leaf, Node, Ref, Target};
@@ -22,7 +22,7 @@ use crate::num::Rational;
 use crate::rules;
 use crate::Limits;
 use egg::{Id, Language, RecExpr};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 
 /// Derives adjoints and gradients for one model, remembering the raw
@@ -300,46 +300,16 @@ impl<'m> Adjoints<'m> {
     /// Simplifies a raw adjoint with every forward value merged with its
     /// definition, so that extraction names them.
     pub fn simplify(&mut self, raw: &RecExpr<Node>, what: &str) -> (RecExpr<Node>, bool) {
-        let model = self.model;
-        let mut g = graph(&self.shapes);
-        let root = g.add_expr(raw);
-        // Every index shift that appears, relative to each leaf's own indices.
-        let mut shifts: BTreeSet<BTreeMap<u32, i64>> = BTreeSet::new();
-        shifts.insert(BTreeMap::new());
-        for n in raw.as_ref() {
-            if let Node::Leaf(Leaf::Var(r)) | Node::Leaf(Leaf::Bar(Target::Var(r))) = n {
-                shifts.insert(
-                    r.at.iter()
-                        .filter_map(|ix| match *ix {
-                            Ix::Rel(i, o) if o != 0 => Some((i, o)),
-                            _ => None,
-                        })
-                        .collect(),
-                );
-            }
-        }
-        for eq in &model.equations {
-            let indices = &model.vars[eq.var as usize].indices;
-            for s in shifts
-                .iter()
-                .filter(|s| s.keys().all(|i| indices.contains(i)))
-            {
-                let by = |i: u32| s.get(&i).copied().unwrap_or(0);
-                let l = g.add(Node::Leaf(Leaf::Var(model.plain_ref(eq.var).shifted(&by))));
-                let d = g.add_expr(&ir::shift(&eq.norm, &by));
-                g.union(l, d);
-            }
-        }
-        g.rebuild();
-        let ran = run(
-            g,
+        let done = rewrite(
+            &self.shapes,
+            Some(self.model),
+            raw,
             &self.simp_rules,
             self.limits,
             &format!("simplify {what}"),
         );
-        self.stats.push(ran.stats.clone());
-        let (_, best) = extract(&ran.graph, root);
-        (best, ran.limited)
+        self.stats.push(done.stats);
+        (done.expr, done.limited)
     }
 
     /// Substitutes assumptions into a simplified adjoint (and zero for the

@@ -74,13 +74,22 @@ impl CostFunction<Node> for ReadableCost {
     where
         C: FnMut(Id) -> usize,
     {
-        let own = match enode {
-            Node::Vjp(_) | Node::Jac(_) => UNRESOLVED,
-            Node::DSigma(_) | Node::DTanh(_) | Node::DExp(_) | Node::DLog(_) | Node::DSqrt(_) => 40,
-            Node::Leaf(_) | Node::Num(_) => 1,
-            _ => 2,
+        // A determinant or inverse of a larger matrix is more work to read
+        // than scalars pulled out of it: `beta^D * det(X)` beats
+        // `det(beta * X)`.
+        let (own, weight) = match enode {
+            Node::Vjp(_) | Node::Jac(_) => (UNRESOLVED, 1),
+            Node::DSigma(_) | Node::DTanh(_) | Node::DExp(_) | Node::DLog(_) | Node::DSqrt(_) => {
+                (40, 1)
+            }
+            Node::Det(_) | Node::Inv(_) => (4, 3),
+            Node::Div(_) => (3, 1),
+            Node::Leaf(_) | Node::Num(_) => (1, 1),
+            _ => (2, 1),
         };
-        enode.fold(own, |sum, id| sum.saturating_add(costs(id)))
+        enode.fold(own, |sum, id| {
+            sum.saturating_add(costs(id).saturating_mul(weight))
+        })
     }
 }
 
@@ -112,11 +121,25 @@ pub fn run(graph: Graph, rules: &[Rewrite], limits: &Limits, what: &str) -> Ran 
         None => ("not run".to_owned(), false),
     };
     if limited && std::env::var_os("DERIV_DEBUG_RULES").is_some() {
-        if let Some(last) = runner.iterations.last() {
-            eprintln!("{what}: last iteration applied {:?}", last.applied);
+        for (k, it) in runner.iterations.iter().enumerate() {
+            eprintln!(
+                "{what}: iteration {k}: {} nodes, applied {:?}",
+                it.egraph_nodes, it.applied
+            );
         }
     }
     let graph = runner.egraph;
+    if limited && std::env::var_os("DERIV_DEBUG_CLASSES").is_some() {
+        let mut classes: Vec<_> = graph.classes().collect();
+        classes.sort_by_key(|c| std::cmp::Reverse(c.nodes.len()));
+        for c in classes.iter().take(6) {
+            let (_, best) = extract(&graph, c.id);
+            eprintln!("class {} ({} nodes): best {}", c.id, c.nodes.len(), best);
+            for n in c.nodes.iter().take(12) {
+                eprintln!("    {n:?}");
+            }
+        }
+    }
     let stats = RunStats {
         what: what.to_owned(),
         iterations: runner.iterations.len(),
@@ -135,4 +158,89 @@ pub fn run(graph: Graph, rules: &[Rewrite], limits: &Limits, what: &str) -> Ran 
 pub fn extract(graph: &Graph, root: Id) -> (usize, RecExpr<Node>) {
     let ex = Extractor::new(graph, ReadableCost);
     ex.find_best(root)
+}
+
+/// Merges every defined variable that could appear in `expr` with its
+/// definition, at every index shift that appears in `expr`, so that
+/// extraction prefers the named value (`i[t+1]`) to a recomputation.
+pub fn name_forward_values(g: &mut Graph, model: &Model, expr: &RecExpr<Node>) {
+    use crate::ir::{Ix, Target};
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut shifts: BTreeSet<BTreeMap<u32, i64>> = BTreeSet::new();
+    shifts.insert(BTreeMap::new());
+    for n in expr.as_ref() {
+        if let Node::Leaf(Leaf::Var(r)) | Node::Leaf(Leaf::Bar(Target::Var(r))) = n {
+            shifts.insert(
+                r.at.iter()
+                    .filter_map(|ix| match *ix {
+                        Ix::Rel(i, o) if o != 0 => Some((i, o)),
+                        _ => None,
+                    })
+                    .collect(),
+            );
+        }
+    }
+    for eq in &model.equations {
+        let indices = &model.vars[eq.var as usize].indices;
+        for s in shifts
+            .iter()
+            .filter(|s| s.keys().all(|i| indices.contains(i)))
+        {
+            let by = |i: u32| s.get(&i).copied().unwrap_or(0);
+            let l = g.add(Node::Leaf(Leaf::Var(model.plain_ref(eq.var).shifted(&by))));
+            let d = g.add_expr(&crate::ir::shift(&eq.norm, &by));
+            g.union(l, d);
+        }
+    }
+    g.rebuild();
+}
+
+/// A finished rewrite: the best expression, whether a limit stopped it,
+/// and the scalars it assumed nonzero.
+pub struct Simplified {
+    /// The cheapest equal expression.
+    pub expr: RecExpr<Node>,
+    /// Its extraction cost.
+    pub cost: usize,
+    /// Whether a limit stopped the run before saturation.
+    pub limited: bool,
+    /// Scalars a rewrite assumed nonzero, as expressions.
+    pub nonzero: Vec<RecExpr<Node>>,
+    /// The run's statistics.
+    pub stats: RunStats,
+}
+
+/// Runs `rules` on `expr` (with the forward values named, if asked) and
+/// extracts the result.
+pub fn rewrite(
+    shapes: &Rc<ShapeTable>,
+    model: Option<&Model>,
+    expr: &RecExpr<Node>,
+    rules: &[Rewrite],
+    limits: &Limits,
+    what: &str,
+) -> Simplified {
+    let mut g = graph(shapes);
+    let root = g.add_expr(expr);
+    if let Some(m) = model {
+        name_forward_values(&mut g, m, expr);
+    }
+    let ran = run(g, rules, limits, what);
+    let root = ran.graph.find(root);
+    let (cost, best) = extract(&ran.graph, root);
+    let mut nonzero = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for &id in &ran.graph.analysis.nonzero {
+        let id = ran.graph.find(id);
+        if seen.insert(id) {
+            nonzero.push(extract(&ran.graph, id).1);
+        }
+    }
+    Simplified {
+        expr: best,
+        cost,
+        limited: ran.limited,
+        nonzero,
+        stats: ran.stats,
+    }
 }

@@ -40,6 +40,9 @@ pub struct Meta {
     /// Set when two different constants were merged: the assumptions
     /// contradict each other.
     pub contradiction: bool,
+    /// Scalars that a rewrite assumed nonzero (the scale of a block that a
+    /// Schur complement inverts).
+    pub nonzero: Vec<Id>,
 }
 
 impl std::fmt::Debug for Meta {
@@ -79,6 +82,7 @@ impl Meta {
             leaves,
             assumed: HashMap::new(),
             contradiction: false,
+            nonzero: Vec::new(),
         };
         m.intern(Shape::scalar());
         m
@@ -147,6 +151,7 @@ impl Analysis<Node> for Meta {
         let k = |i: &Id| eg[*i].data.konst.clone();
         let sh = |i: &Id| eg[*i].data.shape;
         let scalar = eg.analysis.scalar();
+        let poly_zero = |i: &Id| k(i).is_some_and(|p| p.is_zero()) && sh(i) == scalar;
         let (shape, konst): (Option<Shape>, Option<Poly>) = match enode {
             Node::Num(r) => (None, Some(Poly::constant(r.clone()))),
             Node::Leaf(l) => {
@@ -169,6 +174,12 @@ impl Analysis<Node> for Meta {
                 };
             }
             Node::Had([a, b]) => {
+                if poly_zero(a) || poly_zero(b) {
+                    return Data {
+                        shape: scalar,
+                        konst: Some(Poly::zero()),
+                    };
+                }
                 let konst = match (k(a), k(b)) {
                     (Some(x), Some(y)) => x.mul(&y),
                     (Some(x), _) | (_, Some(x)) if x.is_zero() => Some(Poly::zero()),
@@ -186,6 +197,14 @@ impl Analysis<Node> for Meta {
                 }
             }
             Node::Mul([a, b]) => {
+                // A product with the shape-polymorphic zero is that zero: its
+                // shape is unknown here, so it stays polymorphic.
+                if poly_zero(a) || poly_zero(b) {
+                    return Data {
+                        shape: scalar,
+                        konst: Some(Poly::zero()),
+                    };
+                }
                 let (sa, sb) = (
                     eg.analysis.shape(sh(a)).clone(),
                     eg.analysis.shape(sh(b)).clone(),

@@ -123,7 +123,9 @@ pub fn needs_parens(
                 || neg
         }
         (Node::Div(_), _) => lv <= Level::Product || neg,
-        (Node::Neg(_), _) => lv < Level::Power || neg,
+        // `-(a * b)` reads the same as `-a * b`: a product is linear in its
+        // first factor.
+        (Node::Neg(_), _) => (lv < Level::Power && lv != Level::Product) || neg,
         (Node::Pow(_), Slot::Left) => lv <= Level::Power || neg,
         (Node::Pow(_), _) => lv < Level::Power || neg || starts_with_t(expr, child, is_t),
         (Node::Trans(_), _) => lv < Level::Postfix || neg,

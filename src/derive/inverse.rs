@@ -1,0 +1,428 @@
+//! `derive inverse`: the previous state of an update map solved from the
+//! next, equation by equation, substituting as it goes. Each equation must
+//! be affine in the value it gives, with a coefficient that can be
+//! inverted (a nonzero scalar, a scaled identity, or a matrix whose
+//! invertibility the answer states as a condition). A value that sits
+//! inside a function (`theta[k]` in `grad F(theta[k])`) cannot be isolated
+//! in closed form, and the answer says so.
+
+use super::det::nonzero_text;
+use super::egraph::{rewrite, ShapeTable};
+use super::jacobian::resolve;
+use crate::diag::{Diagnostic, Span};
+use crate::ir::build::ExprBuilder;
+use crate::ir::{Ix, Leaf, Node, Ref};
+use crate::key::{Derived, Lhs, Rhs, RunStats};
+use crate::model::{Model, VarKind};
+use crate::rules;
+use crate::Limits;
+use egg::{Id, Language, RecExpr};
+use std::rc::Rc;
+
+/// The inverse: one equation per state variable, in the order solved, with
+/// the notes it needs.
+pub struct Inverse {
+    /// `theta[k] = ...`, in the order they were solved.
+    pub equations: Vec<Derived>,
+    /// Conditions and remarks.
+    pub notes: Vec<String>,
+    /// Statistics of every run.
+    pub stats: Vec<RunStats>,
+}
+
+/// A state equation: `next = rhs`, where `prev` is the value it may give.
+struct Step {
+    next: Ref,
+    prev: Ref,
+    rhs: RecExpr<Node>,
+}
+
+fn error(span: Span, message: impl Into<String>, hint: impl Into<String>) -> Diagnostic {
+    Diagnostic::new(span, message, "while deriving this").hint(hint)
+}
+
+/// `expr` with every leaf equal to `from` replaced by `to`.
+fn substitute(expr: &RecExpr<Node>, from: &Leaf, to: &RecExpr<Node>) -> RecExpr<Node> {
+    let mut b = ExprBuilder::new();
+    let mut map: Vec<Id> = Vec::with_capacity(expr.as_ref().len());
+    for n in expr.as_ref() {
+        let id = match n {
+            Node::Leaf(l) if l == from => b.copy_all(to),
+            other => b.add(other.clone().map_children(|c| map[usize::from(c)])),
+        };
+        map.push(id);
+    }
+    let root = map.last().copied().unwrap_or_else(|| b.int(0));
+    b.finish(root)
+}
+
+fn contains(expr: &RecExpr<Node>, leaf: &Leaf) -> bool {
+    expr.as_ref()
+        .iter()
+        .any(|n| matches!(n, Node::Leaf(l) if l == leaf))
+}
+
+/// The smallest nonlinear sub-expression that holds `leaf`, for messages.
+fn nonlinear_context(model: &Model, expr: &RecExpr<Node>, leaf: &Leaf) -> Option<String> {
+    let nodes = expr.as_ref();
+    let mut has = vec![false; nodes.len()];
+    for (k, n) in nodes.iter().enumerate() {
+        has[k] = match n {
+            Node::Leaf(l) => l == leaf,
+            other => other.children().iter().any(|&c| has[usize::from(c)]),
+        };
+        let nonlinear = has[k]
+            && match n {
+                Node::Call(_) | Node::Grad(_) | Node::Hess(_) | Node::Det(_) | Node::Inv(_) => true,
+                Node::Pow(_) | Node::Div([_, _]) => true,
+                Node::Had([a, b]) | Node::Mul([a, b]) => {
+                    has[usize::from(*a)] && has[usize::from(*b)]
+                }
+                other => other.as_act().is_some(),
+            };
+        if nonlinear {
+            let sub = crate::ir::build::subtree(expr, Id::from(k));
+            return Some(crate::print::plain::expr(&model.symbols, &sub));
+        }
+    }
+    None
+}
+
+/// The equations of the step `s[k] -> s[k+1]`: those defining a value one
+/// step ahead. Their variables whose previous value the step reads are the
+/// state; the others are intermediate values of the step.
+fn state_steps(model: &Model, span: Span) -> Result<Vec<Step>, Diagnostic> {
+    let mut steps = Vec::new();
+    for eq in &model.equations {
+        let ahead: Vec<(u32, i64)> = eq
+            .lhs
+            .at
+            .iter()
+            .filter_map(|ix| match *ix {
+                Ix::Rel(i, d) if d != 0 => Some((i, d)),
+                _ => None,
+            })
+            .collect();
+        match ahead.as_slice() {
+            [] => continue,
+            [(_, 1)] => {}
+            _ => {
+                return Err(error(
+                    span,
+                    format!("`{}` is defined more than one step ahead", model.symbols.ref_text(&eq.lhs)),
+                    "an inverse undoes one step `s[k] -> s[k+1]`: define every state value as `v[k+1] = ...`",
+                ))
+            }
+        }
+        steps.push(Step {
+            next: eq.lhs.clone(),
+            prev: model.plain_ref(eq.var),
+            rhs: eq.rhs.clone(),
+        });
+    }
+    if steps.is_empty() {
+        return Err(error(
+            span,
+            "`derive inverse` needs an update map",
+            "define the next state from the previous one, such as `theta[k+1] = theta[k] + p[k+1]`",
+        ));
+    }
+    Ok(steps)
+}
+
+/// Derives the inverse of the model's update map.
+pub fn inverse(
+    model: &Model,
+    shapes: &Rc<ShapeTable>,
+    limits: &Limits,
+    span: Span,
+) -> Result<Inverse, Diagnostic> {
+    let steps = state_steps(model, span)?;
+    let stepped: Vec<u32> = steps.iter().map(|s| s.prev.var).collect();
+    let mut rhss = Vec::new();
+    for s in &steps {
+        rhss.push(inline_same_step(model, &s.rhs, &stepped, span, 0)?);
+    }
+    // The state: stepped variables whose previous value the step reads.
+    let state: Vec<&Step> = steps
+        .iter()
+        .filter(|s| rhss.iter().any(|r| contains(r, &Leaf::Var(s.prev.clone()))))
+        .collect();
+    let is_state = |v: u32| state.iter().any(|s| s.prev.var == v);
+    // Unknowns: the previous state, and intermediate values of the step.
+    let mut unknowns: Vec<Ref> = state.iter().map(|s| s.prev.clone()).collect();
+    unknowns.extend(
+        steps
+            .iter()
+            .filter(|s| !is_state(s.prev.var))
+            .map(|s| s.next.clone()),
+    );
+    let mut pending: Vec<(RecExpr<Node>, RecExpr<Node>)> = steps
+        .iter()
+        .zip(rhss)
+        .map(|(s, r)| {
+            let mut l = RecExpr::default();
+            l.add(Node::Leaf(Leaf::Var(s.next.clone())));
+            (l, r)
+        })
+        .collect();
+    let mut out = Inverse {
+        equations: Vec::new(),
+        notes: Vec::new(),
+        stats: Vec::new(),
+    };
+    let mut solved: Vec<Ref> = Vec::new();
+    let mut conditions: Vec<String> = Vec::new();
+    let mut last_reason: Option<String> = None;
+    while unknowns
+        .iter()
+        .any(|u| is_state(u.var) && !solved.contains(u))
+    {
+        let mut progress = false;
+        let mut k = 0;
+        while k < pending.len() {
+            let (lhs, rhs) = &pending[k];
+            let open: Vec<&Ref> = unknowns
+                .iter()
+                .filter(|u| !solved.contains(u))
+                .filter(|u| {
+                    contains(lhs, &Leaf::Var((*u).clone()))
+                        || contains(rhs, &Leaf::Var((*u).clone()))
+                })
+                .collect();
+            let [u] = open.as_slice() else {
+                k += 1;
+                continue;
+            };
+            let u = (*u).clone();
+            let attempt = if contains(lhs, &Leaf::Var(u.clone())) {
+                if contains(rhs, &Leaf::Var(u.clone())) {
+                    Ok(Err(format!(
+                        "`{}` appears on both sides of its equation",
+                        model.symbols.ref_text(&u)
+                    )))
+                } else {
+                    // `u = rhs` already: an intermediate value of the step.
+                    Ok(Ok((rhs.clone(), None)))
+                }
+            } else {
+                isolate(model, shapes, limits, span, lhs, rhs, &u, &mut out.stats)
+            };
+            match attempt? {
+                Ok((solution, condition)) => {
+                    conditions.extend(condition);
+                    let leaf = Leaf::Var(u.clone());
+                    for (l, r) in pending.iter_mut() {
+                        *l = substitute(l, &leaf, &solution);
+                        *r = substitute(r, &leaf, &solution);
+                    }
+                    if is_state(u.var) {
+                        let mut lhs = RecExpr::default();
+                        lhs.add(Node::Leaf(leaf));
+                        out.equations.push(Derived {
+                            lhs: Lhs::Expr(lhs),
+                            rhs: Rhs::Expr(solution),
+                        });
+                    }
+                    solved.push(u);
+                    pending.remove(k);
+                    progress = true;
+                }
+                Err(reason) => {
+                    last_reason = Some(reason);
+                    k += 1;
+                }
+            }
+        }
+        if !progress {
+            let unsolved: Vec<String> = unknowns
+                .iter()
+                .filter(|u| is_state(u.var) && !solved.contains(u))
+                .map(|p| format!("`{}`", model.symbols.ref_text(p)))
+                .collect();
+            let why = last_reason.unwrap_or_else(|| {
+                "every remaining equation mixes two or more unknown values, and none can be solved alone".to_owned()
+            });
+            return Err(error(
+                span,
+                format!(
+                    "the previous state cannot be solved for in closed form: {}",
+                    unsolved.join(", ")
+                ),
+                why,
+            ));
+        }
+    }
+    if !conditions.is_empty() {
+        out.notes.push(format!(
+            "the inverse exists where {}",
+            conditions.join(" and ")
+        ));
+    }
+    Ok(out)
+}
+
+/// `expr` with every value computed within one step (an equation with no
+/// offset on its left, such as `g[k] = grad F(theta[k])`) written out.
+fn inline_same_step(
+    model: &Model,
+    expr: &RecExpr<Node>,
+    stepped: &[u32],
+    span: Span,
+    depth: usize,
+) -> Result<RecExpr<Node>, Diagnostic> {
+    if depth > 64 {
+        return Err(error(
+            span,
+            "the step's values are defined too deeply in terms of one another",
+            "simplify the model",
+        ));
+    }
+    let mut b = ExprBuilder::new();
+    let mut map: Vec<Id> = Vec::with_capacity(expr.as_ref().len());
+    for n in expr.as_ref() {
+        let id = match n {
+            Node::Leaf(Leaf::Var(r)) if !stepped.contains(&r.var) => {
+                match model.vars[r.var as usize].kind {
+                    VarKind::Defined(e) => {
+                        let eq = &model.equations[e];
+                        let by: std::collections::HashMap<u32, i64> =
+                            r.at.iter()
+                                .filter_map(|ix| match *ix {
+                                    Ix::Rel(i, o) => Some((i, o)),
+                                    Ix::Abs(_) => None,
+                                })
+                                .collect();
+                        let def = crate::ir::shift(&eq.norm, &|i| by.get(&i).copied().unwrap_or(0));
+                        let def = inline_same_step(model, &def, stepped, span, depth + 1)?;
+                        b.copy_all(&def)
+                    }
+                    VarKind::Input => b.add(n.clone()),
+                }
+            }
+            other => b.add(other.clone().map_children(|c| map[usize::from(c)])),
+        };
+        map.push(id);
+    }
+    let root = map.last().copied().unwrap_or_else(|| b.int(0));
+    Ok(b.finish(root))
+}
+
+/// Solves `next = rhs` for `u`, which appears on the right only:
+/// `Ok(Ok((solution, condition)))`, or
+/// `Ok(Err(reason))` when `rhs` is not affine in `u` with an invertible
+/// coefficient.
+#[allow(clippy::too_many_arguments)]
+fn isolate(
+    model: &Model,
+    shapes: &Rc<ShapeTable>,
+    limits: &Limits,
+    span: Span,
+    next: &RecExpr<Node>,
+    rhs: &RecExpr<Node>,
+    u: &Ref,
+    stats: &mut Vec<RunStats>,
+) -> Result<Isolated, Diagnostic> {
+    let leaf = Leaf::Var(u.clone());
+    let name = model.symbols.ref_text(u);
+    // The coefficient: the Jacobian of the right side by `u`.
+    let mut b = ExprBuilder::new();
+    let x = b.leaf(leaf.clone());
+    let e = b.copy_all(rhs);
+    let root = b.add(Node::Jac([x, e]));
+    let (coef, runs, _) = resolve(shapes, None, &b.finish(root), limits, span)?;
+    stats.extend(runs);
+    if contains(&coef, &leaf) {
+        let inside = nonlinear_context(model, rhs, &leaf)
+            .map(|c| format!(" it appears inside `{c}`"))
+            .unwrap_or_default();
+        return Ok(Err(format!(
+            "the equation for `{}` is not affine in `{name}`:{inside}, so `{name}` cannot be isolated in closed form",
+            crate::print::plain::expr(&model.symbols, next)
+        )));
+    }
+    // The rest: the right side with `u` set to zero.
+    let zero = {
+        let mut z = RecExpr::default();
+        z.add(Node::Num(crate::num::Rational::zero()));
+        z
+    };
+    let rest = substitute(rhs, &leaf, &zero);
+    let mut b = ExprBuilder::new();
+    let n = b.copy_all(next);
+    let r = b.copy_all(&rest);
+    let numerator = b.add(Node::Sub([n, r]));
+    let scalar = model.shape_of(&leaf).is_scalar();
+    let (scale, condition) = match coefficient(&coef, scalar) {
+        Coefficient::Zero => return Ok(Err(format!("`{name}` drops out of its equation"))),
+        Coefficient::One => (None, None),
+        Coefficient::Number(c) => (Some(b.num(c)), None),
+        Coefficient::Scalar(c) => {
+            let cond = nonzero_text(&model.symbols, std::slice::from_ref(&c));
+            (Some(b.copy_all(&c)), Some(cond))
+        }
+        Coefficient::Matrix(m) => {
+            let cond = format!(
+                "{} is invertible",
+                crate::print::plain::expr(&model.symbols, &m)
+            );
+            let mi = b.copy_all(&m);
+            let inv = b.add(Node::Inv(mi));
+            let sol = b.add(Node::Mul([inv, numerator]));
+            let done = rewrite(
+                shapes,
+                None,
+                &b.finish(sol),
+                &rules::linear_algebra(),
+                limits,
+                "solve",
+            );
+            stats.push(done.stats);
+            return Ok(Ok((done.expr, Some(cond))));
+        }
+    };
+    let sol = match scale {
+        Some(c) => b.add(Node::Div([numerator, c])),
+        None => numerator,
+    };
+    let done = rewrite(
+        shapes,
+        None,
+        &b.finish(sol),
+        &rules::linear_algebra(),
+        limits,
+        "solve",
+    );
+    stats.push(done.stats);
+    Ok(Ok((done.expr, condition)))
+}
+
+/// A solution with the condition it needs, or why there is none.
+type Isolated = Result<(RecExpr<Node>, Option<String>), String>;
+
+enum Coefficient {
+    Zero,
+    One,
+    Number(crate::num::Rational),
+    Scalar(RecExpr<Node>),
+    Matrix(RecExpr<Node>),
+}
+
+/// Reads a simplified coefficient: a number, `I(n)`, `c * I(n)`, a scalar
+/// (when the unknown is a scalar), or a general matrix.
+fn coefficient(c: &RecExpr<Node>, scalar: bool) -> Coefficient {
+    let root = crate::ir::root(c);
+    match &c[root] {
+        Node::Num(r) if r.is_zero() => Coefficient::Zero,
+        Node::Num(r) if r.is_one() => Coefficient::One,
+        Node::Num(r) => Coefficient::Number(r.clone()),
+        Node::Eye(_) => Coefficient::One,
+        Node::Mul([s, m]) if matches!(c[*m], Node::Eye(_)) => match &c[*s] {
+            Node::Num(r) if r.is_zero() => Coefficient::Zero,
+            Node::Num(r) => Coefficient::Number(r.clone()),
+            _ => Coefficient::Scalar(crate::ir::build::subtree(c, *s)),
+        },
+        _ if scalar => Coefficient::Scalar(c.clone()),
+        _ => Coefficient::Matrix(c.clone()),
+    }
+}

@@ -1,0 +1,177 @@
+//! Block Jacobians of update maps: `derive J = jacobian (y1, y2) wrt (x1,
+//! x2)` differentiates each value of the first list by each of the second.
+//! A value is first written in terms of the second list: the definitions of
+//! later values (`p[k+1]` inside `theta[k+1]`) are substituted until only
+//! the values differentiated by, inputs, parameters and earlier values
+//! remain.
+
+use super::egraph::{extract, graph, rewrite, run, ShapeTable, UNRESOLVED};
+use crate::diag::{Diagnostic, Span};
+use crate::ir::build::ExprBuilder;
+use crate::ir::{self, Ix, Leaf, Node, Ref};
+use crate::key::RunStats;
+use crate::model::{Model, VarKind};
+use crate::rules;
+use crate::Limits;
+use egg::{Id, Language, RecExpr};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// How deep definitions may be substituted into one another.
+const MAX_INLINE: usize = 256;
+
+/// Whether `r` is later than every value differentiated by, so that its
+/// definition must be substituted.
+fn later(r: &Ref, wrt: &[Ref]) -> bool {
+    r.at.iter().all(|ix| match *ix {
+        Ix::Rel(i, o) => {
+            let min = wrt
+                .iter()
+                .flat_map(|w| w.at.iter())
+                .filter_map(|w| match *w {
+                    Ix::Rel(j, p) if j == i => Some(p),
+                    _ => None,
+                })
+                .min();
+            min.is_none_or(|m| o > m)
+        }
+        Ix::Abs(_) => false,
+    })
+}
+
+/// `r` written in terms of `wrt`: the definitions of later values
+/// substituted, recursively.
+pub fn inline(
+    model: &Model,
+    r: &Ref,
+    wrt: &[Ref],
+    span: Span,
+) -> Result<RecExpr<Node>, Diagnostic> {
+    let mut b = ExprBuilder::new();
+    let mut memo = HashMap::new();
+    let root = inline_into(model, r, wrt, span, &mut b, &mut memo, 0)?;
+    Ok(b.finish(root))
+}
+
+fn inline_into(
+    model: &Model,
+    r: &Ref,
+    wrt: &[Ref],
+    span: Span,
+    b: &mut ExprBuilder,
+    memo: &mut HashMap<Ref, Id>,
+    depth: usize,
+) -> Result<Id, Diagnostic> {
+    if let Some(&id) = memo.get(r) {
+        return Ok(id);
+    }
+    // Later values, and values computed within one step from others
+    // (`g[k] = grad F(theta[k])`), are written out; the values
+    // differentiated by and earlier state stay.
+    let eq = match model.vars.get(r.var as usize).map(|v| v.kind) {
+        Some(VarKind::Defined(e)) if !wrt.contains(r) => {
+            let eq = &model.equations[e];
+            let same_step = eq.lhs.at.iter().all(|ix| matches!(ix, Ix::Rel(_, 0)));
+            if same_step || later(r, wrt) {
+                eq
+            } else {
+                return Ok(b.leaf(Leaf::Var(r.clone())));
+            }
+        }
+        _ => return Ok(b.leaf(Leaf::Var(r.clone()))),
+    };
+    if depth > MAX_INLINE {
+        return Err(Diagnostic::new(span, "the values differentiated are too far from the values differentiated by", "while deriving this")
+            .hint("substituting definitions did not reach the listed values; list the previous state of every value"));
+    }
+    let offsets: HashMap<u32, i64> =
+        r.at.iter()
+            .filter_map(|ix| match *ix {
+                Ix::Rel(i, o) => Some((i, o)),
+                Ix::Abs(_) => None,
+            })
+            .collect();
+    let def = ir::shift(&eq.norm, &|i| offsets.get(&i).copied().unwrap_or(0));
+    let mut map: Vec<Id> = Vec::with_capacity(def.as_ref().len());
+    for n in def.as_ref() {
+        let id = match n {
+            Node::Leaf(Leaf::Var(inner)) => {
+                inline_into(model, inner, wrt, span, b, memo, depth + 1)?
+            }
+            other => b.add(other.clone().map_children(|c| map[usize::from(c)])),
+        };
+        map.push(id);
+    }
+    let id = map.last().copied().unwrap_or_else(|| b.int(0));
+    memo.insert(r.clone(), id);
+    Ok(id)
+}
+
+/// The block Jacobian, simplified, with the statistics of its runs and
+/// whether simplification stopped at a limit.
+pub fn jacobian(
+    model: &Model,
+    shapes: &Rc<ShapeTable>,
+    of: &[Ref],
+    wrt: &[Ref],
+    limits: &Limits,
+    span: Span,
+) -> Result<(RecExpr<Node>, Vec<RunStats>, bool), Diagnostic> {
+    let mut b = ExprBuilder::new();
+    let xs: Vec<Id> = wrt.iter().map(|w| b.leaf(Leaf::Var(w.clone()))).collect();
+    let mut rows = Vec::new();
+    for y in of {
+        let e = inline(model, y, wrt, span)?;
+        let e = b.copy_all(&e);
+        let cells: Vec<Id> = xs.iter().map(|&x| b.add(Node::Jac([x, e]))).collect();
+        rows.push(b.add(Node::Row(cells.into())));
+    }
+    let root = b.add(Node::Block(rows.into()));
+    let expr = b.finish(root);
+    resolve(shapes, Some(model), &expr, limits, span)
+}
+
+/// Resolves every `jac` in `expr` by the chain rule, then simplifies (with
+/// the forward values named when `named` is given).
+pub fn resolve(
+    shapes: &Rc<ShapeTable>,
+    named: Option<&Model>,
+    expr: &RecExpr<Node>,
+    limits: &Limits,
+    span: Span,
+) -> Result<(RecExpr<Node>, Vec<RunStats>, bool), Diagnostic> {
+    let mut g = graph(shapes);
+    let root = g.add_expr(expr);
+    let ran = run(g, &rules::jacobians(), limits, "jacobian");
+    let mut stats = vec![ran.stats.clone()];
+    let (cost, raw) = extract(&ran.graph, root);
+    if cost >= UNRESOLVED {
+        let blocked = raw.as_ref().iter().find_map(|n| match n {
+            Node::Jac([_, e]) => Some(raw[*e].to_string()),
+            _ => None,
+        });
+        let why = if ran.limited {
+            format!(
+                "the derivation did not finish within the e-graph limits ({})",
+                ran.stats.stop
+            )
+        } else {
+            format!(
+                "the chain rule for Jacobians does not pass through `{}` here",
+                blocked.unwrap_or_else(|| "an operation".into())
+            )
+        };
+        return Err(Diagnostic::new(span, format!("this Jacobian cannot be derived: {why}"), "while deriving this")
+            .hint("Jacobians pass through sums, scaling, products by matrices that do not depend on the state, elementwise functions and declared functions"));
+    }
+    let done = rewrite(
+        shapes,
+        named,
+        &raw,
+        &rules::linear_algebra(),
+        limits,
+        "simplify jacobian",
+    );
+    stats.push(done.stats);
+    Ok((done.expr, stats, done.limited))
+}

@@ -1,0 +1,108 @@
+//! Determinants: of the identity and scaled identities (`det(c * I(D)) =
+//! c^D`), of products, transposes and inverses, and of 2 x 2 block
+//! matrices: block-triangular, the Schur complement (only where the block
+//! it inverts is provably invertible), and block row and column operations
+//! where two blocks are equal.
+//!
+//! A Schur step that needs a scalar to be nonzero records that scalar, so
+//! the answer can state the condition.
+
+use super::{built, is_scalar_var, var, Rewrite};
+use crate::ir::analysis::{add_poly, constant, is_scalar, shape_of, Graph};
+use crate::ir::Node;
+use egg::{rewrite as rw, Id, Subst};
+
+/// Whether `id` is provably invertible: an identity, or a scaled identity
+/// whose scale is a nonzero constant or a scalar assumed nonzero; returns
+/// the scalars assumed nonzero.
+pub fn invertible(eg: &Graph, id: Id) -> Option<Vec<Id>> {
+    for n in &eg[id].nodes {
+        match n {
+            Node::Eye(_) => return Some(Vec::new()),
+            Node::Mul([c, m])
+                if is_scalar(eg, *c) && eg[*m].nodes.iter().any(|x| matches!(x, Node::Eye(_))) =>
+            {
+                match constant(eg, *c) {
+                    Some(k) if k.is_zero() => continue,
+                    Some(_) => return Some(Vec::new()),
+                    None => return Some(vec![eg.find(*c)]),
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `det(c * A) = c^n det(A)` for an `n x n` matrix `A`.
+fn scaled(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (c, a) = (s[var("?c")], s[var("?a")]);
+    if is_scalar(eg, a) {
+        return None;
+    }
+    let n = shape_of(eg, a).rows.clone();
+    let size = add_poly(eg, &n);
+    let p = eg.add(Node::Pow([c, size]));
+    let d = eg.add(Node::Det(a));
+    Some(eg.add(Node::Mul([p, d])))
+}
+
+/// The Schur complement of the lower-right block, `?d` invertible.
+fn schur(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (a, b, c, d) = (s[var("?a")], s[var("?b")], s[var("?c")], s[var("?d")]);
+    let assumed = invertible(eg, d)?;
+    eg.analysis.nonzero.extend(assumed);
+    let di = eg.add(Node::Inv(d));
+    let dc = eg.add(Node::Mul([di, c]));
+    let bdc = eg.add(Node::Mul([b, dc]));
+    let comp = eg.add(Node::Sub([a, bdc]));
+    let det_comp = eg.add(Node::Det(comp));
+    let det_d = eg.add(Node::Det(d));
+    Some(eg.add(Node::Mul([det_d, det_comp])))
+}
+
+/// The Schur complement of the upper-left block, `?a` invertible.
+fn schur_mirror(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (a, b, c, d) = (s[var("?a")], s[var("?b")], s[var("?c")], s[var("?d")]);
+    let assumed = invertible(eg, a)?;
+    eg.analysis.nonzero.extend(assumed);
+    let ai = eg.add(Node::Inv(a));
+    let ab = eg.add(Node::Mul([ai, b]));
+    let cab = eg.add(Node::Mul([c, ab]));
+    let comp = eg.add(Node::Sub([d, cab]));
+    let det_comp = eg.add(Node::Det(comp));
+    let det_a = eg.add(Node::Det(a));
+    Some(eg.add(Node::Mul([det_a, det_comp])))
+}
+
+/// The determinant rules.
+#[rustfmt::skip]
+pub fn rules() -> Vec<Rewrite> {
+    let mut rules = vec![
+        rw!("det-identity";        "(det (I ?n))"                          => "1"),
+        rw!("det-scalar";          "(det ?a)"                              => "?a" if is_scalar_var("?a")),
+        rw!("det-transpose";       "(det (T ?a))"                          => "(det ?a)"),
+        rw!("det-inverse";         "(det (inv ?a))"                        => "(^ (det ?a) -1)"),
+        rw!("det-product";         "(det (* ?a ?b))"                       => "(* (det ?a) (det ?b))" if is_square_matrix("?a") if is_square_matrix("?b")),
+        rw!("det-block-lower";     "(det (block (row ?a 0) (row ?c ?d)))"  => "(* (det ?a) (det ?d))"),
+        rw!("det-block-upper";     "(det (block (row ?a ?b) (row 0 ?d)))"  => "(* (det ?a) (det ?d))"),
+        // Block row and column operations where two blocks are one class:
+        // [A, B; C, B] -> [A - C, 0; C, B], [A, B; A, D] -> [A, B; 0, D - B],
+        // [A, A; C, D] -> [A, 0; C, D - C].
+        rw!("det-rows-equal-right"; "(det (block (row ?a ?b) (row ?c ?b)))" => "(* (det (- ?a ?c)) (det ?b))"),
+        rw!("det-rows-equal-left";  "(det (block (row ?a ?b) (row ?a ?d)))" => "(* (det ?a) (det (- ?d ?b)))"),
+        rw!("det-cols-equal-top";   "(det (block (row ?a ?a) (row ?c ?d)))" => "(* (det ?a) (det (- ?d ?c)))"),
+    ];
+    rules.push(built("det-scaled", "(det (* ?c ?a))", |eg, s| {
+        if is_scalar(eg, s[var("?c")]) { scaled(eg, s) } else { None }
+    }));
+    rules.push(built("det-schur",        "(det (block (row ?a ?b) (row ?c ?d)))", schur));
+    rules.push(built("det-schur-mirror", "(det (block (row ?a ?b) (row ?c ?d)))", schur_mirror));
+    rules
+}
+
+/// `?v` is a square matrix (not a scalar).
+fn is_square_matrix(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let v = var(v);
+    move |eg, _, s| !is_scalar(eg, s[v]) && shape_of(eg, s[v]).is_square()
+}

@@ -1,0 +1,118 @@
+//! The chain rule for Jacobians: `(jac x e)` is the matrix of the partial
+//! derivatives of the vector (or scalar) `e` with respect to the leaf `x`.
+//! Elementwise functions contribute `diag(f'(u))`, declared functions their
+//! gradient or Hessian. Like the adjoint rules, these assume independent
+//! leaves.
+
+use super::{built, var, Rewrite};
+use crate::ir::analysis::{add_poly, independent, is_scalar, shape_of, Graph};
+use crate::ir::Node;
+use crate::num::Rational;
+use egg::{rewrite as rw, Id, Subst};
+
+fn jac(eg: &mut Graph, x: Id, e: Id) -> Id {
+    eg.add(Node::Jac([x, e]))
+}
+
+/// `(jac x x)`: the identity of x's size.
+fn self_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let x = s[var("?x")];
+    let n = shape_of(eg, x).rows.clone();
+    let size = add_poly(eg, &n);
+    Some(eg.add(Node::Eye(size)))
+}
+
+/// `(jac x (u ± v))`; a scalar broadcast onto a vector has no Jacobian
+/// that the language can write, so it is left alone.
+fn sum_rule(eg: &mut Graph, s: &Subst, negate: bool) -> Option<Id> {
+    let (x, u, v) = (s[var("?x")], s[var("?u")], s[var("?v")]);
+    if is_scalar(eg, u) != is_scalar(eg, v) {
+        return None;
+    }
+    let ju = jac(eg, x, u);
+    let jv = jac(eg, x, v);
+    Some(eg.add(if negate {
+        Node::Sub([ju, jv])
+    } else {
+        Node::Add([ju, jv])
+    }))
+}
+
+/// `(jac x (u * v))`: scaling, or a matrix (or row) times a vector whose
+/// matrix does not depend on `x`.
+fn product_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (x, u, v) = (s[var("?x")], s[var("?u")], s[var("?v")]);
+    let (su, sv) = (is_scalar(eg, u), is_scalar(eg, v));
+    if su || sv {
+        let (c, w) = if su { (u, v) } else { (v, u) };
+        // d(c w) = c dw + w dc: w (n x 1) times dc (1 x m).
+        let jw = jac(eg, x, w);
+        let left = eg.add(Node::Mul([c, jw]));
+        if independent(eg, c, x) {
+            return Some(left);
+        }
+        let jc = jac(eg, x, c);
+        let right = eg.add(Node::Mul([w, jc]));
+        return Some(eg.add(Node::Add([left, right])));
+    }
+    if !shape_of(eg, v).cols.is_one() || !independent(eg, u, x) {
+        return None;
+    }
+    let jv = jac(eg, x, v);
+    Some(eg.add(Node::Mul([u, jv])))
+}
+
+/// `(jac x (u / s))` for `s` not depending on `x`.
+fn quotient_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (x, u, d) = (s[var("?x")], s[var("?u")], s[var("?s")]);
+    if !independent(eg, d, x) {
+        return None;
+    }
+    let ju = jac(eg, x, u);
+    Some(eg.add(Node::Div([ju, d])))
+}
+
+/// `(jac x (u ^ n))` for a constant exponent `n`.
+fn power_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (x, u, n) = (s[var("?x")], s[var("?u")], s[var("?n")]);
+    if !independent(eg, n, x) {
+        return None;
+    }
+    let one = eg.add(Node::Num(Rational::one()));
+    let n1 = eg.add(Node::Sub([n, one]));
+    let p = eg.add(Node::Pow([u, n1]));
+    let d = eg.add(Node::Mul([n, p]));
+    let dg = eg.add(Node::Diag(d));
+    let ju = jac(eg, x, u);
+    Some(eg.add(Node::Mul([dg, ju])))
+}
+
+/// The Jacobian rules.
+#[rustfmt::skip]
+pub fn rules() -> Vec<Rewrite> {
+    let mut rules = vec![
+        rw!("jac-constant";    "(jac ?x ?y)"              => "0" if is_independent("?y", "?x")),
+        rw!("jac-neg";         "(jac ?x (neg ?u))"        => "(neg (jac ?x ?u))"),
+        rw!("jac-hadamard";    "(jac ?x (.* ?u ?v))"      => "(+ (* (diag ?v) (jac ?x ?u)) (* (diag ?u) (jac ?x ?v)))"),
+        rw!("jac-chain-sigma"; "(jac ?x (sigma ?u))"      => "(* (diag (sigma' ?u)) (jac ?x ?u))"),
+        rw!("jac-chain-tanh";  "(jac ?x (tanh ?u))"       => "(* (diag (tanh' ?u)) (jac ?x ?u))"),
+        rw!("jac-chain-exp";   "(jac ?x (exp ?u))"        => "(* (diag (exp' ?u)) (jac ?x ?u))"),
+        rw!("jac-chain-log";   "(jac ?x (log ?u))"        => "(* (diag (log' ?u)) (jac ?x ?u))"),
+        rw!("jac-chain-sqrt";  "(jac ?x (sqrt ?u))"       => "(* (diag (sqrt' ?u)) (jac ?x ?u))"),
+        rw!("jac-chain-fn";    "(jac ?x (call ?f ?u))"    => "(* (T (grad ?f ?u)) (jac ?x ?u))"),
+        rw!("jac-chain-grad";  "(jac ?x (grad ?f ?u))"    => "(* (hess ?f ?u) (jac ?x ?u))"),
+    ];
+    rules.push(built("jac-self",  "(jac ?x ?x)",           self_rule));
+    rules.push(built("jac-add",   "(jac ?x (+ ?u ?v))",    |eg, s| sum_rule(eg, s, false)));
+    rules.push(built("jac-sub",   "(jac ?x (- ?u ?v))",    |eg, s| sum_rule(eg, s, true)));
+    rules.push(built("jac-mul",   "(jac ?x (* ?u ?v))",    product_rule));
+    rules.push(built("jac-div",   "(jac ?x (/ ?u ?s))",    quotient_rule));
+    rules.push(built("jac-pow",   "(jac ?x (^ ?u ?n))",    power_rule));
+    rules
+}
+
+/// `?y` does not depend on the leaf `?x`.
+fn is_independent(y: &str, x: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let (y, x) = (var(y), var(x));
+    move |eg, _, s| independent(eg, s[y], s[x])
+}
