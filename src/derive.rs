@@ -1,18 +1,23 @@
 //! Derivations: one answer per request, read from the checked model.
-//! Each kind of request has its own module; this one only dispatches.
+//! Each kind of request has its own module; this one dispatches, and keeps
+//! what one request derives for the requests that need it again (`det(J)`
+//! needs `J`; an `expect` needs whatever it names).
 
 pub mod adjoint;
 pub mod det;
 pub mod egraph;
+pub mod expect;
 pub mod inverse;
 pub mod jacobian;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Span};
 use crate::ir::{Ix, Leaf, Node, Target};
-use crate::key::{Answer, Derived, Lhs, Rhs};
-use crate::model::{Model, Request, RequestKind};
+use crate::key::{Answer, Derived, Lhs, Rhs, RunStats};
+use crate::model::{Claim, Model, Request, RequestKind};
 use crate::Options;
 use adjoint::Adjoints;
+use egg::RecExpr;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 /// What the derivations produced: the answers, and the requests that could
@@ -25,9 +30,9 @@ pub struct Derivations {
     pub problems: Vec<Diagnostic>,
 }
 
-fn unfinished(req: &Request, what: &str) -> Diagnostic {
+fn unfinished(span: Span, what: &str) -> Diagnostic {
     Diagnostic::new(
-        req.span,
+        span,
         format!("{what} is not implemented yet"),
         "not answered",
     )
@@ -51,129 +56,283 @@ const PAST_THE_END: &str =
 pub const LIMITED: &str =
     "simplification stopped at the e-graph limit; the form shown is correct but may not be the simplest";
 
+/// A derived result with the notes and statistics that came with it.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The equations.
+    pub equations: Vec<Derived>,
+    /// Remarks.
+    pub notes: Vec<String>,
+    /// E-graph statistics.
+    pub stats: Vec<RunStats>,
+}
+
+type Derivation = Result<Found, Diagnostic>;
+
+/// One run over a model's requests, remembering what each derived.
+pub struct Session<'m> {
+    model: &'m Model,
+    options: &'m Options,
+    shapes: Rc<egraph::ShapeTable>,
+    adj: Adjoints<'m>,
+    jacobians: HashMap<usize, Derivation>,
+    dets: HashMap<usize, Derivation>,
+    inverse: Option<Derivation>,
+}
+
+impl<'m> Session<'m> {
+    /// A session for a model.
+    pub fn new(model: &'m Model, options: &'m Options) -> Session<'m> {
+        let shapes = Rc::new(egraph::ShapeTable::new(model));
+        Session {
+            model,
+            options,
+            adj: Adjoints::new(model, shapes.clone(), &options.limits),
+            shapes,
+            jacobians: HashMap::new(),
+            dets: HashMap::new(),
+            inverse: None,
+        }
+    }
+
+    fn adjoints(&mut self, assuming: &[crate::model::Assumption], span: Span) -> Derivation {
+        let before = self.adj.stats.len();
+        let list = self.adj.all(assuming, span)?;
+        let limited = list.iter().any(|a| a.limited);
+        let equations: Vec<Derived> = list.into_iter().map(|a| a.derived).collect();
+        let mut notes = Vec::new();
+        if looks_ahead(&equations) {
+            notes.push(PAST_THE_END.to_owned());
+        }
+        if limited {
+            notes.push(LIMITED.to_owned());
+        }
+        Ok(Found {
+            equations,
+            notes,
+            stats: self.adj.stats[before..].to_vec(),
+        })
+    }
+
+    fn gradient(
+        &mut self,
+        param: u32,
+        assuming: &[crate::model::Assumption],
+        span: Span,
+    ) -> Derivation {
+        let before = self.adj.stats.len();
+        let a = self.adj.gradient(param, assuming, span)?;
+        Ok(Found {
+            equations: vec![a.derived],
+            notes: if a.limited {
+                vec![LIMITED.to_owned()]
+            } else {
+                Vec::new()
+            },
+            stats: self.adj.stats[before..].to_vec(),
+        })
+    }
+
+    fn inverse(&mut self, span: Span) -> Derivation {
+        if let Some(done) = &self.inverse {
+            return done.clone();
+        }
+        let done =
+            inverse::inverse(self.model, &self.shapes, &self.options.limits, span).map(|inv| {
+                Found {
+                    equations: inv.equations,
+                    notes: inv.notes,
+                    stats: inv.stats,
+                }
+            });
+        self.inverse = Some(done.clone());
+        done
+    }
+
+    /// The Jacobian of request `k`.
+    fn jacobian(&mut self, k: usize) -> Derivation {
+        if let Some(done) = self.jacobians.get(&k) {
+            return done.clone();
+        }
+        let req = &self.model.requests[k];
+        let done = match &req.kind {
+            RequestKind::Jacobian { name, of, wrt } => jacobian::jacobian(
+                self.model,
+                &self.shapes,
+                of,
+                wrt,
+                &self.options.limits,
+                req.span,
+            )
+            .map(|(m, stats, limited)| Found {
+                equations: vec![Derived {
+                    lhs: Lhs::Matrix(name.clone()),
+                    rhs: Rhs::Expr(m),
+                }],
+                notes: if limited {
+                    vec![LIMITED.to_owned()]
+                } else {
+                    Vec::new()
+                },
+                stats,
+            }),
+            _ => Err(Diagnostic::new(req.span, "not a Jacobian", "here")),
+        };
+        self.jacobians.insert(k, done.clone());
+        done
+    }
+
+    /// The determinant of the Jacobian of request `k`.
+    fn det(&mut self, k: usize, span: Span) -> Derivation {
+        if let Some(done) = self.dets.get(&k) {
+            return done.clone();
+        }
+        let done = match self.jacobian(k) {
+            Ok(j) => {
+                let name = match &self.model.requests[k].kind {
+                    RequestKind::Jacobian { name, .. } => name.clone(),
+                    _ => String::new(),
+                };
+                match j.equations.first().map(|d| &d.rhs) {
+                    Some(Rhs::Expr(m)) => {
+                        let (d, notes, stats) =
+                            det::determinant(self.model, &self.shapes, m, &self.options.limits);
+                        Ok(Found {
+                            equations: vec![Derived {
+                                lhs: Lhs::Det(name),
+                                rhs: Rhs::Expr(d),
+                            }],
+                            notes,
+                            stats,
+                        })
+                    }
+                    _ => Err(Diagnostic::new(span, "the Jacobian has no matrix", "here")),
+                }
+            }
+            Err(_) => Err(Diagnostic::new(
+                span,
+                "the Jacobian this determinant needs could not be derived",
+                "no Jacobian",
+            )
+            .hint("see the error reported for the Jacobian's request")),
+        };
+        self.dets.insert(k, done.clone());
+        done
+    }
+
+    /// What the left side of an `expect` names, derived.
+    pub fn claim(
+        &mut self,
+        claim: &Claim,
+        assuming: &[crate::model::Assumption],
+        span: Span,
+    ) -> Derivation {
+        let pick = |r: Found, want: &dyn Fn(&Derived) -> bool| {
+            let mut r = r;
+            r.equations.retain(|d| want(d));
+            r
+        };
+        match claim {
+            Claim::Adjoint(Target::Param(p)) => self.gradient(*p, assuming, span),
+            Claim::Adjoint(t @ Target::Var(_)) => {
+                let all = self.adjoints(assuming, span)?;
+                let target = Leaf::Bar(t.clone());
+                Ok(pick(
+                    all,
+                    &|d: &Derived| matches!(&d.lhs, Lhs::Expr(e) if e.as_ref().last() == Some(&Node::Leaf(target.clone()))),
+                ))
+            }
+            Claim::Jacobian(k) => self.jacobian(*k),
+            Claim::Det(k) => self.det(*k, span),
+            Claim::Inverse(r) => {
+                let inv = self.inverse(span)?;
+                let target = Leaf::Var(r.clone());
+                let found = pick(
+                    inv,
+                    &|d: &Derived| matches!(&d.lhs, Lhs::Expr(e) if e.as_ref().last() == Some(&Node::Leaf(target.clone()))),
+                );
+                if found.equations.is_empty() {
+                    return Err(Diagnostic::new(
+                        span,
+                        format!("the inverse does not solve for `{}`", self.model.symbols.ref_text(r)),
+                        "not part of the state",
+                    )
+                    .hint("an inverse gives the previous value of every state variable, such as `theta[k]`"));
+                }
+                Ok(found)
+            }
+            Claim::Params => Err(unfinished(span, "`count params`")),
+            Claim::Macs(_) => Err(unfinished(span, "`count macs`")),
+            Claim::Depth(_) => Err(unfinished(span, "`depth`")),
+        }
+    }
+
+    /// Answers request `k`.
+    pub fn answer(&mut self, k: usize, req: &Request) -> Result<Answer, Diagnostic> {
+        let done = match &req.kind {
+            RequestKind::Adjoints { assuming } => self.adjoints(assuming, req.span)?,
+            RequestKind::Grad { param, assuming } => self.gradient(*param, assuming, req.span)?,
+            RequestKind::Inverse => self.inverse(req.span)?,
+            RequestKind::Jacobian { .. } => self.jacobian(k)?,
+            RequestKind::Det { of } => self.det(*of, req.span)?,
+            RequestKind::CountParams => return Err(unfinished(req.span, "`count params`")),
+            RequestKind::CountMacs(_) => return Err(unfinished(req.span, "`count macs`")),
+            RequestKind::Depth(_) => return Err(unfinished(req.span, "`depth`")),
+            RequestKind::Expect { lhs, rhs, assuming } => {
+                let derived = self.claim(lhs, assuming, req.span)?;
+                // Under assumptions, the adjoints that vanish are zero in the
+                // claim too.
+                let zero = match lhs {
+                    Claim::Adjoint(_) if !assuming.is_empty() => {
+                        expect::zero_adjoints(&self.adjoints(assuming, req.span)?.equations)
+                    }
+                    _ => Default::default(),
+                };
+                let before = self.adj.stats.len();
+                let cx = expect::Context {
+                    model: self.model,
+                    shapes: &self.shapes,
+                    limits: &self.options.limits,
+                };
+                let verdict = expect::decide(&cx, lhs, &derived.equations, rhs, assuming, &zero);
+                let mut stats = derived.stats;
+                stats.extend(self.adj.stats[before..].iter().cloned());
+                return Ok(Answer {
+                    request: k,
+                    equations: Vec::new(),
+                    notes: Vec::new(),
+                    verdict: Some(verdict),
+                    stats,
+                });
+            }
+        };
+        Ok(Answer {
+            request: k,
+            equations: done.equations,
+            notes: done.notes,
+            verdict: None,
+            stats: done.stats,
+        })
+    }
+}
+
 /// Answers every request of the model, in script order.
 pub fn derive_all(model: &Model, options: &Options) -> Derivations {
     let mut out = Derivations::default();
-    let shapes = Rc::new(egraph::ShapeTable::new(model));
-    let mut adj = Adjoints::new(model, shapes.clone(), &options.limits);
-    // Derived Jacobians by request number, for `det(J)`.
-    let mut matrices: std::collections::HashMap<usize, egg::RecExpr<Node>> =
-        std::collections::HashMap::new();
+    let mut session = Session::new(model, options);
     for (k, req) in model.requests.iter().enumerate() {
-        let before = adj.stats.len();
-        let result: Result<Option<Answer>, Diagnostic> = match &req.kind {
-            RequestKind::Adjoints { assuming } => adj.all(assuming, req.span).map(|list| {
-                let limited = list.iter().any(|a| a.limited);
-                let equations: Vec<Derived> = list.into_iter().map(|a| a.derived).collect();
-                let mut notes = Vec::new();
-                if looks_ahead(&equations) {
-                    notes.push(PAST_THE_END.to_owned());
-                }
-                if limited {
-                    notes.push(LIMITED.to_owned());
-                }
-                Some(Answer {
-                    request: k,
-                    equations,
-                    notes,
-                    verdict: None,
-                    stats: Vec::new(),
-                })
-            }),
-            RequestKind::Grad { param, assuming } => {
-                adj.gradient(*param, assuming, req.span).map(|a| {
-                    let mut notes = Vec::new();
-                    if a.limited {
-                        notes.push(LIMITED.to_owned());
-                    }
-                    Some(Answer {
-                        request: k,
-                        equations: vec![a.derived],
-                        notes,
-                        verdict: None,
-                        stats: Vec::new(),
-                    })
-                })
-            }
-            RequestKind::Inverse => inverse::inverse(model, &shapes, &options.limits, req.span)
-                .map(|inv| {
-                    let mut a = answer(k, inv.equations, inv.notes);
-                    a.stats = inv.stats;
-                    Some(a)
-                }),
-            RequestKind::Jacobian { name, of, wrt } => {
-                jacobian::jacobian(model, &shapes, of, wrt, &options.limits, req.span).map(
-                    |(m, stats, limited)| {
-                        matrices.insert(k, m.clone());
-                        let notes = if limited {
-                            vec![LIMITED.to_owned()]
-                        } else {
-                            Vec::new()
-                        };
-                        let mut a = answer(
-                            k,
-                            vec![Derived {
-                                lhs: Lhs::Matrix(name.clone()),
-                                rhs: Rhs::Expr(m),
-                            }],
-                            notes,
-                        );
-                        a.stats = stats;
-                        Some(a)
-                    },
-                )
-            }
-            RequestKind::Det { of } => match (matrices.get(of), &model.requests[*of].kind) {
-                (Some(m), RequestKind::Jacobian { name, .. }) => {
-                    let (d, notes, stats) = det::determinant(model, &shapes, m, &options.limits);
-                    let mut a = answer(
-                        k,
-                        vec![Derived {
-                            lhs: Lhs::Det(name.clone()),
-                            rhs: Rhs::Expr(d),
-                        }],
-                        notes,
-                    );
-                    a.stats = stats;
-                    Ok(Some(a))
-                }
-                _ => Err(Diagnostic::new(
-                    req.span,
-                    "the Jacobian this determinant needs could not be derived",
-                    "no Jacobian",
-                )
-                .hint("see the error reported for the Jacobian's request")),
-            },
-            other => {
-                let what = match other {
-                    RequestKind::CountParams => "`count params`",
-                    RequestKind::CountMacs(_) => "`count macs`",
-                    RequestKind::Depth(_) => "`depth`",
-                    _ => "`expect`",
-                };
-                Err(unfinished(req, what))
-            }
-        };
-        match result {
-            Ok(Some(mut a)) => {
-                if a.stats.is_empty() {
-                    a.stats = adj.stats[before..].to_vec();
-                }
-                out.answers.push(a);
-            }
-            Ok(None) => {}
+        match session.answer(k, req) {
+            Ok(a) => out.answers.push(a),
             Err(d) => out.problems.push(d),
         }
     }
     out
 }
 
-fn answer(request: usize, equations: Vec<Derived>, notes: Vec<String>) -> Answer {
-    Answer {
-        request,
-        equations,
-        notes,
-        verdict: None,
-        stats: Vec::new(),
+/// The expression of a derived equation's right side, if it has one.
+pub fn rhs_expr(d: &Derived) -> Option<&RecExpr<Node>> {
+    match &d.rhs {
+        Rhs::Expr(e) => Some(e),
+        Rhs::Poly(_) => None,
     }
 }

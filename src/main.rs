@@ -38,6 +38,16 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// Answer every request, then check every derived result numerically
+    /// on random instances: adjoints and gradients against finite
+    /// differences, inverses by round trip, Jacobians against finite
+    /// differences, determinants against numeric determinants.
+    Verify {
+        /// The script; `-` reads standard input.
+        file: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
     /// Parse and check a script without deriving anything.
     Check {
         /// The script; `-` reads standard input.
@@ -159,6 +169,35 @@ fn run(cli: Cli) -> u8 {
                     2
                 }
             }
+        }
+        Command::Verify { file, limits } => {
+            let source = match read_source(&file) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return 2;
+                }
+            };
+            let options = Options {
+                limits: limits.limits(),
+            };
+            let run = match deriv::run(&source, &options) {
+                Ok(r) => r,
+                Err(d) => {
+                    report(&source, &d);
+                    return 2;
+                }
+            };
+            let checks = deriv::verify::verify_all(&run.key);
+            print!("{}", deriv::verify::report(&source.name, &checks));
+            if !run.problems.is_empty() {
+                report(&source, &Diagnostics(run.problems));
+                return 2;
+            }
+            if checks.iter().any(|c| !c.passed) {
+                return 1;
+            }
+            0
         }
         Command::Run {
             file,

@@ -10,6 +10,7 @@ pub mod calculus;
 pub mod det;
 pub mod jacobian;
 pub mod matrix;
+pub mod ring;
 
 use crate::ir::analysis::{constant, is_scalar, Graph, Meta};
 use crate::ir::Node;
@@ -119,5 +120,14 @@ pub fn linear_algebra() -> Vec<Rewrite> {
     let mut rules = simplify();
     rules.extend(matrix::rules());
     rules.extend(det::rules());
+    rules
+}
+
+/// The rules an `expect` proof may use: everything that simplifies, the
+/// elementwise normal form, and distributivity of matrix products.
+pub fn prove() -> Vec<Rewrite> {
+    let mut rules = linear_algebra();
+    rules.extend(ring::rules());
+    rules.extend(algebra::ac());
     rules
 }

@@ -503,3 +503,53 @@ pub fn verify_update_maps(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
     }
     out
 }
+
+/// The seeds `deriv verify` uses.
+pub const SEEDS: &[u64] = &[1, 2, 3, 4];
+
+/// Every numeric check of an answer key, in script order.
+pub fn verify_all(key: &AnswerKey) -> Vec<Check> {
+    let mut checks = verify_adjoints(key, SEEDS);
+    checks.extend(verify_update_maps(key, SEEDS));
+    checks.sort_by_key(|c| c.line);
+    checks
+}
+
+/// The checks as a table, one row per result, and a closing line.
+pub fn report(script: &str, checks: &[Check]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "deriv verify: {script}");
+    let width = checks
+        .iter()
+        .map(|c| c.what.chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let _ = writeln!(
+        out,
+        "  {:<5} {:<width$}  {:<14}  {:<6}  how",
+        "line", "result", "max rel. error", "check"
+    );
+    for c in checks {
+        let err = match c.error {
+            Some(e) => format!("{e:.1e}"),
+            None => "exact".to_owned(),
+        };
+        let verdict = if c.passed { "pass" } else { "FAIL" };
+        let _ = writeln!(
+            out,
+            "  {:<5} {:<width$}  {:<14}  {:<6}  {}",
+            c.line, c.what, err, verdict, c.how
+        );
+    }
+    let failed = checks.iter().filter(|c| !c.passed).count();
+    let _ = writeln!(
+        out,
+        "{} checks: {} passed, {} failed",
+        checks.len(),
+        checks.len() - failed,
+        failed
+    );
+    out
+}

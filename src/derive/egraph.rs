@@ -105,18 +105,40 @@ pub struct Ran {
 
 /// Runs `rules` on `graph` within the limits.
 pub fn run(graph: Graph, rules: &[Rewrite], limits: &Limits, what: &str) -> Ran {
-    let runner = Runner::default()
+    run_until(graph, rules, limits, what, None)
+}
+
+/// Runs `rules` on `graph` within the limits, stopping early once the
+/// classes of `goal` are one (a proof found).
+pub fn run_until(
+    graph: Graph,
+    rules: &[Rewrite],
+    limits: &Limits,
+    what: &str,
+    goal: Option<(Id, Id)>,
+) -> Ran {
+    let mut runner = Runner::default()
         .with_egraph(graph)
         .with_iter_limit(limits.egraph_iters)
         .with_node_limit(limits.egraph_nodes)
         .with_time_limit(Duration::from_secs(60))
-        .with_scheduler(SimpleScheduler)
-        .run(rules);
+        .with_scheduler(SimpleScheduler);
+    if let Some((a, b)) = goal {
+        runner = runner.with_hook(move |r| {
+            if r.egraph.find(a) == r.egraph.find(b) {
+                Err("proved".to_owned())
+            } else {
+                Ok(())
+            }
+        });
+    }
+    let runner = runner.run(rules);
     let (stop, limited) = match &runner.stop_reason {
         Some(StopReason::Saturated) => ("saturated".to_owned(), false),
         Some(StopReason::IterationLimit(n)) => (format!("iteration limit ({n})"), true),
         Some(StopReason::NodeLimit(n)) => (format!("node limit ({n})"), true),
         Some(StopReason::TimeLimit(s)) => (format!("time limit ({s} s)"), true),
+        Some(StopReason::Other(o)) if o == "proved" => (o.clone(), false),
         Some(StopReason::Other(o)) => (o.clone(), true),
         None => ("not run".to_owned(), false),
     };

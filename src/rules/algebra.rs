@@ -89,3 +89,14 @@ pub fn rules() -> Vec<Rewrite> {
     }
     rules
 }
+
+/// Distributivity of matrix products, for proofs only; sums of elementwise
+/// products meet through the normal form of `ring`.
+#[rustfmt::skip]
+pub fn ac() -> Vec<Rewrite> {
+    vec![
+        rw!("ac-dist-mul";      "(* ?a (+ ?b ?c))"     => "(+ (* ?a ?b) (* ?a ?c))"),
+        rw!("ac-dist-mul-r";    "(* (+ ?b ?c) ?a)"     => "(+ (* ?b ?a) (* ?c ?a))"),
+        rw!("ac-dist-mul-sub";  "(* ?a (- ?b ?c))"     => "(- (* ?a ?b) (* ?a ?c))"),
+    ]
+}

@@ -1,0 +1,372 @@
+//! `expect lhs = rhs`: decides a claim about a derived result. It is
+//! *proven* when the claim and the derived form meet in one e-graph under
+//! the rewrite rules (plus commutativity, associativity and
+//! distributivity); *refuted* when numeric evaluation separates them on some
+//! instance, reported with the instance and the two values; otherwise *not
+//! proven*, with the numeric evidence. A proof is never reported without
+//! being found.
+//!
+//! Numeric checks use several seeds and several sizes of the dims, values
+//! drawn away from 0 and 1, and a relative tolerance of 1e-6 that no term of
+//! ordinary size can hide in.
+
+use super::egraph::{graph, name_forward_values, run_until, ShapeTable};
+use super::rhs_expr;
+use crate::eval::{rel_error, Evaluator, Forward, Instance, Mat};
+use crate::ir::{Ix, Leaf, Node, Ref, Target};
+use crate::key::{Derived, Lhs, Rhs, Verdict};
+use crate::model::{Assumption, Claim, Claimed, Model};
+use crate::num::Rational;
+use crate::poly::Poly;
+use crate::rules;
+use crate::verify::{tuples, FdAdjoints};
+use crate::Limits;
+use egg::RecExpr;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+/// The largest relative difference that still counts as equal.
+const TOLERANCE: f64 = 1e-6;
+
+/// The most e-nodes and iterations a proof attempt may use.
+const PROOF_NODES: usize = 20_000;
+const PROOF_ITERS: usize = 16;
+
+/// What deciding a claim needs from the session.
+pub struct Context<'a> {
+    /// The model.
+    pub model: &'a Model,
+    /// Its leaf shapes.
+    pub shapes: &'a Rc<ShapeTable>,
+    /// The e-graph limits.
+    pub limits: &'a Limits,
+}
+
+/// Decides one `expect`.
+pub fn decide(
+    cx: &Context<'_>,
+    claim: &Claim,
+    derived: &[Derived],
+    claimed: &Claimed,
+    assuming: &[Assumption],
+    zero: &BTreeSet<u32>,
+) -> Verdict {
+    let (model, shapes, limits) = (cx.model, cx.shapes, cx.limits);
+    match (claimed, derived.first().map(|d| &d.rhs)) {
+        (Claimed::Poly(q), Some(Rhs::Poly(p))) => polynomial(model, derived, p, q),
+        (Claimed::Expr(c), Some(Rhs::Expr(d))) => {
+            expression(model, shapes, limits, claim, derived, d, c, assuming, zero)
+        }
+        _ => Verdict::NotProven {
+            derived: derived.to_vec(),
+            evidence: "the derived result and the claim are of different kinds".to_owned(),
+        },
+    }
+}
+
+/// Adjoints that a derivation found to be zero (under assumptions).
+pub fn zero_adjoints(derived: &[Derived]) -> BTreeSet<u32> {
+    derived
+        .iter()
+        .filter(|d| rhs_expr(d).is_some_and(super::adjoint::is_zero))
+        .filter_map(|d| match &d.lhs {
+            Lhs::Expr(e) => match e.as_ref().last() {
+                Some(Node::Leaf(Leaf::Bar(Target::Var(r)))) => Some(r.var),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+fn dims_text(model: &Model, inst: &Instance<'_>) -> String {
+    model
+        .dims
+        .iter()
+        .enumerate()
+        .map(|(k, d)| format!("{} = {}", d.name, inst.dim(k as u32)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn polynomial(model: &Model, derived: &[Derived], p: &Poly, q: &Poly) -> Verdict {
+    if p == q {
+        return Verdict::Proven;
+    }
+    // The smallest dims (all equal, then varied) where the two differ.
+    let n = model.dims.len();
+    let mut settings: Vec<Vec<i64>> = (1..=6).map(|v| vec![v; n]).collect();
+    for k in 0..n {
+        let mut s = vec![2; n];
+        s[k] = 3;
+        settings.push(s);
+    }
+    for dims in settings {
+        let at = |d: u32| dims.get(d as usize).copied().unwrap_or(1);
+        let (x, y) = (p.eval_exact(&at), q.eval_exact(&at));
+        if x != y {
+            let shown = model
+                .dims
+                .iter()
+                .zip(&dims)
+                .map(|(d, v)| format!("{} = {v}", d.name))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let num = |r: Option<Rational>| r.map_or("too large".to_owned(), |r| r.to_string());
+            return Verdict::Refuted {
+                derived: derived.to_vec(),
+                counterexample: format!(
+                    "at {shown} the derived value is {} but the claim gives {}",
+                    num(x),
+                    num(y)
+                ),
+            };
+        }
+    }
+    Verdict::Refuted {
+        derived: derived.to_vec(),
+        counterexample: "the two polynomials differ, though not at the small sizes tried"
+            .to_owned(),
+    }
+}
+
+/// Whether the two meet in one e-graph.
+#[allow(clippy::too_many_arguments)]
+fn proves(
+    model: &Model,
+    shapes: &Rc<ShapeTable>,
+    limits: &Limits,
+    claim: &Claim,
+    d: &RecExpr<Node>,
+    c: &RecExpr<Node>,
+    assuming: &[Assumption],
+    zero: &BTreeSet<u32>,
+) -> bool {
+    let mut g = graph(shapes);
+    for a in assuming {
+        if let Some(k) = super::adjoint::constant_value(&a.value) {
+            g.analysis.assumed.insert(a.target.var, k);
+        }
+    }
+    let (gd, gc) = (g.add_expr(d), g.add_expr(c));
+    // An inverse is stated in the next state's values; merging forward
+    // values with their definitions there would prove vacuous claims.
+    if !matches!(claim, Claim::Inverse(_)) {
+        name_forward_values(&mut g, model, d);
+        name_forward_values(&mut g, model, c);
+    }
+    for e in [d, c] {
+        for n in e.as_ref() {
+            if let Node::Leaf(Leaf::Bar(Target::Var(r))) = n {
+                if zero.contains(&r.var) {
+                    let l = g.add(n.clone());
+                    let z = g.add(Node::Num(Rational::zero()));
+                    g.union(l, z);
+                }
+            }
+            if let Node::Leaf(Leaf::Var(r)) = n {
+                if let Some(a) = assuming.iter().find(|a| a.target.var == r.var) {
+                    if super::adjoint::constant_value(&a.value).is_none() {
+                        let by = offsets(r);
+                        let l = g.add(n.clone());
+                        let v = g.add_expr(&crate::ir::shift(&a.value, &|i| {
+                            by.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1)
+                        }));
+                        g.union(l, v);
+                    }
+                }
+            }
+        }
+    }
+    g.rebuild();
+    if g.find(gd) == g.find(gc) {
+        return true;
+    }
+    let budget = Limits {
+        egraph_nodes: limits.egraph_nodes.min(PROOF_NODES),
+        egraph_iters: limits.egraph_iters.min(PROOF_ITERS),
+        ..limits.clone()
+    };
+    let ran = run_until(g, &rules::prove(), &budget, "prove", Some((gd, gc)));
+    ran.graph.find(gd) == ran.graph.find(gc)
+}
+
+fn offsets(r: &Ref) -> Vec<(u32, i64)> {
+    r.at.iter()
+        .filter_map(|ix| match *ix {
+            Ix::Rel(i, o) => Some((i, o)),
+            Ix::Abs(_) => None,
+        })
+        .collect()
+}
+
+/// The instances claims are checked on: two sizes of every dim, then dims
+/// drawn at random, each with its own seed.
+fn instances(model: &Model) -> Vec<Instance<'_>> {
+    let mut out: Vec<Instance<'_>> = Vec::new();
+    for (n, seed) in [(2, 101), (3, 102), (2, 103)] {
+        out.extend(Instance::new(model, vec![n; model.dims.len()], seed).ok());
+    }
+    for seed in [104, 105] {
+        out.extend(Instance::seeded(model, seed).ok());
+    }
+    out
+}
+
+/// The entry where two values differ most, as words.
+fn difference(x: &Mat, y: &Mat) -> String {
+    let (xs, ys) = (x.entries(), y.entries());
+    if x.is_scalar() && y.is_scalar() {
+        return format!(
+            "the derived value is {:.6} but the claim gives {:.6}",
+            xs[0], ys[0]
+        );
+    }
+    let pick = |m: &Mat, k: usize| {
+        if m.is_scalar() {
+            m.entries()[0]
+        } else {
+            m.entries().get(k).copied().unwrap_or(f64::NAN)
+        }
+    };
+    let n = xs.len().max(ys.len());
+    let k = (0..n)
+        .max_by(|&a, &b| {
+            let da = (pick(x, a) - pick(y, a)).abs();
+            let db = (pick(x, b) - pick(y, b)).abs();
+            da.total_cmp(&db)
+        })
+        .unwrap_or(0);
+    format!(
+        "entry {} of the derived value is {:.6} but the claim gives {:.6}",
+        k + 1,
+        pick(x, k),
+        pick(y, k)
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn expression(
+    model: &Model,
+    shapes: &Rc<ShapeTable>,
+    limits: &Limits,
+    claim: &Claim,
+    derived: &[Derived],
+    d: &RecExpr<Node>,
+    c: &RecExpr<Node>,
+    assuming: &[Assumption],
+    zero: &BTreeSet<u32>,
+) -> Verdict {
+    // A claimed inverse written with the value it solves for says nothing.
+    if let Claim::Inverse(r) = claim {
+        if c.as_ref().iter().any(|n| matches!(n, Node::Leaf(Leaf::Var(x)) if x.var == r.var && x.at.iter().all(|ix| matches!(ix, Ix::Rel(_, 0))))) {
+            return Verdict::NotProven {
+                derived: derived.to_vec(),
+                evidence: format!(
+                    "the claim is written with `{}`, the value the inverse solves for; write it with the next state's values",
+                    model.symbols.ref_text(r)
+                ),
+            };
+        }
+    }
+    let proven = proves(model, shapes, limits, claim, d, c, assuming, zero);
+    // Even a proof is checked against the numbers: a disagreement would be
+    // a bug in a rule, and must not pass silently.
+    let subst: Vec<(u32, RecExpr<Node>)> = assuming
+        .iter()
+        .map(|a| (a.target.var, a.value.clone()))
+        .collect();
+    let indices: Vec<u32> = match claim {
+        Claim::Adjoint(Target::Var(r)) => model.vars[r.var as usize].indices.clone(),
+        _ => Vec::new(),
+    };
+    let mut agreed = 0;
+    let mut worst: f64 = 0.0;
+    // The point where the two differ most, in words.
+    let mut witness: Option<(f64, String)> = None;
+    let mut failure = None;
+    for inst in instances(model) {
+        let fd = FdAdjoints::new(&inst, zero.clone());
+        let forward = Forward::new(&inst, None);
+        let ev = Evaluator {
+            forward: &forward,
+            adjoints: &fd,
+            assumed: &subst,
+        };
+        let points: Vec<Vec<Option<i64>>> = if indices.is_empty() {
+            vec![(0..model.indices.len() as u32)
+                .map(|i| Some(inst.range(i).0))
+                .collect()]
+        } else {
+            tuples(&inst, &indices)
+                .into_iter()
+                .map(|t| {
+                    let mut b = vec![None; model.indices.len()];
+                    for (&i, &v) in indices.iter().zip(&t) {
+                        b[i as usize] = Some(v);
+                    }
+                    b
+                })
+                .collect()
+        };
+        for b in points {
+            match (ev.eval(d, &b), ev.eval(c, &b)) {
+                (Ok(x), Ok(y)) if x.is_finite() && y.is_finite() => {
+                    let e = rel_error(&x, &y);
+                    if e > TOLERANCE && witness.as_ref().is_none_or(|(w, _)| e > *w) {
+                        let at: Vec<String> = indices
+                            .iter()
+                            .filter_map(|&i| {
+                                b[i as usize]
+                                    .map(|v| format!("{} = {v}", model.symbols.index_name(i)))
+                            })
+                            .collect();
+                        let mut place = dims_text(model, &inst);
+                        if !at.is_empty() {
+                            place = format!("{place}, {}", at.join(", "));
+                        }
+                        witness = Some((
+                            e,
+                            format!("at {place} (seed {}): {}", inst.seed, difference(&x, &y)),
+                        ));
+                    }
+                    worst = worst.max(e);
+                    agreed += 1;
+                }
+                (Err(e), _) | (_, Err(e)) => failure = Some(e.0),
+                _ => failure = Some("a value is not finite".to_owned()),
+            }
+        }
+    }
+    if let Some((_, counterexample)) = witness {
+        if proven {
+            return Verdict::NotProven {
+                derived: derived.to_vec(),
+                evidence: format!(
+                    "a proof was found, but the numbers disagree {counterexample}; this is a bug in deriv, please report the script"
+                ),
+            };
+        }
+        return Verdict::Refuted {
+            derived: derived.to_vec(),
+            counterexample,
+        };
+    }
+    if proven {
+        return Verdict::Proven;
+    }
+    let evidence = if agreed == 0 {
+        format!(
+            "no proof was found, and the claim could not be evaluated: {}",
+            failure.unwrap_or_else(|| "no instance".to_owned())
+        )
+    } else {
+        format!(
+            "no proof was found within the rewrite limits; numerically the two agree at {agreed} points on 5 random instances (largest relative difference {worst:.1e})"
+        )
+    };
+    Verdict::NotProven {
+        derived: derived.to_vec(),
+        evidence,
+    }
+}

@@ -1,0 +1,182 @@
+//! A normal form for elementwise algebra, for proofs: a sum of Hadamard
+//! products is expanded into a polynomial over its atoms (the classes that
+//! are not sums, differences, negations, elementwise products or small
+//! powers), like terms are collected with exact coefficients, and the
+//! result is rebuilt in one canonical order. Two sides that are equal as
+//! polynomials then meet in one class, where commutativity and
+//! associativity rules would have to search every order.
+
+use super::{built, var, Rewrite};
+use crate::ir::analysis::{constant, is_scalar, Graph};
+use crate::ir::Node;
+use crate::num::Rational;
+use egg::{Id, Subst};
+use std::collections::BTreeMap;
+
+/// Terms: sorted atom lists with their coefficients.
+type Polynomial = BTreeMap<Vec<Id>, Rational>;
+
+/// The most terms an expansion may reach before it gives up.
+const MAX_TERMS: usize = 64;
+
+fn add_into(acc: &mut Polynomial, p: Polynomial, sign: &Rational) -> Option<()> {
+    for (m, c) in p {
+        let c = c.mul(sign)?;
+        let sum = match acc.get(&m) {
+            Some(prev) => prev.add(&c)?,
+            None => c,
+        };
+        if sum.is_zero() {
+            acc.remove(&m);
+        } else {
+            acc.insert(m, sum);
+        }
+    }
+    (acc.len() <= MAX_TERMS).then_some(())
+}
+
+fn times(a: &Polynomial, b: &Polynomial) -> Option<Polynomial> {
+    if a.len().saturating_mul(b.len()) > MAX_TERMS {
+        return None;
+    }
+    let mut out = Polynomial::new();
+    for (ma, ca) in a {
+        for (mb, cb) in b {
+            let mut m: Vec<Id> = ma.iter().chain(mb).copied().collect();
+            m.sort_unstable();
+            let mut one = Polynomial::new();
+            one.insert(m, ca.mul(cb)?);
+            add_into(&mut out, one, &Rational::one())?;
+        }
+    }
+    Some(out)
+}
+
+fn atom(id: Id) -> Polynomial {
+    let mut p = Polynomial::new();
+    p.insert(vec![id], Rational::one());
+    p
+}
+
+/// The polynomial of a class, following one elementwise node per class.
+fn expand(eg: &Graph, id: Id, stack: &mut Vec<Id>) -> Option<Polynomial> {
+    let id = eg.find(id);
+    if let Some(c) = constant(eg, id) {
+        let mut p = Polynomial::new();
+        if !c.is_zero() {
+            p.insert(Vec::new(), c);
+        }
+        return Some(p);
+    }
+    if stack.contains(&id) || stack.len() > 32 {
+        return Some(atom(id));
+    }
+    stack.push(id);
+    let mut result = None;
+    for n in &eg[id].nodes {
+        let p = match n {
+            Node::Add([a, b]) | Node::Sub([a, b]) => {
+                let mut acc = expand(eg, *a, stack)?;
+                let sign = if matches!(n, Node::Sub(_)) {
+                    Rational::int(-1)
+                } else {
+                    Rational::one()
+                };
+                add_into(&mut acc, expand(eg, *b, stack)?, &sign)?;
+                acc
+            }
+            Node::Neg(a) => {
+                let mut acc = Polynomial::new();
+                add_into(&mut acc, expand(eg, *a, stack)?, &Rational::int(-1))?;
+                acc
+            }
+            Node::Had([a, b]) => times(&expand(eg, *a, stack)?, &expand(eg, *b, stack)?)?,
+            Node::Mul([a, b]) if constant(eg, *a).is_some() && is_scalar(eg, *a) => {
+                times(&expand(eg, *a, stack)?, &expand(eg, *b, stack)?)?
+            }
+            Node::Pow([a, e]) => match constant(eg, *e).and_then(|k| k.to_i64()) {
+                Some(k @ 2..=4) => {
+                    let base = expand(eg, *a, stack)?;
+                    let mut acc = base.clone();
+                    for _ in 1..k {
+                        acc = times(&acc, &base)?;
+                    }
+                    acc
+                }
+                _ => continue,
+            },
+            _ => continue,
+        };
+        result = Some(p);
+        break;
+    }
+    stack.pop();
+    Some(result.unwrap_or_else(|| atom(id)))
+}
+
+/// Rebuilds a polynomial in canonical order: terms by their atoms, atoms by
+/// class, coefficients first.
+fn rebuild(eg: &mut Graph, p: &Polynomial) -> Id {
+    let mut acc: Option<Id> = None;
+    for (m, c) in p {
+        let mut term: Option<Id> = None;
+        for &a in m {
+            term = Some(match term {
+                Some(t) => eg.add(Node::Had([t, a])),
+                None => a,
+            });
+        }
+        let mag = c.abs();
+        let term = match term {
+            Some(t) if mag.is_one() => t,
+            Some(t) => {
+                let n = eg.add(Node::Num(mag));
+                eg.add(Node::Mul([n, t]))
+            }
+            None => eg.add(Node::Num(mag)),
+        };
+        acc = Some(match (acc, c.is_negative()) {
+            (None, false) => term,
+            (None, true) => eg.add(Node::Neg(term)),
+            (Some(s), false) => eg.add(Node::Add([s, term])),
+            (Some(s), true) => eg.add(Node::Sub([s, term])),
+        });
+    }
+    acc.unwrap_or_else(|| eg.add(Node::Num(Rational::zero())))
+}
+
+fn normalize(eg: &mut Graph, s: &Subst, op: &str) -> Option<Id> {
+    let (a, b) = (s[var("?a")], s[var("?b")]);
+    let mut stack = Vec::new();
+    let pa = expand(eg, a, &mut stack)?;
+    let pb = expand(eg, b, &mut stack)?;
+    let p = match op {
+        "+" => {
+            let mut acc = pa;
+            add_into(&mut acc, pb, &Rational::one())?;
+            acc
+        }
+        "-" => {
+            let mut acc = pa;
+            add_into(&mut acc, pb, &Rational::int(-1))?;
+            acc
+        }
+        _ => times(&pa, &pb)?,
+    };
+    Some(rebuild(eg, &p))
+}
+
+/// The normal-form rules.
+pub fn rules() -> Vec<Rewrite> {
+    vec![
+        built("ring-normal-add", "(+ ?a ?b)", |eg, s| {
+            normalize(eg, s, "+")
+        }),
+        built("ring-normal-sub", "(- ?a ?b)", |eg, s| {
+            normalize(eg, s, "-")
+        }),
+        built("ring-normal-had", "(.* ?a ?b)", |eg, s| {
+            normalize(eg, s, ".*")
+        }),
+    ]
+}
