@@ -100,6 +100,38 @@ impl Adjoints for FdAdjoints<'_> {
     }
 }
 
+/// Adjoint values drawn at random (zero for the variables in `zero`): for
+/// comparing two formulas as formulas, where the adjoints are free leaves.
+pub struct RandomAdjoints<'i> {
+    inst: &'i Instance<'i>,
+    zero: BTreeSet<u32>,
+}
+
+impl<'i> RandomAdjoints<'i> {
+    /// Random adjoints for `inst`.
+    pub fn new(inst: &'i Instance<'i>, zero: BTreeSet<u32>) -> RandomAdjoints<'i> {
+        RandomAdjoints { inst, zero }
+    }
+}
+
+impl Adjoints for RandomAdjoints<'_> {
+    fn adjoint(&self, target: &Target, at: &[i64]) -> Result<Mat, EvalError> {
+        let (tag, shape) = match target {
+            Target::Var(r) => (
+                i64::from(r.var),
+                Forward::new(self.inst, None).value(r.var, at)?,
+            ),
+            Target::Param(p) => (-1 - i64::from(*p), self.inst.param(*p)?),
+        };
+        if matches!(target, Target::Var(r) if self.zero.contains(&r.var)) {
+            return Ok(Mat::zeros(shape.rows(), shape.cols()));
+        }
+        let mut tags = vec![5, tag];
+        tags.extend_from_slice(at);
+        Ok(crate::eval::Rng::new(self.inst.seed, &tags).mat(shape.rows(), shape.cols()))
+    }
+}
+
 /// Every combination of index values over the given indices' ranges.
 pub fn tuples(inst: &Instance<'_>, indices: &[u32]) -> Vec<Vec<i64>> {
     let mut out = vec![Vec::new()];

@@ -19,7 +19,7 @@ use crate::model::{Assumption, Claim, Claimed, Model};
 use crate::num::Rational;
 use crate::poly::Poly;
 use crate::rules;
-use crate::verify::{tuples, FdAdjoints};
+use crate::verify::{tuples, FdAdjoints, RandomAdjoints};
 use crate::Limits;
 use egg::RecExpr;
 use std::collections::BTreeSet;
@@ -245,6 +245,100 @@ fn difference(x: &Mat, y: &Mat) -> String {
     )
 }
 
+/// The outcome of comparing a derived form with a claim numerically.
+struct Comparison {
+    /// Points where both could be evaluated.
+    agreed: usize,
+    /// The largest relative difference among them.
+    worst: f64,
+    /// The point where they differ most, if beyond the tolerance.
+    witness: Option<(f64, String)>,
+    /// Why some point could not be evaluated.
+    failure: Option<String>,
+}
+
+/// Evaluates both sides on every instance and index value, with the
+/// adjoints either free (random) or true (finite differences of the loss).
+fn compare(
+    model: &Model,
+    claim: &Claim,
+    d: &RecExpr<Node>,
+    c: &RecExpr<Node>,
+    assuming: &[Assumption],
+    zero: &BTreeSet<u32>,
+    true_adjoints: bool,
+) -> Comparison {
+    let subst: Vec<(u32, RecExpr<Node>)> = assuming
+        .iter()
+        .map(|a| (a.target.var, a.value.clone()))
+        .collect();
+    let indices: Vec<u32> = match claim {
+        Claim::Adjoint(Target::Var(r)) => model.vars[r.var as usize].indices.clone(),
+        _ => Vec::new(),
+    };
+    let mut out = Comparison {
+        agreed: 0,
+        worst: 0.0,
+        witness: None,
+        failure: None,
+    };
+    for inst in instances(model) {
+        let fd = FdAdjoints::new(&inst, zero.clone());
+        let random = RandomAdjoints::new(&inst, zero.clone());
+        let forward = Forward::new(&inst, None);
+        let ev = Evaluator {
+            forward: &forward,
+            adjoints: if true_adjoints { &fd } else { &random },
+            assumed: &subst,
+        };
+        let points: Vec<Vec<Option<i64>>> = if indices.is_empty() {
+            vec![(0..model.indices.len() as u32)
+                .map(|i| Some(inst.range(i).0))
+                .collect()]
+        } else {
+            tuples(&inst, &indices)
+                .into_iter()
+                .map(|t| {
+                    let mut b = vec![None; model.indices.len()];
+                    for (&i, &v) in indices.iter().zip(&t) {
+                        b[i as usize] = Some(v);
+                    }
+                    b
+                })
+                .collect()
+        };
+        for b in points {
+            match (ev.eval(d, &b), ev.eval(c, &b)) {
+                (Ok(x), Ok(y)) if x.is_finite() && y.is_finite() => {
+                    let e = rel_error(&x, &y);
+                    if e > TOLERANCE && out.witness.as_ref().is_none_or(|(w, _)| e > *w) {
+                        let at: Vec<String> = indices
+                            .iter()
+                            .filter_map(|&i| {
+                                b[i as usize]
+                                    .map(|v| format!("{} = {v}", model.symbols.index_name(i)))
+                            })
+                            .collect();
+                        let mut place = dims_text(model, &inst);
+                        if !at.is_empty() {
+                            place = format!("{place}, {}", at.join(", "));
+                        }
+                        out.witness = Some((
+                            e,
+                            format!("at {place} (seed {}): {}", inst.seed, difference(&x, &y)),
+                        ));
+                    }
+                    out.worst = out.worst.max(e);
+                    out.agreed += 1;
+                }
+                (Err(e), _) | (_, Err(e)) => out.failure = Some(e.0),
+                _ => out.failure = Some("a value is not finite".to_owned()),
+            }
+        }
+    }
+    out
+}
+
 #[allow(clippy::too_many_arguments)]
 fn expression(
     model: &Model,
@@ -270,75 +364,23 @@ fn expression(
         }
     }
     let proven = proves(model, shapes, limits, claim, d, c, assuming, zero);
-    // Even a proof is checked against the numbers: a disagreement would be
-    // a bug in a rule, and must not pass silently.
-    let subst: Vec<(u32, RecExpr<Node>)> = assuming
-        .iter()
-        .map(|a| (a.target.var, a.value.clone()))
-        .collect();
-    let indices: Vec<u32> = match claim {
-        Claim::Adjoint(Target::Var(r)) => model.vars[r.var as usize].indices.clone(),
-        _ => Vec::new(),
+    // Even a proof is checked against the numbers, with the adjoints as
+    // free values: a disagreement would be a bug in a rule.
+    let free = compare(model, claim, d, c, assuming, zero, false);
+    let has_adjoints = [d, c].iter().any(|e| {
+        e.as_ref()
+            .iter()
+            .any(|n| matches!(n, Node::Leaf(Leaf::Bar(_))))
+    });
+    // Two formulas that differ with free adjoints may still agree once the
+    // adjoints take their true values (a claim that substitutes one
+    // adjoint's equation into another); decide with the true values.
+    let numbers = if free.witness.is_some() && !proven && has_adjoints {
+        compare(model, claim, d, c, assuming, zero, true)
+    } else {
+        free
     };
-    let mut agreed = 0;
-    let mut worst: f64 = 0.0;
-    // The point where the two differ most, in words.
-    let mut witness: Option<(f64, String)> = None;
-    let mut failure = None;
-    for inst in instances(model) {
-        let fd = FdAdjoints::new(&inst, zero.clone());
-        let forward = Forward::new(&inst, None);
-        let ev = Evaluator {
-            forward: &forward,
-            adjoints: &fd,
-            assumed: &subst,
-        };
-        let points: Vec<Vec<Option<i64>>> = if indices.is_empty() {
-            vec![(0..model.indices.len() as u32)
-                .map(|i| Some(inst.range(i).0))
-                .collect()]
-        } else {
-            tuples(&inst, &indices)
-                .into_iter()
-                .map(|t| {
-                    let mut b = vec![None; model.indices.len()];
-                    for (&i, &v) in indices.iter().zip(&t) {
-                        b[i as usize] = Some(v);
-                    }
-                    b
-                })
-                .collect()
-        };
-        for b in points {
-            match (ev.eval(d, &b), ev.eval(c, &b)) {
-                (Ok(x), Ok(y)) if x.is_finite() && y.is_finite() => {
-                    let e = rel_error(&x, &y);
-                    if e > TOLERANCE && witness.as_ref().is_none_or(|(w, _)| e > *w) {
-                        let at: Vec<String> = indices
-                            .iter()
-                            .filter_map(|&i| {
-                                b[i as usize]
-                                    .map(|v| format!("{} = {v}", model.symbols.index_name(i)))
-                            })
-                            .collect();
-                        let mut place = dims_text(model, &inst);
-                        if !at.is_empty() {
-                            place = format!("{place}, {}", at.join(", "));
-                        }
-                        witness = Some((
-                            e,
-                            format!("at {place} (seed {}): {}", inst.seed, difference(&x, &y)),
-                        ));
-                    }
-                    worst = worst.max(e);
-                    agreed += 1;
-                }
-                (Err(e), _) | (_, Err(e)) => failure = Some(e.0),
-                _ => failure = Some("a value is not finite".to_owned()),
-            }
-        }
-    }
-    if let Some((_, counterexample)) = witness {
+    if let Some((_, counterexample)) = numbers.witness {
         if proven {
             return Verdict::NotProven {
                 derived: derived.to_vec(),
@@ -352,6 +394,7 @@ fn expression(
             counterexample,
         };
     }
+    let (agreed, worst, failure) = (numbers.agreed, numbers.worst, numbers.failure);
     if proven {
         return Verdict::Proven;
     }
