@@ -913,12 +913,22 @@ impl<'s> Checker<'s> {
 
     fn unknown_var(&mut self, name: &ast::Ident, role: &str) {
         let d = match self.names.get(&name.name) {
+            Some(&(Named::Var(v), prev)) if self.model.vars[v as usize].kind == VarKind::Input => {
+                Diagnostic::new(
+                    name.span,
+                    format!("`{}` is an input: it is given, not computed", name.name),
+                    role.to_owned(),
+                )
+                .related(prev, "declared as an input here")
+                .hint("this names a variable that an equation defines")
+            }
             Some(&(other, prev)) => Diagnostic::new(
                 name.span,
                 format!("`{}` is {}, not a variable", name.name, other.describe()),
                 role.to_owned(),
             )
-            .related(prev, "declared here"),
+            .related(prev, "declared here")
+            .hint("this names a variable that an equation defines"),
             None => {
                 let vars: Vec<String> = self.model.vars.iter().map(|d| d.name.clone()).collect();
                 let hint = match closest(&name.name, vars.iter().map(String::as_str)) {

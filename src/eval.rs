@@ -63,8 +63,11 @@ impl Evaluator<'_> {
                     .get(i as usize)
                     .copied()
                     .flatten()
-                    .map(|v| v + o)
-                    .ok_or_else(|| EvalError("an index has no value".into())),
+                    .ok_or_else(|| EvalError("an index has no value".into()))
+                    .and_then(|v| {
+                        v.checked_add(o)
+                            .ok_or_else(|| EvalError("an index out of range".into()))
+                    }),
             })
             .collect()
     }

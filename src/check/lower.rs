@@ -751,6 +751,12 @@ fn unknown_result(op: BinOp, a: Option<Shape>, b: Option<Shape>) -> Option<Shape
         BinOp::Add | BinOp::Sub => a.or(b).filter(|s| !s.is_scalar()),
         BinOp::Had => a.or(b),
         BinOp::Div | BinOp::Pow => a,
-        BinOp::Mul => None,
+        // A matrix times a value of unknown shape: in a recurrence such as
+        // `x[k+1] = W * x[k]` the unknown is a vector; the strict pass
+        // checks that guess.
+        BinOp::Mul => match (a, b) {
+            (Some(m), None) if !m.is_scalar() && !m.is_vector() => Some(Shape::vector(m.rows)),
+            _ => None,
+        },
     }
 }

@@ -117,7 +117,14 @@ impl Checker<'_> {
     fn jacobian(&self, name: &ast::Ident) -> Result<usize> {
         match self.names.get(&name.name) {
             Some(&(Named::Jacobian(k), _)) => Ok(k),
-            _ => Err(Diagnostic::new(
+            Some(&(other, prev)) => Err(Diagnostic::new(
+                name.span,
+                format!("`{}` is {}, not a derived Jacobian", name.name, other.describe()),
+                "not a Jacobian",
+            )
+            .related(prev, "declared here")
+            .hint("`derive det(J)` takes a Jacobian derived earlier with `derive J = jacobian (...) wrt (...)`")),
+            None => Err(Diagnostic::new(
                 name.span,
                 format!("`{}` is not a derived Jacobian", name.name),
                 "unknown matrix",

@@ -174,23 +174,29 @@ impl<'m> Adjoints<'m> {
                 "raise the limits with `--egraph-nodes` or `--egraph-iters`",
             ));
         }
-        // Name the operation the chain rule could not pass through.
-        let blocked = best.as_ref().iter().find_map(|n| match n {
-            Node::Vjp([_, _, e]) => Some(best[*e].clone()),
-            _ => None,
-        });
-        let op = match blocked {
-            Some(Node::Hess(_)) => "`hess`, whose derivative needs third derivatives".to_owned(),
-            Some(Node::Sum(_)) => "a `sum` over an index".to_owned(),
-            Some(Node::Block(_)) | Some(Node::Row(_)) => "a block matrix".to_owned(),
-            Some(Node::Diag(_)) => "`diag`".to_owned(),
-            Some(Node::Eye(_)) => "`I`".to_owned(),
-            Some(Node::SumAll(_)) => {
-                "`sum` of the entries of a value that is not an elementwise product".to_owned()
-            }
-            Some(other) => format!("`{other}`"),
-            None => "an operation".to_owned(),
-        };
+        // Name the operation the chain rule could not pass through: one
+        // that some unresolved derivative is applied to and no rule covers.
+        let g = &ran.graph;
+        let blocked = g
+            .classes()
+            .flat_map(|c| c.nodes.iter())
+            .find_map(|n| match n {
+                Node::Vjp([_, _, e]) => g[*e].nodes.iter().find_map(|m| match m {
+                    Node::Hess(_) => {
+                        Some("`hess`, whose derivative needs third derivatives".to_owned())
+                    }
+                    Node::Sum(_) => Some("a `sum` over an index".to_owned()),
+                    Node::Block(_) | Node::Row(_) => Some("a block matrix".to_owned()),
+                    Node::Diag(_) => Some("`diag`".to_owned()),
+                    Node::SumAll(_) => Some(
+                        "`sum` of the entries of a value that is not an elementwise product"
+                            .to_owned(),
+                    ),
+                    _ => None,
+                }),
+                _ => None,
+            });
+        let op = blocked.unwrap_or_else(|| "an operation it has no rule for".to_owned());
         Err(error(
             span,
             format!("{what} cannot be derived: the chain rule does not pass through {op}"),

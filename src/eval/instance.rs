@@ -398,7 +398,9 @@ impl<'i> Forward<'i> {
         let mut before_start = false;
         for (ix, &v) in eq.lhs.at.iter().zip(at) {
             if let Ix::Rel(i, d) = *ix {
-                let here = v - d;
+                let here = v
+                    .checked_sub(d)
+                    .ok_or_else(|| EvalError("an index out of range".into()))?;
                 before_start |= here < self.inst.range(i).0;
                 binding[i as usize] = Some(here);
             }

@@ -10,6 +10,10 @@ use pest::iterators::Pair;
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
+/// The largest index offset or fixed index value a script may write; it
+/// keeps every index computation far from overflow.
+pub const MAX_INDEX: u64 = 1_000_000;
+
 /// Turns a parsed `script` pair into a [`Script`].
 pub struct Builder {
     max_depth: usize,
@@ -356,17 +360,23 @@ impl Builder {
         let sp = span(&pair);
         let err = shape_error(&pair);
         let item = inner(pair).into_iter().next().ok_or(err.clone())?;
-        let too_big = |s: Span| {
-            Diagnostic::new(
-                s,
-                "this index offset is too large",
-                "does not fit in 64 bits",
-            )
-            .hint("index offsets are small integers such as `t-1`")
+        // Indices stay far from overflow in every later computation.
+        let number = |text: &str, at: Span| -> Result<i64> {
+            match text.parse::<i64>() {
+                Ok(n) if n.unsigned_abs() <= MAX_INDEX => Ok(n),
+                _ => Err(Diagnostic::new(
+                    at,
+                    format!("this index is beyond the limit of {MAX_INDEX}"),
+                    "too large",
+                )
+                .hint(
+                    "index offsets and fixed index values are small integers such as `t-1` or `0`",
+                )),
+            }
         };
         match item.as_rule() {
             Rule::signed_int => Ok(IndexItem::Const {
-                value: item.as_str().parse().map_err(|_| too_big(sp))?,
+                value: number(item.as_str(), sp)?,
                 span: sp,
             }),
             Rule::index_var => {
@@ -374,7 +384,7 @@ impl Builder {
                 let name = ident(parts.first().ok_or(err)?);
                 let offset = match (parts.get(1), parts.get(2)) {
                     (Some(op), Some(n)) => {
-                        let n: i64 = n.as_str().parse().map_err(|_| too_big(span(n)))?;
+                        let n = number(n.as_str(), span(n))?;
                         if op.as_str() == "-" {
                             -n
                         } else {

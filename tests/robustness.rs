@@ -1,0 +1,220 @@
+//! Nothing breaks deriv: every fixture runs through the binary with exit
+//! status 0, 1 or 2 and no panic; hostile inputs (deep nesting, long lines,
+//! huge numbers, binary garbage) get a diagnostic; output is byte-identical
+//! from run to run; an output that cannot be written leaves nothing behind.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn deriv(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deriv"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn scripts(dir: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "deriv"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn assert_clean(what: &str, out: &Output) -> i32 {
+    let code = out.status.code().unwrap_or(-1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        [0, 1, 2].contains(&code),
+        "{what}: exit status {code}\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("internal error"),
+        "{what}:\n{stderr}"
+    );
+    code
+}
+
+#[test]
+fn every_fixture_exits_with_0_1_or_2() {
+    for dir in ["derivations", "tests/cells", "tests/maps", "tests/rejected"] {
+        for path in scripts(dir) {
+            let p = path.display().to_string();
+            for format in ["text", "json"] {
+                let code = assert_clean(&p, &deriv(&["run", &p, "--format", format], None));
+                if dir == "tests/rejected" {
+                    assert_eq!(code, 2, "{p} was not rejected");
+                }
+            }
+        }
+    }
+}
+
+/// Inputs that stress every limit: each must end in a result or a
+/// diagnostic with exit status 2, quickly, without a crash.
+#[test]
+fn hostile_inputs_get_a_diagnostic() {
+    let long_sum = format!(
+        "dim H\ninput x : H\ny = {}\n",
+        vec!["x"; 50_000].join(" + ")
+    );
+    let many_eqs: String = {
+        let mut s = String::from("dim H\ninput x : H\nparam W : H x H\nh0 = x\n");
+        for k in 1..3000 {
+            s.push_str(&format!("h{k} = tanh(W * h{})\n", k - 1));
+        }
+        s
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "10,000 parentheses",
+            format!(
+                "dim H\ninput x : H\ny = {}x{}\n",
+                "(".repeat(10_000),
+                ")".repeat(10_000)
+            )
+            .into_bytes(),
+        ),
+        (
+            "10,000 minus signs",
+            format!("dim H\ninput x : H\ny = {}x\n", "-".repeat(10_000)).into_bytes(),
+        ),
+        (
+            "a chain of powers",
+            format!("dim H\ninput x : H\ny = x{}\n", "^2".repeat(10_000)).into_bytes(),
+        ),
+        ("a sum of 50,000 terms", long_sum.into_bytes()),
+        ("3,000 equations", many_eqs.into_bytes()),
+        (
+            "a 5,000-digit number",
+            format!("dim H\ninput x : H\ny = {} * x\n", "9".repeat(5000)).into_bytes(),
+        ),
+        (
+            "a huge power",
+            b"dim H\nparam a : scalar\ninput x : H\ny = 2^99999999999 * a * x\n".to_vec(),
+        ),
+        (
+            "a huge size",
+            b"dim D\nparam W : 99999999999999999999999 x D\n".to_vec(),
+        ),
+        (
+            "a huge index",
+            b"dim H\nindex t\ninput x[t] : H\nh[t] = x[t-99999999999999999999]\n".to_vec(),
+        ),
+        ("binary garbage", (0u8..=255).cycle().take(4096).collect()),
+        ("an empty script", Vec::new()),
+        ("only comments", b"# nothing\n# at all\n".to_vec()),
+        (
+            "CRLF line ends",
+            b"dim H\r\nindex t\r\ninput x[t] : H\r\nh[t] = tanh(x[t] + h[t-1])\r\n".to_vec(),
+        ),
+        ("a NUL byte", b"dim H\0\n".to_vec()),
+        (
+            "an unterminated bracket at the end",
+            b"dim H\ninput x : H\ny = (x".to_vec(),
+        ),
+    ];
+    for (what, input) in cases {
+        let started = std::time::Instant::now();
+        let out = deriv(&["run", "-"], Some(&input));
+        assert_clean(what, &out);
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "{what} took {:?}",
+            started.elapsed()
+        );
+        if out.status.code() == Some(2) {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("error"), "{what}: exit 2 without a message");
+        }
+    }
+}
+
+#[test]
+fn output_is_identical_across_runs() {
+    for path in [
+        "derivations/lstm.deriv",
+        "derivations/momentum.deriv",
+        "derivations/lstm_grading.deriv",
+    ] {
+        for format in ["text", "latex", "json"] {
+            let first = deriv(&["run", path, "--format", format], None).stdout;
+            assert!(!first.is_empty());
+            for _ in 0..19 {
+                assert_eq!(
+                    deriv(&["run", path, "--format", format], None).stdout,
+                    first,
+                    "{path} {format}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_unwritable_output_is_an_error_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no/such/dir/key.tex");
+    let out = deriv(
+        &[
+            "run",
+            "derivations/momentum.deriv",
+            "--output",
+            missing.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write"));
+    assert!(!missing.exists());
+    let ok = dir.path().join("key.tex");
+    let out = deriv(
+        &[
+            "run",
+            "derivations/momentum.deriv",
+            "--format",
+            "latex",
+            "--output",
+            ok.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(std::fs::read_to_string(&ok)
+        .unwrap()
+        .ends_with("\\end{document}\n"));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("key.tex")]);
+}
+
+#[test]
+fn unreadable_and_missing_files_are_errors() {
+    for arg in ["no-such-file.deriv", "tests"] {
+        let out = deriv(&["run", arg], None);
+        assert_eq!(out.status.code(), Some(2), "{arg}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("cannot read"),
+            "{arg}"
+        );
+    }
+    let out = deriv(&["run", "derivations/lstm.deriv", "--format", "pdf"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let _ = Path::new(".");
+}
