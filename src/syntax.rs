@@ -210,6 +210,9 @@ fn syntax_error(text: &str, err: &pest::error::Error<Rule>) -> Diagnostic {
             expected.remove(w);
         }
     }
+    if let Some(d) = keyword_as_name(text, at) {
+        return d;
+    }
     let (found, span) = found_at(text, at);
     let list: Vec<String> = expected.into_iter().collect();
     let label = match list.as_slice() {
@@ -220,6 +223,41 @@ fn syntax_error(text: &str, err: &pest::error::Error<Rule>) -> Diagnostic {
     let mut d = Diagnostic::new(span, format!("unexpected {found}"), label);
     d.hint = Some(hint_for(text, at, &found));
     d
+}
+
+/// The words the grammar reserves.
+const KEYWORDS: &[&str] = &[
+    "dim", "index", "param", "input", "fn", "init", "loss", "derive", "count", "depth", "expect",
+    "assuming", "wrt", "jacobian", "grad", "hess", "in",
+];
+
+/// A keyword written where a name belongs (`dim input, H`): the parser
+/// stops just after it; say what the real problem is.
+fn keyword_as_name(text: &str, at: usize) -> Option<Diagnostic> {
+    let before = text.get(..at)?;
+    let word_start = before
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    let word = &before[word_start..];
+    let rest = text.get(at..)?;
+    let next = rest.trim_start_matches([' ', '\t']).chars().next();
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let leading = before[line_start..word_start].trim().is_empty();
+    if word.is_empty()
+        || leading
+        || !KEYWORDS.contains(&word)
+        || matches!(next, None | Some('\n' | '\r'))
+    {
+        return None;
+    }
+    Some(
+        Diagnostic::new(
+            Span::new(word_start, at),
+            format!("`{word}` is a keyword of the language, not a name"),
+            "reserved word",
+        )
+        .hint("choose another name"),
+    )
 }
 
 /// Whether `line` stops inside an index list such as `h[t-`.

@@ -67,23 +67,48 @@ fn latex_of(path: &Path, fragment: bool) -> String {
     }
 }
 
+/// TeX commands a hostile script might try to smuggle into a key.
+const DANGEROUS: &[&str] = &[
+    "\\input",
+    "\\include",
+    "\\write",
+    "\\immediate",
+    "\\openout",
+    "\\openin",
+    "\\read",
+    "\\catcode",
+    "\\csname",
+    "\\def",
+    "\\let",
+    "\\jobname",
+    "\\relax",
+    "\\endcsname",
+];
+
 #[test]
 fn every_answer_key_compiles() {
     if !have_pdflatex() {
         return;
     }
-    let mut paths: Vec<_> = std::fs::read_dir("derivations")
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
+    let mut paths: Vec<_> = ["derivations", "tests/hostile"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten())
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     paths.retain(|p| p.extension().is_some_and(|e| e == "deriv"));
     paths.sort();
     assert!(!paths.is_empty(), "no scripts in derivations/");
+    let mut paths_seen = 0;
     for path in paths {
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if let Err(log) = compile(&stem, &latex_of(&path, false)) {
+        // The file in the temporary directory gets a plain name; the key
+        // itself carries the script's name, escaped.
+        let stem = format!("key{paths_seen}");
+        paths_seen += 1;
+        let tex = latex_of(&path, false);
+        for d in DANGEROUS {
+            assert!(!tex.contains(d), "{} puts {d} into its key", path.display());
+        }
+        if let Err(log) = compile(&stem, &tex) {
             panic!("{} did not compile:\n{log}", path.display());
         }
         let fragment = latex_of(&path, true);

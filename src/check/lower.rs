@@ -158,6 +158,10 @@ impl<'c, 's> Lowerer<'c, 's> {
         known.extend(["sum", "bar", "det", "inv", "tr", "I", "diag"]);
         known.extend(self.ck.model.fns.iter().map(|d| d.name.as_str()));
         let hint = match closest(&f.name, known.iter().copied()) {
+            _ if f.name == "grad" || f.name == "hess" => format!(
+                "`{}` takes a declared function and its argument: write `{} F(x)` for a `fn F : D -> scalar`",
+                f.name, f.name
+            ),
             Some(c) => format!("did you mean `{c}`?"),
             None => format!(
                 "the built-in functions are sigma, tanh, exp, log, sqrt, sum, bar, det, inv, tr, diag and I; declare others with `fn {} : D -> scalar`",

@@ -343,7 +343,10 @@ impl Latex<'_> {
                 self.child(&node, Slot::Left, *a, abs);
                 let needs_dot = self.starts_with_number(*b)
                     && !needs_parens(self.expr, &node, Slot::Right, *b, false, &|_| false);
-                self.out.push_str(if needs_dot { " \\cdot " } else { " " });
+                // A thin space keeps juxtaposed factors apart
+                // (`\mathrm{def}\,\mathrm{x}`, not `defx`).
+                self.out
+                    .push_str(if needs_dot { " \\cdot " } else { " \\, " });
                 self.child(&node, Slot::Right, *b, false);
             }
             Node::Had([a, b]) => {
