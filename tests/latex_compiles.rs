@@ -98,12 +98,10 @@ fn every_answer_key_compiles() {
     paths.retain(|p| p.extension().is_some_and(|e| e == "deriv"));
     paths.sort();
     assert!(!paths.is_empty(), "no scripts in derivations/");
-    let mut paths_seen = 0;
-    for path in paths {
+    for (seen, path) in paths.into_iter().enumerate() {
         // The file in the temporary directory gets a plain name; the key
         // itself carries the script's name, escaped.
-        let stem = format!("key{paths_seen}");
-        paths_seen += 1;
+        let stem = format!("key{seen}");
         let tex = latex_of(&path, false);
         for d in DANGEROUS {
             assert!(!tex.contains(d), "{} puts {d} into its key", path.display());
