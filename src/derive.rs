@@ -76,6 +76,8 @@ pub struct Session<'m> {
     shapes: Rc<egraph::ShapeTable>,
     adj: Adjoints<'m>,
     jacobians: HashMap<usize, Derivation>,
+    /// All adjoints, by the assumptions they were derived under.
+    adjoint_sets: HashMap<String, Derivation>,
     dets: HashMap<usize, Derivation>,
     inverse: Option<Derivation>,
 }
@@ -90,12 +92,27 @@ impl<'m> Session<'m> {
             adj: Adjoints::new(model, shapes.clone(), &options.limits),
             shapes,
             jacobians: HashMap::new(),
+            adjoint_sets: HashMap::new(),
             dets: HashMap::new(),
             inverse: None,
         }
     }
 
     fn adjoints(&mut self, assuming: &[crate::model::Assumption], span: Span) -> Derivation {
+        let key: String = assuming
+            .iter()
+            .map(|a| format!("{:?}={}", a.target, a.value))
+            .collect::<Vec<_>>()
+            .join(";");
+        if let Some(done) = self.adjoint_sets.get(&key) {
+            return done.clone();
+        }
+        let done = self.derive_adjoints(assuming, span);
+        self.adjoint_sets.insert(key, done.clone());
+        done
+    }
+
+    fn derive_adjoints(&mut self, assuming: &[crate::model::Assumption], span: Span) -> Derivation {
         let before = self.adj.stats.len();
         let list = self.adj.all(assuming, span)?;
         let limited = list.iter().any(|a| a.limited);

@@ -15,6 +15,7 @@ pub mod ring;
 use crate::ir::analysis::{constant, is_scalar, Graph, Meta};
 use crate::ir::Node;
 use egg::{Applier, Id, PatternAst, Subst, Symbol, Var};
+use std::sync::LazyLock;
 
 /// A rewrite over the IR.
 pub type Rewrite = egg::Rewrite<Node, Meta>;
@@ -88,46 +89,72 @@ pub fn invalid_rule(name: &str, why: &str) -> ! {
     panic!("rule `{name}` is malformed: {why}")
 }
 
-/// The rules that differentiate: the chain rule and the activation
-/// identities. No algebra runs beside them: an identity such as `a^1 = a`
-/// puts `a^1` in the class of `a`, and the chain rule would then
-/// differentiate that form too, and the form it produces, without end. The
-/// zero terms this leaves behind are removed by `simplify`.
-pub fn differentiate() -> Vec<Rewrite> {
-    let mut rules = calculus::rules();
-    rules.extend(activation::rules());
-    rules
+/// A rule set built once per process: compiling patterns costs more than
+/// a small derivation.
+macro_rules! rule_set {
+    ($(#[$doc:meta])* $name:ident => $build:expr) => {
+        $(#[$doc])*
+        pub fn $name() -> &'static [Rewrite] {
+            static SET: LazyLock<Vec<Rewrite>> = LazyLock::new(|| $build);
+            &SET
+        }
+    };
 }
 
-/// The rules that simplify a finished derivative.
-pub fn simplify() -> Vec<Rewrite> {
+rule_set! {
+    /// The rules that differentiate: the chain rule and the activation
+    /// identities. No algebra runs beside them: an identity such as `a^1 = a`
+    /// puts `a^1` in the class of `a`, and the chain rule would then
+    /// differentiate that form too, and the form it produces, without end.
+    /// The zero terms this leaves behind are removed by `simplify`.
+    differentiate => {
+        let mut rules = calculus::rules();
+        rules.extend(activation::rules());
+        rules
+    }
+}
+
+fn simplification() -> Vec<Rewrite> {
     let mut rules = activation::rules();
     rules.extend(algebra::zeros());
     rules.extend(algebra::rules());
     rules
 }
 
-/// The rules that take Jacobians: the chain rule for `jac` and the
-/// activation identities, again without algebra beside them.
-pub fn jacobians() -> Vec<Rewrite> {
-    let mut rules = jacobian::rules();
-    rules.extend(activation::rules());
-    rules
-}
-
-/// The rules that simplify matrix expressions and determinants.
-pub fn linear_algebra() -> Vec<Rewrite> {
-    let mut rules = simplify();
+fn matrices() -> Vec<Rewrite> {
+    let mut rules = simplification();
     rules.extend(matrix::rules());
     rules.extend(det::rules());
     rules
 }
 
-/// The rules an `expect` proof may use: everything that simplifies, the
-/// elementwise normal form, and distributivity of matrix products.
-pub fn prove() -> Vec<Rewrite> {
-    let mut rules = linear_algebra();
-    rules.extend(ring::rules());
-    rules.extend(algebra::ac());
-    rules
+rule_set! {
+    /// The rules that simplify a finished derivative.
+    simplify => simplification()
+}
+
+rule_set! {
+    /// The rules that take Jacobians: the chain rule for `jac` and the
+    /// activation identities, again without algebra beside them.
+    jacobians => {
+        let mut rules = jacobian::rules();
+        rules.extend(activation::rules());
+        rules
+    }
+}
+
+rule_set! {
+    /// The rules that simplify matrix expressions and determinants.
+    linear_algebra => matrices()
+}
+
+rule_set! {
+    /// The rules an `expect` proof may use: everything that simplifies, the
+    /// elementwise normal form, and distributivity of matrix products.
+    prove => {
+        let mut rules = matrices();
+        rules.extend(ring::rules());
+        rules.extend(algebra::ac());
+        rules
+    }
 }

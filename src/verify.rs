@@ -63,7 +63,8 @@ impl Adjoints for FdAdjoints<'_> {
         }
         let value = match target {
             Target::Var(r) => {
-                let shape = Forward::new(self.inst, None).value(r.var, at)?;
+                let (rows, cols) = self.inst.size(r.var)?;
+                let shape = Mat::zeros(rows, cols);
                 if self.zero.contains(&r.var) {
                     Mat::zeros(shape.rows(), shape.cols())
                 } else {
@@ -116,19 +117,19 @@ impl<'i> RandomAdjoints<'i> {
 
 impl Adjoints for RandomAdjoints<'_> {
     fn adjoint(&self, target: &Target, at: &[i64]) -> Result<Mat, EvalError> {
-        let (tag, shape) = match target {
-            Target::Var(r) => (
-                i64::from(r.var),
-                Forward::new(self.inst, None).value(r.var, at)?,
-            ),
-            Target::Param(p) => (-1 - i64::from(*p), self.inst.param(*p)?),
+        let (tag, (rows, cols)) = match target {
+            Target::Var(r) => (i64::from(r.var), self.inst.size(r.var)?),
+            Target::Param(p) => {
+                let m = self.inst.param(*p)?;
+                (-1 - i64::from(*p), (m.rows(), m.cols()))
+            }
         };
         if matches!(target, Target::Var(r) if self.zero.contains(&r.var)) {
-            return Ok(Mat::zeros(shape.rows(), shape.cols()));
+            return Ok(Mat::zeros(rows, cols));
         }
         let mut tags = vec![5, tag];
         tags.extend_from_slice(at);
-        Ok(crate::eval::Rng::new(self.inst.seed, &tags).mat(shape.rows(), shape.cols()))
+        Ok(crate::eval::Rng::new(self.inst.seed, &tags).mat(rows, cols))
     }
 }
 

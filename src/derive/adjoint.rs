@@ -33,8 +33,8 @@ pub struct Adjoints<'m> {
     limits: &'m Limits,
     raw: HashMap<Target, RecExpr<Node>>,
     simple: HashMap<Target, (RecExpr<Node>, bool)>,
-    diff_rules: Vec<rules::Rewrite>,
-    simp_rules: Vec<rules::Rewrite>,
+    diff_rules: &'static [rules::Rewrite],
+    simp_rules: &'static [rules::Rewrite],
     /// Statistics of every e-graph run, in order.
     pub stats: Vec<RunStats>,
 }
@@ -158,7 +158,7 @@ impl<'m> Adjoints<'m> {
         let expr = b.finish(root);
         let mut g = graph(&self.shapes);
         let root = g.add_expr(&expr);
-        let ran = run(g, &self.diff_rules, self.limits, what);
+        let ran = run(g, self.diff_rules, self.limits, what);
         self.stats.push(ran.stats.clone());
         let (cost, best) = extract(&ran.graph, root);
         if cost < UNRESOLVED {
@@ -310,7 +310,7 @@ impl<'m> Adjoints<'m> {
             &self.shapes,
             Some(self.model),
             raw,
-            &self.simp_rules,
+            self.simp_rules,
             self.limits,
             &format!("simplify {what}"),
         );
@@ -362,7 +362,7 @@ impl<'m> Adjoints<'m> {
         g.rebuild();
         let ran = run(
             g,
-            &self.simp_rules,
+            self.simp_rules,
             self.limits,
             &format!("assume in {what}"),
         );
@@ -420,18 +420,26 @@ impl<'m> Adjoints<'m> {
                 .collect());
         }
         // Adjoints that come out zero are zero for every index value; feed
-        // that back until nothing new is zero.
+        // that back, into the equations that mention them, until nothing new
+        // is zero.
         let mut zero: BTreeSet<u32> = BTreeSet::new();
+        let mut out: Vec<Option<Adjoint>> = simple.iter().map(|_| None).collect();
+        let mut fresh: Option<BTreeSet<u32>> = None;
         loop {
-            let mut out = Vec::new();
-            let mut new_zero = false;
-            for (v, (e, limited)) in &simple {
+            let mut new_zero = BTreeSet::new();
+            for (k, (v, (e, limited))) in simple.iter().enumerate() {
+                let mentions_fresh = fresh.as_ref().is_none_or(|f| {
+                    e.as_ref().iter().any(|n| matches!(n, Node::Leaf(Leaf::Bar(Target::Var(r))) if f.contains(&r.var)))
+                });
+                if !mentions_fresh {
+                    continue;
+                }
                 let what = self.target_text(&Target::Var(self.model.plain_ref(*v)));
                 let (e, more) = self.assume(e, assuming, &zero, span, &what)?;
-                if is_zero(&e) && zero.insert(*v) {
-                    new_zero = true;
+                if is_zero(&e) && !zero.contains(v) {
+                    new_zero.insert(*v);
                 }
-                out.push(Adjoint {
+                out[k] = Some(Adjoint {
                     derived: Derived {
                         lhs: lhs(self.model, *v),
                         rhs: Rhs::Expr(e),
@@ -439,9 +447,11 @@ impl<'m> Adjoints<'m> {
                     limited: *limited || more,
                 });
             }
-            if !new_zero {
-                return Ok(out);
+            if new_zero.is_empty() {
+                return Ok(out.into_iter().flatten().collect());
             }
+            zero.extend(new_zero.iter().copied());
+            fresh = Some(new_zero);
         }
     }
 

@@ -29,7 +29,7 @@ pub fn determinant(
         shapes,
         Some(model),
         &expr,
-        &rules::linear_algebra(),
+        rules::linear_algebra(),
         limits,
         "determinant",
     );

@@ -93,6 +93,18 @@ impl CostFunction<Node> for ReadableCost {
     }
 }
 
+/// The longest one e-graph run may take, as a safety net behind the
+/// iteration and node limits.
+pub const SAFETY_NET: Duration = Duration::from_secs(60);
+
+/// Runs `f` with egg's clock frozen. egg times every iteration with a clock
+/// whose first use calibrates the processor's counter, which costs more
+/// than a whole small derivation; nothing here reads those timings.
+pub fn frozen_clock<T>(f: impl FnOnce() -> T) -> T {
+    let (clock, _mock) = quanta::Clock::mock();
+    quanta::with_clock(&clock, f)
+}
+
 /// The outcome of one run: the e-graph and its statistics.
 pub struct Ran {
     /// The saturated (or stopped) e-graph.
@@ -117,21 +129,24 @@ pub fn run_until(
     what: &str,
     goal: Option<(Id, Id)>,
 ) -> Ran {
-    let mut runner = Runner::default()
+    // The time limit is a safety net only (results must not depend on
+    // load); it is kept on the system clock, since egg's own clock is
+    // frozen for speed (see `frozen_clock`).
+    let deadline = std::time::Instant::now() + SAFETY_NET;
+    let runner = Runner::default()
         .with_egraph(graph)
         .with_iter_limit(limits.egraph_iters)
         .with_node_limit(limits.egraph_nodes)
-        .with_time_limit(Duration::from_secs(60))
-        .with_scheduler(SimpleScheduler);
-    if let Some((a, b)) = goal {
-        runner = runner.with_hook(move |r| {
-            if r.egraph.find(a) == r.egraph.find(b) {
-                Err("proved".to_owned())
-            } else {
-                Ok(())
+        .with_scheduler(SimpleScheduler)
+        .with_hook(move |r| {
+            if goal.is_some_and(|(a, b)| r.egraph.find(a) == r.egraph.find(b)) {
+                return Err("proved".to_owned());
             }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("time limit ({} s)", SAFETY_NET.as_secs()));
+            }
+            Ok(())
         });
-    }
     let runner = runner.run(rules);
     let (stop, limited) = match &runner.stop_reason {
         Some(StopReason::Saturated) => ("saturated".to_owned(), false),

@@ -373,7 +373,7 @@ fn isolate(
                 shapes,
                 None,
                 &b.finish(sol),
-                &rules::linear_algebra(),
+                rules::linear_algebra(),
                 limits,
                 "solve",
             );
@@ -389,7 +389,7 @@ fn isolate(
         shapes,
         None,
         &b.finish(sol),
-        &rules::linear_algebra(),
+        rules::linear_algebra(),
         limits,
         "solve",
     );

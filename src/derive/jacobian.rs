@@ -142,7 +142,7 @@ pub fn resolve(
 ) -> Result<(RecExpr<Node>, Vec<RunStats>, bool), Diagnostic> {
     let mut g = graph(shapes);
     let root = g.add_expr(expr);
-    let ran = run(g, &rules::jacobians(), limits, "jacobian");
+    let ran = run(g, rules::jacobians(), limits, "jacobian");
     let mut stats = vec![ran.stats.clone()];
     let (cost, raw) = extract(&ran.graph, root);
     if cost >= UNRESOLVED {
@@ -168,7 +168,7 @@ pub fn resolve(
         shapes,
         named,
         &raw,
-        &rules::linear_algebra(),
+        rules::linear_algebra(),
         limits,
         "simplify jacobian",
     );

@@ -147,6 +147,8 @@ pub struct Instance<'m> {
     ranges: Vec<(i64, i64)>,
     params: Vec<Mat>,
     fns: Vec<TestFn>,
+    /// Every variable's concrete size (rows, columns).
+    sizes: Vec<(usize, usize)>,
 }
 
 /// How many steps an index without a declared range runs over.
@@ -189,6 +191,11 @@ impl<'m> Instance<'m> {
             let mut rng = Rng::new(seed, &[2, k as i64]);
             fns.push(TestFn::new(&mut rng, size(&f.domain.rows)?));
         }
+        let sizes = model
+            .vars
+            .iter()
+            .map(|v| Ok((size(&v.shape.rows)?, size(&v.shape.cols)?)))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Instance {
             model,
             seed,
@@ -196,6 +203,7 @@ impl<'m> Instance<'m> {
             ranges,
             params,
             fns,
+            sizes,
         })
     }
 
@@ -246,17 +254,18 @@ impl<'m> Instance<'m> {
     /// A random value for an input, or for a state before its first step,
     /// fixed by the seed, the variable and the index values.
     fn drawn(&self, tag: i64, var: u32, at: &[i64]) -> Result<Mat> {
-        let shape = &self.model.vars[var as usize].shape;
-        let dim_of = |d: u32| self.dim(d);
-        let n = |p: &crate::poly::Poly| {
-            p.eval_exact(&dim_of)
-                .and_then(|r| r.to_i64())
-                .and_then(|v| usize::try_from(v).ok())
-                .ok_or_else(|| EvalError("a size that is not an integer".into()))
-        };
+        let (rows, cols) = self.size(var)?;
         let mut tags = vec![tag, i64::from(var)];
         tags.extend_from_slice(at);
-        Ok(Rng::new(self.seed, &tags).mat(n(&shape.rows)?, n(&shape.cols)?))
+        Ok(Rng::new(self.seed, &tags).mat(rows, cols))
+    }
+
+    /// A variable's concrete size (rows, columns).
+    pub fn size(&self, var: u32) -> Result<(usize, usize)> {
+        self.sizes
+            .get(var as usize)
+            .copied()
+            .ok_or_else(|| EvalError("an unknown variable".into()))
     }
 }
 
@@ -416,16 +425,9 @@ impl<'i> Forward<'i> {
         if !value.is_scalar() {
             return Ok(value);
         }
-        let shape = &self.inst.model.vars[var as usize].shape;
-        let dim_of = |d: u32| self.inst.dim(d);
-        let n = |p: &crate::poly::Poly| {
-            p.eval_exact(&dim_of)
-                .and_then(|r| r.to_i64())
-                .and_then(|v| usize::try_from(v).ok())
-                .unwrap_or(1)
-        };
+        let (rows, cols) = self.inst.size(var)?;
         let x = value.as_scalar()?;
-        Ok(Mat::from_fn(n(&shape.rows), n(&shape.cols), |_, _| x))
+        Ok(Mat::from_fn(rows, cols, |_, _| x))
     }
 
     /// The loss.

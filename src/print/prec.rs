@@ -39,10 +39,12 @@ pub fn level(expr: &RecExpr<Node>, id: Id, abs: bool) -> Level {
     match &expr[id] {
         Node::Add(_) | Node::Sub(_) => Level::Sum,
         Node::Mul(_) | Node::Had(_) | Node::Div(_) => Level::Product,
-        // Without its sign, `-a` prints as `a`.
+        // Without its sign, `-a` prints as `a`; `-(a * b)` prints as the
+        // product `-a * b`.
         Node::Neg(a) => {
-            if abs {
-                level(expr, *a, false)
+            let inner = level(expr, *a, false);
+            if abs || inner == Level::Product {
+                inner
             } else {
                 Level::Neg
             }
@@ -114,10 +116,11 @@ pub fn needs_parens(
         (Node::Add(_), _) => lv < Level::Sum || neg,
         (Node::Sub(_), _) => lv <= Level::Sum || neg,
         (Node::Mul(_) | Node::Had(_) | Node::Div(_), Slot::Left) => {
-            lv < Level::Product || mixed_product(parent, child_node)
+            lv < Level::Product || mixed_product(parent, product_of(expr, child))
         }
         (Node::Mul(_) | Node::Had(_), _) => {
-            let same_op = std::mem::discriminant(parent) == std::mem::discriminant(child_node);
+            let same_op =
+                std::mem::discriminant(parent) == std::mem::discriminant(product_of(expr, child));
             lv < Level::Product
                 || (lv == Level::Product && !(same_op && same_spine(expr, child)))
                 || neg
@@ -152,6 +155,14 @@ fn same_spine(expr: &RecExpr<Node>, id: Id) -> bool {
             }
             _ => return true,
         }
+    }
+}
+
+/// The product a node prints as: itself, or the product under a minus.
+fn product_of(expr: &RecExpr<Node>, id: Id) -> &Node {
+    match &expr[id] {
+        Node::Neg(a) if matches!(expr[*a], Node::Mul(_) | Node::Had(_) | Node::Div(_)) => &expr[*a],
+        other => other,
     }
 }
 
