@@ -102,7 +102,6 @@ pub fn needs_parens(
     is_t: &dyn Fn(&Leaf) -> bool,
 ) -> bool {
     let lv = level(expr, child, child_abs);
-    let child_node = &expr[child];
     // Whether the child, as printed here, starts with a minus (`abs`
     // printing drops one leading minus; another may follow, as in `-(-a)`).
     let neg = if child_abs {
