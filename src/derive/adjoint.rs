@@ -33,10 +33,22 @@ pub struct Adjoints<'m> {
     limits: &'m Limits,
     raw: HashMap<Target, RecExpr<Node>>,
     simple: HashMap<Target, (RecExpr<Node>, bool)>,
+    /// Every consumer: the loss, then the equations in script order.
+    consumers: Vec<Consumer>,
+    /// For each variable (by number) and parameter, its uses: the consumer
+    /// and the reference, in order.
+    uses: HashMap<UseOf, Vec<(usize, Leaf)>>,
     diff_rules: &'static [rules::Rewrite],
     simp_rules: &'static [rules::Rewrite],
     /// Statistics of every e-graph run, in order.
     pub stats: Vec<RunStats>,
+}
+
+/// What a use is a use of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum UseOf {
+    Var(u32),
+    Param(u32),
 }
 
 /// A consumer of values: an equation, or the loss.
@@ -120,12 +132,46 @@ fn unsum(expr: &RecExpr<Node>, leaf: &Leaf) -> (RecExpr<Node>, Vec<u32>) {
 impl<'m> Adjoints<'m> {
     /// A deriver for `model`.
     pub fn new(model: &'m Model, shapes: Rc<ShapeTable>, limits: &'m Limits) -> Adjoints<'m> {
+        let mut consumers: Vec<Consumer> = Vec::new();
+        if let Some(loss) = &model.loss {
+            consumers.push(Consumer {
+                rhs: loss.value.clone(),
+                seed: None,
+                indices: Vec::new(),
+                rank: 0,
+                order: 0,
+            });
+        }
+        for (k, eq) in model.equations.iter().enumerate() {
+            consumers.push(Consumer {
+                rhs: eq.norm.clone(),
+                seed: Some(Leaf::Bar(Target::Var(model.plain_ref(eq.var)))),
+                indices: model.vars[eq.var as usize].indices.clone(),
+                rank: 1,
+                order: k,
+            });
+        }
+        let mut uses: HashMap<UseOf, Vec<(usize, Leaf)>> = HashMap::new();
+        for (c, consumer) in consumers.iter().enumerate() {
+            for leaf in refs_of(&consumer.rhs, |l| {
+                matches!(l, Leaf::Var(_) | Leaf::Param(_))
+            }) {
+                let key = match &leaf {
+                    Leaf::Var(r) => UseOf::Var(r.var),
+                    Leaf::Param(p) => UseOf::Param(*p),
+                    _ => continue,
+                };
+                uses.entry(key).or_default().push((c, leaf));
+            }
+        }
         Adjoints {
             model,
             shapes,
             limits,
             raw: HashMap::new(),
             simple: HashMap::new(),
+            consumers,
+            uses,
             diff_rules: rules::differentiate(),
             simp_rules: rules::simplify(),
             stats: Vec::new(),
@@ -204,6 +250,38 @@ impl<'m> Adjoints<'m> {
         ))
     }
 
+    /// Whether a use is at free indices (`Ok(true)`, the ordinary case). A use
+    /// at a fixed index value (`h[0]`) feeds that one value only: it is left
+    /// out (`Ok(false)`) when that value is a boundary value, before the
+    /// start of the range, and refused when it is a computed one.
+    fn free_use(&self, r: &Ref, span: Span) -> Result<bool, Diagnostic> {
+        let mut fixed = false;
+        let decl = self.model.vars.get(r.var as usize);
+        for (pos, ix) in r.at.iter().enumerate() {
+            if let Ix::Abs(v) = *ix {
+                fixed = true;
+                let start = decl
+                    .and_then(|d| d.indices.get(pos))
+                    .and_then(|&i| self.model.indices.get(i as usize))
+                    .and_then(|d| d.range.as_ref())
+                    .and_then(|(lo, _)| lo.as_constant())
+                    .and_then(|c| c.to_i64())
+                    .unwrap_or(1);
+                if v >= start {
+                    return Err(error(
+                        span,
+                        format!(
+                            "a use of `{}`, one fixed index value, is not supported by adjoints yet",
+                            self.model.symbols.ref_text(r)
+                        ),
+                        "its term would hold at that one index value only; use the value at a free index, or a boundary value before the start of the range",
+                    ));
+                }
+            }
+        }
+        Ok(!fixed)
+    }
+
     /// The raw adjoint of a target: the sum of its terms, unsimplified.
     pub fn raw(&mut self, target: &Target, span: Span) -> Result<RecExpr<Node>, Diagnostic> {
         if let Some(e) = self.raw.get(target) {
@@ -216,76 +294,53 @@ impl<'m> Adjoints<'m> {
             Target::Param(_) => Vec::new(),
         };
         let mut terms: Vec<Term> = Vec::new();
-        // (consumer rhs, seed, consumer's own indices, key rank, script order)
-        let mut consumers: Vec<Consumer> = Vec::new();
-        if let Some(loss) = &model.loss {
-            consumers.push(Consumer {
-                rhs: loss.value.clone(),
-                seed: None,
-                indices: Vec::new(),
-                rank: 0,
-                order: 0,
-            });
-        }
-        for (k, eq) in model.equations.iter().enumerate() {
-            consumers.push(Consumer {
-                rhs: eq.norm.clone(),
-                seed: Some(Leaf::Bar(Target::Var(model.plain_ref(eq.var)))),
-                indices: model.vars[eq.var as usize].indices.clone(),
-                rank: 1,
-                order: k,
-            });
-        }
-        for Consumer {
-            rhs,
-            seed,
-            indices,
-            rank,
-            order,
-        } in consumers
-        {
-            let uses = refs_of(&rhs, |l| match (l, target) {
-                (Leaf::Var(r), Target::Var(t)) => r.var == t.var,
-                (Leaf::Param(p), Target::Param(q)) => p == q,
-                _ => false,
-            });
-            for used in uses {
-                let offsets: Vec<(u32, i64)> = match &used {
-                    Leaf::Var(r) => {
-                        if r.at.iter().any(|ix| matches!(ix, Ix::Abs(_))) {
-                            // A use at a fixed index value feeds that one
-                            // value only; the general formula leaves it out.
-                            continue;
-                        }
-                        r.at.iter()
-                            .filter_map(|ix| match *ix {
-                                Ix::Rel(i, o) => Some((i, o)),
-                                Ix::Abs(_) => None,
-                            })
-                            .collect()
+        let key = match target {
+            Target::Var(r) => UseOf::Var(r.var),
+            Target::Param(p) => UseOf::Param(*p),
+        };
+        let uses = self.uses.get(&key).cloned().unwrap_or_default();
+        for (c, used) in uses {
+            let consumer = &self.consumers[c];
+            let (rhs, seed, indices, rank, order) = (
+                consumer.rhs.clone(),
+                consumer.seed.clone(),
+                consumer.indices.clone(),
+                consumer.rank,
+                consumer.order,
+            );
+            let offsets: Vec<(u32, i64)> = match &used {
+                Leaf::Var(r) => {
+                    if !self.free_use(r, span)? {
+                        continue;
                     }
-                    _ => Vec::new(),
-                };
-                let (body, freed) = unsum(&rhs, &used);
-                let derived = self.differentiate(seed.clone(), &used, &body, span, &what)?;
-                let by: HashMap<u32, i64> = offsets.iter().map(|&(i, o)| (i, -o)).collect();
-                let mut expr = ir::shift(&derived, &|i| by.get(&i).copied().unwrap_or(0));
-                let mut free: Vec<u32> = indices.clone();
-                free.extend(freed);
-                // The first index ends up outermost: sum(i, sum(j, ...)).
-                for i in free.into_iter().rev().filter(|i| !own_indices.contains(i)) {
-                    let mut b = ExprBuilder::new();
-                    let inner = b.copy_all(&expr);
-                    let t = b.leaf(Leaf::Index(i));
-                    let root = b.add(Node::Sum([t, inner]));
-                    expr = b.finish(root);
+                    r.at.iter()
+                        .filter_map(|ix| match *ix {
+                            Ix::Rel(i, o) => Some((i, o)),
+                            Ix::Abs(_) => None,
+                        })
+                        .collect()
                 }
-                let ahead: i64 = -offsets.iter().map(|&(_, o)| o).sum::<i64>();
-                terms.push(Term {
-                    key: (rank, ahead, order),
-                    expr,
-                });
+                _ => Vec::new(),
+            };
+            let (body, freed) = unsum(&rhs, &used);
+            let derived = self.differentiate(seed.clone(), &used, &body, span, &what)?;
+            let by: HashMap<u32, i64> = offsets.iter().map(|&(i, o)| (i, -o)).collect();
+            let mut expr = ir::shift(&derived, &|i| by.get(&i).copied().unwrap_or(0));
+            let mut free: Vec<u32> = indices.clone();
+            free.extend(freed);
+            // The first index ends up outermost: sum(i, sum(j, ...)).
+            for i in free.into_iter().rev().filter(|i| !own_indices.contains(i)) {
+                let mut b = ExprBuilder::new();
+                let inner = b.copy_all(&expr);
+                let t = b.leaf(Leaf::Index(i));
+                let root = b.add(Node::Sum([t, inner]));
+                expr = b.finish(root);
             }
+            let ahead: i64 = -offsets.iter().map(|&(_, o)| o).sum::<i64>();
+            terms.push(Term {
+                key: (rank, ahead, order),
+                expr,
+            });
         }
         terms.sort_by_key(|t| t.key);
         let mut b = ExprBuilder::new();

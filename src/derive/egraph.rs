@@ -197,37 +197,41 @@ pub fn extract(graph: &Graph, root: Id) -> (usize, RecExpr<Node>) {
     ex.find_best(root)
 }
 
-/// Merges every defined variable that could appear in `expr` with its
-/// definition, at every index shift that appears in `expr`, so that
-/// extraction prefers the named value (`i[t+1]`) to a recomputation.
+/// Merges every defined variable that appears in `expr` (as a value or
+/// through its adjoint) with its definition, at the index shift where it
+/// appears, so that extraction prefers the named value (`i[t+1]`) to a
+/// recomputation of it.
 pub fn name_forward_values(g: &mut Graph, model: &Model, expr: &RecExpr<Node>) {
     use crate::ir::{Ix, Target};
-    use std::collections::{BTreeMap, BTreeSet};
-    let mut shifts: BTreeSet<BTreeMap<u32, i64>> = BTreeSet::new();
-    shifts.insert(BTreeMap::new());
+    use std::collections::BTreeSet;
+    let mut seen: BTreeSet<&crate::ir::Ref> = BTreeSet::new();
     for n in expr.as_ref() {
-        if let Node::Leaf(Leaf::Var(r)) | Node::Leaf(Leaf::Bar(Target::Var(r))) = n {
-            shifts.insert(
-                r.at.iter()
-                    .filter_map(|ix| match *ix {
-                        Ix::Rel(i, o) if o != 0 => Some((i, o)),
-                        _ => None,
-                    })
-                    .collect(),
-            );
+        let r = match n {
+            Node::Leaf(Leaf::Var(r)) | Node::Leaf(Leaf::Bar(Target::Var(r))) => r,
+            _ => continue,
+        };
+        if !seen.insert(r) {
+            continue;
         }
-    }
-    for eq in &model.equations {
-        let indices = &model.vars[eq.var as usize].indices;
-        for s in shifts
-            .iter()
-            .filter(|s| s.keys().all(|i| indices.contains(i)))
-        {
-            let by = |i: u32| s.get(&i).copied().unwrap_or(0);
-            let l = g.add(Node::Leaf(Leaf::Var(model.plain_ref(eq.var).shifted(&by))));
-            let d = g.add_expr(&crate::ir::shift(&eq.norm, &by));
-            g.union(l, d);
+        let Some(eq) = model.equation_of(r.var) else {
+            continue;
+        };
+        // The reference relative to the equation's own left side.
+        let mut offsets = Vec::new();
+        let mut ok = true;
+        for (ix, lhs) in r.at.iter().zip(eq.lhs.at.iter()) {
+            match (*ix, *lhs) {
+                (Ix::Rel(i, o), Ix::Rel(j, _)) if i == j => offsets.push((i, o)),
+                _ => ok = false,
+            }
         }
+        if !ok {
+            continue;
+        }
+        let by = |i: u32| offsets.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1);
+        let l = g.add(Node::Leaf(Leaf::Var(r.clone())));
+        let d = g.add_expr(&crate::ir::shift(&eq.norm, &by));
+        g.union(l, d);
     }
     g.rebuild();
 }
