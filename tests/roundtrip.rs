@@ -262,7 +262,7 @@ fn norm(e: &RecExpr<Node>, id: Id) -> N {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
+    #![proptest_config(ProptestConfig::with_cases(2000))]
     #[test]
     fn printed_expressions_parse_back(t in top()) {
         let m = model();

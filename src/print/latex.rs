@@ -305,14 +305,14 @@ impl Latex<'_> {
                 let neg = negative_lead(self.expr, *b);
                 self.out.push_str(if neg { " - " } else { " + " });
                 if is_sum(&self.expr[*b]) {
-                    self.node(*b, true);
+                    self.node(*b, neg);
                 } else {
                     let parent = if neg {
                         Node::Sub([*a, *b])
                     } else {
                         node.clone()
                     };
-                    self.child(&parent, Slot::Right, *b, true);
+                    self.child(&parent, Slot::Right, *b, neg);
                 }
             }
             Node::Sub([a, b]) => {
@@ -328,7 +328,7 @@ impl Latex<'_> {
                     } else {
                         node.clone()
                     };
-                    self.child(&parent, Slot::Right, *b, true);
+                    self.child(&parent, Slot::Right, *b, neg);
                 }
             }
             Node::Neg(a) => {

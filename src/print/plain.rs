@@ -90,14 +90,14 @@ impl Plain<'_> {
                 self.out.push_str(if neg { " - " } else { " + " });
                 if is_sum(&self.expr[*b]) {
                     // a + (-x + y) reads as a - x + y.
-                    self.node(*b, true);
+                    self.node(*b, neg);
                 } else {
                     let parent = if neg {
                         Node::Sub([*a, *b])
                     } else {
                         node.clone()
                     };
-                    self.child(&parent, Slot::Right, *b, true);
+                    self.child(&parent, Slot::Right, *b, neg);
                 }
             }
             Node::Sub([a, b]) => {
@@ -113,7 +113,7 @@ impl Plain<'_> {
                     } else {
                         node.clone()
                     };
-                    self.child(&parent, Slot::Right, *b, true);
+                    self.child(&parent, Slot::Right, *b, neg);
                 }
             }
             Node::Neg(a) => {
@@ -193,5 +193,75 @@ impl Plain<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::build::ExprBuilder;
+
+    fn symbols() -> Symbols {
+        Symbols {
+            params: vec!["a".into(), "b".into(), "c".into(), "d".into()],
+            ..Symbols::default()
+        }
+    }
+
+    /// Builds an expression over the parameters `a`..`d` and prints it.
+    fn show(f: impl FnOnce(&mut ExprBuilder, [Id; 4]) -> Id) -> String {
+        let mut b = ExprBuilder::new();
+        let p = [0, 1, 2, 3].map(|k| b.leaf(Leaf::Param(k)));
+        let root = f(&mut b, p);
+        expr(&symbols(), &b.finish(root))
+    }
+
+    #[test]
+    fn signs_and_parentheses() {
+        assert_eq!(
+            show(|b, [a, x, ..]| {
+                let n = b.add(Node::Neg(x));
+                b.add(Node::Add([a, n]))
+            }),
+            "a - b"
+        );
+        assert_eq!(
+            show(|b, [a, x, ..]| {
+                let n = b.add(Node::Neg(x));
+                b.add(Node::Sub([a, n]))
+            }),
+            "a + b"
+        );
+        assert_eq!(
+            show(|b, [a, x, ..]| {
+                let m = b.add(Node::Mul([a, x]));
+                b.add(Node::Neg(m))
+            }),
+            "-a * b"
+        );
+        // A minus inside a parenthesized sum is kept.
+        assert_eq!(
+            show(|b, [a, x, c, d]| {
+                let n = b.add(Node::Neg(x));
+                let s = b.add(Node::Add([n, c]));
+                let m = b.add(Node::Mul([s, d]));
+                b.add(Node::Add([a, m]))
+            }),
+            "a + (-b + c) * d"
+        );
+        assert_eq!(
+            show(|b, [a, x, c, _]| {
+                let s = b.add(Node::Add([x, c]));
+                b.add(Node::Sub([a, s]))
+            }),
+            "a - (b + c)"
+        );
+        assert_eq!(
+            show(|b, [a, x, c, _]| {
+                let h = b.add(Node::Had([a, x]));
+                b.add(Node::Mul([h, c]))
+            }),
+            "(a .* b) * c"
+        );
     }
 }
