@@ -2,6 +2,7 @@
 //! Each kind of request has its own module; this one only dispatches.
 
 pub mod adjoint;
+pub mod count;
 pub mod egraph;
 
 use crate::diag::Diagnostic;
@@ -88,13 +89,13 @@ pub fn derive_all(model: &Model, options: &Options) -> Derivations {
                     })
                 })
             }
+            RequestKind::CountParams => count::params(model, req, k).map(Some),
+            RequestKind::CountMacs(r) => count::macs_answer(model, r, req, k).map(Some),
             other => {
                 let what = match other {
                     RequestKind::Inverse => "`derive inverse`",
                     RequestKind::Jacobian { .. } => "`derive ... = jacobian`",
                     RequestKind::Det { .. } => "`derive det`",
-                    RequestKind::CountParams => "`count params`",
-                    RequestKind::CountMacs(_) => "`count macs`",
                     RequestKind::Depth(_) => "`depth`",
                     _ => "`expect`",
                 };
