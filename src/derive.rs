@@ -3,6 +3,7 @@
 
 pub mod adjoint;
 pub mod count;
+pub mod depth;
 pub mod egraph;
 
 use crate::diag::Diagnostic;
@@ -91,12 +92,12 @@ pub fn derive_all(model: &Model, options: &Options) -> Derivations {
             }
             RequestKind::CountParams => count::params(model, req, k).map(Some),
             RequestKind::CountMacs(r) => count::macs_answer(model, r, req, k).map(Some),
+            RequestKind::Depth(r) => depth::depth(model, r, req, k).map(Some),
             other => {
                 let what = match other {
                     RequestKind::Inverse => "`derive inverse`",
                     RequestKind::Jacobian { .. } => "`derive ... = jacobian`",
                     RequestKind::Det { .. } => "`derive det`",
-                    RequestKind::Depth(_) => "`depth`",
                     _ => "`expect`",
                 };
                 Err(unfinished(req, what))
