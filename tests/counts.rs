@@ -443,3 +443,21 @@ fn matrix_products_keep_their_sizes_apart() {
     // (A * B) * v: M*K*N for the product, then M*N.
     assert_eq!(eval(&p, &[2, 3, 5]), 2 * 3 * 5 + 2 * 5);
 }
+
+/// A sum over a range that is empty for some dims has no single count (its
+/// additions would go negative at S = 1): refused. One that never is empty
+/// is counted, and checked by brute force.
+#[test]
+fn sums_need_ranges_that_are_never_empty() {
+    let body = "input m[s] : H\ninput e : H\nc = sum(s, (m[s]^T * e) * m[s])\n";
+    let empty = format!("dim H, S\nindex s in 1..S-1\n{body}count macs c\n");
+    let ran = run("maybe empty", &empty);
+    assert!(ran.key.answers.is_empty(), "{:?}", ran.key.answers);
+    let d =
+        deriv::diag::Diagnostics(ran.problems).render(&Source::new("maybe empty", empty.as_str()));
+    assert!(d.contains("to have a value for every size"), "{d}");
+    check(
+        "never empty",
+        &format!("dim H, S\nindex s in 0..S-1\n{body}"),
+    );
+}

@@ -165,6 +165,17 @@ pub fn macs_answer(
                 "declare it, such as `index {name} in 1..N`: a sum costs its body once per value"
             ))
         }
+        CostError::MaybeEmpty(i) => {
+            let name = model.symbols.index_name(i);
+            Diagnostic::new(
+                req.span,
+                format!("`count macs` needs the range of index `{name}` to have a value for every size"),
+                "not answered",
+            )
+            .hint(format!(
+                "a `sum` over `{name}` costs its body once per value and one addition fewer; declare a range that is never empty, such as `index {name} in 1..N`"
+            ))
+        }
     })?;
     let mut notes = vec![elementwise_note(model, &c)];
     if !c.uncosted.is_empty() {

@@ -51,6 +51,8 @@ pub struct Cost {
 pub enum CostError {
     /// A `sum` runs over an index with no declared range (its number).
     SumWithoutRange(u32),
+    /// A `sum` runs over an index whose range may be empty for some dims.
+    MaybeEmpty(u32),
     /// A count grew past the polynomial limits.
     TooLarge,
 }
@@ -176,6 +178,10 @@ fn node_cost(
             return Err(CostError::SumWithoutRange(*i));
         };
         let n = big(hi.sub(&lo).and_then(|x| x.add(&Poly::int(1))))?;
+        // An empty range would make `n - 1` additions negative.
+        if !big(n.sub(&Poly::int(1)))?.never_negative() {
+            return Err(CostError::MaybeEmpty(*i));
+        }
         let mut cost = at(body).cost.times(&n)?;
         let adds = big(n
             .sub(&Poly::int(1))

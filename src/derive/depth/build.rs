@@ -15,16 +15,8 @@ use std::collections::BTreeMap;
 /// A range's length minus one as `(value when every dim is 1, growth per
 /// dim)`, when it is affine in the dims and never shrinks as one grows.
 fn extent(lo: &Poly, hi: &Poly) -> Option<(i64, BTreeMap<u32, i64>)> {
-    // Substitute dim = 1 + y: the length then may not shrink as a dim grows.
-    let e = hi.sub(lo)?;
-    let mut shifted = Poly::zero();
-    for (m, c) in &e.0 {
-        let mut term = Poly::constant(c.clone());
-        for &(d, k) in &m.0 {
-            term = term.mul(&Poly::dim(d).add(&Poly::int(1))?.pow(k)?)?;
-        }
-        shifted = shifted.add(&term)?;
-    }
+    // With dim = 1 + y the length may not shrink as a dim grows.
+    let shifted = hi.sub(lo)?.shift_dims()?;
     let mut base = 0;
     let mut growth = BTreeMap::new();
     for (m, c) in &shifted.0 {
