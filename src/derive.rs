@@ -4,6 +4,8 @@
 //! needs `J`; an `expect` needs whatever it names).
 
 pub mod adjoint;
+pub mod count;
+pub mod depth;
 pub mod det;
 pub mod egraph;
 pub mod expect;
@@ -28,15 +30,6 @@ pub struct Derivations {
     pub answers: Vec<Answer>,
     /// Requests left unanswered, with the reason.
     pub problems: Vec<Diagnostic>,
-}
-
-fn unfinished(span: Span, what: &str) -> Diagnostic {
-    Diagnostic::new(
-        span,
-        format!("{what} is not implemented yet"),
-        "not answered",
-    )
-    .hint("the rest of the answer key is printed; this request is left out of it")
 }
 
 /// Whether any adjoint on the right refers to a later index value.
@@ -242,8 +235,14 @@ impl<'m> Session<'m> {
         &mut self,
         claim: &Claim,
         assuming: &[crate::model::Assumption],
-        span: Span,
+        req: &Request,
     ) -> Derivation {
+        let span = req.span;
+        let found = |a: Answer| Found {
+            equations: a.equations,
+            notes: a.notes,
+            stats: a.stats,
+        };
         let pick = |r: Found, want: &dyn Fn(&Derived) -> bool| {
             let mut r = r;
             r.equations.retain(|d| want(d));
@@ -278,9 +277,9 @@ impl<'m> Session<'m> {
                 }
                 Ok(found)
             }
-            Claim::Params => Err(unfinished(span, "`count params`")),
-            Claim::Macs(_) => Err(unfinished(span, "`count macs`")),
-            Claim::Depth(_) => Err(unfinished(span, "`depth`")),
+            Claim::Params => count::params(self.model, req, 0).map(found),
+            Claim::Macs(r) => count::macs_answer(self.model, r, req, 0).map(found),
+            Claim::Depth(r) => depth::depth(self.model, r, req, 0).map(found),
         }
     }
 
@@ -292,11 +291,11 @@ impl<'m> Session<'m> {
             RequestKind::Inverse => self.inverse(req.span)?,
             RequestKind::Jacobian { .. } => self.jacobian(k)?,
             RequestKind::Det { of } => self.det(*of, req.span)?,
-            RequestKind::CountParams => return Err(unfinished(req.span, "`count params`")),
-            RequestKind::CountMacs(_) => return Err(unfinished(req.span, "`count macs`")),
-            RequestKind::Depth(_) => return Err(unfinished(req.span, "`depth`")),
+            RequestKind::CountParams => return count::params(self.model, req, k),
+            RequestKind::CountMacs(r) => return count::macs_answer(self.model, r, req, k),
+            RequestKind::Depth(r) => return depth::depth(self.model, r, req, k),
             RequestKind::Expect { lhs, rhs, assuming } => {
-                let derived = self.claim(lhs, assuming, req.span)?;
+                let derived = self.claim(lhs, assuming, req)?;
                 // Under assumptions, the adjoints that vanish are zero in the
                 // claim too.
                 let zero = match lhs {

@@ -193,6 +193,29 @@ impl Poly {
         Some(total)
     }
 
+    /// The same polynomial with every dim `d` replaced by `d + 1`. Dims are
+    /// at least 1, so a polynomial whose shifted form has no negative
+    /// coefficient is at least its shifted constant for every value of the
+    /// dims (a sufficient test, used to prove sizes and ranges nonempty).
+    pub fn shift_dims(&self) -> Option<Poly> {
+        let mut out = Poly::zero();
+        for (m, c) in &self.0 {
+            let mut term = Poly::constant(c.clone());
+            for &(d, e) in &m.0 {
+                term = term.mul(&Poly::dim(d).add(&Poly::int(1))?.pow(e)?)?;
+            }
+            out = out.add(&term)?;
+        }
+        Some(out)
+    }
+
+    /// Whether the value is at least 0 for every value of the dims (at
+    /// least 1 each), by [`Poly::shift_dims`]; `false` when unsure.
+    pub fn never_negative(&self) -> bool {
+        self.shift_dims()
+            .is_some_and(|p| p.0.values().all(|c| !c.is_negative()))
+    }
+
     /// Terms in the canonical printing order: higher degree first, then
     /// by exponents in dim order (so `D*H` before `H^2`), constant last.
     pub fn terms(&self) -> Vec<(&Monomial, &Rational)> {
@@ -283,6 +306,23 @@ mod tests {
             .and_then(|x| x.sub(&Poly::int(1)));
         assert_eq!(q.unwrap_or_default().display(&names).to_string(), "2*G - 1");
         assert_eq!(Poly::zero().display(&names).to_string(), "0");
+    }
+
+    #[test]
+    fn shifting_dims_decides_signs() {
+        let g = Poly::dim(2);
+        let minus = |p: &Poly, n: i64| p.sub(&Poly::int(n)).unwrap_or_default();
+        // G - 1 >= 0 for G >= 1; G - 2 is -1 at G = 1; G^2 - G >= 0.
+        assert!(minus(&g, 1).never_negative());
+        assert!(!minus(&g, 2).never_negative());
+        let sq = g.pow(2).and_then(|x| x.sub(&g)).unwrap_or_default();
+        assert!(sq.never_negative());
+        assert_eq!(
+            minus(&g, 1)
+                .shift_dims()
+                .map(|p| p.display(&names).to_string()),
+            Some("G".to_owned())
+        );
     }
 
     #[test]
