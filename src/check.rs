@@ -57,6 +57,7 @@ pub fn check(script: &ast::Script, source: &Source) -> Result<Model, Diagnostics
         var_shapes: Vec::new(),
         var_eq_stmt: Vec::new(),
         items: Vec::new(),
+        failed: Default::default(),
     };
     ck.declare_dims(&script.stmts);
     ck.declare_rest(&script.stmts);
@@ -89,6 +90,8 @@ struct Checker<'s> {
     var_eq_stmt: Vec<Option<usize>>,
     /// The model section's items with their statement numbers.
     items: Vec<(usize, Item)>,
+    /// Variables whose equation has an error already reported.
+    failed: std::collections::HashSet<u32>,
 }
 
 /// The closest of `candidates` to `name`, if it is close enough to suggest.
@@ -129,7 +132,10 @@ impl<'s> Checker<'s> {
     }
 
     fn error(&mut self, d: Diagnostic) {
-        self.errors.push(d);
+        // An error that only follows from an earlier one says nothing new.
+        if d.message != lower::CASCADE {
+            self.errors.push(d);
+        }
     }
 
     /// Declares a name, reporting a redefinition or a built-in clash.
@@ -650,6 +656,7 @@ impl<'s> Checker<'s> {
                         continue;
                     }
                     if self.var_shapes[v as usize].is_none() {
+                        self.failed.insert(v);
                         // Say why only if the right side is otherwise well formed.
                         let indices = self.model.vars[v as usize].indices.clone();
                         let mut lw = Lowerer::new(self, indices, false);
@@ -716,7 +723,10 @@ impl<'s> Checker<'s> {
                             });
                             self.items.push((k, Item::Equation(eq)));
                         }
-                        Err(d) => self.error(d),
+                        Err(d) => {
+                            self.failed.insert(v);
+                            self.error(d);
+                        }
                     }
                 }
                 StmtKind::Init { target, value } => self.lower_init(k, s, target, value),
@@ -1077,6 +1087,7 @@ impl<'s> Checker<'s> {
             var_shapes: model.vars.iter().map(|v| Some(v.shape.clone())).collect(),
             var_eq_stmt: Vec::new(),
             items: Vec::new(),
+            failed: Default::default(),
         }
     }
 }

@@ -14,6 +14,10 @@ use egg::{Id, RecExpr};
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
+/// The message of an error that follows from one already reported (a use of
+/// a variable whose own equation failed); the checker drops it.
+pub(super) const CASCADE: &str = "";
+
 /// A lowered sub-expression: its root and its shape (`None` if unknown).
 type Lowered = (Id, Option<Shape>);
 
@@ -234,6 +238,9 @@ impl<'c, 's> Lowerer<'c, 's> {
             Some(&(Named::Var(v), _)) => {
                 let at = self.ref_indices(r, v)?;
                 let shape = self.ck.var_shapes[v as usize].clone();
+                if shape.is_none() && !self.lenient && self.ck.failed.contains(&v) {
+                    return Err(Diagnostic::new(r.span, CASCADE, CASCADE));
+                }
                 if shape.is_none() && !self.lenient {
                     return Err(Diagnostic::new(
                         r.span,
