@@ -3,6 +3,10 @@
 //! assumptions against the unassumed results with the assumptions
 //! substituted. The tests and `deriv verify` use the same checks.
 
+mod counts;
+
+pub use counts::verify_counts;
+
 use crate::derive::adjoint::{is_zero, Adjoints as Deriver};
 use crate::derive::egraph::ShapeTable;
 use crate::eval::{
@@ -544,6 +548,7 @@ pub const SEEDS: &[u64] = &[1, 2, 3, 4];
 pub fn verify_all(key: &AnswerKey) -> Vec<Check> {
     let mut checks = verify_adjoints(key, SEEDS);
     checks.extend(verify_update_maps(key, SEEDS));
+    checks.extend(verify_counts(key));
     checks.sort_by_key(|c| c.line);
     checks
 }

@@ -1,0 +1,276 @@
+//! Brute-force checks of counts and depths on concrete sizes: parameters
+//! counted entry by entry from an instance, multiply-accumulates counted
+//! from the actual operands of every product while evaluating, and depth as
+//! the longest chain in the explicit dependence graph. None of these reads
+//! the symbolic derivations they check.
+
+use super::Check;
+use crate::eval::{EvalError, Evaluator, Forward, Instance, NoAdjoints};
+use crate::ir::build::subtree;
+use crate::ir::{Ix, Leaf, Node, Ref};
+use crate::key::{AnswerKey, Rhs};
+use crate::model::{Model, RequestKind, VarKind};
+use crate::num::Rational;
+use crate::poly::Poly;
+use egg::{Id, Language, RecExpr};
+use std::collections::{BTreeSet, HashMap};
+
+/// The dim settings checked: every dim 1 to 4, then each dim alone at 3.
+fn settings(model: &Model) -> Vec<Vec<i64>> {
+    let n = model.dims.len();
+    let mut out: Vec<Vec<i64>> = (1..=4).map(|v| vec![v; n]).collect();
+    for k in 0..n {
+        let mut s = vec![2; n];
+        s[k] = 3;
+        out.push(s);
+    }
+    out
+}
+
+fn value_at(p: &Poly, dims: &[i64]) -> Option<i64> {
+    p.eval_exact(&|d| dims.get(d as usize).copied().unwrap_or(1))
+        .and_then(|r: Rational| r.to_i64())
+}
+
+/// Parameter entries of an instance, for the parameters any expression of
+/// the model mentions.
+fn params_brute(model: &Model, inst: &Instance<'_>) -> Result<i64, EvalError> {
+    let mut used = BTreeSet::new();
+    let exprs = model
+        .equations
+        .iter()
+        .map(|e| &e.rhs)
+        .chain(model.inits.iter().map(|i| &i.value))
+        .chain(model.loss.iter().map(|l| &l.value));
+    for e in exprs {
+        for n in e.as_ref() {
+            if let Node::Leaf(Leaf::Param(p)) = n {
+                used.insert(*p);
+            }
+        }
+    }
+    used.iter()
+        .map(|&p| inst.param(p).map(|m| m.len() as i64))
+        .sum()
+}
+
+/// Multiply-accumulates of `e` at one binding, counted from the operands'
+/// actual sizes; every occurrence of a product counts.
+fn macs_brute(
+    ev: &Evaluator<'_>,
+    e: &RecExpr<Node>,
+    id: Id,
+    b: &mut Vec<Option<i64>>,
+) -> Result<i64, EvalError> {
+    let inst = ev.forward.instance();
+    Ok(match &e[id] {
+        Node::Mul([x, y]) => {
+            let (vx, vy) = (ev.eval(&subtree(e, *x), b)?, ev.eval(&subtree(e, *y), b)?);
+            let own = if vx.is_scalar() || vy.is_scalar() {
+                0
+            } else {
+                (vx.rows() * vx.cols() * vy.cols()) as i64
+            };
+            own + macs_brute(ev, e, *x, b)? + macs_brute(ev, e, *y, b)?
+        }
+        Node::Sum([t, body]) => {
+            let Node::Leaf(Leaf::Index(i)) = &e[*t] else {
+                return Err(EvalError("a sum without an index".into()));
+            };
+            let (lo, hi) = inst.range(*i);
+            let slot = *i as usize;
+            if b.len() <= slot {
+                b.resize(slot + 1, None);
+            }
+            let saved = b[slot];
+            let mut total = 0;
+            for v in lo..=hi {
+                b[slot] = Some(v);
+                total += macs_brute(ev, e, *body, b)?;
+            }
+            b[slot] = saved;
+            total
+        }
+        other => {
+            let mut total = 0;
+            for &c in other.children() {
+                total += macs_brute(ev, e, c, b)?;
+            }
+            total
+        }
+    })
+}
+
+/// Whether variable `v` at `at` is computed by its equation (not given by
+/// `init`, not before its equation's first step, inside the ranges).
+fn computed(model: &Model, inst: &Instance<'_>, v: u32, at: &[i64]) -> bool {
+    let Some(eq) = model.equation_of(v) else {
+        return false;
+    };
+    let decl = &model.vars[v as usize];
+    for (&i, &x) in decl.indices.iter().zip(at) {
+        let (lo, hi) = inst.range(i);
+        if x < lo || x > hi {
+            return false;
+        }
+    }
+    for init in model.inits.iter().filter(|i| i.target.var == v) {
+        let fits = init.target.at.iter().zip(at).all(|(ix, &x)| match *ix {
+            Ix::Abs(a) => a == x,
+            Ix::Rel(..) => true,
+        });
+        if fits {
+            return false;
+        }
+    }
+    eq.lhs.at.iter().zip(at).all(|(ix, &x)| match *ix {
+        Ix::Rel(i, d) => x - d >= inst.range(i).0,
+        Ix::Abs(_) => false,
+    })
+}
+
+/// The longest chain of computed values ending at any value of `v`,
+/// counted in values, by a memoized walk over the explicit graph.
+fn depth_brute(model: &Model, inst: &Instance<'_>, v: u32) -> Result<i64, EvalError> {
+    let mut memo: HashMap<(u32, Vec<i64>), i64> = HashMap::new();
+    let mut best = 0;
+    let decl = &model.vars[v as usize];
+    for t in super::tuples(inst, &decl.indices) {
+        best = best.max(longest(
+            model,
+            inst,
+            v,
+            &t,
+            &mut memo,
+            &mut BTreeSet::new(),
+        )?);
+    }
+    Ok(best)
+}
+
+fn longest(
+    model: &Model,
+    inst: &Instance<'_>,
+    v: u32,
+    at: &[i64],
+    memo: &mut HashMap<(u32, Vec<i64>), i64>,
+    busy: &mut BTreeSet<(u32, Vec<i64>)>,
+) -> Result<i64, EvalError> {
+    if !computed(model, inst, v, at) {
+        return Ok(0);
+    }
+    let key = (v, at.to_vec());
+    if let Some(&d) = memo.get(&key) {
+        return Ok(d);
+    }
+    if !busy.insert(key.clone()) || busy.len() > 100_000 {
+        return Err(EvalError("the dependences form a cycle".into()));
+    }
+    let Some(eq) = model.equation_of(v) else {
+        return Ok(0);
+    };
+    let mut binding = vec![None; model.indices.len()];
+    for (ix, &x) in eq.lhs.at.iter().zip(at) {
+        if let Ix::Rel(i, d) = *ix {
+            binding[i as usize] = Some(x - d);
+        }
+    }
+    let mut deepest = 0;
+    for n in eq.rhs.as_ref() {
+        let Node::Leaf(Leaf::Var(r)) = n else {
+            continue;
+        };
+        if model.vars[r.var as usize].kind == VarKind::Input {
+            continue;
+        }
+        let dep: Ref = r.clone();
+        let t = Evaluator::tuple(&dep.at, &binding)?;
+        deepest = deepest.max(longest(model, inst, dep.var, &t, memo, busy)?);
+    }
+    busy.remove(&key);
+    memo.insert(key, deepest + 1);
+    Ok(deepest + 1)
+}
+
+/// Checks every count and depth of an answer key against brute force at
+/// several sizes of the dims.
+pub fn verify_counts(key: &AnswerKey) -> Vec<Check> {
+    let model = &key.model;
+    let mut out = Vec::new();
+    for a in &key.answers {
+        let Some(req) = model.requests.get(a.request) else {
+            continue;
+        };
+        let Some(Rhs::Poly(p)) = a.equations.first().map(|d| &d.rhs) else {
+            continue;
+        };
+        let (what, how) = match &req.kind {
+            RequestKind::CountParams => (
+                "params".to_owned(),
+                "parameter entries counted on instances",
+            ),
+            RequestKind::CountMacs(r) => (
+                format!("macs({})", model.symbols.ref_text(r)),
+                "products' operands counted while evaluating",
+            ),
+            RequestKind::Depth(r) => (
+                format!("depth({})", model.symbols.ref_text(r)),
+                "longest chain in the explicit dependence graph",
+            ),
+            _ => continue,
+        };
+        let mut failure = None;
+        let mut checked = 0;
+        for (k, dims) in settings(model).into_iter().enumerate() {
+            // At size 1 a matrix is indistinguishable from a scalar by its
+            // values, so products are counted from size 2 up.
+            if matches!(req.kind, RequestKind::CountMacs(_)) && dims.contains(&1) {
+                continue;
+            }
+            let Ok(inst) = Instance::new(model, dims.clone(), k as u64 + 1) else {
+                continue;
+            };
+            let brute = match &req.kind {
+                RequestKind::CountParams => params_brute(model, &inst),
+                RequestKind::CountMacs(r) => {
+                    let forward = Forward::new(&inst, None);
+                    let ev = Evaluator {
+                        forward: &forward,
+                        adjoints: &NoAdjoints,
+                        assumed: &[],
+                    };
+                    let mut b: Vec<Option<i64>> = (0..model.indices.len() as u32)
+                        .map(|i| Some(inst.range(i).0))
+                        .collect();
+                    match model.equation_of(r.var) {
+                        Some(eq) => macs_brute(&ev, &eq.rhs, crate::ir::root(&eq.rhs), &mut b),
+                        None => Err(EvalError("not a defined variable".into())),
+                    }
+                }
+                RequestKind::Depth(r) => depth_brute(model, &inst, r.var),
+                _ => continue,
+            };
+            match (brute, value_at(p, &dims)) {
+                (Ok(x), Some(y)) if x == y => checked += 1,
+                (Ok(x), Some(y)) => {
+                    failure = Some(format!("at dims {dims:?}: counted {x}, derived {y}"));
+                    break;
+                }
+                (Err(e), _) => failure = Some(e.0),
+                (_, None) => failure = Some("the derived value is not an integer".into()),
+            }
+        }
+        let passed = checked > 0 && failure.is_none();
+        out.push(Check {
+            what,
+            line: req.line,
+            error: None,
+            passed,
+            how: match failure {
+                Some(f) if !passed => format!("FAILED {how}: {f}"),
+                _ => format!("{how}, {checked} sizes"),
+            },
+        });
+    }
+    out
+}

@@ -1,0 +1,44 @@
+//! `deriv verify` checks every derived result of every example script and
+//! passes; its table names each result with the way it was checked.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+#[test]
+fn every_example_verifies() {
+    let mut paths: Vec<_> = std::fs::read_dir("derivations")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    for path in paths {
+        let out = Command::new(env!("CARGO_BIN_EXE_deriv"))
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{}:\n{text}", path.display());
+        assert!(text.contains(" 0 failed"), "{}:\n{text}", path.display());
+        assert!(!text.contains("FAIL"), "{}:\n{text}", path.display());
+    }
+}
+
+#[test]
+fn the_table_covers_each_kind_of_result() {
+    let run = |p: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_deriv"))
+            .args(["verify", p])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let lstm = run("derivations/lstm.deriv");
+    assert!(lstm.contains("bar(c[t])") && lstm.contains("finite differences of the loss"));
+    assert!(lstm.contains("assumptions substituted"));
+    let momentum = run("derivations/momentum.deriv");
+    assert!(momentum.contains("round trip") && momentum.contains("numeric determinant"));
+    let grid = run("derivations/grid_rnn.deriv");
+    assert!(grid.contains("depth(h[i, j])") && grid.contains("explicit dependence graph"));
+}
