@@ -3,6 +3,7 @@
 //! One canonical form, so equal polynomials compare equal and print alike.
 
 use crate::num::Rational;
+use num_traits::{One, ToPrimitive};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -182,6 +183,9 @@ impl Poly {
 
     /// The exact value with each dim set to an integer, if it fits.
     pub fn eval_exact(&self, dims: &dyn Fn(u32) -> i64) -> Option<Rational> {
+        if let Some(v) = self.eval_small(dims) {
+            return Some(Rational(num_rational::BigRational::from_integer(v.into())));
+        }
         let mut total = Rational::zero();
         for (m, c) in &self.0 {
             let mut term = c.clone();
@@ -189,6 +193,26 @@ impl Poly {
                 term = term.mul(&Rational::int(dims(d)).pow(&Rational::int(i64::from(e)))?)?;
             }
             total = total.add(&term)?;
+        }
+        Some(total)
+    }
+
+    /// The value in machine integers, when every coefficient is an integer
+    /// and nothing overflows: the common case of [`Poly::eval_exact`], which
+    /// it agrees with (any value that fits here is far inside the exact
+    /// arithmetic's bounds).
+    fn eval_small(&self, dims: &dyn Fn(u32) -> i64) -> Option<i128> {
+        let mut total: i128 = 0;
+        for (m, c) in &self.0 {
+            let (numer, denom) = c.parts();
+            if !denom.is_one() {
+                return None;
+            }
+            let mut term = numer.to_i128()?;
+            for &(d, e) in &m.0 {
+                term = term.checked_mul(i128::from(dims(d)).checked_pow(e)?)?;
+            }
+            total = total.checked_add(term)?;
         }
         Some(total)
     }
@@ -290,6 +314,39 @@ mod tests {
 
     fn names(d: u32) -> String {
         ["D", "H", "G"][d as usize].to_owned()
+    }
+
+    /// The exact evaluation, term by term in rationals, with no fast path.
+    fn eval_slow(p: &Poly, dims: &dyn Fn(u32) -> i64) -> Option<Rational> {
+        let mut total = Rational::zero();
+        for (m, c) in &p.0 {
+            let mut term = c.clone();
+            for &(d, e) in &m.0 {
+                term = term.mul(&Rational::int(dims(d)).pow(&Rational::int(i64::from(e)))?)?;
+            }
+            total = total.add(&term)?;
+        }
+        Some(total)
+    }
+
+    #[test]
+    fn machine_integer_evaluation_agrees_with_exact() {
+        let (d, h) = (Poly::dim(0), Poly::dim(1));
+        let half = Poly::constant(Rational::frac(1, 2));
+        let big = Poly::constant(Rational::int(i64::MAX));
+        let cases = [
+            d.mul(&h).and_then(|x| x.sub(&Poly::int(7))),
+            d.pow(40).and_then(|x| x.mul(&h.pow(3)?)),
+            d.pow(3).and_then(|x| x.mul(&half)),
+            big.mul(&big).and_then(|x| x.mul(&big)),
+            d.pow(2).and_then(|x| x.mul(&big)?.add(&h)),
+        ];
+        for p in cases.iter().flatten() {
+            for (a, b) in [(1, 1), (2, 3), (9, 2), (1000, 17), (-3, 5)] {
+                let at = |k: u32| if k == 0 { a } else { b };
+                assert_eq!(p.eval_exact(&at), eval_slow(p, &at), "{p:?} at {a}, {b}");
+            }
+        }
     }
 
     #[test]

@@ -89,13 +89,38 @@ pub fn invalid_rule(name: &str, why: &str) -> ! {
     panic!("rule `{name}` is malformed: {why}")
 }
 
-/// A rule set built once per process: compiling patterns costs more than
-/// a small derivation.
+/// A rule set: rules shared with other sets, each compiled once.
+pub type RuleSet = [&'static Rewrite];
+
+/// A group of rules compiled once per process, on first use: compiling
+/// patterns costs more than a small derivation, and several sets share a
+/// group.
+macro_rules! rule_group {
+    ($name:ident => $build:expr) => {
+        fn $name() -> &'static [Rewrite] {
+            static GROUP: LazyLock<Vec<Rewrite>> = LazyLock::new(|| $build);
+            &GROUP
+        }
+    };
+}
+
+rule_group!(calculus_group => calculus::rules());
+rule_group!(activation_group => activation::rules());
+rule_group!(zeros_group => algebra::zeros());
+rule_group!(algebra_group => algebra::rules());
+rule_group!(jacobian_group => jacobian::rules());
+rule_group!(matrix_group => matrix::rules());
+rule_group!(det_group => det::rules());
+rule_group!(ring_group => ring::rules());
+rule_group!(ac_group => algebra::ac());
+
+/// A set of rule groups, gathered once per process.
 macro_rules! rule_set {
-    ($(#[$doc:meta])* $name:ident => $build:expr) => {
+    ($(#[$doc:meta])* $name:ident => [$($group:ident),* $(,)?]) => {
         $(#[$doc])*
-        pub fn $name() -> &'static [Rewrite] {
-            static SET: LazyLock<Vec<Rewrite>> = LazyLock::new(|| $build);
+        pub fn $name() -> &'static RuleSet {
+            static SET: LazyLock<Vec<&'static Rewrite>> =
+                LazyLock::new(|| [$($group()),*].into_iter().flatten().collect());
             &SET
         }
     };
@@ -107,54 +132,35 @@ rule_set! {
     /// puts `a^1` in the class of `a`, and the chain rule would then
     /// differentiate that form too, and the form it produces, without end.
     /// The zero terms this leaves behind are removed by `simplify`.
-    differentiate => {
-        let mut rules = calculus::rules();
-        rules.extend(activation::rules());
-        rules
-    }
-}
-
-fn simplification() -> Vec<Rewrite> {
-    let mut rules = activation::rules();
-    rules.extend(algebra::zeros());
-    rules.extend(algebra::rules());
-    rules
-}
-
-fn matrices() -> Vec<Rewrite> {
-    let mut rules = simplification();
-    rules.extend(matrix::rules());
-    rules.extend(det::rules());
-    rules
+    differentiate => [calculus_group, activation_group]
 }
 
 rule_set! {
     /// The rules that simplify a finished derivative.
-    simplify => simplification()
+    simplify => [activation_group, zeros_group, algebra_group]
 }
 
 rule_set! {
     /// The rules that take Jacobians: the chain rule for `jac` and the
     /// activation identities, again without algebra beside them.
-    jacobians => {
-        let mut rules = jacobian::rules();
-        rules.extend(activation::rules());
-        rules
-    }
+    jacobians => [jacobian_group, activation_group]
 }
 
 rule_set! {
     /// The rules that simplify matrix expressions and determinants.
-    linear_algebra => matrices()
+    linear_algebra => [activation_group, zeros_group, algebra_group, matrix_group, det_group]
 }
 
 rule_set! {
     /// The rules an `expect` proof may use: everything that simplifies, the
     /// elementwise normal form, and distributivity of matrix products.
-    prove => {
-        let mut rules = matrices();
-        rules.extend(ring::rules());
-        rules.extend(algebra::ac());
-        rules
-    }
+    prove => [
+        activation_group,
+        zeros_group,
+        algebra_group,
+        matrix_group,
+        det_group,
+        ring_group,
+        ac_group,
+    ]
 }

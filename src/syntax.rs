@@ -26,21 +26,34 @@ pub use grammar::{DerivParser, Rule};
 /// Parses a script's text into its syntax tree.
 pub fn parse(text: &str, limits: &Limits) -> Result<Script, Diagnostic> {
     let laid_out = layout::layout(text, limits.max_nesting)?;
-    pest::set_error_detail(true);
-    let mut pairs =
-        DerivParser::parse(Rule::script, &laid_out).map_err(|e| syntax_error(text, &e))?;
+    let mut pairs = parse_rule(Rule::script, text, &laid_out)?;
     let script = pairs
         .next()
         .ok_or_else(|| Diagnostic::new(Span::default(), "internal error: empty parse", "here"))?;
     build::Builder::new(limits.max_depth).script(script)
 }
 
+/// Runs the parser for `rule`. Tracking every attempt (which the message
+/// for a syntax error needs) costs more than the parse itself, so a text is
+/// parsed without it, and again with it only when it does not parse. The
+/// switch is global to the process and read when a parse starts, so it is
+/// only ever turned on: a parse in another thread never loses its detail.
+fn parse_rule<'t>(
+    rule: Rule,
+    text: &str,
+    laid_out: &'t str,
+) -> Result<pest::iterators::Pairs<'t, Rule>, Diagnostic> {
+    if let Ok(pairs) = DerivParser::parse(rule, laid_out) {
+        return Ok(pairs);
+    }
+    pest::set_error_detail(true);
+    DerivParser::parse(rule, laid_out).map_err(|e| syntax_error(text, &e))
+}
+
 /// Parses one expression, as it would appear on the right of an equation.
 pub fn parse_expr(text: &str, limits: &Limits) -> Result<ast::Expr, Diagnostic> {
     let laid_out = layout::layout(text, limits.max_nesting)?;
-    pest::set_error_detail(true);
-    let mut pairs =
-        DerivParser::parse(Rule::expr, &laid_out).map_err(|e| syntax_error(text, &e))?;
+    let mut pairs = parse_rule(Rule::expr, text, &laid_out)?;
     let pair = pairs
         .next()
         .ok_or_else(|| Diagnostic::new(Span::default(), "internal error: empty parse", "here"))?;

@@ -38,8 +38,8 @@ pub struct Adjoints<'m> {
     /// For each variable (by number) and parameter, its uses: the consumer
     /// and the reference, in order.
     uses: HashMap<UseOf, Vec<(usize, Leaf)>>,
-    diff_rules: &'static [rules::Rewrite],
-    simp_rules: &'static [rules::Rewrite],
+    diff_rules: &'static rules::RuleSet,
+    simp_rules: &'static rules::RuleSet,
     /// Statistics of every e-graph run, in order.
     pub stats: Vec<RunStats>,
 }

@@ -7,7 +7,7 @@ use crate::ir::analysis::{Graph, Meta};
 use crate::ir::{Leaf, LeafShapes, Node};
 use crate::key::RunStats;
 use crate::model::Model;
-use crate::rules::Rewrite;
+use crate::rules::RuleSet;
 use crate::shape::Shape;
 use crate::Limits;
 use egg::{CostFunction, Extractor, Id, Language, RecExpr, Runner, SimpleScheduler, StopReason};
@@ -116,7 +116,7 @@ pub struct Ran {
 }
 
 /// Runs `rules` on `graph` within the limits.
-pub fn run(graph: Graph, rules: &[Rewrite], limits: &Limits, what: &str) -> Ran {
+pub fn run(graph: Graph, rules: &RuleSet, limits: &Limits, what: &str) -> Ran {
     run_until(graph, rules, limits, what, None)
 }
 
@@ -124,7 +124,7 @@ pub fn run(graph: Graph, rules: &[Rewrite], limits: &Limits, what: &str) -> Ran 
 /// classes of `goal` are one (a proof found).
 pub fn run_until(
     graph: Graph,
-    rules: &[Rewrite],
+    rules: &RuleSet,
     limits: &Limits,
     what: &str,
     goal: Option<(Id, Id)>,
@@ -147,7 +147,7 @@ pub fn run_until(
             }
             Ok(())
         });
-    let runner = runner.run(rules);
+    let runner = runner.run(rules.iter().copied());
     let (stop, limited) = match &runner.stop_reason {
         Some(StopReason::Saturated) => ("saturated".to_owned(), false),
         Some(StopReason::IterationLimit(n)) => (format!("iteration limit ({n})"), true),
@@ -257,7 +257,7 @@ pub fn rewrite(
     shapes: &Rc<ShapeTable>,
     model: Option<&Model>,
     expr: &RecExpr<Node>,
-    rules: &[Rewrite],
+    rules: &RuleSet,
     limits: &Limits,
     what: &str,
 ) -> Simplified {

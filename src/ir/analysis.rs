@@ -12,7 +12,7 @@ use crate::num::Rational;
 use crate::poly::Poly;
 use crate::shape::{Product, Shape};
 use egg::{Analysis, DidMerge, EGraph, Id, Language};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
 
 /// An interned shape.
@@ -78,9 +78,9 @@ impl Meta {
     pub fn new(leaves: Rc<dyn LeafShapes>) -> Meta {
         let mut m = Meta {
             shapes: Vec::new(),
-            ids: HashMap::new(),
+            ids: HashMap::default(),
             leaves,
-            assumed: HashMap::new(),
+            assumed: HashMap::default(),
             contradiction: false,
             nonzero: Vec::new(),
         };
@@ -477,5 +477,5 @@ pub fn independent(eg: &Graph, id: Id, x: Id) -> bool {
         memo.insert(id, ok);
         ok
     }
-    go(eg, id, eg.find(x), &mut HashMap::new(), 0)
+    go(eg, id, eg.find(x), &mut HashMap::default(), 0)
 }
