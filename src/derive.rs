@@ -62,6 +62,15 @@ pub struct Found {
 
 type Derivation = Result<Found, Diagnostic>;
 
+/// A derivation read back from the session: the same result, without the
+/// statistics of runs that this request did not make.
+fn reused(done: &Derivation) -> Derivation {
+    done.clone().map(|f| Found {
+        stats: Vec::new(),
+        ..f
+    })
+}
+
 /// One run over a model's requests, remembering what each derived.
 pub struct Session<'m> {
     model: &'m Model,
@@ -98,7 +107,7 @@ impl<'m> Session<'m> {
             .collect::<Vec<_>>()
             .join(";");
         if let Some(done) = self.adjoint_sets.get(&key) {
-            return done.clone();
+            return reused(done);
         }
         let done = self.derive_adjoints(assuming, span);
         self.adjoint_sets.insert(key, done.clone());
@@ -145,7 +154,7 @@ impl<'m> Session<'m> {
 
     fn inverse(&mut self, span: Span) -> Derivation {
         if let Some(done) = &self.inverse {
-            return done.clone();
+            return reused(done);
         }
         let done =
             inverse::inverse(self.model, &self.shapes, &self.options.limits, span).map(|inv| {
@@ -162,7 +171,7 @@ impl<'m> Session<'m> {
     /// The Jacobian of request `k`.
     fn jacobian(&mut self, k: usize) -> Derivation {
         if let Some(done) = self.jacobians.get(&k) {
-            return done.clone();
+            return reused(done);
         }
         let req = &self.model.requests[k];
         let done = match &req.kind {
@@ -195,7 +204,7 @@ impl<'m> Session<'m> {
     /// The determinant of the Jacobian of request `k`.
     fn det(&mut self, k: usize, span: Span) -> Derivation {
         if let Some(done) = self.dets.get(&k) {
-            return done.clone();
+            return reused(done);
         }
         let done = match self.jacobian(k) {
             Ok(j) => {
@@ -310,9 +319,11 @@ impl<'m> Session<'m> {
                     shapes: &self.shapes,
                     limits: &self.options.limits,
                 };
-                let verdict = expect::decide(&cx, lhs, &derived.equations, rhs, assuming, &zero);
+                let (verdict, proof) =
+                    expect::decide(&cx, lhs, &derived.equations, rhs, assuming, &zero);
                 let mut stats = derived.stats;
                 stats.extend(self.adj.stats[before..].iter().cloned());
+                stats.extend(proof);
                 return Ok(Answer {
                     request: k,
                     equations: Vec::new(),

@@ -250,10 +250,13 @@ fn run(cli: Cli) -> u8 {
             }
             if stats {
                 for a in &run.key.answers {
+                    let line = run.key.model.requests.get(a.request).map_or(0, |r| r.line);
+                    if a.stats.is_empty() {
+                        eprintln!("stats: line {line}: no e-graph run");
+                    }
                     for s in &a.stats {
                         eprintln!(
-                            "stats: line {}: {}: {} iterations, {} nodes, {} classes, stopped: {}",
-                            run.key.model.requests.get(a.request).map_or(0, |r| r.line),
+                            "stats: line {line}: {}: {} iterations, {} nodes, {} classes, stopped: {}",
                             s.what,
                             s.iterations,
                             s.nodes,

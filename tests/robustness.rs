@@ -218,3 +218,56 @@ fn unreadable_and_missing_files_are_errors() {
     assert_eq!(out.status.code(), Some(2));
     let _ = Path::new(".");
 }
+
+/// `--stats` reports, for every request, each e-graph run it made (what it
+/// computed, iterations, nodes, classes, why it stopped) or that it made
+/// none; a result reused from an earlier request is not counted again.
+#[test]
+fn stats_account_for_every_request() {
+    let path = "derivations/lstm_grading.deriv";
+    let out = deriv(&["run", path, "--stats"], None);
+    assert_clean(path, &out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let text = std::fs::read_to_string(path).unwrap();
+    let request_lines: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            ["derive", "expect", "count", "depth"]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map(|(k, _)| k + 1)
+        .collect();
+    assert!(!request_lines.is_empty());
+    let mut seen = std::collections::BTreeMap::<usize, Vec<&str>>::new();
+    for line in stderr.lines().filter(|l| l.starts_with("stats: ")) {
+        let rest = line.strip_prefix("stats: line ").unwrap();
+        let (n, what) = rest.split_once(": ").unwrap();
+        let ok = what == "no e-graph run"
+            || (what.contains(" iterations, ")
+                && what.contains(" nodes, ")
+                && what.contains(" classes, stopped: "));
+        assert!(ok, "malformed stats line: {line}");
+        seen.entry(n.parse().unwrap()).or_default().push(what);
+    }
+    for n in &request_lines {
+        assert!(
+            seen.contains_key(n),
+            "no stats for the request on line {n}\n{stderr}"
+        );
+    }
+    assert!(seen.keys().all(|n| request_lines.contains(n)), "{stderr}");
+    // The adjoints are derived once, for the first request that needs them.
+    let derivations = seen
+        .values()
+        .flatten()
+        .filter(|w| w.starts_with("simplify bar(h[t])"))
+        .count();
+    assert_eq!(derivations, 1, "{stderr}");
+    // Claims that are not equal as built are decided by a proof run.
+    assert!(
+        seen.values().flatten().any(|w| w.starts_with("prove: ")),
+        "{stderr}"
+    );
+}

@@ -14,7 +14,7 @@ use super::egraph::{graph, name_forward_values, run_until, ShapeTable};
 use super::rhs_expr;
 use crate::eval::{rel_error, Evaluator, Forward, Instance, Mat};
 use crate::ir::{Ix, Leaf, Node, Ref, Target};
-use crate::key::{Derived, Lhs, Rhs, Verdict};
+use crate::key::{Derived, Lhs, Rhs, RunStats, Verdict};
 use crate::model::{Assumption, Claim, Claimed, Model};
 use crate::num::Rational;
 use crate::poly::Poly;
@@ -42,7 +42,8 @@ pub struct Context<'a> {
     pub limits: &'a Limits,
 }
 
-/// Decides one `expect`.
+/// Decides one `expect`, with the statistics of the proof's e-graph run
+/// (none when the two forms are equal as built, or are polynomials).
 pub fn decide(
     cx: &Context<'_>,
     claim: &Claim,
@@ -50,17 +51,24 @@ pub fn decide(
     claimed: &Claimed,
     assuming: &[Assumption],
     zero: &BTreeSet<u32>,
-) -> Verdict {
+) -> (Verdict, Option<RunStats>) {
     let (model, shapes, limits) = (cx.model, cx.shapes, cx.limits);
     match (claimed, derived.first().map(|d| &d.rhs)) {
-        (Claimed::Poly(q), Some(Rhs::Poly(p))) => polynomial(model, derived, p, q),
+        (Claimed::Poly(q), Some(Rhs::Poly(p))) => (polynomial(model, derived, p, q), None),
         (Claimed::Expr(c), Some(Rhs::Expr(d))) => {
-            expression(model, shapes, limits, claim, derived, d, c, assuming, zero)
+            let mut proof = None;
+            let verdict = expression(
+                model, shapes, limits, claim, derived, d, c, assuming, zero, &mut proof,
+            );
+            (verdict, proof)
         }
-        _ => Verdict::NotProven {
-            derived: derived.to_vec(),
-            evidence: "the derived result and the claim are of different kinds".to_owned(),
-        },
+        _ => (
+            Verdict::NotProven {
+                derived: derived.to_vec(),
+                evidence: "the derived result and the claim are of different kinds".to_owned(),
+            },
+            None,
+        ),
     }
 }
 
@@ -130,7 +138,8 @@ fn polynomial(model: &Model, derived: &[Derived], p: &Poly, q: &Poly) -> Verdict
     }
 }
 
-/// Whether the two meet in one e-graph.
+/// Whether the two meet in one e-graph, with the statistics of the run
+/// (none when they are equal as built).
 #[allow(clippy::too_many_arguments)]
 fn proves(
     model: &Model,
@@ -141,7 +150,7 @@ fn proves(
     c: &RecExpr<Node>,
     assuming: &[Assumption],
     zero: &BTreeSet<u32>,
-) -> bool {
+) -> (bool, Option<RunStats>) {
     let mut g = graph(shapes);
     for a in assuming {
         if let Some(k) = super::adjoint::constant_value(&a.value) {
@@ -180,7 +189,7 @@ fn proves(
     }
     g.rebuild();
     if g.find(gd) == g.find(gc) {
-        return true;
+        return (true, None);
     }
     let budget = Limits {
         egraph_nodes: limits.egraph_nodes.min(PROOF_NODES),
@@ -188,7 +197,7 @@ fn proves(
         ..limits.clone()
     };
     let ran = run_until(g, rules::prove(), &budget, "prove", Some((gd, gc)));
-    ran.graph.find(gd) == ran.graph.find(gc)
+    (ran.graph.find(gd) == ran.graph.find(gc), Some(ran.stats))
 }
 
 fn offsets(r: &Ref) -> Vec<(u32, i64)> {
@@ -357,6 +366,7 @@ fn expression(
     c: &RecExpr<Node>,
     assuming: &[Assumption],
     zero: &BTreeSet<u32>,
+    proof: &mut Option<RunStats>,
 ) -> Verdict {
     // A claimed inverse written with the value it solves for says nothing.
     if let Claim::Inverse(r) = claim {
@@ -370,7 +380,8 @@ fn expression(
             };
         }
     }
-    let proven = proves(model, shapes, limits, claim, d, c, assuming, zero);
+    let (proven, stats) = proves(model, shapes, limits, claim, d, c, assuming, zero);
+    *proof = stats;
     // Even a proof is checked against the numbers, with the adjoints as
     // free values: a disagreement would be a bug in a rule.
     let free = compare(model, claim, d, c, assuming, zero, false, proven);
