@@ -305,24 +305,34 @@ impl<'m> Session<'m> {
             RequestKind::Depth(r) => return depth::depth(self.model, r, req, k),
             RequestKind::Expect { lhs, rhs, assuming } => {
                 let derived = self.claim(lhs, assuming, req)?;
-                // Under assumptions, the adjoints that vanish are zero in the
-                // claim too.
-                let zero = match lhs {
-                    Claim::Adjoint(_) if !assuming.is_empty() => {
-                        expect::zero_adjoints(&self.adjoints(assuming, req.span)?.equations)
+                let mut stats = derived.stats;
+                // The adjoint equations, when either side mentions an
+                // adjoint: a proof may use them, and under assumptions the
+                // adjoints that vanish are zero in the claim too.
+                let adjoints = if mentions_adjoints(&derived.equations, rhs) {
+                    let before = self.adj.stats.len();
+                    let found = self.adjoints(assuming, req.span);
+                    stats.extend(self.adj.stats[before..].iter().cloned());
+                    match found {
+                        Ok(f) => f.equations,
+                        Err(_) if self.model.loss.is_none() => Vec::new(),
+                        Err(e) => return Err(e),
                     }
+                } else {
+                    Vec::new()
+                };
+                let zero = match lhs {
+                    Claim::Adjoint(_) if !assuming.is_empty() => expect::zero_adjoints(&adjoints),
                     _ => Default::default(),
                 };
-                let before = self.adj.stats.len();
                 let cx = expect::Context {
                     model: self.model,
                     shapes: &self.shapes,
                     limits: &self.options.limits,
+                    adjoints: &adjoints,
                 };
                 let (verdict, proof) =
                     expect::decide(&cx, lhs, &derived.equations, rhs, assuming, &zero);
-                let mut stats = derived.stats;
-                stats.extend(self.adj.stats[before..].iter().cloned());
                 stats.extend(proof);
                 return Ok(Answer {
                     request: k,
@@ -354,6 +364,17 @@ pub fn derive_all(model: &Model, options: &Options) -> Derivations {
         }
     }
     out
+}
+
+/// Whether a derived result or a claimed form mentions an adjoint.
+fn mentions_adjoints(derived: &[Derived], claimed: &crate::model::Claimed) -> bool {
+    let has = |e: &RecExpr<Node>| {
+        e.as_ref()
+            .iter()
+            .any(|n| matches!(n, Node::Leaf(Leaf::Bar(Target::Var(_)))))
+    };
+    derived.iter().filter_map(rhs_expr).any(has)
+        || matches!(claimed, crate::model::Claimed::Expr(c) if has(c))
 }
 
 /// The expression of a derived equation's right side, if it has one.

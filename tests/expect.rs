@@ -70,3 +70,69 @@ fn exit_status_and_json_follow_the_verdicts() {
     }
     assert!(expects.iter().any(|e| e["how"] == "refuted"));
 }
+
+fn verdicts(text: &str) -> Vec<Verdict> {
+    let run = deriv::run(&Source::new("<test>", text), &Options::default()).unwrap();
+    assert!(run.problems.is_empty());
+    run.key
+        .answers
+        .iter()
+        .filter_map(|a| a.verdict.clone())
+        .collect()
+}
+
+/// A claim may write an adjoint out as its derived equation (`grad ell(y)`
+/// for `bar(y)`): the proof uses the adjoint equations, one level deep, and
+/// such a proof is checked against the true adjoint values.
+#[test]
+fn claims_that_expand_an_adjoint_are_proven() {
+    let text = "dim D, H, K
+input x : D
+param W1 : H x D
+param W2 : K x H
+fn ell : K -> scalar
+h1 = tanh(W1 * x)
+y = W2 * h1
+loss L = ell(y) + 1/2 * h1^T * h1
+derive adjoints
+expect bar(W2) = grad ell(y) * h1^T
+expect bar(h1) = W2^T * grad ell(y) + h1
+expect bar(W1) = ((W2^T * grad ell(y) + h1) .* (1 - h1 .* h1)) * x^T
+expect bar(W2) = grad ell(y) * (W1 * x)^T
+expect bar(h1) = W2^T * grad ell(y)
+";
+    let v = verdicts(text);
+    assert_eq!(v.len(), 5);
+    for (k, verdict) in v.iter().enumerate().take(3) {
+        assert_eq!(verdict, &Verdict::Proven, "claim {k}: {verdict:?}");
+    }
+    for (k, verdict) in v.iter().enumerate().skip(3) {
+        assert!(
+            matches!(verdict, Verdict::Refuted { .. }),
+            "claim {k}: {verdict:?}"
+        );
+    }
+}
+
+/// The same across time: `bar(y[t+1])` in a claim is the equation of
+/// `bar(y[t])` shifted to `t+1`.
+#[test]
+fn expanded_adjoints_are_shifted_to_their_index() {
+    let text = "dim D, H
+index t
+input x[t] : D
+param A : H x D
+param B : H x H
+fn ell : H -> scalar
+init h[0] = 0
+h[t] = tanh(A * x[t] + B * h[t-1])
+y[t] = 2 * h[t]
+loss L = sum(t, ell(y[t]))
+derive adjoints
+expect bar(h[t]) = 2 * grad ell(y[t]) + B^T * (bar(h[t+1]) .* (1 - h[t+1]^2))
+expect bar(h[t]) = 2 * grad ell(y[t+1]) + B^T * (bar(h[t+1]) .* (1 - h[t+1]^2))
+";
+    let v = verdicts(text);
+    assert_eq!(v[0], Verdict::Proven, "{:?}", v[0]);
+    assert!(matches!(v[1], Verdict::Refuted { .. }), "{:?}", v[1]);
+}

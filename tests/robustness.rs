@@ -271,3 +271,28 @@ fn stats_account_for_every_request() {
         "{stderr}"
     );
 }
+
+/// Simplification saturates on every fixture that derives something: a
+/// note that it stopped at a limit on one of these means a rule loops.
+#[test]
+fn no_fixture_stops_at_a_limit() {
+    for dir in ["derivations", "tests/cells", "tests/maps"] {
+        for path in scripts(dir) {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let source = deriv::diag::Source::new(path.display().to_string(), text);
+            let Ok(run) = deriv::run(&source, &deriv::Options::default()) else {
+                continue;
+            };
+            for a in &run.key.answers {
+                for note in &a.notes {
+                    assert!(
+                        note != deriv::derive::LIMITED,
+                        "{}: request {} stopped at a limit",
+                        path.display(),
+                        a.request
+                    );
+                }
+            }
+        }
+    }
+}

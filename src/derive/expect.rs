@@ -13,6 +13,7 @@
 use super::egraph::{graph, name_forward_values, run_until, ShapeTable};
 use super::rhs_expr;
 use crate::eval::{rel_error, Evaluator, Forward, Instance, Mat};
+use crate::ir::analysis::Graph;
 use crate::ir::{Ix, Leaf, Node, Ref, Target};
 use crate::key::{Derived, Lhs, Rhs, RunStats, Verdict};
 use crate::model::{Assumption, Claim, Claimed, Model};
@@ -40,9 +41,13 @@ pub struct Context<'a> {
     pub shapes: &'a Rc<ShapeTable>,
     /// The e-graph limits.
     pub limits: &'a Limits,
+    /// The adjoint equations under the claim's assumptions (empty when the
+    /// claim mentions no adjoint): a proof may replace an adjoint by its
+    /// derived equation, one level deep.
+    pub adjoints: &'a [Derived],
 }
 
-/// Decides one `expect`, with the statistics of the proof's e-graph run
+/// Decides one `expect`, with the statistics of the proof's e-graph runs
 /// (none when the two forms are equal as built, or are polynomials).
 pub fn decide(
     cx: &Context<'_>,
@@ -51,15 +56,12 @@ pub fn decide(
     claimed: &Claimed,
     assuming: &[Assumption],
     zero: &BTreeSet<u32>,
-) -> (Verdict, Option<RunStats>) {
-    let (model, shapes, limits) = (cx.model, cx.shapes, cx.limits);
+) -> (Verdict, Vec<RunStats>) {
     match (claimed, derived.first().map(|d| &d.rhs)) {
-        (Claimed::Poly(q), Some(Rhs::Poly(p))) => (polynomial(model, derived, p, q), None),
+        (Claimed::Poly(q), Some(Rhs::Poly(p))) => (polynomial(cx.model, derived, p, q), Vec::new()),
         (Claimed::Expr(c), Some(Rhs::Expr(d))) => {
-            let mut proof = None;
-            let verdict = expression(
-                model, shapes, limits, claim, derived, d, c, assuming, zero, &mut proof,
-            );
+            let mut proof = Vec::new();
+            let verdict = expression(cx, claim, derived, d, c, assuming, zero, &mut proof);
             (verdict, proof)
         }
         _ => (
@@ -67,7 +69,7 @@ pub fn decide(
                 derived: derived.to_vec(),
                 evidence: "the derived result and the claim are of different kinds".to_owned(),
             },
-            None,
+            Vec::new(),
         ),
     }
 }
@@ -138,26 +140,36 @@ fn polynomial(model: &Model, derived: &[Derived], p: &Poly, q: &Poly) -> Verdict
     }
 }
 
-/// Whether the two meet in one e-graph, with the statistics of the run
-/// (none when they are equal as built).
+/// The outcome of a proof attempt.
+struct Proof {
+    /// Whether the two sides met.
+    found: bool,
+    /// The run's statistics (none when the sides are equal as built).
+    stats: Option<RunStats>,
+}
+
+/// Whether the two meet in one e-graph.
 #[allow(clippy::too_many_arguments)]
 fn proves(
-    model: &Model,
-    shapes: &Rc<ShapeTable>,
-    limits: &Limits,
+    cx: &Context<'_>,
     claim: &Claim,
     d: &RecExpr<Node>,
     c: &RecExpr<Node>,
     assuming: &[Assumption],
     zero: &BTreeSet<u32>,
-) -> (bool, Option<RunStats>) {
-    let mut g = graph(shapes);
+    unfold: bool,
+) -> Proof {
+    let (model, limits) = (cx.model, cx.limits);
+    let mut g = graph(cx.shapes);
     for a in assuming {
         if let Some(k) = super::adjoint::constant_value(&a.value) {
             g.analysis.assumed.insert(a.target.var, k);
         }
     }
     let (gd, gc) = (g.add_expr(d), g.add_expr(c));
+    if unfold {
+        name_adjoints(&mut g, cx.adjoints, d, c);
+    }
     // An inverse is stated in the next state's values; merging forward
     // values with their definitions there would prove vacuous claims.
     if !matches!(claim, Claim::Inverse(_)) {
@@ -189,7 +201,10 @@ fn proves(
     }
     g.rebuild();
     if g.find(gd) == g.find(gc) {
-        return (true, None);
+        return Proof {
+            found: true,
+            stats: None,
+        };
     }
     let budget = Limits {
         egraph_nodes: limits.egraph_nodes.min(PROOF_NODES),
@@ -197,7 +212,62 @@ fn proves(
         ..limits.clone()
     };
     let ran = run_until(g, rules::prove(), &budget, "prove", Some((gd, gc)));
-    (ran.graph.find(gd) == ran.graph.find(gc), Some(ran.stats))
+    Proof {
+        found: ran.graph.find(gd) == ran.graph.find(gc),
+        stats: Some(ran.stats),
+    }
+}
+
+/// How many times a proof replaces adjoints by their equations: those of
+/// the two sides, then those that the replacements mention, and so on.
+const UNFOLD_LEVELS: usize = 3;
+
+/// Merges each adjoint that `d` or `c` mentions with its derived equation,
+/// shifted to the index it is used at (`bar(y[t+1])` with the equation of
+/// `bar(y[t])` at `t+1`), then the adjoints those equations mention, to
+/// [`UNFOLD_LEVELS`] levels, so that the graph stays small and finite on a
+/// recurrence.
+fn name_adjoints(g: &mut Graph, adjoints: &[Derived], d: &RecExpr<Node>, c: &RecExpr<Node>) {
+    let equation = |var: u32| {
+        adjoints.iter().find_map(|eq| match (&eq.lhs, &eq.rhs) {
+            (Lhs::Expr(l), Rhs::Expr(rhs)) => match l.as_ref().last() {
+                Some(Node::Leaf(Leaf::Bar(Target::Var(v)))) if v.var == var => Some(rhs),
+                _ => None,
+            },
+            _ => None,
+        })
+    };
+    let bars = |e: &RecExpr<Node>| -> Vec<Ref> {
+        e.as_ref()
+            .iter()
+            .filter_map(|n| match n {
+                Node::Leaf(Leaf::Bar(Target::Var(r))) => Some(r.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut seen = BTreeSet::new();
+    let mut level: Vec<Ref> = bars(d).into_iter().chain(bars(c)).collect();
+    for _ in 0..UNFOLD_LEVELS {
+        let mut next = Vec::new();
+        for r in level {
+            if r.at.iter().any(|ix| matches!(ix, Ix::Abs(_))) || !seen.insert(r.clone()) {
+                continue;
+            }
+            let Some(rhs) = equation(r.var) else {
+                continue;
+            };
+            let by = offsets(&r);
+            let value = crate::ir::shift(rhs, &|i| {
+                by.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1)
+            });
+            next.extend(bars(&value));
+            let leaf = g.add(Node::Leaf(Leaf::Bar(Target::Var(r))));
+            let value = g.add_expr(&value);
+            g.union(leaf, value);
+        }
+        level = next;
+    }
 }
 
 fn offsets(r: &Ref) -> Vec<(u32, i64)> {
@@ -357,17 +427,16 @@ fn compare(
 
 #[allow(clippy::too_many_arguments)]
 fn expression(
-    model: &Model,
-    shapes: &Rc<ShapeTable>,
-    limits: &Limits,
+    cx: &Context<'_>,
     claim: &Claim,
     derived: &[Derived],
     d: &RecExpr<Node>,
     c: &RecExpr<Node>,
     assuming: &[Assumption],
     zero: &BTreeSet<u32>,
-    proof: &mut Option<RunStats>,
+    proof: &mut Vec<RunStats>,
 ) -> Verdict {
+    let model = cx.model;
     // A claimed inverse written with the value it solves for says nothing.
     if let Claim::Inverse(r) = claim {
         if c.as_ref().iter().any(|n| matches!(n, Node::Leaf(Leaf::Var(x)) if x.var == r.var && x.at.iter().all(|ix| matches!(ix, Ix::Rel(_, 0))))) {
@@ -380,21 +449,30 @@ fn expression(
             };
         }
     }
-    let (proven, stats) = proves(model, shapes, limits, claim, d, c, assuming, zero);
-    *proof = stats;
-    // Even a proof is checked against the numbers, with the adjoints as
-    // free values: a disagreement would be a bug in a rule.
-    let free = compare(model, claim, d, c, assuming, zero, false, proven);
     let has_adjoints = [d, c].iter().any(|e| {
         e.as_ref()
             .iter()
             .any(|n| matches!(n, Node::Leaf(Leaf::Bar(_))))
     });
-    // Two formulas that differ with free adjoints may still agree once the
-    // adjoints take their true values (a claim that substitutes one
-    // adjoint's equation into another); decide with the true values.
+    let attempt = proves(cx, claim, d, c, assuming, zero, false);
+    let mut proven = attempt.found;
+    proof.extend(attempt.stats);
+    // Even a proof is checked against the numbers, with the adjoints as
+    // free values: a disagreement would be a bug in a rule.
+    let free = compare(model, claim, d, c, assuming, zero, false, proven);
     let numbers = if free.witness.is_some() && !proven && has_adjoints {
-        compare(model, claim, d, c, assuming, zero, true, false)
+        // Two formulas that differ with free adjoints may still agree once
+        // the adjoints take their true values (a claim that writes an
+        // adjoint out as its equation): decide with the true values, and
+        // where they agree, look for a proof that uses the adjoint
+        // equations. Only then: the equations make the graph much larger.
+        let truth = compare(model, claim, d, c, assuming, zero, true, false);
+        if truth.witness.is_none() && truth.agreed > 0 {
+            let attempt = proves(cx, claim, d, c, assuming, zero, true);
+            proven = attempt.found;
+            proof.extend(attempt.stats);
+        }
+        truth
     } else {
         free
     };

@@ -36,6 +36,13 @@ pub fn zeros() -> Vec<Rewrite> {
     ]
 }
 
+/// `?v` is not a constant. Factoring a constant out of a sum feeds on the
+/// forms that `x + x = 2 * x` makes (`x + x = 1/2 * (2x + 2x)`), without end.
+fn not_constant(v: &str) -> impl Fn(&mut crate::ir::analysis::Graph, egg::Id, &egg::Subst) -> bool {
+    let v = var(v);
+    move |eg, _, s| constant(eg, s[v]).is_none()
+}
+
 /// The algebra that tidies a finished derivative: signs, transposes, like
 /// terms and common factors.
 #[rustfmt::skip]
@@ -61,11 +68,17 @@ pub fn rules() -> Vec<Rewrite> {
         rw!("alg-factor-had-r"; "(+ (.* ?b ?a) (.* ?c ?a))" => "(.* (+ ?b ?c) ?a)"),
         rw!("alg-factor-had-sub-l"; "(- (.* ?a ?b) (.* ?a ?c))" => "(.* ?a (- ?b ?c))"),
         rw!("alg-factor-had-sub-r"; "(- (.* ?b ?a) (.* ?c ?a))" => "(.* (- ?b ?c) ?a)"),
-        rw!("alg-factor-mul-l"; "(+ (* ?a ?b) (* ?a ?c))"   => "(* ?a (+ ?b ?c))"),
-        rw!("alg-factor-mul-r"; "(+ (* ?b ?a) (* ?c ?a))"   => "(* (+ ?b ?c) ?a)"),
+        rw!("alg-factor-mul-l"; "(+ (* ?a ?b) (* ?a ?c))"   => "(* ?a (+ ?b ?c))" if not_constant("?a")),
+        rw!("alg-factor-mul-r"; "(+ (* ?b ?a) (* ?c ?a))"   => "(* (+ ?b ?c) ?a)" if not_constant("?a")),
         rw!("alg-had-scalars";  "(.* ?a ?b)"         => "(* ?a ?b)" if is_scalar_var("?a") if is_scalar_var("?b")),
         rw!("alg-trans-scale";  "(T (* ?s ?a))"      => "(* ?s (T ?a))" if is_scalar_var("?s")),
         rw!("alg-sumall-scalar"; "(sumall ?a)"       => "?a" if is_scalar_var("?a")),
+        // The logistic function, as the chain rule meets it through
+        // `log(1 + exp(u))` (softplus): exp(u) / (1 + exp(u)) = sigma(u).
+        rw!("alg-logistic";     "(^ (+ 1 (exp (neg ?u))) -1)" => "(sigma ?u)"),
+        rw!("alg-logistic-l";   "(.* (exp ?u) (^ (+ 1 (exp ?u)) -1))" => "(sigma ?u)"),
+        rw!("alg-logistic-r";   "(.* (^ (+ 1 (exp ?u)) -1) (exp ?u))" => "(sigma ?u)"),
+        rw!("alg-logistic-in";  "(.* (.* ?x (^ (+ 1 (exp ?u)) -1)) (exp ?u))" => "(.* ?x (sigma ?u))"),
     ];
     // A value that assumptions make a nonzero constant `c` but that is not
     // a scalar (a gate of all ones) scales elementwise products by `c`.
