@@ -94,3 +94,20 @@ fn every_fuzz_regression_returns_under_the_default_limits() {
         survives(&path, Options::default(), Duration::from_secs(120));
     }
 }
+
+/// The node limit holds inside an iteration, not only between them: this
+/// script once grew one e-graph to two million nodes under a limit of
+/// 5,000 in a single iteration.
+#[test]
+fn the_node_limit_holds_inside_an_iteration() {
+    let path = "tests/fuzz_regressions/repro_node_limit_overrun_in_one_iteration.deriv";
+    let source = Source::new(path, std::fs::read_to_string(path).unwrap());
+    let options = fuzz_options();
+    let limit = options.limits.egraph_nodes;
+    let run = deriv::run(&source, &options).unwrap();
+    let stats: Vec<_> = run.key.answers.iter().flat_map(|a| &a.stats).collect();
+    assert!(stats.iter().any(|s| s.stop.starts_with("node limit")));
+    for s in stats {
+        assert!(s.nodes <= limit + 1_000, "{}: {} nodes", s.what, s.nodes);
+    }
+}
