@@ -63,6 +63,7 @@ pub fn check(script: &ast::Script, source: &Source) -> Result<Model, Diagnostics
     ck.declare_rest(&script.stmts);
     ck.infer_shapes(&script.stmts);
     ck.lower_statements(&script.stmts);
+    ck.no_silent_failures();
     if ck.errors.is_empty() {
         ck.check_cycles();
     }
@@ -129,6 +130,28 @@ impl<'s> Checker<'s> {
 
     fn text(&self, span: Span) -> String {
         self.source.slice(span).to_owned()
+    }
+
+    /// A variable whose equation failed has an error reported for it or
+    /// for a variable it uses. Should the cascade rule ever drop them all,
+    /// the script must still be refused: a model missing an equation would
+    /// be answered wrongly, and evaluating it would fail.
+    fn no_silent_failures(&mut self) {
+        if !self.errors.is_empty() {
+            return;
+        }
+        let unchecked = self.model.vars.iter().enumerate().find(|(v, d)| {
+            self.failed.contains(&(*v as u32)) || d.kind == VarKind::Defined(usize::MAX)
+        });
+        if let Some((_, d)) = unchecked {
+            let d = Diagnostic::new(
+                d.span,
+                format!("the equation of `{}` could not be checked", d.name),
+                "not checked",
+            )
+            .hint("please report the script");
+            self.errors.push(d);
+        }
     }
 
     fn error(&mut self, d: Diagnostic) {
@@ -656,29 +679,34 @@ impl<'s> Checker<'s> {
                         continue;
                     }
                     if self.var_shapes[v as usize].is_none() {
-                        self.failed.insert(v);
-                        // Say why only if the right side is otherwise well formed.
+                        // A mistake in the right side (an unknown index, a bad
+                        // call) is the likely reason; lenient lowering finds it
+                        // whatever the shapes.
                         let indices = self.model.vars[v as usize].indices.clone();
-                        let mut lw = Lowerer::new(self, indices, false);
-                        if lw.expr(value).is_ok() {
-                            self.error(
-                                Diagnostic::new(
-                                    value.span,
-                                    format!("the shape of `{}` cannot be inferred", target.name.name),
-                                    "every term depends on a value whose shape is unknown",
-                                )
-                                .hint("a recurrence needs a term of known shape, such as an input or a parameter"),
-                            );
-                        } else {
-                            let mut lw = Lowerer::new(
-                                self,
-                                self.model.vars[v as usize].indices.clone(),
-                                false,
-                            );
-                            if let Err(d) = lw.expr(value) {
-                                self.error(d);
-                            }
+                        let mut lw = Lowerer::new(self, indices.clone(), true);
+                        if let Err(d) = lw.expr(value) {
+                            self.error(d);
+                            self.failed.insert(v);
+                            continue;
                         }
+                        // Say why only if the right side is otherwise well
+                        // formed. The variable is marked failed only after:
+                        // marked before, its own `c[t-1]` on the right read as
+                        // a use of a failed variable, whose error is dropped
+                        // as a cascade (found by fuzzing: the equation then
+                        // vanished from the model without a word).
+                        let mut lw = Lowerer::new(self, indices, false);
+                        let d = match lw.expr(value) {
+                            Ok(_) => Diagnostic::new(
+                                value.span,
+                                format!("the shape of `{}` cannot be inferred", target.name.name),
+                                "every term depends on a value whose shape is unknown",
+                            )
+                            .hint("a recurrence needs a term of known shape, such as an input or a parameter"),
+                            Err(d) => d,
+                        };
+                        self.error(d);
+                        self.failed.insert(v);
                         continue;
                     }
                     let indices = self.model.vars[v as usize].indices.clone();

@@ -248,9 +248,14 @@ const KEYWORDS: &[&str] = &[
 /// stops just after it; say what the real problem is.
 fn keyword_as_name(text: &str, at: usize) -> Option<Diagnostic> {
     let before = text.get(..at)?;
-    let word_start = before
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .map_or(0, |i| i + 1);
+    // Name characters are ASCII, so counting them back from the end lands
+    // on a character boundary even when a multibyte symbol precedes them.
+    let word_start = before.len()
+        - before
+            .bytes()
+            .rev()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
     let word = &before[word_start..];
     let rest = text.get(at..)?;
     let next = rest.trim_start_matches([' ', '\t']).chars().next();
@@ -379,6 +384,17 @@ mod tests {
     fn continuation_inside_brackets_only() {
         ok("y = tanh(a +\n  b)\nz = 1");
         assert!(parse("y = a +\n b", &Limits::default()).is_err());
+    }
+
+    #[test]
+    fn an_error_after_a_multibyte_operator_is_reported() {
+        // Found by fuzzing: the word before the error was sliced one byte
+        // after the start of `⊙`, inside the character.
+        let e = parse("h=x\u{2299}", &Limits::default()).err();
+        assert_eq!(
+            e.map(|e| e.message),
+            Some("unexpected end of script".into())
+        );
     }
 
     #[test]

@@ -51,7 +51,13 @@ fn assert_clean(what: &str, out: &Output) -> i32 {
 
 #[test]
 fn every_fixture_exits_with_0_1_or_2() {
-    for dir in ["derivations", "tests/cells", "tests/maps", "tests/rejected"] {
+    for dir in [
+        "derivations",
+        "tests/cells",
+        "tests/maps",
+        "tests/rejected",
+        "tests/fuzz_regressions",
+    ] {
         for path in scripts(dir) {
             let p = path.display().to_string();
             for format in ["text", "json"] {

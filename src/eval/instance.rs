@@ -384,7 +384,10 @@ impl<'i> Forward<'i> {
             .ok_or_else(|| EvalError("an unknown variable".into()))?;
         let eq = match decl.kind {
             VarKind::Input => return self.inst.drawn(3, var, at),
-            VarKind::Defined(e) => &model.equations[e],
+            VarKind::Defined(e) => model
+                .equations
+                .get(e)
+                .ok_or_else(|| EvalError("a variable without its equation".into()))?,
         };
         let mut binding: Vec<Option<i64>> = vec![None; model.indices.len()];
         // A boundary value set by `init` comes first.

@@ -1,0 +1,27 @@
+//! Fuzz target: bytes → UTF-8 text → `syntax::parse` + `check`, and every
+//! diagnostic rendered, as `deriv check` does.
+
+#![no_main]
+
+#[path = "common.rs"]
+mod common;
+
+use deriv::diag::{Diagnostics, Source};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    // Non-UTF-8 input never reaches the library: the binary refuses it.
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let source = Source::new("fuzz.deriv", text);
+    common::on_big_stack(move || {
+        let limits = common::options().limits;
+        let checked = deriv::syntax::parse(&source.text, &limits)
+            .map_err(Diagnostics::from)
+            .and_then(|script| deriv::check::check(&script, &source));
+        if let Err(diags) = checked {
+            let _ = diags.render(&source);
+        }
+    });
+});
