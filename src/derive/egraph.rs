@@ -7,7 +7,7 @@ use crate::ir::analysis::{Graph, Meta};
 use crate::ir::{Leaf, LeafShapes, Node};
 use crate::key::RunStats;
 use crate::model::Model;
-use crate::rules::RuleSet;
+use crate::rules::{Rewrite, RuleSet};
 use crate::shape::Shape;
 use crate::Limits;
 use egg::{
