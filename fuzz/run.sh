@@ -5,6 +5,10 @@
 # time, memory and each input.
 #
 #   fuzz/run.sh TARGET [SECONDS]     TARGET is parse, pipeline or verify
+#   FUZZ_TIMEOUT=S fuzz/run.sh ...   seconds one input may take (10); raise
+#                                    it when fuzzers share a loaded machine
+#
+# Each run writes its own log, so two targets can run at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?usage: fuzz/run.sh parse|pipeline|verify [SECONDS]}
@@ -19,14 +23,14 @@ done
 # cargo-fuzz wants nightly flags; RUSTC_BOOTSTRAP lets the stable
 # compiler accept them. No sanitizer: the crate has no unsafe code, and
 # the fuzzing build keeps overflow checks and debug assertions on.
-# With -jobs, libFuzzer writes its log to fuzz-0.log in the working
-# directory; it is kept under fuzz/logs afterwards.
+# libFuzzer's output goes to a log of its own under fuzz/logs.
 mkdir -p fuzz/logs
 log=fuzz/logs/$target-$(date +%Y%m%d-%H%M%S).log
+echo "log: $log"
 status=0
 RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none "$target" "$corpus" -- \
-    -dict=fuzz/deriv.dict -jobs=1 -workers=1 \
-    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=4096 \
-    -print_final_stats=1 || status=$?
-[ -f fuzz-0.log ] && mv fuzz-0.log "$log" && echo "log: $log"
+    -dict=fuzz/deriv.dict \
+    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout="${FUZZ_TIMEOUT:-10}" \
+    -max_len=4096 -print_final_stats=1 >"$log" 2>&1 || status=$?
+tail -n 12 "$log"
 exit $status

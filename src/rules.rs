@@ -9,6 +9,7 @@ pub mod algebra;
 pub mod calculus;
 pub mod det;
 pub mod jacobian;
+pub mod matpoly;
 pub mod matrix;
 pub mod ring;
 
@@ -111,6 +112,7 @@ rule_group!(algebra_group => algebra::rules());
 rule_group!(jacobian_group => jacobian::rules());
 rule_group!(matrix_group => matrix::rules());
 rule_group!(det_group => det::rules());
+rule_group!(matpoly_group => matpoly::rules());
 rule_group!(ring_group => ring::rules());
 rule_group!(ac_group => algebra::ac());
 
@@ -148,7 +150,7 @@ rule_set! {
 
 rule_set! {
     /// The rules that simplify matrix expressions and determinants.
-    linear_algebra => [activation_group, zeros_group, algebra_group, matrix_group, det_group]
+    linear_algebra => [activation_group, zeros_group, algebra_group, matrix_group, det_group, matpoly_group]
 }
 
 rule_set! {
@@ -160,6 +162,7 @@ rule_set! {
         algebra_group,
         matrix_group,
         det_group,
+        matpoly_group,
         ring_group,
         ac_group,
     ]

@@ -38,8 +38,6 @@ pub struct Adjoints<'m> {
     /// For each variable (by number) and parameter, its uses: the consumer
     /// and the reference, in order.
     uses: HashMap<UseOf, Vec<(usize, Leaf)>>,
-    diff_rules: &'static rules::RuleSet,
-    simp_rules: &'static rules::RuleSet,
     /// Statistics of every e-graph run, in order.
     pub stats: Vec<RunStats>,
 }
@@ -172,8 +170,6 @@ impl<'m> Adjoints<'m> {
             simple: HashMap::new(),
             consumers,
             uses,
-            diff_rules: rules::differentiate(),
-            simp_rules: rules::simplify(),
             stats: Vec::new(),
         }
     }
@@ -204,7 +200,7 @@ impl<'m> Adjoints<'m> {
         let expr = b.finish(root);
         let mut g = graph(&self.shapes);
         let root = g.add_expr(&expr);
-        let ran = run(g, self.diff_rules, self.limits, what);
+        let ran = run(g, rules::differentiate(), self.limits, what);
         self.stats.push(ran.stats.clone());
         let (cost, best) = extract(&ran.graph, root);
         if cost < UNRESOLVED {
@@ -365,7 +361,7 @@ impl<'m> Adjoints<'m> {
             &self.shapes,
             Some(self.model),
             raw,
-            self.simp_rules,
+            rules::simplify(),
             self.limits,
             &format!("simplify {what}"),
         );
@@ -417,7 +413,7 @@ impl<'m> Adjoints<'m> {
         g.rebuild();
         let ran = run(
             g,
-            self.simp_rules,
+            rules::simplify(),
             self.limits,
             &format!("assume in {what}"),
         );

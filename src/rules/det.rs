@@ -75,6 +75,43 @@ fn schur_mirror(eg: &mut Graph, s: &Subst) -> Option<Id> {
     Some(eg.add(Node::Mul([det_a, det_comp])))
 }
 
+/// Whether four blocks are square matrices of one size.
+fn same_square(eg: &Graph, blocks: [Id; 4]) -> bool {
+    let first = shape_of(eg, blocks[0]);
+    !is_scalar(eg, blocks[0])
+        && first.is_square()
+        && blocks.iter().all(|&b| shape_of(eg, b) == first)
+}
+
+/// An off-diagonal block invertible, all four blocks `n x n`: exchanging
+/// the block columns (or rows) gives a sign `(-1)^(n*n)`, and the Schur
+/// complement written the other way round another `(-1)^n`; together
+/// `(-1)^(n*(n+1)) = 1`. With `?b` invertible,
+/// `det([A, B; C, D]) = det(B) * det(D * inv(B) * A - C)`; with `?c`
+/// invertible, `det(C) * det(A * inv(C) * D - B)`.
+fn schur_off_diagonal(eg: &mut Graph, s: &Subst, upper: bool) -> Option<Id> {
+    let (a, b, c, d) = (s[var("?a")], s[var("?b")], s[var("?c")], s[var("?d")]);
+    if !same_square(eg, [a, b, c, d]) {
+        return None;
+    }
+    // A diagonal pivot is preferred: where one is invertible the usual
+    // Schur complement applies, and a second route would only give the
+    // other rules more forms to grow.
+    if invertible(eg, a).is_some() || invertible(eg, d).is_some() {
+        return None;
+    }
+    let (pivot, left, right, other) = if upper { (b, d, a, c) } else { (c, a, d, b) };
+    let assumed = invertible(eg, pivot)?;
+    eg.analysis.nonzero.extend(assumed);
+    let pi = eg.add(Node::Inv(pivot));
+    let pr = eg.add(Node::Mul([pi, right]));
+    let lpr = eg.add(Node::Mul([left, pr]));
+    let comp = eg.add(Node::Sub([lpr, other]));
+    let det_comp = eg.add(Node::Det(comp));
+    let det_p = eg.add(Node::Det(pivot));
+    Some(eg.add(Node::Mul([det_p, det_comp])))
+}
+
 /// The determinant rules.
 #[rustfmt::skip]
 pub fn rules() -> Vec<Rewrite> {
@@ -98,6 +135,8 @@ pub fn rules() -> Vec<Rewrite> {
     }));
     rules.push(built("det-schur",        "(det (block (row ?a ?b) (row ?c ?d)))", schur));
     rules.push(built("det-schur-mirror", "(det (block (row ?a ?b) (row ?c ?d)))", schur_mirror));
+    rules.push(built("det-schur-upper-right", "(det (block (row ?a ?b) (row ?c ?d)))", |eg, s| schur_off_diagonal(eg, s, true)));
+    rules.push(built("det-schur-lower-left", "(det (block (row ?a ?b) (row ?c ?d)))", |eg, s| schur_off_diagonal(eg, s, false)));
     rules
 }
 

@@ -17,9 +17,15 @@ use std::collections::BTreeMap;
 type Polynomial = BTreeMap<Vec<Id>, Rational>;
 
 /// The most terms an expansion may reach before it gives up.
-const MAX_TERMS: usize = 64;
+pub(super) const MAX_TERMS: usize = 64;
 
-fn add_into(acc: &mut Polynomial, p: Polynomial, sign: &Rational) -> Option<()> {
+/// Adds `sign * p` into `acc`, dropping terms that cancel; `None` past
+/// [`MAX_TERMS`] terms or on a constant too large.
+pub(super) fn add_into<K: Ord>(
+    acc: &mut BTreeMap<K, Rational>,
+    p: BTreeMap<K, Rational>,
+    sign: &Rational,
+) -> Option<()> {
     for (m, c) in p {
         let c = c.mul(sign)?;
         let sum = match acc.get(&m) {
