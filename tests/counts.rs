@@ -6,6 +6,8 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use deriv::derive::count;
 use deriv::diag::Source;
 use deriv::eval::{Forward, Instance};
@@ -382,11 +384,7 @@ fn example_scripts() {
 
 #[test]
 fn cells() {
-    let mut paths: Vec<_> = std::fs::read_dir("tests/cells")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
+    let paths = common::scripts("tests/cells");
     for p in paths {
         check(
             &p.display().to_string(),

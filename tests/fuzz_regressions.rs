@@ -5,6 +5,8 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use deriv::diag::{Diagnostics, Source};
 use deriv::print::{render, Format, PrintOptions};
 use deriv::{Limits, Options};
@@ -71,12 +73,7 @@ fn survives(path: &PathBuf, options: Options, bound: Duration) {
 }
 
 fn fixtures() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir("tests/fuzz_regressions")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    v.sort();
+    let v = common::scripts("tests/fuzz_regressions");
     assert!(!v.is_empty(), "no fixtures in tests/fuzz_regressions");
     v
 }

@@ -4,6 +4,8 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use deriv::diag::Source;
 use deriv::verify::{verify_adjoints, TOLERANCE};
 use deriv::Options;
@@ -49,11 +51,7 @@ fn lstm_adjoints_match_finite_differences() {
 
 #[test]
 fn cells() {
-    let mut paths: Vec<_> = std::fs::read_dir("tests/cells")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
+    let paths = common::scripts("tests/cells");
     assert!(paths.len() >= 4);
     for p in paths {
         check(

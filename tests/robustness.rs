@@ -5,8 +5,10 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn deriv(args: &[&str], stdin: Option<&[u8]>) -> Output {
@@ -23,16 +25,6 @@ fn deriv(args: &[&str], stdin: Option<&[u8]>) -> Output {
         drop(child.stdin.take());
     }
     child.wait_with_output().unwrap()
-}
-
-fn scripts(dir: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "deriv"))
-        .collect();
-    v.sort();
-    v
 }
 
 fn assert_clean(what: &str, out: &Output) -> i32 {
@@ -58,7 +50,7 @@ fn every_fixture_exits_with_0_1_or_2() {
         "tests/rejected",
         "tests/fuzz_regressions",
     ] {
-        for path in scripts(dir) {
+        for path in common::scripts(dir) {
             let p = path.display().to_string();
             for format in ["text", "json"] {
                 let code = assert_clean(&p, &deriv(&["run", &p, "--format", format], None));
@@ -283,7 +275,7 @@ fn stats_account_for_every_request() {
 #[test]
 fn no_fixture_stops_at_a_limit() {
     for dir in ["derivations", "tests/cells", "tests/maps"] {
-        for path in scripts(dir) {
+        for path in common::scripts(dir) {
             let text = std::fs::read_to_string(&path).unwrap();
             let source = deriv::diag::Source::new(path.display().to_string(), text);
             let Ok(run) = deriv::run(&source, &deriv::Options::default()) else {

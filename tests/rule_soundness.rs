@@ -11,6 +11,8 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use deriv::derive::adjoint::Adjoints;
 use deriv::derive::egraph::{graph, ShapeTable};
 use deriv::diag::{Source, Span};
@@ -246,16 +248,10 @@ const ALREADY_DONE: &[(&str, &str)] = &[
 
 fn models() -> Vec<(String, Model)> {
     let mut out = Vec::new();
-    let mut paths = Vec::new();
-    for dir in ["derivations", "tests/cells", "tests/maps"] {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "deriv") {
-                paths.push(p);
-            }
-        }
-    }
-    paths.sort();
+    let paths: Vec<_> = ["derivations", "tests/cells", "tests/maps"]
+        .into_iter()
+        .flat_map(common::scripts)
+        .collect();
     let mut texts: Vec<(String, String)> = paths
         .iter()
         .map(|p| (p.display().to_string(), std::fs::read_to_string(p).unwrap()))

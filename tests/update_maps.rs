@@ -4,6 +4,8 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use deriv::diag::Source;
 use deriv::verify::{verify_update_maps, TOLERANCE};
 use deriv::Options;
@@ -21,13 +23,10 @@ fn run(path: &str) -> deriv::Run {
 
 #[test]
 fn update_maps_match_the_numbers() {
-    let mut paths: Vec<String> = std::fs::read_dir("tests/maps")
-        .unwrap()
-        .map(|e| e.unwrap().path().display().to_string())
-        .collect();
+    let mut paths = common::scripts("tests/maps");
     paths.push("derivations/momentum.deriv".into());
-    paths.sort();
     for path in paths {
+        let path = path.display().to_string();
         let r = run(&path);
         let checks = verify_update_maps(&r.key, SEEDS);
         assert!(!checks.is_empty(), "{path}: nothing checked");

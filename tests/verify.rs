@@ -3,15 +3,13 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::process::Command;
 
 #[test]
 fn every_example_verifies() {
-    let mut paths: Vec<_> = std::fs::read_dir("derivations")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
+    let paths = common::scripts("derivations");
     for path in paths {
         let out = Command::new(env!("CARGO_BIN_EXE_deriv"))
             .arg("verify")

@@ -6,16 +6,11 @@
 #[path = "common.rs"]
 mod common;
 
-use deriv::diag::{Diagnostics, Source};
+use deriv::diag::Diagnostics;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    // Non-UTF-8 input never reaches the library: the binary refuses it.
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let source = Source::new("fuzz.deriv", text);
-    common::on_big_stack(move || {
+    common::with_script(data, |source| {
         let limits = common::options().limits;
         let checked = deriv::syntax::parse(&source.text, &limits)
             .map_err(Diagnostics::from)

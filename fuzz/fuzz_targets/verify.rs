@@ -6,15 +6,10 @@
 #[path = "common.rs"]
 mod common;
 
-use deriv::diag::Source;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let source = Source::new("fuzz.deriv", text);
-    common::on_big_stack(move || {
+    common::with_script(data, |source| {
         if let Ok(run) = deriv::run(&source, &common::options()) {
             let checks = deriv::verify::verify_all(&run.key);
             let _ = deriv::verify::report(&source.name, &checks);

@@ -43,7 +43,7 @@ pub struct Context<'a> {
     pub limits: &'a Limits,
     /// The adjoint equations under the claim's assumptions (empty when the
     /// claim mentions no adjoint): a proof may replace an adjoint by its
-    /// derived equation, one level deep.
+    /// derived equation, to [`UNFOLD_LEVELS`] levels.
     pub adjoints: &'a [Derived],
 }
 

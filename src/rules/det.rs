@@ -47,32 +47,39 @@ fn scaled(eg: &mut Graph, s: &Subst) -> Option<Id> {
     Some(eg.add(Node::Mul([p, d])))
 }
 
-/// The Schur complement of the lower-right block, `?d` invertible.
-fn schur(eg: &mut Graph, s: &Subst) -> Option<Id> {
-    let (a, b, c, d) = (s[var("?a")], s[var("?b")], s[var("?c")], s[var("?d")]);
-    let assumed = invertible(eg, d)?;
-    eg.analysis.nonzero.extend(assumed);
-    let di = eg.add(Node::Inv(d));
-    let dc = eg.add(Node::Mul([di, c]));
-    let bdc = eg.add(Node::Mul([b, dc]));
-    let comp = eg.add(Node::Sub([a, bdc]));
-    let det_comp = eg.add(Node::Det(comp));
-    let det_d = eg.add(Node::Det(d));
-    Some(eg.add(Node::Mul([det_d, det_comp])))
+/// The four blocks `?a`, `?b`, `?c`, `?d` of `[A, B; C, D]`.
+fn blocks(s: &Subst) -> [Id; 4] {
+    [s[var("?a")], s[var("?b")], s[var("?c")], s[var("?d")]]
 }
 
-/// The Schur complement of the upper-left block, `?a` invertible.
-fn schur_mirror(eg: &mut Graph, s: &Subst) -> Option<Id> {
-    let (a, b, c, d) = (s[var("?a")], s[var("?b")], s[var("?c")], s[var("?d")]);
-    let assumed = invertible(eg, a)?;
+/// A pivot step: `det(P) * det(X)` for an invertible pivot block `P`, where
+/// `X = other - left * inv(P) * right` (a diagonal pivot, the Schur
+/// complement) or its negation `left * inv(P) * right - other` (an
+/// off-diagonal pivot, see [`schur_off_diagonal`]).
+fn pivot_step(eg: &mut Graph, [pivot, left, right, other]: [Id; 4], negated: bool) -> Option<Id> {
+    let assumed = invertible(eg, pivot)?;
     eg.analysis.nonzero.extend(assumed);
-    let ai = eg.add(Node::Inv(a));
-    let ab = eg.add(Node::Mul([ai, b]));
-    let cab = eg.add(Node::Mul([c, ab]));
-    let comp = eg.add(Node::Sub([d, cab]));
+    let pi = eg.add(Node::Inv(pivot));
+    let pr = eg.add(Node::Mul([pi, right]));
+    let lpr = eg.add(Node::Mul([left, pr]));
+    let comp = eg.add(Node::Sub(if negated { [lpr, other] } else { [other, lpr] }));
     let det_comp = eg.add(Node::Det(comp));
-    let det_a = eg.add(Node::Det(a));
-    Some(eg.add(Node::Mul([det_a, det_comp])))
+    let det_p = eg.add(Node::Det(pivot));
+    Some(eg.add(Node::Mul([det_p, det_comp])))
+}
+
+/// The Schur complement of the lower-right block, `?d` invertible:
+/// `det(D) * det(A - B * inv(D) * C)`.
+fn schur(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let [a, b, c, d] = blocks(s);
+    pivot_step(eg, [d, b, c, a], false)
+}
+
+/// The Schur complement of the upper-left block, `?a` invertible:
+/// `det(A) * det(D - C * inv(A) * B)`.
+fn schur_mirror(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let [a, b, c, d] = blocks(s);
+    pivot_step(eg, [a, c, b, d], false)
 }
 
 /// Whether four blocks are square matrices of one size.
@@ -90,7 +97,7 @@ fn same_square(eg: &Graph, blocks: [Id; 4]) -> bool {
 /// `det([A, B; C, D]) = det(B) * det(D * inv(B) * A - C)`; with `?c`
 /// invertible, `det(C) * det(A * inv(C) * D - B)`.
 fn schur_off_diagonal(eg: &mut Graph, s: &Subst, upper: bool) -> Option<Id> {
-    let (a, b, c, d) = (s[var("?a")], s[var("?b")], s[var("?c")], s[var("?d")]);
+    let [a, b, c, d] = blocks(s);
     if !same_square(eg, [a, b, c, d]) {
         return None;
     }
@@ -100,16 +107,8 @@ fn schur_off_diagonal(eg: &mut Graph, s: &Subst, upper: bool) -> Option<Id> {
     if invertible(eg, a).is_some() || invertible(eg, d).is_some() {
         return None;
     }
-    let (pivot, left, right, other) = if upper { (b, d, a, c) } else { (c, a, d, b) };
-    let assumed = invertible(eg, pivot)?;
-    eg.analysis.nonzero.extend(assumed);
-    let pi = eg.add(Node::Inv(pivot));
-    let pr = eg.add(Node::Mul([pi, right]));
-    let lpr = eg.add(Node::Mul([left, pr]));
-    let comp = eg.add(Node::Sub([lpr, other]));
-    let det_comp = eg.add(Node::Det(comp));
-    let det_p = eg.add(Node::Det(pivot));
-    Some(eg.add(Node::Mul([det_p, det_comp])))
+    let step = if upper { [b, d, a, c] } else { [c, a, d, b] };
+    pivot_step(eg, step, true)
 }
 
 /// The determinant rules.

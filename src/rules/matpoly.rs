@@ -15,6 +15,7 @@
 //! wherever the left side is defined (a negative power already requires
 //! `x != 0`).
 
+use super::matrix::{build_product, Factors};
 use super::ring::{add_into, MAX_TERMS};
 use super::{built, var, Rewrite};
 use crate::ir::analysis::{add_poly, constant, is_scalar, shape_of, Graph};
@@ -156,38 +157,18 @@ fn expand(eg: &Graph, id: Id, stack: &mut Vec<Id>, found: &mut Found) -> Option<
 fn rebuild(eg: &mut Graph, p: &Polynomial, eye: Option<Id>) -> Option<Id> {
     let mut acc: Option<Id> = None;
     for ((scalars, word), c) in p {
-        let mut factor: Option<Id> = None;
-        let mag = c.abs();
-        if !mag.is_one() {
-            factor = Some(eg.add(Node::Num(mag)));
+        if word.is_empty() && eye.is_none() {
+            return None;
         }
-        for &(x, e) in scalars {
-            let f = if e == 1 {
-                x
-            } else {
-                let n = eg.add(Node::Num(Rational::int(e)));
-                eg.add(Node::Pow([x, n]))
-            };
-            factor = Some(match factor {
-                Some(prev) => eg.add(Node::Mul([prev, f])),
-                None => f,
-            });
-        }
-        let mut matrix: Option<Id> = None;
-        for &m in word {
-            matrix = Some(match matrix {
-                Some(prev) => eg.add(Node::Mul([prev, m])),
-                None => m,
-            });
-        }
-        let matrix = match matrix {
-            Some(m) => m,
-            None => eye?,
-        };
-        let term = match factor {
-            Some(f) => eg.add(Node::Mul([f, matrix])),
-            None => matrix,
-        };
+        let term = build_product(
+            eg,
+            &Factors {
+                coef: Some(c.abs()),
+                scalars: scalars.clone(),
+                matrices: word.clone(),
+                identity: eye,
+            },
+        );
         acc = Some(match (acc, c.is_negative()) {
             (None, false) => term,
             (None, true) => eg.add(Node::Neg(term)),

@@ -57,11 +57,11 @@ pub fn rules() -> Vec<Rewrite> {
 /// The factors of a product: a constant, scalar powers, and the matrices
 /// (and vectors) in order.
 #[derive(Default)]
-struct Factors {
-    coef: Option<Rational>,
-    scalars: Vec<(Id, i64)>,
-    matrices: Vec<Id>,
-    identity: Option<Id>,
+pub(super) struct Factors {
+    pub(super) coef: Option<Rational>,
+    pub(super) scalars: Vec<(Id, i64)>,
+    pub(super) matrices: Vec<Id>,
+    pub(super) identity: Option<Id>,
 }
 
 impl Factors {
@@ -160,7 +160,7 @@ fn normal_product(eg: &mut Graph, s: &Subst) -> Option<Id> {
 }
 
 /// The product of some factors, in normal form.
-fn build_product(eg: &mut Graph, f: &Factors) -> Id {
+pub(super) fn build_product(eg: &mut Graph, f: &Factors) -> Id {
     let coef = f.coef.clone().unwrap_or_else(Rational::one);
     if coef.is_zero() {
         return eg.add(Node::Num(Rational::zero()));
