@@ -262,6 +262,20 @@ pub struct Model {
 }
 
 impl Model {
+    /// Small settings of the dims for checking a count: every dim at 1, 2,
+    /// ..., `up_to`, then each dim alone at 3 with the others at 2 (so a
+    /// formula that swaps two dims differs somewhere).
+    pub fn dim_settings(&self, up_to: i64) -> Vec<Vec<i64>> {
+        let n = self.dims.len();
+        let mut out: Vec<Vec<i64>> = (1..=up_to).map(|v| vec![v; n]).collect();
+        for k in 0..n {
+            let mut s = vec![2; n];
+            s[k] = 3;
+            out.push(s);
+        }
+        out
+    }
+
     /// The equation defining variable `v`, if it is defined.
     pub fn equation_of(&self, v: u32) -> Option<&Equation> {
         match self.vars.get(v as usize)?.kind {

@@ -104,14 +104,7 @@ fn polynomial(model: &Model, derived: &[Derived], p: &Poly, q: &Poly) -> Verdict
         return Verdict::Proven;
     }
     // The smallest dims (all equal, then varied) where the two differ.
-    let n = model.dims.len();
-    let mut settings: Vec<Vec<i64>> = (1..=6).map(|v| vec![v; n]).collect();
-    for k in 0..n {
-        let mut s = vec![2; n];
-        s[k] = 3;
-        settings.push(s);
-    }
-    for dims in settings {
+    for dims in model.dim_settings(6) {
         let at = |d: u32| dims.get(d as usize).copied().unwrap_or(1);
         let (x, y) = (p.eval_exact(&at), q.eval_exact(&at));
         if x != y {

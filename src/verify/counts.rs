@@ -15,18 +15,6 @@ use crate::poly::Poly;
 use egg::{Id, Language, RecExpr};
 use std::collections::{BTreeSet, HashMap};
 
-/// The dim settings checked: every dim 1 to 4, then each dim alone at 3.
-fn settings(model: &Model) -> Vec<Vec<i64>> {
-    let n = model.dims.len();
-    let mut out: Vec<Vec<i64>> = (1..=4).map(|v| vec![v; n]).collect();
-    for k in 0..n {
-        let mut s = vec![2; n];
-        s[k] = 3;
-        out.push(s);
-    }
-    out
-}
-
 fn value_at(p: &Poly, dims: &[i64]) -> Option<i64> {
     p.eval_exact(&|d| dims.get(d as usize).copied().unwrap_or(1))
         .and_then(|r: Rational| r.to_i64())
@@ -221,7 +209,7 @@ pub fn verify_counts(key: &AnswerKey) -> Vec<Check> {
         };
         let mut failure = None;
         let mut checked = 0;
-        for (k, dims) in settings(model).into_iter().enumerate() {
+        for (k, dims) in model.dim_settings(4).into_iter().enumerate() {
             // At size 1 a matrix is indistinguishable from a scalar by its
             // values, so products are counted from size 2 up.
             if matches!(req.kind, RequestKind::CountMacs(_)) && dims.contains(&1) {
