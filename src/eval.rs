@@ -147,8 +147,13 @@ impl Evaluator<'_> {
                         "a call of something that is not a function".into(),
                     ));
                 };
-                let arg = go(*x, b)?;
                 let func = inst.func(*fid)?;
+                let arg = match &e[*x] {
+                    // A constant takes its shape from the function it is
+                    // given to: `grad f(0)` is the gradient at the zero vector.
+                    Node::Num(r) => Mat::zeros(func.domain(), 1).map(|_| r.to_f64()),
+                    _ => go(*x, b)?,
+                };
                 match &e[id] {
                     Node::Call(_) => Mat::scalar(func.value(&arg)?),
                     Node::Grad(_) => func.grad(&arg)?,

@@ -82,6 +82,11 @@ impl TestFn {
         }
     }
 
+    /// The size of the vectors the function takes.
+    pub fn domain(&self) -> usize {
+        self.b.rows()
+    }
+
     fn check(&self, v: &Mat) -> Result<()> {
         if v.rows() == self.b.rows() && v.cols() == 1 {
             Ok(())
