@@ -9,6 +9,7 @@ pub mod depth;
 pub mod det;
 pub mod egraph;
 pub mod expect;
+pub mod extract;
 pub mod inverse;
 pub mod jacobian;
 

@@ -80,7 +80,14 @@ impl Evaluator<'_> {
             for (&i, &v) in model.vars[r.var as usize].indices.iter().zip(&t) {
                 b[i as usize] = Some(v);
             }
-            return self.eval(value, &b);
+            // An assumed constant (`i[t] = 0`) stands for every entry.
+            let v = self.eval(value, &b)?;
+            let actual = self.forward.value(r.var, &t)?;
+            if v.is_scalar() && !actual.is_scalar() {
+                let c = v.as_scalar()?;
+                return Ok(Mat::from_fn(actual.rows(), actual.cols(), |_, _| c));
+            }
+            return Ok(v);
         }
         self.forward.value(r.var, &t)
     }

@@ -15,7 +15,7 @@ pub mod ring;
 
 use crate::ir::analysis::{constant, is_scalar, Graph, Meta};
 use crate::ir::Node;
-use egg::{Applier, Id, PatternAst, Subst, Symbol, Var};
+use egg::{Applier, Condition, Id, Pattern, PatternAst, Subst, Symbol, Var};
 use std::sync::LazyLock;
 
 /// A rewrite over the IR.
@@ -39,14 +39,109 @@ pub fn keeps_shape(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     move |eg, id, s| eg[id].data.shape == eg[s[v]].data.shape
 }
 
+/// A product by `?a` distributes over `?b ± ?c`: `?a` is a scalar, or
+/// `?b` and `?c` have one shape. (`A * (s + v)` broadcasts `s` to a vector
+/// of ones, while `A * s` scales `A`: the two differ.)
+pub fn distributes(a: &str, b: &str, c: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let (a, b, c) = (var(a), var(b), var(c));
+    move |eg, _, s| is_scalar(eg, s[a]) || eg[s[b]].data.shape == eg[s[c]].data.shape
+}
+
 /// `?v` is a nonzero constant.
 pub fn is_nonzero_const(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     let v = var(v);
     move |eg, _, s| constant(eg, s[v]).is_some_and(|c| !c.is_zero())
 }
 
+/// Whether two classes may be merged: they have one shape. Every rule
+/// merges through this check, so no rule can put a scalar in the class of a
+/// vector (`(s + v) - v` is the vector `s * ones`, not the scalar `s`;
+/// `v - v` is the zero vector `0 * v`, not the scalar `0`) however its
+/// conditions were written.
+pub fn may_merge(eg: &Graph, a: Id, b: Id) -> bool {
+    eg[a].data.shape == eg[b].data.shape
+}
+
+/// `?v` is a constant zero (of any shape).
+pub fn is_zero_var(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let v = var(v);
+    move |eg, _, s| crate::ir::analysis::is_zero(eg, s[v])
+}
+
+/// Merges the class a rule built with the class it matched, when
+/// [`may_merge`] allows it.
+fn merge_built(eg: &mut Graph, eclass: Id, id: Id) -> Vec<Id> {
+    if may_merge(eg, eclass, id) && eg.union(eclass, id) {
+        vec![eclass]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A condition on a match.
+pub type Cond = Box<dyn Condition<Node, Meta> + Send + Sync>;
+
+/// The applier of a pattern rule: the conditions must hold, and the
+/// instantiated right-hand side merges only through [`may_merge`].
+pub struct Guarded {
+    rhs: Pattern<Node>,
+    conds: Vec<Cond>,
+}
+
+impl Applier<Node, Meta> for Guarded {
+    fn apply_one(
+        &self,
+        eg: &mut Graph,
+        eclass: Id,
+        subst: &Subst,
+        _ast: Option<&PatternAst<Node>>,
+        _rule: Symbol,
+    ) -> Vec<Id> {
+        if !self.conds.iter().all(|c| c.check(eg, eclass, subst)) {
+            return Vec::new();
+        }
+        let id = eg.add_instantiation(&self.rhs.ast, subst);
+        merge_built(eg, eclass, id)
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        self.rhs.vars()
+    }
+}
+
+/// Builds a pattern rule from a name, two patterns and its conditions.
+pub fn guarded(name: &str, lhs: &str, rhs: &str, conds: Vec<Cond>) -> Rewrite {
+    let parse = |p: &str| -> Pattern<Node> {
+        match p.parse() {
+            Ok(p) => p,
+            Err(e) => invalid_rule(name, &format!("{e}")),
+        }
+    };
+    match Rewrite::new(
+        name,
+        parse(lhs),
+        Guarded {
+            rhs: parse(rhs),
+            conds,
+        },
+    ) {
+        Ok(r) => r,
+        Err(e) => invalid_rule(name, &e),
+    }
+}
+
+/// A pattern rule: `rule!("name"; "lhs" => "rhs" if cond ...)`, merged
+/// through [`may_merge`].
+macro_rules! rule {
+    ($name:literal; $lhs:literal => $rhs:literal $(if $cond:expr)*) => {
+        $crate::rules::guarded($name, $lhs, $rhs, vec![$(Box::new($cond) as $crate::rules::Cond),*])
+    };
+}
+pub(crate) use rule;
+
 /// An applier that builds its right-hand side in code: the closure adds
 /// nodes and returns the class to merge with the match, or `None` to skip.
+/// The merge goes through [`may_merge`].
 pub struct Build<F>(pub F);
 
 impl<F> Applier<Node, Meta> for Build<F>
@@ -62,8 +157,8 @@ where
         _rule: Symbol,
     ) -> Vec<Id> {
         match (self.0)(eg, subst) {
-            Some(id) if eg.union(eclass, id) => vec![eclass],
-            _ => Vec::new(),
+            Some(id) => merge_built(eg, eclass, id),
+            None => Vec::new(),
         }
     }
 }

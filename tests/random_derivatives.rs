@@ -9,31 +9,89 @@ use deriv::verify::verify_adjoints;
 use deriv::Options;
 use proptest::prelude::*;
 
-/// A random H-vector expression, as text.
-fn vector() -> impl Strategy<Value = String> {
-    let leaf = prop_oneof![
-        Just("x".to_owned()),
-        Just("z".to_owned()),
-        Just("(W * x)".to_owned()),
-        Just("b".to_owned()),
-    ];
-    leaf.prop_recursive(4, 24, 2, |inner| {
-        prop_oneof![
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} + {b})")),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} - {b})")),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} .* {b})")),
-            inner.clone().prop_map(|a| format!("sigma({a})")),
-            inner.clone().prop_map(|a| format!("tanh({a})")),
-            inner.clone().prop_map(|a| format!("(W * {a})")),
-            inner.clone().prop_map(|a| format!("(a * {a})")),
-            inner.clone().prop_map(|a| format!("({a} / 2)")),
-            inner.clone().prop_map(|a| format!("({a})^2")),
-            inner.clone().prop_map(|a| format!("(1 - {a})")),
-            inner.clone().prop_map(|a| format!("(W^T * {a})")),
-            inner.clone().prop_map(|a| format!("((x^T * {a}) * b)")),
-            inner.prop_map(|a| format!("exp(tanh({a}))")),
+/// The shape of a generated expression.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    Scalar,
+    Vector,
+    Matrix,
+}
+
+/// A random expression of one shape, as text, over an input `x`, a forward
+/// value `z`, parameters `W`, `b`, `a`, and constants. Shapes mix the ways
+/// the language allows: scalars broadcast in sums (`W + a`, `1 - v`), scale
+/// products, and come from inner products (`x^T * v`); matrices come from
+/// outer products and products of matrices.
+fn expr(shape: Shape, depth: u32) -> BoxedStrategy<String> {
+    use Shape::{Matrix, Scalar, Vector};
+    let leaf: BoxedStrategy<String> = match shape {
+        Scalar => prop_oneof![
+            Just("a".to_owned()),
+            Just("(x^T * b)".to_owned()),
+            Just("3".to_owned())
         ]
-    })
+        .boxed(),
+        Vector => prop_oneof![
+            Just("x".to_owned()),
+            Just("z".to_owned()),
+            Just("b".to_owned()),
+            Just("(W * x)".to_owned()),
+        ]
+        .boxed(),
+        Matrix => prop_oneof![
+            Just("W".to_owned()),
+            Just("W^T".to_owned()),
+            Just("(x * b^T)".to_owned())
+        ]
+        .boxed(),
+    };
+    if depth == 0 {
+        return leaf;
+    }
+    let sub = |sh: Shape| expr(sh, depth - 1);
+    let same = sub(shape);
+    let pair = |a: Shape, b: Shape| (sub(a), sub(b));
+    let elementwise = prop_oneof![
+        (same.clone(), sub(shape)).prop_map(|(a, b)| format!("({a} + {b})")),
+        (same.clone(), sub(shape)).prop_map(|(a, b)| format!("({a} - {b})")),
+        (same.clone(), sub(Scalar)).prop_map(|(a, s)| format!("({a} - {s})")),
+        (sub(Scalar), same.clone()).prop_map(|(s, a)| format!("({s} + {a})")),
+        (sub(Scalar), same.clone()).prop_map(|(s, a)| format!("({s} * {a})")),
+        same.clone().prop_map(|a| format!("sigma({a})")),
+        same.clone().prop_map(|a| format!("tanh({a})")),
+        same.clone().prop_map(|a| format!("({a} / 2)")),
+        same.clone().prop_map(|a| format!("(({a})^2)")),
+        same.clone().prop_map(|a| format!("exp(tanh({a}))")),
+    ];
+    let by_shape: BoxedStrategy<String> = match shape {
+        Scalar => prop_oneof![
+            pair(Vector, Vector).prop_map(|(u, v)| format!("({u}^T * {v})")),
+            (sub(Vector), sub(Matrix), sub(Vector))
+                .prop_map(|(u, m, v)| format!("({u}^T * {m} * {v})")),
+            pair(Scalar, Scalar).prop_map(|(s, r)| format!("({s} .* {r})")),
+        ]
+        .boxed(),
+        Vector => prop_oneof![
+            pair(Matrix, Vector).prop_map(|(m, v)| format!("({m} * {v})")),
+            pair(Matrix, Vector).prop_map(|(m, v)| format!("({m}^T * {v})")),
+            pair(Vector, Vector).prop_map(|(u, v)| format!("({u} .* {v})")),
+            pair(Vector, Scalar).prop_map(|(v, s)| format!("({v} * {s})")),
+        ]
+        .boxed(),
+        Matrix => prop_oneof![
+            pair(Vector, Vector).prop_map(|(u, v)| format!("({u} * {v}^T)")),
+            pair(Matrix, Matrix).prop_map(|(m, n)| format!("({m} * {n})")),
+            pair(Matrix, Matrix).prop_map(|(m, n)| format!("({m} .* {n})")),
+            sub(Matrix).prop_map(|m| format!("(({m})^T)")),
+        ]
+        .boxed(),
+    };
+    prop_oneof![2 => leaf, 3 => elementwise, 3 => by_shape].boxed()
+}
+
+/// A random H-vector expression of bounded depth.
+fn vector() -> impl Strategy<Value = String> {
+    (0u32..4).prop_flat_map(|d| expr(Shape::Vector, d))
 }
 
 fn script(rhs: &str) -> String {
@@ -44,8 +102,24 @@ fn script(rhs: &str) -> String {
     )
 }
 
+/// 64 cases from a fixed seed, so that a run is repeatable; set
+/// `PROPTEST_RNG_SEED` (and `PROPTEST_CASES`) to explore further.
+fn config() -> ProptestConfig {
+    let mut c = ProptestConfig::with_cases(64);
+    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+        c.rng_seed = proptest::test_runner::RngSeed::Fixed(0x0de1_7a11);
+    }
+    if let Some(n) = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        c.cases = n;
+    }
+    c
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(config())]
     #[test]
     fn derivatives_match_finite_differences(rhs in vector()) {
         let text = script(&rhs);

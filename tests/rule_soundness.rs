@@ -30,7 +30,10 @@ use std::rc::Rc;
 const TOLERANCE: f64 = 1e-7;
 
 /// Scripts with expressions written to reach rules that the repository's
-/// scripts do not (each line names what it is for).
+/// scripts do not. `p[t]` mixes shapes where they are easy to confuse: a
+/// matrix and a scalar times one vector (`(A^T + s) * v` would be wrong),
+/// a scalar broadcast against a vector that is zero (`A * (0 - s)` would
+/// scale `A`).
 const EXTRA: &str = "dim D, H
 index t
 input x[t] : H
@@ -46,7 +49,8 @@ m[t] = (s * A)^T * h[t] + (-A)^T * h[t] + A * (B * h[t]) + (-1) * (A * h[t])
 n[t] = (A * h[t] + A * x[t]) + (B * h[t] + (-(B * x[t])))
 q[t] = h[t] .* v - h[t] .* v + 0 * x[t] + sqrt(1 + h[t] .* h[t])
 k[t] = (r * s)^T * v .* h[t] + s * (r * h[t]) - (-h[t]) + (h[t] - 0) + 1 * x[t] / 1
-loss L = sum(t, ell(h[t]) + ell(u[t]) + ell(w[t]) + ell(m[t]) + ell(n[t]) + ell(q[t]) + ell(k[t]))
+p[t] = A^T * h[t] + (x[t]^T * x[t]) * h[t] + A * ((h[t] - h[t]) - s) + ((v - v) - x[t]) + A * (1 - (v - v)) + (A + s) * h[t] + A * h[t]
+loss L = sum(t, ell(h[t]) + ell(u[t]) + ell(w[t]) + ell(m[t]) + ell(n[t]) + ell(q[t]) + ell(k[t]) + ell(p[t]))
 derive adjoints
 ";
 

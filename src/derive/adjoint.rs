@@ -14,6 +14,7 @@
 
 use super::egraph::{extract, graph, rewrite, run, ShapeTable, UNRESOLVED};
 use crate::diag::{Diagnostic, Span};
+use crate::ir::analysis::{union_value, union_zero, Graph};
 use crate::ir::build::ExprBuilder;
 use crate::ir::{self, Ix, Leaf, Node, Ref, Target};
 use crate::key::{Derived, Lhs, Rhs, RunStats};
@@ -76,6 +77,60 @@ pub struct Adjoint {
     pub derived: Derived,
     /// Whether simplification stopped at a limit.
     pub limited: bool,
+}
+
+/// Gives the graph the constants that assumptions set, and returns the
+/// variables assumed zero. Those are merged with zero only once everything
+/// is in the graph ([`zero_leaves`]): zero has every shape, and a sum built
+/// on a vector that is already zero (`1 - i[t]`) would be taken for a
+/// scalar.
+pub fn assume_constants(g: &mut Graph, assuming: &[Assumption]) -> BTreeSet<u32> {
+    let mut zeros = BTreeSet::new();
+    for a in assuming {
+        match constant_value(&a.value) {
+            Some(c) if c.is_zero() => {
+                zeros.insert(a.target.var);
+            }
+            Some(c) => {
+                g.analysis.assumed.insert(a.target.var, c);
+            }
+            None => {}
+        }
+    }
+    zeros
+}
+
+/// Merges every occurrence of the variables in `zeros` with zero.
+pub fn zero_leaves(g: &mut Graph, zeros: &BTreeSet<u32>) {
+    if zeros.is_empty() {
+        return;
+    }
+    let leaves: Vec<Id> = g
+        .classes()
+        .filter(|c| {
+            c.nodes
+                .iter()
+                .any(|n| matches!(n, Node::Leaf(Leaf::Var(r)) if zeros.contains(&r.var)))
+        })
+        .map(|c| c.id)
+        .collect();
+    for l in leaves {
+        union_zero(g, l);
+    }
+}
+
+/// The error for a derivative that no expression in the graph writes with
+/// every value's shape.
+pub fn unshaped(span: Span, what: &str) -> Diagnostic {
+    error(
+        span,
+        format!(
+            "the derivation of {what} cannot be written without changing a value's shape \
+             (a scalar added to a value that is zero here would read as a scalar)"
+        ),
+        "this is a limitation of deriv: please report the script; writing the sum without \
+         the term that is zero avoids it",
+    )
 }
 
 fn error(span: Span, message: impl Into<String>, hint: impl Into<String>) -> Diagnostic {
@@ -202,7 +257,9 @@ impl<'m> Adjoints<'m> {
         let root = g.add_expr(&expr);
         let ran = run(g, rules::differentiate(), self.limits, what);
         self.stats.push(ran.stats.clone());
-        let (cost, best) = extract(&ran.graph, root);
+        let Some((cost, best)) = extract(&ran.graph, root) else {
+            return Err(unshaped(span, what));
+        };
         if cost < UNRESOLVED {
             return Ok(best);
         }
@@ -382,11 +439,7 @@ impl<'m> Adjoints<'m> {
         what: &str,
     ) -> Result<(RecExpr<Node>, bool), Diagnostic> {
         let mut g = graph(&self.shapes);
-        for a in assuming {
-            if let Some(c) = constant_value(&a.value) {
-                g.analysis.assumed.insert(a.target.var, c);
-            }
-        }
+        let zeros = assume_constants(&mut g, assuming);
         let root = g.add_expr(expr);
         for leaf in refs_of(expr, |_| true) {
             match &leaf {
@@ -399,17 +452,17 @@ impl<'m> Adjoints<'m> {
                         let l = g.add(Node::Leaf(leaf.clone()));
                         let v =
                             g.add_expr(&ir::shift(&a.value, &|i| by.get(&i).copied().unwrap_or(0)));
-                        g.union(l, v);
+                        union_value(&mut g, l, v);
                     }
                 }
                 Leaf::Bar(Target::Var(r)) if zero.contains(&r.var) => {
                     let l = g.add(Node::Leaf(leaf.clone()));
-                    let z = g.add(Node::Num(Rational::zero()));
-                    g.union(l, z);
+                    union_zero(&mut g, l);
                 }
                 _ => {}
             }
         }
+        zero_leaves(&mut g, &zeros);
         g.rebuild();
         let ran = run(
             g,
@@ -428,8 +481,12 @@ impl<'m> Adjoints<'m> {
                 "a value is assumed equal to two different constants; check the `assuming` list",
             ));
         }
-        let (_, best) = extract(&ran.graph, root);
-        Ok((best, ran.limited))
+        // Where no form under the assumptions keeps every shape, the
+        // unassumed form stands (it holds under them too).
+        match extract(&ran.graph, root) {
+            Some((_, best)) => Ok((best, ran.limited)),
+            None => Ok((expr.clone(), true)),
+        }
     }
 
     /// The simplified (unassumed) adjoint of a target, remembered.

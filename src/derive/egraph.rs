@@ -63,14 +63,16 @@ pub fn graph(shapes: &Rc<ShapeTable>) -> Graph {
 
 /// The cost of a node as printed: unresolved derivatives are prohibitive,
 /// derivative forms such as `sigma'(a)` dearer than their expansion in
-/// named forward values, names and numbers cheapest.
-pub struct ReadableCost;
+/// named forward values, names and numbers cheapest. A class that is zero
+/// costs what `0` costs, whatever node stands for it (a vector's zero is
+/// `0 * v` in the graph and prints as `0`).
+pub struct ReadableCost<'a>(pub &'a Graph);
 
 /// The cost of an unresolved derivative; any extraction at or above it did
 /// not finish differentiating.
 pub const UNRESOLVED: usize = 1_000_000;
 
-impl CostFunction<Node> for ReadableCost {
+impl CostFunction<Node> for ReadableCost<'_> {
     type Cost = usize;
 
     fn cost<C>(&mut self, enode: &Node, mut costs: C) -> usize
@@ -90,8 +92,10 @@ impl CostFunction<Node> for ReadableCost {
             Node::Leaf(_) | Node::Num(_) => (1, 1),
             _ => (2, 1),
         };
+        let zero = |id: Id| crate::ir::analysis::is_zero(self.0, id);
         enode.fold(own, |sum, id| {
-            sum.saturating_add(costs(id).saturating_mul(weight))
+            let c = if zero(id) { 1 } else { costs(id) };
+            sum.saturating_add(c.saturating_mul(weight))
         })
     }
 }
@@ -173,7 +177,7 @@ pub fn run_until(
         let mut classes: Vec<_> = graph.classes().collect();
         classes.sort_by_key(|c| std::cmp::Reverse(c.nodes.len()));
         for c in classes.iter().take(6) {
-            let (_, best) = extract(&graph, c.id);
+            let (_, best) = extract_plain(&graph, c.id);
             eprintln!("class {} ({} nodes): best {}", c.id, c.nodes.len(), best);
             for n in c.nodes.iter().take(12) {
                 eprintln!("    {n:?}");
@@ -273,10 +277,19 @@ impl RewriteScheduler<Node, Meta> for Budgeted {
     }
 }
 
-/// The cheapest expression of a class, and its cost.
-pub fn extract(graph: &Graph, root: Id) -> (usize, RecExpr<Node>) {
-    let ex = Extractor::new(graph, ReadableCost);
-    ex.find_best(root)
+/// The cheapest expression of a class that keeps every value's shape, and
+/// its cost; `None` if the graph holds none (see [`super::extract`]).
+pub fn extract(graph: &Graph, root: Id) -> Option<(usize, RecExpr<Node>)> {
+    if graph.analysis.shape_conflict {
+        return None;
+    }
+    super::extract::extract_shaped(graph, root)
+}
+
+/// The cheapest expression of a class, shapes unchecked: for scalars
+/// (conditions) and debugging output only.
+pub fn extract_plain(graph: &Graph, root: Id) -> (usize, RecExpr<Node>) {
+    Extractor::new(graph, ReadableCost(graph)).find_best(root)
 }
 
 /// Merges every defined variable that appears in `expr` (as a value or
@@ -313,7 +326,7 @@ pub fn name_forward_values(g: &mut Graph, model: &Model, expr: &RecExpr<Node>) {
         let by = |i: u32| offsets.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1);
         let l = g.add(Node::Leaf(Leaf::Var(r.clone())));
         let d = g.add_expr(&crate::ir::shift(&eq.norm, &by));
-        g.union(l, d);
+        crate::ir::analysis::union_value(g, l, d);
     }
     g.rebuild();
 }
@@ -350,19 +363,24 @@ pub fn rewrite(
     }
     let ran = run(g, rules, limits, what);
     let root = ran.graph.find(root);
-    let (cost, best) = extract(&ran.graph, root);
+    // Where no simpler form keeps every shape, the form we started from
+    // stands (it is correct), with the note that simplification stopped.
+    let (cost, best, unshaped) = match extract(&ran.graph, root) {
+        Some((cost, best)) => (cost, best, false),
+        None => (0, expr.clone(), true),
+    };
     let mut nonzero = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for &id in &ran.graph.analysis.nonzero {
         let id = ran.graph.find(id);
         if seen.insert(id) {
-            nonzero.push(extract(&ran.graph, id).1);
+            nonzero.push(extract_plain(&ran.graph, id).1);
         }
     }
     Simplified {
         expr: best,
         cost,
-        limited: ran.limited,
+        limited: ran.limited || unshaped,
         nonzero,
         stats: ran.stats,
     }

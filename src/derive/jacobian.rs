@@ -144,7 +144,9 @@ pub fn resolve(
     let root = g.add_expr(expr);
     let ran = run(g, rules::jacobians(), limits, "jacobian");
     let mut stats = vec![ran.stats.clone()];
-    let (cost, raw) = extract(&ran.graph, root);
+    let Some((cost, raw)) = extract(&ran.graph, root) else {
+        return Err(super::adjoint::unshaped(span, "the Jacobian"));
+    };
     if cost >= UNRESOLVED {
         let blocked = raw.as_ref().iter().find_map(|n| match n {
             Node::Jac([_, e]) => Some(raw[*e].to_string()),

@@ -40,6 +40,11 @@ pub struct Meta {
     /// Set when two different constants were merged: the assumptions
     /// contradict each other.
     pub contradiction: bool,
+    /// Set when classes of two different shapes merged: a scalar
+    /// broadcast against a zero made two different values congruent.
+    pub shape_conflict: bool,
+    /// The zero class of each non-scalar shape.
+    pub zeros: HashMap<ShapeId, Id>,
     /// Scalars that a rewrite assumed nonzero (the scale of a block that a
     /// Schur complement inverts).
     pub nonzero: Vec<Id>,
@@ -82,6 +87,8 @@ impl Meta {
             leaves,
             assumed: HashMap::default(),
             contradiction: false,
+            shape_conflict: false,
+            zeros: HashMap::default(),
             nonzero: Vec::new(),
         };
         m.intern(Shape::scalar());
@@ -102,6 +109,11 @@ impl Meta {
     /// The shape of an id.
     pub fn shape(&self, id: ShapeId) -> &Shape {
         &self.shapes[id.0 as usize]
+    }
+
+    /// The model's leaf shapes.
+    pub fn leaves(&self) -> &dyn LeafShapes {
+        self.leaves.as_ref()
     }
 
     /// The scalar shape's id.
@@ -151,7 +163,6 @@ impl Analysis<Node> for Meta {
         let k = |i: &Id| eg[*i].data.konst.clone();
         let sh = |i: &Id| eg[*i].data.shape;
         let scalar = eg.analysis.scalar();
-        let poly_zero = |i: &Id| k(i).is_some_and(|p| p.is_zero()) && sh(i) == scalar;
         let (shape, konst): (Option<Shape>, Option<Poly>) = match enode {
             Node::Num(r) => (None, Some(Poly::constant(r.clone()))),
             Node::Leaf(l) => {
@@ -174,12 +185,6 @@ impl Analysis<Node> for Meta {
                 };
             }
             Node::Had([a, b]) => {
-                if poly_zero(a) || poly_zero(b) {
-                    return Data {
-                        shape: scalar,
-                        konst: Some(Poly::zero()),
-                    };
-                }
                 let konst = match (k(a), k(b)) {
                     (Some(x), Some(y)) => x.mul(&y),
                     (Some(x), _) | (_, Some(x)) if x.is_zero() => Some(Poly::zero()),
@@ -197,14 +202,6 @@ impl Analysis<Node> for Meta {
                 }
             }
             Node::Mul([a, b]) => {
-                // A product with the shape-polymorphic zero is that zero: its
-                // shape is unknown here, so it stays polymorphic.
-                if poly_zero(a) || poly_zero(b) {
-                    return Data {
-                        shape: scalar,
-                        konst: Some(Poly::zero()),
-                    };
-                }
                 let (sa, sb) = (
                     eg.analysis.shape(sh(a)).clone(),
                     eg.analysis.shape(sh(b)).clone(),
@@ -362,11 +359,13 @@ impl Analysis<Node> for Meta {
 
     fn merge(&mut self, to: &mut Data, from: Data) -> DidMerge {
         let mut changed = DidMerge(false, false);
-        // A constant zero or one is shape-polymorphic; keep the real shape.
-        if to.shape != from.shape && to.shape == self.scalar() {
-            to.shape = from.shape;
-            changed.0 = true;
-        } else if to.shape != from.shape {
+        if to.shape != from.shape {
+            // Every rule's merge checks shapes, and zeros are typed (the
+            // zero of a vector is `0 * v`, never the scalar `0`); only
+            // congruence over a broadcast can merge two shapes. The graph
+            // then no longer tells two values apart: extraction and proofs
+            // refuse it.
+            self.shape_conflict = true;
             changed.1 = true;
         }
         match (&to.konst, from.konst) {
@@ -389,20 +388,65 @@ impl Analysis<Node> for Meta {
             return;
         };
         let scalar = is_scalar(eg, id);
-        match p.as_constant() {
-            // A number stands for a constant only where it cannot be read as
-            // a scalar of the wrong shape: scalars, and zero anywhere.
-            Some(c) if scalar || c.is_zero() => {
-                let n = eg.add(Node::Num(c));
-                eg.union(id, n);
+        // A number stands for a constant only where it cannot be read as a
+        // scalar of the wrong shape: in scalars. A vector that is zero stays
+        // a vector (its class holds `0 * v`-like forms, and extraction
+        // prints it as `0` where the shape cannot be misread).
+        if !scalar {
+            // One zero class per shape, as the scalar `0` is one class for
+            // scalars: otherwise `2 * z`, `z + z`, ... of a zero `z` would
+            // each be a new class and a rewrite could make them without end.
+            if p.is_zero() {
+                let shape = eg[id].data.shape;
+                match eg.analysis.zeros.get(&shape).copied() {
+                    Some(z) => {
+                        eg.union(id, z);
+                    }
+                    None => {
+                        eg.analysis.zeros.insert(shape, id);
+                    }
+                }
             }
-            Some(_) => {}
-            None if scalar => {
-                let n = add_poly(eg, &p);
-                eg.union(id, n);
-            }
-            None => {}
+            return;
         }
+        let n = match p.as_constant() {
+            Some(c) => eg.add(Node::Num(c)),
+            None => add_poly(eg, &p),
+        };
+        eg.union(id, n);
+    }
+}
+
+/// Whether a class is a constant zero (of its own shape).
+pub fn is_zero(eg: &Graph, id: Id) -> bool {
+    eg[id].data.konst.as_ref().is_some_and(|p| p.is_zero())
+}
+
+/// A zero of the shape of `id`: the scalar `0` for a scalar, `0 * id`
+/// otherwise (zeros are typed: the scalar `0` in a vector's class would
+/// read as a scalar wherever it is broadcast).
+pub fn zero_like(eg: &mut Graph, id: Id) -> Id {
+    let z = eg.add(Node::Num(crate::num::Rational::zero()));
+    if is_scalar(eg, id) {
+        z
+    } else {
+        eg.add(Node::Mul([z, id]))
+    }
+}
+
+/// Merges `id` with zero (of its shape).
+pub fn union_zero(eg: &mut Graph, id: Id) {
+    let z = zero_like(eg, id);
+    eg.union(id, z);
+}
+
+/// Merges `a` with `b`, where `b` may be the scalar `0` standing for a zero
+/// of any shape.
+pub fn union_value(eg: &mut Graph, a: Id, b: Id) {
+    if is_zero(eg, b) && eg[a].data.shape != eg[b].data.shape {
+        union_zero(eg, a);
+    } else {
+        eg.union(a, b);
     }
 }
 

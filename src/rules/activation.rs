@@ -3,17 +3,16 @@
 //! `sigma(...)`) can stand in for them: `sigma' = sigma (1 - sigma)`,
 //! `tanh' = 1 - tanh^2`.
 
-use super::Rewrite;
-use egg::rewrite as rw;
+use super::{rule, Rewrite};
 
 /// The activation identities.
 #[rustfmt::skip]
 pub fn rules() -> Vec<Rewrite> {
     vec![
-        rw!("act-sigma-d"; "(sigma' ?u)" => "(.* (sigma ?u) (- 1 (sigma ?u)))"),
-        rw!("act-tanh-d";  "(tanh' ?u)"  => "(- 1 (^ (tanh ?u) 2))"),
-        rw!("act-exp-d";   "(exp' ?u)"   => "(exp ?u)"),
-        rw!("act-log-d";   "(log' ?u)"   => "(^ ?u -1)"),
-        rw!("act-sqrt-d";  "(sqrt' ?u)"  => "(* 1/2 (^ (sqrt ?u) -1))"),
+        rule!("act-sigma-d"; "(sigma' ?u)" => "(.* (sigma ?u) (- 1 (sigma ?u)))"),
+        rule!("act-tanh-d";  "(tanh' ?u)"  => "(- 1 (^ (tanh ?u) 2))"),
+        rule!("act-exp-d";   "(exp' ?u)"   => "(exp ?u)"),
+        rule!("act-log-d";   "(log' ?u)"   => "(^ ?u -1)"),
+        rule!("act-sqrt-d";  "(sqrt' ?u)"  => "(* 1/2 (^ (sqrt ?u) -1))"),
     ]
 }

@@ -5,10 +5,9 @@
 //! Identities that drop a term check that the shape is kept (`x + 0` is
 //! `x` only where `0` does not widen a scalar to a vector).
 
-use super::{built, is_scalar_var, keeps_shape, var, Rewrite};
+use super::{built, distributes, is_scalar_var, is_zero_var, keeps_shape, rule, var, Rewrite};
 use crate::ir::analysis::{constant, is_scalar};
 use crate::ir::Node;
-use egg::rewrite as rw;
 
 /// The identities of zero and one: the rules that drop terms and factors.
 /// They only ever merge a node with one of its operands, so they are safe
@@ -16,23 +15,23 @@ use egg::rewrite as rw;
 #[rustfmt::skip]
 pub fn zeros() -> Vec<Rewrite> {
     vec![
-        rw!("alg-add-zero-r";   "(+ ?a 0)"           => "?a" if keeps_shape("?a")),
-        rw!("alg-add-zero-l";   "(+ 0 ?a)"           => "?a" if keeps_shape("?a")),
-        rw!("alg-sub-zero";     "(- ?a 0)"           => "?a" if keeps_shape("?a")),
-        rw!("alg-zero-sub";     "(- 0 ?a)"           => "(neg ?a)" if keeps_shape("?a")),
-        rw!("alg-mul-zero-l";   "(* 0 ?a)"           => "0"),
-        rw!("alg-mul-zero-r";   "(* ?a 0)"           => "0"),
-        rw!("alg-mul-one-l";    "(* 1 ?a)"           => "?a"),
-        rw!("alg-mul-one-r";    "(* ?a 1)"           => "?a"),
-        rw!("alg-had-zero-l";   "(.* 0 ?a)"          => "0"),
-        rw!("alg-had-zero-r";   "(.* ?a 0)"          => "0"),
-        rw!("alg-had-one-l";    "(.* 1 ?a)"          => "?a" if keeps_shape("?a")),
-        rw!("alg-had-one-r";    "(.* ?a 1)"          => "?a" if keeps_shape("?a")),
-        rw!("alg-div-one";      "(/ ?a 1)"           => "?a"),
-        rw!("alg-div-zero";     "(/ 0 ?a)"           => "0"),
-        rw!("alg-pow-one";      "(^ ?a 1)"           => "?a"),
-        rw!("alg-trans-zero";   "(T 0)"              => "0"),
-        rw!("alg-sumall-zero";  "(sumall 0)"         => "0"),
+        rule!("alg-add-zero-r";   "(+ ?a ?z)"          => "?a" if is_zero_var("?z") if keeps_shape("?a")),
+        rule!("alg-add-zero-l";   "(+ ?z ?a)"          => "?a" if is_zero_var("?z") if keeps_shape("?a")),
+        rule!("alg-sub-zero";     "(- ?a ?z)"          => "?a" if is_zero_var("?z") if keeps_shape("?a")),
+        rule!("alg-zero-sub";     "(- ?z ?a)"          => "(neg ?a)" if is_zero_var("?z") if keeps_shape("?a")),
+        rule!("alg-mul-zero-l";   "(* 0 ?a)"           => "0"),
+        rule!("alg-mul-zero-r";   "(* ?a 0)"           => "0"),
+        rule!("alg-mul-one-l";    "(* 1 ?a)"           => "?a"),
+        rule!("alg-mul-one-r";    "(* ?a 1)"           => "?a"),
+        rule!("alg-had-zero-l";   "(.* 0 ?a)"          => "0"),
+        rule!("alg-had-zero-r";   "(.* ?a 0)"          => "0"),
+        rule!("alg-had-one-l";    "(.* 1 ?a)"          => "?a" if keeps_shape("?a")),
+        rule!("alg-had-one-r";    "(.* ?a 1)"          => "?a" if keeps_shape("?a")),
+        rule!("alg-div-one";      "(/ ?a 1)"           => "?a"),
+        rule!("alg-div-zero";     "(/ 0 ?a)"           => "0"),
+        rule!("alg-pow-one";      "(^ ?a 1)"           => "?a"),
+        rule!("alg-trans-zero";   "(T 0)"              => "0"),
+        rule!("alg-sumall-zero";  "(sumall 0)"         => "0"),
     ]
 }
 
@@ -48,37 +47,37 @@ fn not_constant(v: &str) -> impl Fn(&mut crate::ir::analysis::Graph, egg::Id, &e
 #[rustfmt::skip]
 pub fn rules() -> Vec<Rewrite> {
     let mut rules = vec![
-        rw!("alg-sub-self";     "(- ?a ?a)"          => "0"),
-        rw!("alg-add-neg";      "(+ ?a (neg ?b))"    => "(- ?a ?b)"),
-        rw!("alg-sub-neg";      "(- ?a (neg ?b))"    => "(+ ?a ?b)"),
-        rw!("alg-neg-neg";      "(neg (neg ?a))"     => "?a"),
-        rw!("alg-mul-neg-one";  "(* -1 ?a)"          => "(neg ?a)"),
-        rw!("alg-mul-neg-l";    "(* (neg ?a) ?b)"    => "(neg (* ?a ?b))"),
-        rw!("alg-mul-neg-r";    "(* ?a (neg ?b))"    => "(neg (* ?a ?b))"),
-        rw!("alg-had-neg-l";    "(.* (neg ?a) ?b)"   => "(neg (.* ?a ?b))"),
-        rw!("alg-had-neg-r";    "(.* ?a (neg ?b))"   => "(neg (.* ?a ?b))"),
-        rw!("alg-pow-zero";     "(^ ?a 0)"           => "1" if is_scalar_var("?a")),
-        rw!("alg-trans-trans";  "(T (T ?a))"         => "?a"),
-        rw!("alg-trans-scalar"; "(T ?a)"             => "?a" if is_scalar_var("?a")),
-        rw!("alg-trans-neg";    "(T (neg ?a))"       => "(neg (T ?a))"),
-        rw!("alg-neg-first";    "(+ (neg ?a) ?b)"    => "(- ?b ?a)"),
-        rw!("alg-twice";        "(+ ?a ?a)"          => "(* 2 ?a)"),
-        rw!("alg-twice-last";   "(+ (+ ?r ?a) ?a)"   => "(+ ?r (* 2 ?a))"),
-        rw!("alg-factor-had-l"; "(+ (.* ?a ?b) (.* ?a ?c))" => "(.* ?a (+ ?b ?c))"),
-        rw!("alg-factor-had-r"; "(+ (.* ?b ?a) (.* ?c ?a))" => "(.* (+ ?b ?c) ?a)"),
-        rw!("alg-factor-had-sub-l"; "(- (.* ?a ?b) (.* ?a ?c))" => "(.* ?a (- ?b ?c))"),
-        rw!("alg-factor-had-sub-r"; "(- (.* ?b ?a) (.* ?c ?a))" => "(.* (- ?b ?c) ?a)"),
-        rw!("alg-factor-mul-l"; "(+ (* ?a ?b) (* ?a ?c))"   => "(* ?a (+ ?b ?c))" if not_constant("?a")),
-        rw!("alg-factor-mul-r"; "(+ (* ?b ?a) (* ?c ?a))"   => "(* (+ ?b ?c) ?a)" if not_constant("?a")),
-        rw!("alg-had-scalars";  "(.* ?a ?b)"         => "(* ?a ?b)" if is_scalar_var("?a") if is_scalar_var("?b")),
-        rw!("alg-trans-scale";  "(T (* ?s ?a))"      => "(* ?s (T ?a))" if is_scalar_var("?s")),
-        rw!("alg-sumall-scalar"; "(sumall ?a)"       => "?a" if is_scalar_var("?a")),
+        rule!("alg-sub-self";     "(- ?a ?a)"          => "(* 0 ?a)"),
+        rule!("alg-add-neg";      "(+ ?a (neg ?b))"    => "(- ?a ?b)"),
+        rule!("alg-sub-neg";      "(- ?a (neg ?b))"    => "(+ ?a ?b)"),
+        rule!("alg-neg-neg";      "(neg (neg ?a))"     => "?a"),
+        rule!("alg-mul-neg-one";  "(* -1 ?a)"          => "(neg ?a)"),
+        rule!("alg-mul-neg-l";    "(* (neg ?a) ?b)"    => "(neg (* ?a ?b))"),
+        rule!("alg-mul-neg-r";    "(* ?a (neg ?b))"    => "(neg (* ?a ?b))"),
+        rule!("alg-had-neg-l";    "(.* (neg ?a) ?b)"   => "(neg (.* ?a ?b))"),
+        rule!("alg-had-neg-r";    "(.* ?a (neg ?b))"   => "(neg (.* ?a ?b))"),
+        rule!("alg-pow-zero";     "(^ ?a 0)"           => "1" if is_scalar_var("?a")),
+        rule!("alg-trans-trans";  "(T (T ?a))"         => "?a"),
+        rule!("alg-trans-scalar"; "(T ?a)"             => "?a" if is_scalar_var("?a")),
+        rule!("alg-trans-neg";    "(T (neg ?a))"       => "(neg (T ?a))"),
+        rule!("alg-neg-first";    "(+ (neg ?a) ?b)"    => "(- ?b ?a)"),
+        rule!("alg-twice";        "(+ ?a ?a)"          => "(* 2 ?a)"),
+        rule!("alg-twice-last";   "(+ (+ ?r ?a) ?a)"   => "(+ ?r (* 2 ?a))"),
+        rule!("alg-factor-had-l"; "(+ (.* ?a ?b) (.* ?a ?c))" => "(.* ?a (+ ?b ?c))"),
+        rule!("alg-factor-had-r"; "(+ (.* ?b ?a) (.* ?c ?a))" => "(.* (+ ?b ?c) ?a)"),
+        rule!("alg-factor-had-sub-l"; "(- (.* ?a ?b) (.* ?a ?c))" => "(.* ?a (- ?b ?c))"),
+        rule!("alg-factor-had-sub-r"; "(- (.* ?b ?a) (.* ?c ?a))" => "(.* (- ?b ?c) ?a)"),
+        rule!("alg-factor-mul-l"; "(+ (* ?a ?b) (* ?a ?c))"   => "(* ?a (+ ?b ?c))" if not_constant("?a") if distributes("?a", "?b", "?c")),
+        rule!("alg-factor-mul-r"; "(+ (* ?b ?a) (* ?c ?a))"   => "(* (+ ?b ?c) ?a)" if not_constant("?a") if distributes("?a", "?b", "?c")),
+        rule!("alg-had-scalars";  "(.* ?a ?b)"         => "(* ?a ?b)" if is_scalar_var("?a") if is_scalar_var("?b")),
+        rule!("alg-trans-scale";  "(T (* ?s ?a))"      => "(* ?s (T ?a))" if is_scalar_var("?s")),
+        rule!("alg-sumall-scalar"; "(sumall ?a)"       => "?a" if is_scalar_var("?a")),
         // The logistic function, as the chain rule meets it through
         // `log(1 + exp(u))` (softplus): exp(u) / (1 + exp(u)) = sigma(u).
-        rw!("alg-logistic";     "(^ (+ 1 (exp (neg ?u))) -1)" => "(sigma ?u)"),
-        rw!("alg-logistic-l";   "(.* (exp ?u) (^ (+ 1 (exp ?u)) -1))" => "(sigma ?u)"),
-        rw!("alg-logistic-r";   "(.* (^ (+ 1 (exp ?u)) -1) (exp ?u))" => "(sigma ?u)"),
-        rw!("alg-logistic-in";  "(.* (.* ?x (^ (+ 1 (exp ?u)) -1)) (exp ?u))" => "(.* ?x (sigma ?u))"),
+        rule!("alg-logistic";     "(^ (+ 1 (exp (neg ?u))) -1)" => "(sigma ?u)"),
+        rule!("alg-logistic-l";   "(.* (exp ?u) (^ (+ 1 (exp ?u)) -1))" => "(sigma ?u)"),
+        rule!("alg-logistic-r";   "(.* (^ (+ 1 (exp ?u)) -1) (exp ?u))" => "(sigma ?u)"),
+        rule!("alg-logistic-in";  "(.* (.* ?x (^ (+ 1 (exp ?u)) -1)) (exp ?u))" => "(.* ?x (sigma ?u))"),
     ];
     // A value that assumptions make a nonzero constant `c` but that is not
     // a scalar (a gate of all ones) scales elementwise products by `c`.
@@ -108,8 +107,8 @@ pub fn rules() -> Vec<Rewrite> {
 #[rustfmt::skip]
 pub fn ac() -> Vec<Rewrite> {
     vec![
-        rw!("ac-dist-mul";      "(* ?a (+ ?b ?c))"     => "(+ (* ?a ?b) (* ?a ?c))"),
-        rw!("ac-dist-mul-r";    "(* (+ ?b ?c) ?a)"     => "(+ (* ?b ?a) (* ?c ?a))"),
-        rw!("ac-dist-mul-sub";  "(* ?a (- ?b ?c))"     => "(- (* ?a ?b) (* ?a ?c))"),
+        rule!("ac-dist-mul";      "(* ?a (+ ?b ?c))"     => "(+ (* ?a ?b) (* ?a ?c))" if distributes("?a", "?b", "?c")),
+        rule!("ac-dist-mul-r";    "(* (+ ?b ?c) ?a)"     => "(+ (* ?b ?a) (* ?c ?a))" if distributes("?a", "?b", "?c")),
+        rule!("ac-dist-mul-sub";  "(* ?a (- ?b ?c))"     => "(- (* ?a ?b) (* ?a ?c))" if distributes("?a", "?b", "?c")),
     ]
 }

@@ -7,11 +7,11 @@
 //! These rules assume the leaves are independent variables: they run on an
 //! e-graph in which no leaf has been merged with its definition.
 
-use super::{built, var, Rewrite};
+use super::{built, is_zero_var, rule, var, Rewrite};
 use crate::ir::analysis::{add_poly, independent, is_scalar, shape_of, Graph};
 use crate::ir::Node;
 use crate::num::Rational;
-use egg::{rewrite as rw, Id, Subst};
+use egg::{Id, Subst};
 
 /// The inner product of two values of one shape, as a scalar: `b * u` for
 /// scalars, `b^T * u` for vectors, `sum(b .* u)` otherwise.
@@ -131,22 +131,22 @@ fn is_independent(y: &str, x: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
 #[rustfmt::skip]
 pub fn rules() -> Vec<Rewrite> {
     let mut rules = vec![
-        rw!("d-self";         "(vjp ?b ?x ?x)"              => "?b"),
-        rw!("d-constant";     "(vjp ?b ?x ?y)"              => "0" if is_independent("?y", "?x")),
-        rw!("d-zero-seed";    "(vjp 0 ?x ?y)"               => "0"),
-        rw!("d-neg";          "(vjp ?b ?x (neg ?u))"        => "(vjp (neg ?b) ?x ?u)"),
-        rw!("d-hadamard";     "(vjp ?b ?x (.* ?u ?v))"      => "(+ (vjp (.* ?b ?v) ?x ?u) (vjp (.* ?b ?u) ?x ?v))"),
-        rw!("d-transpose";    "(vjp ?b ?x (T ?u))"          => "(vjp (T ?b) ?x ?u)"),
-        rw!("d-sumall-had";   "(vjp ?b ?x (sumall (.* ?u ?v)))" => "(+ (vjp (* ?b ?v) ?x ?u) (vjp (* ?b ?u) ?x ?v))"),
-        rw!("d-chain-sigma";  "(vjp ?b ?x (sigma ?u))"      => "(vjp (.* ?b (sigma' ?u)) ?x ?u)"),
-        rw!("d-chain-tanh";   "(vjp ?b ?x (tanh ?u))"       => "(vjp (.* ?b (tanh' ?u)) ?x ?u)"),
-        rw!("d-chain-exp";    "(vjp ?b ?x (exp ?u))"        => "(vjp (.* ?b (exp' ?u)) ?x ?u)"),
-        rw!("d-chain-log";    "(vjp ?b ?x (log ?u))"        => "(vjp (.* ?b (log' ?u)) ?x ?u)"),
-        rw!("d-chain-sqrt";   "(vjp ?b ?x (sqrt ?u))"       => "(vjp (.* ?b (sqrt' ?u)) ?x ?u)"),
-        rw!("d-chain-fn";     "(vjp ?b ?x (call ?f ?u))"    => "(vjp (* ?b (grad ?f ?u)) ?x ?u)"),
-        rw!("d-chain-grad";   "(vjp ?b ?x (grad ?f ?u))"    => "(vjp (* (hess ?f ?u) ?b) ?x ?u)"),
-        rw!("d-det";          "(vjp ?b ?x (det ?m))"        => "(vjp (* (* ?b (det ?m)) (T (inv ?m))) ?x ?m)"),
-        rw!("d-inv";          "(vjp ?b ?x (inv ?m))"        => "(vjp (neg (* (* (T (inv ?m)) ?b) (T (inv ?m)))) ?x ?m)"),
+        rule!("d-self";         "(vjp ?b ?x ?x)"              => "?b"),
+        rule!("d-constant";     "(vjp ?b ?x ?y)"              => "(* 0 ?x)" if is_independent("?y", "?x")),
+        rule!("d-zero-seed";    "(vjp ?z ?x ?y)"              => "(* 0 ?x)" if is_zero_var("?z")),
+        rule!("d-neg";          "(vjp ?b ?x (neg ?u))"        => "(vjp (neg ?b) ?x ?u)"),
+        rule!("d-hadamard";     "(vjp ?b ?x (.* ?u ?v))"      => "(+ (vjp (.* ?b ?v) ?x ?u) (vjp (.* ?b ?u) ?x ?v))"),
+        rule!("d-transpose";    "(vjp ?b ?x (T ?u))"          => "(vjp (T ?b) ?x ?u)"),
+        rule!("d-sumall-had";   "(vjp ?b ?x (sumall (.* ?u ?v)))" => "(+ (vjp (* ?b ?v) ?x ?u) (vjp (* ?b ?u) ?x ?v))"),
+        rule!("d-chain-sigma";  "(vjp ?b ?x (sigma ?u))"      => "(vjp (.* ?b (sigma' ?u)) ?x ?u)"),
+        rule!("d-chain-tanh";   "(vjp ?b ?x (tanh ?u))"       => "(vjp (.* ?b (tanh' ?u)) ?x ?u)"),
+        rule!("d-chain-exp";    "(vjp ?b ?x (exp ?u))"        => "(vjp (.* ?b (exp' ?u)) ?x ?u)"),
+        rule!("d-chain-log";    "(vjp ?b ?x (log ?u))"        => "(vjp (.* ?b (log' ?u)) ?x ?u)"),
+        rule!("d-chain-sqrt";   "(vjp ?b ?x (sqrt ?u))"       => "(vjp (.* ?b (sqrt' ?u)) ?x ?u)"),
+        rule!("d-chain-fn";     "(vjp ?b ?x (call ?f ?u))"    => "(vjp (* ?b (grad ?f ?u)) ?x ?u)"),
+        rule!("d-chain-grad";   "(vjp ?b ?x (grad ?f ?u))"    => "(vjp (* (hess ?f ?u) ?b) ?x ?u)"),
+        rule!("d-det";          "(vjp ?b ?x (det ?m))"        => "(vjp (* (* ?b (det ?m)) (T (inv ?m))) ?x ?m)"),
+        rule!("d-inv";          "(vjp ?b ?x (inv ?m))"        => "(vjp (neg (* (* (T (inv ?m)) ?b) (T (inv ?m)))) ?x ?m)"),
     ];
     rules.push(built("d-add",      "(vjp ?b ?x (+ ?u ?v))", |eg, s| sum_rule(eg, s, false)));
     rules.push(built("d-sub",      "(vjp ?b ?x (- ?u ?v))", |eg, s| sum_rule(eg, s, true)));

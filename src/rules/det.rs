@@ -7,10 +7,10 @@
 //! A Schur step that needs a scalar to be nonzero records that scalar, so
 //! the answer can state the condition.
 
-use super::{built, is_scalar_var, var, Rewrite};
+use super::{built, is_scalar_var, is_zero_var, rule, var, Rewrite};
 use crate::ir::analysis::{add_poly, constant, is_scalar, shape_of, Graph};
 use crate::ir::Node;
-use egg::{rewrite as rw, Id, Subst};
+use egg::{Id, Subst};
 
 /// Whether `id` is provably invertible: an identity, or a scaled identity
 /// whose scale is a nonzero constant or a scalar assumed nonzero; returns
@@ -115,19 +115,19 @@ fn schur_off_diagonal(eg: &mut Graph, s: &Subst, upper: bool) -> Option<Id> {
 #[rustfmt::skip]
 pub fn rules() -> Vec<Rewrite> {
     let mut rules = vec![
-        rw!("det-identity";        "(det (I ?n))"                          => "1"),
-        rw!("det-scalar";          "(det ?a)"                              => "?a" if is_scalar_var("?a")),
-        rw!("det-transpose";       "(det (T ?a))"                          => "(det ?a)"),
-        rw!("det-inverse";         "(det (inv ?a))"                        => "(^ (det ?a) -1)"),
-        rw!("det-product";         "(det (* ?a ?b))"                       => "(* (det ?a) (det ?b))" if is_square_matrix("?a") if is_square_matrix("?b")),
-        rw!("det-block-lower";     "(det (block (row ?a 0) (row ?c ?d)))"  => "(* (det ?a) (det ?d))"),
-        rw!("det-block-upper";     "(det (block (row ?a ?b) (row 0 ?d)))"  => "(* (det ?a) (det ?d))"),
+        rule!("det-identity";        "(det (I ?n))"                          => "1"),
+        rule!("det-scalar";          "(det ?a)"                              => "?a" if is_scalar_var("?a")),
+        rule!("det-transpose";       "(det (T ?a))"                          => "(det ?a)"),
+        rule!("det-inverse";         "(det (inv ?a))"                        => "(^ (det ?a) -1)"),
+        rule!("det-product";         "(det (* ?a ?b))"                       => "(* (det ?a) (det ?b))" if is_square_matrix("?a") if is_square_matrix("?b")),
+        rule!("det-block-lower";     "(det (block (row ?a ?z) (row ?c ?d)))" => "(* (det ?a) (det ?d))" if is_zero_var("?z")),
+        rule!("det-block-upper";     "(det (block (row ?a ?b) (row ?z ?d)))" => "(* (det ?a) (det ?d))" if is_zero_var("?z")),
         // Block row and column operations where two blocks are one class:
         // [A, B; C, B] -> [A - C, 0; C, B], [A, B; A, D] -> [A, B; 0, D - B],
         // [A, A; C, D] -> [A, 0; C, D - C].
-        rw!("det-rows-equal-right"; "(det (block (row ?a ?b) (row ?c ?b)))" => "(* (det (- ?a ?c)) (det ?b))"),
-        rw!("det-rows-equal-left";  "(det (block (row ?a ?b) (row ?a ?d)))" => "(* (det ?a) (det (- ?d ?b)))"),
-        rw!("det-cols-equal-top";   "(det (block (row ?a ?a) (row ?c ?d)))" => "(* (det ?a) (det (- ?d ?c)))"),
+        rule!("det-rows-equal-right"; "(det (block (row ?a ?b) (row ?c ?b)))" => "(* (det (- ?a ?c)) (det ?b))"),
+        rule!("det-rows-equal-left";  "(det (block (row ?a ?b) (row ?a ?d)))" => "(* (det ?a) (det (- ?d ?b)))"),
+        rule!("det-cols-equal-top";   "(det (block (row ?a ?a) (row ?c ?d)))" => "(* (det ?a) (det (- ?d ?c)))"),
     ];
     rules.push(built("det-scaled", "(det (* ?c ?a))", |eg, s| {
         if is_scalar(eg, s[var("?c")]) { scaled(eg, s) } else { None }

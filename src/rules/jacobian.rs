@@ -4,11 +4,11 @@
 //! gradient or Hessian. Like the adjoint rules, these assume independent
 //! leaves.
 
-use super::{built, var, Rewrite};
+use super::{built, rule, var, Rewrite};
 use crate::ir::analysis::{add_poly, independent, is_scalar, shape_of, Graph};
 use crate::ir::Node;
 use crate::num::Rational;
-use egg::{rewrite as rw, Id, Subst};
+use egg::{Id, Subst};
 
 fn jac(eg: &mut Graph, x: Id, e: Id) -> Id {
     eg.add(Node::Jac([x, e]))
@@ -91,16 +91,16 @@ fn power_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
 #[rustfmt::skip]
 pub fn rules() -> Vec<Rewrite> {
     let mut rules = vec![
-        rw!("jac-constant";    "(jac ?x ?y)"              => "0" if is_independent("?y", "?x")),
-        rw!("jac-neg";         "(jac ?x (neg ?u))"        => "(neg (jac ?x ?u))"),
-        rw!("jac-hadamard";    "(jac ?x (.* ?u ?v))"      => "(+ (* (diag ?v) (jac ?x ?u)) (* (diag ?u) (jac ?x ?v)))"),
-        rw!("jac-chain-sigma"; "(jac ?x (sigma ?u))"      => "(* (diag (sigma' ?u)) (jac ?x ?u))"),
-        rw!("jac-chain-tanh";  "(jac ?x (tanh ?u))"       => "(* (diag (tanh' ?u)) (jac ?x ?u))"),
-        rw!("jac-chain-exp";   "(jac ?x (exp ?u))"        => "(* (diag (exp' ?u)) (jac ?x ?u))"),
-        rw!("jac-chain-log";   "(jac ?x (log ?u))"        => "(* (diag (log' ?u)) (jac ?x ?u))"),
-        rw!("jac-chain-sqrt";  "(jac ?x (sqrt ?u))"       => "(* (diag (sqrt' ?u)) (jac ?x ?u))"),
-        rw!("jac-chain-fn";    "(jac ?x (call ?f ?u))"    => "(* (T (grad ?f ?u)) (jac ?x ?u))"),
-        rw!("jac-chain-grad";  "(jac ?x (grad ?f ?u))"    => "(* (hess ?f ?u) (jac ?x ?u))"),
+        rule!("jac-constant";    "(jac ?x ?y)"              => "(* 0 (* ?y (T ?x)))" if is_independent("?y", "?x")),
+        rule!("jac-neg";         "(jac ?x (neg ?u))"        => "(neg (jac ?x ?u))"),
+        rule!("jac-hadamard";    "(jac ?x (.* ?u ?v))"      => "(+ (* (diag ?v) (jac ?x ?u)) (* (diag ?u) (jac ?x ?v)))"),
+        rule!("jac-chain-sigma"; "(jac ?x (sigma ?u))"      => "(* (diag (sigma' ?u)) (jac ?x ?u))"),
+        rule!("jac-chain-tanh";  "(jac ?x (tanh ?u))"       => "(* (diag (tanh' ?u)) (jac ?x ?u))"),
+        rule!("jac-chain-exp";   "(jac ?x (exp ?u))"        => "(* (diag (exp' ?u)) (jac ?x ?u))"),
+        rule!("jac-chain-log";   "(jac ?x (log ?u))"        => "(* (diag (log' ?u)) (jac ?x ?u))"),
+        rule!("jac-chain-sqrt";  "(jac ?x (sqrt ?u))"       => "(* (diag (sqrt' ?u)) (jac ?x ?u))"),
+        rule!("jac-chain-fn";    "(jac ?x (call ?f ?u))"    => "(* (T (grad ?f ?u)) (jac ?x ?u))"),
+        rule!("jac-chain-grad";  "(jac ?x (grad ?f ?u))"    => "(* (hess ?f ?u) (jac ?x ?u))"),
     ];
     rules.push(built("jac-self",  "(jac ?x ?x)",           self_rule));
     rules.push(built("jac-add",   "(jac ?x (+ ?u ?v))",    |eg, s| sum_rule(eg, s, false)));

@@ -81,6 +81,12 @@ struct Found {
     done: BTreeMap<Id, Polynomial>,
 }
 
+/// Whether `id` is a scalar that a sum would broadcast (not the
+/// shape-polymorphic zero).
+fn broadcast(eg: &Graph, id: Id) -> bool {
+    is_scalar(eg, id) && constant(eg, id).is_none_or(|c| !c.is_zero())
+}
+
 /// The polynomial of a class, following one arithmetic node per class.
 fn expand(eg: &Graph, id: Id, stack: &mut Vec<Id>, found: &mut Found) -> Option<Polynomial> {
     let id = eg.find(id);
@@ -111,7 +117,11 @@ fn expand(eg: &Graph, id: Id, stack: &mut Vec<Id>, found: &mut Found) -> Option<
                 found.eye.get_or_insert(id);
                 single((Vec::new(), Vec::new()), Rational::one())
             }
-            Node::Add([a, b]) | Node::Sub([a, b]) => {
+            // A scalar added to a matrix is broadcast (a matrix of that
+            // scalar), not a multiple of the identity: such a sum is an atom.
+            Node::Add([a, b]) | Node::Sub([a, b])
+                if scalar || !(broadcast(eg, *a) || broadcast(eg, *b)) =>
+            {
                 let mut acc = expand(eg, *a, stack, found)?;
                 let sign = Rational::int(if matches!(n, Node::Sub(_)) { -1 } else { 1 });
                 add_into(&mut acc, expand(eg, *b, stack, found)?, &sign)?;
@@ -122,7 +132,8 @@ fn expand(eg: &Graph, id: Id, stack: &mut Vec<Id>, found: &mut Found) -> Option<
                 add_into(&mut acc, expand(eg, *a, stack, found)?, &Rational::int(-1))?;
                 acc
             }
-            Node::Mul([a, b]) => times(
+            // A scalar made of vectors (`x^T * y`) is one scalar atom.
+            Node::Mul([a, b]) if !scalar || (is_scalar(eg, *a) && is_scalar(eg, *b)) => times(
                 &expand(eg, *a, stack, found)?,
                 &expand(eg, *b, stack, found)?,
             )?,

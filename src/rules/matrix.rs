@@ -2,11 +2,11 @@
 //! moving to the front of products, and the cancellations that finish a
 //! Schur complement (`X * inv(X) = I`, `(a - b) + b = a`).
 
-use super::{built, is_scalar_var, var, Rewrite};
+use super::{built, distributes, is_scalar_var, rule, var, Rewrite};
 use crate::ir::analysis::{add_poly, constant, is_scalar, shape_of, Graph};
 use crate::ir::Node;
 use crate::num::Rational;
-use egg::{rewrite as rw, Id, Subst};
+use egg::{Id, Subst};
 
 /// `?v` is not a scalar.
 fn is_matrix(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
@@ -26,25 +26,25 @@ fn identity_like(eg: &mut Graph, s: &Subst) -> Option<Id> {
 #[rustfmt::skip]
 pub fn rules() -> Vec<Rewrite> {
     let mut rules = vec![
-        rw!("mat-eye-one";       "(I 1)"                 => "1"),
-        rw!("mat-block-single";  "(block (row ?a))"      => "?a"),
-        rw!("mat-inv-eye";       "(inv (I ?n))"          => "(I ?n)"),
-        rw!("mat-inv-scale";     "(inv (* ?c ?a))"       => "(* (^ ?c -1) (inv ?a))" if is_scalar_var("?c") if is_matrix("?a")),
-        rw!("mat-inv-scalar";    "(inv ?c)"              => "(^ ?c -1)" if is_scalar_var("?c")),
-        rw!("mat-inv-inv";       "(inv (inv ?a))"        => "?a"),
-        rw!("mat-inv-trans";     "(inv (T ?a))"          => "(T (inv ?a))"),
-        rw!("mat-trans-eye";     "(T (I ?n))"            => "(I ?n)"),
-        rw!("mat-trans-hess";    "(T (hess ?f ?u))"      => "(hess ?f ?u)"),
-        rw!("mat-trans-diag";    "(T (diag ?v))"         => "(diag ?v)"),
-        rw!("mat-trans-mul";     "(T (* ?a ?b))"         => "(* (T ?b) (T ?a))" if is_matrix("?a") if is_matrix("?b")),
-        rw!("mat-trans-add";     "(T (+ ?a ?b))"         => "(+ (T ?a) (T ?b))"),
-        rw!("mat-trans-sub";     "(T (- ?a ?b))"         => "(- (T ?a) (T ?b))"),
-        rw!("mat-diag-zero";     "(diag 0)"              => "0"),
-        rw!("scal-div-self";     "(/ ?c ?c)"             => "1" if is_scalar_var("?c")),
-        rw!("scal-recip-div";    "(* (^ ?c -1) ?a)"      => "(/ ?a ?c)" if is_scalar_var("?c")),
-        rw!("alg-add-sub-cancel"; "(+ (- ?a ?b) ?b)"     => "?a"),
-        rw!("alg-sub-add-cancel"; "(- (+ ?a ?b) ?b)"     => "?a"),
-        rw!("alg-factor-mul-sub-l"; "(- (* ?a ?b) (* ?a ?c))" => "(* ?a (- ?b ?c))"),
+        rule!("mat-eye-one";       "(I 1)"                 => "1"),
+        rule!("mat-block-single";  "(block (row ?a))"      => "?a"),
+        rule!("mat-inv-eye";       "(inv (I ?n))"          => "(I ?n)"),
+        rule!("mat-inv-scale";     "(inv (* ?c ?a))"       => "(* (^ ?c -1) (inv ?a))" if is_scalar_var("?c") if is_matrix("?a")),
+        rule!("mat-inv-scalar";    "(inv ?c)"              => "(^ ?c -1)" if is_scalar_var("?c")),
+        rule!("mat-inv-inv";       "(inv (inv ?a))"        => "?a"),
+        rule!("mat-inv-trans";     "(inv (T ?a))"          => "(T (inv ?a))"),
+        rule!("mat-trans-eye";     "(T (I ?n))"            => "(I ?n)"),
+        rule!("mat-trans-hess";    "(T (hess ?f ?u))"      => "(hess ?f ?u)"),
+        rule!("mat-trans-diag";    "(T (diag ?v))"         => "(diag ?v)"),
+        rule!("mat-trans-mul";     "(T (* ?a ?b))"         => "(* (T ?b) (T ?a))" if is_matrix("?a") if is_matrix("?b")),
+        rule!("mat-trans-add";     "(T (+ ?a ?b))"         => "(+ (T ?a) (T ?b))"),
+        rule!("mat-trans-sub";     "(T (- ?a ?b))"         => "(- (T ?a) (T ?b))"),
+        rule!("mat-diag-zero";     "(diag 0)"              => "0"),
+        rule!("scal-div-self";     "(/ ?c ?c)"             => "1" if is_scalar_var("?c")),
+        rule!("scal-recip-div";    "(* (^ ?c -1) ?a)"      => "(/ ?a ?c)" if is_scalar_var("?c")),
+        rule!("alg-add-sub-cancel"; "(+ (- ?a ?b) ?b)"     => "?a"),
+        rule!("alg-sub-add-cancel"; "(- (+ ?a ?b) ?b)"     => "?a"),
+        rule!("alg-factor-mul-sub-l"; "(- (* ?a ?b) (* ?a ?c))" => "(* ?a (- ?b ?c))" if distributes("?a", "?b", "?c")),
     ];
     rules.push(built("mat-inv-cancel-r", "(* ?a (inv ?a))", identity_like));
     rules.push(built("mat-inv-cancel-l", "(* (inv ?a) ?a)", identity_like));
@@ -102,7 +102,9 @@ fn flatten(eg: &Graph, id: Id, f: &mut Factors, seen: &mut Vec<Id>) {
     seen.push(id);
     for n in &eg[id].nodes {
         match n {
-            Node::Mul([a, b]) => {
+            // A scalar made of vectors (`x^T * y`) is one factor: its
+            // operands are not factors of the product around it.
+            Node::Mul([a, b]) if !scalar || (is_scalar(eg, *a) && is_scalar(eg, *b)) => {
                 flatten(eg, *a, f, seen);
                 flatten(eg, *b, f, seen);
                 return;

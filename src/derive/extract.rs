@@ -1,0 +1,308 @@
+//! Extraction that keeps every value's shape. The e-graph has one zero for
+//! every shape, so a class such as `1 - i[t]` (a vector) can hold the node
+//! `1 - 0` once `i[t] = 0` is assumed; printed, that node is the scalar `1`,
+//! and `W * (1 - 0)` would read as `W` scaled, not `W` times a vector of
+//! ones. A scalar form in place of a vector is harmless where it is
+//! broadcast (a sum, an elementwise product), and wrong where the shape
+//! decides the meaning (a matrix product, a transpose fed to one, a
+//! function's argument, a sum of entries, the answer itself).
+//!
+//! So the cheapest expression is built, each node's shape as written is
+//! worked out, and wherever a written shape differs from the class's shape
+//! at a place where it matters, that operand is rebuilt from another of its
+//! class's nodes with the right shape (`1 - i[t]`). If none has it, the
+//! extraction says so, and the caller keeps the form it started from.
+
+use super::egraph::{ReadableCost, UNRESOLVED};
+use crate::ir::analysis::{is_zero, Graph, Meta};
+use crate::ir::Node;
+use crate::shape::{Product, Shape};
+use egg::{Extractor, Id, Language, RecExpr};
+use std::collections::{HashMap, HashSet};
+
+/// The deepest a search for a form of the right shape goes.
+const MAX_SEARCH: usize = 24;
+
+/// The most nodes a search for forms of the right shape may try, in one
+/// extraction.
+const SEARCH_BUDGET: usize = 4096;
+
+struct Builder<'a> {
+    eg: &'a Graph,
+    ex: Extractor<'a, ReadableCost<'a>, Node, Meta>,
+    out: RecExpr<Node>,
+    /// The written shape of each node of `out`.
+    shapes: Vec<Shape>,
+    /// Classes already built in their cheapest form, and whether that form
+    /// keeps its shapes.
+    done: HashMap<Id, (Id, bool)>,
+    /// Classes whose cheapest form is being built.
+    busy: HashSet<Id>,
+    /// Search steps left: the search for a shaped form gives up past it.
+    budget: usize,
+}
+
+fn class_shape(eg: &Graph, id: Id) -> Shape {
+    eg.analysis.shape(eg[id].data.shape).clone()
+}
+
+/// Whether an operand's written shape decides what the node means (it is
+/// not broadcast or passed through elementwise).
+fn shape_matters(n: &Node) -> bool {
+    elementwise(n).is_none()
+}
+
+/// For an elementwise node (or a transpose), which operands its written
+/// shape comes from, and how (`true`: transposed).
+fn elementwise(n: &Node) -> Option<(&[Id], bool)> {
+    match n {
+        Node::Add(ab) | Node::Sub(ab) | Node::Had(ab) => Some((&ab[..], false)),
+        Node::Div(ab) | Node::Pow(ab) => Some((&ab[..1], false)),
+        Node::Sum(ie) => Some((&ie[1..], false)),
+        Node::Trans(a) => Some((std::slice::from_ref(a), true)),
+        Node::Neg(a)
+        | Node::Sigma(a)
+        | Node::Tanh(a)
+        | Node::Exp(a)
+        | Node::Log(a)
+        | Node::Sqrt(a)
+        | Node::DSigma(a)
+        | Node::DTanh(a)
+        | Node::DExp(a)
+        | Node::DLog(a)
+        | Node::DSqrt(a) => Some((std::slice::from_ref(a), false)),
+        _ => None,
+    }
+}
+
+impl Builder<'_> {
+    fn shape(&self, id: Id) -> &Shape {
+        &self.shapes[usize::from(id)]
+    }
+
+    /// The written shape of `node` (of class `class`), its children in `out`.
+    fn written(&self, class: Id, node: &Node) -> Shape {
+        match node {
+            Node::Num(_) => Shape::scalar(),
+            Node::Leaf(l) => self.eg.analysis.leaves().leaf_shape(l),
+            Node::Add([a, b]) | Node::Sub([a, b]) | Node::Had([a, b]) => {
+                if self.shape(*a).is_scalar() {
+                    self.shape(*b).clone()
+                } else {
+                    self.shape(*a).clone()
+                }
+            }
+            Node::Trans(a) => self.shape(*a).transpose(),
+            Node::Mul([a, b]) => match self.shape(*a).product(self.shape(*b)) {
+                Product::Scale(s) | Product::Matrix(s) => s,
+                Product::Mismatch => class_shape(self.eg, class),
+            },
+            Node::Inv(a) => self.shape(*a).clone(),
+            n => match elementwise(n) {
+                Some((from, _)) => from
+                    .first()
+                    .map_or_else(Shape::scalar, |a| self.shape(*a).clone()),
+                None => class_shape(self.eg, class),
+            },
+        }
+    }
+
+    /// Adds a node whose children are already in `out`.
+    fn push(&mut self, class: Id, node: Node) -> Id {
+        let shape = self.written(class, &node);
+        self.shapes.push(shape);
+        self.out.add(node)
+    }
+
+    /// The cheapest form of a class, with operands rebuilt where their
+    /// written shape would change the meaning; and whether that worked.
+    fn best(&mut self, class: Id) -> (Id, bool) {
+        let class = self.eg.find(class);
+        if let Some(&done) = self.done.get(&class) {
+            return done;
+        }
+        if is_zero(self.eg, class) {
+            // Zero prints as `0`; where its shape matters, the node that
+            // uses it is itself zero, or the caller searches for a form.
+            let id = self.push(class, Node::Num(crate::num::Rational::zero()));
+            self.done.insert(class, (id, true));
+            return (id, true);
+        }
+        let node = self.ex.find_best_node(class).clone();
+        if !self.busy.insert(class) {
+            // Reached again from a search inside its own operands: the plain
+            // cheapest form, not trusted.
+            let (id, _) = self.node_plain(class, &node);
+            return (id, false);
+        }
+        let done = self.node(class, &node, 0);
+        self.busy.remove(&class);
+        self.done.insert(class, done);
+        done
+    }
+
+    /// Builds `node` of `class`: children in their cheapest forms, rebuilt
+    /// where the shape matters and differs.
+    fn node(&mut self, class: Id, node: &Node, depth: usize) -> (Id, bool) {
+        let strict = shape_matters(node);
+        let mut ok = true;
+        let mut kids = Vec::new();
+        for &c in node.children() {
+            let c = self.eg.find(c);
+            let (mut id, kid_ok) = self.best(c);
+            ok &= kid_ok;
+            if strict && !is_zero(self.eg, c) {
+                let want = class_shape(self.eg, c);
+                if *self.shape(id) != want {
+                    match self.shaped(c, &want, depth + 1) {
+                        Some(fixed) => id = fixed,
+                        None => ok = false,
+                    }
+                }
+            }
+            kids.push(id);
+        }
+        let mut k = kids.into_iter();
+        let built = node.clone().map_children(|old| k.next().unwrap_or(old));
+        (self.push(class, built), ok)
+    }
+
+    /// The cheapest form of `node`, without any check.
+    fn node_plain(&mut self, class: Id, node: &Node) -> (Id, bool) {
+        let mut kids = Vec::new();
+        for &c in node.children() {
+            let c = self.eg.find(c);
+            let n = self.ex.find_best_node(c).clone();
+            kids.push(self.node_plain(c, &n).0);
+        }
+        let mut k = kids.into_iter();
+        let built = node.clone().map_children(|old| k.next().unwrap_or(old));
+        (self.push(class, built), false)
+    }
+
+    /// A form of `class` written with shape `want`, keeping every shape
+    /// inside it: its nodes tried cheapest first, an elementwise node's
+    /// operands searched in turn. `None` if no node has it.
+    fn shaped(&mut self, class: Id, want: &Shape, depth: usize) -> Option<Id> {
+        if depth > MAX_SEARCH || self.budget == 0 {
+            return None;
+        }
+        let mut nodes: Vec<(usize, Node)> = self.eg[class]
+            .nodes
+            .iter()
+            .filter(|n| !matches!(n, Node::Vjp(_) | Node::Jac(_) | Node::Num(_)))
+            .map(|n| {
+                let cost = n.fold(1usize, |acc, c| {
+                    acc.saturating_add(self.ex.find_best_cost(c))
+                });
+                (cost, n.clone())
+            })
+            .collect();
+        nodes.sort_by_key(|(c, _)| *c);
+        for (_, n) in nodes {
+            if n.children().iter().any(|&c| self.eg.find(c) == class) {
+                continue;
+            }
+            if let Some(id) = self.shaped_node(class, &n, want, depth) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    fn shaped_node(&mut self, class: Id, n: &Node, want: &Shape, depth: usize) -> Option<Id> {
+        self.budget = self.budget.checked_sub(1)?;
+        let (first, ok) = self.node(class, n, depth);
+        if ok && self.shape(first) == want {
+            return Some(first);
+        }
+        let (from, transposed) = elementwise(n)?;
+        let operand_want = if transposed {
+            want.transpose()
+        } else {
+            want.clone()
+        };
+        let from: Vec<Id> = from.iter().map(|&c| self.eg.find(c)).collect();
+        let children: Vec<Id> = n.children().iter().map(|&c| self.eg.find(c)).collect();
+        for f in from {
+            let Some(fixed) = self.shaped(f, &operand_want, depth + 1) else {
+                continue;
+            };
+            let mut ok = true;
+            let mut kids = Vec::new();
+            let mut replaced = false;
+            for &d in &children {
+                if d == f && !replaced {
+                    replaced = true;
+                    kids.push(fixed);
+                } else {
+                    let (id, kid_ok) = self.best(d);
+                    ok &= kid_ok;
+                    kids.push(id);
+                }
+            }
+            let mut k = kids.into_iter();
+            let built = n.clone().map_children(|old| k.next().unwrap_or(old));
+            let id = self.push(class, built);
+            if ok && self.shape(id) == want {
+                return Some(id);
+            }
+        }
+        None
+    }
+}
+
+/// The part of `expr` that `root` reaches, in order.
+fn compact(expr: &RecExpr<Node>, root: Id) -> RecExpr<Node> {
+    let nodes = expr.as_ref();
+    let mut used = vec![false; usize::from(root) + 1];
+    used[usize::from(root)] = true;
+    for i in (0..=usize::from(root)).rev() {
+        if used[i] {
+            for &c in nodes[i].children() {
+                used[usize::from(c)] = true;
+            }
+        }
+    }
+    let mut map: Vec<Id> = vec![Id::from(0); used.len()];
+    let mut out = RecExpr::default();
+    for (i, n) in nodes.iter().enumerate().take(used.len()) {
+        if used[i] {
+            map[i] = out.add(n.clone().map_children(|c| map[usize::from(c)]));
+        }
+    }
+    out
+}
+
+/// The cheapest expression of a class that keeps every value's shape, and
+/// its cost (the cheapest expression's). `None` where no expression in the
+/// graph keeps them; unresolved derivatives (cost at or above
+/// [`UNRESOLVED`]) are returned as they are, for the caller to report.
+pub fn extract_shaped(graph: &Graph, root: Id) -> Option<(usize, RecExpr<Node>)> {
+    let root = graph.find(root);
+    let ex = Extractor::new(graph, ReadableCost(graph));
+    let cost = ex.find_best_cost(root);
+    if cost >= UNRESOLVED {
+        return Some((cost, ex.find_best(root).1));
+    }
+    let mut b = Builder {
+        eg: graph,
+        ex,
+        out: RecExpr::default(),
+        shapes: Vec::new(),
+        done: HashMap::new(),
+        busy: HashSet::new(),
+        budget: SEARCH_BUDGET,
+    };
+    let (mut top, ok) = b.best(root);
+    if !ok {
+        return None;
+    }
+    if !is_zero(graph, root) {
+        let want = class_shape(graph, root);
+        if *b.shape(top) != want {
+            top = b.shaped(root, &want, 1)?;
+        }
+    }
+    Some((cost, compact(&b.out, top)))
+}
