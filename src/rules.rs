@@ -68,6 +68,18 @@ pub fn is_zero_var(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     move |eg, _, s| crate::ir::analysis::is_zero(eg, s[v])
 }
 
+/// Whether a class is settled: a zero (of any shape) or a scalar constant.
+/// Such a class already holds its simplest form (`0`, a number, a
+/// polynomial in dims), so no rule rewrites inside it: rewriting the many
+/// forms a zero collects (`0 * x`, `x - x`, `0 .* y`, ...) would only pair
+/// them up without end.
+pub fn settled(eg: &Graph, id: Id) -> bool {
+    match &eg[id].data.konst {
+        Some(p) => p.is_zero() || is_scalar(eg, id),
+        None => false,
+    }
+}
+
 /// Merges the class a rule built with the class it matched, when
 /// [`may_merge`] allows it.
 fn merge_built(eg: &mut Graph, eclass: Id, id: Id) -> Vec<Id> {
@@ -97,7 +109,7 @@ impl Applier<Node, Meta> for Guarded {
         _ast: Option<&PatternAst<Node>>,
         _rule: Symbol,
     ) -> Vec<Id> {
-        if !self.conds.iter().all(|c| c.check(eg, eclass, subst)) {
+        if settled(eg, eclass) || !self.conds.iter().all(|c| c.check(eg, eclass, subst)) {
             return Vec::new();
         }
         let id = eg.add_instantiation(&self.rhs.ast, subst);
@@ -156,6 +168,9 @@ where
         _ast: Option<&PatternAst<Node>>,
         _rule: Symbol,
     ) -> Vec<Id> {
+        if settled(eg, eclass) {
+            return Vec::new();
+        }
         match (self.0)(eg, subst) {
             Some(id) => merge_built(eg, eclass, id),
             None => Vec::new(),
@@ -176,6 +191,21 @@ where
         Ok(r) => r,
         Err(e) => invalid_rule(name, &e),
     }
+}
+
+/// [`built`], where a condition on the match holds.
+pub fn built_if<C, F>(name: &str, searcher: &str, cond: C, f: F) -> Rewrite
+where
+    C: Fn(&mut Graph, Id, &Subst) -> bool + Send + Sync + 'static,
+    F: Fn(&mut Graph, &Subst) -> Option<Id> + Send + Sync + 'static,
+{
+    built(name, searcher, move |eg, s| {
+        if cond(eg, Id::from(0), s) {
+            f(eg, s)
+        } else {
+            None
+        }
+    })
 }
 
 /// The rule tables are literals of this crate; a malformed one is a bug

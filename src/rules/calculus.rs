@@ -7,8 +7,8 @@
 //! These rules assume the leaves are independent variables: they run on an
 //! e-graph in which no leaf has been merged with its definition.
 
-use super::{built, is_zero_var, rule, var, Rewrite};
-use crate::ir::analysis::{add_poly, independent, is_scalar, shape_of, Graph};
+use super::{built_if, is_zero_var, rule, var, Rewrite};
+use crate::ir::analysis::{add_poly, independent, is_scalar, is_zero, shape_of, Graph};
 use crate::ir::Node;
 use crate::num::Rational;
 use egg::{Id, Subst};
@@ -127,6 +127,16 @@ fn is_independent(y: &str, x: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     move |eg, _, s| independent(eg, s[y], s[x])
 }
 
+/// The chain rule applies: the seed `?b` is not zero and some operand
+/// depends on `?x`. Otherwise `d-zero-seed` or `d-constant` finishes the
+/// derivative, and expanding it further would only differentiate the many
+/// forms of a zero.
+fn chain(operands: &'static [&'static str]) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let (b, x) = (var("?b"), var("?x"));
+    let ops: Vec<egg::Var> = operands.iter().map(|v| var(v)).collect();
+    move |eg, _, s| !is_zero(eg, s[b]) && ops.iter().any(|&v| !independent(eg, s[v], s[x]))
+}
+
 /// The differentiation rules.
 #[rustfmt::skip]
 pub fn rules() -> Vec<Rewrite> {
@@ -134,25 +144,25 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("d-self";         "(vjp ?b ?x ?x)"              => "?b"),
         rule!("d-constant";     "(vjp ?b ?x ?y)"              => "(* 0 ?x)" if is_independent("?y", "?x")),
         rule!("d-zero-seed";    "(vjp ?z ?x ?y)"              => "(* 0 ?x)" if is_zero_var("?z")),
-        rule!("d-neg";          "(vjp ?b ?x (neg ?u))"        => "(vjp (neg ?b) ?x ?u)"),
-        rule!("d-hadamard";     "(vjp ?b ?x (.* ?u ?v))"      => "(+ (vjp (.* ?b ?v) ?x ?u) (vjp (.* ?b ?u) ?x ?v))"),
-        rule!("d-transpose";    "(vjp ?b ?x (T ?u))"          => "(vjp (T ?b) ?x ?u)"),
-        rule!("d-sumall-had";   "(vjp ?b ?x (sumall (.* ?u ?v)))" => "(+ (vjp (* ?b ?v) ?x ?u) (vjp (* ?b ?u) ?x ?v))"),
-        rule!("d-chain-sigma";  "(vjp ?b ?x (sigma ?u))"      => "(vjp (.* ?b (sigma' ?u)) ?x ?u)"),
-        rule!("d-chain-tanh";   "(vjp ?b ?x (tanh ?u))"       => "(vjp (.* ?b (tanh' ?u)) ?x ?u)"),
-        rule!("d-chain-exp";    "(vjp ?b ?x (exp ?u))"        => "(vjp (.* ?b (exp' ?u)) ?x ?u)"),
-        rule!("d-chain-log";    "(vjp ?b ?x (log ?u))"        => "(vjp (.* ?b (log' ?u)) ?x ?u)"),
-        rule!("d-chain-sqrt";   "(vjp ?b ?x (sqrt ?u))"       => "(vjp (.* ?b (sqrt' ?u)) ?x ?u)"),
-        rule!("d-chain-fn";     "(vjp ?b ?x (call ?f ?u))"    => "(vjp (* ?b (grad ?f ?u)) ?x ?u)"),
-        rule!("d-chain-grad";   "(vjp ?b ?x (grad ?f ?u))"    => "(vjp (* (hess ?f ?u) ?b) ?x ?u)"),
-        rule!("d-det";          "(vjp ?b ?x (det ?m))"        => "(vjp (* (* ?b (det ?m)) (T (inv ?m))) ?x ?m)"),
-        rule!("d-inv";          "(vjp ?b ?x (inv ?m))"        => "(vjp (neg (* (* (T (inv ?m)) ?b) (T (inv ?m)))) ?x ?m)"),
+        rule!("d-neg";          "(vjp ?b ?x (neg ?u))"        => "(vjp (neg ?b) ?x ?u)" if chain(&["?u"])),
+        rule!("d-hadamard";     "(vjp ?b ?x (.* ?u ?v))"      => "(+ (vjp (.* ?b ?v) ?x ?u) (vjp (.* ?b ?u) ?x ?v))" if chain(&["?u", "?v"])),
+        rule!("d-transpose";    "(vjp ?b ?x (T ?u))"          => "(vjp (T ?b) ?x ?u)" if chain(&["?u"])),
+        rule!("d-sumall-had";   "(vjp ?b ?x (sumall (.* ?u ?v)))" => "(+ (vjp (* ?b ?v) ?x ?u) (vjp (* ?b ?u) ?x ?v))" if chain(&["?u", "?v"])),
+        rule!("d-chain-sigma";  "(vjp ?b ?x (sigma ?u))"      => "(vjp (.* ?b (sigma' ?u)) ?x ?u)" if chain(&["?u"])),
+        rule!("d-chain-tanh";   "(vjp ?b ?x (tanh ?u))"       => "(vjp (.* ?b (tanh' ?u)) ?x ?u)" if chain(&["?u"])),
+        rule!("d-chain-exp";    "(vjp ?b ?x (exp ?u))"        => "(vjp (.* ?b (exp' ?u)) ?x ?u)" if chain(&["?u"])),
+        rule!("d-chain-log";    "(vjp ?b ?x (log ?u))"        => "(vjp (.* ?b (log' ?u)) ?x ?u)" if chain(&["?u"])),
+        rule!("d-chain-sqrt";   "(vjp ?b ?x (sqrt ?u))"       => "(vjp (.* ?b (sqrt' ?u)) ?x ?u)" if chain(&["?u"])),
+        rule!("d-chain-fn";     "(vjp ?b ?x (call ?f ?u))"    => "(vjp (* ?b (grad ?f ?u)) ?x ?u)" if chain(&["?u"])),
+        rule!("d-chain-grad";   "(vjp ?b ?x (grad ?f ?u))"    => "(vjp (* (hess ?f ?u) ?b) ?x ?u)" if chain(&["?u"])),
+        rule!("d-det";          "(vjp ?b ?x (det ?m))"        => "(vjp (* (* ?b (det ?m)) (T (inv ?m))) ?x ?m)" if chain(&["?m"])),
+        rule!("d-inv";          "(vjp ?b ?x (inv ?m))"        => "(vjp (neg (* (* (T (inv ?m)) ?b) (T (inv ?m)))) ?x ?m)" if chain(&["?m"])),
     ];
-    rules.push(built("d-add",      "(vjp ?b ?x (+ ?u ?v))", |eg, s| sum_rule(eg, s, false)));
-    rules.push(built("d-sub",      "(vjp ?b ?x (- ?u ?v))", |eg, s| sum_rule(eg, s, true)));
-    rules.push(built("d-mul",      "(vjp ?b ?x (* ?u ?v))", product_rule));
-    rules.push(built("d-div",      "(vjp ?b ?x (/ ?u ?s))", quotient_rule));
-    rules.push(built("d-pow",      "(vjp ?b ?x (^ ?u ?n))", power_rule));
-    rules.push(built("d-trace",    "(vjp ?b ?x (tr ?m))",   trace_rule));
+    rules.push(built_if("d-add", "(vjp ?b ?x (+ ?u ?v))", chain(&["?u", "?v"]), |eg, s| sum_rule(eg, s, false)));
+    rules.push(built_if("d-sub", "(vjp ?b ?x (- ?u ?v))", chain(&["?u", "?v"]), |eg, s| sum_rule(eg, s, true)));
+    rules.push(built_if("d-mul", "(vjp ?b ?x (* ?u ?v))", chain(&["?u", "?v"]), product_rule));
+    rules.push(built_if("d-div", "(vjp ?b ?x (/ ?u ?s))", chain(&["?u", "?s"]), quotient_rule));
+    rules.push(built_if("d-pow", "(vjp ?b ?x (^ ?u ?n))", chain(&["?u", "?n"]), power_rule));
+    rules.push(built_if("d-trace", "(vjp ?b ?x (tr ?m))", chain(&["?m"]), trace_rule));
     rules
 }

@@ -4,7 +4,7 @@
 //! gradient or Hessian. Like the adjoint rules, these assume independent
 //! leaves.
 
-use super::{built, rule, var, Rewrite};
+use super::{built, built_if, rule, var, Rewrite};
 use crate::ir::analysis::{add_poly, independent, is_scalar, shape_of, Graph};
 use crate::ir::Node;
 use crate::num::Rational;
@@ -87,27 +87,36 @@ fn power_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
     Some(eg.add(Node::Mul([dg, ju])))
 }
 
+/// Some operand depends on `?x`; otherwise `jac-constant` finishes the
+/// Jacobian, and expanding it further would only differentiate the many
+/// forms of a constant.
+fn depends(operands: &'static [&'static str]) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let x = var("?x");
+    let ops: Vec<egg::Var> = operands.iter().map(|v| var(v)).collect();
+    move |eg, _, s| ops.iter().any(|&v| !independent(eg, s[v], s[x]))
+}
+
 /// The Jacobian rules.
 #[rustfmt::skip]
 pub fn rules() -> Vec<Rewrite> {
     let mut rules = vec![
         rule!("jac-constant";    "(jac ?x ?y)"              => "(* 0 (* ?y (T ?x)))" if is_independent("?y", "?x")),
-        rule!("jac-neg";         "(jac ?x (neg ?u))"        => "(neg (jac ?x ?u))"),
-        rule!("jac-hadamard";    "(jac ?x (.* ?u ?v))"      => "(+ (* (diag ?v) (jac ?x ?u)) (* (diag ?u) (jac ?x ?v)))"),
-        rule!("jac-chain-sigma"; "(jac ?x (sigma ?u))"      => "(* (diag (sigma' ?u)) (jac ?x ?u))"),
-        rule!("jac-chain-tanh";  "(jac ?x (tanh ?u))"       => "(* (diag (tanh' ?u)) (jac ?x ?u))"),
-        rule!("jac-chain-exp";   "(jac ?x (exp ?u))"        => "(* (diag (exp' ?u)) (jac ?x ?u))"),
-        rule!("jac-chain-log";   "(jac ?x (log ?u))"        => "(* (diag (log' ?u)) (jac ?x ?u))"),
-        rule!("jac-chain-sqrt";  "(jac ?x (sqrt ?u))"       => "(* (diag (sqrt' ?u)) (jac ?x ?u))"),
-        rule!("jac-chain-fn";    "(jac ?x (call ?f ?u))"    => "(* (T (grad ?f ?u)) (jac ?x ?u))"),
-        rule!("jac-chain-grad";  "(jac ?x (grad ?f ?u))"    => "(* (hess ?f ?u) (jac ?x ?u))"),
+        rule!("jac-neg";         "(jac ?x (neg ?u))"        => "(neg (jac ?x ?u))" if depends(&["?u"])),
+        rule!("jac-hadamard";    "(jac ?x (.* ?u ?v))"      => "(+ (* (diag ?v) (jac ?x ?u)) (* (diag ?u) (jac ?x ?v)))" if depends(&["?u", "?v"])),
+        rule!("jac-chain-sigma"; "(jac ?x (sigma ?u))"      => "(* (diag (sigma' ?u)) (jac ?x ?u))" if depends(&["?u"])),
+        rule!("jac-chain-tanh";  "(jac ?x (tanh ?u))"       => "(* (diag (tanh' ?u)) (jac ?x ?u))" if depends(&["?u"])),
+        rule!("jac-chain-exp";   "(jac ?x (exp ?u))"        => "(* (diag (exp' ?u)) (jac ?x ?u))" if depends(&["?u"])),
+        rule!("jac-chain-log";   "(jac ?x (log ?u))"        => "(* (diag (log' ?u)) (jac ?x ?u))" if depends(&["?u"])),
+        rule!("jac-chain-sqrt";  "(jac ?x (sqrt ?u))"       => "(* (diag (sqrt' ?u)) (jac ?x ?u))" if depends(&["?u"])),
+        rule!("jac-chain-fn";    "(jac ?x (call ?f ?u))"    => "(* (T (grad ?f ?u)) (jac ?x ?u))" if depends(&["?u"])),
+        rule!("jac-chain-grad";  "(jac ?x (grad ?f ?u))"    => "(* (hess ?f ?u) (jac ?x ?u))" if depends(&["?u"])),
     ];
     rules.push(built("jac-self",  "(jac ?x ?x)",           self_rule));
-    rules.push(built("jac-add",   "(jac ?x (+ ?u ?v))",    |eg, s| sum_rule(eg, s, false)));
-    rules.push(built("jac-sub",   "(jac ?x (- ?u ?v))",    |eg, s| sum_rule(eg, s, true)));
-    rules.push(built("jac-mul",   "(jac ?x (* ?u ?v))",    product_rule));
-    rules.push(built("jac-div",   "(jac ?x (/ ?u ?s))",    quotient_rule));
-    rules.push(built("jac-pow",   "(jac ?x (^ ?u ?n))",    power_rule));
+    rules.push(built_if("jac-add", "(jac ?x (+ ?u ?v))", depends(&["?u", "?v"]), |eg, s| sum_rule(eg, s, false)));
+    rules.push(built_if("jac-sub", "(jac ?x (- ?u ?v))", depends(&["?u", "?v"]), |eg, s| sum_rule(eg, s, true)));
+    rules.push(built_if("jac-mul", "(jac ?x (* ?u ?v))", depends(&["?u", "?v"]), product_rule));
+    rules.push(built_if("jac-div", "(jac ?x (/ ?u ?s))", depends(&["?u", "?s"]), quotient_rule));
+    rules.push(built_if("jac-pow", "(jac ?x (^ ?u ?n))", depends(&["?u", "?n"]), power_rule));
     rules
 }
 
