@@ -15,7 +15,7 @@ pub mod ring;
 
 use crate::ir::analysis::{constant, is_scalar, Graph, Meta};
 use crate::ir::Node;
-use egg::{Applier, Condition, Id, Pattern, PatternAst, Subst, Symbol, Var};
+use egg::{Applier, Condition, ENodeOrVar, Id, Pattern, PatternAst, Subst, Symbol, Var};
 use std::sync::LazyLock;
 
 /// A rewrite over the IR.
@@ -96,7 +96,9 @@ pub type Cond = Box<dyn Condition<Node, Meta> + Send + Sync>;
 /// The applier of a pattern rule: the conditions must hold, and the
 /// instantiated right-hand side merges only through [`may_merge`].
 pub struct Guarded {
-    rhs: Pattern<Node>,
+    /// The right-hand side, only ever instantiated (never searched, so
+    /// never compiled).
+    rhs: PatternAst<Node>,
     conds: Vec<Cond>,
 }
 
@@ -112,31 +114,34 @@ impl Applier<Node, Meta> for Guarded {
         if settled(eg, eclass) || !self.conds.iter().all(|c| c.check(eg, eclass, subst)) {
             return Vec::new();
         }
-        let id = eg.add_instantiation(&self.rhs.ast, subst);
+        let id = eg.add_instantiation(&self.rhs, subst);
         merge_built(eg, eclass, id)
     }
 
     fn vars(&self) -> Vec<Var> {
-        self.rhs.vars()
+        let mut vars = Vec::new();
+        for n in self.rhs.as_ref() {
+            if let ENodeOrVar::Var(v) = n {
+                if !vars.contains(v) {
+                    vars.push(*v);
+                }
+            }
+        }
+        vars
     }
 }
 
 /// Builds a pattern rule from a name, two patterns and its conditions.
 pub fn guarded(name: &str, lhs: &str, rhs: &str, conds: Vec<Cond>) -> Rewrite {
-    let parse = |p: &str| -> Pattern<Node> {
-        match p.parse() {
-            Ok(p) => p,
-            Err(e) => invalid_rule(name, &format!("{e}")),
-        }
+    let lhs: Pattern<Node> = match lhs.parse() {
+        Ok(p) => p,
+        Err(e) => invalid_rule(name, &format!("{e}")),
     };
-    match Rewrite::new(
-        name,
-        parse(lhs),
-        Guarded {
-            rhs: parse(rhs),
-            conds,
-        },
-    ) {
+    let rhs: PatternAst<Node> = match rhs.parse() {
+        Ok(p) => p,
+        Err(e) => invalid_rule(name, &format!("{e}")),
+    };
+    match Rewrite::new(name, lhs, Guarded { rhs, conds }) {
         Ok(r) => r,
         Err(e) => invalid_rule(name, &e),
     }
