@@ -375,9 +375,9 @@ impl<'c, 's> Lowerer<'c, 's> {
                             format!("a {} times a {}", self.describe(&sa), self.describe(&sb)),
                         )
                         .hint(if sa == sb {
-                            format!("for the elementwise product write `{ta} .* {tb}`; for the inner product `{ta}^T * {tb}`")
+                            format!("for the elementwise product write `{ta} .* {tb}`; for the inner product `{}^T * {tb}`", operand(&ta))
                         } else {
-                            format!("for the outer product write `{ta} * {tb}^T`")
+                            format!("for the outer product write `{ta} * {}^T`", operand(&tb))
                         })
                     } else {
                         Diagnostic::new(
@@ -394,9 +394,9 @@ impl<'c, 's> Lowerer<'c, 's> {
                             ),
                         )
                         .hint(if sa.transpose().product(&sb) != Product::Mismatch {
-                            format!("did you mean `{ta}^T * {tb}`?")
+                            format!("did you mean `{}^T * {tb}`?", operand(&ta))
                         } else if sa.product(&sb.transpose()) != Product::Mismatch {
-                            format!("did you mean `{ta} * {tb}^T`?")
+                            format!("did you mean `{ta} * {}^T`?", operand(&tb))
                         } else {
                             "check the declared shapes of both sides".to_owned()
                         })
@@ -769,5 +769,52 @@ fn unknown_result(op: BinOp, a: Option<Shape>, b: Option<Shape>) -> Option<Shape
             (Some(m), None) if !m.is_scalar() && !m.is_vector() => Some(Shape::vector(m.rows)),
             _ => None,
         },
+    }
+}
+
+/// An operand's text as it can take a postfix `^T`: a name (indexed or
+/// not) or a bracketed whole as written, anything else in parentheses
+/// (`(x^2)^T`, not `x^2^T`, which reads as `x^(2^T)`).
+fn operand(text: &str) -> String {
+    let name_end = text
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    let rest = &text[name_end..];
+    let name = name_end > 0
+        && (rest.is_empty()
+            || (rest.starts_with('[') && rest.ends_with(']') && !rest[1..].contains('[')));
+    let mut depth = 0i32;
+    let mut whole = text.starts_with('(');
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 && i + 1 != text.len() {
+                    whole = false;
+                }
+            }
+            _ => {}
+        }
+    }
+    if name || (whole && depth == 0) {
+        text.to_owned()
+    } else {
+        format!("({text})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operand;
+
+    #[test]
+    fn a_transposed_operand_keeps_its_meaning() {
+        assert_eq!(operand("x"), "x");
+        assert_eq!(operand("h[t-1]"), "h[t-1]");
+        assert_eq!(operand("(W * x)"), "(W * x)");
+        assert_eq!(operand("(x)^2"), "((x)^2)");
+        assert_eq!(operand("(a) * (b)"), "((a) * (b))");
+        assert_eq!(operand("W * x"), "(W * x)");
     }
 }
