@@ -277,10 +277,22 @@ pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
             RequestKind::Adjoints { assuming } | RequestKind::Grad { assuming, .. } => assuming,
             _ => continue,
         };
-        // Under assumptions, compare with the unassumed derivation.
+        // Under assumptions, compare with the unassumed derivation, with
+        // the assumptions substituted and the adjoints that vanish under
+        // them (all of them: a gradient depends on adjoints its request
+        // does not print) set to zero.
+        let assumed_all: Vec<Derived> = if assuming.is_empty() {
+            Vec::new()
+        } else {
+            deriver
+                .all(assuming, req.span)
+                .map(|all| all.into_iter().map(|x| x.derived).collect())
+                .unwrap_or_default()
+        };
         let zero: BTreeSet<u32> = a
             .equations
             .iter()
+            .chain(&assumed_all)
             .filter(|d| rhs_expr(d).is_some_and(is_zero))
             .filter_map(|d| match target_of(d) {
                 Some(Target::Var(r)) => Some(r.var),

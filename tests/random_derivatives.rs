@@ -1,6 +1,8 @@
 //! Derivatives of random expressions match finite differences: a random
 //! vector expression over an input, a matrix and a scalar feeds a loss, and
-//! every adjoint and gradient deriv derives for it is checked numerically.
+//! every adjoint and gradient deriv derives for it is checked numerically;
+//! gradients under assumptions (a forward value zero, or one) against the
+//! unassumed ones with the assumption substituted.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
@@ -98,7 +100,8 @@ fn script(rhs: &str) -> String {
     format!(
         "dim H\ninput x : H\nparam W : H x H\nparam b : H\nparam a : scalar\nfn ell : H -> scalar\n\
          z = tanh(W * x + b)\ny = {rhs}\nloss L = ell(y)\n\
-         derive adjoints\nderive grad W\nderive grad b\nderive grad a\n"
+         derive adjoints\nderive grad W\nderive grad b\nderive grad a\n\
+         derive grad W assuming z = 0\nderive grad b assuming z = 1\nderive grad a assuming z = 0\n"
     )
 }
 
