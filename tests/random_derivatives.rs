@@ -6,6 +6,8 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use deriv::diag::Source;
 use deriv::verify::verify_adjoints;
 use deriv::Options;
@@ -105,24 +107,8 @@ fn script(rhs: &str) -> String {
     )
 }
 
-/// 64 cases from a fixed seed, so that a run is repeatable; set
-/// `PROPTEST_RNG_SEED` (and `PROPTEST_CASES`) to explore further.
-fn config() -> ProptestConfig {
-    let mut c = ProptestConfig::with_cases(64);
-    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
-        c.rng_seed = proptest::test_runner::RngSeed::Fixed(0x0de1_7a11);
-    }
-    if let Some(n) = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-    {
-        c.cases = n;
-    }
-    c
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(common::proptest_config(64))]
     #[test]
     fn derivatives_match_finite_differences(rhs in vector()) {
         let text = script(&rhs);

@@ -13,6 +13,8 @@ use deriv::print::plain;
 use egg::{Id, RecExpr};
 use proptest::prelude::*;
 
+mod common;
+
 const FIXTURE: &str = "dim D, T\nindex t, s\nparam a, b, c : scalar\ninput x[t] : scalar\n\
                        input y[s] : scalar\nfn f : scalar -> scalar\nz[t] = a * x[t]\n";
 
@@ -262,7 +264,7 @@ fn norm(e: &RecExpr<Node>, id: Id) -> N {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(common::proptest_config(2000))]
     #[test]
     fn printed_expressions_parse_back(t in top()) {
         let m = model();

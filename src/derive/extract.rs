@@ -14,11 +14,11 @@
 //! extraction says so, and the caller keeps the form it started from.
 
 use super::egraph::{ReadableCost, UNRESOLVED};
-use crate::ir::analysis::{is_zero, Graph, Meta};
+use crate::ir::analysis::{is_zero, Graph, Meta, ShapeId};
 use crate::ir::Node;
 use crate::shape::{Product, Shape};
 use egg::{Extractor, Id, Language, RecExpr};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// The deepest a search for a form of the right shape goes.
 const MAX_SEARCH: usize = 24;
@@ -32,14 +32,21 @@ struct Builder<'a> {
     ex: Extractor<'a, ReadableCost<'a>, Node, Meta>,
     out: RecExpr<Node>,
     /// The written shape of each node of `out`.
-    shapes: Vec<Shape>,
+    shapes: Vec<Written>,
     /// Classes already built in their cheapest form, and whether that form
     /// keeps its shapes.
-    done: HashMap<Id, (Id, bool)>,
+    done: FxHashMap<Id, (Id, bool)>,
     /// Classes whose cheapest form is being built.
-    busy: HashSet<Id>,
+    busy: FxHashSet<Id>,
     /// Search steps left: the search for a shaped form gives up past it.
     budget: usize,
+}
+
+/// A node's shape as written: its class's shape (the common case, kept
+/// without copying), or another.
+enum Written {
+    Class(ShapeId),
+    Other(Shape),
 }
 
 fn class_shape(eg: &Graph, id: Id) -> Shape {
@@ -77,11 +84,44 @@ fn elementwise(n: &Node) -> Option<(&[Id], bool)> {
 
 impl Builder<'_> {
     fn shape(&self, id: Id) -> &Shape {
-        &self.shapes[usize::from(id)]
+        match &self.shapes[usize::from(id)] {
+            Written::Class(s) => self.eg.analysis.shape(*s),
+            Written::Other(s) => s,
+        }
     }
 
-    /// The written shape of `node` (of class `class`), its children in `out`.
-    fn written(&self, class: Id, node: &Node) -> Shape {
+    /// Whether node `id` of `out` is written with the shape of `class`.
+    fn has_shape_of(&self, id: Id, class: Id) -> bool {
+        let want = self.eg[class].data.shape;
+        match &self.shapes[usize::from(id)] {
+            Written::Class(s) => *s == want,
+            Written::Other(s) => s == self.eg.analysis.shape(want),
+        }
+    }
+
+    /// The written shape of `node` (of class `class`), its children in
+    /// `out`: the class's shape where every child is written with its own
+    /// class's shape (the class's shape was made from theirs), worked out
+    /// otherwise.
+    fn written(&self, class: Id, node: &Node) -> Written {
+        let own = self.eg[class].data.shape;
+        let plain = !matches!(node, Node::Num(_))
+            && node
+                .children()
+                .iter()
+                .all(|c| matches!(self.shapes[usize::from(*c)], Written::Class(_)));
+        if plain {
+            return Written::Class(own);
+        }
+        let s = self.written_shape(class, node);
+        if s == *self.eg.analysis.shape(own) {
+            Written::Class(own)
+        } else {
+            Written::Other(s)
+        }
+    }
+
+    fn written_shape(&self, class: Id, node: &Node) -> Shape {
         match node {
             Node::Num(_) => Shape::scalar(),
             Node::Leaf(l) => self.eg.analysis.leaves().leaf_shape(l),
@@ -151,13 +191,11 @@ impl Builder<'_> {
             let c = self.eg.find(c);
             let (mut id, kid_ok) = self.best(c);
             ok &= kid_ok;
-            if strict && !is_zero(self.eg, c) {
+            if strict && !is_zero(self.eg, c) && !self.has_shape_of(id, c) {
                 let want = class_shape(self.eg, c);
-                if *self.shape(id) != want {
-                    match self.shaped(c, &want, depth + 1) {
-                        Some(fixed) => id = fixed,
-                        None => ok = false,
-                    }
+                match self.shaped(c, &want, depth + 1) {
+                    Some(fixed) => id = fixed,
+                    None => ok = false,
                 }
             }
             kids.push(id);
@@ -290,19 +328,17 @@ pub fn extract_shaped(graph: &Graph, root: Id) -> Option<(usize, RecExpr<Node>)>
         ex,
         out: RecExpr::default(),
         shapes: Vec::new(),
-        done: HashMap::new(),
-        busy: HashSet::new(),
+        done: FxHashMap::default(),
+        busy: FxHashSet::default(),
         budget: SEARCH_BUDGET,
     };
     let (mut top, ok) = b.best(root);
     if !ok {
         return None;
     }
-    if !is_zero(graph, root) {
+    if !is_zero(graph, root) && !b.has_shape_of(top, root) {
         let want = class_shape(graph, root);
-        if *b.shape(top) != want {
-            top = b.shaped(root, &want, 1)?;
-        }
+        top = b.shaped(root, &want, 1)?;
     }
     Some((cost, compact(&b.out, top)))
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 /// The `.deriv` scripts in a folder of the repository, in name order.
+#[allow(dead_code)]
 pub fn scripts(dir: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{dir}: {e}"))
@@ -11,4 +12,22 @@ pub fn scripts(dir: &str) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
+}
+
+/// A property test's configuration: `cases` cases from a fixed seed, so
+/// that every run tests the same cases; `PROPTEST_RNG_SEED` and
+/// `PROPTEST_CASES` explore further.
+#[allow(dead_code)]
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    let mut c = proptest::test_runner::Config::with_cases(cases);
+    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+        c.rng_seed = proptest::test_runner::RngSeed::Fixed(0x0de1_7a11);
+    }
+    if let Some(n) = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        c.cases = n;
+    }
+    c
 }
