@@ -471,8 +471,16 @@ pub fn loss_gradient(
 ) -> Result<Mat> {
     const H: f64 = 1e-3;
     let mut out = Mat::zeros(shape.0, shape.1);
+    // Differences from the unperturbed loss first: a loss that does not
+    // depend on the entry then gives exactly zero, where the stencil on the
+    // raw values would leave rounding noise of the loss's magnitude.
+    let base = Forward::new(inst, None).loss()?;
     for k in 0..shape.0 * shape.1 {
-        let at = |d: f64| Forward::new(inst, Some(make(k, d))).loss();
+        let at = |d: f64| {
+            Forward::new(inst, Some(make(k, d)))
+                .loss()
+                .map(|l| l - base)
+        };
         let d = (-at(2.0 * H)? + 8.0 * at(H)? - 8.0 * at(-H)? + at(-2.0 * H)?) / (12.0 * H);
         if let Some(x) = out.entry_mut(k) {
             *x = d;
