@@ -95,7 +95,7 @@ fn expr(shape: Shape, depth: u32) -> BoxedStrategy<String> {
 
 /// A random H-vector expression of bounded depth.
 fn vector() -> impl Strategy<Value = String> {
-    (3u32..6).prop_flat_map(|d| expr(Shape::Vector, d))
+    (0u32..4).prop_flat_map(|d| expr(Shape::Vector, d))
 }
 
 fn script(rhs: &str) -> String {
