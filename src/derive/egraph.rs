@@ -11,8 +11,7 @@ use crate::rules::{Rewrite, RuleSet};
 use crate::shape::Shape;
 use crate::Limits;
 use egg::{
-    CostFunction, Extractor, Id, Language, RecExpr, RewriteScheduler, Runner, SearchMatches,
-    StopReason,
+    CostFunction, Id, Language, RecExpr, RewriteScheduler, Runner, SearchMatches, StopReason,
 };
 use std::rc::Rc;
 use std::time::Duration;
@@ -289,7 +288,7 @@ pub fn extract(graph: &Graph, root: Id) -> Option<(usize, RecExpr<Node>)> {
 /// The cheapest expression of a class, shapes unchecked: for scalars
 /// (conditions) and debugging output only.
 pub fn extract_plain(graph: &Graph, root: Id) -> (usize, RecExpr<Node>) {
-    Extractor::new(graph, ReadableCost(graph)).find_best(root)
+    super::extract::extract_unchecked(graph, root)
 }
 
 /// Merges every defined variable that appears in `expr` (as a value or

@@ -36,6 +36,8 @@ struct Builder<'a> {
     /// Classes already built in their cheapest form, and whether that form
     /// keeps its shapes.
     done: FxHashMap<Id, (Id, bool)>,
+    /// Classes already built in their cheapest form, unchecked.
+    plain_done: FxHashMap<Id, Id>,
     /// Classes whose cheapest form is being built.
     busy: FxHashSet<Id>,
     /// Search steps left: the search for a shaped form gives up past it.
@@ -82,7 +84,20 @@ fn elementwise(n: &Node) -> Option<(&[Id], bool)> {
     }
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
+    fn new(eg: &'a Graph) -> Builder<'a> {
+        Builder {
+            eg,
+            ex: Extractor::new(eg, ReadableCost(eg)),
+            out: RecExpr::default(),
+            shapes: Vec::new(),
+            done: FxHashMap::default(),
+            plain_done: FxHashMap::default(),
+            busy: FxHashSet::default(),
+            budget: SEARCH_BUDGET,
+        }
+    }
+
     fn shape(&self, id: Id) -> &Shape {
         match &self.shapes[usize::from(id)] {
             Written::Class(s) => self.eg.analysis.shape(*s),
@@ -210,12 +225,29 @@ impl Builder<'_> {
         let mut kids = Vec::new();
         for &c in node.children() {
             let c = self.eg.find(c);
-            let n = self.ex.find_best_node(c).clone();
-            kids.push(self.node_plain(c, &n).0);
+            kids.push(self.plain(c));
         }
         let mut k = kids.into_iter();
         let built = node.clone().map_children(|old| k.next().unwrap_or(old));
         (self.push(class, built), false)
+    }
+
+    /// The cheapest form of a class, without any check; zero classes are
+    /// `0` (their cheapest node may lead back to them: a zero costs what
+    /// `0` costs wherever it is used).
+    fn plain(&mut self, class: Id) -> Id {
+        let class = self.eg.find(class);
+        if let Some(&id) = self.plain_done.get(&class) {
+            return id;
+        }
+        let id = if is_zero(self.eg, class) {
+            self.push(class, Node::Num(crate::num::Rational::zero()))
+        } else {
+            let n = self.ex.find_best_node(class).clone();
+            self.node_plain(class, &n).0
+        };
+        self.plain_done.insert(class, id);
+        id
     }
 
     /// A form of `class` written with shape `want`, keeping every shape
@@ -318,20 +350,12 @@ fn compact(expr: &RecExpr<Node>, root: Id) -> RecExpr<Node> {
 /// [`UNRESOLVED`]) are returned as they are, for the caller to report.
 pub fn extract_shaped(graph: &Graph, root: Id) -> Option<(usize, RecExpr<Node>)> {
     let root = graph.find(root);
-    let ex = Extractor::new(graph, ReadableCost(graph));
-    let cost = ex.find_best_cost(root);
+    let mut b = Builder::new(graph);
+    let cost = b.ex.find_best_cost(root);
     if cost >= UNRESOLVED {
-        return Some((cost, ex.find_best(root).1));
+        let top = b.plain(root);
+        return Some((cost, compact(&b.out, top)));
     }
-    let mut b = Builder {
-        eg: graph,
-        ex,
-        out: RecExpr::default(),
-        shapes: Vec::new(),
-        done: FxHashMap::default(),
-        busy: FxHashSet::default(),
-        budget: SEARCH_BUDGET,
-    };
     let (mut top, ok) = b.best(root);
     if !ok {
         return None;
@@ -341,4 +365,13 @@ pub fn extract_shaped(graph: &Graph, root: Id) -> Option<(usize, RecExpr<Node>)>
         top = b.shaped(root, &want, 1)?;
     }
     Some((cost, compact(&b.out, top)))
+}
+
+/// The cheapest expression of a class, shapes unchecked, and its cost.
+pub fn extract_unchecked(graph: &Graph, root: Id) -> (usize, RecExpr<Node>) {
+    let root = graph.find(root);
+    let mut b = Builder::new(graph);
+    let cost = b.ex.find_best_cost(root);
+    let top = b.plain(root);
+    (cost, compact(&b.out, top))
 }
