@@ -33,10 +33,15 @@ pub fn is_scalar_var(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     move |eg, _, s| is_scalar(eg, s[v])
 }
 
-/// `?v` has the same shape as the matched class.
-pub fn keeps_shape(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
-    let v = var(v);
-    move |eg, id, s| eg[id].data.shape == eg[s[v]].data.shape
+/// Some operand depends on `?x` (a derivative or Jacobian with respect to
+/// `?x` is not simply zero).
+pub fn depends(operands: &'static [&'static str]) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let x = var("?x");
+    let ops: Vec<Var> = operands.iter().map(|v| var(v)).collect();
+    move |eg, _, s| {
+        ops.iter()
+            .any(|&v| !crate::ir::analysis::independent(eg, s[v], s[x]))
+    }
 }
 
 /// A product by `?a` distributes over `?b ± ?c`: `?a` is a scalar, or
@@ -133,15 +138,12 @@ impl Applier<Node, Meta> for Guarded {
 
 /// Builds a pattern rule from a name, two patterns and its conditions.
 pub fn guarded(name: &str, lhs: &str, rhs: &str, conds: Vec<Cond>) -> Rewrite {
-    let lhs: Pattern<Node> = match lhs.parse() {
-        Ok(p) => p,
-        Err(e) => invalid_rule(name, &format!("{e}")),
-    };
-    let rhs: PatternAst<Node> = match rhs.parse() {
-        Ok(p) => p,
-        Err(e) => invalid_rule(name, &format!("{e}")),
-    };
-    match Rewrite::new(name, lhs, Guarded { rhs, conds }) {
+    let rhs = parse(name, rhs);
+    match Rewrite::new(
+        name,
+        parse::<Pattern<Node>>(name, lhs),
+        Guarded { rhs, conds },
+    ) {
         Ok(r) => r,
         Err(e) => invalid_rule(name, &e),
     }
@@ -188,11 +190,7 @@ pub fn built<F>(name: &str, searcher: &str, f: F) -> Rewrite
 where
     F: Fn(&mut Graph, &Subst) -> Option<Id> + Send + Sync + 'static,
 {
-    let pattern: egg::Pattern<Node> = match searcher.parse() {
-        Ok(p) => p,
-        Err(e) => invalid_rule(name, &e.to_string()),
-    };
-    match Rewrite::new(name, pattern, Build(f)) {
+    match Rewrite::new(name, parse::<Pattern<Node>>(name, searcher), Build(f)) {
         Ok(r) => r,
         Err(e) => invalid_rule(name, &e),
     }
@@ -211,6 +209,17 @@ where
             None
         }
     })
+}
+
+/// A pattern (or pattern AST) of rule `name`.
+fn parse<P: std::str::FromStr>(name: &str, text: &str) -> P
+where
+    P::Err: std::fmt::Display,
+{
+    match text.parse() {
+        Ok(p) => p,
+        Err(e) => invalid_rule(name, &e.to_string()),
+    }
 }
 
 /// The rule tables are literals of this crate; a malformed one is a bug

@@ -2,10 +2,11 @@
 //! No commutativity or associativity: terms keep the order a derivation
 //! produced them in, and the e-graph stays small.
 //!
-//! Identities that drop a term check that the shape is kept (`x + 0` is
-//! `x` only where `0` does not widen a scalar to a vector).
+//! Identities that drop a term keep the shape: like every rule, they merge
+//! only classes of one shape (`rules::may_merge`), so `s + v` with `v` zero
+//! is not `s`.
 
-use super::{built, distributes, is_scalar_var, is_zero_var, keeps_shape, rule, var, Rewrite};
+use super::{built, distributes, is_scalar_var, is_zero_var, rule, var, Rewrite};
 use crate::ir::analysis::{constant, is_scalar};
 use crate::ir::Node;
 
@@ -15,18 +16,18 @@ use crate::ir::Node;
 #[rustfmt::skip]
 pub fn zeros() -> Vec<Rewrite> {
     vec![
-        rule!("alg-add-zero-r";   "(+ ?a ?z)"          => "?a" if is_zero_var("?z") if keeps_shape("?a")),
-        rule!("alg-add-zero-l";   "(+ ?z ?a)"          => "?a" if is_zero_var("?z") if keeps_shape("?a")),
-        rule!("alg-sub-zero";     "(- ?a ?z)"          => "?a" if is_zero_var("?z") if keeps_shape("?a")),
-        rule!("alg-zero-sub";     "(- ?z ?a)"          => "(neg ?a)" if is_zero_var("?z") if keeps_shape("?a")),
+        rule!("alg-add-zero-r";   "(+ ?a ?z)"          => "?a" if is_zero_var("?z")),
+        rule!("alg-add-zero-l";   "(+ ?z ?a)"          => "?a" if is_zero_var("?z")),
+        rule!("alg-sub-zero";     "(- ?a ?z)"          => "?a" if is_zero_var("?z")),
+        rule!("alg-zero-sub";     "(- ?z ?a)"          => "(neg ?a)" if is_zero_var("?z")),
         rule!("alg-mul-zero-l";   "(* 0 ?a)"           => "0"),
         rule!("alg-mul-zero-r";   "(* ?a 0)"           => "0"),
         rule!("alg-mul-one-l";    "(* 1 ?a)"           => "?a"),
         rule!("alg-mul-one-r";    "(* ?a 1)"           => "?a"),
         rule!("alg-had-zero-l";   "(.* 0 ?a)"          => "0"),
         rule!("alg-had-zero-r";   "(.* ?a 0)"          => "0"),
-        rule!("alg-had-one-l";    "(.* 1 ?a)"          => "?a" if keeps_shape("?a")),
-        rule!("alg-had-one-r";    "(.* ?a 1)"          => "?a" if keeps_shape("?a")),
+        rule!("alg-had-one-l";    "(.* 1 ?a)"          => "?a"),
+        rule!("alg-had-one-r";    "(.* ?a 1)"          => "?a"),
         rule!("alg-div-one";      "(/ ?a 1)"           => "?a"),
         rule!("alg-div-zero";     "(/ 0 ?a)"           => "0"),
         rule!("alg-pow-one";      "(^ ?a 1)"           => "?a"),
@@ -88,8 +89,7 @@ pub fn rules() -> Vec<Rewrite> {
         let (a, b) = (var("?a"), var(keep));
         rules.push(built(name, pattern, move |eg, s| {
             let c = constant(eg, s[a])?;
-            let same = eg[s[a]].data.shape == eg[s[b]].data.shape;
-            if is_scalar(eg, s[a]) || c.is_zero() || !same {
+            if is_scalar(eg, s[a]) || c.is_zero() {
                 return None;
             }
             if c.is_one() {

@@ -7,7 +7,7 @@
 //! These rules assume the leaves are independent variables: they run on an
 //! e-graph in which no leaf has been merged with its definition.
 
-use super::{built_if, is_zero_var, rule, var, Rewrite};
+use super::{built_if, depends, is_zero_var, rule, var, Rewrite};
 use crate::ir::analysis::{add_poly, independent, is_scalar, is_zero, shape_of, Graph};
 use crate::ir::Node;
 use crate::num::Rational;
@@ -132,9 +132,9 @@ fn is_independent(y: &str, x: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
 /// derivative, and expanding it further would only differentiate the many
 /// forms of a zero.
 fn chain(operands: &'static [&'static str]) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
-    let (b, x) = (var("?b"), var("?x"));
-    let ops: Vec<egg::Var> = operands.iter().map(|v| var(v)).collect();
-    move |eg, _, s| !is_zero(eg, s[b]) && ops.iter().any(|&v| !independent(eg, s[v], s[x]))
+    let b = var("?b");
+    let depends = depends(operands);
+    move |eg, id, s| !is_zero(eg, s[b]) && depends(eg, id, s)
 }
 
 /// The differentiation rules.

@@ -4,7 +4,7 @@
 //! gradient or Hessian. Like the adjoint rules, these assume independent
 //! leaves.
 
-use super::{built, built_if, rule, var, Rewrite};
+use super::{built, built_if, depends, rule, var, Rewrite};
 use crate::ir::analysis::{add_poly, independent, is_scalar, shape_of, Graph};
 use crate::ir::Node;
 use crate::num::Rational;
@@ -85,15 +85,6 @@ fn power_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
     let dg = eg.add(Node::Diag(d));
     let ju = jac(eg, x, u);
     Some(eg.add(Node::Mul([dg, ju])))
-}
-
-/// Some operand depends on `?x`; otherwise `jac-constant` finishes the
-/// Jacobian, and expanding it further would only differentiate the many
-/// forms of a constant.
-fn depends(operands: &'static [&'static str]) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
-    let x = var("?x");
-    let ops: Vec<egg::Var> = operands.iter().map(|v| var(v)).collect();
-    move |eg, _, s| ops.iter().any(|&v| !independent(eg, s[v], s[x]))
 }
 
 /// The Jacobian rules.
