@@ -79,43 +79,14 @@ pub struct Adjoint {
     pub limited: bool,
 }
 
-/// Gives the graph the constants that assumptions set, and returns the
-/// variables assumed zero. Those are merged with zero only once everything
-/// is in the graph ([`zero_leaves`]): zero has every shape, and a sum built
-/// on a vector that is already zero (`1 - i[t]`) would be taken for a
-/// scalar.
-pub fn assume_constants(g: &mut Graph, assuming: &[Assumption]) -> BTreeSet<u32> {
-    let mut zeros = BTreeSet::new();
+/// Gives the graph the constants that assumptions set. A variable assumed
+/// zero joins the zero of its own shape (zeros are typed), so a sum built
+/// on it (`1 - i[t]`) keeps the variable's shape.
+pub fn assume_constants(g: &mut Graph, assuming: &[Assumption]) {
     for a in assuming {
-        match constant_value(&a.value) {
-            Some(c) if c.is_zero() => {
-                zeros.insert(a.target.var);
-            }
-            Some(c) => {
-                g.analysis.assumed.insert(a.target.var, c);
-            }
-            None => {}
+        if let Some(c) = constant_value(&a.value) {
+            g.analysis.assumed.insert(a.target.var, c);
         }
-    }
-    zeros
-}
-
-/// Merges every occurrence of the variables in `zeros` with zero.
-pub fn zero_leaves(g: &mut Graph, zeros: &BTreeSet<u32>) {
-    if zeros.is_empty() {
-        return;
-    }
-    let leaves: Vec<Id> = g
-        .classes()
-        .filter(|c| {
-            c.nodes
-                .iter()
-                .any(|n| matches!(n, Node::Leaf(Leaf::Var(r)) if zeros.contains(&r.var)))
-        })
-        .map(|c| c.id)
-        .collect();
-    for l in leaves {
-        union_zero(g, l);
     }
 }
 
@@ -439,7 +410,7 @@ impl<'m> Adjoints<'m> {
         what: &str,
     ) -> Result<(RecExpr<Node>, bool), Diagnostic> {
         let mut g = graph(&self.shapes);
-        let zeros = assume_constants(&mut g, assuming);
+        assume_constants(&mut g, assuming);
         let root = g.add_expr(expr);
         for leaf in refs_of(expr, |_| true) {
             match &leaf {
@@ -462,7 +433,6 @@ impl<'m> Adjoints<'m> {
                 _ => {}
             }
         }
-        zero_leaves(&mut g, &zeros);
         g.rebuild();
         let ran = run(
             g,

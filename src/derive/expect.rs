@@ -162,7 +162,7 @@ fn proves(
 ) -> Proof {
     let (model, limits) = (cx.model, cx.limits);
     let mut g = graph(cx.shapes);
-    let zeros = super::adjoint::assume_constants(&mut g, assuming);
+    super::adjoint::assume_constants(&mut g, assuming);
     let (gd, gc) = (g.add_expr(d), g.add_expr(c));
     if unfold {
         name_adjoints(&mut g, cx.adjoints, d, c);
@@ -195,7 +195,6 @@ fn proves(
             }
         }
     }
-    super::adjoint::zero_leaves(&mut g, &zeros);
     g.rebuild();
     if meet(&g, gd, gc) {
         return Proof {
