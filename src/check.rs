@@ -13,7 +13,7 @@ use crate::poly::Poly;
 use crate::shape::Shape;
 use crate::syntax::ast::{self, Expr, ExprKind, IndexItem, SizeExpr, SizeKind, Stmt, StmtKind};
 use lower::Lowerer;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// What a name in the script refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub fn check(script: &ast::Script, source: &Source) -> Result<Model, Diagnostics
     let mut ck = Checker {
         source,
         model: Model::default(),
-        names: HashMap::new(),
+        names: HashMap::default(),
         errors: Vec::new(),
         var_shapes: Vec::new(),
         var_eq_stmt: Vec::new(),
@@ -92,7 +92,7 @@ struct Checker<'s> {
     /// The model section's items with their statement numbers.
     items: Vec<(usize, Item)>,
     /// Variables whose equation has an error already reported.
-    failed: std::collections::HashSet<u32>,
+    failed: rustc_hash::FxHashSet<u32>,
 }
 
 /// The closest of `candidates` to `name`, if it is close enough to suggest.
@@ -1083,7 +1083,7 @@ pub fn expression(
 impl<'s> Checker<'s> {
     /// A checker that knows the names of a finished model.
     fn from_model(model: &Model, source: &'s Source) -> Checker<'s> {
-        let mut names = HashMap::new();
+        let mut names = HashMap::default();
         for (k, d) in model.dims.iter().enumerate() {
             names.insert(d.name.clone(), (Named::Dim(k as u32), d.span));
         }

@@ -20,7 +20,7 @@ use crate::model::{Claim, Model, Request, RequestKind};
 use crate::Options;
 use adjoint::Adjoints;
 use egg::RecExpr;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
 
 /// What the derivations produced: the answers, and the requests that could
@@ -94,9 +94,9 @@ impl<'m> Session<'m> {
             options,
             adj: Adjoints::new(model, shapes.clone(), &options.limits),
             shapes,
-            jacobians: HashMap::new(),
-            adjoint_sets: HashMap::new(),
-            dets: HashMap::new(),
+            jacobians: HashMap::default(),
+            adjoint_sets: HashMap::default(),
+            dets: HashMap::default(),
             inverse: None,
         }
     }

@@ -17,8 +17,9 @@ use crate::key::{AnswerKey, Derived, Lhs, Rhs};
 use crate::model::{Assumption, Model, RequestKind};
 use crate::Limits;
 use egg::RecExpr;
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
 /// The largest relative error a numeric check accepts.
@@ -54,7 +55,7 @@ impl<'i> FdAdjoints<'i> {
         FdAdjoints {
             inst,
             zero,
-            memo: RefCell::new(HashMap::new()),
+            memo: RefCell::new(HashMap::default()),
         }
     }
 }
@@ -471,7 +472,7 @@ pub fn verify_update_maps(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
         insts.extend(sized(model, 2 + (k as i64 % 2), s));
     }
     let mut out = Vec::new();
-    let mut matrices: HashMap<usize, Vec<Mat>> = HashMap::new();
+    let mut matrices: HashMap<usize, Vec<Mat>> = HashMap::default();
     for a in &key.answers {
         let Some(req) = model.requests.get(a.request) else {
             continue;

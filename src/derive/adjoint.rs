@@ -23,7 +23,8 @@ use crate::num::Rational;
 use crate::rules;
 use crate::Limits;
 use egg::{Id, Language, RecExpr};
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
 /// Derives adjoints and gradients for one model, remembering the raw
@@ -175,7 +176,7 @@ impl<'m> Adjoints<'m> {
                 order: k,
             });
         }
-        let mut uses: HashMap<UseOf, Vec<(usize, Leaf)>> = HashMap::new();
+        let mut uses: HashMap<UseOf, Vec<(usize, Leaf)>> = HashMap::default();
         for (c, consumer) in consumers.iter().enumerate() {
             for leaf in refs_of(&consumer.rhs, |l| {
                 matches!(l, Leaf::Var(_) | Leaf::Param(_))
@@ -192,8 +193,8 @@ impl<'m> Adjoints<'m> {
             model,
             shapes,
             limits,
-            raw: HashMap::new(),
-            simple: HashMap::new(),
+            raw: HashMap::default(),
+            simple: HashMap::default(),
             consumers,
             uses,
             stats: Vec::new(),
@@ -614,7 +615,7 @@ pub fn backprop_order(model: &Model) -> Vec<u32> {
         .collect();
     // consumers[v]: variables whose equation uses v at the same index value.
     let mut pending: HashMap<u32, usize> = defined.iter().map(|&v| (v, 0)).collect();
-    let mut feeds: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut feeds: HashMap<u32, Vec<u32>> = HashMap::default();
     for eq in &model.equations {
         let mut used = BTreeSet::new();
         for n in eq.norm.as_ref() {

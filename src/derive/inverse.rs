@@ -286,7 +286,7 @@ fn inline_same_step(
                 match model.vars[r.var as usize].kind {
                     VarKind::Defined(e) => {
                         let eq = &model.equations[e];
-                        let by: std::collections::HashMap<u32, i64> =
+                        let by: rustc_hash::FxHashMap<u32, i64> =
                             r.at.iter()
                                 .filter_map(|ix| match *ix {
                                     Ix::Rel(i, o) => Some((i, o)),

@@ -14,7 +14,7 @@ use crate::model::{Model, VarKind};
 use crate::rules;
 use crate::Limits;
 use egg::{Id, Language, RecExpr};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
 
 /// How deep definitions may be substituted into one another.
@@ -48,7 +48,7 @@ pub fn inline(
     span: Span,
 ) -> Result<RecExpr<Node>, Diagnostic> {
     let mut b = ExprBuilder::new();
-    let mut memo = HashMap::new();
+    let mut memo = HashMap::default();
     let root = inline_into(model, r, wrt, span, &mut b, &mut memo, 0)?;
     Ok(b.finish(root))
 }

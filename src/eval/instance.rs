@@ -6,8 +6,8 @@ use super::{EvalError, Evaluator, Mat, NoAdjoints, Result};
 use crate::ir::{Ix, Node, Ref};
 use crate::model::{Model, VarKind};
 use egg::RecExpr;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 
 /// A small deterministic generator (SplitMix64), the same on every machine.
 #[derive(Debug, Clone)]
@@ -313,8 +313,8 @@ impl<'i> Forward<'i> {
         Forward {
             inst,
             perturb,
-            memo: RefCell::new(HashMap::new()),
-            busy: RefCell::new(HashSet::new()),
+            memo: RefCell::new(HashMap::default()),
+            busy: RefCell::new(HashSet::default()),
         }
     }
 

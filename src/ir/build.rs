@@ -3,7 +3,7 @@
 use super::{Leaf, Node};
 use crate::num::Rational;
 use egg::{Id, Language, RecExpr};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Appends nodes to one expression; the last node added is the root.
 #[derive(Debug, Default, Clone)]

@@ -13,7 +13,8 @@ use crate::model::{Model, RequestKind, VarKind};
 use crate::num::Rational;
 use crate::poly::Poly;
 use egg::{Id, Language, RecExpr};
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeSet;
 
 fn value_at(p: &Poly, dims: &[i64]) -> Option<i64> {
     p.eval_exact(&|d| dims.get(d as usize).copied().unwrap_or(1))
@@ -120,7 +121,7 @@ fn computed(model: &Model, inst: &Instance<'_>, v: u32, at: &[i64]) -> bool {
 /// The longest chain of computed values ending at any value of `v`,
 /// counted in values, by a memoized walk over the explicit graph.
 fn depth_brute(model: &Model, inst: &Instance<'_>, v: u32) -> Result<i64, EvalError> {
-    let mut memo: HashMap<(u32, Vec<i64>), i64> = HashMap::new();
+    let mut memo: HashMap<(u32, Vec<i64>), i64> = HashMap::default();
     let mut best = 0;
     let decl = &model.vars[v as usize];
     for t in super::tuples(inst, &decl.indices) {
