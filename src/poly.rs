@@ -3,7 +3,6 @@
 //! One canonical form, so equal polynomials compare equal and print alike.
 
 use crate::num::Rational;
-use num_traits::{One, ToPrimitive};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -184,7 +183,7 @@ impl Poly {
     /// The exact value with each dim set to an integer, if it fits.
     pub fn eval_exact(&self, dims: &dyn Fn(u32) -> i64) -> Option<Rational> {
         if let Some(v) = self.eval_small(dims) {
-            return Some(Rational(num_rational::BigRational::from_integer(v.into())));
+            return Some(Rational::int128(v));
         }
         let mut total = Rational::zero();
         for (m, c) in &self.0 {
@@ -204,11 +203,7 @@ impl Poly {
     fn eval_small(&self, dims: &dyn Fn(u32) -> i64) -> Option<i128> {
         let mut total: i128 = 0;
         for (m, c) in &self.0 {
-            let (numer, denom) = c.parts();
-            if !denom.is_one() {
-                return None;
-            }
-            let mut term = numer.to_i128()?;
+            let mut term = i128::from(c.to_i64()?);
             for &(d, e) in &m.0 {
                 term = term.checked_mul(i128::from(dims(d)).checked_pow(e)?)?;
             }
