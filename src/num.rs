@@ -214,13 +214,12 @@ impl Rational {
 
     /// `-self`.
     pub fn neg(&self) -> Rational {
-        match &self.0 {
-            Repr::Small(n, d) => match n.checked_neg() {
-                Some(m) => Rational(Repr::Small(m, *d)),
-                None => Rational::from_big(-self.big()),
-            },
-            Repr::Big(r) => Rational::from_big(-(**r).clone()),
+        if let Repr::Small(n, d) = self.0 {
+            if let Some(m) = n.checked_neg() {
+                return Rational(Repr::Small(m, d));
+            }
         }
+        Rational::from_big(-self.big())
     }
 
     /// `self ^ e` for an integer `e`, if the result stays within

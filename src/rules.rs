@@ -228,7 +228,7 @@ fn pattern_ast(name: &str, text: &str) -> PatternAst<Node> {
     });
     let mut stack: Vec<(&str, Vec<Id>)> = Vec::new();
     let mut root = None;
-    let leaf = |ast: &mut PatternAst<Node>, op: &str, kids: Vec<Id>| -> Id {
+    let node = |ast: &mut PatternAst<Node>, op: &str, kids: Vec<Id>| -> Id {
         let node = if op.starts_with('?') {
             if !kids.is_empty() {
                 invalid_rule(name, &format!("the variable `{op}` has operands"));
@@ -252,10 +252,10 @@ fn pattern_ast(name: &str, text: &str) -> PatternAst<Node> {
                 _ => invalid_rule(name, "an operator must follow `(`"),
             },
             ")" => match stack.pop() {
-                Some((op, kids)) => leaf(&mut ast, op, kids),
+                Some((op, kids)) => node(&mut ast, op, kids),
                 None => invalid_rule(name, "unbalanced `)`"),
             },
-            op => leaf(&mut ast, op, Vec::new()),
+            op => node(&mut ast, op, Vec::new()),
         };
         match stack.last_mut() {
             Some((_, kids)) => kids.push(id),
@@ -389,7 +389,7 @@ mod tests {
         }
     }
 
-    /// Every rule's searcher reads back as written.
+    /// Every rule's searcher, printed by egg, is read as egg reads it.
     #[test]
     fn every_rule_reads_back() {
         for rule in prove()
