@@ -9,6 +9,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The stack a run has: see `main`.
+const STACK: usize = 512 << 20;
+
 /// A derivation allocates many small, short-lived nodes; mimalloc serves
 /// them markedly faster than the system allocator.
 #[global_allocator]
@@ -286,15 +289,18 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    // Deep expressions are bounded by the limits, but the derivations and
-    // printers recurse; a large stack keeps the limits, not the platform,
-    // the thing that decides.
-    let worker = std::thread::Builder::new()
-        .stack_size(512 << 20)
-        .spawn(move || run(cli));
-    match worker.map(|h| h.join()) {
-        Ok(Ok(code)) => ExitCode::from(code),
-        _ => {
+    // Deep expressions are bounded by the limits, but parsing, the
+    // derivations and the printers recurse; a large stack keeps the limits,
+    // not the platform, the thing that decides. The run switches to it on
+    // this thread: a thread of its own would cost more to start and stop
+    // than a small script takes to answer. Only the pages used are ever
+    // committed.
+    let ran = stacker::grow(STACK, move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || run(cli)))
+    });
+    match ran {
+        Ok(code) => ExitCode::from(code),
+        Err(_) => {
             eprintln!(
                 "error: internal error: the run stopped unexpectedly; please report the script"
             );

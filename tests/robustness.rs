@@ -142,6 +142,61 @@ fn hostile_inputs_get_a_diagnostic() {
     }
 }
 
+/// The deepest scripts the default limits accept run to the end, through
+/// every kind of request and every output format, without a crash: the
+/// recursion they need (several kilobytes a level in a debug build, over
+/// 2,000 levels) must fit the stack the binary gives a run.
+#[test]
+fn deepest_accepted_scripts_run_to_the_end() {
+    let script = |equation: String| {
+        format!(
+            "dim H, T\nindex t in 1..T\ninput x[t] : H\nparam W : H x H\nfn ell : H -> scalar\n\
+             init h[0] = 0\nh[t] = {equation}\nloss L = sum(t, ell(h[t]))\n\
+             derive adjoints\nderive grad W\ncount params\ncount macs h[t]\ndepth h[t]\n\
+             expect bar(h[t]) = bar(h[t])\nexpect depth(h[t]) = T\n"
+        )
+    };
+    let n = deriv::Limits::default().max_depth - 10;
+    let k = deriv::Limits::default().max_nesting - 6;
+    let cases = [
+        (
+            "a long sum",
+            script(format!("tanh(W * h[t-1]{})", " + x[t]".repeat(n))),
+        ),
+        (
+            "many minus signs",
+            script(format!("tanh(W * h[t-1] + {}x[t])", "-".repeat(n))),
+        ),
+        (
+            "nested functions",
+            script(format!(
+                "{}W * h[t-1] + x[t]{}",
+                "tanh(".repeat(k),
+                ")".repeat(k)
+            )),
+        ),
+        (
+            "nested brackets",
+            script(format!(
+                "tanh({}W * h[t-1] + x[t]{})",
+                "(".repeat(k),
+                ")".repeat(k)
+            )),
+        ),
+    ];
+    for (what, text) in cases {
+        // The script is accepted: it checks.
+        let checked = deriv(&["check", "-"], Some(text.as_bytes()));
+        assert_eq!(assert_clean(what, &checked), 0, "{what}: not accepted");
+        for format in ["text", "latex", "json"] {
+            let out = deriv(&["run", "-", "--format", format], Some(text.as_bytes()));
+            assert_clean(what, &out);
+            assert!(!out.stdout.is_empty(), "{what}: no answer key");
+        }
+        assert_clean(what, &deriv(&["verify", "-"], Some(text.as_bytes())));
+    }
+}
+
 #[test]
 fn output_is_identical_across_runs() {
     for path in [
