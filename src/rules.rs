@@ -15,8 +15,11 @@ pub mod ring;
 
 use crate::ir::analysis::{constant, is_scalar, Graph, Meta};
 use crate::ir::Node;
-use egg::{Applier, Condition, ENodeOrVar, FromOp, Id, Pattern, PatternAst, Subst, Symbol, Var};
-use std::sync::LazyLock;
+use egg::{
+    Applier, Condition, ENodeOrVar, FromOp, Id, Language, Pattern, PatternAst, SearchMatches,
+    Searcher, Subst, Symbol, Var,
+};
+use std::sync::{LazyLock, OnceLock};
 
 /// A rewrite over the IR.
 pub type Rewrite = egg::Rewrite<Node, Meta>;
@@ -124,15 +127,7 @@ impl Applier<Node, Meta> for Guarded {
     }
 
     fn vars(&self) -> Vec<Var> {
-        let mut vars = Vec::new();
-        for n in self.rhs.as_ref() {
-            if let ENodeOrVar::Var(v) = n {
-                if !vars.contains(v) {
-                    vars.push(*v);
-                }
-            }
-        }
-        vars
+        vars_of(&self.rhs)
     }
 }
 
@@ -270,8 +265,77 @@ fn pattern_ast(name: &str, text: &str) -> PatternAst<Node> {
 }
 
 /// The searcher pattern of rule `name`.
-fn pattern(name: &str, text: &str) -> Pattern<Node> {
-    Pattern::new(pattern_ast(name, text))
+fn pattern(name: &str, text: &str) -> Lazy {
+    Lazy::new(pattern_ast(name, text))
+}
+
+/// A rule's searcher, compiled on its first search of a graph that holds
+/// the operator at its root. Compiling a pattern costs more than searching
+/// a small graph with it, and most rules never meet their operator in a
+/// given script (a script without determinants never compiles the
+/// determinant rules).
+pub struct Lazy {
+    ast: PatternAst<Node>,
+    vars: Vec<Var>,
+    compiled: OnceLock<Pattern<Node>>,
+}
+
+impl Lazy {
+    fn new(ast: PatternAst<Node>) -> Lazy {
+        Lazy {
+            vars: vars_of(&ast),
+            ast,
+            compiled: OnceLock::new(),
+        }
+    }
+
+    fn pattern(&self) -> &Pattern<Node> {
+        self.compiled.get_or_init(|| Pattern::new(self.ast.clone()))
+    }
+}
+
+impl Searcher<Node, Meta> for Lazy {
+    fn search_with_limit(&self, eg: &Graph, limit: usize) -> Vec<SearchMatches<'_, Node>> {
+        if let Some(ENodeOrVar::ENode(root)) = self.ast.as_ref().last() {
+            if eg
+                .classes_for_op(&root.discriminant())
+                .is_none_or(|classes| classes.len() == 0)
+            {
+                return Vec::new();
+            }
+        }
+        self.pattern().search_with_limit(eg, limit)
+    }
+
+    fn search_eclass_with_limit(
+        &self,
+        eg: &Graph,
+        eclass: Id,
+        limit: usize,
+    ) -> Option<SearchMatches<'_, Node>> {
+        self.pattern().search_eclass_with_limit(eg, eclass, limit)
+    }
+
+    fn get_pattern_ast(&self) -> Option<&PatternAst<Node>> {
+        Some(&self.ast)
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        self.vars.clone()
+    }
+}
+
+/// The distinct variables of a pattern, in order of appearance.
+fn vars_of(ast: &PatternAst<Node>) -> Vec<Var> {
+    let mut vars = Vec::new();
+    for n in ast.as_ref() {
+        if let ENodeOrVar::Var(v) = n {
+            if !vars.contains(v) {
+                vars.push(*v);
+            }
+        }
+    }
+    vars
 }
 
 /// The rule tables are literals of this crate; a malformed one is a bug
