@@ -10,9 +10,7 @@ use crate::model::Model;
 use crate::rules::{Rewrite, RuleSet};
 use crate::shape::Shape;
 use crate::Limits;
-use egg::{
-    CostFunction, Id, Language, RecExpr, RewriteScheduler, Runner, SearchMatches, StopReason,
-};
+use egg::{Id, Language, RecExpr, RewriteScheduler, Runner, SearchMatches, StopReason};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -60,43 +58,37 @@ pub fn graph(shapes: &Rc<ShapeTable>) -> Graph {
     Graph::new(Meta::new(leaves))
 }
 
-/// The cost of a node as printed: unresolved derivatives are prohibitive,
-/// derivative forms such as `sigma'(a)` dearer than their expansion in
-/// named forward values, names and numbers cheapest. A class that is zero
-/// costs what `0` costs, whatever node stands for it (a vector's zero is
-/// `0 * v` in the graph and prints as `0`).
-pub struct ReadableCost<'a>(pub &'a Graph);
-
 /// The cost of an unresolved derivative; any extraction at or above it did
 /// not finish differentiating.
 pub const UNRESOLVED: usize = 1_000_000;
 
-impl CostFunction<Node> for ReadableCost<'_> {
-    type Cost = usize;
-
-    fn cost<C>(&mut self, enode: &Node, mut costs: C) -> usize
-    where
-        C: FnMut(Id) -> usize,
-    {
-        // A determinant or inverse of a larger matrix is more work to read
-        // than scalars pulled out of it: `beta^D * det(X)` beats
-        // `det(beta * X)`.
-        let (own, weight) = match enode {
-            Node::Vjp(_) | Node::Jac(_) => (UNRESOLVED, 1),
-            Node::DSigma(_) | Node::DTanh(_) | Node::DExp(_) | Node::DLog(_) | Node::DSqrt(_) => {
-                (40, 1)
-            }
-            Node::Det(_) | Node::Inv(_) => (4, 3),
-            Node::Div(_) => (3, 1),
-            Node::Leaf(_) | Node::Num(_) => (1, 1),
-            _ => (2, 1),
-        };
-        let zero = |id: Id| crate::ir::analysis::is_zero(self.0, id);
-        enode.fold(own, |sum, id| {
-            let c = if zero(id) { 1 } else { costs(id) };
-            sum.saturating_add(c.saturating_mul(weight))
-        })
-    }
+/// The cost of a node as printed: unresolved derivatives are prohibitive,
+/// derivative forms such as `sigma'(a)` dearer than their expansion in
+/// named forward values, names and numbers cheapest. `child` gives each
+/// operand's cost; an operand that is zero (`zero`) costs what `0` costs,
+/// whatever node stands for it (a vector's zero is `0 * v` in the graph and
+/// prints as `0`).
+pub fn readable_cost(
+    enode: &Node,
+    mut zero: impl FnMut(Id) -> bool,
+    mut child: impl FnMut(Id) -> usize,
+) -> usize {
+    // A determinant or inverse of a larger matrix is more work to read than
+    // scalars pulled out of it: `beta^D * det(X)` beats `det(beta * X)`.
+    let (own, weight) = match enode {
+        Node::Vjp(_) | Node::Jac(_) => (UNRESOLVED, 1),
+        Node::DSigma(_) | Node::DTanh(_) | Node::DExp(_) | Node::DLog(_) | Node::DSqrt(_) => {
+            (40, 1)
+        }
+        Node::Det(_) | Node::Inv(_) => (4, 3),
+        Node::Div(_) => (3, 1),
+        Node::Leaf(_) | Node::Num(_) => (1, 1),
+        _ => (2, 1),
+    };
+    enode.fold(own, |sum, id| {
+        let c = if zero(id) { 1 } else { child(id) };
+        sum.saturating_add(c.saturating_mul(weight))
+    })
 }
 
 /// The longest one e-graph run may take, as a safety net behind the

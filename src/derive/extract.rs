@@ -13,11 +13,11 @@
 //! class's nodes with the right shape (`1 - i[t]`). If none has it, the
 //! extraction says so, and the caller keeps the form it started from.
 
-use super::egraph::{ReadableCost, UNRESOLVED};
-use crate::ir::analysis::{is_zero, Graph, Meta, ShapeId};
+use super::egraph::{readable_cost, UNRESOLVED};
+use crate::ir::analysis::{is_zero, Graph, ShapeId};
 use crate::ir::Node;
 use crate::shape::{Product, Shape};
-use egg::{Extractor, Id, Language, RecExpr};
+use egg::{Id, Language, RecExpr};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// The deepest a search for a form of the right shape goes.
@@ -27,9 +27,130 @@ const MAX_SEARCH: usize = 24;
 /// extraction.
 const SEARCH_BUDGET: usize = 4096;
 
+/// The cheapest node of every class that a root reaches, and its cost
+/// ([`readable_cost`]). It is the table egg's `Extractor` computes, by the
+/// same passes over the classes in the graph's order with the same ties
+/// (the first cheapest node of a class, replaced only by a strictly
+/// cheaper one), so the same forms are chosen; but it covers only the
+/// classes the root reaches, and in a pass it skips a class whose operands'
+/// costs have not changed since it was last costed (it would find what it
+/// found then).
+struct Costs {
+    /// By class (canonical id): the cost and the cheapest node.
+    best: Vec<Option<(usize, Node)>>,
+}
+
+impl Costs {
+    fn new(eg: &Graph, root: Id) -> Costs {
+        // The classes the root reaches.
+        let root = eg.find(root);
+        let mut reached: Vec<bool> = Vec::new();
+        let mark = |reached: &mut Vec<bool>, id: Id| -> bool {
+            let k = usize::from(id);
+            if k >= reached.len() {
+                reached.resize(k + 1, false);
+            }
+            !std::mem::replace(&mut reached[k], true)
+        };
+        let mut stack = vec![root];
+        mark(&mut reached, root);
+        while let Some(c) = stack.pop() {
+            for n in eg[c].nodes.iter() {
+                for &k in n.children() {
+                    let k = eg.find(k);
+                    if mark(&mut reached, k) {
+                        stack.push(k);
+                    }
+                }
+            }
+        }
+        let order: Vec<Id> = eg
+            .classes()
+            .map(|c| c.id)
+            .filter(|&id| reached.get(usize::from(id)).copied().unwrap_or(false))
+            .collect();
+        let size = reached.len();
+        let zero: Vec<bool> = (0..size)
+            .map(|k| reached[k] && is_zero(eg, Id::from(k)))
+            .collect();
+        let mut best: Vec<Option<(usize, Node)>> = vec![None; size];
+        // When each class's cost last changed, and when it was last
+        // costed, in steps of the passes.
+        let mut changed = vec![0usize; size];
+        let mut costed = vec![0usize; size];
+        let mut step = 0usize;
+        let mut again = true;
+        while again {
+            again = false;
+            for &c in &order {
+                let k = usize::from(c);
+                let nodes = &eg[c].nodes;
+                if costed[k] > 0
+                    && nodes.iter().all(|n| {
+                        n.children()
+                            .iter()
+                            .all(|&o| changed[usize::from(eg.find(o))] < costed[k])
+                    })
+                {
+                    continue;
+                }
+                step += 1;
+                costed[k] = step;
+                let mut pick: Option<(usize, &Node)> = None;
+                for n in nodes.iter() {
+                    let whole = n
+                        .children()
+                        .iter()
+                        .all(|&o| best[usize::from(eg.find(o))].is_some());
+                    if !whole {
+                        continue;
+                    }
+                    let cost = readable_cost(
+                        n,
+                        |o| zero[usize::from(eg.find(o))],
+                        |o| {
+                            best[usize::from(eg.find(o))]
+                                .as_ref()
+                                .map_or(usize::MAX, |b| b.0)
+                        },
+                    );
+                    if pick.is_none_or(|(p, _)| cost < p) {
+                        pick = Some((cost, n));
+                    }
+                }
+                let Some((cost, node)) = pick else {
+                    continue;
+                };
+                if best[k].as_ref().is_none_or(|(old, _)| cost < *old) {
+                    best[k] = Some((cost, node.clone()));
+                    step += 1;
+                    changed[k] = step;
+                    again = true;
+                }
+            }
+        }
+        Costs { best }
+    }
+
+    fn entry(&self, eg: &Graph, class: Id) -> Option<&(usize, Node)> {
+        self.best.get(usize::from(eg.find(class)))?.as_ref()
+    }
+
+    /// The cost of a class's cheapest form (the most there is, for a class
+    /// with no finished form).
+    fn cost(&self, eg: &Graph, class: Id) -> usize {
+        self.entry(eg, class).map_or(usize::MAX, |b| b.0)
+    }
+
+    /// A class's cheapest node.
+    fn node(&self, eg: &Graph, class: Id) -> Option<&Node> {
+        self.entry(eg, class).map(|b| &b.1)
+    }
+}
+
 struct Builder<'a> {
     eg: &'a Graph,
-    ex: Extractor<'a, ReadableCost<'a>, Node, Meta>,
+    ex: Costs,
     out: RecExpr<Node>,
     /// The written shape of each node of `out`.
     shapes: Vec<Written>,
@@ -85,10 +206,10 @@ fn elementwise(n: &Node) -> Option<(&[Id], bool)> {
 }
 
 impl<'a> Builder<'a> {
-    fn new(eg: &'a Graph) -> Builder<'a> {
+    fn new(eg: &'a Graph, root: Id) -> Builder<'a> {
         Builder {
             eg,
-            ex: Extractor::new(eg, ReadableCost(eg)),
+            ex: Costs::new(eg, root),
             out: RecExpr::default(),
             shapes: Vec::new(),
             done: FxHashMap::default(),
@@ -183,7 +304,12 @@ impl<'a> Builder<'a> {
             self.done.insert(class, (id, true));
             return (id, true);
         }
-        let node = self.ex.find_best_node(class).clone();
+        let Some(node) = self.ex.node(self.eg, class).cloned() else {
+            // No finished form (not reached in a graph built from
+            // expressions): not trusted.
+            let id = self.push(class, Node::Num(crate::num::Rational::zero()));
+            return (id, false);
+        };
         if !self.busy.insert(class) {
             // Reached again from a search inside its own operands: the plain
             // cheapest form, not trusted.
@@ -243,8 +369,10 @@ impl<'a> Builder<'a> {
         let id = if is_zero(self.eg, class) {
             self.push(class, Node::Num(crate::num::Rational::zero()))
         } else {
-            let n = self.ex.find_best_node(class).clone();
-            self.node_plain(class, &n).0
+            match self.ex.node(self.eg, class).cloned() {
+                Some(n) => self.node_plain(class, &n).0,
+                None => self.push(class, Node::Num(crate::num::Rational::zero())),
+            }
         };
         self.plain_done.insert(class, id);
         id
@@ -263,7 +391,7 @@ impl<'a> Builder<'a> {
             .filter(|n| !matches!(n, Node::Vjp(_) | Node::Jac(_) | Node::Num(_)))
             .map(|n| {
                 let cost = n.fold(1usize, |acc, c| {
-                    acc.saturating_add(self.ex.find_best_cost(c))
+                    acc.saturating_add(self.ex.cost(self.eg, c))
                 });
                 (cost, n.clone())
             })
@@ -350,8 +478,8 @@ fn compact(expr: &RecExpr<Node>, root: Id) -> RecExpr<Node> {
 /// [`UNRESOLVED`]) are returned as they are, for the caller to report.
 pub fn extract_shaped(graph: &Graph, root: Id) -> Option<(usize, RecExpr<Node>)> {
     let root = graph.find(root);
-    let mut b = Builder::new(graph);
-    let cost = b.ex.find_best_cost(root);
+    let mut b = Builder::new(graph, root);
+    let cost = b.ex.cost(graph, root);
     if cost >= UNRESOLVED {
         let top = b.plain(root);
         return Some((cost, compact(&b.out, top)));
@@ -370,8 +498,97 @@ pub fn extract_shaped(graph: &Graph, root: Id) -> Option<(usize, RecExpr<Node>)>
 /// The cheapest expression of a class, shapes unchecked, and its cost.
 pub fn extract_unchecked(graph: &Graph, root: Id) -> (usize, RecExpr<Node>) {
     let root = graph.find(root);
-    let mut b = Builder::new(graph);
-    let cost = b.ex.find_best_cost(root);
+    let mut b = Builder::new(graph, root);
+    let cost = b.ex.cost(graph, root);
     let top = b.plain(root);
     (cost, compact(&b.out, top))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::analysis::Meta;
+    use crate::ir::build::ExprBuilder;
+    use crate::ir::Leaf;
+
+    /// egg's extractor with the same cost, to compare with.
+    struct Readable<'a>(&'a Graph);
+
+    impl egg::CostFunction<Node> for Readable<'_> {
+        type Cost = usize;
+        fn cost<C: FnMut(Id) -> usize>(&mut self, enode: &Node, costs: C) -> usize {
+            readable_cost(enode, |id| is_zero(self.0, id), costs)
+        }
+    }
+
+    /// A random expression over a few scalar leaves, from `seed`.
+    fn expression(seed: &mut u64, b: &mut ExprBuilder, depth: usize) -> Id {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let pick = (*seed >> 33) % if depth == 0 { 3 } else { 11 };
+        let binary: [fn([Id; 2]) -> Node; 4] = [Node::Add, Node::Sub, Node::Mul, Node::Had];
+        let unary: [fn(Id) -> Node; 3] = [Node::Neg, Node::Sigma, Node::DTanh];
+        let leaf = (*seed >> 40) as u32 % 3;
+        let mut kid = |b: &mut ExprBuilder| expression(seed, b, depth - 1);
+        match pick {
+            0 => b.leaf(Leaf::Param(leaf)),
+            1 => b.int(i64::from(leaf)),
+            2 => b.leaf(Leaf::Dim(0)),
+            3..=6 => {
+                let (x, y) = (kid(b), kid(b));
+                b.add(binary[pick as usize - 3]([x, y]))
+            }
+            7..=9 => {
+                let x = kid(b);
+                b.add(unary[pick as usize - 7](x))
+            }
+            _ => {
+                let x = kid(b);
+                let two = b.int(2);
+                b.add(Node::Pow([x, two]))
+            }
+        }
+    }
+
+    /// The cost table chooses, for every class a root reaches, the cost
+    /// and node egg's extractor chooses, on graphs that the simplifying
+    /// rules have grown (many equal forms per class, ties among them).
+    #[test]
+    fn chooses_what_eggs_extractor_chooses() {
+        let limits = crate::Limits {
+            egraph_nodes: 2_000,
+            egraph_iters: 8,
+            ..Default::default()
+        };
+        let mut seed = 0x5eed_u64;
+        let mut compared = 0;
+        for _ in 0..150 {
+            let mut b = ExprBuilder::new();
+            let root = expression(&mut seed, &mut b, 5);
+            let expr = b.finish(root);
+            let mut g = Graph::new(Meta::default());
+            let root = g.add_expr(&expr);
+            let ran = super::super::egraph::run(g, crate::rules::simplify(), &limits, "test");
+            let eg = &ran.graph;
+            let theirs = egg::Extractor::new(eg, Readable(eg));
+            for class in eg.classes() {
+                let ours = Costs::new(eg, class.id);
+                assert_eq!(ours.cost(eg, class.id), theirs.find_best_cost(class.id));
+                assert_eq!(
+                    ours.node(eg, class.id),
+                    Some(theirs.find_best_node(class.id))
+                );
+                compared += 1;
+            }
+            // The table from the root covers what the root reaches.
+            let ours = Costs::new(eg, root);
+            assert_eq!(
+                ours.node(eg, root),
+                Some(theirs.find_best_node(root)),
+                "{expr}"
+            );
+        }
+        assert!(compared > 1000, "{compared} classes compared");
+    }
 }
