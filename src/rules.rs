@@ -209,12 +209,15 @@ where
 fn pattern_ast(name: &str, text: &str) -> PatternAst<Node> {
     let mut ast = PatternAst::default();
     let mut rest = text;
+    // Rule texts are ASCII (a test reads every rule as egg does), so the
+    // tokens split on ASCII bytes.
     let mut tokens = std::iter::from_fn(|| {
-        rest = rest.trim_start();
+        rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
         let end = match rest.as_bytes().first()? {
             b'(' | b')' => 1,
             _ => rest
-                .find(|c: char| c == '(' || c == ')' || c.is_whitespace())
+                .bytes()
+                .position(|b| b == b'(' || b == b')' || b.is_ascii_whitespace())
                 .unwrap_or(rest.len()),
         };
         let (token, after) = rest.split_at(end);
@@ -229,6 +232,10 @@ fn pattern_ast(name: &str, text: &str) -> PatternAst<Node> {
                 invalid_rule(name, &format!("the variable `{op}` has operands"));
             }
             ENodeOrVar::Var(var(op))
+        } else if let Some(n) = small_int(op).filter(|_| kids.is_empty()) {
+            // The common constants (`0`, `1`, `-1`, `2`), without trying
+            // every operator's name first.
+            ENodeOrVar::ENode(Node::Num(crate::num::Rational::int(n)))
         } else {
             match Node::from_op(op, kids) {
                 Ok(n) => ENodeOrVar::ENode(n),
@@ -262,6 +269,16 @@ fn pattern_ast(name: &str, text: &str) -> PatternAst<Node> {
         invalid_rule(name, "not one whole expression");
     }
     ast
+}
+
+/// The integer a token writes in decimal digits, with an optional minus
+/// sign, if it fits an `i64`.
+fn small_int(token: &str) -> Option<i64> {
+    let digits = token.strip_prefix('-').unwrap_or(token);
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    token.parse().ok()
 }
 
 /// The searcher pattern of rule `name`.
@@ -454,6 +471,8 @@ mod tests {
             "(.* (sigma' ?x) (- 1 (sigma ?x)))",
             "(*  (T ?a)\n (* ?b  (T ?c)))",
             "(^ ?a -1)",
+            "(* -12 (+ 007 1/2))",
+            "-0",
             "((T ?a))",
         ] {
             let theirs: Result<PatternAst<Node>, _> = text.parse();
