@@ -298,6 +298,9 @@ pub struct Lazy {
     vars: Vec<Var>,
     /// The operators of the pattern, each once, the root first.
     ops: Vec<std::mem::Discriminant<Node>>,
+    /// The operator at each operand of the root, where the pattern names
+    /// one (not a variable).
+    operands: Vec<Option<std::mem::Discriminant<Node>>>,
     compiled: OnceLock<Pattern<Node>>,
 }
 
@@ -312,12 +315,39 @@ impl Lazy {
                 }
             }
         }
+        let nodes = ast.as_ref();
+        let operands = match nodes.last() {
+            Some(ENodeOrVar::ENode(root)) => root
+                .children()
+                .iter()
+                .map(|&c| match &nodes[usize::from(c)] {
+                    ENodeOrVar::ENode(e) => Some(e.discriminant()),
+                    ENodeOrVar::Var(_) => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         Lazy {
             vars: vars_of(&ast),
             ast,
             ops,
+            operands,
             compiled: OnceLock::new(),
         }
+    }
+
+    /// Whether the pattern may match at class `id`, whose nodes include
+    /// the root's operator: one of them has operands whose classes hold the
+    /// operators the pattern names there. (Only then is the compiled
+    /// pattern run, which costs far more.)
+    fn may_match(&self, eg: &Graph, root: std::mem::Discriminant<Node>, id: Id) -> bool {
+        eg[id].nodes.iter().any(|n| {
+            n.discriminant() == root
+                && n.children().len() == self.operands.len()
+                && n.children().iter().zip(&self.operands).all(|(&c, want)| {
+                    want.is_none_or(|d| eg[c].nodes.iter().any(|m| m.discriminant() == d))
+                })
+        })
     }
 
     fn pattern(&self) -> &Pattern<Node> {
@@ -334,7 +364,29 @@ impl Searcher<Node, Meta> for Lazy {
         if self.ops.iter().any(absent) {
             return Vec::new();
         }
-        self.pattern().search_with_limit(eg, limit)
+        let pattern = self.pattern();
+        let Some(ENodeOrVar::ENode(root)) = self.ast.as_ref().last() else {
+            return pattern.search_with_limit(eg, limit);
+        };
+        // As egg's own search: the classes that hold the root's operator,
+        // in egg's order, until `limit` matches; but only where the
+        // operands can match.
+        let root = root.discriminant();
+        let mut left = limit;
+        let mut found = Vec::new();
+        for id in eg.classes_for_op(&root).into_iter().flatten() {
+            if left == 0 {
+                break;
+            }
+            if !self.may_match(eg, root, id) {
+                continue;
+            }
+            if let Some(m) = pattern.search_eclass_with_limit(eg, id, left) {
+                left = left.saturating_sub(m.substs.len());
+                found.push(m);
+            }
+        }
+        found
     }
 
     fn search_eclass_with_limit(
