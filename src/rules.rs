@@ -537,6 +537,31 @@ mod tests {
         }
     }
 
+    /// Every rule finds, in grown graphs, the matches egg's own pattern
+    /// search finds, in the same order, also when a limit cuts them short.
+    #[test]
+    fn searches_find_what_egg_finds() {
+        let mut found = 0;
+        for (eg, _) in crate::derive::egraph::grown::graphs(60) {
+            for rule in prove().iter().chain(differentiate()).chain(jacobians()) {
+                let Some(ast) = rule.searcher.get_pattern_ast() else {
+                    continue;
+                };
+                let egg_own = Pattern::new(ast.clone());
+                for limit in [usize::MAX, 3] {
+                    let key = |ms: Vec<SearchMatches<'_, Node>>| -> Vec<(Id, Vec<Subst>)> {
+                        ms.into_iter().map(|m| (m.eclass, m.substs)).collect()
+                    };
+                    let ours = key(rule.searcher.search_with_limit(&eg, limit));
+                    let theirs = key(egg_own.search_with_limit(&eg, limit));
+                    assert_eq!(ours, theirs, "{}", rule.name);
+                    found += ours.len();
+                }
+            }
+        }
+        assert!(found > 1000, "{found} matches compared");
+    }
+
     /// Every rule's searcher, printed by egg, is read as egg reads it.
     #[test]
     fn every_rule_reads_back() {

@@ -507,9 +507,6 @@ pub fn extract_unchecked(graph: &Graph, root: Id) -> (usize, RecExpr<Node>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::analysis::Meta;
-    use crate::ir::build::ExprBuilder;
-    use crate::ir::Leaf;
 
     /// egg's extractor with the same cost, to compare with.
     struct Readable<'a>(&'a Graph);
@@ -521,56 +518,14 @@ mod tests {
         }
     }
 
-    /// A random expression over a few scalar leaves, from `seed`.
-    fn expression(seed: &mut u64, b: &mut ExprBuilder, depth: usize) -> Id {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let pick = (*seed >> 33) % if depth == 0 { 3 } else { 11 };
-        let binary: [fn([Id; 2]) -> Node; 4] = [Node::Add, Node::Sub, Node::Mul, Node::Had];
-        let unary: [fn(Id) -> Node; 3] = [Node::Neg, Node::Sigma, Node::DTanh];
-        let leaf = (*seed >> 40) as u32 % 3;
-        let mut kid = |b: &mut ExprBuilder| expression(seed, b, depth - 1);
-        match pick {
-            0 => b.leaf(Leaf::Param(leaf)),
-            1 => b.int(i64::from(leaf)),
-            2 => b.leaf(Leaf::Dim(0)),
-            3..=6 => {
-                let (x, y) = (kid(b), kid(b));
-                b.add(binary[pick as usize - 3]([x, y]))
-            }
-            7..=9 => {
-                let x = kid(b);
-                b.add(unary[pick as usize - 7](x))
-            }
-            _ => {
-                let x = kid(b);
-                let two = b.int(2);
-                b.add(Node::Pow([x, two]))
-            }
-        }
-    }
-
     /// The cost table chooses, for every class a root reaches, the cost
     /// and node egg's extractor chooses, on graphs that the simplifying
     /// rules have grown (many equal forms per class, ties among them).
     #[test]
     fn chooses_what_eggs_extractor_chooses() {
-        let limits = crate::Limits {
-            egraph_nodes: 2_000,
-            egraph_iters: 8,
-            ..Default::default()
-        };
-        let mut seed = 0x5eed_u64;
         let mut compared = 0;
-        for _ in 0..150 {
-            let mut b = ExprBuilder::new();
-            let root = expression(&mut seed, &mut b, 5);
-            let expr = b.finish(root);
-            let mut g = Graph::new(Meta::default());
-            let root = g.add_expr(&expr);
-            let ran = super::super::egraph::run(g, crate::rules::simplify(), &limits, "test");
-            let eg = &ran.graph;
+        for (eg, root) in super::super::egraph::grown::graphs(150) {
+            let eg = &eg;
             let theirs = egg::Extractor::new(eg, Readable(eg));
             for class in eg.classes() {
                 let ours = Costs::new(eg, class.id);
@@ -583,11 +538,7 @@ mod tests {
             }
             // The table from the root covers what the root reaches.
             let ours = Costs::new(eg, root);
-            assert_eq!(
-                ours.node(eg, root),
-                Some(theirs.find_best_node(root)),
-                "{expr}"
-            );
+            assert_eq!(ours.node(eg, root), Some(theirs.find_best_node(root)));
         }
         assert!(compared > 1000, "{compared} classes compared");
     }
