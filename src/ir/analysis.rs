@@ -34,6 +34,10 @@ pub struct Data {
 pub struct Meta {
     shapes: Vec<Shape>,
     ids: HashMap<Shape, ShapeId>,
+    /// The shape of `a * b`, by the shapes of `a` and `b`, once worked out.
+    products: HashMap<(ShapeId, ShapeId), ShapeId>,
+    /// The shape of `a^T`, by the shape of `a`, once worked out.
+    transposes: HashMap<ShapeId, ShapeId>,
     leaves: Rc<dyn LeafShapes>,
     /// Constant values of variables under assumptions, for every index value.
     pub assumed: HashMap<u32, Rational>,
@@ -84,6 +88,8 @@ impl Meta {
         let mut m = Meta {
             shapes: Vec::new(),
             ids: HashMap::default(),
+            products: HashMap::default(),
+            transposes: HashMap::default(),
             leaves,
             assumed: HashMap::default(),
             contradiction: false,
@@ -202,21 +208,27 @@ impl Analysis<Node> for Meta {
                 }
             }
             Node::Mul([a, b]) => {
-                let (sa, sb) = (
-                    eg.analysis.shape(sh(a)).clone(),
-                    eg.analysis.shape(sh(b)).clone(),
-                );
-                let shape = match sa.product(&sb) {
-                    Product::Scale(s) | Product::Matrix(s) => s,
-                    // Ill-shaped products are never built; keep the left shape.
-                    Product::Mismatch => sa.clone(),
-                };
+                let (sa, sb) = (sh(a), sh(b));
                 let konst = match (k(a), k(b)) {
                     (Some(x), _) | (_, Some(x)) if x.is_zero() => Some(Poly::zero()),
-                    (Some(x), Some(y)) if sa.is_scalar() || sb.is_scalar() => x.mul(&y),
+                    (Some(x), Some(y)) if sa == scalar || sb == scalar => x.mul(&y),
                     _ => None,
                 };
-                (Some(shape), konst)
+                let shape = match eg.analysis.products.get(&(sa, sb)) {
+                    Some(&s) => s,
+                    None => {
+                        let left = eg.analysis.shape(sa).clone();
+                        let shape = match left.product(eg.analysis.shape(sb)) {
+                            Product::Scale(s) | Product::Matrix(s) => s,
+                            // Ill-shaped products are never built; keep the left shape.
+                            Product::Mismatch => left,
+                        };
+                        let s = eg.analysis.intern(shape);
+                        eg.analysis.products.insert((sa, sb), s);
+                        s
+                    }
+                };
+                return Data { shape, konst };
             }
             Node::Div([a, b]) => {
                 let konst = match (k(a), k(b).and_then(|y| y.as_constant())) {
@@ -243,8 +255,17 @@ impl Analysis<Node> for Meta {
                 };
             }
             Node::Trans(a) => {
-                let s = eg.analysis.shape(sh(a)).transpose();
-                (Some(s), k(a))
+                let (sa, konst) = (sh(a), k(a));
+                let shape = match eg.analysis.transposes.get(&sa) {
+                    Some(&s) => s,
+                    None => {
+                        let t = eg.analysis.shape(sa).transpose();
+                        let s = eg.analysis.intern(t);
+                        eg.analysis.transposes.insert(sa, s);
+                        s
+                    }
+                };
+                return Data { shape, konst };
             }
             Node::Sigma(a) | Node::Tanh(a) | Node::Exp(a) | Node::Log(a) | Node::Sqrt(a) => {
                 let c = k(a).and_then(|x| x.as_constant());
