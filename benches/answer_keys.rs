@@ -10,6 +10,10 @@ use deriv::Options;
 #[path = "gen.rs"]
 mod gen;
 
+/// The binary's allocator, so that the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }
