@@ -28,7 +28,7 @@ pub struct Ref {
     /// The variable's number in the model.
     pub var: u32,
     /// One entry per index of the variable.
-    pub at: Box<[Ix]>,
+    pub at: std::sync::Arc<[Ix]>,
 }
 
 impl Ref {
@@ -397,6 +397,11 @@ impl Symbols {
 pub trait LeafShapes {
     /// The shape of a leaf (a `Leaf::Fn` or `Leaf::Index` is a scalar).
     fn leaf_shape(&self, leaf: &Leaf) -> Shape;
+    /// The shape of a leaf, where it is kept as it is (so that it need not
+    /// be copied to be looked up).
+    fn stored_leaf_shape(&self, _leaf: &Leaf) -> Option<&Shape> {
+        None
+    }
     /// The argument shape of a declared function.
     fn fn_domain(&self, f: u32) -> Shape;
 }

@@ -249,7 +249,7 @@ impl<'c, 's> Lowerer<'c, 's> {
                     )
                     .hint("a recurrence needs a term of known shape, such as an input or a parameter"));
                 }
-                Ok((self.b.leaf(Leaf::Var(Ref { var: v, at })), shape))
+                Ok((self.b.leaf(Leaf::Var(Ref { var: v, at: at.into() })), shape))
             }
             Some(&(Named::Param(p), _)) => {
                 if r.indices.is_some() {
@@ -541,7 +541,7 @@ impl<'c, 's> Lowerer<'c, 's> {
                     Some(&(Named::Var(v), _)) if self.ck.model.vars[v as usize].kind != VarKind::Input => {
                         let at = self.ref_indices(r, v)?;
                         let s = self.ck.var_shapes[v as usize].clone();
-                        Ok((self.b.leaf(Leaf::Bar(Target::Var(Ref { var: v, at }))), s))
+                        Ok((self.b.leaf(Leaf::Bar(Target::Var(Ref { var: v, at: at.into() }))), s))
                     }
                     Some(&(Named::Param(p), _)) if r.indices.is_none() => Ok((
                         self.b.leaf(Leaf::Bar(Target::Param(p))),

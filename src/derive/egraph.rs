@@ -44,6 +44,15 @@ impl LeafShapes for ShapeTable {
         }
     }
 
+    fn stored_leaf_shape(&self, leaf: &Leaf) -> Option<&Shape> {
+        use crate::ir::Target;
+        match leaf {
+            Leaf::Param(p) | Leaf::Bar(Target::Param(p)) => self.params.get(*p as usize),
+            Leaf::Var(r) | Leaf::Bar(Target::Var(r)) => self.vars.get(r.var as usize),
+            Leaf::Dim(_) | Leaf::Index(_) | Leaf::Fn(_) => None,
+        }
+    }
+
     fn fn_domain(&self, f: u32) -> Shape {
         self.fns
             .get(f as usize)

@@ -177,7 +177,15 @@ impl Analysis<Node> for Meta {
                     Leaf::Var(r) => eg.analysis.assumed.get(&r.var).cloned().map(Poly::constant),
                     _ => None,
                 };
-                (Some(eg.analysis.leaves.leaf_shape(l)), konst)
+                let leaves = eg.analysis.leaves.clone();
+                let shape = match leaves.stored_leaf_shape(l) {
+                    Some(s) => match eg.analysis.ids.get(s) {
+                        Some(&id) => id,
+                        None => eg.analysis.intern(s.clone()),
+                    },
+                    None => eg.analysis.intern(leaves.leaf_shape(l)),
+                };
+                return Data { shape, konst };
             }
             Node::Add([a, b]) | Node::Sub([a, b]) => {
                 let konst = match (k(a), k(b)) {
