@@ -40,9 +40,11 @@ fn ident(pair: &Pair<'_, Rule>) -> Ident {
 
 /// A grammar/builder mismatch; unreachable for text the grammar accepted,
 /// but reported as an error rather than a panic.
-fn shape_error(pair: &Pair<'_, Rule>) -> Diagnostic {
+/// Made only when it is reported (it cannot be, for a tree the grammar
+/// built); `at` is the pair's span.
+fn shape_error(at: Span) -> Diagnostic {
     Diagnostic::new(
-        span(pair),
+        at,
         "internal error: the syntax tree does not have the expected form",
         "here",
     )
@@ -70,7 +72,8 @@ impl Builder {
     fn stmt(&self, pair: Pair<'_, Rule>) -> Result<Stmt> {
         let sp = span(&pair);
         let rule = pair.as_rule();
-        let err = shape_error(&pair);
+        let at = span(&pair);
+        let err = move || shape_error(at);
         let parts = inner(pair);
         let kind = match rule {
             Rule::dim_decl => StmtKind::Dim(names(&parts[1..])),
@@ -84,7 +87,7 @@ impl Builder {
                             let r = inner(p.clone());
                             let (lo, hi) = match r.as_slice() {
                                 [lo, hi] => (self.size(lo.clone())?, self.size(hi.clone())?),
-                                _ => return Err(shape_error(p)),
+                                _ => return Err(shape_error(span(p))),
                             };
                             range = Some((lo, hi));
                         }
@@ -94,14 +97,14 @@ impl Builder {
                 StmtKind::Index { names: ns, range }
             }
             Rule::param_decl => {
-                let (last, rest) = parts.split_last().ok_or(err)?;
+                let (last, rest) = parts.split_last().ok_or_else(err)?;
                 StmtKind::Param {
                     names: names(&rest[1..]),
                     shape: self.shape(last.clone())?,
                 }
             }
             Rule::input_decl => {
-                let (last, rest) = parts.split_last().ok_or(err)?;
+                let (last, rest) = parts.split_last().ok_or_else(err)?;
                 let targets = rest[1..]
                     .iter()
                     .map(|p| self.reference(p.clone()))
@@ -117,59 +120,59 @@ impl Builder {
                     from: self.shape(from.clone())?,
                     to: self.shape(to.clone())?,
                 },
-                _ => return Err(err),
+                _ => return Err(err()),
             },
             Rule::init_decl => match parts.as_slice() {
                 [_, t, v] => StmtKind::Init {
                     target: self.reference(t.clone())?,
                     value: self.expr(v.clone())?,
                 },
-                _ => return Err(err),
+                _ => return Err(err()),
             },
             Rule::loss_decl => match parts.as_slice() {
                 [_, n, v] => StmtKind::Loss {
                     name: ident(n),
                     value: self.expr(v.clone())?,
                 },
-                _ => return Err(err),
+                _ => return Err(err()),
             },
             Rule::equation => match parts.as_slice() {
                 [t, v] => StmtKind::Equation {
                     target: self.reference(t.clone())?,
                     value: self.expr(v.clone())?,
                 },
-                _ => return Err(err),
+                _ => return Err(err()),
             },
             Rule::derive_req => match parts.as_slice() {
                 [_, req] => StmtKind::Request(self.derive(req.clone())?),
-                _ => return Err(err),
+                _ => return Err(err()),
             },
             Rule::count_req => {
-                let req = parts.get(1).ok_or(err.clone())?;
+                let req = parts.get(1).ok_or_else(err)?;
                 let sub = inner(req.clone());
                 match req.as_rule() {
                     Rule::count_params => StmtKind::Request(Request::CountParams),
                     Rule::count_macs => match sub.as_slice() {
                         [_, r] => StmtKind::Request(Request::CountMacs(self.reference(r.clone())?)),
-                        _ => return Err(err),
+                        _ => return Err(err()),
                     },
-                    _ => return Err(err),
+                    _ => return Err(err()),
                 }
             }
             Rule::depth_req => match parts.as_slice() {
                 [_, r] => StmtKind::Request(Request::Depth(self.reference(r.clone())?)),
-                _ => return Err(err),
+                _ => return Err(err()),
             },
             Rule::expect_req => {
-                let lhs_pair = parts.get(1).ok_or(err.clone())?;
-                let rhs_pair = parts.get(2).ok_or(err.clone())?;
+                let lhs_pair = parts.get(1).ok_or_else(err)?;
+                let rhs_pair = parts.get(2).ok_or_else(err)?;
                 let lhs = match inner(lhs_pair.clone()).as_slice() {
                     [p] if p.as_rule() == Rule::depth_lhs => match inner(p.clone()).as_slice() {
                         [_, r] => ExpectLhs::Depth(self.reference(r.clone())?, span(p)),
-                        _ => return Err(err),
+                        _ => return Err(err()),
                     },
                     [p] => ExpectLhs::Expr(self.expr(p.clone())?),
-                    _ => return Err(err),
+                    _ => return Err(err()),
                 };
                 let assuming = match parts.get(3) {
                     Some(a) => self.assuming(a.clone())?,
@@ -181,14 +184,15 @@ impl Builder {
                     assuming,
                 })
             }
-            _ => return Err(err),
+            _ => return Err(err()),
         };
         Ok(Stmt { kind, span: sp })
     }
 
     fn derive(&self, pair: Pair<'_, Rule>) -> Result<Request> {
         let rule = pair.as_rule();
-        let err = shape_error(&pair);
+        let at = span(&pair);
+        let err = move || shape_error(at);
         let parts = inner(pair);
         let assuming = |p: Option<&Pair<'_, Rule>>| match p {
             Some(a) => self.assuming(a.clone()),
@@ -199,7 +203,7 @@ impl Builder {
                 assuming: assuming(parts.get(1))?,
             },
             Rule::grad_req => Request::Grad {
-                param: ident(parts.get(1).ok_or(err)?),
+                param: ident(parts.get(1).ok_or_else(err)?),
                 assuming: assuming(parts.get(2))?,
             },
             Rule::inverse_req => Request::Inverse,
@@ -209,12 +213,12 @@ impl Builder {
                     of: self.ref_tuple(of.clone())?,
                     wrt: self.ref_tuple(wrt.clone())?,
                 },
-                _ => return Err(err),
+                _ => return Err(err()),
             },
             Rule::det_req => Request::Det {
-                of: ident(parts.get(1).ok_or(err)?),
+                of: ident(parts.get(1).ok_or_else(err)?),
             },
-            _ => return Err(err),
+            _ => return Err(err()),
         })
     }
 
@@ -229,21 +233,23 @@ impl Builder {
                 continue;
             }
             let sp = span(&p);
-            let err = shape_error(&p);
+            let at = span(&p);
+            let err = move || shape_error(at);
             match inner(p).as_slice() {
                 [t, v] => out.push(Assign {
                     target: self.reference(t.clone())?,
                     value: self.expr(v.clone())?,
                     span: sp,
                 }),
-                _ => return Err(err),
+                _ => return Err(err()),
             }
         }
         Ok(out)
     }
 
     fn shape(&self, pair: Pair<'_, Rule>) -> Result<ShapeExpr> {
-        let err = shape_error(&pair);
+        let at = span(&pair);
+        let err = move || shape_error(at);
         let parts: Vec<_> = inner(pair)
             .into_iter()
             .filter(|p| p.as_rule() != Rule::shape_times)
@@ -255,7 +261,7 @@ impl Builder {
                 self.size(m.clone())?,
                 self.size(n.clone())?,
             )),
-            _ => Err(err),
+            _ => Err(err()),
         }
     }
 
@@ -312,7 +318,8 @@ impl Builder {
                 Ok(acc)
             }
             Rule::dim_factor => {
-                let err = shape_error(&pair);
+                let at = span(&pair);
+                let err = move || shape_error(at);
                 let parts = inner(pair);
                 match parts.as_slice() {
                     [a] => self.size(a.clone()),
@@ -327,19 +334,20 @@ impl Builder {
                             span: sp,
                         })
                     }
-                    _ => Err(err),
+                    _ => Err(err()),
                 }
             }
-            _ => Err(shape_error(&pair)),
+            _ => Err(shape_error(span(&pair))),
         }
     }
 
     /// A `target` or `reference`: a name with optional indices.
     fn reference(&self, pair: Pair<'_, Rule>) -> Result<Ref> {
         let sp = span(&pair);
-        let err = shape_error(&pair);
+        let at = span(&pair);
+        let err = move || shape_error(at);
         let parts = inner(pair);
-        let name = ident(parts.first().ok_or(err)?);
+        let name = ident(parts.first().ok_or_else(err)?);
         let indices = match parts.get(1) {
             Some(list) => Some(
                 list.clone()
@@ -358,8 +366,9 @@ impl Builder {
 
     fn index_item(&self, pair: Pair<'_, Rule>) -> Result<IndexItem> {
         let sp = span(&pair);
-        let err = shape_error(&pair);
-        let item = inner(pair).into_iter().next().ok_or(err.clone())?;
+        let at = span(&pair);
+        let err = move || shape_error(at);
+        let item = inner(pair).into_iter().next().ok_or_else(err)?;
         // Indices stay far from overflow in every later computation.
         let number = |text: &str, at: Span| -> Result<i64> {
             match text.parse::<i64>() {
@@ -381,7 +390,7 @@ impl Builder {
             }),
             Rule::index_var => {
                 let parts = inner(item);
-                let name = ident(parts.first().ok_or(err)?);
+                let name = ident(parts.first().ok_or_else(err)?);
                 let offset = match (parts.get(1), parts.get(2)) {
                     (Some(op), Some(n)) => {
                         let n = number(n.as_str(), span(n))?;
@@ -399,7 +408,7 @@ impl Builder {
                     span: sp,
                 })
             }
-            _ => Err(err),
+            _ => Err(err()),
         }
     }
 
@@ -431,11 +440,12 @@ impl Builder {
     fn expr_depth(&self, pair: Pair<'_, Rule>) -> Result<(Expr, usize)> {
         let sp = span(&pair);
         let rule = pair.as_rule();
-        let err = shape_error(&pair);
+        let at = span(&pair);
+        let err = move || shape_error(at);
         match rule {
             Rule::expr | Rule::term => {
                 let mut it = pair.into_inner();
-                let first = it.next().ok_or(err)?;
+                let first = it.next().ok_or_else(err)?;
                 let (mut acc, mut depth) = self.expr_depth(first)?;
                 while let (Some(op), Some(rhs)) = (it.next(), it.next()) {
                     let (rhs, d) = self.expr_depth(rhs)?;
@@ -460,7 +470,7 @@ impl Builder {
             }
             Rule::unary => {
                 let parts = inner(pair);
-                let (last, negs) = parts.split_last().ok_or(err)?;
+                let (last, negs) = parts.split_last().ok_or_else(err)?;
                 let (mut e, mut depth) = self.expr_depth(last.clone())?;
                 for neg in negs.iter().rev() {
                     depth += 1;
@@ -497,7 +507,7 @@ impl Builder {
                         }
                     }
                 }
-                let (negs, mut acc, mut depth, s) = operands.pop().ok_or(err)?;
+                let (negs, mut acc, mut depth, s) = operands.pop().ok_or_else(err)?;
                 (acc, depth) = wrap_negs(acc, depth, negs, s);
                 while let Some((negs, base, d, s)) = operands.pop() {
                     depth = depth.max(d) + 1;
@@ -515,7 +525,7 @@ impl Builder {
             }
             Rule::postfix => {
                 let mut it = pair.into_inner();
-                let (mut e, mut depth) = self.expr_depth(it.next().ok_or(err)?)?;
+                let (mut e, mut depth) = self.expr_depth(it.next().ok_or_else(err)?)?;
                 for t in it {
                     depth += 1;
                     let s = e.span.to(span(&t));
@@ -550,7 +560,7 @@ impl Builder {
                 1,
             )),
             Rule::paren => {
-                let (e, d) = self.expr_depth(pair.into_inner().next().ok_or(err)?)?;
+                let (e, d) = self.expr_depth(pair.into_inner().next().ok_or_else(err)?)?;
                 Ok((
                     Expr {
                         kind: ExprKind::Paren(Box::new(e)),
@@ -581,7 +591,7 @@ impl Builder {
             }
             Rule::call | Rule::deriv_call => {
                 let mut it = pair.into_inner();
-                let name = ident(&it.next().ok_or(err)?);
+                let name = ident(&it.next().ok_or_else(err)?);
                 let mut args = Vec::new();
                 let mut depth = 0;
                 for a in it {
@@ -605,7 +615,7 @@ impl Builder {
                 let parts = inner(pair);
                 let (f, arg) = match parts.as_slice() {
                     [_, f, a] => (ident(f), a.clone()),
-                    _ => return Err(err),
+                    _ => return Err(err()),
                 };
                 let (a, d) = self.expr_depth(arg)?;
                 let kind = if rule == Rule::grad_call {
@@ -615,7 +625,7 @@ impl Builder {
                 };
                 Ok((Expr { kind, span: sp }, d + 1))
             }
-            _ => Err(err),
+            _ => Err(err()),
         }
     }
 }
