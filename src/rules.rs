@@ -36,6 +36,12 @@ pub fn is_scalar_var(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     move |eg, _, s| is_scalar(eg, s[v])
 }
 
+/// `?y` does not depend on the leaf `?x`.
+pub fn is_independent(y: &str, x: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let (y, x) = (var(y), var(x));
+    move |eg, _, s| crate::ir::analysis::independent(eg, s[y], s[x])
+}
+
 /// Some operand depends on `?x` (a derivative or Jacobian with respect to
 /// `?x` is not simply zero).
 pub fn depends(operands: &'static [&'static str]) -> impl Fn(&mut Graph, Id, &Subst) -> bool {

@@ -7,7 +7,7 @@
 //! These rules assume the leaves are independent variables: they run on an
 //! e-graph in which no leaf has been merged with its definition.
 
-use super::{built_if, depends, is_zero_var, rule, var, Rewrite};
+use super::{built_if, depends, is_independent, is_zero_var, rule, var, Rewrite};
 use crate::ir::analysis::{add_poly, independent, is_scalar, is_zero, shape_of, Graph};
 use crate::ir::Node;
 use crate::num::Rational;
@@ -119,12 +119,6 @@ fn trace_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
     let eye = eg.add(Node::Eye(size));
     let seed = eg.add(Node::Mul([b, eye]));
     Some(vjp(eg, seed, x, m))
-}
-
-/// `?y` does not depend on the leaf `?x`.
-fn is_independent(y: &str, x: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
-    let (y, x) = (var(y), var(x));
-    move |eg, _, s| independent(eg, s[y], s[x])
 }
 
 /// The chain rule applies: the seed `?b` is not zero and some operand

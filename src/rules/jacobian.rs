@@ -4,7 +4,7 @@
 //! gradient or Hessian. Like the adjoint rules, these assume independent
 //! leaves.
 
-use super::{built, built_if, depends, rule, var, Rewrite};
+use super::{built, built_if, depends, is_independent, rule, var, Rewrite};
 use crate::ir::analysis::{add_poly, independent, is_scalar, shape_of, Graph};
 use crate::ir::Node;
 use crate::num::Rational;
@@ -109,10 +109,4 @@ pub fn rules() -> Vec<Rewrite> {
     rules.push(built_if("jac-div", "(jac ?x (/ ?u ?s))", depends(&["?u", "?s"]), quotient_rule));
     rules.push(built_if("jac-pow", "(jac ?x (^ ?u ?n))", depends(&["?u", "?n"]), power_rule));
     rules
-}
-
-/// `?y` does not depend on the leaf `?x`.
-fn is_independent(y: &str, x: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
-    let (y, x) = (var(y), var(x));
-    move |eg, _, s| independent(eg, s[y], s[x])
 }
