@@ -288,8 +288,8 @@ fn small_int(token: &str) -> Option<i64> {
 }
 
 /// The searcher pattern of rule `name`.
-fn pattern(name: &str, text: &str) -> Lazy {
-    Lazy::new(pattern_ast(name, text))
+fn pattern(name: &str, text: &str) -> RuleSearcher {
+    RuleSearcher::new(pattern_ast(name, text))
 }
 
 /// A rule's searcher. It looks first whether the graph holds every
@@ -299,10 +299,12 @@ fn pattern(name: &str, text: &str) -> Lazy {
 /// compiled on that first search: compiling a pattern costs more than
 /// searching a small graph with it, and some rules never meet their
 /// operators in a given script.
-pub struct Lazy {
+pub struct RuleSearcher {
     ast: PatternAst<Node>,
     vars: Vec<Var>,
-    /// The operators of the pattern, each once, the root first.
+    /// The operator at the root, unless the root is a variable.
+    root: Option<std::mem::Discriminant<Node>>,
+    /// The operators of the pattern, each once.
     ops: Vec<std::mem::Discriminant<Node>>,
     /// The operator at each operand of the root, where the pattern names
     /// one (not a variable).
@@ -310,8 +312,8 @@ pub struct Lazy {
     compiled: OnceLock<Pattern<Node>>,
 }
 
-impl Lazy {
-    fn new(ast: PatternAst<Node>) -> Lazy {
+impl RuleSearcher {
+    fn new(ast: PatternAst<Node>) -> RuleSearcher {
         let mut ops = Vec::new();
         for n in ast.as_ref().iter().rev() {
             if let ENodeOrVar::ENode(e) = n {
@@ -322,20 +324,23 @@ impl Lazy {
             }
         }
         let nodes = ast.as_ref();
-        let operands = match nodes.last() {
-            Some(ENodeOrVar::ENode(root)) => root
-                .children()
-                .iter()
-                .map(|&c| match &nodes[usize::from(c)] {
-                    ENodeOrVar::ENode(e) => Some(e.discriminant()),
-                    ENodeOrVar::Var(_) => None,
-                })
-                .collect(),
-            _ => Vec::new(),
+        let (root, operands) = match nodes.last() {
+            Some(ENodeOrVar::ENode(root)) => (
+                Some(root.discriminant()),
+                root.children()
+                    .iter()
+                    .map(|&c| match &nodes[usize::from(c)] {
+                        ENodeOrVar::ENode(e) => Some(e.discriminant()),
+                        ENodeOrVar::Var(_) => None,
+                    })
+                    .collect(),
+            ),
+            _ => (None, Vec::new()),
         };
-        Lazy {
+        RuleSearcher {
             vars: vars_of(&ast),
             ast,
+            root,
             ops,
             operands,
             compiled: OnceLock::new(),
@@ -361,7 +366,7 @@ impl Lazy {
     }
 }
 
-impl Searcher<Node, Meta> for Lazy {
+impl Searcher<Node, Meta> for RuleSearcher {
     fn search_with_limit(&self, eg: &Graph, limit: usize) -> Vec<SearchMatches<'_, Node>> {
         let absent = |d: &std::mem::Discriminant<Node>| {
             eg.classes_for_op(d)
@@ -371,13 +376,12 @@ impl Searcher<Node, Meta> for Lazy {
             return Vec::new();
         }
         let pattern = self.pattern();
-        let Some(ENodeOrVar::ENode(root)) = self.ast.as_ref().last() else {
+        let Some(root) = self.root else {
             return pattern.search_with_limit(eg, limit);
         };
         // As egg's own search: the classes that hold the root's operator,
         // in egg's order, until `limit` matches; but only where the
         // operands can match.
-        let root = root.discriminant();
         let mut left = limit;
         let mut found = Vec::new();
         for id in eg.classes_for_op(&root).into_iter().flatten() {

@@ -35,13 +35,9 @@ impl ShapeTable {
 
 impl LeafShapes for ShapeTable {
     fn leaf_shape(&self, leaf: &Leaf) -> Shape {
-        use crate::ir::Target;
-        let get = |v: &Vec<Shape>, i: u32| v.get(i as usize).cloned().unwrap_or_else(Shape::scalar);
-        match leaf {
-            Leaf::Param(p) | Leaf::Bar(Target::Param(p)) => get(&self.params, *p),
-            Leaf::Var(r) | Leaf::Bar(Target::Var(r)) => get(&self.vars, r.var),
-            Leaf::Dim(_) | Leaf::Index(_) | Leaf::Fn(_) => Shape::scalar(),
-        }
+        self.stored_leaf_shape(leaf)
+            .cloned()
+            .unwrap_or_else(Shape::scalar)
     }
 
     fn stored_leaf_shape(&self, leaf: &Leaf) -> Option<&Shape> {

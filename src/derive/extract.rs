@@ -142,7 +142,10 @@ impl Costs {
         self.entry(eg, class).map_or(usize::MAX, |b| b.0)
     }
 
-    /// A class's cheapest node.
+    /// A class's cheapest node. Every class a root reaches has one (each
+    /// class holds the node that made it, whose operands were made before
+    /// it), and the builder only asks for classes the root reaches, so it
+    /// never meets `None`; where it would, it does not trust the form.
     fn node(&self, eg: &Graph, class: Id) -> Option<&Node> {
         self.entry(eg, class).map(|b| &b.1)
     }
@@ -371,6 +374,8 @@ impl<'a> Builder<'a> {
         } else {
             match self.ex.node(self.eg, class).cloned() {
                 Some(n) => self.node_plain(class, &n).0,
+                // Not met (see `Costs::node`); unchecked forms are for
+                // conditions and reports only.
                 None => self.push(class, Node::Num(crate::num::Rational::zero())),
             }
         };
@@ -519,8 +524,9 @@ mod tests {
     }
 
     /// The cost table chooses, for every class a root reaches, the cost
-    /// and node egg's extractor chooses, on graphs that the simplifying
-    /// rules have grown (many equal forms per class, ties among them).
+    /// and node egg's extractor chooses, on graphs that the chain rule and
+    /// the simplifying rules have grown (many equal forms per class, ties
+    /// among them).
     #[test]
     fn chooses_what_eggs_extractor_chooses() {
         let mut compared = 0;

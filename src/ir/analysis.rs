@@ -97,18 +97,18 @@ impl Meta {
             zeros: HashMap::default(),
             nonzero: Vec::new(),
         };
-        m.intern(Shape::scalar());
+        m.intern(&Shape::scalar());
         m
     }
 
-    /// The id of a shape.
-    pub fn intern(&mut self, s: Shape) -> ShapeId {
-        if let Some(&id) = self.ids.get(&s) {
+    /// The id of a shape (copied only the first time it is seen).
+    pub fn intern(&mut self, s: &Shape) -> ShapeId {
+        if let Some(&id) = self.ids.get(s) {
             return id;
         }
         let id = ShapeId(self.shapes.len() as u32);
         self.shapes.push(s.clone());
-        self.ids.insert(s, id);
+        self.ids.insert(s.clone(), id);
         id
     }
 
@@ -179,11 +179,8 @@ impl Analysis<Node> for Meta {
                 };
                 let leaves = eg.analysis.leaves.clone();
                 let shape = match leaves.stored_leaf_shape(l) {
-                    Some(s) => match eg.analysis.ids.get(s) {
-                        Some(&id) => id,
-                        None => eg.analysis.intern(s.clone()),
-                    },
-                    None => eg.analysis.intern(leaves.leaf_shape(l)),
+                    Some(s) => eg.analysis.intern(s),
+                    None => eg.analysis.intern(&leaves.leaf_shape(l)),
                 };
                 return Data { shape, konst };
             }
@@ -231,7 +228,7 @@ impl Analysis<Node> for Meta {
                             // Ill-shaped products are never built; keep the left shape.
                             Product::Mismatch => left,
                         };
-                        let s = eg.analysis.intern(shape);
+                        let s = eg.analysis.intern(&shape);
                         eg.analysis.products.insert((sa, sb), s);
                         s
                     }
@@ -268,7 +265,7 @@ impl Analysis<Node> for Meta {
                     Some(&s) => s,
                     None => {
                         let t = eg.analysis.shape(sa).transpose();
-                        let s = eg.analysis.intern(t);
+                        let s = eg.analysis.intern(&t);
                         eg.analysis.transposes.insert(sa, s);
                         s
                     }
@@ -380,7 +377,7 @@ impl Analysis<Node> for Meta {
             }
         };
         let shape = match shape {
-            Some(s) => eg.analysis.intern(s),
+            Some(s) => eg.analysis.intern(&s),
             None => scalar,
         };
         Data { shape, konst }
