@@ -12,6 +12,8 @@ pub mod expect;
 pub mod extract;
 pub mod inverse;
 pub mod jacobian;
+pub mod scope;
+pub mod window;
 
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Ix, Leaf, Node, Target};
@@ -209,14 +211,21 @@ impl<'m> Session<'m> {
         }
         let done = match self.jacobian(k) {
             Ok(j) => {
-                let name = match &self.model.requests[k].kind {
-                    RequestKind::Jacobian { name, .. } => name.clone(),
-                    _ => String::new(),
+                let (name, window) = match &self.model.requests[k].kind {
+                    RequestKind::Jacobian { name, of, .. } => {
+                        (name.clone(), window::Window::computing(self.model, of))
+                    }
+                    _ => (String::new(), window::Window::whole()),
                 };
                 match j.equations.first().map(|d| &d.rhs) {
                     Some(Rhs::Expr(m)) => {
-                        let (d, notes, stats) =
-                            det::determinant(self.model, &self.shapes, m, &self.options.limits);
+                        let (d, notes, stats) = det::determinant(
+                            self.model,
+                            &self.shapes,
+                            m,
+                            &window,
+                            &self.options.limits,
+                        );
                         Ok(Found {
                             equations: vec![Derived {
                                 lhs: Lhs::Det(name),
@@ -316,7 +325,11 @@ impl<'m> Session<'m> {
                     stats.extend(self.adj.stats[before..].iter().cloned());
                     match found {
                         Ok(f) => f.equations,
-                        Err(_) if self.model.loss.is_none() => Vec::new(),
+                        // Without the adjoint equations a proof cannot
+                        // replace an adjoint by its equation, but the
+                        // numbers still decide; under assumptions they
+                        // say which adjoints vanish, and are needed.
+                        Err(_) if assuming.is_empty() => Vec::new(),
                         Err(e) => return Err(e),
                     }
                 } else {

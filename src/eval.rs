@@ -4,9 +4,11 @@
 //! it is the ground truth of the tests and of `expect` counterexamples.
 
 mod instance;
+mod truth;
 mod value;
 
 pub use instance::{loss_gradient, Forward, Instance, Perturb, Rng, TestFn, DEFAULT_STEPS};
+pub use truth::{positions, tuples, FdAdjoints, RandomAdjoints};
 pub use value::Mat;
 
 use crate::ir::{Ix, Leaf, Node, Ref, Target};
@@ -74,7 +76,14 @@ impl Evaluator<'_> {
 
     fn var(&self, r: &Ref, binding: &[Option<i64>]) -> Result<Mat> {
         let t = Self::tuple(&r.at, binding)?;
-        if let Some((_, value)) = self.assumed.iter().find(|(v, _)| *v == r.var) {
+        // An assumption holds where the model computes the variable, not
+        // at its boundary values.
+        let assumed = self
+            .assumed
+            .iter()
+            .find(|(v, _)| *v == r.var)
+            .filter(|_| self.forward.instance().computed(r.var, &t));
+        if let Some((_, value)) = assumed {
             let model = self.forward.instance().model;
             let mut b = vec![None; model.indices.len()];
             for (&i, &v) in model.vars[r.var as usize].indices.iter().zip(&t) {

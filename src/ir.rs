@@ -60,12 +60,14 @@ pub enum Target {
 /// The leaves of the IR, numbered in script order.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Leaf {
+    /// A variable or input at indices. First in the order, so that where a
+    /// variable and its definition are one value of equal cost (`z = s`),
+    /// extraction writes the variable.
+    Var(Ref),
     /// A dim's value, as a scalar.
     Dim(u32),
     /// A parameter.
     Param(u32),
-    /// A variable or input at indices.
-    Var(Ref),
     /// An adjoint `bar(...)`.
     Bar(Target),
     /// An index bound by `sum`.
@@ -426,6 +428,35 @@ pub fn shift(expr: &RecExpr<Node>, by: &dyn Fn(u32) -> i64) -> RecExpr<Node> {
             Node::Leaf(Leaf::Bar(Target::Var(r))) => {
                 Node::Leaf(Leaf::Bar(Target::Var(r.shifted(by))))
             }
+            other => other.clone(),
+        })
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// A copy of `expr` with every relative position of index `i` for which
+/// `at(i)` gives a value `v` fixed to `v` plus its offset: `h[t-1]` with
+/// `t` fixed to 3 is `h[2]`.
+pub fn fix(expr: &RecExpr<Node>, at: &dyn Fn(u32) -> Option<i64>) -> RecExpr<Node> {
+    let fix_ref = |r: &Ref| Ref {
+        var: r.var,
+        at: r
+            .at
+            .iter()
+            .map(|ix| match *ix {
+                Ix::Rel(i, o) => match at(i) {
+                    Some(v) => Ix::Abs(v.saturating_add(o)),
+                    None => Ix::Rel(i, o),
+                },
+                a => a,
+            })
+            .collect(),
+    };
+    expr.as_ref()
+        .iter()
+        .map(|n| match n {
+            Node::Leaf(Leaf::Var(r)) => Node::Leaf(Leaf::Var(fix_ref(r))),
+            Node::Leaf(Leaf::Bar(Target::Var(r))) => Node::Leaf(Leaf::Bar(Target::Var(fix_ref(r)))),
             other => other.clone(),
         })
         .collect::<Vec<_>>()

@@ -284,6 +284,24 @@ impl Model {
         }
     }
 
+    /// Where the equation of `v` computes it, position by position: the
+    /// offset of its left side (`p[k+1]`: `[1]`, `h[i, j]`: `[0, 0]`), so
+    /// that `v` is computed at `lo + d ..= hi + d` of each index's range.
+    /// `None` for an input.
+    pub fn lhs_shift(&self, v: u32) -> Option<Vec<i64>> {
+        let eq = self.equation_of(v)?;
+        Some(
+            eq.lhs
+                .at
+                .iter()
+                .map(|ix| match *ix {
+                    Ix::Rel(_, d) => d,
+                    Ix::Abs(_) => 0,
+                })
+                .collect(),
+        )
+    }
+
     /// The reference to `v` at its own indices with no offset: `h[t]`.
     pub fn plain_ref(&self, v: u32) -> Ref {
         let indices = self

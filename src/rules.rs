@@ -42,6 +42,23 @@ pub fn is_independent(y: &str, x: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bo
     move |eg, _, s| crate::ir::analysis::independent(eg, s[y], s[x])
 }
 
+/// The classes of `vars` do not depend on the index that the class `?i`
+/// names (`(sum ?i ?e)` binds it): a seed and a leaf outside the sum.
+pub fn free_of_bound(vars: &'static [&'static str]) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let i = var("?i");
+    let vs: Vec<Var> = vars.iter().map(|v| var(v)).collect();
+    move |eg, _, s| {
+        let index = eg[s[i]].nodes.iter().find_map(|n| match n {
+            Node::Leaf(crate::ir::Leaf::Index(k)) => Some(*k),
+            _ => None,
+        });
+        index.is_some_and(|k| {
+            vs.iter()
+                .all(|&v| crate::ir::analysis::free_of_index(eg, s[v], k))
+        })
+    }
+}
+
 /// Some operand depends on `?x` (a derivative or Jacobian with respect to
 /// `?x` is not simply zero).
 pub fn depends(operands: &'static [&'static str]) -> impl Fn(&mut Graph, Id, &Subst) -> bool {

@@ -10,15 +10,15 @@ pub use counts::verify_counts;
 use crate::derive::adjoint::{is_zero, Adjoints as Deriver};
 use crate::derive::egraph::ShapeTable;
 use crate::eval::{
-    loss_gradient, rel_error, Adjoints, EvalError, Evaluator, Forward, Instance, Mat, Perturb,
+    positions, rel_error, Adjoints, EvalError, Evaluator, Forward, Instance, Mat, Perturb,
 };
+pub use crate::eval::{tuples, FdAdjoints, RandomAdjoints};
 use crate::ir::{Leaf, Node, Target};
 use crate::key::{AnswerKey, Derived, Lhs, Rhs};
 use crate::model::{Assumption, Model, RequestKind};
 use crate::Limits;
 use egg::RecExpr;
 use rustc_hash::FxHashMap as HashMap;
-use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
@@ -39,122 +39,6 @@ pub struct Check {
     pub passed: bool,
     /// How it was checked, or why it failed.
     pub how: String,
-}
-
-/// True adjoints of an instance, by finite differences of the loss,
-/// remembered; adjoints of the variables in `zero` are zero.
-pub struct FdAdjoints<'i> {
-    inst: &'i Instance<'i>,
-    zero: BTreeSet<u32>,
-    memo: RefCell<HashMap<(Target, Vec<i64>), Mat>>,
-}
-
-impl<'i> FdAdjoints<'i> {
-    /// Finite-difference adjoints of `inst`.
-    pub fn new(inst: &'i Instance<'i>, zero: BTreeSet<u32>) -> FdAdjoints<'i> {
-        FdAdjoints {
-            inst,
-            zero,
-            memo: RefCell::new(HashMap::default()),
-        }
-    }
-}
-
-impl Adjoints for FdAdjoints<'_> {
-    fn adjoint(&self, target: &Target, at: &[i64]) -> Result<Mat, EvalError> {
-        let key = (target.clone(), at.to_vec());
-        if let Some(v) = self.memo.borrow().get(&key) {
-            return Ok(v.clone());
-        }
-        let value = match target {
-            Target::Var(r) => {
-                let (rows, cols) = self.inst.size(r.var)?;
-                let shape = Mat::zeros(rows, cols);
-                if self.zero.contains(&r.var) {
-                    Mat::zeros(shape.rows(), shape.cols())
-                } else {
-                    let var = r.var;
-                    let at = at.to_vec();
-                    loss_gradient(
-                        self.inst,
-                        &|entry, delta| Perturb::Var {
-                            var,
-                            at: at.clone(),
-                            entry,
-                            delta,
-                        },
-                        (shape.rows(), shape.cols()),
-                    )?
-                }
-            }
-            Target::Param(p) => {
-                let shape = self.inst.param(*p)?;
-                let param = *p;
-                loss_gradient(
-                    self.inst,
-                    &|entry, delta| Perturb::Param {
-                        param,
-                        entry,
-                        delta,
-                    },
-                    (shape.rows(), shape.cols()),
-                )?
-            }
-        };
-        self.memo.borrow_mut().insert(key, value.clone());
-        Ok(value)
-    }
-}
-
-/// Adjoint values drawn at random (zero for the variables in `zero`): for
-/// comparing two formulas as formulas, where the adjoints are free leaves.
-pub struct RandomAdjoints<'i> {
-    inst: &'i Instance<'i>,
-    zero: BTreeSet<u32>,
-}
-
-impl<'i> RandomAdjoints<'i> {
-    /// Random adjoints for `inst`.
-    pub fn new(inst: &'i Instance<'i>, zero: BTreeSet<u32>) -> RandomAdjoints<'i> {
-        RandomAdjoints { inst, zero }
-    }
-}
-
-impl Adjoints for RandomAdjoints<'_> {
-    fn adjoint(&self, target: &Target, at: &[i64]) -> Result<Mat, EvalError> {
-        let (tag, (rows, cols)) = match target {
-            Target::Var(r) => (i64::from(r.var), self.inst.size(r.var)?),
-            Target::Param(p) => {
-                let m = self.inst.param(*p)?;
-                (-1 - i64::from(*p), (m.rows(), m.cols()))
-            }
-        };
-        if matches!(target, Target::Var(r) if self.zero.contains(&r.var)) {
-            return Ok(Mat::zeros(rows, cols));
-        }
-        let mut tags = vec![5, tag];
-        tags.extend_from_slice(at);
-        Ok(crate::eval::Rng::new(self.inst.seed, &tags).mat(rows, cols))
-    }
-}
-
-/// Every combination of index values over the given indices' ranges.
-pub fn tuples(inst: &Instance<'_>, indices: &[u32]) -> Vec<Vec<i64>> {
-    let mut out = vec![Vec::new()];
-    for &i in indices {
-        let (lo, hi) = inst.range(i);
-        out = out
-            .into_iter()
-            .flat_map(|t| {
-                (lo..=hi).map(move |v| {
-                    let mut t = t.clone();
-                    t.push(v);
-                    t
-                })
-            })
-            .collect();
-    }
-    out
 }
 
 fn binding(model: &Model, indices: &[u32], values: &[i64]) -> Vec<Option<i64>> {
@@ -200,7 +84,7 @@ pub fn adjoint_error(model: &Model, d: &Derived, inst: &Instance<'_>) -> Result<
         Target::Param(_) => Vec::new(),
     };
     let mut worst: f64 = 0.0;
-    for t in tuples(inst, &indices) {
+    for t in positions(inst, &target) {
         let got = ev.eval(rhs, &binding(model, &indices, &t))?;
         let want = fd.adjoint(&target, &t)?;
         if !got.is_finite() || !want.is_finite() {
@@ -243,7 +127,7 @@ pub fn assumed_error(
         Target::Param(_) => Vec::new(),
     };
     let mut worst: f64 = 0.0;
-    for t in tuples(inst, &indices) {
+    for t in positions(inst, &target) {
         let b = binding(model, &indices, &t);
         let (x, y) = (ev.eval(a, &b)?, ev.eval(u, &b)?);
         if !x.is_finite() || !y.is_finite() {

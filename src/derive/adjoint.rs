@@ -1,20 +1,38 @@
 //! Reverse-mode adjoints and parameter gradients, for any script.
 //!
 //! The adjoint of `v[I]` sums one term per use of `v` in every consumer (an
-//! equation, or the loss). A use `v[I+o]` in the equation of `u` gives
-//! `vjp(bar(u[I]), v[I+o], rhs_u)`, derived by the chain-rule rewrites on a
+//! equation, the loss, or a boundary value set by `init`). A use `v[I+o]`
+//! in the equation `u[J+d] = rhs` (as written) gives
+//! `vjp(bar(u[J+d]), v[I+o], rhs)`, derived by the chain-rule rewrites on a
 //! graph whose leaves are independent, then shifted by `-o` so that it
 //! speaks of `v[I]`: a use of `h[t-1]` in `i[t]` becomes a term of
 //! `bar(h[t])` in `bar(i[t+1])`. Indices of the consumer that `v` lacks are
-//! summed over, which is also how a parameter's gradient collects every
-//! step. Each adjoint is then simplified on a second graph where every
-//! forward value is merged with its definition, so extraction prefers the
-//! named values (`i[t] .* (1 - i[t])`, not a recomputed `sigma(...)`), and
-//! where assumptions hold.
+//! summed over (over the range as written: `h[k+1] = f(h[k], b)` gives
+//! `bar(b) = sum(k, ... bar(h[k+1]) ...)`), which is also how a parameter's
+//! gradient collects every step.
+//!
+//! Each term holds at the index values where its consumer is computed. The
+//! adjoint of a value the model does not compute there is zero (the
+//! convention every printed adjoint states, see [`crate::eval::FdAdjoints`]),
+//! so a term that flows back from outside the range vanishes by itself;
+//! only a sum in a consumer (the loss's `sum(t, ...)`) must run over exactly
+//! the values the equation computes, or the adjoint has a boundary case
+//! that is refused.
+//!
+//! Each term is simplified on its own graph, where the forward values that
+//! exist at every index value of the term's window are merged with their
+//! definitions (so extraction prefers `i[t+1] .* (1 - i[t+1])` to a
+//! recomputed `sigma'(...)`, but never writes `h[t+1]`, which does not
+//! exist at the last step, for a term that does not vanish there) and
+//! where assumptions hold; then the sum of the terms is simplified again.
+//!
+//! A parameter used in a boundary value (`init h[0] = h0`) gets the terms
+//! that flow back into that value: `bar(h0) = U^T * (bar(h[1]) .* ...)`.
 
-use super::egraph::{extract, graph, rewrite, run, ShapeTable, UNRESOLVED};
+use super::egraph::{extract, graph, run, ShapeTable, UNRESOLVED};
+use super::scope::Scope;
+use super::window::Window;
 use crate::diag::{Diagnostic, Span};
-use crate::ir::analysis::{union_value, union_zero, Graph};
 use crate::ir::build::ExprBuilder;
 use crate::ir::{self, Ix, Leaf, Node, Ref, Target};
 use crate::key::{Derived, Lhs, Rhs, RunStats};
@@ -27,19 +45,33 @@ use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-/// Derives adjoints and gradients for one model, remembering the raw
-/// (unsimplified) adjoint of each target across requests.
+pub use super::scope::constant_value;
+
+/// What a set of assumptions is, as a key: each variable with its value.
+type AssumptionKey = Vec<(u32, RecExpr<Node>)>;
+
+/// A finished adjoint's key: the target, the assumptions, and the
+/// variables whose adjoints vanish.
+type DoneKey = (Target, AssumptionKey, Vec<u32>);
+
+/// Derives adjoints and gradients for one model, remembering the terms of
+/// each target and each finished adjoint across requests.
 pub struct Adjoints<'m> {
     model: &'m Model,
     shapes: Rc<ShapeTable>,
     limits: &'m Limits,
-    raw: HashMap<Target, RecExpr<Node>>,
-    simple: HashMap<Target, (RecExpr<Node>, bool)>,
-    /// Every consumer: the loss, then the equations in script order.
+    /// Every consumer: the loss, the equations in script order, the inits.
     consumers: Vec<Consumer>,
     /// For each variable (by number) and parameter, its uses: the consumer
     /// and the reference, in order.
     uses: HashMap<UseOf, Vec<(usize, Leaf)>>,
+    /// The differentiated terms of each target.
+    terms: HashMap<Target, Rc<[Term]>>,
+    /// The terms of each target with their forward values named, and
+    /// whether a limit stopped that.
+    named: HashMap<Target, Rc<[(Term, bool)]>>,
+    /// Finished adjoints, by target, assumptions and vanishing adjoints.
+    done: HashMap<DoneKey, (RecExpr<Node>, bool)>,
     /// Statistics of every e-graph run, in order.
     pub stats: Vec<RunStats>,
 }
@@ -51,25 +83,44 @@ enum UseOf {
     Param(u32),
 }
 
-/// A consumer of values: an equation, or the loss.
-struct Consumer {
-    rhs: RecExpr<Node>,
-    /// `bar(u[I])` for an equation; `None` (the number 1) for the loss.
-    seed: Option<Leaf>,
-    /// The consumer's own indices.
-    indices: Vec<u32>,
-    /// 0 for the loss, 1 for equations.
-    rank: u8,
-    /// Script order among equations.
-    order: usize,
+/// What kind of consumer a consumer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Loss,
+    Equation,
+    /// The boundary value set by `init` number `.0`.
+    Init(usize),
 }
 
-/// One term of an adjoint, before simplification.
+/// A consumer of values: an equation, the loss, or a boundary value.
+struct Consumer {
+    /// The right side as written.
+    rhs: RecExpr<Node>,
+    /// `bar(u[J+d])` for an equation (its left side as written); `None`
+    /// (the number 1) for the loss and for boundary values (whose terms
+    /// are built differently).
+    seed: Option<Leaf>,
+    /// The consumer's own free indices.
+    indices: Vec<u32>,
+    /// 0 for the loss, 1 for equations, 2 for boundary values.
+    rank: u8,
+    /// Script order among consumers of one rank.
+    order: usize,
+    kind: Kind,
+}
+
+/// One term of an adjoint, differentiated, before simplification.
+#[derive(Debug, Clone)]
 struct Term {
     /// Sort key: the loss first, then by how far ahead the consumer is,
     /// then in script order.
     key: (u8, i64, usize),
+    /// The term, in the target's frame, before the sums around it.
     expr: RecExpr<Node>,
+    /// Indices summed around it, outermost first.
+    summed: Vec<u32>,
+    /// Where it holds.
+    window: Window,
 }
 
 /// A derived adjoint equation with what the reader needs to know about it.
@@ -78,17 +129,6 @@ pub struct Adjoint {
     pub derived: Derived,
     /// Whether simplification stopped at a limit.
     pub limited: bool,
-}
-
-/// Gives the graph the constants that assumptions set. A variable assumed
-/// zero joins the zero of its own shape (zeros are typed), so a sum built
-/// on it (`1 - i[t]`) keeps the variable's shape.
-pub fn assume_constants(g: &mut Graph, assuming: &[Assumption]) {
-    for a in assuming {
-        if let Some(c) = constant_value(&a.value) {
-            g.analysis.assumed.insert(a.target.var, c);
-        }
-    }
 }
 
 /// The error for a derivative that no expression in the graph writes with
@@ -123,10 +163,12 @@ fn refs_of(expr: &RecExpr<Node>, mut keep: impl FnMut(&Leaf) -> bool) -> Vec<Lea
     out
 }
 
-/// `expr` without the `sum` nodes whose body contains `leaf`, and the
-/// indices those sums ran over: the term of the sum that holds the leaf,
-/// with the summed index free.
-fn unsum(expr: &RecExpr<Node>, leaf: &Leaf) -> (RecExpr<Node>, Vec<u32>) {
+/// `expr` without the `sum` nodes over one of `bound` whose body contains
+/// `leaf`, and the indices those sums ran over: the term of the sum that
+/// holds the leaf, with the summed index free. A sum over another index
+/// stays (the chain rule passes through it: `sum(n, w^T * x[n])` is linear
+/// in `w`, term by term).
+fn unsum(expr: &RecExpr<Node>, leaf: &Leaf, bound: &[u32]) -> (RecExpr<Node>, Vec<u32>) {
     let nodes = expr.as_ref();
     let mut contains = vec![false; nodes.len()];
     for (k, n) in nodes.iter().enumerate() {
@@ -140,7 +182,10 @@ fn unsum(expr: &RecExpr<Node>, leaf: &Leaf) -> (RecExpr<Node>, Vec<u32>) {
     let mut map: Vec<Id> = Vec::with_capacity(nodes.len());
     for (k, n) in nodes.iter().enumerate() {
         let id = match n {
-            Node::Sum([t, body]) if contains[k] => {
+            Node::Sum([t, body])
+                if contains[k]
+                    && matches!(&nodes[usize::from(*t)], Node::Leaf(Leaf::Index(i)) if bound.contains(i)) =>
+            {
                 if let Node::Leaf(Leaf::Index(i)) = &nodes[usize::from(*t)] {
                     freed.push(*i);
                 }
@@ -154,6 +199,37 @@ fn unsum(expr: &RecExpr<Node>, leaf: &Leaf) -> (RecExpr<Node>, Vec<u32>) {
     (b.finish(root), freed)
 }
 
+/// `expr` inside sums over `indices`, the first outermost.
+fn wrap_sums(expr: RecExpr<Node>, indices: &[u32]) -> RecExpr<Node> {
+    let mut expr = expr;
+    for &i in indices.iter().rev() {
+        let mut b = ExprBuilder::new();
+        let inner = b.copy_all(&expr);
+        let t = b.leaf(Leaf::Index(i));
+        let root = b.add(Node::Sum([t, inner]));
+        expr = b.finish(root);
+    }
+    expr
+}
+
+/// The relative offsets of a reference, by index.
+fn offsets_of(r: &Ref) -> Vec<(u32, i64)> {
+    r.at.iter()
+        .filter_map(|ix| match *ix {
+            Ix::Rel(i, o) => Some((i, o)),
+            Ix::Abs(_) => None,
+        })
+        .collect()
+}
+
+/// The first value of index `i`'s range, if it is a number.
+fn range_start(model: &Model, i: u32) -> Option<i64> {
+    match model.indices.get(i as usize).and_then(|d| d.range.as_ref()) {
+        Some((lo, _)) => lo.as_constant().and_then(|c| c.to_i64()),
+        None => Some(1),
+    }
+}
+
 impl<'m> Adjoints<'m> {
     /// A deriver for `model`.
     pub fn new(model: &'m Model, shapes: Rc<ShapeTable>, limits: &'m Limits) -> Adjoints<'m> {
@@ -165,15 +241,27 @@ impl<'m> Adjoints<'m> {
                 indices: Vec::new(),
                 rank: 0,
                 order: 0,
+                kind: Kind::Loss,
             });
         }
         for (k, eq) in model.equations.iter().enumerate() {
             consumers.push(Consumer {
-                rhs: eq.norm.clone(),
-                seed: Some(Leaf::Bar(Target::Var(model.plain_ref(eq.var)))),
+                rhs: eq.rhs.clone(),
+                seed: Some(Leaf::Bar(Target::Var(eq.lhs.clone()))),
                 indices: model.vars[eq.var as usize].indices.clone(),
                 rank: 1,
                 order: k,
+                kind: Kind::Equation,
+            });
+        }
+        for (k, init) in model.inits.iter().enumerate() {
+            consumers.push(Consumer {
+                rhs: init.value.clone(),
+                seed: None,
+                indices: offsets_of(&init.target).iter().map(|x| x.0).collect(),
+                rank: 2,
+                order: k,
+                kind: Kind::Init(k),
             });
         }
         let mut uses: HashMap<UseOf, Vec<(usize, Leaf)>> = HashMap::default();
@@ -193,10 +281,11 @@ impl<'m> Adjoints<'m> {
             model,
             shapes,
             limits,
-            raw: HashMap::default(),
-            simple: HashMap::default(),
             consumers,
             uses,
+            terms: HashMap::default(),
+            named: HashMap::default(),
+            done: HashMap::default(),
             stats: Vec::new(),
         }
     }
@@ -207,10 +296,9 @@ impl<'m> Adjoints<'m> {
 
     /// Differentiates one use: `vjp(seed, leaf, rhs)` on an e-graph of
     /// independent leaves.
-    /// The seed is `bar(u[I])` for an equation, `None` (the number 1) for the loss.
     fn differentiate(
         &mut self,
-        seed: Option<Leaf>,
+        seed: &RecExpr<Node>,
         leaf: &Leaf,
         rhs: &RecExpr<Node>,
         span: Span,
@@ -218,10 +306,7 @@ impl<'m> Adjoints<'m> {
     ) -> Result<RecExpr<Node>, Diagnostic> {
         let mut b = ExprBuilder::new();
         let e = b.copy_all(rhs);
-        let s = match seed {
-            None => b.num(Rational::one()),
-            Some(l) => b.leaf(l),
-        };
+        let s = b.copy_all(seed);
         let x = b.leaf(leaf.clone());
         let root = b.add(Node::Vjp([s, x, e]));
         let expr = b.finish(root);
@@ -256,7 +341,6 @@ impl<'m> Adjoints<'m> {
                     Node::Hess(_) => {
                         Some("`hess`, whose derivative needs third derivatives".to_owned())
                     }
-                    Node::Sum(_) => Some("a `sum` over an index".to_owned()),
                     Node::Block(_) | Node::Row(_) => Some("a block matrix".to_owned()),
                     Node::Diag(_) => Some("`diag`".to_owned()),
                     Node::SumAll(_) => Some(
@@ -277,21 +361,21 @@ impl<'m> Adjoints<'m> {
 
     /// Whether a use is at free indices (`Ok(true)`, the ordinary case). A use
     /// at a fixed index value (`h[0]`) feeds that one value only: it is left
-    /// out (`Ok(false)`) when that value is a boundary value, before the
-    /// start of the range, and refused when it is a computed one.
+    /// out (`Ok(false)`) when the model does not compute that value (a
+    /// boundary value, before the start of the range; its own terms reach
+    /// the parameters it is made of), and refused when it is a computed one.
     fn free_use(&self, r: &Ref, span: Span) -> Result<bool, Diagnostic> {
         let mut fixed = false;
+        let shift = self.model.lhs_shift(r.var).unwrap_or_default();
         let decl = self.model.vars.get(r.var as usize);
         for (pos, ix) in r.at.iter().enumerate() {
             if let Ix::Abs(v) = *ix {
                 fixed = true;
                 let start = decl
                     .and_then(|d| d.indices.get(pos))
-                    .and_then(|&i| self.model.indices.get(i as usize))
-                    .and_then(|d| d.range.as_ref())
-                    .and_then(|(lo, _)| lo.as_constant())
-                    .and_then(|c| c.to_i64())
-                    .unwrap_or(1);
+                    .and_then(|&i| range_start(self.model, i))
+                    .unwrap_or(1)
+                    .saturating_add(shift.get(pos).copied().unwrap_or(0));
                 if v >= start {
                     return Err(error(
                         span,
@@ -307,223 +391,468 @@ impl<'m> Adjoints<'m> {
         Ok(!fixed)
     }
 
-    /// The raw adjoint of a target: the sum of its terms, unsimplified.
-    pub fn raw(&mut self, target: &Target, span: Span) -> Result<RecExpr<Node>, Diagnostic> {
-        if let Some(e) = self.raw.get(target) {
-            return Ok(e.clone());
-        }
-        let model = self.model;
-        let what = self.target_text(target);
-        let own_indices: Vec<u32> = match target {
-            Target::Var(r) => model.vars[r.var as usize].indices.clone(),
+    /// The shift of the target's equation at each of its indices (none
+    /// for a parameter).
+    fn target_shift(&self, target: &Target) -> Vec<(u32, i64)> {
+        match target {
+            Target::Var(r) => {
+                let shift = self.model.lhs_shift(r.var).unwrap_or_default();
+                self.model.vars[r.var as usize]
+                    .indices
+                    .iter()
+                    .copied()
+                    .zip(shift)
+                    .collect()
+            }
             Target::Param(_) => Vec::new(),
+        }
+    }
+
+    /// The term of one use of the target in an equation or the loss.
+    fn use_term(
+        &mut self,
+        target: &Target,
+        c: usize,
+        used: &Leaf,
+        span: Span,
+        what: &str,
+    ) -> Result<Option<Term>, Diagnostic> {
+        let own = self.target_shift(target);
+        let offsets = match used {
+            Leaf::Var(r) => {
+                if !self.free_use(r, span)? {
+                    return Ok(None);
+                }
+                offsets_of(r)
+            }
+            _ => Vec::new(),
         };
-        let mut terms: Vec<Term> = Vec::new();
+        let bound: Vec<u32> = offsets.iter().map(|x| x.0).collect();
+        let consumer = &self.consumers[c];
+        let (body, freed) = unsum(&consumer.rhs, used, &bound);
+        // A sum in the consumer must run over exactly the values the
+        // target's equation computes; otherwise the term holds at some of
+        // them only, and nothing makes it vanish at the others.
+        for i in &freed {
+            let o = offsets.iter().find(|x| x.0 == *i).map_or(0, |x| x.1);
+            let d = own.iter().find(|x| x.0 == *i).map_or(0, |x| x.1);
+            if o != d {
+                let index = self.model.symbols.index_name(*i).to_owned();
+                let consumer_name = match consumer.kind {
+                    Kind::Loss => "the loss".to_owned(),
+                    _ => "an equation".to_owned(),
+                };
+                let used_text = crate::print::plain::leaf(&self.model.symbols, used);
+                return Err(error(
+                    span,
+                    format!(
+                        "{what} has a boundary case that deriv cannot write yet: {consumer_name} sums `{used_text}` over the values of `{index}`, which are not the values the equation of `{}` computes",
+                        self.model.symbols.var(match target { Target::Var(r) => r.var, Target::Param(_) => 0 })
+                    ),
+                    format!(
+                        "sum over the values the equation computes (shift the reference in the sum so that it matches the equation's left side), or ask for the gradients (`derive grad ...`), which need no adjoint equation of `{}`",
+                        self.model.symbols.var(match target { Target::Var(r) => r.var, Target::Param(_) => 0 })
+                    ),
+                ));
+            }
+        }
+        let seed = match &consumer.seed {
+            Some(l) => leaf_expr(l.clone()),
+            None => num_expr(Rational::one()),
+        };
+        let (indices, rank, order) = (consumer.indices.clone(), consumer.rank, consumer.order);
+        let derived = self.differentiate(&seed, used, &body, span, what)?;
+        let expr = ir::shift(&derived, &|i| {
+            -offsets.iter().find(|x| x.0 == i).map_or(0, |x| x.1)
+        });
+        let mut window = Window::whole();
+        for &(i, o) in &offsets {
+            let d = own.iter().find(|x| x.0 == i).map_or(0, |x| x.1);
+            window.set(i, o.max(d), o.min(d));
+        }
+        let own_indices: Vec<u32> = own.iter().map(|x| x.0).collect();
+        let summed: Vec<u32> = indices
+            .into_iter()
+            .filter(|i| !own_indices.contains(i))
+            .collect();
+        // Summed indices are free inside the sums around the term, over
+        // their whole range.
+        for &i in &summed {
+            window.set(i, 0, 0);
+        }
+        let ahead: i64 = -offsets.iter().map(|&(_, o)| o).sum::<i64>();
+        Ok(Some(Term {
+            key: (rank, ahead, order),
+            expr,
+            summed,
+            window,
+        }))
+    }
+
+    /// The terms of a target used in the boundary value of `init` number
+    /// `k`: what flows back into that value from each of its uses, through
+    /// the boundary value into the target.
+    fn boundary_terms(
+        &mut self,
+        target: &Target,
+        k: usize,
+        used: &Leaf,
+        span: Span,
+        what: &str,
+        out: &mut Vec<Term>,
+    ) -> Result<(), Diagnostic> {
+        let model = self.model;
+        let init = &model.inits[k];
+        let h = init.target.var;
+        let unsupported = |why: String| {
+            error(
+                span,
+                format!("{what} cannot be derived yet: {why}"),
+                "this is a limitation of deriv; a boundary value made of parameters and plain values is supported",
+            )
+        };
+        if matches!(target, Target::Var(r) if !r.at.is_empty()) {
+            return Err(unsupported(format!(
+                "it is used in a boundary value of `{}` at every index value",
+                model.symbols.var(h)
+            )));
+        }
+        let uses = self.uses.get(&UseOf::Var(h)).cloned().unwrap_or_default();
+        for (c2, u2) in uses {
+            if matches!(self.consumers[c2].kind, Kind::Init(_)) {
+                continue;
+            }
+            let Leaf::Var(r2) = &u2 else { continue };
+            // Which consumer index values reach the boundary value: fixed
+            // ones (`h[0]` through `h[t-1]`: t = 1) and free ones.
+            let mut fixed: Vec<(u32, i64)> = Vec::new();
+            let mut moved: Vec<(u32, i64)> = Vec::new();
+            let mut fixed_init: Vec<(u32, i64)> = Vec::new();
+            let mut reaches = true;
+            for (a, b) in init.target.at.iter().zip(r2.at.iter()) {
+                match (*a, *b) {
+                    (Ix::Abs(x), Ix::Rel(i, o)) => {
+                        let q = x.saturating_sub(o);
+                        match range_start(model, i) {
+                            Some(lo) if q >= lo => fixed.push((i, q)),
+                            Some(_) => reaches = false,
+                            None => {
+                                return Err(unsupported(format!(
+                                    "the range of `{}` starts at a value that depends on the dims",
+                                    model.symbols.index_name(i)
+                                )))
+                            }
+                        }
+                    }
+                    (Ix::Abs(x), Ix::Abs(y)) => reaches &= x == y,
+                    (Ix::Rel(j, _), Ix::Rel(_, o)) => moved.push((j, o)),
+                    (Ix::Rel(j, _), Ix::Abs(y)) => fixed_init.push((j, y)),
+                }
+            }
+            if !reaches {
+                continue;
+            }
+            // The values reached must be set by this init, not an earlier
+            // one of the same variable.
+            for earlier in model.inits[..k].iter().filter(|e| e.target.var == h) {
+                let overlaps = earlier.target.at.iter().enumerate().all(|(p, e)| {
+                    let Ix::Abs(want) = *e else { return true };
+                    match (init.target.at[p], r2.at[p]) {
+                        (Ix::Abs(x), _) => x == want,
+                        (_, Ix::Abs(y)) => y == want,
+                        (_, Ix::Rel(i, o)) => {
+                            range_start(model, i).is_none_or(|lo| want.saturating_sub(o) >= lo)
+                        }
+                    }
+                });
+                if overlaps {
+                    return Err(unsupported(format!(
+                        "the boundary values of `{}` set by two `init` lines meet where `{}` uses them",
+                        model.symbols.var(h),
+                        model.symbols.ref_text(r2)
+                    )));
+                }
+            }
+            let bound: Vec<u32> = offsets_of(r2).iter().map(|x| x.0).collect();
+            let consumer = &self.consumers[c2];
+            let (body, freed) = unsum(&consumer.rhs, &u2, &bound);
+            let seed = match &consumer.seed {
+                Some(l) => leaf_expr(l.clone()),
+                None => num_expr(Rational::one()),
+            };
+            let mut free: Vec<u32> = consumer.indices.clone();
+            free.extend(freed);
+            let (rank, order) = (consumer.rank, consumer.order);
+            let flowing = self.differentiate(&seed, &u2, &body, span, what)?;
+            let fix =
+                |e: &RecExpr<Node>| ir::fix(e, &|i| fixed.iter().find(|x| x.0 == i).map(|x| x.1));
+            let flowing = fix(&flowing);
+            // The boundary value in the consumer's frame: its free index
+            // `j` is `j + o` there.
+            let value = ir::shift(&init.value, &|j| {
+                moved.iter().find(|x| x.0 == j).map_or(0, |x| x.1)
+            });
+            let value = ir::fix(&value, &|j| {
+                fixed_init.iter().find(|x| x.0 == j).map(|x| x.1)
+            });
+            let expr = self.differentiate(&flowing, used, &value, span, what)?;
+            let summed: Vec<u32> = free
+                .into_iter()
+                .filter(|i| !fixed.iter().any(|x| x.0 == *i))
+                .collect();
+            let _ = rank;
+            let mut window = Window::whole();
+            for &i in &summed {
+                window.set(i, 0, 0);
+            }
+            out.push(Term {
+                key: (2, 0, order * 1024 + k),
+                expr,
+                summed,
+                window,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every term of a target, differentiated, in order; remembered.
+    fn terms(&mut self, target: &Target, span: Span) -> Result<Rc<[Term]>, Diagnostic> {
+        if let Some(t) = self.terms.get(target) {
+            return Ok(t.clone());
+        }
+        let what = self.target_text(target);
         let key = match target {
             Target::Var(r) => UseOf::Var(r.var),
             Target::Param(p) => UseOf::Param(*p),
         };
         let uses = self.uses.get(&key).cloned().unwrap_or_default();
+        let mut terms: Vec<Term> = Vec::new();
         for (c, used) in uses {
-            let consumer = &self.consumers[c];
-            let (rhs, seed, indices, rank, order) = (
-                consumer.rhs.clone(),
-                consumer.seed.clone(),
-                consumer.indices.clone(),
-                consumer.rank,
-                consumer.order,
-            );
-            let offsets: Vec<(u32, i64)> = match &used {
-                Leaf::Var(r) => {
-                    if !self.free_use(r, span)? {
-                        continue;
+            match self.consumers[c].kind {
+                Kind::Init(k) => self.boundary_terms(target, k, &used, span, &what, &mut terms)?,
+                Kind::Loss | Kind::Equation => {
+                    if let Some(t) = self.use_term(target, c, &used, span, &what)? {
+                        terms.push(t);
                     }
-                    r.at.iter()
-                        .filter_map(|ix| match *ix {
-                            Ix::Rel(i, o) => Some((i, o)),
-                            Ix::Abs(_) => None,
-                        })
-                        .collect()
                 }
-                _ => Vec::new(),
-            };
-            let (body, freed) = unsum(&rhs, &used);
-            let derived = self.differentiate(seed.clone(), &used, &body, span, &what)?;
-            let by: HashMap<u32, i64> = offsets.iter().map(|&(i, o)| (i, -o)).collect();
-            let mut expr = ir::shift(&derived, &|i| by.get(&i).copied().unwrap_or(0));
-            let mut free: Vec<u32> = indices.clone();
-            free.extend(freed);
-            // The first index ends up outermost: sum(i, sum(j, ...)).
-            for i in free.into_iter().rev().filter(|i| !own_indices.contains(i)) {
-                let mut b = ExprBuilder::new();
-                let inner = b.copy_all(&expr);
-                let t = b.leaf(Leaf::Index(i));
-                let root = b.add(Node::Sum([t, inner]));
-                expr = b.finish(root);
             }
-            let ahead: i64 = -offsets.iter().map(|&(_, o)| o).sum::<i64>();
-            terms.push(Term {
-                key: (rank, ahead, order),
-                expr,
-            });
         }
         terms.sort_by_key(|t| t.key);
+        let terms: Rc<[Term]> = terms.into();
+        self.terms.insert(target.clone(), terms.clone());
+        Ok(terms)
+    }
+
+    /// The raw adjoint of a target: the sum of its terms, unsimplified.
+    pub fn raw(&mut self, target: &Target, span: Span) -> Result<RecExpr<Node>, Diagnostic> {
+        let terms = self.terms(target, span)?;
         let mut b = ExprBuilder::new();
         let mut acc: Option<Id> = None;
-        for t in &terms {
-            let id = b.copy_all(&t.expr);
+        for t in terms.iter() {
+            let id = b.copy_all(&wrap_sums(t.expr.clone(), &t.summed));
             acc = Some(match acc {
                 Some(prev) => b.add(Node::Add([prev, id])),
                 None => id,
             });
         }
         let root = acc.unwrap_or_else(|| b.num(Rational::zero()));
-        let expr = b.finish(root);
-        self.raw.insert(target.clone(), expr.clone());
-        Ok(expr)
+        Ok(b.finish(root))
     }
 
-    /// Simplifies a raw adjoint with every forward value merged with its
-    /// definition, so that extraction names them.
-    pub fn simplify(&mut self, raw: &RecExpr<Node>, what: &str) -> (RecExpr<Node>, bool) {
-        let done = rewrite(
-            &self.shapes,
-            Some(self.model),
-            raw,
-            rules::simplify(),
-            self.limits,
-            &format!("simplify {what}"),
-        );
-        self.stats.push(done.stats);
-        (done.expr, done.limited)
+    /// The window of the whole adjoint of a target.
+    fn target_window(&self, target: &Target) -> Window {
+        match target {
+            Target::Var(r) => Window::of_var(self.model, r.var),
+            Target::Param(_) => Window::whole(),
+        }
     }
 
-    /// Substitutes assumptions into a simplified adjoint (and zero for the
-    /// adjoints known to vanish), then simplifies again. Only the leaves
-    /// change: `o[t] = 0` makes `o[t]` zero where it appears, but does not
-    /// reach through the forward equations into `h[t]`.
-    pub fn assume(
+    /// Simplifies one form in its scope: with the forward values named
+    /// (`name`), or with the assumptions substituted and the vanishing
+    /// adjoints set to zero. Assumptions change only the values written in
+    /// the form, never the forward equations behind them: `o[t] = 0` makes
+    /// `o[t]` zero where it appears, but does not reach into `h[t]`.
+    #[allow(clippy::too_many_arguments)]
+    fn simplify_in(
         &mut self,
         expr: &RecExpr<Node>,
+        window: &Window,
+        name: bool,
         assuming: &[Assumption],
         zero: &BTreeSet<u32>,
-        span: Span,
         what: &str,
+        span: Span,
     ) -> Result<(RecExpr<Node>, bool), Diagnostic> {
-        let mut g = graph(&self.shapes);
-        assume_constants(&mut g, assuming);
-        let root = g.add_expr(expr);
-        for leaf in refs_of(expr, |_| true) {
-            match &leaf {
-                Leaf::Var(r) => {
-                    let Some(a) = assuming.iter().find(|a| a.target.var == r.var) else {
-                        continue;
-                    };
-                    if constant_value(&a.value).is_none() {
-                        let by = offsets_of(r);
-                        let l = g.add(Node::Leaf(leaf.clone()));
-                        let v =
-                            g.add_expr(&ir::shift(&a.value, &|i| by.get(&i).copied().unwrap_or(0)));
-                        union_value(&mut g, l, v);
-                    }
-                }
-                Leaf::Bar(Target::Var(r)) if zero.contains(&r.var) => {
-                    let l = g.add(Node::Leaf(leaf.clone()));
-                    union_zero(&mut g, l);
-                }
-                _ => {}
-            }
+        let scope = Scope {
+            model: self.model,
+            window,
+            assuming,
+            zero,
+            name,
+        };
+        let label = if assuming.is_empty() && zero.is_empty() {
+            format!("simplify {what}")
+        } else {
+            format!("assume in {what}")
+        };
+        let (g, roots) = scope.graph(&self.shapes, &[expr]);
+        if g.analysis.contradiction {
+            return Err(contradiction(span));
         }
-        g.rebuild();
-        let ran = run(
-            g,
-            rules::simplify(),
-            self.limits,
-            &format!("assume in {what}"),
-        );
+        let ran = run(g, rules::simplify(), self.limits, &label);
         self.stats.push(ran.stats.clone());
         if ran.graph.analysis.contradiction {
-            return Err(Diagnostic::new(
-                span,
-                "the assumptions contradict each other",
-                "while simplifying under these assumptions",
-            )
-            .hint(
-                "a value is assumed equal to two different constants; check the `assuming` list",
-            ));
+            return Err(contradiction(span));
         }
-        // Where no form under the assumptions keeps every shape, the
-        // unassumed form stands (it holds under them too).
-        match extract(&ran.graph, root) {
+        // Where no form keeps every shape, the form we started from stands
+        // (it is correct), with the note that simplification stopped.
+        match extract(&ran.graph, roots[0]) {
             Some((_, best)) => Ok((best, ran.limited)),
             None => Ok((expr.clone(), true)),
         }
     }
 
-    /// The simplified (unassumed) adjoint of a target, remembered.
-    fn simplified(
+    /// Each term of a target simplified with its forward values named,
+    /// remembered.
+    fn named_terms(
         &mut self,
         target: &Target,
         span: Span,
+    ) -> Result<Rc<[(Term, bool)]>, Diagnostic> {
+        if let Some(t) = self.named.get(target) {
+            return Ok(t.clone());
+        }
+        let terms = self.terms(target, span)?;
+        let what = self.target_text(target);
+        let mut out = Vec::new();
+        let n = terms.len();
+        for (k, t) in terms.iter().enumerate() {
+            // Each term of several is named on its own graph; the sum is
+            // simplified after (see `adjoint`).
+            let label = if n == 1 {
+                what.clone()
+            } else {
+                format!("term {} of {} of {what}", k + 1, n)
+            };
+            let (e, limited) = self.simplify_in(
+                &t.expr,
+                &t.window,
+                true,
+                &[],
+                &BTreeSet::new(),
+                &label,
+                span,
+            )?;
+            out.push((
+                Term {
+                    expr: e,
+                    ..t.clone()
+                },
+                limited,
+            ));
+        }
+        let out: Rc<[(Term, bool)]> = out.into();
+        self.named.insert(target.clone(), out.clone());
+        Ok(out)
+    }
+
+    /// The simplified adjoint of a target under assumptions, with the
+    /// adjoints of the variables in `zero` vanishing; remembered.
+    fn adjoint(
+        &mut self,
+        target: &Target,
+        assuming: &[Assumption],
+        zero: &BTreeSet<u32>,
+        span: Span,
     ) -> Result<(RecExpr<Node>, bool), Diagnostic> {
-        if let Some(done) = self.simple.get(target) {
+        let key = (
+            target.clone(),
+            assuming
+                .iter()
+                .map(|a| (a.target.var, a.value.clone()))
+                .collect::<AssumptionKey>(),
+            zero.iter().copied().collect::<Vec<u32>>(),
+        );
+        if let Some(done) = self.done.get(&key) {
             return Ok(done.clone());
         }
-        let raw = self.raw(target, span)?;
+        let terms = self.named_terms(target, span)?;
         let what = self.target_text(target);
-        let done = self.simplify(&raw, &what);
-        self.simple.insert(target.clone(), done.clone());
-        Ok(done)
+        let plain = assuming.is_empty() && zero.is_empty();
+        let mut limited = false;
+        let mut parts = Vec::new();
+        for (t, more) in terms.iter() {
+            limited |= more;
+            let e = if plain {
+                t.expr.clone()
+            } else {
+                let (e, more) =
+                    self.simplify_in(&t.expr, &t.window, false, assuming, zero, &what, span)?;
+                limited |= more;
+                e
+            };
+            parts.push(wrap_sums(e, &t.summed));
+        }
+        let result = match parts.len() {
+            0 => num_expr(Rational::zero()),
+            1 => parts.pop().unwrap_or_else(|| num_expr(Rational::zero())),
+            _ => {
+                let mut b = ExprBuilder::new();
+                let mut acc: Option<Id> = None;
+                for p in &parts {
+                    let id = b.copy_all(p);
+                    acc = Some(match acc {
+                        Some(prev) => b.add(Node::Add([prev, id])),
+                        None => id,
+                    });
+                }
+                let root = acc.unwrap_or_else(|| b.num(Rational::zero()));
+                let sum = b.finish(root);
+                let window = self.target_window(target);
+                let (e, more) =
+                    self.simplify_in(&sum, &window, false, assuming, zero, &what, span)?;
+                limited |= more;
+                e
+            }
+        };
+        self.done.insert(key, (result.clone(), limited));
+        Ok((result, limited))
     }
 
     /// The simplified adjoint of every defined variable, in the order
     /// backpropagation computes them.
     pub fn all(&mut self, assuming: &[Assumption], span: Span) -> Result<Vec<Adjoint>, Diagnostic> {
         let order = backprop_order(self.model);
-        let mut simple = Vec::new();
-        for &v in &order {
-            let t = Target::Var(self.model.plain_ref(v));
-            simple.push((v, self.simplified(&t, span)?));
-        }
         let lhs = |m: &Model, v: u32| Lhs::Expr(leaf_expr(Leaf::Bar(Target::Var(m.plain_ref(v)))));
-        if assuming.is_empty() {
-            return Ok(simple
-                .into_iter()
-                .map(|(v, (e, limited))| Adjoint {
+        // Adjoints that come out zero are zero for every index value; feed
+        // that back, into the adjoints whose terms mention them, until
+        // nothing new is zero.
+        let mut zero: BTreeSet<u32> = BTreeSet::new();
+        let mut out: Vec<Option<Adjoint>> = order.iter().map(|_| None).collect();
+        let mut fresh: Option<BTreeSet<u32>> = None;
+        loop {
+            let mut new_zero = BTreeSet::new();
+            for (k, &v) in order.iter().enumerate() {
+                let target = Target::Var(self.model.plain_ref(v));
+                if let Some(f) = &fresh {
+                    let terms = self.terms(&target, span)?;
+                    let mentions = terms.iter().any(|t| {
+                        t.expr.as_ref().iter().any(|n| matches!(n, Node::Leaf(Leaf::Bar(Target::Var(r))) if f.contains(&r.var)))
+                    });
+                    if !mentions {
+                        continue;
+                    }
+                }
+                let (e, limited) = self.adjoint(&target, assuming, &zero, span)?;
+                if !assuming.is_empty() && is_zero(&e) && !zero.contains(&v) {
+                    new_zero.insert(v);
+                }
+                out[k] = Some(Adjoint {
                     derived: Derived {
                         lhs: lhs(self.model, v),
                         rhs: Rhs::Expr(e),
                     },
                     limited,
-                })
-                .collect());
-        }
-        // Adjoints that come out zero are zero for every index value; feed
-        // that back, into the equations that mention them, until nothing new
-        // is zero.
-        let mut zero: BTreeSet<u32> = BTreeSet::new();
-        let mut out: Vec<Option<Adjoint>> = simple.iter().map(|_| None).collect();
-        let mut fresh: Option<BTreeSet<u32>> = None;
-        loop {
-            let mut new_zero = BTreeSet::new();
-            for (k, (v, (e, limited))) in simple.iter().enumerate() {
-                let mentions_fresh = fresh.as_ref().is_none_or(|f| {
-                    e.as_ref().iter().any(|n| matches!(n, Node::Leaf(Leaf::Bar(Target::Var(r))) if f.contains(&r.var)))
-                });
-                if !mentions_fresh {
-                    continue;
-                }
-                let what = self.target_text(&Target::Var(self.model.plain_ref(*v)));
-                let (e, more) = self.assume(e, assuming, &zero, span, &what)?;
-                if is_zero(&e) && !zero.contains(v) {
-                    new_zero.insert(*v);
-                }
-                out[k] = Some(Adjoint {
-                    derived: Derived {
-                        lhs: lhs(self.model, *v),
-                        rhs: Rhs::Expr(e),
-                    },
-                    limited: *limited || more,
                 });
             }
             if new_zero.is_empty() {
@@ -542,13 +871,11 @@ impl<'m> Adjoints<'m> {
         span: Span,
     ) -> Result<Adjoint, Diagnostic> {
         let target = Target::Param(param);
-        let (e, limited) = self.simplified(&target, span)?;
-        let (e, limited) = if assuming.is_empty() {
-            (e, limited)
+        let zero: BTreeSet<u32> = if assuming.is_empty() {
+            BTreeSet::new()
         } else {
             // Under assumptions, the adjoints that vanish feed the gradient.
-            let zero: BTreeSet<u32> = self
-                .all(assuming, span)?
+            self.all(assuming, span)?
                 .iter()
                 .filter_map(|a| match (&a.derived.lhs, &a.derived.rhs) {
                     (Lhs::Expr(l), Rhs::Expr(r)) if is_zero(r) => match l.as_ref().last() {
@@ -557,11 +884,9 @@ impl<'m> Adjoints<'m> {
                     },
                     _ => None,
                 })
-                .collect();
-            let what = self.target_text(&target);
-            let (e, more) = self.assume(&e, assuming, &zero, span, &what)?;
-            (e, limited || more)
+                .collect()
         };
+        let (e, limited) = self.adjoint(&target, assuming, &zero, span)?;
         Ok(Adjoint {
             derived: Derived {
                 lhs: Lhs::Expr(leaf_expr(Leaf::Bar(target))),
@@ -572,6 +897,15 @@ impl<'m> Adjoints<'m> {
     }
 }
 
+fn contradiction(span: Span) -> Diagnostic {
+    Diagnostic::new(
+        span,
+        "the assumptions contradict each other",
+        "while simplifying under these assumptions",
+    )
+    .hint("a value is assumed equal to two different constants; check the `assuming` list")
+}
+
 /// The expression of one leaf.
 pub fn leaf_expr(l: Leaf) -> RecExpr<Node> {
     let mut e = RecExpr::default();
@@ -579,27 +913,16 @@ pub fn leaf_expr(l: Leaf) -> RecExpr<Node> {
     e
 }
 
+/// The expression of one constant.
+fn num_expr(r: Rational) -> RecExpr<Node> {
+    let mut e = RecExpr::default();
+    e.add(Node::Num(r));
+    e
+}
+
 /// Whether an expression is the constant zero.
 pub fn is_zero(e: &RecExpr<Node>) -> bool {
     matches!(e.as_ref(), [Node::Num(r)] if r.is_zero())
-}
-
-/// The value of an assumption that is a plain constant (`1`, `-1/2`).
-pub fn constant_value(e: &RecExpr<Node>) -> Option<Rational> {
-    match e.as_ref() {
-        [Node::Num(r)] => Some(r.clone()),
-        [Node::Num(r), Node::Neg(_)] => Some(r.neg()),
-        _ => None,
-    }
-}
-
-fn offsets_of(r: &Ref) -> HashMap<u32, i64> {
-    r.at.iter()
-        .filter_map(|ix| match *ix {
-            Ix::Rel(i, o) => Some((i, o)),
-            Ix::Abs(_) => None,
-        })
-        .collect()
 }
 
 /// Defined variables in the order backpropagation computes their adjoints:

@@ -19,6 +19,7 @@ pub fn determinant(
     model: &Model,
     shapes: &Rc<ShapeTable>,
     matrix: &RecExpr<Node>,
+    window: &super::window::Window,
     limits: &Limits,
 ) -> (RecExpr<Node>, Vec<String>, Vec<RunStats>) {
     let mut b = ExprBuilder::new();
@@ -27,7 +28,13 @@ pub fn determinant(
     let expr = b.finish(root);
     let done = rewrite(
         shapes,
-        Some(model),
+        Some(&super::scope::Scope {
+            model,
+            window,
+            assuming: &[],
+            zero: &Default::default(),
+            name: true,
+        }),
         &expr,
         rules::linear_algebra(),
         limits,

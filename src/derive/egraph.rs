@@ -3,6 +3,8 @@
 //! would make results depend on load), the stop reason recorded, and an
 //! extraction cost that prefers finished, readable forms.
 
+pub use super::scope::Scope;
+pub use super::window::Window;
 use crate::ir::analysis::{Graph, Meta};
 use crate::ir::{Leaf, LeafShapes, Node};
 use crate::key::RunStats;
@@ -288,45 +290,6 @@ pub fn extract_plain(graph: &Graph, root: Id) -> (usize, RecExpr<Node>) {
     super::extract::extract_unchecked(graph, root)
 }
 
-/// Merges every defined variable that appears in `expr` (as a value or
-/// through its adjoint) with its definition, at the index shift where it
-/// appears, so that extraction prefers the named value (`i[t+1]`) to a
-/// recomputation of it.
-pub fn name_forward_values(g: &mut Graph, model: &Model, expr: &RecExpr<Node>) {
-    use crate::ir::{Ix, Target};
-    use std::collections::BTreeSet;
-    let mut seen: BTreeSet<&crate::ir::Ref> = BTreeSet::new();
-    for n in expr.as_ref() {
-        let r = match n {
-            Node::Leaf(Leaf::Var(r)) | Node::Leaf(Leaf::Bar(Target::Var(r))) => r,
-            _ => continue,
-        };
-        if !seen.insert(r) {
-            continue;
-        }
-        let Some(eq) = model.equation_of(r.var) else {
-            continue;
-        };
-        // The reference relative to the equation's own left side.
-        let mut offsets = Vec::new();
-        let mut ok = true;
-        for (ix, lhs) in r.at.iter().zip(eq.lhs.at.iter()) {
-            match (*ix, *lhs) {
-                (Ix::Rel(i, o), Ix::Rel(j, _)) if i == j => offsets.push((i, o)),
-                _ => ok = false,
-            }
-        }
-        if !ok {
-            continue;
-        }
-        let by = |i: u32| offsets.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1);
-        let l = g.add(Node::Leaf(Leaf::Var(r.clone())));
-        let d = g.add_expr(&crate::ir::shift(&eq.norm, &by));
-        crate::ir::analysis::union_value(g, l, d);
-    }
-    g.rebuild();
-}
-
 /// A finished rewrite: the best expression, whether a limit stopped it,
 /// and the scalars it assumed nonzero.
 pub struct Simplified {
@@ -342,21 +305,27 @@ pub struct Simplified {
     pub stats: RunStats,
 }
 
-/// Runs `rules` on `expr` (with the forward values named, if asked) and
-/// extracts the result.
+/// Runs `rules` on `expr` (in a [`Scope`]: forward values named,
+/// assumptions substituted, where they hold) and extracts the result.
 pub fn rewrite(
     shapes: &Rc<ShapeTable>,
-    model: Option<&Model>,
+    scope: Option<&Scope<'_>>,
     expr: &RecExpr<Node>,
     rules: &RuleSet,
     limits: &Limits,
     what: &str,
 ) -> Simplified {
-    let mut g = graph(shapes);
-    let root = g.add_expr(expr);
-    if let Some(m) = model {
-        name_forward_values(&mut g, m, expr);
-    }
+    let (g, root) = match scope {
+        Some(s) => {
+            let (g, roots) = s.graph(shapes, &[expr]);
+            (g, roots[0])
+        }
+        None => {
+            let mut g = graph(shapes);
+            let root = g.add_expr(expr);
+            (g, root)
+        }
+    };
     let ran = run(g, rules, limits, what);
     let root = ran.graph.find(root);
     // Where no simpler form keeps every shape, the form we started from

@@ -10,9 +10,13 @@
 //! drawn away from 0 and 1, and a relative tolerance of 1e-6 that no term of
 //! ordinary size can hide in.
 
-use super::egraph::{graph, name_forward_values, run_until, ShapeTable};
+use super::egraph::{run_until, ShapeTable};
 use super::rhs_expr;
-use crate::eval::{rel_error, Evaluator, Forward, Instance, Mat};
+use super::scope::Scope;
+use super::window::Window;
+use crate::eval::{
+    positions, rel_error, Evaluator, FdAdjoints, Forward, Instance, Mat, RandomAdjoints,
+};
 use crate::ir::analysis::Graph;
 use crate::ir::{Ix, Leaf, Node, Ref, Target};
 use crate::key::{Derived, Lhs, Rhs, RunStats, Verdict};
@@ -20,7 +24,6 @@ use crate::model::{Assumption, Claim, Claimed, Model};
 use crate::num::Rational;
 use crate::poly::Poly;
 use crate::rules;
-use crate::verify::{tuples, FdAdjoints, RandomAdjoints};
 use crate::Limits;
 use egg::RecExpr;
 use std::collections::BTreeSet;
@@ -161,41 +164,22 @@ fn proves(
     unfold: bool,
 ) -> Proof {
     let (model, limits) = (cx.model, cx.limits);
-    let mut g = graph(cx.shapes);
-    super::adjoint::assume_constants(&mut g, assuming);
-    let (gd, gc) = (g.add_expr(d), g.add_expr(c));
-    if unfold {
-        name_adjoints(&mut g, cx.adjoints, d, c);
-    }
+    let window = claim_window(model, claim).for_proofs();
     // An inverse is stated in the next state's values; merging forward
     // values with their definitions there would prove vacuous claims.
-    if !matches!(claim, Claim::Inverse(_)) {
-        name_forward_values(&mut g, model, d);
-        name_forward_values(&mut g, model, c);
+    let scope = Scope {
+        model,
+        window: &window,
+        assuming,
+        zero,
+        name: !matches!(claim, Claim::Inverse(_)),
+    };
+    let (mut g, roots) = scope.graph(cx.shapes, &[d, c]);
+    let (gd, gc) = (roots[0], roots[1]);
+    if unfold {
+        name_adjoints(&mut g, model, &window, cx.adjoints, d, c);
+        g.rebuild();
     }
-    for e in [d, c] {
-        for n in e.as_ref() {
-            if let Node::Leaf(Leaf::Bar(Target::Var(r))) = n {
-                if zero.contains(&r.var) {
-                    let l = g.add(n.clone());
-                    crate::ir::analysis::union_zero(&mut g, l);
-                }
-            }
-            if let Node::Leaf(Leaf::Var(r)) = n {
-                if let Some(a) = assuming.iter().find(|a| a.target.var == r.var) {
-                    if super::adjoint::constant_value(&a.value).is_none() {
-                        let by = offsets(r);
-                        let l = g.add(n.clone());
-                        let v = g.add_expr(&crate::ir::shift(&a.value, &|i| {
-                            by.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1)
-                        }));
-                        crate::ir::analysis::union_value(&mut g, l, v);
-                    }
-                }
-            }
-        }
-    }
-    g.rebuild();
     if meet(&g, gd, gc) {
         return Proof {
             found: true,
@@ -216,6 +200,19 @@ fn proves(
     }
 }
 
+/// The index values a claim is about: where its adjoint's variable is
+/// computed, or the steps of its Jacobian.
+fn claim_window(model: &Model, claim: &Claim) -> Window {
+    match claim {
+        Claim::Adjoint(Target::Var(r)) => Window::of_var(model, r.var),
+        Claim::Jacobian(k) | Claim::Det(k) => match model.requests.get(*k).map(|r| &r.kind) {
+            Some(crate::model::RequestKind::Jacobian { of, .. }) => Window::computing(model, of),
+            _ => Window::whole(),
+        },
+        _ => Window::whole(),
+    }
+}
+
 /// How many times a proof replaces adjoints by their equations: those of
 /// the two sides, then those that the replacements mention, and so on.
 const UNFOLD_LEVELS: usize = 3;
@@ -225,7 +222,14 @@ const UNFOLD_LEVELS: usize = 3;
 /// `bar(y[t])` at `t+1`), then the adjoints those equations mention, to
 /// [`UNFOLD_LEVELS`] levels, so that the graph stays small and finite on a
 /// recurrence.
-fn name_adjoints(g: &mut Graph, adjoints: &[Derived], d: &RecExpr<Node>, c: &RecExpr<Node>) {
+fn name_adjoints(
+    g: &mut Graph,
+    model: &Model,
+    window: &Window,
+    adjoints: &[Derived],
+    d: &RecExpr<Node>,
+    c: &RecExpr<Node>,
+) {
     let equation = |var: u32| {
         adjoints.iter().find_map(|eq| match (&eq.lhs, &eq.rhs) {
             (Lhs::Expr(l), Rhs::Expr(rhs)) => match l.as_ref().last() {
@@ -249,7 +253,12 @@ fn name_adjoints(g: &mut Graph, adjoints: &[Derived], d: &RecExpr<Node>, c: &Rec
     for _ in 0..UNFOLD_LEVELS {
         let mut next = Vec::new();
         for r in level {
-            if r.at.iter().any(|ix| matches!(ix, Ix::Abs(_))) || !seen.insert(r.clone()) {
+            // An adjoint equation holds where its variable is computed;
+            // elsewhere the adjoint is zero, whatever the equation gives.
+            if r.at.iter().any(|ix| matches!(ix, Ix::Abs(_)))
+                || !window.computes(model, &r)
+                || !seen.insert(r.clone())
+            {
                 continue;
             }
             let Some(rhs) = equation(r.var) else {
@@ -380,7 +389,11 @@ fn compare(
                 .map(|i| Some(inst.range(i).0))
                 .collect()]
         } else {
-            tuples(&inst, &indices)
+            let target = match claim {
+                Claim::Adjoint(t) => t.clone(),
+                _ => Target::Param(0),
+            };
+            positions(&inst, &target)
                 .into_iter()
                 .map(|t| {
                     let mut b = vec![None; model.indices.len()];

@@ -128,14 +128,22 @@ pub fn jacobian(
     }
     let root = b.add(Node::Block(rows.into()));
     let expr = b.finish(root);
-    resolve(shapes, Some(model), &expr, limits, span)
+    let window = super::window::Window::computing(model, of);
+    let scope = super::scope::Scope {
+        model,
+        window: &window,
+        assuming: &[],
+        zero: &Default::default(),
+        name: true,
+    };
+    resolve(shapes, Some(&scope), &expr, limits, span)
 }
 
 /// Resolves every `jac` in `expr` by the chain rule, then simplifies (with
 /// the forward values named when `named` is given).
 pub fn resolve(
     shapes: &Rc<ShapeTable>,
-    named: Option<&Model>,
+    named: Option<&super::scope::Scope<'_>>,
     expr: &RecExpr<Node>,
     limits: &Limits,
     span: Span,

@@ -156,12 +156,54 @@ pub struct Instance<'m> {
     sizes: Vec<(usize, usize)>,
 }
 
-/// How many steps an index without a declared range runs over.
+/// How many steps an index without a declared range runs over, unless an
+/// instance draws its own number.
 pub const DEFAULT_STEPS: i64 = 4;
 
+/// The fewest steps a drawn instance runs an undeclared index over: enough
+/// that every offset of the model reaches from the start to the end of the
+/// range and back, so that a term wrong at one end only (a shifted index
+/// past the last step, a boundary value at the first) shows.
+fn least_steps(model: &Model) -> i64 {
+    let mut reach: i64 = 0;
+    let mut note = |e: &RecExpr<Node>| {
+        for n in e.as_ref() {
+            if let Node::Leaf(
+                crate::ir::Leaf::Var(r) | crate::ir::Leaf::Bar(crate::ir::Target::Var(r)),
+            ) = n
+            {
+                for ix in r.at.iter() {
+                    if let Ix::Rel(_, o) = *ix {
+                        reach = reach.saturating_add(o.saturating_abs().min(64));
+                    }
+                }
+            }
+        }
+    };
+    for eq in &model.equations {
+        note(&eq.rhs);
+    }
+    if let Some(l) = &model.loss {
+        note(&l.value);
+    }
+    (reach + 2).clamp(DEFAULT_STEPS, 12)
+}
+
 impl<'m> Instance<'m> {
-    /// An instance with the given dim values (one per dim) and seed.
+    /// An instance with the given dim values (one per dim) and seed; an
+    /// index without a declared range runs over `1..=DEFAULT_STEPS`.
     pub fn new(model: &'m Model, dims: Vec<i64>, seed: u64) -> Result<Instance<'m>> {
+        Instance::with_steps(model, dims, DEFAULT_STEPS, seed)
+    }
+
+    /// An instance with the given dim values, the number of steps of every
+    /// index without a declared range, and a seed.
+    pub fn with_steps(
+        model: &'m Model,
+        dims: Vec<i64>,
+        steps: i64,
+        seed: u64,
+    ) -> Result<Instance<'m>> {
         let dim_of = |d: u32| dims.get(d as usize).copied().unwrap_or(2);
         let size = |p: &crate::poly::Poly| -> Result<usize> {
             let v = p
@@ -183,7 +225,7 @@ impl<'m> Instance<'m> {
                         _ => return Err(EvalError("a range that is not integral".into())),
                     }
                 }
-                None => (1, DEFAULT_STEPS),
+                None => (1, steps.max(1)),
             });
         }
         let mut params = Vec::new();
@@ -212,7 +254,9 @@ impl<'m> Instance<'m> {
         })
     }
 
-    /// An instance whose dims are drawn from the seed, each in `2..=4`.
+    /// An instance whose dims are drawn from the seed, each in `2..=4`, and
+    /// whose undeclared ranges run over a drawn number of steps, long enough
+    /// for the model's offsets (see [`least_steps`]).
     pub fn seeded(model: &'m Model, seed: u64) -> Result<Instance<'m>> {
         let mut rng = Rng::new(seed, &[0]);
         let dims = model
@@ -220,7 +264,8 @@ impl<'m> Instance<'m> {
             .iter()
             .map(|_| 2 + (rng.next_u64() % 3) as i64)
             .collect();
-        Instance::new(model, dims, seed)
+        let steps = least_steps(model) + (rng.next_u64() % 3) as i64;
+        Instance::with_steps(model, dims, steps, seed)
     }
 
     /// The value of dim `d`.
@@ -239,6 +284,68 @@ impl<'m> Instance<'m> {
             .get(i as usize)
             .copied()
             .unwrap_or((1, DEFAULT_STEPS))
+    }
+
+    /// Whether the equation of `var` computes its value at `at`: a defined
+    /// variable, at a position inside its range shifted by its left side
+    /// (`p[k+1] = ...` over `k in 1..K` computes `p[2]` to `p[K+1]`), that
+    /// no `init` sets. Every other value is given: a boundary value, an
+    /// input, or a state before the start of its recurrence.
+    pub fn computed(&self, var: u32, at: &[i64]) -> bool {
+        let model = self.model;
+        let Some(eq) = model.equation_of(var) else {
+            return false;
+        };
+        let inside = eq.lhs.at.iter().zip(at).all(|(ix, &v)| match *ix {
+            Ix::Rel(i, d) => {
+                let (lo, hi) = self.range(i);
+                lo.saturating_add(d) <= v && v <= hi.saturating_add(d)
+            }
+            Ix::Abs(a) => a == v,
+        });
+        inside && self.init_of(var, at).is_none()
+    }
+
+    /// The `init` that sets `var` at `at`, if one does (the first that
+    /// fits, in script order).
+    pub fn init_of(&self, var: u32, at: &[i64]) -> Option<&'m crate::model::Init> {
+        self.model.inits.iter().find(|init| {
+            init.target.var == var
+                && init.target.at.iter().zip(at).all(|(ix, &v)| match *ix {
+                    Ix::Abs(a) => a == v,
+                    Ix::Rel(..) => true,
+                })
+        })
+    }
+
+    /// The positions where `var` is computed (see [`Instance::computed`]),
+    /// in order; one empty position for a variable without indices.
+    pub fn domain(&self, var: u32) -> Vec<Vec<i64>> {
+        let Some(eq) = self.model.equation_of(var) else {
+            return Vec::new();
+        };
+        let mut out = vec![Vec::new()];
+        for ix in eq.lhs.at.iter() {
+            let (lo, hi) = match *ix {
+                Ix::Rel(i, d) => {
+                    let (lo, hi) = self.range(i);
+                    (lo.saturating_add(d), hi.saturating_add(d))
+                }
+                Ix::Abs(a) => (a, a),
+            };
+            out = out
+                .into_iter()
+                .flat_map(|t| {
+                    (lo..=hi).map(move |v| {
+                        let mut t = t.clone();
+                        t.push(v);
+                        t
+                    })
+                })
+                .collect();
+        }
+        out.retain(|t| self.init_of(var, t).is_none());
+        out
     }
 
     /// The value of parameter `p`.
@@ -394,36 +501,30 @@ impl<'i> Forward<'i> {
                 .get(e)
                 .ok_or_else(|| EvalError("a variable without its equation".into()))?,
         };
-        let mut binding: Vec<Option<i64>> = vec![None; model.indices.len()];
         // A boundary value set by `init` comes first.
-        for init in model.inits.iter().filter(|i| i.target.var == var) {
-            let mut fits = true;
-            let mut b = binding.clone();
+        if let Some(init) = self.inst.init_of(var, at) {
+            let mut b: Vec<Option<i64>> = vec![None; model.indices.len()];
             for (ix, &v) in init.target.at.iter().zip(at) {
-                match *ix {
-                    Ix::Abs(a) => fits &= a == v,
-                    Ix::Rel(i, _) => b[i as usize] = Some(v),
+                if let Ix::Rel(i, _) = *ix {
+                    b[i as usize] = Some(v);
                 }
             }
-            if fits {
-                let value = self.evaluator().eval(&init.value, &b)?;
-                return self.fit(var, value);
-            }
+            let value = self.evaluator().eval(&init.value, &b)?;
+            return self.fit(var, value);
         }
-        // The equation defines the value where every index is at or past
-        // the start of its range; earlier values are the initial state.
-        let mut before_start = false;
+        // The equation computes the value inside its range; a value before
+        // the start (the initial state) or past the end is given.
+        if !self.inst.computed(var, at) {
+            return self.inst.drawn(4, var, at);
+        }
+        let mut binding: Vec<Option<i64>> = vec![None; model.indices.len()];
         for (ix, &v) in eq.lhs.at.iter().zip(at) {
             if let Ix::Rel(i, d) = *ix {
-                let here = v
-                    .checked_sub(d)
-                    .ok_or_else(|| EvalError("an index out of range".into()))?;
-                before_start |= here < self.inst.range(i).0;
-                binding[i as usize] = Some(here);
+                binding[i as usize] = Some(
+                    v.checked_sub(d)
+                        .ok_or_else(|| EvalError("an index out of range".into()))?,
+                );
             }
-        }
-        if before_start {
-            return self.inst.drawn(4, var, at);
         }
         self.evaluator().eval(&eq.rhs, &binding)
     }

@@ -7,7 +7,7 @@
 //! printed in a matrix product would read as scaling. Rules that need the
 //! constant read it from the analysis instead.
 
-use super::{Leaf, LeafShapes, Node};
+use super::{Leaf, LeafShapes, Node, Ref};
 use crate::num::Rational;
 use crate::poly::Poly;
 use crate::shape::{Product, Shape};
@@ -39,8 +39,9 @@ pub struct Meta {
     /// The shape of `a^T`, by the shape of `a`, once worked out.
     transposes: HashMap<ShapeId, ShapeId>,
     leaves: Rc<dyn LeafShapes>,
-    /// Constant values of variables under assumptions, for every index value.
-    pub assumed: HashMap<u32, Rational>,
+    /// Constant values of references under assumptions (`i[t+1] = 0`),
+    /// set for the references where the assumption holds.
+    pub assumed: HashMap<Ref, Rational>,
     /// Set when two different constants were merged: the assumptions
     /// contradict each other.
     pub contradiction: bool,
@@ -174,7 +175,7 @@ impl Analysis<Node> for Meta {
             Node::Leaf(l) => {
                 let konst = match l {
                     Leaf::Dim(d) => Some(Poly::dim(*d)),
-                    Leaf::Var(r) => eg.analysis.assumed.get(&r.var).cloned().map(Poly::constant),
+                    Leaf::Var(r) => eg.analysis.assumed.get(r).cloned().map(Poly::constant),
                     _ => None,
                 };
                 let leaves = eg.analysis.leaves.clone();
@@ -548,4 +549,42 @@ pub fn independent(eg: &Graph, id: Id, x: Id) -> bool {
         ok
     }
     go(eg, id, eg.find(x), &mut HashMap::default(), 0)
+}
+
+/// Whether the class of `id` provably does not depend on index `i`: some
+/// node of it mentions no reference at `i` (`h[i-1]`), no bound `i`, and
+/// has only children that do not depend on it.
+pub fn free_of_index(eg: &Graph, id: Id, i: u32) -> bool {
+    fn mentions(l: &Leaf, i: u32) -> bool {
+        let at = |r: &super::Ref| {
+            r.at.iter()
+                .any(|ix| matches!(ix, super::Ix::Rel(j, _) if *j == i))
+        };
+        match l {
+            Leaf::Index(j) => *j == i,
+            Leaf::Var(r) | Leaf::Bar(super::Target::Var(r)) => at(r),
+            _ => false,
+        }
+    }
+    fn go(eg: &Graph, id: Id, i: u32, memo: &mut HashMap<Id, bool>, depth: usize) -> bool {
+        let id = eg.find(id);
+        if let Some(&v) = memo.get(&id) {
+            return v;
+        }
+        if depth > 256 {
+            return false;
+        }
+        memo.insert(id, false);
+        let ok = eg[id].nodes.iter().any(|n| match n {
+            Node::Num(_) => true,
+            Node::Leaf(l) => !mentions(l, i),
+            other => other
+                .children()
+                .iter()
+                .all(|&c| go(eg, c, i, memo, depth + 1)),
+        });
+        memo.insert(id, ok);
+        ok
+    }
+    go(eg, id, i, &mut HashMap::default(), 0)
 }

@@ -7,7 +7,7 @@
 //! These rules assume the leaves are independent variables: they run on an
 //! e-graph in which no leaf has been merged with its definition.
 
-use super::{built_if, depends, is_independent, is_zero_var, rule, var, Rewrite};
+use super::{built_if, depends, free_of_bound, is_independent, is_zero_var, rule, var, Rewrite};
 use crate::ir::analysis::{add_poly, independent, is_scalar, is_zero, shape_of, Graph};
 use crate::ir::Node;
 use crate::num::Rational;
@@ -151,6 +151,9 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("d-chain-grad";   "(vjp ?b ?x (grad ?f ?u))"    => "(vjp (* (hess ?f ?u) ?b) ?x ?u)" if chain(&["?u"])),
         rule!("d-det";          "(vjp ?b ?x (det ?m))"        => "(vjp (* (* ?b (det ?m)) (T (inv ?m))) ?x ?m)" if chain(&["?m"])),
         rule!("d-inv";          "(vjp ?b ?x (inv ?m))"        => "(vjp (neg (* (* (T (inv ?m)) ?b) (T (inv ?m)))) ?x ?m)" if chain(&["?m"])),
+        // A sum over an index that neither the seed nor the leaf mentions
+        // is linear: the derivative of each term, summed.
+        rule!("d-sum";          "(vjp ?b ?x (sum ?i ?e))"     => "(sum ?i (vjp ?b ?x ?e))" if chain(&["?e"]) if free_of_bound(&["?b", "?x"])),
     ];
     rules.push(built_if("d-add", "(vjp ?b ?x (+ ?u ?v))", chain(&["?u", "?v"]), |eg, s| sum_rule(eg, s, false)));
     rules.push(built_if("d-sub", "(vjp ?b ?x (- ?u ?v))", chain(&["?u", "?v"]), |eg, s| sum_rule(eg, s, true)));

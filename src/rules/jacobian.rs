@@ -4,7 +4,7 @@
 //! gradient or Hessian. Like the adjoint rules, these assume independent
 //! leaves.
 
-use super::{built, built_if, depends, is_independent, rule, var, Rewrite};
+use super::{built, built_if, depends, free_of_bound, is_independent, rule, var, Rewrite};
 use crate::ir::analysis::{add_poly, independent, is_scalar, shape_of, Graph};
 use crate::ir::Node;
 use crate::num::Rational;
@@ -101,6 +101,7 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("jac-chain-sqrt";  "(jac ?x (sqrt ?u))"       => "(* (diag (sqrt' ?u)) (jac ?x ?u))" if depends(&["?u"])),
         rule!("jac-chain-fn";    "(jac ?x (call ?f ?u))"    => "(* (T (grad ?f ?u)) (jac ?x ?u))" if depends(&["?u"])),
         rule!("jac-chain-grad";  "(jac ?x (grad ?f ?u))"    => "(* (hess ?f ?u) (jac ?x ?u))" if depends(&["?u"])),
+        rule!("jac-sum";         "(jac ?x (sum ?i ?e))"     => "(sum ?i (jac ?x ?e))" if depends(&["?e"]) if free_of_bound(&["?x"])),
     ];
     rules.push(built("jac-self",  "(jac ?x ?x)",           self_rule));
     rules.push(built_if("jac-add", "(jac ?x (+ ?u ?v))", depends(&["?u", "?v"]), |eg, s| sum_rule(eg, s, false)));

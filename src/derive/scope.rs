@@ -1,0 +1,159 @@
+//! The graph a derived form is simplified (or a claim proven) in: the form
+//! added, with the forward values named, the assumptions substituted and
+//! the adjoints known to vanish set to zero, each only where it holds for
+//! every index value of the form's window (see [`Window`]).
+
+use super::egraph::{graph, ShapeTable};
+use super::window::Window;
+use crate::ir::analysis::{union_value, union_zero, Graph};
+use crate::ir::{self, Ix, Leaf, Node, Ref, Target};
+use crate::model::{Assumption, Model};
+use crate::num::Rational;
+use egg::{Id, RecExpr};
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+/// What holds where a form is simplified.
+pub struct Scope<'a> {
+    /// The model.
+    pub model: &'a Model,
+    /// The index values the form holds at.
+    pub window: &'a Window,
+    /// The substitutions of the request.
+    pub assuming: &'a [Assumption],
+    /// Variables whose adjoints vanish everywhere.
+    pub zero: &'a BTreeSet<u32>,
+    /// Whether forward values are merged with their definitions.
+    pub name: bool,
+}
+
+/// The value of an assumption that is a plain constant (`1`, `-1/2`).
+pub fn constant_value(e: &RecExpr<Node>) -> Option<Rational> {
+    match e.as_ref() {
+        [Node::Num(r)] => Some(r.clone()),
+        [Node::Num(r), Node::Neg(_)] => Some(r.neg()),
+        _ => None,
+    }
+}
+
+/// The offsets of a reference's relative positions, by index.
+fn offsets(r: &Ref) -> Vec<(u32, i64)> {
+    r.at.iter()
+        .filter_map(|ix| match *ix {
+            Ix::Rel(i, o) => Some((i, o)),
+            Ix::Abs(_) => None,
+        })
+        .collect()
+}
+
+/// An expression (an equation's right side, an assumed value) moved to a
+/// reference: each index shifted by the reference's offset there, each
+/// fixed position fixed.
+fn at_ref(e: &RecExpr<Node>, r: &Ref, own: &[u32]) -> RecExpr<Node> {
+    let by = offsets(r);
+    let moved = ir::shift(e, &|i| by.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1));
+    let fixed: Vec<(u32, i64)> = own
+        .iter()
+        .zip(r.at.iter())
+        .filter_map(|(&i, ix)| match *ix {
+            Ix::Abs(a) => Some((i, a)),
+            Ix::Rel(..) => None,
+        })
+        .collect();
+    if fixed.is_empty() {
+        moved
+    } else {
+        ir::fix(&moved, &|i| {
+            fixed.iter().find(|(j, _)| *j == i).map(|x| x.1)
+        })
+    }
+}
+
+/// The references of an expression, as values (an adjoint `bar(v[t])`
+/// gives `v[t]`), distinct, in order of appearance.
+fn value_refs(e: &RecExpr<Node>, out: &mut Vec<Ref>, seen: &mut BTreeSet<Ref>) {
+    for n in e.as_ref() {
+        if let Node::Leaf(Leaf::Var(r) | Leaf::Bar(Target::Var(r))) = n {
+            if seen.insert(r.clone()) {
+                out.push(r.clone());
+            }
+        }
+    }
+}
+
+impl Scope<'_> {
+    /// The assumption about `r`'s variable, if it holds at `r` for every
+    /// index value of the window.
+    fn assumption(&self, r: &Ref) -> Option<&Assumption> {
+        let a = self.assuming.iter().find(|a| a.target.var == r.var)?;
+        self.window.computes(self.model, r).then_some(a)
+    }
+
+    /// A graph holding `exprs` (their roots returned in order), with the
+    /// scope applied.
+    pub fn graph(&self, shapes: &Rc<ShapeTable>, exprs: &[&RecExpr<Node>]) -> (Graph, Vec<Id>) {
+        let model = self.model;
+        let mut refs = Vec::new();
+        let mut seen = BTreeSet::new();
+        for e in exprs {
+            value_refs(e, &mut refs, &mut seen);
+        }
+        // Definitions to merge with the values they define.
+        let mut named: Vec<(Ref, RecExpr<Node>)> = Vec::new();
+        if self.name {
+            for r in refs.clone() {
+                if !self.window.computes(model, &r) {
+                    continue;
+                }
+                let (Some(eq), Some(decl)) =
+                    (model.equation_of(r.var), model.vars.get(r.var as usize))
+                else {
+                    continue;
+                };
+                let def = at_ref(&eq.norm, &r, &decl.indices);
+                value_refs(&def, &mut refs, &mut seen);
+                named.push((r, def));
+            }
+        }
+        let mut g = graph(shapes);
+        for r in &refs {
+            if let Some(c) = self.assumption(r).and_then(|a| constant_value(&a.value)) {
+                g.analysis.assumed.insert(r.clone(), c);
+            }
+        }
+        let roots: Vec<Id> = exprs.iter().map(|e| g.add_expr(e)).collect();
+        for (r, def) in &named {
+            let l = g.add(Node::Leaf(Leaf::Var(r.clone())));
+            let d = g.add_expr(def);
+            union_value(&mut g, l, d);
+        }
+        for r in &refs {
+            let Some(a) = self.assumption(r) else {
+                continue;
+            };
+            if constant_value(&a.value).is_some() {
+                continue;
+            }
+            let own = model
+                .vars
+                .get(r.var as usize)
+                .map(|d| d.indices.clone())
+                .unwrap_or_default();
+            let l = g.add(Node::Leaf(Leaf::Var(r.clone())));
+            let v = g.add_expr(&at_ref(&a.value, r, &own));
+            union_value(&mut g, l, v);
+        }
+        for e in exprs {
+            for n in e.as_ref() {
+                if let Node::Leaf(Leaf::Bar(Target::Var(r))) = n {
+                    if self.zero.contains(&r.var) {
+                        let l = g.add(n.clone());
+                        union_zero(&mut g, l);
+                    }
+                }
+            }
+        }
+        g.rebuild();
+        (g, roots)
+    }
+}

@@ -1,0 +1,125 @@
+//! Where a derived form holds: for each index in scope, the index values
+//! from `lo + lower` to `hi + upper` of its range. A forward value may be
+//! named in a form (merged with its definition, so extraction writes
+//! `i[t+1]` for `sigma(W_ix * x[t+1] + ...)`) or have an assumption
+//! substituted only where the model computes it at every index value of
+//! the form's window: `h[t+1]` is not a value of the model at the last
+//! step, and `h[t-1]` is a boundary value at the first.
+
+use crate::ir::{Ix, Ref};
+use crate::model::Model;
+
+/// Index values, per index, relative to the ends of its range.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Window {
+    /// `(index, lower, upper)`: the index runs from `lo + lower` to
+    /// `hi + upper`. An index not listed is not free in the form (it is
+    /// bound by a `sum` inside it, or absent), and no reference at it is
+    /// named: a `sum` binds it, and an e-graph knows no binders.
+    spans: Vec<(u32, i64, i64)>,
+    /// Whether an index not listed runs over its whole range (for proofs:
+    /// an equality that holds for every value of an index holds inside any
+    /// `sum` over it, and a proof only compares classes; extraction, which
+    /// could write a value with its index outside the sum, never uses it).
+    bound_whole: bool,
+}
+
+impl Window {
+    /// The window of a form without free indices.
+    pub fn whole() -> Window {
+        Window::default()
+    }
+
+    /// The window of a form about `v` at its own indices (`bar(h[t])`):
+    /// where the equation of `v` computes it.
+    pub fn of_var(model: &Model, v: u32) -> Window {
+        let mut w = Window::default();
+        let shift = model.lhs_shift(v).unwrap_or_default();
+        if let Some(decl) = model.vars.get(v as usize) {
+            for (&i, &d) in decl.indices.iter().zip(&shift) {
+                w.set(i, d, d);
+            }
+        }
+        w
+    }
+
+    /// The window where every value of `refs` is computed (a Jacobian of
+    /// `(theta[k+1], p[k+1])` holds at the steps `k` where both are).
+    pub fn computing(model: &Model, refs: &[Ref]) -> Window {
+        let mut w = Window::default();
+        for r in refs {
+            let shift = model.lhs_shift(r.var).unwrap_or_default();
+            for (ix, &d) in r.at.iter().zip(&shift) {
+                if let Ix::Rel(i, k) = *ix {
+                    w.narrow(i, d - k, d - k);
+                }
+            }
+        }
+        w
+    }
+
+    /// The same window, where an index bound by a `sum` runs over its
+    /// whole range (see the field `bound_whole`).
+    pub fn for_proofs(mut self) -> Window {
+        self.bound_whole = true;
+        self
+    }
+
+    /// Sets index `i` to run from `lo + lower` to `hi + upper`.
+    pub fn set(&mut self, i: u32, lower: i64, upper: i64) {
+        match self.spans.iter_mut().find(|s| s.0 == i) {
+            Some(s) => *s = (i, lower, upper),
+            None => self.spans.push((i, lower, upper)),
+        }
+    }
+
+    /// Narrows index `i` to the values where also `lo + lower ..= hi +
+    /// upper` holds.
+    pub fn narrow(&mut self, i: u32, lower: i64, upper: i64) {
+        match self.spans.iter().find(|s| s.0 == i) {
+            Some(&(_, l, u)) => self.set(i, l.max(lower), u.min(upper)),
+            None => self.set(i, lower, upper),
+        }
+    }
+
+    /// The span of index `i`.
+    pub fn get(&self, i: u32) -> (i64, i64) {
+        self.spans
+            .iter()
+            .find(|s| s.0 == i)
+            .map_or((0, 0), |s| (s.1, s.2))
+    }
+
+    /// Whether the model computes the value `r` at every index value of
+    /// the window: `r` is defined by an equation, and each relative
+    /// position `i + k` stays inside `lo + d ..= hi + d` (`d` the offset
+    /// of the equation's left side there), each fixed position at or past
+    /// `lo + d`.
+    pub fn computes(&self, model: &Model, r: &Ref) -> bool {
+        let Some(shift) = model.lhs_shift(r.var) else {
+            return false;
+        };
+        let Some(decl) = model.vars.get(r.var as usize) else {
+            return false;
+        };
+        r.at.iter()
+            .zip(&shift)
+            .zip(&decl.indices)
+            .all(|((ix, &d), &own)| match *ix {
+                Ix::Rel(i, k) => match self.spans.iter().find(|s| s.0 == i) {
+                    Some(&(_, lower, upper)) => {
+                        lower.saturating_add(k) >= d && upper.saturating_add(k) <= d
+                    }
+                    None => self.bound_whole && k == d,
+                },
+                Ix::Abs(a) => {
+                    let lo = model
+                        .indices
+                        .get(own as usize)
+                        .and_then(|x| x.range.as_ref())
+                        .map_or(Some(1), |(lo, _)| lo.as_constant().and_then(|c| c.to_i64()));
+                    lo.is_some_and(|lo| a >= lo.saturating_add(d))
+                }
+            })
+    }
+}
