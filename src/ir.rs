@@ -32,6 +32,18 @@ pub struct Ref {
 }
 
 impl Ref {
+    /// The relative positions' offsets, by index: `h[t-1, j]` gives
+    /// `[(t, -1), (j, 0)]`.
+    pub fn offsets(&self) -> Vec<(u32, i64)> {
+        self.at
+            .iter()
+            .filter_map(|ix| match *ix {
+                Ix::Rel(i, o) => Some((i, o)),
+                Ix::Abs(_) => None,
+            })
+            .collect()
+    }
+
     /// The same variable with every relative index shifted by `by(index)`.
     pub fn shifted(&self, by: &dyn Fn(u32) -> i64) -> Ref {
         Ref {

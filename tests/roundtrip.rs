@@ -203,13 +203,9 @@ fn norm(e: &RecExpr<Node>, id: Id) -> N {
         }
     };
     match &e[id] {
-        Node::Num(r) => {
-            if r.is_negative() {
-                N::Neg(Box::new(N::Num(r.neg())))
-            } else {
-                N::Num(r.clone())
-            }
-        }
+        // A number is one constant, whatever its sign: `-1/2` reads back as
+        // the constant, whether it was built as one or as a negation.
+        Node::Num(r) => N::Num(r.clone()),
         Node::Neg(a) => neg(n(*a)),
         Node::Add([a, b]) | Node::Sub([a, b]) => {
             let mut items = Vec::new();

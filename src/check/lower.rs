@@ -321,6 +321,7 @@ impl<'c, 's> Lowerer<'c, 's> {
             BinOp::Div => Node::Div([ia, ib]),
             BinOp::Pow => Node::Pow([ia, ib]),
         };
+        let node = fold_fraction(&self.b, node);
         let id = self.b.add(node);
         let (sa, sb) = match (sa, sb) {
             (Some(x), Some(y)) => (x, y),
@@ -816,5 +817,31 @@ mod tests {
         assert_eq!(operand("(x)^2"), "((x)^2)");
         assert_eq!(operand("(a) * (b)"), "((a) * (b))");
         assert_eq!(operand("W * x"), "(W * x)");
+    }
+}
+
+/// A quotient of two numbers (`1/2`, `-3/4`) as the one exact constant
+/// it is, so that a fraction reads and prints as a number; any other node
+/// as it is.
+fn fold_fraction(b: &crate::ir::build::ExprBuilder, node: Node) -> Node {
+    let Node::Div([a, d]) = node else {
+        return node;
+    };
+    let (num, negated) = match b.node(a) {
+        Node::Num(r) => (r.clone(), false),
+        Node::Neg(x) => match b.node(*x) {
+            Node::Num(r) => (r.clone(), true),
+            _ => return node,
+        },
+        _ => return node,
+    };
+    match b.node(d) {
+        // (`-0/1` stays as written: the sign of a zero is not a number's.)
+        Node::Num(den) if !den.is_zero() && !(negated && num.is_zero()) => match num.div(den) {
+            Some(q) if negated => Node::Num(q.neg()),
+            Some(q) => Node::Num(q),
+            None => node,
+        },
+        _ => node,
     }
 }

@@ -212,16 +212,6 @@ fn wrap_sums(expr: RecExpr<Node>, indices: &[u32]) -> RecExpr<Node> {
     expr
 }
 
-/// The relative offsets of a reference, by index.
-fn offsets_of(r: &Ref) -> Vec<(u32, i64)> {
-    r.at.iter()
-        .filter_map(|ix| match *ix {
-            Ix::Rel(i, o) => Some((i, o)),
-            Ix::Abs(_) => None,
-        })
-        .collect()
-}
-
 /// The first value of index `i`'s range, if it is a number.
 fn range_start(model: &Model, i: u32) -> Option<i64> {
     match model.indices.get(i as usize).and_then(|d| d.range.as_ref()) {
@@ -258,7 +248,7 @@ impl<'m> Adjoints<'m> {
             consumers.push(Consumer {
                 rhs: init.value.clone(),
                 seed: None,
-                indices: offsets_of(&init.target).iter().map(|x| x.0).collect(),
+                indices: init.target.offsets().iter().map(|x| x.0).collect(),
                 rank: 2,
                 order: k,
                 kind: Kind::Init(k),
@@ -423,7 +413,7 @@ impl<'m> Adjoints<'m> {
                 if !self.free_use(r, span)? {
                     return Ok(None);
                 }
-                offsets_of(r)
+                r.offsets()
             }
             _ => Vec::new(),
         };
@@ -573,7 +563,7 @@ impl<'m> Adjoints<'m> {
                     )));
                 }
             }
-            let bound: Vec<u32> = offsets_of(r2).iter().map(|x| x.0).collect();
+            let bound: Vec<u32> = r2.offsets().iter().map(|x| x.0).collect();
             let consumer = &self.consumers[c2];
             let (body, freed) = unsum(&consumer.rhs, &u2, &bound);
             let seed = match &consumer.seed {

@@ -264,7 +264,7 @@ fn name_adjoints(
             let Some(rhs) = equation(r.var) else {
                 continue;
             };
-            let by = offsets(&r);
+            let by = r.offsets();
             let value = crate::ir::shift(rhs, &|i| {
                 by.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1)
             });
@@ -275,15 +275,6 @@ fn name_adjoints(
         }
         level = next;
     }
-}
-
-fn offsets(r: &Ref) -> Vec<(u32, i64)> {
-    r.at.iter()
-        .filter_map(|ix| match *ix {
-            Ix::Rel(i, o) => Some((i, o)),
-            Ix::Abs(_) => None,
-        })
-        .collect()
 }
 
 /// The instances claims are checked on: two sizes of every dim, then dims

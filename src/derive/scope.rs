@@ -36,21 +36,11 @@ pub fn constant_value(e: &RecExpr<Node>) -> Option<Rational> {
     }
 }
 
-/// The offsets of a reference's relative positions, by index.
-fn offsets(r: &Ref) -> Vec<(u32, i64)> {
-    r.at.iter()
-        .filter_map(|ix| match *ix {
-            Ix::Rel(i, o) => Some((i, o)),
-            Ix::Abs(_) => None,
-        })
-        .collect()
-}
-
 /// An expression (an equation's right side, an assumed value) moved to a
 /// reference: each index shifted by the reference's offset there, each
 /// fixed position fixed.
 fn at_ref(e: &RecExpr<Node>, r: &Ref, own: &[u32]) -> RecExpr<Node> {
-    let by = offsets(r);
+    let by = r.offsets();
     let moved = ir::shift(e, &|i| by.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1));
     let fixed: Vec<(u32, i64)> = own
         .iter()

@@ -324,26 +324,13 @@ impl<'m> Instance<'m> {
         let Some(eq) = self.model.equation_of(var) else {
             return Vec::new();
         };
-        let mut out = vec![Vec::new()];
-        for ix in eq.lhs.at.iter() {
-            let (lo, hi) = match *ix {
-                Ix::Rel(i, d) => {
-                    let (lo, hi) = self.range(i);
-                    (lo.saturating_add(d), hi.saturating_add(d))
-                }
-                Ix::Abs(a) => (a, a),
-            };
-            out = out
-                .into_iter()
-                .flat_map(|t| {
-                    (lo..=hi).map(move |v| {
-                        let mut t = t.clone();
-                        t.push(v);
-                        t
-                    })
-                })
-                .collect();
-        }
+        let mut out = product(eq.lhs.at.iter().map(|ix| match *ix {
+            Ix::Rel(i, d) => {
+                let (lo, hi) = self.range(i);
+                (lo.saturating_add(d), hi.saturating_add(d))
+            }
+            Ix::Abs(a) => (a, a),
+        }));
         out.retain(|t| self.init_of(var, t).is_none());
         out
     }
@@ -379,6 +366,25 @@ impl<'m> Instance<'m> {
             .copied()
             .ok_or_else(|| EvalError("an unknown variable".into()))
     }
+}
+
+/// Every combination of one value from each range (both ends included),
+/// the first position varying slowest.
+pub fn product(ranges: impl Iterator<Item = (i64, i64)>) -> Vec<Vec<i64>> {
+    let mut out = vec![Vec::new()];
+    for (lo, hi) in ranges {
+        out = out
+            .into_iter()
+            .flat_map(|t| {
+                (lo..=hi).map(move |v| {
+                    let mut t = t.clone();
+                    t.push(v);
+                    t
+                })
+            })
+            .collect();
+    }
+    out
 }
 
 /// A change to one entry of one value, for finite differences.

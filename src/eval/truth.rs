@@ -118,21 +118,7 @@ impl Adjoints for RandomAdjoints<'_> {
 
 /// Every combination of index values over the given indices' ranges.
 pub fn tuples(inst: &Instance<'_>, indices: &[u32]) -> Vec<Vec<i64>> {
-    let mut out = vec![Vec::new()];
-    for &i in indices {
-        let (lo, hi) = inst.range(i);
-        out = out
-            .into_iter()
-            .flat_map(|t| {
-                (lo..=hi).map(move |v| {
-                    let mut t = t.clone();
-                    t.push(v);
-                    t
-                })
-            })
-            .collect();
-    }
-    out
+    super::instance::product(indices.iter().map(|&i| inst.range(i)))
 }
 
 /// The positions at which a result about `target` is checked: every

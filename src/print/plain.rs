@@ -41,6 +41,27 @@ pub fn leaf(symbols: &Symbols, leaf: &Leaf) -> String {
     }
 }
 
+/// Whether a constant that is not an integer needs parentheses: it
+/// prints as the quotient `1/2`, so it binds like a product, wherever a
+/// product would need them (`x^(1/2)`, `a * (1/2)`, `(1/2)^T`).
+fn fraction_needs_parens(expr: &RecExpr<Node>, child: Id, parent: &Node, slot: Slot) -> bool {
+    let fraction = |id: Id| matches!(&expr[id], Node::Num(r) if !r.is_integer());
+    match (parent, slot) {
+        // A product printed without parentheses after another factor
+        // (`a * b * c` for `a * (b * c)`) must not start with a fraction
+        // either: `a * 1/2 * c` reads as `(a * 1) / 2 * c`.
+        (Node::Mul(_) | Node::Had(_) | Node::Div(_), Slot::Right) => {
+            let mut at = child;
+            while let Node::Mul([a, _]) | Node::Had([a, _]) | Node::Div([a, _]) = &expr[at] {
+                at = *a;
+            }
+            fraction(at)
+        }
+        (Node::Pow(_) | Node::Trans(_), _) => fraction(child),
+        _ => false,
+    }
+}
+
 /// Prints a constant; `abs` drops its sign.
 pub fn number(r: &Rational, abs: bool) -> String {
     if abs {
@@ -53,7 +74,9 @@ pub fn number(r: &Rational, abs: bool) -> String {
 impl Plain<'_> {
     fn child(&mut self, parent: &Node, slot: Slot, id: Id, abs: bool) {
         let is_t = |l: &Leaf| plain_leaf(self.symbols, l) == "T";
-        if needs_parens(self.expr, parent, slot, id, abs, &is_t) {
+        if needs_parens(self.expr, parent, slot, id, abs, &is_t)
+            || fraction_needs_parens(self.expr, id, parent, slot)
+        {
             self.out.push('(');
             self.node(id, abs);
             self.out.push(')');

@@ -542,7 +542,7 @@ impl Builder {
             Rule::number => {
                 let value = pair.as_str().parse::<Rational>().map_err(|_| {
                     Diagnostic::new(sp, "this number cannot be read", "not an exact number")
-                        .hint("write an integer such as `2`, a decimal such as `0.5`, or a fraction such as `1/2` with a nonzero denominator")
+                        .hint("write an integer such as `2` or a decimal such as `0.5`; a fraction is a division, `1/2`")
                 })?;
                 Ok((
                     Expr {
