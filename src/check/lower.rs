@@ -805,21 +805,6 @@ fn operand(text: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::operand;
-
-    #[test]
-    fn a_transposed_operand_keeps_its_meaning() {
-        assert_eq!(operand("x"), "x");
-        assert_eq!(operand("h[t-1]"), "h[t-1]");
-        assert_eq!(operand("(W * x)"), "(W * x)");
-        assert_eq!(operand("(x)^2"), "((x)^2)");
-        assert_eq!(operand("(a) * (b)"), "((a) * (b))");
-        assert_eq!(operand("W * x"), "(W * x)");
-    }
-}
-
 /// A quotient of two numbers (`1/2`, `-3/4`) as the one exact constant
 /// it is, so that a fraction reads and prints as a number; any other node
 /// as it is.
@@ -837,11 +822,26 @@ fn fold_fraction(b: &crate::ir::build::ExprBuilder, node: Node) -> Node {
     };
     match b.node(d) {
         // (`-0/1` stays as written: the sign of a zero is not a number's.)
-        Node::Num(den) if !den.is_zero() && !(negated && num.is_zero()) => match num.div(den) {
+        Node::Num(den) if !(den.is_zero() || negated && num.is_zero()) => match num.div(den) {
             Some(q) if negated => Node::Num(q.neg()),
             Some(q) => Node::Num(q),
             None => node,
         },
         _ => node,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operand;
+
+    #[test]
+    fn a_transposed_operand_keeps_its_meaning() {
+        assert_eq!(operand("x"), "x");
+        assert_eq!(operand("h[t-1]"), "h[t-1]");
+        assert_eq!(operand("(W * x)"), "(W * x)");
+        assert_eq!(operand("(x)^2"), "((x)^2)");
+        assert_eq!(operand("(a) * (b)"), "((a) * (b))");
+        assert_eq!(operand("W * x"), "(W * x)");
     }
 }
