@@ -68,6 +68,9 @@ pub fn check(script: &ast::Script, source: &Source) -> Result<Model, Diagnostics
         ck.check_cycles();
     }
     if ck.errors.is_empty() {
+        ck.check_boundaries();
+    }
+    if ck.errors.is_empty() {
         ck.check_requests(&script.stmts);
     }
     ck.items.sort_by_key(|(k, _)| *k);
@@ -437,6 +440,11 @@ impl<'s> Checker<'s> {
                                 span: n.span,
                             });
                             self.model.symbols.indices.push(n.name.clone());
+                            let end = range.as_ref().and_then(|(_, hi)| range_end(hi));
+                            self.model
+                                .symbols
+                                .ends
+                                .push(end.map(|(d, c)| (self.model.symbols.dim(d).to_owned(), c)));
                             ids.push(id);
                         }
                     }
@@ -822,6 +830,35 @@ impl<'s> Checker<'s> {
                 }
                 IndexItem::Var { name, offset, span } => {
                     let want = decl.indices[pos];
+                    if let Some(&(Named::Dim(d), _)) = self.names.get(&name.name) {
+                        // `init b[T+1] = 0`: past the end of a range `1..T`.
+                        let end = self.model.indices[want as usize]
+                            .range
+                            .as_ref()
+                            .and_then(|(_, hi)| range_end(hi));
+                        match end {
+                            Some((e, c)) if e == d => {
+                                any_fixed = true;
+                                at.push(Ix::End(want, offset - c));
+                                continue;
+                            }
+                            _ => {
+                                let index = self.model.symbols.index_name(want).to_owned();
+                                self.error(
+                                    Diagnostic::new(
+                                        *span,
+                                        format!("`{}` is not the end of the range of `{index}`", self.text(*span)),
+                                        "not a position of this index",
+                                    )
+                                    .hint(format!(
+                                        "a position past the end is written with the dim the range ends at: declare `index {index} in 1..{}` and write `{}+1`",
+                                        name.name, name.name
+                                    )),
+                                );
+                                return;
+                            }
+                        }
+                    }
                     match self.names.get(&name.name) {
                         Some(&(Named::Index(i), _)) if i == want && *offset == 0 => {
                             at.push(Ix::Rel(i, 0));
@@ -984,6 +1021,113 @@ impl<'s> Checker<'s> {
         self.error(d);
     }
 
+    /// The first value of index `i`'s range, if it is a number (`1` for an
+    /// index without a declared range).
+    fn range_start(&self, i: u32) -> Option<i64> {
+        match self
+            .model
+            .indices
+            .get(i as usize)
+            .and_then(|d| d.range.as_ref())
+        {
+            Some((lo, _)) => lo.as_constant().and_then(|c| c.to_i64()),
+            None => Some(1),
+        }
+    }
+
+    /// Boundary values sit outside the values an equation computes: an
+    /// `init` inside the range would make the equation wrong at that one
+    /// value. Values read past the end of a range that no `init` sets are
+    /// recorded, for the key to name them.
+    fn check_boundaries(&mut self) {
+        let model = &self.model;
+        let mut errors = Vec::new();
+        for init in &model.inits {
+            let v = init.target.var;
+            let Some(domain) = model.domain(v) else {
+                continue;
+            };
+            let decl = &model.vars[v as usize];
+            let outside = init.target.at.iter().enumerate().any(|(p, ix)| {
+                let (lower, upper) = domain.get(p).copied().unwrap_or((0, 0));
+                match *ix {
+                    Ix::Abs(a) => self
+                        .range_start(decl.indices[p])
+                        .is_none_or(|lo| a < lo.saturating_add(lower)),
+                    Ix::End(_, k) => k > upper,
+                    Ix::Rel(..) => false,
+                }
+            });
+            if !outside {
+                let eq = model.equation_of(v).map(|e| e.span);
+                let mut d = Diagnostic::new(
+                    init.span,
+                    format!(
+                        "`init` sets `{}`, a value the equation of `{}` computes",
+                        model.symbols.ref_text(&init.target),
+                        decl.name
+                    ),
+                    "inside the range",
+                )
+                .hint("a boundary value comes before the first value the equation computes (such as `h[0]` for a range starting at 1) or past its last (`h[T+1]`)");
+                if let Some(span) = eq {
+                    d = d.related(span, "the equation that computes it");
+                }
+                errors.push(d);
+            }
+        }
+        // A value read past the end of a range that no `init` sets is
+        // given, as a state before its first step is; the key says so.
+        let mut past: Vec<(Ref, u32, i64)> = Vec::new();
+        let exprs = model
+            .equations
+            .iter()
+            .map(|e| &e.rhs)
+            .chain(model.loss.as_ref().map(|l| &l.value));
+        for rhs in exprs {
+            for n in rhs.as_ref() {
+                let Node::Leaf(Leaf::Var(r)) = n else {
+                    continue;
+                };
+                let Some(domain) = model.domain(r.var) else {
+                    continue;
+                };
+                for (p, ix) in r.at.iter().enumerate() {
+                    let d = domain.get(p).map_or(0, |x| x.1);
+                    let Ix::Rel(i, o) = *ix else { continue };
+                    for k in d.saturating_add(1)..=o {
+                        let set = model.inits.iter().any(|init| {
+                            init.target.var == r.var
+                                && matches!(init.target.at.get(p), Some(Ix::End(_, e)) if *e == k)
+                        });
+                        if !set {
+                            past.push((r.clone(), i, k));
+                        }
+                    }
+                }
+            }
+        }
+        let mut given = Vec::new();
+        for (r, i, k) in past {
+            let mut at = model.plain_ref(r.var);
+            let pos = model.vars[r.var as usize]
+                .indices
+                .iter()
+                .position(|&j| j == i)
+                .unwrap_or(0);
+            if let Some(slot) = std::sync::Arc::make_mut(&mut at.at).get_mut(pos) {
+                *slot = Ix::End(i, k);
+            }
+            if !given.contains(&at) {
+                given.push(at);
+            }
+        }
+        self.model.given_past_end = given;
+        for d in errors {
+            self.error(d);
+        }
+    }
+
     /// A cycle among values at one index value cannot be computed.
     fn check_cycles(&mut self) {
         let n = self.model.vars.len();
@@ -1044,6 +1188,21 @@ impl<'s> Checker<'s> {
             self.error(d);
         }
     }
+}
+
+/// The dim and constant a range ends at, when it is one dim plus a
+/// constant (`T`, `T-1`): what a position such as `T+1` is written with.
+fn range_end(hi: &Poly) -> Option<(u32, i64)> {
+    let mut dim = None;
+    let mut constant = 0i64;
+    for (m, c) in hi.terms() {
+        match m.0.as_slice() {
+            [] => constant = c.to_i64()?,
+            [(d, 1)] if c.is_one() && dim.is_none() => dim = Some(*d),
+            _ => return None,
+        }
+    }
+    dim.map(|d| (d, constant))
 }
 
 /// Calls `f` with every name referenced in `e` (references only).

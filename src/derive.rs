@@ -35,19 +35,29 @@ pub struct Derivations {
     pub problems: Vec<Diagnostic>,
 }
 
-/// Whether any adjoint on the right refers to a later index value.
-fn looks_ahead(eqs: &[Derived]) -> bool {
-    eqs.iter().any(|d| match &d.rhs {
-        Rhs::Expr(e) => e.as_ref().iter().any(|n| {
-            matches!(n, Node::Leaf(Leaf::Bar(Target::Var(r)))
-                if r.at.iter().any(|ix| matches!(ix, Ix::Rel(_, o) if *o > 0)))
+/// The first adjoint on the right that refers to a shifted index value
+/// (`bar(c[t+1])`), if any.
+fn shifted_adjoint(eqs: &[Derived]) -> Option<crate::ir::Ref> {
+    eqs.iter().find_map(|d| match &d.rhs {
+        Rhs::Expr(e) => e.as_ref().iter().find_map(|n| match n {
+            Node::Leaf(Leaf::Bar(Target::Var(r)))
+                if r.at.iter().any(|ix| matches!(ix, Ix::Rel(_, o) if *o != 0)) =>
+            {
+                Some(r.clone())
+            }
+            _ => None,
         }),
-        Rhs::Poly(_) => false,
+        Rhs::Poly(_) => None,
     })
 }
 
-const PAST_THE_END: &str =
-    "adjoints past the last index value are zero, so the terms with a later index (such as t+1) vanish at the last step";
+/// The convention every adjoint equation with a shifted adjoint relies on.
+fn past_the_end(model: &Model, r: &crate::ir::Ref) -> String {
+    format!(
+        "the adjoint of a value the equations do not compute (past the last index value, or a boundary value) is zero, so a term such as the one with `bar({})` vanishes where its index leaves the range",
+        model.symbols.ref_text(r)
+    )
+}
 /// The note for an answer whose simplification stopped at a limit.
 pub const LIMITED: &str =
     "simplification stopped at the e-graph limit; the form shown is correct but may not be the simplest";
@@ -123,8 +133,8 @@ impl<'m> Session<'m> {
         let limited = list.iter().any(|a| a.limited);
         let equations: Vec<Derived> = list.into_iter().map(|a| a.derived).collect();
         let mut notes = Vec::new();
-        if looks_ahead(&equations) {
-            notes.push(PAST_THE_END.to_owned());
+        if let Some(r) = shifted_adjoint(&equations) {
+            notes.push(past_the_end(self.model, &r));
         }
         if limited {
             notes.push(LIMITED.to_owned());

@@ -56,11 +56,17 @@ pub struct Evaluator<'a> {
 }
 
 impl Evaluator<'_> {
-    /// The concrete index values of a reference under a binding.
-    pub fn tuple(at: &[Ix], binding: &[Option<i64>]) -> Result<Vec<i64>> {
+    /// The concrete index values of a reference under a binding, in an
+    /// instance (whose ranges place a position such as `T+1`).
+    pub fn tuple(inst: &Instance<'_>, at: &[Ix], binding: &[Option<i64>]) -> Result<Vec<i64>> {
         at.iter()
             .map(|ix| match *ix {
                 Ix::Abs(v) => Ok(v),
+                Ix::End(i, o) => inst
+                    .range(i)
+                    .1
+                    .checked_add(o)
+                    .ok_or_else(|| EvalError("an index out of range".into())),
                 Ix::Rel(i, o) => binding
                     .get(i as usize)
                     .copied()
@@ -75,7 +81,7 @@ impl Evaluator<'_> {
     }
 
     fn var(&self, r: &Ref, binding: &[Option<i64>]) -> Result<Mat> {
-        let t = Self::tuple(&r.at, binding)?;
+        let t = Self::tuple(self.forward.instance(), &r.at, binding)?;
         // An assumption holds where the model computes the variable, not
         // at its boundary values.
         let assumed = self
@@ -122,7 +128,7 @@ impl Evaluator<'_> {
                 Leaf::Var(r) => self.var(r, b)?,
                 Leaf::Bar(t) => {
                     let at = match t {
-                        Target::Var(r) => Self::tuple(&r.at, b)?,
+                        Target::Var(r) => Self::tuple(inst, &r.at, b)?,
                         Target::Param(_) => Vec::new(),
                     };
                     self.adjoints.adjoint(t, &at)?

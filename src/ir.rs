@@ -20,6 +20,9 @@ pub enum Ix {
     Rel(u32, i64),
     /// A fixed value: `0`.
     Abs(i64),
+    /// A fixed value relative to the end of index `.0`'s declared range:
+    /// `T+1` for the range `1..T`.
+    End(u32, i64),
 }
 
 /// A variable or input at some indices: `h[t-1]`, `x[i, j]`, `h[0]`.
@@ -39,7 +42,7 @@ impl Ref {
             .iter()
             .filter_map(|ix| match *ix {
                 Ix::Rel(i, o) => Some((i, o)),
-                Ix::Abs(_) => None,
+                Ix::Abs(_) | Ix::End(..) => None,
             })
             .collect()
     }
@@ -97,6 +100,7 @@ fn write_ref(f: &mut fmt::Formatter<'_>, r: &Ref) -> fmt::Result {
         match ix {
             Ix::Rel(i, o) => write!(f, "i{i}{o:+}")?,
             Ix::Abs(v) => write!(f, "{v}")?,
+            Ix::End(i, o) => write!(f, "e{i}{o:+}")?,
         }
     }
     f.write_str("]")
@@ -136,13 +140,18 @@ fn parse_ref(s: &str) -> Result<Ref, NotALeaf> {
     let mut at = Vec::new();
     if !body.is_empty() {
         for item in body.split(',') {
-            if let Some(rel) = item.strip_prefix('i') {
+            if let Some((rel, end)) = item
+                .strip_prefix('i')
+                .map(|r| (r, false))
+                .or_else(|| item.strip_prefix('e').map(|r| (r, true)))
+            {
                 let cut = rel.find(['+', '-']).ok_or(NotALeaf)?;
                 let (i, o) = rel.split_at(cut);
-                at.push(Ix::Rel(
+                let (i, o) = (
                     i.parse().map_err(|_| NotALeaf)?,
                     o.parse().map_err(|_| NotALeaf)?,
-                ));
+                );
+                at.push(if end { Ix::End(i, o) } else { Ix::Rel(i, o) });
             } else {
                 at.push(Ix::Abs(item.parse().map_err(|_| NotALeaf)?));
             }
@@ -350,6 +359,10 @@ pub struct Symbols {
     pub dims: Vec<String>,
     /// Index names by number.
     pub indices: Vec<String>,
+    /// For each index whose range ends at a dim plus a constant (`1..T`,
+    /// `0..T-1`), that dim's name and the constant: how a position
+    /// relative to the end is written (`T+1`).
+    pub ends: Vec<Option<(String, i64)>>,
     /// Parameter names by number.
     pub params: Vec<String>,
     /// Variable and input names by number.
@@ -392,9 +405,27 @@ impl Symbols {
                 Ix::Rel(i, o) if o > 0 => format!("{}+{o}", self.index_name(i)),
                 Ix::Rel(i, o) => format!("{}-{}", self.index_name(i), o.unsigned_abs()),
                 Ix::Abs(v) => v.to_string(),
+                Ix::End(i, o) => self.end_text(i, o, &|d| d.to_owned()),
             })
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// A position relative to the end of index `i`'s range (`T+1`), with
+    /// the dim's name written by `dim`.
+    pub fn end_text(&self, i: u32, o: i64, dim: &dyn Fn(&str) -> String) -> String {
+        match self.ends.get(i as usize).cloned().flatten() {
+            Some((d, c)) => {
+                let d = dim(&d);
+                let k = o.saturating_add(c);
+                match k.cmp(&0) {
+                    std::cmp::Ordering::Equal => d,
+                    std::cmp::Ordering::Greater => format!("{d}+{k}"),
+                    std::cmp::Ordering::Less => format!("{d}-{}", k.unsigned_abs()),
+                }
+            }
+            None => format!("end({})", self.index_name(i)),
+        }
     }
 
     /// A reference in the language: `h[t-1]`, `W`.

@@ -259,6 +259,10 @@ pub struct Model {
     pub requests: Vec<Request>,
     /// The model section, in script order.
     pub items: Vec<Item>,
+    /// Values that equations read past the end of a range and no `init`
+    /// sets (`b[T+1]`, written relative to the range's end): given, like a
+    /// state before its first step.
+    pub given_past_end: Vec<Ref>,
 }
 
 impl Model {
@@ -296,10 +300,53 @@ impl Model {
                 .iter()
                 .map(|ix| match *ix {
                     Ix::Rel(_, d) => d,
-                    Ix::Abs(_) => 0,
+                    Ix::Abs(_) | Ix::End(..) => 0,
                 })
                 .collect(),
         )
+    }
+
+    /// Where the equation of `v` computes it, position by position, as
+    /// offsets from the ends of each index's range: `(lower, upper)` for
+    /// the values `lo + lower ..= hi + upper`. The offset of the left side
+    /// (`p[k+1]`: 1) moves both ends; an `init` that sets the first value
+    /// of one position (`init h[1] = 0` over `1..T`) moves the start past
+    /// it. `None` for an input.
+    pub fn domain(&self, v: u32) -> Option<Vec<(i64, i64)>> {
+        let shift = self.lhs_shift(v)?;
+        let decl = self.vars.get(v as usize)?;
+        let mut out: Vec<(i64, i64)> = shift.iter().map(|&d| (d, d)).collect();
+        for (p, span) in out.iter_mut().enumerate() {
+            let Some(lo) = decl
+                .indices
+                .get(p)
+                .and_then(|&i| self.indices.get(i as usize))
+                .map_or(Some(1), |x| {
+                    x.range
+                        .as_ref()
+                        .map_or(Some(1), |(lo, _)| lo.as_constant().and_then(|c| c.to_i64()))
+                })
+            else {
+                continue;
+            };
+            // Inits that fix this position only, at the current start.
+            loop {
+                let start = lo.saturating_add(span.0);
+                let fixes_start = self.inits.iter().any(|init| {
+                    init.target.var == v
+                        && init.target.at.iter().enumerate().all(|(q, ix)| match *ix {
+                            Ix::Abs(a) => q == p && a == start,
+                            Ix::Rel(..) => q != p,
+                            Ix::End(..) => false,
+                        })
+                });
+                if !fixes_start || span.0 > span.1.saturating_add(64) {
+                    break;
+                }
+                span.0 += 1;
+            }
+        }
+        Some(out)
     }
 
     /// The reference to `v` at its own indices with no offset: `h[t]`.

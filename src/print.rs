@@ -312,6 +312,41 @@ fn verdict_lines(v: &Verdict, s: &Symbols) -> (String, Vec<String>) {
     }
 }
 
+/// What the key says about values the model reads but does not compute
+/// or set: each value read past the end of a range without an `init`.
+pub fn given_notes(m: &Model) -> Vec<String> {
+    let s = &m.symbols;
+    m.given_past_end
+        .iter()
+        .map(|r| {
+            let index = r
+                .at
+                .iter()
+                .find_map(|ix| match *ix {
+                    Ix::End(i, _) => Some(s.index_name(i).to_owned()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let declared = r.at.iter().all(|ix| match *ix {
+                Ix::End(i, _) => s.ends.get(i as usize).is_some_and(Option::is_some),
+                _ => true,
+            });
+            let name = s.var(r.var);
+            if declared {
+                format!(
+                    "`{}`, past the end of the range of `{index}`, is read but not computed, and no `init` sets it: it is a given value, like a state before its first step (set it with `init {} = ...`)",
+                    s.ref_text(r),
+                    s.ref_text(r)
+                )
+            } else {
+                format!(
+                    "`{name}` is read past the end of the range of `{index}`, where it is not computed and no `init` sets it: those values are given, like a state before its first step (declare the range of `{index}` to set them with `init`)"
+                )
+            }
+        })
+        .collect()
+}
+
 fn text(key: &AnswerKey) -> String {
     let m = &key.model;
     let s = &m.symbols;
@@ -320,6 +355,9 @@ fn text(key: &AnswerKey) -> String {
     out.push_str("\nModel\n");
     for line in model_lines(m) {
         let _ = writeln!(out, "  {}", line.plain);
+    }
+    for n in given_notes(m) {
+        let _ = writeln!(out, "  note: {n}");
     }
     for a in &key.answers {
         let (line, head) = heading(m, a);
@@ -359,6 +397,9 @@ fn markdown(key: &AnswerKey) -> String {
             let _ = writeln!(out, "{l} &= {r}{end}");
         }
         out.push_str("\\end{aligned}\n$$\n");
+    }
+    for n in given_notes(m) {
+        let _ = writeln!(out, "\n*Note:* {n}");
     }
     for a in &key.answers {
         let (line, head) = heading(m, a);
@@ -473,6 +514,13 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
         &mut out,
         eqs.iter().map(|(l, r)| (l.clone(), r.clone())).collect(),
     );
+    for n in given_notes(m) {
+        let _ = writeln!(
+            out,
+            "\n\\noindent\\emph{{Note:}} {}\n",
+            latex::escape_text(&n)
+        );
+    }
     for a in &key.answers {
         let _ = writeln!(out, "\\subsection*{{{}}}", latex_heading(m, a));
         if let Some(Verdict::Proven) = &a.verdict {

@@ -299,7 +299,7 @@ pub fn jacobian_fd(
     const H: f64 = 1e-3;
     let mut c0 = 0;
     for (w, &nc) in wrt.iter().zip(&cols) {
-        let at = Evaluator::tuple(&w.at, &b)?;
+        let at = Evaluator::tuple(inst, &w.at, &b)?;
         for entry in 0..nc {
             let shifted = |delta: f64| -> Result<Vec<Mat>, EvalError> {
                 let f = Forward::new(

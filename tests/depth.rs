@@ -61,12 +61,11 @@ impl<'m> Graph<'m> {
         }
         let set = self.model.inits.iter().any(|init| {
             init.target.var == v
-                && init
-                    .target
-                    .at
-                    .iter()
-                    .zip(at)
-                    .all(|(ix, &x)| !matches!(ix, Ix::Abs(a) if *a != x))
+                && init.target.at.iter().zip(at).all(|(ix, &x)| match *ix {
+                    Ix::Abs(a) => a == x,
+                    Ix::End(i, o) => self.range(i).1 + o == x,
+                    Ix::Rel(..) => true,
+                })
         });
         if set {
             return false;
@@ -74,7 +73,7 @@ impl<'m> Graph<'m> {
         let eq = self.model.equation_of(v).unwrap();
         eq.lhs.at.iter().zip(at).all(|(ix, &x)| match *ix {
             Ix::Rel(i, d) => x - d >= self.range(i).0,
-            Ix::Abs(_) => true,
+            Ix::Abs(_) | Ix::End(..) => true,
         })
     }
 
@@ -95,6 +94,7 @@ impl<'m> Graph<'m> {
                         .map(|ix| match *ix {
                             Ix::Rel(i, o) => binding[&i] + o,
                             Ix::Abs(a) => a,
+                            Ix::End(i, o) => self.range(i).1 + o,
                         })
                         .collect();
                 if self.computed(r.var, &t) {
@@ -396,11 +396,8 @@ fn one_index_recurrences() {
             "init h[1] = 0\nh[t] = tanh(W * h[t-1] + x[t])",
             Expect::Depth("T - 1"),
         ),
-        (
-            "init inside",
-            "init h[3] = 0\nh[t] = tanh(W * h[t-1] + x[t])",
-            Expect::Refused("inside the ranges"),
-        ),
+        // An `init` inside the range (`init h[3]` over `1..T`) is refused
+        // when the script is checked: `tests/rejected/init_inside_range.deriv`.
         (
             "shifted left side",
             "h[t+1] = tanh(W * h[t] + x[t])",

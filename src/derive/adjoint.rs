@@ -356,16 +356,30 @@ impl<'m> Adjoints<'m> {
     /// the parameters it is made of), and refused when it is a computed one.
     fn free_use(&self, r: &Ref, span: Span) -> Result<bool, Diagnostic> {
         let mut fixed = false;
-        let shift = self.model.lhs_shift(r.var).unwrap_or_default();
+        let domain = self.model.domain(r.var).unwrap_or_default();
         let decl = self.model.vars.get(r.var as usize);
         for (pos, ix) in r.at.iter().enumerate() {
+            let (lower, upper) = domain.get(pos).copied().unwrap_or((0, 0));
+            if let Ix::End(_, o) = *ix {
+                fixed = true;
+                if o <= upper {
+                    return Err(error(
+                        span,
+                        format!(
+                            "a use of `{}`, one fixed index value, is not supported by adjoints yet",
+                            self.model.symbols.ref_text(r)
+                        ),
+                        "its term would hold at that one index value only; use the value at a free index",
+                    ));
+                }
+            }
             if let Ix::Abs(v) = *ix {
                 fixed = true;
                 let start = decl
                     .and_then(|d| d.indices.get(pos))
                     .and_then(|&i| range_start(self.model, i))
                     .unwrap_or(1)
-                    .saturating_add(shift.get(pos).copied().unwrap_or(0));
+                    .saturating_add(lower);
                 if v >= start {
                     return Err(error(
                         span,
@@ -381,17 +395,17 @@ impl<'m> Adjoints<'m> {
         Ok(!fixed)
     }
 
-    /// The shift of the target's equation at each of its indices (none
-    /// for a parameter).
-    fn target_shift(&self, target: &Target) -> Vec<(u32, i64)> {
+    /// Where the target's equation computes it, at each of its indices
+    /// (see [`Model::domain`]; none for a parameter).
+    fn target_domain(&self, target: &Target) -> Vec<(u32, (i64, i64))> {
         match target {
             Target::Var(r) => {
-                let shift = self.model.lhs_shift(r.var).unwrap_or_default();
+                let domain = self.model.domain(r.var).unwrap_or_default();
                 self.model.vars[r.var as usize]
                     .indices
                     .iter()
                     .copied()
-                    .zip(shift)
+                    .zip(domain)
                     .collect()
             }
             Target::Param(_) => Vec::new(),
@@ -407,7 +421,7 @@ impl<'m> Adjoints<'m> {
         span: Span,
         what: &str,
     ) -> Result<Option<Term>, Diagnostic> {
-        let own = self.target_shift(target);
+        let own = self.target_domain(target);
         let offsets = match used {
             Leaf::Var(r) => {
                 if !self.free_use(r, span)? {
@@ -425,8 +439,8 @@ impl<'m> Adjoints<'m> {
         // them only, and nothing makes it vanish at the others.
         for i in &freed {
             let o = offsets.iter().find(|x| x.0 == *i).map_or(0, |x| x.1);
-            let d = own.iter().find(|x| x.0 == *i).map_or(0, |x| x.1);
-            if o != d {
+            let (lower, upper) = own.iter().find(|x| x.0 == *i).map_or((0, 0), |x| x.1);
+            if !(o <= lower && o >= upper) {
                 let index = self.model.symbols.index_name(*i).to_owned();
                 let consumer_name = match consumer.kind {
                     Kind::Loss => "the loss".to_owned(),
@@ -457,8 +471,8 @@ impl<'m> Adjoints<'m> {
         });
         let mut window = Window::whole();
         for &(i, o) in &offsets {
-            let d = own.iter().find(|x| x.0 == i).map_or(0, |x| x.1);
-            window.set(i, o.max(d), o.min(d));
+            let (lower, upper) = own.iter().find(|x| x.0 == i).map_or((0, 0), |x| x.1);
+            window.set(i, o.max(lower), o.min(upper));
         }
         let own_indices: Vec<u32> = own.iter().map(|x| x.0).collect();
         let summed: Vec<u32> = indices
@@ -521,6 +535,12 @@ impl<'m> Adjoints<'m> {
             let mut reaches = true;
             for (a, b) in init.target.at.iter().zip(r2.at.iter()) {
                 match (*a, *b) {
+                    (Ix::End(..), _) | (_, Ix::End(..)) => {
+                        return Err(unsupported(format!(
+                            "`{}` is set past the end of a range",
+                            model.symbols.var(h)
+                        )))
+                    }
                     (Ix::Abs(x), Ix::Rel(i, o)) => {
                         let q = x.saturating_sub(o);
                         match range_start(model, i) {
@@ -546,10 +566,12 @@ impl<'m> Adjoints<'m> {
             // one of the same variable.
             for earlier in model.inits[..k].iter().filter(|e| e.target.var == h) {
                 let overlaps = earlier.target.at.iter().enumerate().all(|(p, e)| {
+                    // A value set at the end of a range may be any one.
                     let Ix::Abs(want) = *e else { return true };
                     match (init.target.at[p], r2.at[p]) {
                         (Ix::Abs(x), _) => x == want,
                         (_, Ix::Abs(y)) => y == want,
+                        (Ix::End(..), _) | (_, Ix::End(..)) => true,
                         (_, Ix::Rel(i, o)) => {
                             range_start(model, i).is_none_or(|lo| want.saturating_sub(o) >= lo)
                         }

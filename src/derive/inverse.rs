@@ -286,13 +286,7 @@ fn inline_same_step(
                 match model.vars[r.var as usize].kind {
                     VarKind::Defined(e) => {
                         let eq = &model.equations[e];
-                        let by: rustc_hash::FxHashMap<u32, i64> =
-                            r.at.iter()
-                                .filter_map(|ix| match *ix {
-                                    Ix::Rel(i, o) => Some((i, o)),
-                                    Ix::Abs(_) => None,
-                                })
-                                .collect();
+                        let by: rustc_hash::FxHashMap<u32, i64> = r.offsets().into_iter().collect();
                         let def = crate::ir::shift(&eq.norm, &|i| by.get(&i).copied().unwrap_or(0));
                         let def = inline_same_step(model, &def, stepped, span, depth + 1)?;
                         b.copy_all(&def)

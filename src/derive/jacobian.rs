@@ -35,7 +35,7 @@ fn later(r: &Ref, wrt: &[Ref]) -> bool {
                 .min();
             min.is_none_or(|m| o > m)
         }
-        Ix::Abs(_) => false,
+        Ix::Abs(_) | Ix::End(..) => false,
     })
 }
 
@@ -84,13 +84,7 @@ fn inline_into(
         return Err(Diagnostic::new(span, "the values differentiated are too far from the values differentiated by", "while deriving this")
             .hint("substituting definitions did not reach the listed values; list the previous state of every value"));
     }
-    let offsets: HashMap<u32, i64> =
-        r.at.iter()
-            .filter_map(|ix| match *ix {
-                Ix::Rel(i, o) => Some((i, o)),
-                Ix::Abs(_) => None,
-            })
-            .collect();
+    let offsets: HashMap<u32, i64> = r.offsets().into_iter().collect();
     let def = ir::shift(&eq.norm, &|i| offsets.get(&i).copied().unwrap_or(0));
     let mut map: Vec<Id> = Vec::with_capacity(def.as_ref().len());
     for n in def.as_ref() {

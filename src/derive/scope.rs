@@ -47,7 +47,8 @@ fn at_ref(e: &RecExpr<Node>, r: &Ref, own: &[u32]) -> RecExpr<Node> {
         .zip(r.at.iter())
         .filter_map(|(&i, ix)| match *ix {
             Ix::Abs(a) => Some((i, a)),
-            Ix::Rel(..) => None,
+            // A position at the end of a range appears only in `init`.
+            Ix::Rel(..) | Ix::End(..) => None,
         })
         .collect();
     if fixed.is_empty() {

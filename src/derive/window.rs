@@ -34,10 +34,10 @@ impl Window {
     /// where the equation of `v` computes it.
     pub fn of_var(model: &Model, v: u32) -> Window {
         let mut w = Window::default();
-        let shift = model.lhs_shift(v).unwrap_or_default();
+        let domain = model.domain(v).unwrap_or_default();
         if let Some(decl) = model.vars.get(v as usize) {
-            for (&i, &d) in decl.indices.iter().zip(&shift) {
-                w.set(i, d, d);
+            for (&i, &(lower, upper)) in decl.indices.iter().zip(&domain) {
+                w.set(i, lower, upper);
             }
         }
         w
@@ -48,10 +48,10 @@ impl Window {
     pub fn computing(model: &Model, refs: &[Ref]) -> Window {
         let mut w = Window::default();
         for r in refs {
-            let shift = model.lhs_shift(r.var).unwrap_or_default();
-            for (ix, &d) in r.at.iter().zip(&shift) {
+            let domain = model.domain(r.var).unwrap_or_default();
+            for (ix, &(lower, upper)) in r.at.iter().zip(&domain) {
                 if let Ix::Rel(i, k) = *ix {
-                    w.narrow(i, d - k, d - k);
+                    w.narrow(i, lower - k, upper - k);
                 }
             }
         }
@@ -96,29 +96,32 @@ impl Window {
     /// of the equation's left side there), each fixed position at or past
     /// `lo + d`.
     pub fn computes(&self, model: &Model, r: &Ref) -> bool {
-        let Some(shift) = model.lhs_shift(r.var) else {
+        let Some(domain) = model.domain(r.var) else {
             return false;
         };
         let Some(decl) = model.vars.get(r.var as usize) else {
             return false;
         };
         r.at.iter()
-            .zip(&shift)
+            .zip(&domain)
             .zip(&decl.indices)
-            .all(|((ix, &d), &own)| match *ix {
+            .all(|((ix, &(lo_d, hi_d)), &own)| match *ix {
                 Ix::Rel(i, k) => match self.spans.iter().find(|s| s.0 == i) {
                     Some(&(_, lower, upper)) => {
-                        lower.saturating_add(k) >= d && upper.saturating_add(k) <= d
+                        lower.saturating_add(k) >= lo_d && upper.saturating_add(k) <= hi_d
                     }
-                    None => self.bound_whole && k == d,
+                    None => self.bound_whole && k >= lo_d && k <= hi_d,
                 },
+                // Past the end of the window's range unless `o <= d`; the start
+                // is taken to be far behind.
+                Ix::End(_, o) => o <= hi_d,
                 Ix::Abs(a) => {
                     let lo = model
                         .indices
                         .get(own as usize)
                         .and_then(|x| x.range.as_ref())
                         .map_or(Some(1), |(lo, _)| lo.as_constant().and_then(|c| c.to_i64()));
-                    lo.is_some_and(|lo| a >= lo.saturating_add(d))
+                    lo.is_some_and(|lo| a >= lo.saturating_add(lo_d))
                 }
             })
     }

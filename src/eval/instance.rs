@@ -302,6 +302,7 @@ impl<'m> Instance<'m> {
                 lo.saturating_add(d) <= v && v <= hi.saturating_add(d)
             }
             Ix::Abs(a) => a == v,
+            Ix::End(i, o) => self.range(i).1.saturating_add(o) == v,
         });
         inside && self.init_of(var, at).is_none()
     }
@@ -313,6 +314,7 @@ impl<'m> Instance<'m> {
             init.target.var == var
                 && init.target.at.iter().zip(at).all(|(ix, &v)| match *ix {
                     Ix::Abs(a) => a == v,
+                    Ix::End(i, o) => self.range(i).1.saturating_add(o) == v,
                     Ix::Rel(..) => true,
                 })
         })
@@ -330,6 +332,10 @@ impl<'m> Instance<'m> {
                 (lo.saturating_add(d), hi.saturating_add(d))
             }
             Ix::Abs(a) => (a, a),
+            Ix::End(i, o) => {
+                let end = self.range(i).1.saturating_add(o);
+                (end, end)
+            }
         }));
         out.retain(|t| self.init_of(var, t).is_none());
         out
@@ -564,7 +570,7 @@ impl<'i> Forward<'i> {
 
     /// The value of a reference under a binding.
     pub fn reference(&self, r: &Ref, binding: &[Option<i64>]) -> Result<Mat> {
-        let t = Evaluator::tuple(&r.at, binding)?;
+        let t = Evaluator::tuple(self.inst, &r.at, binding)?;
         self.value(r.var, &t)
     }
 }

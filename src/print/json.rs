@@ -66,12 +66,16 @@ pub fn render(key: &AnswerKey) -> String {
         }
         results.push(entry);
     }
-    let doc = json!({
+    let mut doc = json!({
         "script": key.script,
         "model": model,
         "results": results,
         "expects": expects,
     });
+    let notes = super::given_notes(m);
+    if !notes.is_empty() {
+        doc["model_notes"] = json!(notes);
+    }
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_owned());
     text.push('\n');
     text

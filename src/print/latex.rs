@@ -124,6 +124,7 @@ fn index_sup(symbols: &Symbols, at: &[Ix]) -> String {
             Ix::Rel(i, o) if o > 0 => format!("{}+{o}", name(symbols.index_name(i))),
             Ix::Rel(i, o) => format!("{}-{}", name(symbols.index_name(i)), o.unsigned_abs()),
             Ix::Abs(v) => v.to_string(),
+            Ix::End(i, o) => symbols.end_text(i, o, &name),
         })
         .collect();
     format!("^{{({})}}", items.join(","))

@@ -106,6 +106,7 @@ fn computed(model: &Model, inst: &Instance<'_>, v: u32, at: &[i64]) -> bool {
     for init in model.inits.iter().filter(|i| i.target.var == v) {
         let fits = init.target.at.iter().zip(at).all(|(ix, &x)| match *ix {
             Ix::Abs(a) => a == x,
+            Ix::End(i, o) => inst.range(i).1.saturating_add(o) == x,
             Ix::Rel(..) => true,
         });
         if fits {
@@ -114,7 +115,7 @@ fn computed(model: &Model, inst: &Instance<'_>, v: u32, at: &[i64]) -> bool {
     }
     eq.lhs.at.iter().zip(at).all(|(ix, &x)| match *ix {
         Ix::Rel(i, d) => x - d >= inst.range(i).0,
-        Ix::Abs(_) => false,
+        Ix::Abs(_) | Ix::End(..) => false,
     })
 }
 
@@ -173,7 +174,7 @@ fn longest(
             continue;
         }
         let dep: Ref = r.clone();
-        let t = Evaluator::tuple(&dep.at, &binding)?;
+        let t = Evaluator::tuple(inst, &dep.at, &binding)?;
         deepest = deepest.max(longest(model, inst, dep.var, &t, memo, busy)?);
     }
     busy.remove(&key);

@@ -254,7 +254,12 @@ impl Builder<'_> {
         let inside = loop {
             let mut changed = false;
             let mut inside = None;
-            for init in &inits {
+            // A value set past the end of a range (`init b[T+1] = 0`) is
+            // given; it never holds up the start of a range.
+            for init in inits
+                .iter()
+                .filter(|i| !i.target.at.iter().any(|ix| matches!(ix, Ix::End(..))))
+            {
                 let mut fixed = Vec::new();
                 for (pos, ix) in init.target.at.iter().enumerate() {
                     if let Ix::Abs(a) = *ix {
@@ -331,6 +336,13 @@ impl Builder<'_> {
                         return Err(too_far(&format!("`{written}`")))
                     }
                     Ix::Rel(_, o) => offset[k] = o,
+                    Ix::End(..) => {
+                        return Err(refuse(
+                            format!("`{}` uses `{written}`, a value at the end of a range", self.name(v)),
+                            "not answered",
+                            "a depth is derived when each value uses others at fixed offsets of its own indices",
+                        ))
+                    }
                     Ix::Abs(a) => {
                         let rel = self.relative(k, a, &format!("`{written}`"))?;
                         if self.never_computed(k, rel, self.start[from][k], 0) {
