@@ -68,17 +68,28 @@ fn pivot_step(eg: &mut Graph, [pivot, left, right, other]: [Id; 4], negated: boo
     Some(eg.add(Node::Mul([det_p, det_comp])))
 }
 
-/// The Schur complement of the lower-right block, `?d` invertible:
-/// `det(D) * det(A - B * inv(D) * C)`.
+/// Whether a class is a square matrix (not a scalar).
+fn square(eg: &Graph, id: Id) -> bool {
+    !is_scalar(eg, id) && shape_of(eg, id).is_square()
+}
+
+/// The Schur complement of the lower-right block, `?d` invertible and
+/// `?a` square: `det(D) * det(A - B * inv(D) * C)`.
 fn schur(eg: &mut Graph, s: &Subst) -> Option<Id> {
     let [a, b, c, d] = blocks(s);
+    if !square(eg, a) {
+        return None;
+    }
     pivot_step(eg, [d, b, c, a], false)
 }
 
-/// The Schur complement of the upper-left block, `?a` invertible:
-/// `det(A) * det(D - C * inv(A) * B)`.
+/// The Schur complement of the upper-left block, `?a` invertible and
+/// `?d` square: `det(A) * det(D - C * inv(A) * B)`.
 fn schur_mirror(eg: &mut Graph, s: &Subst) -> Option<Id> {
     let [a, b, c, d] = blocks(s);
+    if !square(eg, d) {
+        return None;
+    }
     pivot_step(eg, [a, c, b, d], false)
 }
 
@@ -120,14 +131,18 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("det-transpose";       "(det (T ?a))"                          => "(det ?a)"),
         rule!("det-inverse";         "(det (inv ?a))"                        => "(^ (det ?a) -1)"),
         rule!("det-product";         "(det (* ?a ?b))"                       => "(* (det ?a) (det ?b))" if is_square_matrix("?a") if is_square_matrix("?b")),
-        rule!("det-block-lower";     "(det (block (row ?a ?z) (row ?c ?d)))" => "(* (det ?a) (det ?d))" if is_zero_var("?z")),
-        rule!("det-block-upper";     "(det (block (row ?a ?b) (row ?z ?d)))" => "(* (det ?a) (det ?d))" if is_zero_var("?z")),
+        // A block triangular matrix, its diagonal blocks square (a zero
+        // block beside a non-square one leaves two blocks without
+        // determinants).
+        rule!("det-block-lower";     "(det (block (row ?a ?z) (row ?c ?d)))" => "(* (det ?a) (det ?d))" if is_zero_var("?z") if is_square_matrix("?a") if is_square_matrix("?d")),
+        rule!("det-block-upper";     "(det (block (row ?a ?b) (row ?z ?d)))" => "(* (det ?a) (det ?d))" if is_zero_var("?z") if is_square_matrix("?a") if is_square_matrix("?d")),
         // Block row and column operations where two blocks are one class:
         // [A, B; C, B] -> [A - C, 0; C, B], [A, B; A, D] -> [A, B; 0, D - B],
-        // [A, A; C, D] -> [A, 0; C, D - C].
-        rule!("det-rows-equal-right"; "(det (block (row ?a ?b) (row ?c ?b)))" => "(* (det (- ?a ?c)) (det ?b))"),
-        rule!("det-rows-equal-left";  "(det (block (row ?a ?b) (row ?a ?d)))" => "(* (det ?a) (det (- ?d ?b)))"),
-        rule!("det-cols-equal-top";   "(det (block (row ?a ?a) (row ?c ?d)))" => "(* (det ?a) (det (- ?d ?c)))"),
+        // [A, A; C, D] -> [A, 0; C, D - C]; the result is block triangular,
+        // so again its diagonal blocks must be square.
+        rule!("det-rows-equal-right"; "(det (block (row ?a ?b) (row ?c ?b)))" => "(* (det (- ?a ?c)) (det ?b))" if is_square_matrix("?a") if is_square_matrix("?b")),
+        rule!("det-rows-equal-left";  "(det (block (row ?a ?b) (row ?a ?d)))" => "(* (det ?a) (det (- ?d ?b)))" if is_square_matrix("?a") if is_square_matrix("?d")),
+        rule!("det-cols-equal-top";   "(det (block (row ?a ?a) (row ?c ?d)))" => "(* (det ?a) (det (- ?d ?c)))" if is_square_matrix("?a") if is_square_matrix("?d")),
     ];
     rules.push(built("det-scaled", "(det (* ?c ?a))", |eg, s| {
         if is_scalar(eg, s[var("?c")]) { scaled(eg, s) } else { None }
