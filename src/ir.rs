@@ -369,6 +369,45 @@ pub struct Symbols {
     pub vars: Vec<String>,
     /// Function names by number.
     pub fns: Vec<String>,
+    /// The shapes of parameters, variables and function arguments, by
+    /// number, once the script is checked: printers read them to place
+    /// parentheses where a shape decides how a product groups.
+    pub shapes: LeafShapeTable,
+}
+
+/// Leaf shapes by number.
+#[derive(Debug, Clone, Default)]
+pub struct LeafShapeTable {
+    /// Parameter shapes.
+    pub params: Vec<Shape>,
+    /// Variable and input shapes.
+    pub vars: Vec<Shape>,
+    /// Function argument shapes.
+    pub fns: Vec<Shape>,
+}
+
+impl LeafShapes for Symbols {
+    fn leaf_shape(&self, leaf: &Leaf) -> Shape {
+        self.stored_leaf_shape(leaf)
+            .cloned()
+            .unwrap_or_else(Shape::scalar)
+    }
+
+    fn stored_leaf_shape(&self, leaf: &Leaf) -> Option<&Shape> {
+        match leaf {
+            Leaf::Param(p) | Leaf::Bar(Target::Param(p)) => self.shapes.params.get(*p as usize),
+            Leaf::Var(r) | Leaf::Bar(Target::Var(r)) => self.shapes.vars.get(r.var as usize),
+            Leaf::Dim(_) | Leaf::Index(_) | Leaf::Fn(_) => None,
+        }
+    }
+
+    fn fn_domain(&self, f: u32) -> Shape {
+        self.shapes
+            .fns
+            .get(f as usize)
+            .cloned()
+            .unwrap_or_else(Shape::scalar)
+    }
 }
 
 impl Symbols {

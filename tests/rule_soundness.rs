@@ -230,7 +230,7 @@ fn internal_forms() -> Vec<RecExpr<Node>> {
         acc = e.add(Node::Add([acc, t]));
     }
     out.push(e);
-    // diag(v)^T * A + diag(0) + 0^T + s * A - s * (A * A)
+    // diag(v)^T * A + diag(0) + 0^T + s * A - s * (A * A) + diag(s) * A
     let mut e = RecExpr::default();
     let a = leaf(&mut e, 0);
     let v = leaf(&mut e, 5);
@@ -247,7 +247,11 @@ fn internal_forms() -> Vec<RecExpr<Node>> {
     let diff = e.add(Node::Sub([sa, saa]));
     let x = e.add(Node::Add([m, d0]));
     let x = e.add(Node::Add([x, z]));
-    e.add(Node::Add([x, diff]));
+    let x = e.add(Node::Add([x, diff]));
+    // + diag(s) * A: the diagonal matrix of a scalar is the scalar.
+    let ds = e.add(Node::Diag(s));
+    let dsa = e.add(Node::Mul([ds, a]));
+    e.add(Node::Add([x, dsa]));
     out.push(e);
     // sum(v) + sum(s) + sum(0)
     let mut e = RecExpr::default();

@@ -89,6 +89,7 @@ impl<'c, 's> Lowerer<'c, 's> {
                 let fid = self.function(f)?;
                 let domain = self.ck.model.fns[fid as usize].domain.clone();
                 let (arg, s) = self.expr(a)?;
+                let s = self.constant_fits(arg, s, &domain);
                 self.check_fn_arg(f, &domain, s.as_ref(), a.span)?;
                 let fnode = self.b.leaf(Leaf::Fn(fid));
                 if is_grad {
@@ -102,6 +103,16 @@ impl<'c, 's> Lowerer<'c, 's> {
                 }
             }
             ExprKind::Block(rows) => self.block(e, rows),
+        }
+    }
+
+    /// A number given to a function of a vector stands for that number in
+    /// every entry (`grad F(0)`, the gradient at the zero vector), as a
+    /// scalar does beside a vector in a sum.
+    fn constant_fits(&self, arg: Id, got: Option<Shape>, domain: &Shape) -> Option<Shape> {
+        match self.b.node(arg) {
+            Node::Num(_) if got.as_ref().is_some_and(Shape::is_scalar) => Some(domain.clone()),
+            _ => got,
         }
     }
 
@@ -615,6 +626,7 @@ impl<'c, 's> Lowerer<'c, 's> {
                 };
                 let domain = self.ck.model.fns[fid as usize].domain.clone();
                 let (ia, s) = self.expr(a)?;
+                let s = self.constant_fits(ia, s, &domain);
                 self.check_fn_arg(name, &domain, s.as_ref(), a.span)?;
                 let f = self.b.leaf(Leaf::Fn(fid));
                 Ok((self.b.add(Node::Call([f, ia])), Some(Shape::scalar())))

@@ -236,6 +236,7 @@ pub fn expr(symbols: &Symbols, expr: &RecExpr<Node>) -> String {
     let mut p = Latex {
         symbols,
         expr,
+        shapes: super::prec::shapes(expr, symbols),
         out: String::new(),
     };
     p.node(crate::ir::root(expr), false);
@@ -245,13 +246,17 @@ pub fn expr(symbols: &Symbols, expr: &RecExpr<Node>) -> String {
 struct Latex<'a> {
     symbols: &'a Symbols,
     expr: &'a RecExpr<Node>,
+    /// Each node's shape as written, where known.
+    shapes: Vec<Option<crate::shape::Shape>>,
     out: String,
 }
 
 impl Latex<'_> {
     fn child(&mut self, parent: &Node, slot: Slot, id: Id, abs: bool) {
         let is_t = |l: &Leaf| plain_leaf(self.symbols, l) == "T";
-        if needs_parens(self.expr, parent, slot, id, abs, &is_t) {
+        if needs_parens(self.expr, parent, slot, id, abs, &is_t)
+            || !super::prec::product_reads_back(self.expr, &self.shapes, parent, slot, id)
+        {
             self.out.push_str("\\left(");
             self.node(id, abs);
             self.out.push_str("\\right)");
@@ -333,7 +338,12 @@ impl Latex<'_> {
                 }
             }
             Node::Neg(a) => {
-                if abs {
+                if abs && is_sum(&self.expr[*a]) {
+                    // The minus is printed by the sum around: `x - (a + b)`.
+                    self.out.push_str("\\left(");
+                    self.node(*a, false);
+                    self.out.push_str("\\right)");
+                } else if abs {
                     self.node(*a, false);
                 } else {
                     self.out.push('-');

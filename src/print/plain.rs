@@ -11,6 +11,8 @@ use leaf as plain_leaf;
 pub struct Plain<'a> {
     symbols: &'a Symbols,
     expr: &'a RecExpr<Node>,
+    /// Each node's shape as written, where known.
+    shapes: Vec<Option<crate::shape::Shape>>,
     out: String,
 }
 
@@ -22,6 +24,7 @@ pub fn expr(symbols: &Symbols, expr: &RecExpr<Node>) -> String {
     let mut p = Plain {
         symbols,
         expr,
+        shapes: super::prec::shapes(expr, symbols),
         out: String::new(),
     };
     p.node(crate::ir::root(expr), false);
@@ -76,6 +79,7 @@ impl Plain<'_> {
         let is_t = |l: &Leaf| plain_leaf(self.symbols, l) == "T";
         if needs_parens(self.expr, parent, slot, id, abs, &is_t)
             || fraction_needs_parens(self.expr, id, parent, slot)
+            || !super::prec::product_reads_back(self.expr, &self.shapes, parent, slot, id)
         {
             self.out.push('(');
             self.node(id, abs);
@@ -140,7 +144,12 @@ impl Plain<'_> {
                 }
             }
             Node::Neg(a) => {
-                if abs {
+                if abs && is_sum(&self.expr[*a]) {
+                    // The minus is printed by the sum around: `x - (a + b)`.
+                    self.out.push('(');
+                    self.node(*a, false);
+                    self.out.push(')');
+                } else if abs {
                     self.node(*a, false);
                 } else {
                     self.out.push('-');

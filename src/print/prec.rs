@@ -2,7 +2,9 @@
 //! follow from it: where parentheses go and which terms print with a
 //! leading minus (so that `a + -b` prints as `a - b`).
 
-use crate::ir::{Leaf, Node};
+use crate::ir::{Leaf, LeafShapes, Node};
+use crate::poly::Poly;
+use crate::shape::{Product, Shape};
 use egg::{Id, RecExpr};
 
 /// Binding strength, loosest first, as in the language's grammar.
@@ -192,4 +194,112 @@ fn negative_after_strip(expr: &RecExpr<Node>, id: Id) -> bool {
 /// Whether the node is a sum or difference.
 pub fn is_sum(node: &Node) -> bool {
     matches!(node, Node::Add(_) | Node::Sub(_))
+}
+
+/// The shape of every node of `expr` as written, where the leaves' shapes
+/// tell it (`None` where they do not, or a product does not check).
+pub fn shapes(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Vec<Option<Shape>> {
+    let mut out: Vec<Option<Shape>> = Vec::with_capacity(expr.as_ref().len());
+    for n in expr.as_ref() {
+        let of = |id: &Id| out[usize::from(*id)].clone();
+        let s = match n {
+            Node::Num(_) => Some(Shape::scalar()),
+            Node::Leaf(Leaf::Fn(_)) => None,
+            Node::Leaf(l) => Some(leaves.leaf_shape(l)),
+            Node::Add([a, b]) | Node::Sub([a, b]) | Node::Had([a, b]) => match (of(a), of(b)) {
+                (Some(x), y) if !x.is_scalar() => Some(x).or(y),
+                (_, y) => y,
+            },
+            Node::Mul([a, b]) => match (of(a), of(b)) {
+                (Some(x), Some(y)) => match x.product(&y) {
+                    Product::Scale(s) | Product::Matrix(s) => Some(s),
+                    Product::Mismatch => None,
+                },
+                _ => None,
+            },
+            Node::Div([a, _]) | Node::Pow([a, _]) => of(a),
+            Node::Trans(a) => of(a).map(|s| s.transpose()),
+            Node::Call(_) | Node::SumAll(_) | Node::Det(_) | Node::Trace(_) => {
+                Some(Shape::scalar())
+            }
+            Node::Grad([f, _]) => match &expr[*f] {
+                Node::Leaf(Leaf::Fn(k)) => Some(leaves.fn_domain(*k)),
+                _ => None,
+            },
+            Node::Hess([f, _]) => match &expr[*f] {
+                Node::Leaf(Leaf::Fn(k)) => {
+                    let d = leaves.fn_domain(*k);
+                    Some(Shape::matrix(d.rows.clone(), d.rows))
+                }
+                _ => None,
+            },
+            Node::Sum([_, e]) => of(e),
+            Node::Eye(n) => match &expr[*n] {
+                Node::Leaf(Leaf::Dim(d)) => Some(Shape::matrix(Poly::dim(*d), Poly::dim(*d))),
+                Node::Num(r) => r
+                    .to_i64()
+                    .map(|k| Shape::matrix(Poly::int(k), Poly::int(k))),
+                _ => None,
+            },
+            Node::Inv(a) => of(a),
+            Node::Diag(a) => of(a).map(|s| Shape::matrix(s.rows.clone(), s.rows)),
+            Node::Neg(a) => of(a),
+            Node::Block(_) | Node::Row(_) | Node::Vjp(_) | Node::Jac(_) => None,
+            other => match other.as_act() {
+                Some((_, _, a)) => of(&a),
+                None => None,
+            },
+        };
+        out.push(s);
+    }
+    out
+}
+
+/// Whether `left * child`, `child` a product printed without parentheses
+/// after `left` (`X * Y * Z` for `X * (Y * Z)`), reads back as the same
+/// value: a matrix product regroups, but `M^T * (a^T * h)` scales `M^T` by
+/// the inner product, while `M^T * a^T * h` does not check. Each product
+/// of the regrouped chain must check, as far as the shapes are known, and
+/// a scalar right side keeps its parentheses (it scales).
+pub fn regroups(expr: &RecExpr<Node>, shapes: &[Option<Shape>], left: Id, child: Id) -> bool {
+    let mut factors = Vec::new();
+    let mut at = child;
+    while let Node::Mul([l, r]) = &expr[at] {
+        factors.push(*r);
+        at = *l;
+    }
+    factors.push(at);
+    let shape = |id: Id| shapes.get(usize::from(id)).cloned().flatten();
+    let Some(mut acc) = shape(left) else {
+        return false;
+    };
+    // A scalar product after a matrix (`w * (b^T * u)`) is a scaling;
+    // written without parentheses it would read as an outer product first.
+    if shape(child).is_none_or(|s| s.is_scalar()) && !acc.is_scalar() {
+        return false;
+    }
+    for f in factors.into_iter().rev() {
+        let Some(s) = shape(f) else { return false };
+        acc = match acc.product(&s) {
+            Product::Scale(s) | Product::Matrix(s) => s,
+            Product::Mismatch => return false,
+        };
+    }
+    true
+}
+
+/// Whether the child `id` in `slot` of `parent` reads back as the same
+/// value without parentheses, as far as grouping by shape goes (see
+/// [`regroups`]): only a product on the right of a product can regroup.
+pub fn product_reads_back(
+    expr: &RecExpr<Node>,
+    shapes: &[Option<Shape>],
+    parent: &Node,
+    slot: Slot,
+    id: Id,
+) -> bool {
+    match (parent, slot, &expr[id]) {
+        (Node::Mul([left, _]), Slot::Right, Node::Mul(_)) => regroups(expr, shapes, *left, id),
+        _ => true,
+    }
 }

@@ -57,6 +57,7 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("alg-mul-neg-r";    "(* ?a (neg ?b))"    => "(neg (* ?a ?b))"),
         rule!("alg-had-neg-l";    "(.* (neg ?a) ?b)"   => "(neg (.* ?a ?b))"),
         rule!("alg-had-neg-r";    "(.* ?a (neg ?b))"   => "(neg (.* ?a ?b))"),
+        rule!("alg-div-neg";      "(/ (neg ?a) ?b)"    => "(neg (/ ?a ?b))"),
         rule!("alg-pow-zero";     "(^ ?a 0)"           => "1" if is_scalar_var("?a")),
         rule!("alg-trans-trans";  "(T (T ?a))"         => "?a"),
         rule!("alg-trans-scalar"; "(T ?a)"             => "?a" if is_scalar_var("?a")),

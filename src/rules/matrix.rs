@@ -40,6 +40,9 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("mat-trans-add";     "(T (+ ?a ?b))"         => "(+ (T ?a) (T ?b))"),
         rule!("mat-trans-sub";     "(T (- ?a ?b))"         => "(- (T ?a) (T ?b))"),
         rule!("mat-diag-zero";     "(diag 0)"              => "0"),
+        // The diagonal matrix of a scalar is that scalar (`diag` of a
+        // scalar does not check in the language).
+        rule!("mat-diag-scalar";   "(diag ?s)"             => "?s" if is_scalar_var("?s")),
         rule!("scal-div-self";     "(/ ?c ?c)"             => "1" if is_scalar_var("?c")),
         rule!("scal-recip-div";    "(* (^ ?c -1) ?a)"      => "(/ ?a ?c)" if is_scalar_var("?c")),
         rule!("alg-add-sub-cancel"; "(+ (- ?a ?b) ?b)"     => "?a"),

@@ -1,0 +1,119 @@
+//! Every printed result, pasted back as an `expect` line, is proven: for
+//! every script of the repository, each derived equation's plain text
+//! (`bar(c) = -bar(g)^T * x / c^2`, `J = [...]`, `params = ...`) is
+//! appended as a claim, with the request's assumptions, and the claim must
+//! come back *proven*. A printed form that reads back as a different tree
+//! (signs, fractions, how a product groups) shows up here.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use deriv::diag::{Diagnostics, Source};
+use deriv::key::{Lhs, Verdict};
+use deriv::model::RequestKind;
+use deriv::print::{lhs_plain, rhs_plain};
+use deriv::Options;
+
+/// The claims to append for one script, and how many.
+fn claims(text: &str, name: &str) -> Vec<String> {
+    let source = Source::new(name, text);
+    let run = match deriv::run(&source, &Options::default()) {
+        Ok(r) => r,
+        Err(_) => return Vec::new(),
+    };
+    let m = &run.key.model;
+    let mut out = Vec::new();
+    for a in &run.key.answers {
+        let req = &m.requests[a.request];
+        let assuming = match &req.kind {
+            RequestKind::Adjoints { assuming } | RequestKind::Grad { assuming, .. } => {
+                assuming.clone()
+            }
+            RequestKind::Expect { .. } => continue,
+            _ => Vec::new(),
+        };
+        let assuming = if assuming.is_empty() {
+            String::new()
+        } else {
+            let parts: Vec<String> = assuming
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{} = {}",
+                        m.symbols.ref_text(&x.target),
+                        deriv::print::plain::expr(&m.symbols, &x.value)
+                    )
+                })
+                .collect();
+            format!(" assuming {}", parts.join(", "))
+        };
+        for d in &a.equations {
+            // A claim about `macs(v)` has no syntax of its own.
+            if matches!(d.lhs, Lhs::Macs(_)) {
+                continue;
+            }
+            out.push(format!(
+                "expect {} = {}{assuming}",
+                lhs_plain(&d.lhs, &m.symbols),
+                rhs_plain(&d.rhs, &m.symbols)
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_printed_result_pasted_back_is_proven() {
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for dir in ["derivations", "tests/cells", "tests/maps", "tests/repro"] {
+        for path in common::scripts(dir) {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let added = claims(&text, &name);
+            if added.is_empty() {
+                continue;
+            }
+            let first = text.lines().count() + 1;
+            let script = format!("{}\n{}\n", text.trim_end(), added.join("\n"));
+            let source = Source::new(name.clone(), script.clone());
+            let run = match deriv::run(&source, &Options::default()) {
+                Ok(r) => r,
+                Err(d) => {
+                    failures.push(format!(
+                        "{name}: pasted claims rejected:\n{}",
+                        d.render(&source)
+                    ));
+                    continue;
+                }
+            };
+            if !run.problems.is_empty() {
+                failures.push(format!(
+                    "{name}: {}",
+                    Diagnostics(run.problems.clone()).render(&source)
+                ));
+            }
+            for a in &run.key.answers {
+                let req = &run.key.model.requests[a.request];
+                if req.line < first || !matches!(req.kind, RequestKind::Expect { .. }) {
+                    continue;
+                }
+                checked += 1;
+                if !matches!(a.verdict, Some(Verdict::Proven)) {
+                    failures.push(format!(
+                        "{name}: `{}` is not proven: {:?}",
+                        req.text, a.verdict
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} pasted claims failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    assert!(checked > 60, "{checked} claims checked");
+}
