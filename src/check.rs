@@ -43,8 +43,8 @@ impl Named {
 
 /// Names the language keeps for itself.
 const BUILTINS: &[&str] = &[
-    "sigma", "tanh", "exp", "log", "sqrt", "sum", "bar", "det", "inv", "tr", "I", "diag", "params",
-    "macs", "scalar", "adjoints", "inverse",
+    "sigma", "tanh", "exp", "log", "sqrt", "sum", "bar", "det", "inv", "tr", "I", "zeros", "diag",
+    "params", "macs", "scalar", "adjoints", "inverse",
 ];
 
 /// Checks a parsed script and builds its model.

@@ -218,6 +218,11 @@ impl Evaluator<'_> {
                 let n = go(*n, b)?.as_scalar()?;
                 Mat::identity(size(n)?)
             }
+            Node::Zeros([m, n]) => {
+                let m = go(*m, b)?.as_scalar()?;
+                let n = go(*n, b)?.as_scalar()?;
+                Mat::zeros(size(m)?, size(n)?)
+            }
             Node::Det(x) => Mat::scalar(go(*x, b)?.det()?),
             Node::Inv(x) => go(*x, b)?.inv()?,
             Node::Trace(x) => Mat::scalar(go(*x, b)?.trace()?),

@@ -246,6 +246,9 @@ mod language {
             "sumall" = SumAll(Id),
             // `(I n)`: the identity of size `n`, a scalar size expression.
             "I" = Eye(Id),
+            // `(zeros m n)`: the zero matrix of `m` rows and `n` columns,
+            // written where no neighbouring block gives a zero its size.
+            "zeros" = Zeros([Id; 2]),
             // `(block (row a b) (row c d))`: a block matrix.
             "block" = Block(Box<[Id]>),
             // One row of a block matrix.

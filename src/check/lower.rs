@@ -170,7 +170,7 @@ impl<'c, 's> Lowerer<'c, 's> {
 
     fn unknown_function(&self, f: &ast::Ident) -> Diagnostic {
         let mut known: Vec<&str> = Act::ALL.iter().map(|a| a.name()).collect();
-        known.extend(["sum", "bar", "det", "inv", "tr", "I", "diag"]);
+        known.extend(["sum", "bar", "det", "inv", "tr", "I", "zeros", "diag"]);
         known.extend(self.ck.model.fns.iter().map(|d| d.name.as_str()));
         let hint = match closest(&f.name, known.iter().copied()) {
             _ if f.name == "grad" || f.name == "hess" => format!(
@@ -455,6 +455,7 @@ impl<'c, 's> Lowerer<'c, 's> {
         let form = match name.name.as_str() {
             "sum" => "`sum(t, e)`, or `sum(e)` for the sum of the entries".to_owned(),
             "I" => "`I(n)` with a size `n`".to_owned(),
+            "zeros" => "`zeros(m, n)` with two sizes".to_owned(),
             other => format!("`{other}(a)`"),
         };
         Err(Diagnostic::new(
@@ -618,6 +619,15 @@ impl<'c, 's> Lowerer<'c, 's> {
                 let n = self.size_of(a)?;
                 let (ia, _) = self.expr(a)?;
                 Ok((self.b.add(Node::Eye(ia)), Some(Shape::matrix(n.clone(), n))))
+            }
+            "zeros" => {
+                let [a, c] = self.one_arg(e, name, args, 2)? else {
+                    unreachable_arity(e)?
+                };
+                let (m, n) = (self.size_of(a)?, self.size_of(c)?);
+                let (ia, _) = self.expr(a)?;
+                let (ic, _) = self.expr(c)?;
+                Ok((self.b.add(Node::Zeros([ia, ic])), Some(Shape::matrix(m, n))))
             }
             _ => {
                 let fid = self.function(name)?;

@@ -11,6 +11,7 @@ use crate::ir::build::ExprBuilder;
 use crate::ir::{self, Ix, Leaf, Node, Ref};
 use crate::key::RunStats;
 use crate::model::{Model, VarKind};
+use crate::poly::Poly;
 use crate::rules;
 use crate::Limits;
 use egg::{Id, Language, RecExpr};
@@ -130,7 +131,65 @@ pub fn jacobian(
         zero: &Default::default(),
         name: true,
     };
-    resolve(shapes, Some(&scope), &expr, limits, span)
+    let (m, stats, limited) = resolve(shapes, Some(&scope), &expr, limits, span)?;
+    let rows: Vec<Poly> = of
+        .iter()
+        .map(|r| model.vars[r.var as usize].shape.rows.clone())
+        .collect();
+    let cols: Vec<Poly> = wrt
+        .iter()
+        .map(|r| model.vars[r.var as usize].shape.rows.clone())
+        .collect();
+    Ok((sized_zero_blocks(&m, &rows, &cols), stats, limited))
+}
+
+/// A block matrix whose zero blocks are written with their size
+/// (`zeros(K, M)`) wherever no other block of their block row gives their
+/// height, or none of their block column their width: `[a * I(K), 0]`
+/// would not say how wide its zero is. `rows` and `cols` are the block
+/// sizes.
+pub fn sized_zero_blocks(m: &RecExpr<Node>, rows: &[Poly], cols: &[Poly]) -> RecExpr<Node> {
+    let root = ir::root(m);
+    let Node::Block(block_rows) = &m[root] else {
+        return m.clone();
+    };
+    let cells: Vec<Vec<Id>> = block_rows
+        .iter()
+        .map(|&r| match &m[r] {
+            Node::Row(c) => c.to_vec(),
+            _ => vec![r],
+        })
+        .collect();
+    let zero = |id: Id| matches!(&m[id], Node::Num(c) if c.is_zero());
+    let width = cells.first().map_or(0, Vec::len);
+    if cells.len() != rows.len() || cells.iter().any(|r| r.len() != width) || width != cols.len() {
+        return m.clone();
+    }
+    let row_known: Vec<bool> = cells.iter().map(|r| r.iter().any(|&c| !zero(c))).collect();
+    let col_known: Vec<bool> = (0..width)
+        .map(|j| cells.iter().any(|r| !zero(r[j])))
+        .collect();
+    if row_known.iter().all(|&k| k) && col_known.iter().all(|&k| k) {
+        return m.clone();
+    }
+    let mut b = ExprBuilder::new();
+    let mut new_rows = Vec::new();
+    for (i, r) in cells.iter().enumerate() {
+        let mut new_cells = Vec::new();
+        for (j, &c) in r.iter().enumerate() {
+            let id = if zero(c) && !(row_known[i] && col_known[j]) {
+                let h = b.poly(&rows[i]);
+                let w = b.poly(&cols[j]);
+                b.add(Node::Zeros([h, w]))
+            } else {
+                b.copy(m, c)
+            };
+            new_cells.push(id);
+        }
+        new_rows.push(b.add(Node::Row(new_cells.into())));
+    }
+    let top = b.add(Node::Block(new_rows.into()));
+    b.finish(top)
 }
 
 /// Resolves every `jac` in `expr` by the chain rule, then simplifies (with

@@ -323,6 +323,11 @@ impl Analysis<Node> for Meta {
                 let n = k(n).unwrap_or_else(|| Poly::int(1));
                 (Some(Shape::matrix(n.clone(), n)), None)
             }
+            Node::Zeros([m, n]) => {
+                let m = k(m).unwrap_or_else(|| Poly::int(1));
+                let n = k(n).unwrap_or_else(|| Poly::int(1));
+                (Some(Shape::matrix(m, n)), Some(Poly::zero()))
+            }
             Node::Inv(a) => {
                 return Data {
                     shape: sh(a),

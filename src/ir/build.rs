@@ -44,6 +44,43 @@ impl ExprBuilder {
         self.add(Node::Leaf(l))
     }
 
+    /// Adds a polynomial in dims, in its canonical form (`2*D + H^2`).
+    pub fn poly(&mut self, p: &crate::poly::Poly) -> Id {
+        let mut acc: Option<Id> = None;
+        for (m, c) in p.terms() {
+            let mut factor: Option<Id> = None;
+            for &(d, e) in &m.0 {
+                let leaf = self.leaf(Leaf::Dim(d));
+                let f = if e == 1 {
+                    leaf
+                } else {
+                    let n = self.int(i64::from(e));
+                    self.add(Node::Pow([leaf, n]))
+                };
+                factor = Some(match factor {
+                    Some(prev) => self.add(Node::Mul([prev, f])),
+                    None => f,
+                });
+            }
+            let term = match factor {
+                Some(f) if c.is_one() => f,
+                Some(f) => {
+                    let n = self.num(c.clone());
+                    self.add(Node::Mul([n, f]))
+                }
+                None => self.num(c.clone()),
+            };
+            acc = Some(match acc {
+                Some(prev) => self.add(Node::Add([prev, term])),
+                None => term,
+            });
+        }
+        match acc {
+            Some(a) => a,
+            None => self.int(0),
+        }
+    }
+
     /// Copies the sub-expression of `from` rooted at `at`; returns its root here.
     pub fn copy(&mut self, from: &RecExpr<Node>, at: Id) -> Id {
         let nodes = from.as_ref();

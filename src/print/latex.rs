@@ -419,6 +419,13 @@ impl Latex<'_> {
                 self.node(*n, false);
                 self.out.push('}');
             }
+            Node::Zeros([m, n]) => {
+                self.out.push_str("0_{");
+                self.node(*m, false);
+                self.out.push_str(" \\times ");
+                self.node(*n, false);
+                self.out.push('}');
+            }
             Node::Det(a) => {
                 self.out.push_str("\\det");
                 self.args(&[*a]);

@@ -181,6 +181,7 @@ impl Plain<'_> {
             Node::Sum([t, e]) => self.call("sum", &[*t, *e]),
             Node::SumAll(e) => self.call("sum", &[*e]),
             Node::Eye(n) => self.call("I", &[*n]),
+            Node::Zeros([m, n]) => self.call("zeros", &[*m, *n]),
             Node::Det(a) => self.call("det", &[*a]),
             Node::Inv(a) => self.call("inv", &[*a]),
             Node::Trace(a) => self.call("tr", &[*a]),

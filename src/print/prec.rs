@@ -241,6 +241,17 @@ pub fn shapes(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Vec<Option<Shape
                     .map(|k| Shape::matrix(Poly::int(k), Poly::int(k))),
                 _ => None,
             },
+            Node::Zeros([m, n]) => {
+                let size = |id: &Id| match &expr[*id] {
+                    Node::Leaf(Leaf::Dim(d)) => Some(Poly::dim(*d)),
+                    Node::Num(r) => r.to_i64().map(Poly::int),
+                    _ => None,
+                };
+                match (size(m), size(n)) {
+                    (Some(a), Some(b)) => Some(Shape::matrix(a, b)),
+                    _ => None,
+                }
+            }
             Node::Inv(a) => of(a),
             Node::Diag(a) => of(a).map(|s| Shape::matrix(s.rows.clone(), s.rows)),
             Node::Neg(a) => of(a),

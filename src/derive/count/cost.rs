@@ -296,6 +296,15 @@ fn shape_of(model: &Model, nodes: &[Node], node: &Node, info: &[Info]) -> Shape 
                 .unwrap_or_else(|| Poly::int(1));
             Shape::matrix(n.clone(), n)
         }
+        Node::Zeros([m, n]) => {
+            let size = |id: &egg::Id| {
+                info[usize::from(*id)]
+                    .konst
+                    .clone()
+                    .unwrap_or_else(|| Poly::int(1))
+            };
+            Shape::matrix(size(m), size(n))
+        }
         Node::Diag(a) => {
             let n = at(a).rows;
             Shape::matrix(n.clone(), n)
