@@ -15,6 +15,15 @@
 
 use super::egraph::{readable_cost, UNRESOLVED};
 use crate::ir::analysis::{is_zero, Graph, ShapeId};
+use crate::num::Rational;
+
+/// The number a class is everywhere, when it is one: a zero of any shape,
+/// or a value an assumption makes constant (`h[t] = 1` makes `h[t]` and
+/// `2 * 1/2 * h[t]` the vector of ones). It prints as that number wherever
+/// a scalar stands for every entry.
+fn number(eg: &Graph, id: Id) -> Option<Rational> {
+    eg[id].data.konst.as_ref().and_then(|p| p.as_constant())
+}
 use crate::ir::Node;
 use crate::shape::{Product, Shape};
 use egg::{Id, Language, RecExpr};
@@ -71,7 +80,7 @@ impl Costs {
             .collect();
         let size = reached.len();
         let zero: Vec<bool> = (0..size)
-            .map(|k| reached[k] && is_zero(eg, Id::from(k)))
+            .map(|k| reached[k] && number(eg, Id::from(k)).is_some())
             .collect();
         let mut best: Vec<Option<(usize, Node)>> = vec![None; size];
         // When each class's cost last changed, and when it was last
@@ -300,10 +309,11 @@ impl<'a> Builder<'a> {
         if let Some(&done) = self.done.get(&class) {
             return done;
         }
-        if is_zero(self.eg, class) {
-            // Zero prints as `0`; where its shape matters, the node that
-            // uses it is itself zero, or the caller searches for a form.
-            let id = self.push(class, Node::Num(crate::num::Rational::zero()));
+        if let Some(c) = number(self.eg, class) {
+            // A number prints as itself; where its shape matters, the node
+            // that uses a zero is itself zero, and for another number the
+            // caller searches for a form of the right shape.
+            let id = self.push(class, Node::Num(c));
             self.done.insert(class, (id, true));
             return (id, true);
         }
@@ -369,8 +379,8 @@ impl<'a> Builder<'a> {
         if let Some(&id) = self.plain_done.get(&class) {
             return id;
         }
-        let id = if is_zero(self.eg, class) {
-            self.push(class, Node::Num(crate::num::Rational::zero()))
+        let id = if let Some(c) = number(self.eg, class) {
+            self.push(class, Node::Num(c))
         } else {
             match self.ex.node(self.eg, class).cloned() {
                 Some(n) => self.node_plain(class, &n).0,
@@ -493,7 +503,7 @@ pub fn extract_shaped(graph: &Graph, root: Id) -> Option<(usize, RecExpr<Node>)>
     if !ok {
         return None;
     }
-    if !is_zero(graph, root) && !b.has_shape_of(top, root) {
+    if number(graph, root).is_none() && !b.has_shape_of(top, root) {
         let want = class_shape(graph, root);
         top = b.shaped(root, &want, 1)?;
     }
