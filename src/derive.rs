@@ -364,6 +364,7 @@ impl<'m> Session<'m> {
                     notes: Vec::new(),
                     verdict: Some(verdict),
                     stats,
+                    failed: None,
                 });
             }
         };
@@ -373,6 +374,7 @@ impl<'m> Session<'m> {
             notes: done.notes,
             verdict: None,
             stats: done.stats,
+            failed: None,
         })
     }
 }

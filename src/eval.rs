@@ -4,10 +4,14 @@
 //! it is the ground truth of the tests and of `expect` counterexamples.
 
 mod instance;
+mod tape;
 mod truth;
 mod value;
 
-pub use instance::{loss_gradient, Forward, Instance, Perturb, Rng, TestFn, DEFAULT_STEPS};
+pub use instance::{
+    drawn_steps, loss_gradient, Forward, Instance, Perturb, Rng, TestFn, DEFAULT_STEPS,
+};
+pub use tape::TapeAdjoints;
 pub use truth::{positions, tuples, FdAdjoints, RandomAdjoints};
 pub use value::Mat;
 

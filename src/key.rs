@@ -77,6 +77,16 @@ pub struct RunStats {
     pub stop: String,
 }
 
+/// A result that the self-check found wrong: it is not printed as an
+/// answer (see `verify::self_check`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelfCheckFailure {
+    /// The result, in the language: `bar(c[t])`, `J`, `params`.
+    pub what: String,
+    /// What disagreed, and where.
+    pub why: String,
+}
+
 /// The answer to one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
@@ -90,6 +100,8 @@ pub struct Answer {
     pub verdict: Option<Verdict>,
     /// E-graph statistics of the runs behind this answer.
     pub stats: Vec<RunStats>,
+    /// Set when the self-check found a result of this answer wrong.
+    pub failed: Option<SelfCheckFailure>,
 }
 
 /// A whole answer key.
@@ -104,6 +116,11 @@ pub struct AnswerKey {
 }
 
 impl AnswerKey {
+    /// Whether the self-check found any result wrong.
+    pub fn failed_self_check(&self) -> bool {
+        self.answers.iter().any(|a| a.failed.is_some())
+    }
+
     /// Whether every `expect` holds.
     pub fn all_hold(&self) -> bool {
         self.answers.iter().all(|a| {

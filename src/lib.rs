@@ -6,7 +6,8 @@
 //! prints an answer key. The pipeline runs one way:
 //!
 //! text → [`syntax`] (spanned AST) → [`check`] (checked [`model`]) →
-//! [`derive`] (IR rewriting) → [`key`] → [`print`].
+//! [`derive`] (IR rewriting) → [`key`] → [`verify::self_check`] (every
+//! result evaluated against a numeric truth) → [`print`].
 //!
 //! ```
 //! let source = deriv::diag::Source::new("rnn.deriv", "dim H\nindex t\n\
@@ -63,10 +64,22 @@ impl Default for Limits {
 }
 
 /// How to run a script.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// The limits.
     pub limits: Limits,
+    /// Whether every result is checked numerically before it is printed
+    /// (`--no-self-check` turns it off).
+    pub self_check: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            limits: Limits::default(),
+            self_check: true,
+        }
+    }
 }
 
 /// The result of running a script that parsed and checked.
@@ -83,12 +96,21 @@ pub fn run(source: &Source, options: &Options) -> Result<Run, Diagnostics> {
     let script = syntax::parse(&source.text, &options.limits)?;
     let model = check::check(&script, source)?;
     let derived = derive::egraph::frozen_clock(|| derive::derive_all(&model, options));
+    let mut key = AnswerKey {
+        script: source.name.clone(),
+        model,
+        answers: derived.answers,
+    };
+    if options.self_check {
+        let failures = derive::egraph::frozen_clock(|| verify::self_check(&key, &options.limits));
+        for (k, failure) in failures {
+            if let Some(a) = key.answers.get_mut(k) {
+                a.failed = Some(failure);
+            }
+        }
+    }
     Ok(Run {
-        key: AnswerKey {
-            script: source.name.clone(),
-            model,
-            answers: derived.answers,
-        },
+        key,
         problems: derived.problems,
     })
 }

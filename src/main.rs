@@ -1,5 +1,6 @@
 //! The `deriv` command: arguments, files and exit codes only. Exit 0 on
-//! success, 1 when an `expect` fails, 2 on bad input or usage.
+//! success, 1 when an `expect` fails, 2 on bad input or usage, 3 when the
+//! self-check found a derived result wrong (a bug in deriv).
 
 use clap::{Parser, Subcommand, ValueEnum};
 use deriv::diag::{Diagnostics, Source};
@@ -43,6 +44,9 @@ enum Command {
         /// Print the e-graph statistics of every request on standard error.
         #[arg(long)]
         stats: bool,
+        /// Print results without checking each one numerically first.
+        #[arg(long)]
+        no_self_check: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -186,8 +190,10 @@ fn run(cli: Cli) -> u8 {
                     return 2;
                 }
             };
+            // `verify` checks every result itself, at more instances.
             let options = Options {
                 limits: limits.limits(),
+                self_check: false,
             };
             let run = match deriv::run(&source, &options) {
                 Ok(r) => r,
@@ -213,6 +219,7 @@ fn run(cli: Cli) -> u8 {
             output,
             fragment,
             stats,
+            no_self_check,
             limits,
         } => {
             let source = match read_source(&file) {
@@ -224,6 +231,7 @@ fn run(cli: Cli) -> u8 {
             };
             let options = Options {
                 limits: limits.limits(),
+                self_check: !no_self_check,
             };
             let run = match deriv::run(&source, &options) {
                 Ok(r) => r,
@@ -270,7 +278,21 @@ fn run(cli: Cli) -> u8 {
                 }
             }
             if !run.problems.is_empty() {
-                report(&source, &Diagnostics(run.problems));
+                report(&source, &Diagnostics(run.problems.clone()));
+            }
+            if run.key.failed_self_check() {
+                for a in run.key.answers.iter() {
+                    if let Some(f) = &a.failed {
+                        let line = run.key.model.requests.get(a.request).map_or(0, |r| r.line);
+                        eprintln!(
+                            "error: internal error: the self-check found `{}` (line {line}) wrong: {}; it is not printed. This is a bug in deriv: please report the script",
+                            f.what, f.why
+                        );
+                    }
+                }
+                return 3;
+            }
+            if !run.problems.is_empty() {
                 return 2;
             }
             if !run.key.all_hold() {

@@ -347,6 +347,14 @@ pub fn given_notes(m: &Model) -> Vec<String> {
         .collect()
 }
 
+/// What the key says in place of a result the self-check found wrong.
+pub fn failure_text(f: &crate::key::SelfCheckFailure) -> String {
+    format!(
+        "internal error: the self-check found `{}` wrong: {}. The result is not shown. This is a bug in deriv: please report the script.",
+        f.what, f.why
+    )
+}
+
 fn text(key: &AnswerKey) -> String {
     let m = &key.model;
     let s = &m.symbols;
@@ -362,6 +370,10 @@ fn text(key: &AnswerKey) -> String {
     for a in &key.answers {
         let (line, head) = heading(m, a);
         let _ = writeln!(out, "\n{head}    (line {line})");
+        if let Some(f) = &a.failed {
+            let _ = writeln!(out, "  {}", failure_text(f));
+            continue;
+        }
         for d in &a.equations {
             let _ = writeln!(out, "  {}", derived_plain(d, s));
         }
@@ -404,6 +416,10 @@ fn markdown(key: &AnswerKey) -> String {
     for a in &key.answers {
         let (line, head) = heading(m, a);
         let _ = writeln!(out, "\n## `{}` (line {line})\n", head.replace('`', "'"));
+        if let Some(f) = &a.failed {
+            let _ = writeln!(out, "**{}**", failure_text(f).replace('`', "'"));
+            continue;
+        }
         if !a.equations.is_empty() {
             out.push_str("$$\n\\begin{aligned}\n");
             for (k, d) in a.equations.iter().enumerate() {
@@ -523,6 +539,14 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
     }
     for a in &key.answers {
         let _ = writeln!(out, "\\subsection*{{{}}}", latex_heading(m, a));
+        if let Some(f) = &a.failed {
+            let _ = writeln!(
+                out,
+                "\\noindent\\textbf{{Internal error}}: {}\n",
+                latex::escape_text(&failure_text(f))
+            );
+            continue;
+        }
         if let Some(Verdict::Proven) = &a.verdict {
             out.push_str("\\textbf{Proven}: the claim and the derived form are equal under the rewrite rules.\n");
         }

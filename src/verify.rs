@@ -1,18 +1,21 @@
 //! Numeric verification of derived results on random instances: adjoints
-//! and gradients against finite differences of the loss, and results under
+//! and gradients against the loss differentiated numerically (reverse mode
+//! on the evaluator), and results under
 //! assumptions against the unassumed results with the assumptions
 //! substituted. The tests and `deriv verify` use the same checks.
 
 mod counts;
+mod selfcheck;
 
 pub use counts::verify_counts;
+pub use selfcheck::{self_check, Failure};
 
 use crate::derive::adjoint::{is_zero, Adjoints as Deriver};
 use crate::derive::egraph::ShapeTable;
 use crate::eval::{
     positions, rel_error, Adjoints, EvalError, Evaluator, Forward, Instance, Mat, Perturb,
 };
-pub use crate::eval::{tuples, FdAdjoints, RandomAdjoints};
+pub use crate::eval::{tuples, FdAdjoints, RandomAdjoints, TapeAdjoints};
 use crate::ir::{Leaf, Node, Target};
 use crate::key::{AnswerKey, Derived, Lhs, Rhs};
 use crate::model::{Assumption, Model, RequestKind};
@@ -41,7 +44,8 @@ pub struct Check {
     pub how: String,
 }
 
-fn binding(model: &Model, indices: &[u32], values: &[i64]) -> Vec<Option<i64>> {
+/// The binding of some indices to index values.
+pub(crate) fn binding(model: &Model, indices: &[u32], values: &[i64]) -> Vec<Option<i64>> {
     let mut b = vec![None; model.indices.len()];
     for (&i, &v) in indices.iter().zip(values) {
         b[i as usize] = Some(v);
@@ -50,7 +54,7 @@ fn binding(model: &Model, indices: &[u32], values: &[i64]) -> Vec<Option<i64>> {
 }
 
 /// The target of a derived adjoint's left side.
-fn target_of(d: &Derived) -> Option<Target> {
+pub(crate) fn target_of(d: &Derived) -> Option<Target> {
     match &d.lhs {
         Lhs::Expr(e) => match e.as_ref().last() {
             Some(Node::Leaf(Leaf::Bar(t))) => Some(t.clone()),
@@ -60,7 +64,8 @@ fn target_of(d: &Derived) -> Option<Target> {
     }
 }
 
-fn rhs_expr(d: &Derived) -> Option<&RecExpr<Node>> {
+/// The expression of a derived equation's right side.
+pub(crate) fn rhs_expr(d: &Derived) -> Option<&RecExpr<Node>> {
     match &d.rhs {
         Rhs::Expr(e) => Some(e),
         Rhs::Poly(_) => None,
@@ -68,11 +73,13 @@ fn rhs_expr(d: &Derived) -> Option<&RecExpr<Node>> {
 }
 
 /// The largest relative error of a derived adjoint (or gradient) against
-/// finite differences of the loss, over every index value of one instance.
+/// the true adjoints (reverse-mode differentiation of the loss on the
+/// evaluator), over every index value of one instance where the variable
+/// is computed.
 pub fn adjoint_error(model: &Model, d: &Derived, inst: &Instance<'_>) -> Result<f64, EvalError> {
     let target = target_of(d).ok_or_else(|| EvalError("not an adjoint".into()))?;
     let rhs = rhs_expr(d).ok_or_else(|| EvalError("not an expression".into()))?;
-    let fd = FdAdjoints::new(inst, BTreeSet::new());
+    let fd = TapeAdjoints::new(inst, BTreeSet::new())?;
     let forward = Forward::new(inst, None);
     let ev = Evaluator {
         forward: &forward,
@@ -111,7 +118,7 @@ pub fn assumed_error(
         (Some(a), Some(u)) => (a, u),
         _ => return Err(EvalError("not an expression".into())),
     };
-    let fd = FdAdjoints::new(inst, zero.clone());
+    let fd = TapeAdjoints::new(inst, zero.clone())?;
     let forward = Forward::new(inst, None);
     let subst: Vec<(u32, RecExpr<Node>)> = assuming
         .iter()
@@ -221,7 +228,7 @@ pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
                 }
             }
             let how = if assuming.is_empty() {
-                "against finite differences of the loss"
+                "against the loss differentiated numerically"
             } else {
                 "against the unassumed result with the assumptions substituted"
             };
@@ -244,7 +251,7 @@ pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
 /// Index values at which update maps are checked: the start of every
 /// range, where the state is drawn at random rather than computed, so that
 /// its parts are independent inputs of the step.
-fn at_start(model: &Model, inst: &Instance<'_>) -> Vec<Option<i64>> {
+pub(crate) fn at_start(model: &Model, inst: &Instance<'_>) -> Vec<Option<i64>> {
     (0..model.indices.len() as u32)
         .map(|i| Some(inst.range(i).0))
         .collect()

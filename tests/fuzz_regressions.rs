@@ -22,6 +22,7 @@ fn fuzz_options() -> Options {
             egraph_iters: 16,
             ..Default::default()
         },
+        ..Default::default()
     }
 }
 

@@ -89,3 +89,111 @@ fn wrong_adjoints_are_caught() {
         assert!(err > 1e-3, "bar({target}[t]) = {wrong} passed with error {err}");
     }
 }
+
+/// The reverse-mode truth (a tape over the evaluator) gives the adjoints
+/// that finite differences give, for every value of every variable and
+/// every parameter of every script with a loss.
+#[test]
+fn tape_adjoints_match_finite_differences() {
+    use deriv::eval::{rel_error, Adjoints, FdAdjoints, Instance, TapeAdjoints};
+    use deriv::ir::Target;
+    use std::collections::BTreeSet;
+    let mut compared = 0;
+    for dir in ["derivations", "tests/cells", "tests/repro"] {
+        for path in common::scripts(dir) {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let source = Source::new(name.clone(), text);
+            let Ok(run) = deriv::run(&source, &Options::default()) else {
+                continue;
+            };
+            let m = &run.key.model;
+            if m.loss.is_none() {
+                continue;
+            }
+            for seed in [3, 4] {
+                let inst = Instance::seeded(m, seed).unwrap();
+                let tape = TapeAdjoints::new(&inst, BTreeSet::new())
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                let fd = FdAdjoints::new(&inst, BTreeSet::new());
+                let mut targets: Vec<(Target, Vec<i64>)> = (0..m.params.len() as u32)
+                    .map(|p| (Target::Param(p), Vec::new()))
+                    .collect();
+                for (v, d) in m.vars.iter().enumerate() {
+                    if d.kind == deriv::model::VarKind::Input {
+                        continue;
+                    }
+                    for at in inst.domain(v as u32) {
+                        targets.push((Target::Var(m.plain_ref(v as u32)), at));
+                    }
+                }
+                for (t, at) in targets {
+                    let (a, b) = (tape.adjoint(&t, &at).unwrap(), fd.adjoint(&t, &at).unwrap());
+                    let e = rel_error(&a, &b);
+                    assert!(
+                        e < 1e-6,
+                        "{name} (seed {seed}): {t:?} at {at:?}: tape {a:?} vs differences {b:?}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 300, "{compared} adjoints compared");
+}
+
+/// The same, for operations no script of the repository differentiates
+/// through: block matrices, Hessians, determinants, inverses, traces,
+/// `diag`, sums of entries and powers by a parameter.
+#[test]
+fn tape_covers_every_operation() {
+    use deriv::eval::{rel_error, Adjoints, FdAdjoints, Instance, TapeAdjoints};
+    use deriv::ir::Target;
+    use std::collections::BTreeSet;
+    let text = "dim D, E
+index t
+input x[t] : D
+input u : E
+param A, B : D x D
+param C : E x D
+param s : scalar
+param v : D
+fn F : D -> scalar
+init h[0] = v
+h[t] = tanh(inv(A + 3 * I(D)) * x[t] + tr(A^T * B) * h[t-1] / 4) + hess F(h[t-1]) * v
+y[t] = [A, B] * [h[t]; v] + diag(h[t]) * x[t] + [C; B]^T * [u; h[t]]
+z[t] = det(B + 3 * I(D)) * y[t] .* sigma'(y[t]) + (1 + exp(h[t])) .^ 0 * sum(y[t])
+w = (s^2 + 1)^s * C^T * u
+loss L = sum(t, F(z[t] + w) + grad F(h[t])^T * x[t] + sqrt(1 + z[t]^T * z[t]))
+";
+    let text = text.replace(" .^ 0", "");
+    let source = Source::new("ops.deriv", text.clone());
+    let script = deriv::syntax::parse(&text, &deriv::Limits::default()).unwrap();
+    let m =
+        deriv::check::check(&script, &source).unwrap_or_else(|d| panic!("{}", d.render(&source)));
+    let mut compared = 0;
+    for seed in [5, 6, 7] {
+        let inst = Instance::seeded(&m, seed).unwrap();
+        let tape = TapeAdjoints::new(&inst, BTreeSet::new()).unwrap();
+        let fd = FdAdjoints::new(&inst, BTreeSet::new());
+        let mut targets: Vec<(Target, Vec<i64>)> = (0..m.params.len() as u32)
+            .map(|p| (Target::Param(p), Vec::new()))
+            .collect();
+        for (v, d) in m.vars.iter().enumerate() {
+            if d.kind != deriv::model::VarKind::Input {
+                for at in inst.domain(v as u32) {
+                    targets.push((Target::Var(m.plain_ref(v as u32)), at));
+                }
+            }
+        }
+        for (t, at) in targets {
+            let (a, b) = (tape.adjoint(&t, &at).unwrap(), fd.adjoint(&t, &at).unwrap());
+            assert!(
+                rel_error(&a, &b) < 1e-6,
+                "seed {seed}: {t:?} at {at:?}: tape {a:?} vs differences {b:?}"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > 30);
+}

@@ -33,7 +33,7 @@ fn the_table_covers_each_kind_of_result() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let lstm = run("derivations/lstm.deriv");
-    assert!(lstm.contains("bar(c[t])") && lstm.contains("finite differences of the loss"));
+    assert!(lstm.contains("bar(c[t])") && lstm.contains("the loss differentiated numerically"));
     assert!(lstm.contains("assumptions substituted"));
     let momentum = run("derivations/momentum.deriv");
     assert!(momentum.contains("round trip") && momentum.contains("numeric determinant"));

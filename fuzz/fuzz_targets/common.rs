@@ -37,5 +37,6 @@ pub fn options() -> Options {
             egraph_iters: 16,
             ..Default::default()
         },
+        ..Default::default()
     }
 }

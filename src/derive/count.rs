@@ -94,6 +94,7 @@ pub fn params(model: &Model, req: &Request, request: usize) -> Result<Answer, Di
         notes,
         verdict: None,
         stats: Vec::new(),
+        failed: None,
     })
 }
 
@@ -194,5 +195,6 @@ pub fn macs_answer(
         notes,
         verdict: None,
         stats: Vec::new(),
+        failed: None,
     })
 }

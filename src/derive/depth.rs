@@ -69,6 +69,7 @@ pub fn depth(
         notes: Vec::new(),
         verdict: None,
         stats: Vec::new(),
+        failed: None,
     })
 }
 

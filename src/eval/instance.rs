@@ -129,6 +129,20 @@ impl TestFn {
         Ok(g)
     }
 
+    /// The adjoint that `g`, flowing back through `hess F(v)`, gives `v`:
+    /// the third derivative of `F` contracted with `g`.
+    pub fn hess_vjp(&self, v: &Mat, g: &Mat) -> Result<Mat> {
+        self.check(v)?;
+        let mut out = Mat::zeros(v.rows(), 1);
+        for (a, w, c) in &self.terms {
+            let t = (Self::dot(w, v) + c).tanh();
+            let wgw = Self::dot(w, &g.mul(w)?);
+            let k = wgw * -2.0 * a * (1.0 - t * t) * (1.0 - 3.0 * t * t);
+            out = out.add(&w.scale(k))?;
+        }
+        Ok(out)
+    }
+
     /// `hess F(v)`.
     pub fn hess(&self, v: &Mat) -> Result<Mat> {
         self.check(v)?;
@@ -187,6 +201,12 @@ fn least_steps(model: &Model) -> i64 {
         note(&l.value);
     }
     (reach + 2).clamp(DEFAULT_STEPS, 12)
+}
+
+/// A number of steps for an undeclared range, drawn from a seed: long
+/// enough for the model's offsets (see [`least_steps`]), and then some.
+pub fn drawn_steps(model: &Model, seed: u64) -> i64 {
+    least_steps(model) + (Rng::new(seed, &[7]).next_u64() % 3) as i64
 }
 
 impl<'m> Instance<'m> {
@@ -264,8 +284,7 @@ impl<'m> Instance<'m> {
             .iter()
             .map(|_| 2 + (rng.next_u64() % 3) as i64)
             .collect();
-        let steps = least_steps(model) + (rng.next_u64() % 3) as i64;
-        Instance::with_steps(model, dims, steps, seed)
+        Instance::with_steps(model, dims, drawn_steps(model, seed), seed)
     }
 
     /// The value of dim `d`.

@@ -26,6 +26,26 @@ pub fn render(key: &AnswerKey) -> String {
         let Some(req) = m.requests.get(a.request) else {
             continue;
         };
+        if let Some(f) = &a.failed {
+            let failure = json!({ "what": f.what, "why": f.why, "text": super::failure_text(f) });
+            results.push(json!({
+                "request": req.text,
+                "line": req.line,
+                "equations": [],
+                "notes": [],
+                "internal_error": failure.clone(),
+            }));
+            if let RequestKind::Expect { .. } = req.kind {
+                expects.push(json!({
+                    "line": req.line,
+                    "holds": false,
+                    "how": "internal error",
+                    "claim": req.text,
+                    "internal_error": failure,
+                }));
+            }
+            continue;
+        }
         let equations: Vec<Value> = a.equations.iter().map(|d| equation(d, key)).collect();
         let mut entry = json!({
             "request": req.text,

@@ -64,9 +64,34 @@ fn atom(id: Id) -> Polynomial {
     p
 }
 
-/// The polynomial of a class, following one elementwise node per class.
-fn expand(eg: &Graph, id: Id, stack: &mut Vec<Id>) -> Option<Polynomial> {
+/// The most classes one normalization may expand: a graph that shares
+/// much structure (a product of sums of products ...) would otherwise be
+/// expanded along every path.
+const MAX_EXPANDED: usize = 2_000;
+
+/// What one normalization has expanded: each class's polynomial (any of
+/// them is the class's value, so one is enough), the classes being
+/// expanded, and how many were.
+#[derive(Default)]
+struct Expansion {
+    memo: rustc_hash::FxHashMap<Id, Polynomial>,
+    stack: Vec<Id>,
+    steps: usize,
+}
+
+/// The polynomial of a class, following one elementwise node per class;
+/// `None` past the size bounds.
+fn expand(eg: &Graph, id: Id, x: &mut Expansion) -> Option<Polynomial> {
     let id = eg.find(id);
+    if let Some(p) = x.memo.get(&id) {
+        return Some(p.clone());
+    }
+    let p = expand_class(eg, id, x)?;
+    x.memo.insert(id, p.clone());
+    Some(p)
+}
+
+fn expand_class(eg: &Graph, id: Id, x: &mut Expansion) -> Option<Polynomial> {
     if let Some(c) = constant(eg, id) {
         let mut p = Polynomial::new();
         if !c.is_zero() {
@@ -74,10 +99,15 @@ fn expand(eg: &Graph, id: Id, stack: &mut Vec<Id>) -> Option<Polynomial> {
         }
         return Some(p);
     }
-    if stack.contains(&id) || stack.len() > 32 {
+    if x.stack.contains(&id) || x.stack.len() > 32 {
         return Some(atom(id));
     }
-    stack.push(id);
+    x.steps += 1;
+    if x.steps > MAX_EXPANDED {
+        return None;
+    }
+    let stack = x;
+    stack.stack.push(id);
     let mut result = None;
     for n in &eg[id].nodes {
         let p = match n {
@@ -116,7 +146,7 @@ fn expand(eg: &Graph, id: Id, stack: &mut Vec<Id>) -> Option<Polynomial> {
         result = Some(p);
         break;
     }
-    stack.pop();
+    stack.stack.pop();
     Some(result.unwrap_or_else(|| atom(id)))
 }
 
@@ -153,9 +183,9 @@ fn rebuild(eg: &mut Graph, p: &Polynomial) -> Id {
 
 fn normalize(eg: &mut Graph, s: &Subst, op: &str) -> Option<Id> {
     let (a, b) = (s[var("?a")], s[var("?b")]);
-    let mut stack = Vec::new();
-    let pa = expand(eg, a, &mut stack)?;
-    let pb = expand(eg, b, &mut stack)?;
+    let mut x = Expansion::default();
+    let pa = expand(eg, a, &mut x)?;
+    let pb = expand(eg, b, &mut x)?;
     let p = match op {
         "+" => {
             let mut acc = pa;

@@ -182,6 +182,60 @@ fn longest(
     Ok(deepest + 1)
 }
 
+/// Checks a derived count or depth by brute force at each setting of the
+/// dims: how many settings agreed, or where it does not.
+pub fn count_error(
+    model: &Model,
+    kind: &RequestKind,
+    p: &Poly,
+    settings: &[Vec<i64>],
+) -> Result<usize, String> {
+    let mut failure = None;
+    let mut checked = 0;
+    for (k, dims) in settings.iter().enumerate() {
+        // At size 1 a matrix is indistinguishable from a scalar by its
+        // values, so products are counted from size 2 up.
+        if matches!(kind, RequestKind::CountMacs(_)) && dims.contains(&1) {
+            continue;
+        }
+        let Ok(inst) = Instance::new(model, dims.clone(), k as u64 + 1) else {
+            continue;
+        };
+        let brute = match kind {
+            RequestKind::CountParams => params_brute(model, &inst),
+            RequestKind::CountMacs(r) => {
+                let forward = Forward::new(&inst, None);
+                let ev = Evaluator {
+                    forward: &forward,
+                    adjoints: &NoAdjoints,
+                    assumed: &[],
+                };
+                let mut b: Vec<Option<i64>> = (0..model.indices.len() as u32)
+                    .map(|i| Some(inst.range(i).0))
+                    .collect();
+                match model.equation_of(r.var) {
+                    Some(eq) => macs_brute(&ev, &eq.rhs, crate::ir::root(&eq.rhs), &mut b),
+                    None => Err(EvalError("not a defined variable".into())),
+                }
+            }
+            RequestKind::Depth(r) => depth_brute(model, &inst, r.var),
+            _ => continue,
+        };
+        match (brute, value_at(p, dims)) {
+            (Ok(x), Some(y)) if x == y => checked += 1,
+            (Ok(x), Some(y)) => {
+                return Err(format!("at dims {dims:?}: counted {x}, derived {y}"));
+            }
+            (Err(e), _) => failure = Some(e.0),
+            (_, None) => failure = Some("the derived value is not an integer".into()),
+        }
+    }
+    match failure {
+        Some(f) if checked == 0 => Err(f),
+        _ => Ok(checked),
+    }
+}
+
 /// Checks every count and depth of an answer key against brute force at
 /// several sizes of the dims.
 pub fn verify_counts(key: &AnswerKey) -> Vec<Check> {
@@ -209,47 +263,10 @@ pub fn verify_counts(key: &AnswerKey) -> Vec<Check> {
             ),
             _ => continue,
         };
-        let mut failure = None;
-        let mut checked = 0;
-        for (k, dims) in model.dim_settings(4).into_iter().enumerate() {
-            // At size 1 a matrix is indistinguishable from a scalar by its
-            // values, so products are counted from size 2 up.
-            if matches!(req.kind, RequestKind::CountMacs(_)) && dims.contains(&1) {
-                continue;
-            }
-            let Ok(inst) = Instance::new(model, dims.clone(), k as u64 + 1) else {
-                continue;
-            };
-            let brute = match &req.kind {
-                RequestKind::CountParams => params_brute(model, &inst),
-                RequestKind::CountMacs(r) => {
-                    let forward = Forward::new(&inst, None);
-                    let ev = Evaluator {
-                        forward: &forward,
-                        adjoints: &NoAdjoints,
-                        assumed: &[],
-                    };
-                    let mut b: Vec<Option<i64>> = (0..model.indices.len() as u32)
-                        .map(|i| Some(inst.range(i).0))
-                        .collect();
-                    match model.equation_of(r.var) {
-                        Some(eq) => macs_brute(&ev, &eq.rhs, crate::ir::root(&eq.rhs), &mut b),
-                        None => Err(EvalError("not a defined variable".into())),
-                    }
-                }
-                RequestKind::Depth(r) => depth_brute(model, &inst, r.var),
-                _ => continue,
-            };
-            match (brute, value_at(p, &dims)) {
-                (Ok(x), Some(y)) if x == y => checked += 1,
-                (Ok(x), Some(y)) => {
-                    failure = Some(format!("at dims {dims:?}: counted {x}, derived {y}"));
-                    break;
-                }
-                (Err(e), _) => failure = Some(e.0),
-                (_, None) => failure = Some("the derived value is not an integer".into()),
-            }
-        }
+        let (checked, failure) = match count_error(model, &req.kind, p, &model.dim_settings(4)) {
+            Ok(n) => (n, None),
+            Err(f) => (0, Some(f)),
+        };
         let passed = checked > 0 && failure.is_none();
         out.push(Check {
             what,

@@ -1,0 +1,594 @@
+//! The self-check: before a key is printed, every result in it is
+//! evaluated at one instance (dims of different sizes, a drawn number of
+//! steps) against a numeric truth computed without the rewrite rules, and
+//! every printed expression is read back and must be the value derived.
+//! A result that fails is never printed as an answer: the key shows it as
+//! an internal error, and the run exits 3.
+//!
+//! The truths: adjoints and gradients against the loss differentiated in
+//! reverse mode on the evaluator; results under assumptions against the
+//! unassumed results with the assumptions substituted; Jacobians against
+//! finite differences of the step; determinants against the numeric
+//! determinant; inverses by a round trip; counts and depths by brute force;
+//! a `proven` claim against the derived form, with the true adjoints.
+
+use super::counts::count_error;
+use super::{at_start, binding, inverse_error, jacobian_fd, rhs_expr, target_of, TOLERANCE};
+use crate::derive::adjoint::Adjoints as Deriver;
+use crate::derive::egraph::ShapeTable;
+use crate::diag::Source;
+use crate::eval::{
+    positions, rel_error, EvalError, Evaluator, Forward, Instance, RandomAdjoints, TapeAdjoints,
+};
+use crate::ir::{Ix, Leaf, Node, Ref, Target};
+use crate::key::{Answer, AnswerKey, Derived, Lhs, Rhs, Verdict};
+use crate::model::{Assumption, Claim, Claimed, Model, RequestKind};
+use crate::print::{lhs_plain, plain};
+use crate::Limits;
+use egg::RecExpr;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+pub use crate::key::SelfCheckFailure as Failure;
+
+/// The instance of the self-check: every dim a different small size (2, 3,
+/// 4, then again), and undeclared ranges a drawn number of steps.
+pub fn instance(model: &Model) -> Option<Instance<'_>> {
+    let dims: Vec<i64> = (0..model.dims.len()).map(|k| 2 + (k % 3) as i64).collect();
+    let steps = crate::eval::drawn_steps(model, SEED);
+    Instance::with_steps(model, dims, steps, SEED).ok()
+}
+
+/// The self-check's seed: fixed, so that a key is the same on every run.
+const SEED: u64 = 0x5e1f;
+
+/// The points a result is evaluated at: every position where an adjoint's
+/// variable is computed, or the start of every range for the other results.
+fn points(model: &Model, inst: &Instance<'_>, d: &Derived) -> Vec<Vec<Option<i64>>> {
+    match target_of(d) {
+        Some(t @ Target::Var(_)) => {
+            let indices = match &t {
+                Target::Var(r) => model.vars[r.var as usize].indices.clone(),
+                Target::Param(_) => Vec::new(),
+            };
+            positions(inst, &t)
+                .into_iter()
+                .map(|p| binding(model, &indices, &p))
+                .collect()
+        }
+        Some(Target::Param(_)) => vec![vec![None; model.indices.len()]],
+        None => vec![at_start(model, inst)],
+    }
+}
+
+/// The largest relative difference between two forms over some points,
+/// and the point where it is.
+fn difference(
+    ev: &Evaluator<'_>,
+    a: &RecExpr<Node>,
+    b: &RecExpr<Node>,
+    points: &[Vec<Option<i64>>],
+) -> Result<(f64, Vec<Option<i64>>), EvalError> {
+    let mut worst = (0.0, Vec::new());
+    for p in points {
+        let (x, y) = (ev.eval(a, p)?, ev.eval(b, p)?);
+        if !x.is_finite() || !y.is_finite() {
+            return Err(EvalError("a value is not finite at this instance".into()));
+        }
+        let e = rel_error(&x, &y);
+        if e > worst.0 {
+            worst = (e, p.clone());
+        }
+    }
+    Ok(worst)
+}
+
+/// The index values of a point, as words.
+fn place(model: &Model, inst: &Instance<'_>, p: &[Option<i64>]) -> String {
+    let mut parts: Vec<String> = model
+        .dims
+        .iter()
+        .enumerate()
+        .map(|(k, d)| format!("{} = {}", d.name, inst.dim(k as u32)))
+        .collect();
+    for (i, v) in p.iter().enumerate() {
+        if let Some(v) = v {
+            parts.push(format!("{} = {v}", model.symbols.index_name(i as u32)));
+        }
+    }
+    parts.join(", ")
+}
+
+/// The indices an expression of this result may leave free, for reading
+/// its printed form back.
+fn free_indices(model: &Model, d: &Derived, kind: &RequestKind) -> Vec<u32> {
+    let rel = |r: &Ref, out: &mut Vec<u32>| {
+        for ix in r.at.iter() {
+            if let Ix::Rel(i, _) = *ix {
+                if !out.contains(&i) {
+                    out.push(i);
+                }
+            }
+        }
+    };
+    let mut out = Vec::new();
+    match &d.lhs {
+        Lhs::Expr(e) => match e.as_ref().last() {
+            Some(Node::Leaf(Leaf::Bar(Target::Var(r)))) => {
+                out = model.vars[r.var as usize].indices.clone();
+            }
+            Some(Node::Leaf(Leaf::Var(r))) => rel(r, &mut out),
+            _ => {}
+        },
+        Lhs::Matrix(_) | Lhs::Det(_) => {
+            let jacobian = match kind {
+                RequestKind::Det { of } => model.requests.get(*of).map(|r| &r.kind),
+                other => Some(other),
+            };
+            if let Some(RequestKind::Jacobian { of, wrt, .. }) = jacobian {
+                for r in of.iter().chain(wrt) {
+                    rel(r, &mut out);
+                }
+            }
+        }
+        Lhs::Params | Lhs::Macs(_) | Lhs::Depth(_) => {}
+    }
+    out
+}
+
+/// What the checks of one key share: the instance, its numeric truth
+/// (made when first needed), and a deriver for unassumed references.
+struct Checks<'k> {
+    key: &'k AnswerKey,
+    inst: &'k Instance<'k>,
+    limits: &'k Limits,
+    /// The forward pass of the instance, shared by every check.
+    forward: Forward<'k>,
+    truth: std::cell::OnceCell<Result<TapeAdjoints<'k>, EvalError>>,
+    deriver: Option<Deriver<'k>>,
+}
+
+impl<'k> Checks<'k> {
+    fn model(&self) -> &'k Model {
+        &self.key.model
+    }
+
+    fn fail(&self, d: &Derived, why: String) -> Failure {
+        Failure {
+            what: lhs_plain(&d.lhs, &self.model().symbols),
+            why,
+        }
+    }
+
+    /// The true adjoints of the instance.
+    fn truth(&self) -> Result<&TapeAdjoints<'k>, String> {
+        let inst = self.inst;
+        self.truth
+            .get_or_init(|| TapeAdjoints::new(inst, BTreeSet::new()))
+            .as_ref()
+            .map_err(|e| format!("the loss cannot be differentiated numerically here: {e}"))
+    }
+
+    /// The printed form of a result, read back; for a result that is not
+    /// an adjoint (those are read back against the truth, see
+    /// [`Checks::adjoint`]), compared with the value derived.
+    fn reads_back(
+        &self,
+        d: &Derived,
+        kind: &RequestKind,
+    ) -> Result<Option<RecExpr<Node>>, Failure> {
+        let model = self.model();
+        let Some(rhs) = rhs_expr(d) else {
+            return Ok(None);
+        };
+        let text = plain::expr(&model.symbols, rhs);
+        let source = Source::new("<printed>", text.clone());
+        let bound = free_indices(model, d, kind);
+        let (read, _) = crate::check::expression(model, &source, &bound).map_err(|diag| {
+            let message = diag.0.first().map_or(String::new(), |x| x.message.clone());
+            self.fail(
+                d,
+                format!("its printed form `{text}` does not read back: {message}"),
+            )
+        })?;
+        if target_of(d).is_some() {
+            return Ok(Some(read));
+        }
+        let random = RandomAdjoints::new(self.inst, BTreeSet::new());
+        let ev = Evaluator {
+            forward: &self.forward,
+            adjoints: &random,
+            assumed: &[],
+        };
+        let pts = points(model, self.inst, d);
+        match difference(&ev, rhs, &read, &pts) {
+            Ok((e, p)) if e > TOLERANCE => Err(self.fail(
+                d,
+                format!(
+                    "its printed form `{text}` reads back as another value (relative difference {e:.1e} at {})",
+                    place(model, self.inst, &p)
+                ),
+            )),
+            _ => Ok(Some(read)),
+        }
+    }
+
+    /// An adjoint or gradient, as derived and as printed, against the true
+    /// adjoints.
+    fn adjoint(&self, d: &Derived, read: Option<&RecExpr<Node>>) -> Result<(), Failure> {
+        let (Some(target), Some(rhs)) = (target_of(d), rhs_expr(d)) else {
+            return Ok(());
+        };
+        let model = self.model();
+        let inst = self.inst;
+        let pts = points(model, inst, d);
+        let what = lhs_plain(&d.lhs, &model.symbols);
+        let truth = self.truth().map_err(|why| Failure {
+            what: what.clone(),
+            why,
+        })?;
+        let ev = Evaluator {
+            forward: &self.forward,
+            adjoints: truth,
+            assumed: &[],
+        };
+        let indices = match &target {
+            Target::Var(r) => model.vars[r.var as usize].indices.clone(),
+            Target::Param(_) => Vec::new(),
+        };
+        let forms: Vec<(&RecExpr<Node>, &str)> = std::iter::once((rhs, "it"))
+            .chain(read.map(|r| (r, "its printed form")))
+            .collect();
+        for (form, which) in forms {
+            let mut worst = (0.0, Vec::new());
+            for p in &pts {
+                let at: Vec<i64> = indices
+                    .iter()
+                    .filter_map(|&i| p.get(i as usize).copied().flatten())
+                    .collect();
+                let got = ev.eval(form, p);
+                let want = crate::eval::Adjoints::adjoint(truth, &target, &at);
+                // A value that cannot be evaluated here (a singular
+                // inverse, a logarithm of a negative) decides nothing.
+                if let (Ok(x), Ok(y)) = (got, want) {
+                    if x.is_finite() && y.is_finite() {
+                        let e = rel_error(&x, &y);
+                        if e > worst.0 {
+                            worst = (e, p.clone());
+                        }
+                    }
+                }
+            }
+            if worst.0 > TOLERANCE {
+                return Err(Failure {
+                    what,
+                    why: format!(
+                        "{which} disagrees with the loss differentiated numerically (relative difference {:.1e} at {})",
+                        worst.0,
+                        place(model, inst, &worst.1)
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A result under assumptions against the unassumed result with the
+    /// assumptions substituted.
+    fn assumed(
+        &mut self,
+        d: &Derived,
+        read: Option<&RecExpr<Node>>,
+        assuming: &[Assumption],
+        all_assumed: &[Derived],
+    ) -> Result<(), Failure> {
+        let (Some(target), Some(rhs)) = (target_of(d), rhs_expr(d)) else {
+            return Ok(());
+        };
+        let model = self.model();
+        let Some(unassumed) = self.unassumed(&target) else {
+            return Ok(());
+        };
+        let zero: BTreeSet<u32> = all_assumed
+            .iter()
+            .filter(|x| rhs_expr(x).is_some_and(crate::derive::adjoint::is_zero))
+            .filter_map(|x| match target_of(x) {
+                Some(Target::Var(r)) => Some(r.var),
+                _ => None,
+            })
+            .collect();
+        let random = RandomAdjoints::new(self.inst, zero);
+        let forward = &self.forward;
+        let subst: Vec<(u32, RecExpr<Node>)> = assuming
+            .iter()
+            .map(|a| (a.target.var, a.value.clone()))
+            .collect();
+        let ev = Evaluator {
+            forward,
+            adjoints: &random,
+            assumed: &subst,
+        };
+        let pts = points(model, self.inst, d);
+        let forms = std::iter::once((rhs, "it")).chain(read.map(|r| (r, "its printed form")));
+        for (form, which) in forms {
+            if let Ok((e, p)) = difference(&ev, form, &unassumed, &pts) {
+                if e > TOLERANCE {
+                    return Err(self.fail(
+                        d,
+                        format!(
+                            "{which} disagrees with the unassumed result with the assumptions substituted (relative difference {e:.1e} at {})",
+                            place(model, self.inst, &p)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The unassumed adjoint of a target: from the key when an earlier
+    /// request derived it, otherwise derived here.
+    fn unassumed(&mut self, target: &Target) -> Option<RecExpr<Node>> {
+        let model = self.model();
+        let from_key = self.key.answers.iter().find_map(|a| {
+            let plain = matches!(
+                &model.requests.get(a.request)?.kind,
+                RequestKind::Adjoints { assuming } | RequestKind::Grad { assuming, .. } if assuming.is_empty()
+            );
+            if !plain {
+                return None;
+            }
+            a.equations
+                .iter()
+                .find(|d| target_of(d).as_ref() == Some(target))
+                .and_then(|d| rhs_expr(d).cloned())
+        });
+        if from_key.is_some() {
+            return from_key;
+        }
+        let limits = self.limits;
+        let deriver = self
+            .deriver
+            .get_or_insert_with(|| Deriver::new(model, Rc::new(ShapeTable::new(model)), limits));
+        let span = crate::diag::Span::default();
+        let found = match target {
+            Target::Param(p) => deriver.gradient(*p, &[], span).ok().map(|a| a.derived),
+            Target::Var(_) => deriver.all(&[], span).ok().and_then(|all| {
+                all.into_iter()
+                    .map(|a| a.derived)
+                    .find(|d| target_of(d).as_ref() == Some(target))
+            }),
+        };
+        found.and_then(|d| rhs_expr(&d).cloned())
+    }
+
+    /// A proven claim against the derived form, with the true adjoints.
+    fn proven(&mut self, a: &Answer) -> Result<(), Failure> {
+        let model = self.model();
+        let Some(req) = model.requests.get(a.request) else {
+            return Ok(());
+        };
+        let RequestKind::Expect {
+            lhs,
+            rhs: Claimed::Expr(claim),
+            assuming,
+        } = &req.kind
+        else {
+            return Ok(());
+        };
+        // The derived form the claim was proven equal to.
+        let derived = match lhs {
+            Claim::Adjoint(t) => self
+                .key
+                .answers
+                .iter()
+                .flat_map(|x| x.equations.iter())
+                .find(|d| target_of(d).as_ref() == Some(t))
+                .cloned(),
+            _ => None,
+        };
+        let Some(d) = derived else {
+            return Ok(());
+        };
+        let Some(form) = rhs_expr(&d) else {
+            return Ok(());
+        };
+        // Only claims without assumptions are compared with the truth; one
+        // under assumptions is checked where its derived form is.
+        if !assuming.is_empty() {
+            return Ok(());
+        }
+        let inst = self.inst;
+        let truth = self.truth().map_err(|why| Failure {
+            what: req.text.clone(),
+            why,
+        })?;
+        let ev = Evaluator {
+            forward: &self.forward,
+            adjoints: truth,
+            assumed: &[],
+        };
+        let pts = points(model, inst, &d);
+        match difference(&ev, form, claim, &pts) {
+            Ok((e, p)) if e > TOLERANCE => Err(Failure {
+                what: req.text.clone(),
+                why: format!(
+                    "it was proven, but the claim and the derived form differ (relative difference {e:.1e} at {})",
+                    place(model, inst, &p)
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// One answer, every check that applies to it.
+    fn answer(&mut self, a: &Answer) -> Result<(), Failure> {
+        let model = self.model();
+        let Some(req) = model.requests.get(a.request) else {
+            return Ok(());
+        };
+        let mut read = Vec::new();
+        for d in &a.equations {
+            read.push(self.reads_back(d, &req.kind)?);
+        }
+        match &req.kind {
+            RequestKind::Adjoints { assuming } | RequestKind::Grad { assuming, .. } => {
+                if assuming.is_empty() {
+                    for (d, r) in a.equations.iter().zip(&read) {
+                        self.adjoint(d, r.as_ref())?;
+                    }
+                } else {
+                    let all = self.all_assumed(a, assuming);
+                    for (d, r) in a.equations.iter().zip(&read) {
+                        self.assumed(d, r.as_ref(), assuming, &all)?;
+                    }
+                }
+            }
+            RequestKind::Jacobian { of, wrt, .. } => {
+                if let Some(d) = a.equations.first() {
+                    self.jacobian(d, of, wrt)?;
+                }
+            }
+            RequestKind::Det { of } => {
+                if let Some(d) = a.equations.first() {
+                    self.det(d, *of)?;
+                }
+            }
+            RequestKind::Inverse => {
+                if let Ok(e) = inverse_error(model, &a.equations, self.inst) {
+                    if e > TOLERANCE {
+                        return Err(Failure {
+                            what: "inverse".to_owned(),
+                            why: format!(
+                                "the previous state it gives does not lead to the next state (relative difference {e:.1e})"
+                            ),
+                        });
+                    }
+                }
+            }
+            RequestKind::CountParams | RequestKind::CountMacs(_) | RequestKind::Depth(_) => {
+                let n = model.dims.len();
+                let settings: Vec<Vec<i64>> = vec![
+                    (0..n).map(|k| 2 + (k % 3) as i64).collect(),
+                    (0..n).map(|k| 4 - (k % 3) as i64).collect(),
+                ];
+                for d in &a.equations {
+                    if let Rhs::Poly(p) = &d.rhs {
+                        if let Err(why) = count_error(model, &req.kind, p, &settings) {
+                            return Err(self.fail(d, why));
+                        }
+                    }
+                }
+            }
+            RequestKind::Expect { .. } => {
+                if matches!(a.verdict, Some(Verdict::Proven)) {
+                    self.proven(a)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every adjoint under the request's assumptions, from the key (the
+    /// zero ones feed the others).
+    fn all_assumed(&self, own: &Answer, assuming: &[Assumption]) -> Vec<Derived> {
+        let model = self.model();
+        let same = |a: &&Answer| {
+            a.request == own.request
+                || matches!(
+                    &model.requests.get(a.request).map(|r| &r.kind),
+                    Some(RequestKind::Adjoints { assuming: x }) if x.len() == assuming.len()
+                        && x.iter().zip(assuming).all(|(p, q)| p.target == q.target && p.value == q.value)
+                )
+        };
+        self.key
+            .answers
+            .iter()
+            .filter(same)
+            .flat_map(|a| a.equations.iter().cloned())
+            .collect()
+    }
+
+    /// A Jacobian against finite differences of the step.
+    fn jacobian(&self, d: &Derived, of: &[Ref], wrt: &[Ref]) -> Result<(), Failure> {
+        let model = self.model();
+        let (Some(rhs), Ok(want)) = (rhs_expr(d), jacobian_fd(model, of, wrt, self.inst)) else {
+            return Ok(());
+        };
+        let Ok(got) = self.forward.eval(rhs, &at_start(model, self.inst)) else {
+            return Err(self.fail(d, "it cannot be evaluated".to_owned()));
+        };
+        let e = rel_error(&got, &want);
+        if e > TOLERANCE {
+            return Err(self.fail(
+                d,
+                format!("it disagrees with finite differences of the step (relative difference {e:.1e} at {})", place(model, self.inst, &at_start(model, self.inst))),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A determinant against the numeric determinant of its Jacobian.
+    fn det(&self, d: &Derived, of: usize) -> Result<(), Failure> {
+        let model = self.model();
+        let Some(j) = self
+            .key
+            .answers
+            .iter()
+            .find(|a| a.request == of)
+            .and_then(|a| a.equations.first())
+            .and_then(rhs_expr)
+        else {
+            return Ok(());
+        };
+        let (Some(rhs), Some(RequestKind::Jacobian { of: ys, wrt, .. })) =
+            (rhs_expr(d), model.requests.get(of).map(|r| &r.kind))
+        else {
+            return Ok(());
+        };
+        let start = at_start(model, self.inst);
+        let forward = &self.forward;
+        // The determinant of the true Jacobian (the derived one is checked
+        // on its own).
+        let want = jacobian_fd(model, ys, wrt, self.inst)
+            .or_else(|_| forward.eval(j, &start))
+            .and_then(|m| m.det());
+        let got = forward.eval(rhs, &start).and_then(|m| m.as_scalar());
+        if let (Ok(x), Ok(y)) = (got, want) {
+            let e = rel_error(&crate::eval::Mat::scalar(x), &crate::eval::Mat::scalar(y));
+            if e > TOLERANCE {
+                return Err(self.fail(
+                    d,
+                    format!(
+                        "it is {x:.6} at {}, but the Jacobian's determinant is {y:.6}",
+                        place(model, self.inst, &start)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks every answer of a key; the failures, by answer number.
+pub fn self_check(key: &AnswerKey, limits: &Limits) -> Vec<(usize, Failure)> {
+    let model = &key.model;
+    let Some(inst) = instance(model) else {
+        return Vec::new();
+    };
+    let mut checks = Checks {
+        key,
+        inst: &inst,
+        limits,
+        forward: Forward::new(&inst, None),
+        truth: std::cell::OnceCell::new(),
+        deriver: None,
+    };
+    let mut out = Vec::new();
+    for (k, a) in key.answers.iter().enumerate() {
+        if let Err(f) = checks.answer(a) {
+            out.push((k, f));
+        }
+    }
+    out
+}
