@@ -58,10 +58,13 @@ pub fn check(script: &ast::Script, source: &Source) -> Result<Model, Diagnostics
         var_eq_stmt: Vec::new(),
         items: Vec::new(),
         failed: Default::default(),
+        declared_states: Vec::new(),
     };
     ck.declare_dims(&script.stmts);
     ck.declare_rest(&script.stmts);
+    ck.declare_states(&script.stmts);
     ck.infer_shapes(&script.stmts);
+    ck.infer_from_uses(&script.stmts);
     ck.lower_statements(&script.stmts);
     ck.no_silent_failures();
     if ck.errors.is_empty() {
@@ -101,6 +104,8 @@ struct Checker<'s> {
     items: Vec<(usize, Item)>,
     /// Variables whose equation has an error already reported.
     failed: rustc_hash::FxHashSet<u32>,
+    /// Variables whose shape a `state` line declares.
+    declared_states: Vec<u32>,
 }
 
 /// The closest of `candidates` to `name`, if it is close enough to suggest.
@@ -617,6 +622,58 @@ impl<'s> Checker<'s> {
         Some(id)
     }
 
+    /// `state x[k] : D`: the declared shape of a variable an equation
+    /// defines, which its equation must then give.
+    fn declare_states(&mut self, stmts: &[Stmt]) {
+        for (k, s) in stmts.iter().enumerate() {
+            let StmtKind::State { targets, shape } = &s.kind else {
+                continue;
+            };
+            let Some(shape) = self.shape(shape) else {
+                continue;
+            };
+            let mut ids = Vec::new();
+            for t in targets {
+                let v = match self.names.get(&t.name.name) {
+                    Some(&(Named::Var(v), _))
+                        if self.model.vars[v as usize].kind != VarKind::Input =>
+                    {
+                        v
+                    }
+                    _ => {
+                        self.unknown_var(&t.name, "declared as a state");
+                        continue;
+                    }
+                };
+                let decl = self.model.vars[v as usize].clone();
+                let Some((indices, offsets)) = self.target_indices(t, "a state declaration", false)
+                else {
+                    continue;
+                };
+                if indices != decl.indices || offsets.iter().any(|&o| o != 0) {
+                    self.error(self.arity_error(t, &decl));
+                    continue;
+                }
+                if self.declared_states.contains(&v) {
+                    self.error(
+                        Diagnostic::new(
+                            t.span,
+                            format!("`{}` is declared twice", decl.name),
+                            "declared again",
+                        )
+                        .hint("declare each state's shape once"),
+                    );
+                    continue;
+                }
+                self.declared_states.push(v);
+                self.var_shapes[v as usize] = Some(shape.clone());
+                self.model.vars[v as usize].shape = shape.clone();
+                ids.push(v);
+            }
+            self.items.push((k, Item::States(ids)));
+        }
+    }
+
     /// Infers the shape of every defined variable from its right side, in
     /// dependence order; recurrences are iterated to a fixed point.
     fn infer_shapes(&mut self, stmts: &[Stmt]) {
@@ -677,6 +734,120 @@ impl<'s> Checker<'s> {
         }
     }
 
+    /// A variable whose equation does not tell its shape (`x[k+1] = x[k]`)
+    /// takes the one shape under which every expression that uses it
+    /// checks, when exactly one shape the model mentions does (a parameter's,
+    /// a variable's, a function's argument, a scalar, a parameter's rows or
+    /// columns as a vector); otherwise it stays unknown, and the script is
+    /// refused with a hint to declare it (`state x[k] : D`).
+    fn infer_from_uses(&mut self, stmts: &[Stmt]) {
+        loop {
+            let unknown: Vec<u32> = (0..self.model.vars.len() as u32)
+                .filter(|&v| {
+                    self.var_shapes[v as usize].is_none() && self.var_eq_stmt[v as usize].is_some()
+                })
+                .collect();
+            let mut progress = false;
+            for v in unknown {
+                let mut fits = Vec::new();
+                for c in self.shape_candidates() {
+                    self.var_shapes[v as usize] = Some(c.clone());
+                    self.model.vars[v as usize].shape = c.clone();
+                    if self.shape_fits(stmts, v, &c) {
+                        fits.push(c);
+                    }
+                    self.var_shapes[v as usize] = None;
+                    self.model.vars[v as usize].shape = Shape::scalar();
+                }
+                if let [one] = fits.as_slice() {
+                    self.var_shapes[v as usize] = Some(one.clone());
+                    self.model.vars[v as usize].shape = one.clone();
+                    progress = true;
+                }
+            }
+            if !progress {
+                return;
+            }
+            self.infer_shapes(stmts);
+        }
+    }
+
+    /// The shapes the model mentions.
+    fn shape_candidates(&self) -> Vec<Shape> {
+        let mut out = vec![Shape::scalar()];
+        let mut add = |s: Shape| {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        };
+        for p in &self.model.params {
+            add(p.shape.clone());
+            add(Shape::vector(p.shape.rows.clone()));
+            add(Shape::vector(p.shape.cols.clone()));
+        }
+        for (v, s) in self.var_shapes.iter().enumerate() {
+            if let Some(s) = s {
+                add(s.clone());
+                let _ = v;
+            }
+        }
+        for f in &self.model.fns {
+            add(f.domain.clone());
+        }
+        out
+    }
+
+    /// Whether every equation and the loss check, as far as shapes are
+    /// known, with `v` of shape `c`; and `v`'s own equation gives `c` (or a
+    /// scalar for every entry).
+    fn shape_fits(&self, stmts: &[Stmt], v: u32, c: &Shape) -> bool {
+        let name = self.model.vars[v as usize].name.clone();
+        for s in stmts {
+            match &s.kind {
+                StmtKind::Equation { target, value } => {
+                    let Some(&(Named::Var(u), _)) = self.names.get(&target.name.name) else {
+                        continue;
+                    };
+                    let mut uses = u == v;
+                    collect_names(value, &mut |n| uses |= n == name);
+                    if !uses {
+                        continue;
+                    }
+                    let indices = self.model.vars[u as usize].indices.clone();
+                    let mut lw = Lowerer::new(self, indices, true);
+                    match lw.expr(value) {
+                        Err(_) => return false,
+                        Ok((_, Some(got))) => {
+                            let want = self.var_shapes[u as usize].as_ref();
+                            if want.is_some_and(|w| *w != got && !got.is_scalar()) {
+                                return false;
+                            }
+                        }
+                        Ok((_, None)) => {}
+                    }
+                    if u == v && self.var_shapes[u as usize].as_ref().is_none_or(|w| w != c) {
+                        return false;
+                    }
+                }
+                StmtKind::Loss { value, .. } => {
+                    let mut uses = false;
+                    collect_names(value, &mut |n| uses |= n == name);
+                    if !uses {
+                        continue;
+                    }
+                    let mut lw = Lowerer::new(self, Vec::new(), true);
+                    match lw.expr(value) {
+                        Err(_) => return false,
+                        Ok((_, Some(got))) if !got.is_scalar() => return false,
+                        Ok(_) => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+
     /// Lowers every equation, init and the loss, now that shapes are known.
     fn lower_statements(&mut self, stmts: &[Stmt]) {
         for (k, s) in stmts.iter().enumerate() {
@@ -715,7 +886,7 @@ impl<'s> Checker<'s> {
                                 format!("the shape of `{}` cannot be inferred", target.name.name),
                                 "every term depends on a value whose shape is unknown",
                             )
-                            .hint("a recurrence needs a term of known shape, such as an input or a parameter"),
+                            .hint(format!("declare its shape, such as `state {} : ...`, or give the recurrence a term of known shape", self.text(target.span))),
                             Err(d) => d,
                         };
                         self.error(d);
@@ -737,6 +908,30 @@ impl<'s> Checker<'s> {
                         Ok((root, shape)) => {
                             let rhs = lw.finish(root);
                             let shape = shape.unwrap_or_else(Shape::scalar);
+                            // A declared state keeps its shape; its right
+                            // side gives that shape, or a scalar for every
+                            // entry.
+                            let shape = if self.declared_states.contains(&v) {
+                                let declared = self.model.vars[v as usize].shape.clone();
+                                if shape != declared && !shape.is_scalar() {
+                                    let names = |d: u32| self.model.dim_name(d);
+                                    let msg = format!(
+                                        "`{}` is declared a {}, but its equation gives a {}",
+                                        target.name.name,
+                                        declared.describe(&names),
+                                        shape.describe(&names)
+                                    );
+                                    self.error(
+                                        Diagnostic::new(value.span, msg, "wrong shape")
+                                            .hint("make the declaration and the equation agree"),
+                                    );
+                                    self.failed.insert(v);
+                                    continue;
+                                }
+                                declared
+                            } else {
+                                shape
+                            };
                             let lhs = Ref {
                                 var: v,
                                 at: indices
@@ -1280,6 +1475,7 @@ impl<'s> Checker<'s> {
             var_eq_stmt: Vec::new(),
             items: Vec::new(),
             failed: Default::default(),
+            declared_states: Vec::new(),
         }
     }
 }

@@ -386,7 +386,28 @@ pub fn derive_all(model: &Model, options: &Options) -> Derivations {
     for (k, req) in model.requests.iter().enumerate() {
         match session.answer(k, req) {
             Ok(a) => out.answers.push(a),
-            Err(d) => out.problems.push(d),
+            // A later request that needs what an earlier one could not
+            // derive is reported at itself, once, pointing at the first.
+            Err(d) => match out
+                .problems
+                .iter()
+                .find(|p| p.message == d.message && p.span == d.span)
+            {
+                Some(first) if d.span != req.span => {
+                    let what = first.message.clone();
+                    out.problems.push(
+                        Diagnostic::new(
+                            req.span,
+                            "this request needs a result that could not be derived",
+                            "not answered",
+                        )
+                        .related(first.span, format!("because: {what}"))
+                        .hint("see the error reported for the earlier request"),
+                    );
+                }
+                Some(_) => {}
+                None => out.problems.push(d),
+            },
         }
     }
     out

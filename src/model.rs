@@ -224,6 +224,8 @@ pub enum Item {
     Params(Vec<u32>),
     /// `input ...`: the variable numbers.
     Inputs(Vec<u32>),
+    /// `state ...`: the variable numbers.
+    States(Vec<u32>),
     /// `fn ...`.
     Fn(u32),
     /// `init ...`: the init number.

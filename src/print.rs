@@ -173,6 +173,25 @@ fn model_lines(m: &Model) -> Vec<ModelLine> {
                     eq: None,
                 }
             }
+            Item::States(ids) => {
+                let Some(first) = ids.first() else { continue };
+                let shape = m.vars[*first as usize].shape.clone();
+                let refs: Vec<String> = ids.iter().map(|&v| s.ref_text(&m.plain_ref(v))).collect();
+                let tex: Vec<String> = ids
+                    .iter()
+                    .map(|&v| latex::reference(s, &m.plain_ref(v)))
+                    .collect();
+                ModelLine {
+                    plain: format!("state {} : {}", list(refs), shape_text(&shape, s)),
+                    decl: Some(format!(
+                        "{} ${} \\in {}$.",
+                        if ids.len() == 1 { "State" } else { "States" },
+                        list(tex),
+                        shape_latex(&shape, s)
+                    )),
+                    eq: None,
+                }
+            }
             Item::Fn(f) => {
                 let decl = &m.fns[*f as usize];
                 ModelLine {

@@ -73,8 +73,8 @@ fn phrase(rule: Rule) -> Option<&'static str> {
     use Rule::*;
     Some(match rule {
         EOI => "the end of the script",
-        script | dim_decl | index_decl | param_decl | input_decl | fn_decl | init_decl
-        | loss_decl | equation | derive_req | count_req | depth_req | expect_req => {
+        script | dim_decl | index_decl | param_decl | input_decl | state_decl | fn_decl
+        | init_decl | loss_decl | equation | derive_req | count_req | depth_req | expect_req => {
             "a declaration, an equation or a request"
         }
         name | dim_name => "a name",
@@ -87,6 +87,7 @@ fn phrase(rule: Rule) -> Option<&'static str> {
         kw_param => "`param`",
         kw_input => "`input`",
         kw_fn => "`fn`",
+        kw_state => "`state`",
         kw_init => "`init`",
         kw_loss => "`loss`",
         kw_derive => "`derive`",

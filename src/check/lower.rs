@@ -258,7 +258,13 @@ impl<'c, 's> Lowerer<'c, 's> {
                         format!("the shape of `{name}` cannot be inferred"),
                         "shape unknown",
                     )
-                    .hint("a recurrence needs a term of known shape, such as an input or a parameter"));
+                    .hint({
+                        let own = self.ck.model.plain_ref(v);
+                        format!(
+                            "nothing in the script fixes its shape; declare it, such as `state {} : ...`",
+                            self.ck.model.symbols.ref_text(&own)
+                        )
+                    }));
                 }
                 Ok((self.b.leaf(Leaf::Var(Ref { var: v, at: at.into() })), shape))
             }

@@ -55,6 +55,13 @@ pub enum StmtKind {
         /// Their shape.
         shape: ShapeExpr,
     },
+    /// `state x[k] : shape`.
+    State {
+        /// The variables with their indices.
+        targets: Vec<Ref>,
+        /// Their shape.
+        shape: ShapeExpr,
+    },
     /// `fn F : from -> to`.
     Fn {
         /// The function name.

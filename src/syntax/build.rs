@@ -114,6 +114,17 @@ impl Builder {
                     shape: self.shape(last.clone())?,
                 }
             }
+            Rule::state_decl => {
+                let (last, rest) = parts.split_last().ok_or_else(err)?;
+                let targets = rest[1..]
+                    .iter()
+                    .map(|p| self.reference(p.clone()))
+                    .collect::<Result<_>>()?;
+                StmtKind::State {
+                    targets,
+                    shape: self.shape(last.clone())?,
+                }
+            }
             Rule::fn_decl => match parts.as_slice() {
                 [_, n, from, to] => StmtKind::Fn {
                     name: ident(n),
