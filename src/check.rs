@@ -3,6 +3,7 @@
 //! this stage sees a span-less error about the script.
 
 mod lower;
+mod order;
 mod requests;
 
 use crate::diag::{Diagnostic, Diagnostics, Source, Span};
@@ -69,6 +70,11 @@ pub fn check(script: &ast::Script, source: &Source) -> Result<Model, Diagnostics
     ck.no_silent_failures();
     if ck.errors.is_empty() {
         ck.check_cycles();
+    }
+    if ck.errors.is_empty() {
+        if let Some(d) = order::cycle(&ck.model) {
+            ck.error(d);
+        }
     }
     if ck.errors.is_empty() {
         ck.check_boundaries();

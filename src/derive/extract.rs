@@ -122,7 +122,8 @@ impl Costs {
                                 .as_ref()
                                 .map_or(usize::MAX, |b| b.0)
                         },
-                    );
+                    )
+                    .saturating_add(awkward(eg, n));
                     if pick.is_none_or(|(p, _)| cost < p) {
                         pick = Some((cost, n));
                     }
@@ -157,6 +158,24 @@ impl Costs {
     /// never meets `None`; where it would, it does not trust the form.
     fn node(&self, eg: &Graph, class: Id) -> Option<&Node> {
         self.entry(eg, class).map(|b| &b.1)
+    }
+}
+
+/// An extra cost for a node that can only be written the long way: an
+/// elementwise product with a number that stands for a whole vector
+/// (`x .* 1/4` does not check; `1/4 * x`, in the same class, does).
+fn awkward(eg: &Graph, n: &Node) -> usize {
+    match n {
+        Node::Had(ab) => {
+            let vector_number =
+                |id: &Id| number(eg, *id).is_some() && !crate::ir::analysis::is_scalar(eg, *id);
+            if ab.iter().any(vector_number) {
+                100
+            } else {
+                0
+            }
+        }
+        _ => 0,
     }
 }
 
@@ -195,10 +214,12 @@ fn shape_matters(n: &Node) -> bool {
 }
 
 /// For an elementwise node (or a transpose), which operands its written
-/// shape comes from, and how (`true`: transposed).
+/// shape comes from, and how (`true`: transposed). An elementwise product
+/// is not one of them: the language broadcasts a scalar in a sum, but
+/// `.*` takes two values of one shape.
 fn elementwise(n: &Node) -> Option<(&[Id], bool)> {
     match n {
-        Node::Add(ab) | Node::Sub(ab) | Node::Had(ab) => Some((&ab[..], false)),
+        Node::Add(ab) | Node::Sub(ab) => Some((&ab[..], false)),
         Node::Div(ab) | Node::Pow(ab) => Some((&ab[..1], false)),
         Node::Sum(ie) => Some((&ie[1..], false)),
         Node::Trans(a) => Some((std::slice::from_ref(a), true)),

@@ -274,12 +274,7 @@ pub fn shapes(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Vec<Option<Shape
 /// a scalar right side keeps its parentheses (it scales).
 pub fn regroups(expr: &RecExpr<Node>, shapes: &[Option<Shape>], left: Id, child: Id) -> bool {
     let mut factors = Vec::new();
-    let mut at = child;
-    while let Node::Mul([l, r]) = &expr[at] {
-        factors.push(*r);
-        at = *l;
-    }
-    factors.push(at);
+    printed_factors(expr, shapes, child, &mut factors);
     let shape = |id: Id| shapes.get(usize::from(id)).cloned().flatten();
     let Some(mut acc) = shape(left) else {
         return false;
@@ -289,14 +284,39 @@ pub fn regroups(expr: &RecExpr<Node>, shapes: &[Option<Shape>], left: Id, child:
     if shape(child).is_none_or(|s| s.is_scalar()) && !acc.is_scalar() {
         return false;
     }
-    for f in factors.into_iter().rev() {
+    // Only a chain of matrix products regroups as written: a scaling inside
+    // it (`a^T * x * b^T * y * z`) reads back as another grouping of
+    // scalings and inner products, the same value but not the same form.
+    for f in factors {
         let Some(s) = shape(f) else { return false };
         acc = match acc.product(&s) {
-            Product::Scale(s) | Product::Matrix(s) => s,
-            Product::Mismatch => return false,
+            Product::Matrix(s) => s,
+            Product::Scale(_) | Product::Mismatch => return false,
         };
     }
     true
+}
+
+/// The factors a product prints as, left to right, where it prints
+/// without parentheses: its left operand's, then its right operand's when
+/// that is a product printed without them too (`a * (b * c)` as
+/// `a * b * c`).
+fn printed_factors(expr: &RecExpr<Node>, shapes: &[Option<Shape>], id: Id, out: &mut Vec<Id>) {
+    match &expr[id] {
+        Node::Mul([l, r]) => {
+            printed_factors(expr, shapes, *l, out);
+            let parent = &expr[id];
+            let flat = matches!(expr[*r], Node::Mul(_))
+                && !needs_parens(expr, parent, Slot::Right, *r, false, &|_| false)
+                && regroups(expr, shapes, *l, *r);
+            if flat {
+                printed_factors(expr, shapes, *r, out);
+            } else {
+                out.push(*r);
+            }
+        }
+        _ => out.push(id),
+    }
 }
 
 /// Whether the child `id` in `slot` of `parent` reads back as the same

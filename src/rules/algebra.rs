@@ -64,6 +64,8 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("alg-trans-neg";    "(T (neg ?a))"       => "(neg (T ?a))"),
         rule!("alg-neg-first";    "(+ (neg ?a) ?b)"    => "(- ?b ?a)"),
         rule!("alg-twice";        "(+ ?a ?a)"          => "(* 2 ?a)"),
+        rule!("alg-add-sub-cancel"; "(+ (- ?a ?b) ?b)" => "?a"),
+        rule!("alg-sub-add-cancel"; "(- (+ ?a ?b) ?b)" => "?a"),
         rule!("alg-twice-last";   "(+ (+ ?r ?a) ?a)"   => "(+ ?r (* 2 ?a))"),
         rule!("alg-factor-had-l"; "(+ (.* ?a ?b) (.* ?a ?c))" => "(.* ?a (+ ?b ?c))"),
         rule!("alg-factor-had-r"; "(+ (.* ?b ?a) (.* ?c ?a))" => "(.* (+ ?b ?c) ?a)"),

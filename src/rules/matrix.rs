@@ -45,8 +45,6 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("mat-diag-scalar";   "(diag ?s)"             => "?s" if is_scalar_var("?s")),
         rule!("scal-div-self";     "(/ ?c ?c)"             => "1" if is_scalar_var("?c")),
         rule!("scal-recip-div";    "(* (^ ?c -1) ?a)"      => "(/ ?a ?c)" if is_scalar_var("?c")),
-        rule!("alg-add-sub-cancel"; "(+ (- ?a ?b) ?b)"     => "?a"),
-        rule!("alg-sub-add-cancel"; "(- (+ ?a ?b) ?b)"     => "?a"),
         rule!("alg-factor-mul-sub-l"; "(- (* ?a ?b) (* ?a ?c))" => "(* ?a (- ?b ?c))" if distributes("?a", "?b", "?c")),
     ];
     rules.push(built("mat-inv-cancel-r", "(* ?a (inv ?a))", identity_like));

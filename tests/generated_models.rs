@@ -1,0 +1,501 @@
+//! Whole scripts generated at random, and every result deriv gives for them
+//! checked against an independent numeric truth: recurrences with offsets
+//! of one, two and three steps back and one ahead (with the boundary value
+//! past the end), equations written one step ahead (`h[k+1] = f(h[k])`
+//! with `init h[1]`), boundary values that are parameters, equations
+//! without their index's variable used at offsets, scalar factors and
+//! subtracted sums, assumptions with the values 0 and 1, grids with
+//! diagonal neighbours, and update maps whose blocks have dims of different
+//! sizes. For each script: it checks, no result fails the self-check,
+//! `verify` passes every result, and every printed result, pasted back as
+//! an `expect`, is proven.
+//!
+//! The cases come from a fixed seed (see `common::proptest_config`);
+//! `PROPTEST_CASES` and `PROPTEST_RNG_SEED` explore further. A failure
+//! prints the script.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use deriv::diag::{Diagnostics, Source};
+use deriv::key::{Lhs, Verdict};
+use deriv::model::RequestKind;
+use deriv::print::{lhs_plain, render, rhs_plain, Format, PrintOptions};
+use deriv::Options;
+use proptest::prelude::*;
+use std::fmt::Write as _;
+
+/// Choices read off a tape of bytes: shrinking the tape towards zeros makes
+/// the script simpler.
+struct Tape<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Tape<'_> {
+    fn pick(&mut self, n: usize) -> usize {
+        let b = self.bytes.get(self.at).copied().unwrap_or(0);
+        self.at += 1;
+        b as usize % n.max(1)
+    }
+
+    fn chance(&mut self, percent: usize) -> bool {
+        self.pick(100) < percent
+    }
+}
+
+/// A variable of a sequence model.
+struct Var {
+    name: String,
+    dim: &'static str,
+    /// The offset of its left side: `v[t+1] = ...` is 1.
+    ahead: i64,
+    /// Whether its equation reads its own value one step later.
+    backward: bool,
+}
+
+const DIMS: [&str; 2] = ["D", "E"];
+
+fn offset_text(o: i64) -> String {
+    match o {
+        0 => "t".to_owned(),
+        o if o > 0 => format!("t+{o}"),
+        o => format!("t-{}", -o),
+    }
+}
+
+/// Declarations collected while the equations are written.
+#[derive(Default)]
+struct Decls {
+    params: Vec<(String, String)>,
+    fns: Vec<(String, &'static str)>,
+}
+
+impl Decls {
+    fn param(&mut self, name: String, shape: String) -> String {
+        if !self.params.iter().any(|(n, _)| *n == name) {
+            self.params.push((name.clone(), shape));
+        }
+        name
+    }
+
+    fn func(&mut self, dim: &'static str) -> String {
+        let name = format!("F{dim}");
+        if !self.fns.iter().any(|(n, _)| *n == name) {
+            self.fns.push((name.clone(), dim));
+        }
+        name
+    }
+}
+
+/// One term of the right side of variable `i` (of size `dim`).
+fn term(t: &mut Tape<'_>, vars: &[Var], i: usize, decls: &mut Decls, depth: usize) -> String {
+    let me = &vars[i];
+    let dim = me.dim;
+    let choice = if depth > 1 { t.pick(3) } else { t.pick(9) };
+    match choice {
+        0 => {
+            let w = decls.param(format!("W{}{dim}", i), format!("{dim} x D"));
+            format!("{w} * x[t]")
+        }
+        1 | 2 => {
+            // A value of a variable: another at its own step or earlier, or
+            // this one earlier (or, for a backward recurrence, later).
+            // A recurrence that runs backwards reads only itself: reading
+            // an earlier value of another variable that reads it would
+            // make a cycle (the checker refuses those).
+            let j = if me.backward { i } else { t.pick(vars.len()) };
+            let o: i64 = if j == i {
+                if me.backward {
+                    1
+                } else {
+                    -1 - t.pick(3) as i64
+                }
+            } else if j < i {
+                -(t.pick(3) as i64)
+            } else {
+                -1 - t.pick(2) as i64
+            };
+            let o = o + me.ahead;
+            let src = &vars[j];
+            let u = decls.param(format!("U{}{}", i, j), format!("{dim} x {}", src.dim));
+            format!("{u} * {}[{}]", src.name, offset_text(o))
+        }
+        3 => decls.param(format!("b{}{dim}", i), dim.to_owned()),
+        4 => {
+            // A scalar factor: an inner product times a term.
+            let j = if me.backward {
+                i
+            } else {
+                t.pick(vars.len().min(i + 1))
+            };
+            let src = &vars[j];
+            let p = decls.param(format!("p{}{}", i, j), src.dim.to_owned());
+            let o = match (j == i, me.backward) {
+                (true, true) => 1,
+                (true, false) => -1 + me.ahead,
+                (false, _) => me.ahead.min(0),
+            };
+            let inner = term(t, vars, i, decls, depth + 1);
+            format!("({p}^T * {}[{}]) * ({inner})", src.name, offset_text(o))
+        }
+        5 => {
+            // A subtracted sum.
+            let a = term(t, vars, i, decls, depth + 1);
+            let b = term(t, vars, i, decls, depth + 1);
+            let c = term(t, vars, i, decls, depth + 1);
+            format!("{a} - ({b} + {c})")
+        }
+        6 => {
+            let a = term(t, vars, i, decls, depth + 1);
+            let b = term(t, vars, i, decls, depth + 1);
+            format!("({a}) .* sigma({b})")
+        }
+        7 => {
+            let s = decls.param("s".to_owned(), "scalar".to_owned());
+            let a = term(t, vars, i, decls, depth + 1);
+            format!("{s} * ({a})")
+        }
+        _ => {
+            let a = term(t, vars, i, decls, depth + 1);
+            format!("tanh({a})")
+        }
+    }
+}
+
+/// A sequence model: variables over `t`, a loss, adjoints and gradients.
+fn sequence(t: &mut Tape<'_>) -> String {
+    let ranged = t.chance(50);
+    let n = 1 + t.pick(3);
+    let mut vars: Vec<Var> = Vec::new();
+    for k in 0..n {
+        let backward = ranged && k == 0 && t.chance(30);
+        vars.push(Var {
+            name: format!("v{k}"),
+            dim: DIMS[t.pick(2)],
+            ahead: if !backward && t.chance(25) { 1 } else { 0 },
+            backward,
+        });
+    }
+    let mut decls = Decls::default();
+    let mut body = String::new();
+    let mut inits = String::new();
+    for (i, v) in vars.iter().enumerate() {
+        let lhs = format!("{}[{}]", v.name, offset_text(v.ahead));
+        // An equation without its index's variable, sometimes.
+        let rhs = if t.chance(10) {
+            let b = decls.param(format!("c{i}"), v.dim.to_owned());
+            format!("tanh({b})")
+        } else {
+            let k = 1 + t.pick(3);
+            let terms: Vec<String> = (0..k).map(|_| term(t, &vars, i, &mut decls, 0)).collect();
+            match t.pick(3) {
+                0 => format!("tanh({})", terms.join(" + ")),
+                1 => format!("sigma({})", terms.join(" + ")),
+                _ => terms.join(" + "),
+            }
+        };
+        let _ = writeln!(body, "{lhs} = {rhs}");
+        // Boundary values: zero, a parameter (learned), or none (given).
+        let first = 1 + v.ahead;
+        if v.backward {
+            let _ = writeln!(inits, "init {}[T+1] = 0", v.name);
+        } else {
+            for back in 1..=3 {
+                let at = first - back;
+                match t.pick(3) {
+                    0 => {
+                        let _ = writeln!(inits, "init {}[{at}] = 0", v.name);
+                    }
+                    1 => {
+                        let p = decls.param(format!("{}0{}", v.name, -at + 1), v.dim.to_owned());
+                        let _ = writeln!(inits, "init {}[{at}] = {p}", v.name);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    // The loss: functions of some values over the range, a regulariser.
+    let mut terms = Vec::new();
+    for v in &vars {
+        if terms.is_empty() || t.chance(50) {
+            let f = decls.func(v.dim);
+            terms.push(format!("{f}({}[{}])", v.name, offset_text(v.ahead)));
+        }
+    }
+    let mut loss = format!("sum(t, {})", terms.join(" + "));
+    if t.chance(30) {
+        let r = decls.param("r".to_owned(), "D".to_owned());
+        loss = format!("1/2 * {r}^T * {r} + {loss}");
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "dim D, E{}", if ranged { ", T" } else { "" });
+    let _ = writeln!(out, "index t{}", if ranged { " in 1..T" } else { "" });
+    let _ = writeln!(out, "input x[t] : D");
+    for (p, s) in &decls.params {
+        let _ = writeln!(out, "param {p} : {s}");
+    }
+    for (f, d) in &decls.fns {
+        let _ = writeln!(out, "fn {f} : {d} -> scalar");
+    }
+    out.push_str(&inits);
+    out.push_str(&body);
+    let _ = writeln!(out, "loss L = {loss}");
+    let _ = writeln!(out, "derive adjoints");
+    for (p, _) in &decls.params {
+        if t.chance(60) {
+            let _ = writeln!(out, "derive grad {p}");
+        }
+    }
+    if t.chance(40) {
+        let v = &vars[t.pick(vars.len())];
+        let value = if t.chance(50) { 0 } else { 1 };
+        let _ = writeln!(out, "derive adjoints assuming {}[t] = {value}", v.name);
+    }
+    out
+}
+
+/// A grid: `h[i, j]` from its west and north neighbours, and a diagonal one.
+fn grid(t: &mut Tape<'_>) -> String {
+    let diagonal = match t.pick(3) {
+        0 => None,
+        1 => Some("h[i-1, j-1]"),
+        _ => Some("h[i-1, j+1]"),
+    };
+    let learned = t.chance(40);
+    let mut out =
+        String::from("dim H, G\nindex i, j in 1..G\ninput x[i, j] : H\nparam W, U, V, Z : H x H\n");
+    if learned {
+        out.push_str("param b : H\n");
+    }
+    out.push_str("fn F : H -> scalar\n");
+    let edge = if learned { "b" } else { "0" };
+    let _ = writeln!(out, "init h[0, j] = 0\ninit h[i, 0] = {edge}");
+    if diagonal == Some("h[i-1, j+1]") && t.chance(50) {
+        out.push_str("init h[i, G+1] = 0\n");
+    }
+    let extra = diagonal.map_or(String::new(), |d| format!(" + Z * {d}"));
+    let act = if t.chance(50) { "tanh" } else { "sigma" };
+    let _ = writeln!(
+        out,
+        "h[i, j] = {act}(W * x[i, j] + U * h[i-1, j] + V * h[i, j-1]{extra})"
+    );
+    out.push_str("loss L = sum(i, sum(j, F(h[i, j])))\nderive adjoints\nderive grad W\n");
+    if learned {
+        out.push_str("derive grad b\n");
+    }
+    out.push_str("count params\ndepth h[i, j]\n");
+    out
+}
+
+/// An update map over two states of different dims.
+fn update_map(t: &mut Tape<'_>) -> String {
+    let mut out = String::from(
+        "dim D, E\nindex k\nparam A : D x E\nparam B : E x D\nparam C : D x D\nparam a, c : scalar\nparam q : D\n",
+    );
+    let x = match t.pick(4) {
+        0 => "x[k+1] = a * x[k] + A * y[k]",
+        1 => "x[k+1] = x[k] - c * (C * x[k] + A * tanh(y[k]))",
+        2 => "x[k+1] = x[k] + q * tanh(q^T * x[k] + c)",
+        _ => "x[k+1] = C * x[k]",
+    };
+    let y = match t.pick(4) {
+        0 => "y[k+1] = y[k] + B * tanh(x[k+1])",
+        1 => "y[k+1] = a * y[k] - B * x[k]",
+        2 => "y[k+1] = y[k]",
+        _ => "y[k+1] = y[k] .* exp(B * x[k])",
+    };
+    let _ = writeln!(out, "{x}\n{y}");
+    let order = if t.chance(50) {
+        "(x[k+1], y[k+1]) wrt (x[k], y[k])"
+    } else {
+        "(y[k+1], x[k+1]) wrt (x[k], y[k])"
+    };
+    let _ = writeln!(out, "derive J = jacobian {order}\nderive det(J)");
+    if y == "y[k+1] = y[k]" {
+        // A pass-through state whose shape its uses may not fix.
+        out = out.replacen("param q : D\n", "param q : D\nstate y[k] : E\n", 1);
+    }
+    out
+}
+
+/// A feed-forward layer over examples, with a regulariser beside the sum.
+fn examples(t: &mut Tape<'_>) -> String {
+    let mut out = String::from(
+        "dim D, E\nindex n\ninput x[n] : D\ninput y[n] : E\nparam W : E x D\nparam b : E\nparam w : D\nfn F : E -> scalar\n",
+    );
+    let act = if t.chance(50) { "tanh" } else { "sigma" };
+    let _ = writeln!(out, "z[n] = {act}(W * x[n] + b)");
+    let reg = match t.pick(3) {
+        0 => "1/2 * w^T * w + ",
+        1 => "w^T * W^T * b - ",
+        _ => "",
+    };
+    let _ = writeln!(out, "loss L = {reg}sum(n, F(z[n] - y[n]))");
+    out.push_str("derive adjoints\nderive grad W\nderive grad b\nderive grad w\n");
+    out
+}
+
+fn script(bytes: &[u8]) -> String {
+    let mut t = Tape { bytes, at: 0 };
+    match t.pick(8) {
+        0..=3 => sequence(&mut t),
+        4 => grid(&mut t),
+        5 | 6 => update_map(&mut t),
+        _ => examples(&mut t),
+    }
+}
+
+/// Diagnostics of requests deriv declines on purpose, with a reason.
+fn declined(message: &str) -> bool {
+    [
+        "yet",
+        "boundary case",
+        "cannot be derived",
+        "limitation",
+        "needs a result",
+    ]
+    .iter()
+    .any(|w| message.contains(w))
+}
+
+/// The pasted claims of a key: each printed result as an `expect`.
+fn pasted(key: &deriv::key::AnswerKey) -> Vec<String> {
+    let m = &key.model;
+    let mut out = Vec::new();
+    for a in &key.answers {
+        let req = &m.requests[a.request];
+        let assuming = match &req.kind {
+            RequestKind::Adjoints { assuming } | RequestKind::Grad { assuming, .. } => {
+                assuming.clone()
+            }
+            RequestKind::Expect { .. } => continue,
+            _ => Vec::new(),
+        };
+        let tail = if assuming.is_empty() {
+            String::new()
+        } else {
+            let parts: Vec<String> = assuming
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{} = {}",
+                        m.symbols.ref_text(&x.target),
+                        deriv::print::plain::expr(&m.symbols, &x.value)
+                    )
+                })
+                .collect();
+            format!(" assuming {}", parts.join(", "))
+        };
+        for d in &a.equations {
+            if matches!(d.lhs, Lhs::Macs(_)) {
+                continue;
+            }
+            out.push(format!(
+                "expect {} = {}{tail}",
+                lhs_plain(&d.lhs, &m.symbols),
+                rhs_plain(&d.rhs, &m.symbols)
+            ));
+        }
+    }
+    out
+}
+
+fn check_script(text: &str) -> Result<(), String> {
+    let source = Source::new("generated.deriv", text.to_owned());
+    let run = deriv::run(&source, &Options::default())
+        .map_err(|d| format!("rejected:\n{}", d.render(&source)))?;
+    for p in &run.problems {
+        if !declined(&p.message) {
+            return Err(format!(
+                "a request failed:\n{}",
+                Diagnostics(vec![p.clone()]).render(&source)
+            ));
+        }
+    }
+    for a in &run.key.answers {
+        if let Some(f) = &a.failed {
+            return Err(format!("the self-check failed `{}`: {}", f.what, f.why));
+        }
+    }
+    for format in [Format::Text, Format::Latex, Format::Markdown, Format::Json] {
+        let _ = render(&run.key, format, &PrintOptions::default());
+    }
+    let checks = deriv::verify::verify_all(&run.key);
+    for c in &checks {
+        if !c.passed {
+            return Err(format!(
+                "verify failed {} (line {}): {}",
+                c.what, c.line, c.how
+            ));
+        }
+    }
+    let claims = pasted(&run.key);
+    if claims.is_empty() {
+        return Ok(());
+    }
+    let first = text.lines().count() + 1;
+    let again = format!("{}{}\n", text, claims.join("\n"));
+    let source = Source::new("generated.deriv", again.clone());
+    let run = deriv::run(&source, &Options::default())
+        .map_err(|d| format!("pasted claims rejected:\n{}", d.render(&source)))?;
+    for a in &run.key.answers {
+        let req = &run.key.model.requests[a.request];
+        if req.line < first {
+            continue;
+        }
+        if a.failed.is_some() || !matches!(a.verdict, Some(Verdict::Proven)) {
+            return Err(format!(
+                "pasted back, `{}` is not proven: {:?}",
+                req.text, a.verdict
+            ));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(common::proptest_config(200))]
+    #[test]
+    fn generated_models_are_answered_right(bytes in prop::collection::vec(any::<u8>(), 96)) {
+        let text = script(&bytes);
+        if let Err(e) = check_script(&text) {
+            return Err(TestCaseError::fail(format!("{e}\n--- script ---\n{text}")));
+        }
+    }
+}
+
+/// The generator reaches every shape of script it is meant to.
+#[test]
+fn the_generator_covers_its_shapes() {
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0u64..400 {
+        let mut rng = deriv::eval::Rng::new(seed, &[]);
+        let bytes: Vec<u8> = (0..96).map(|_| rng.next_u64() as u8).collect();
+        let s = script(&bytes);
+        for (mark, what) in [
+            ("[t-2]", "two steps back"),
+            ("[t-3]", "three steps back"),
+            ("[T+1] = 0", "a boundary value past the end"),
+            ("[t+1] = ", "an equation one step ahead"),
+            ("[1] = v", "a learned boundary value"),
+            ("assuming", "an assumption"),
+            ("= 1\n", "an assumption with the value 1"),
+            ("^T * ", "a scalar factor"),
+            (" - (", "a subtracted sum"),
+            ("h[i-1, j+1]", "a north-east neighbour"),
+            ("h[i-1, j-1]", "a north-west neighbour"),
+            ("jacobian", "an update map"),
+            ("state y[k]", "a declared pass-through state"),
+            ("1/2 * w^T * w + sum", "a regulariser beside a sum"),
+            ("= tanh(c", "an equation without its index's variable"),
+        ] {
+            if s.contains(mark) {
+                seen.insert(what);
+            }
+        }
+    }
+    assert_eq!(seen.len(), 15, "{seen:?}");
+}
