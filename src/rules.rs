@@ -174,8 +174,12 @@ pub(crate) use rule;
 
 /// An applier that builds its right-hand side in code: the closure adds
 /// nodes and returns the class to merge with the match, or `None` to skip.
-/// The merge goes through [`may_merge`].
-pub struct Build<F>(pub F);
+/// The conditions of its row must hold first; the merge goes through
+/// [`may_merge`].
+pub struct Build<F> {
+    build: F,
+    conds: Vec<Cond>,
+}
 
 impl<F> Applier<Node, Meta> for Build<F>
 where
@@ -189,26 +193,46 @@ where
         _ast: Option<&PatternAst<Node>>,
         _rule: Symbol,
     ) -> Vec<Id> {
-        if settled(eg, eclass) {
+        if settled(eg, eclass) || !self.conds.iter().all(|c| c.check(eg, eclass, subst)) {
             return Vec::new();
         }
-        match (self.0)(eg, subst) {
+        match (self.build)(eg, subst) {
             Some(id) => merge_built(eg, eclass, id),
             None => Vec::new(),
         }
     }
 }
 
-/// Builds a rule from a name, a searcher pattern and a code applier.
-pub fn built<F>(name: &str, searcher: &str, f: F) -> Rewrite
+/// Builds a rule from a name, a searcher pattern, the conditions under
+/// which it is sound, and a code applier.
+pub fn built_with<F>(name: &str, searcher: &str, conds: Vec<Cond>, f: F) -> Rewrite
 where
     F: Fn(&mut Graph, &Subst) -> Option<Id> + Send + Sync + 'static,
 {
-    match Rewrite::new(name, pattern(name, searcher), Build(f)) {
+    match Rewrite::new(name, pattern(name, searcher), Build { build: f, conds }) {
         Ok(r) => r,
         Err(e) => invalid_rule(name, &e),
     }
 }
+
+/// Builds a rule from a name, a searcher pattern and a code applier that
+/// holds whenever it matches.
+pub fn built<F>(name: &str, searcher: &str, f: F) -> Rewrite
+where
+    F: Fn(&mut Graph, &Subst) -> Option<Id> + Send + Sync + 'static,
+{
+    built_with(name, searcher, Vec::new(), f)
+}
+
+/// A rule built in code, in row form: `built_row!("name"; "lhs" => applier if
+/// cond ...)`, with the conditions it is sound under beside it, as in
+/// [`rule!`].
+macro_rules! built_row {
+    ($name:literal; $lhs:literal => $f:expr $(, if $cond:expr)*) => {
+        $crate::rules::built_with($name, $lhs, vec![$(Box::new($cond) as $crate::rules::Cond),*], $f)
+    };
+}
+pub(crate) use built_row;
 
 /// [`built`], where a condition on the match holds.
 pub fn built_if<C, F>(name: &str, searcher: &str, cond: C, f: F) -> Rewrite
@@ -216,13 +240,19 @@ where
     C: Fn(&mut Graph, Id, &Subst) -> bool + Send + Sync + 'static,
     F: Fn(&mut Graph, &Subst) -> Option<Id> + Send + Sync + 'static,
 {
-    built(name, searcher, move |eg, s| {
-        if cond(eg, Id::from(0), s) {
-            f(eg, s)
-        } else {
-            None
-        }
-    })
+    built_with(name, searcher, vec![Box::new(cond) as Cond], f)
+}
+
+/// `?v` is a square matrix (not a scalar).
+pub fn is_square_matrix(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let v = var(v);
+    move |eg, _, s| !is_scalar(eg, s[v]) && crate::ir::analysis::shape_of(eg, s[v]).is_square()
+}
+
+/// `?v` is not a scalar.
+pub fn is_matrix(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let v = var(v);
+    move |eg, _, s| !is_scalar(eg, s[v])
 }
 
 /// The pattern AST of rule `name`, read from its s-expression. The rule

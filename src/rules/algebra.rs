@@ -6,7 +6,7 @@
 //! only classes of one shape (`rules::may_merge`), so `s + v` with `v` zero
 //! is not `s`.
 
-use super::{built, distributes, is_scalar_var, is_zero_var, rule, var, Rewrite};
+use super::{built_row, distributes, is_scalar_var, is_zero_var, rule, var, Rewrite};
 use crate::ir::analysis::{constant, is_scalar};
 use crate::ir::Node;
 
@@ -34,6 +34,15 @@ pub fn zeros() -> Vec<Rewrite> {
         rule!("alg-trans-zero";   "(T 0)"              => "0"),
         rule!("alg-sumall-zero";  "(sumall 0)"         => "0"),
     ]
+}
+
+/// `?v` is a nonzero constant that is not a scalar: a value assumptions
+/// make all ones (or all twos ...).
+fn is_vector_constant(
+    v: &str,
+) -> impl Fn(&mut crate::ir::analysis::Graph, egg::Id, &egg::Subst) -> bool {
+    let v = var(v);
+    move |eg, _, s| !is_scalar(eg, s[v]) && constant(eg, s[v]).is_some_and(|c| !c.is_zero())
 }
 
 /// `?v` is not a constant. Factoring a constant out of a sum feeds on the
@@ -85,23 +94,21 @@ pub fn rules() -> Vec<Rewrite> {
     ];
     // A value that assumptions make a nonzero constant `c` but that is not
     // a scalar (a gate of all ones) scales elementwise products by `c`.
-    for (name, pattern, keep) in [
-        ("alg-had-const-l", "(.* ?a ?b)", "?b"),
-        ("alg-had-const-r", "(.* ?b ?a)", "?b"),
-    ] {
+    let scale = |keep: &'static str| {
         let (a, b) = (var("?a"), var(keep));
-        rules.push(built(name, pattern, move |eg, s| {
+        move |eg: &mut crate::ir::analysis::Graph, s: &egg::Subst| {
             let c = constant(eg, s[a])?;
-            if is_scalar(eg, s[a]) || c.is_zero() {
-                return None;
-            }
             if c.is_one() {
                 return Some(s[b]);
             }
             let n = eg.add(Node::Num(c));
             Some(eg.add(Node::Mul([n, s[b]])))
-        }));
-    }
+        }
+    };
+    rules.extend([
+        built_row!("alg-had-const-l"; "(.* ?a ?b)" => scale("?b"), if is_vector_constant("?a")),
+        built_row!("alg-had-const-r"; "(.* ?b ?a)" => scale("?b"), if is_vector_constant("?a")),
+    ]);
     rules
 }
 

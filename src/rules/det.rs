@@ -7,7 +7,7 @@
 //! A Schur step that needs a scalar to be nonzero records that scalar, so
 //! the answer can state the condition.
 
-use super::{built, is_scalar_var, is_zero_var, rule, var, Rewrite};
+use super::{built_row, is_scalar_var, is_square_matrix, is_zero_var, rule, var, Rewrite};
 use crate::ir::analysis::{add_poly, constant, is_scalar, shape_of, Graph};
 use crate::ir::Node;
 use egg::{Id, Subst};
@@ -34,12 +34,9 @@ pub fn invertible(eg: &Graph, id: Id) -> Option<Vec<Id>> {
     None
 }
 
-/// `det(c * A) = c^n det(A)` for an `n x n` matrix `A`.
+/// `det(c * A) = c^n det(A)` for a scalar `c` and an `n x n` matrix `A`.
 fn scaled(eg: &mut Graph, s: &Subst) -> Option<Id> {
     let (c, a) = (s[var("?c")], s[var("?a")]);
-    if is_scalar(eg, a) {
-        return None;
-    }
     let n = shape_of(eg, a).rows.clone();
     let size = add_poly(eg, &n);
     let p = eg.add(Node::Pow([c, size]));
@@ -68,29 +65,37 @@ fn pivot_step(eg: &mut Graph, [pivot, left, right, other]: [Id; 4], negated: boo
     Some(eg.add(Node::Mul([det_p, det_comp])))
 }
 
-/// Whether a class is a square matrix (not a scalar).
-fn square(eg: &Graph, id: Id) -> bool {
-    !is_scalar(eg, id) && shape_of(eg, id).is_square()
-}
-
-/// The Schur complement of the lower-right block, `?d` invertible and
-/// `?a` square: `det(D) * det(A - B * inv(D) * C)`.
+/// The Schur complement of the lower-right block (its row says when it
+/// holds): `det(D) * det(A - B * inv(D) * C)`.
 fn schur(eg: &mut Graph, s: &Subst) -> Option<Id> {
     let [a, b, c, d] = blocks(s);
-    if !square(eg, a) {
-        return None;
-    }
     pivot_step(eg, [d, b, c, a], false)
 }
 
-/// The Schur complement of the upper-left block, `?a` invertible and
-/// `?d` square: `det(A) * det(D - C * inv(A) * B)`.
+/// The Schur complement of the upper-left block (its row says when it
+/// holds): `det(A) * det(D - C * inv(A) * B)`.
 fn schur_mirror(eg: &mut Graph, s: &Subst) -> Option<Id> {
     let [a, b, c, d] = blocks(s);
-    if !square(eg, d) {
-        return None;
-    }
     pivot_step(eg, [a, c, b, d], false)
+}
+
+/// `?v` is provably invertible (see [`invertible`]).
+fn is_invertible(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let v = var(v);
+    move |eg, _, s| invertible(eg, s[v]).is_some()
+}
+
+/// The four blocks are square matrices of one size.
+fn blocks_same_square(eg: &mut Graph, _: Id, s: &Subst) -> bool {
+    same_square(eg, blocks(s))
+}
+
+/// Neither diagonal block is provably invertible (where one is, the usual
+/// Schur complement applies; a second route would only give the other
+/// rules more forms to grow).
+fn no_diagonal_pivot(eg: &mut Graph, _: Id, s: &Subst) -> bool {
+    let [a, _, _, d] = blocks(s);
+    invertible(eg, a).is_none() && invertible(eg, d).is_none()
 }
 
 /// Whether four blocks are square matrices of one size.
@@ -109,15 +114,6 @@ fn same_square(eg: &Graph, blocks: [Id; 4]) -> bool {
 /// invertible, `det(C) * det(A * inv(C) * D - B)`.
 fn schur_off_diagonal(eg: &mut Graph, s: &Subst, upper: bool) -> Option<Id> {
     let [a, b, c, d] = blocks(s);
-    if !same_square(eg, [a, b, c, d]) {
-        return None;
-    }
-    // A diagonal pivot is preferred: where one is invertible the usual
-    // Schur complement applies, and a second route would only give the
-    // other rules more forms to grow.
-    if invertible(eg, a).is_some() || invertible(eg, d).is_some() {
-        return None;
-    }
     let step = if upper { [b, d, a, c] } else { [c, a, d, b] };
     pivot_step(eg, step, true)
 }
@@ -144,18 +140,12 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("det-rows-equal-left";  "(det (block (row ?a ?b) (row ?a ?d)))" => "(* (det ?a) (det (- ?d ?b)))" if is_square_matrix("?a") if is_square_matrix("?d")),
         rule!("det-cols-equal-top";   "(det (block (row ?a ?a) (row ?c ?d)))" => "(* (det ?a) (det (- ?d ?c)))" if is_square_matrix("?a") if is_square_matrix("?d")),
     ];
-    rules.push(built("det-scaled", "(det (* ?c ?a))", |eg, s| {
-        if is_scalar(eg, s[var("?c")]) { scaled(eg, s) } else { None }
-    }));
-    rules.push(built("det-schur",        "(det (block (row ?a ?b) (row ?c ?d)))", schur));
-    rules.push(built("det-schur-mirror", "(det (block (row ?a ?b) (row ?c ?d)))", schur_mirror));
-    rules.push(built("det-schur-upper-right", "(det (block (row ?a ?b) (row ?c ?d)))", |eg, s| schur_off_diagonal(eg, s, true)));
-    rules.push(built("det-schur-lower-left", "(det (block (row ?a ?b) (row ?c ?d)))", |eg, s| schur_off_diagonal(eg, s, false)));
+    rules.extend([
+        built_row!("det-scaled";            "(det (* ?c ?a))"                       => scaled, if is_scalar_var("?c"), if is_square_matrix("?a")),
+        built_row!("det-schur";             "(det (block (row ?a ?b) (row ?c ?d)))" => schur, if is_invertible("?d"), if is_square_matrix("?a")),
+        built_row!("det-schur-mirror";      "(det (block (row ?a ?b) (row ?c ?d)))" => schur_mirror, if is_invertible("?a"), if is_square_matrix("?d")),
+        built_row!("det-schur-upper-right"; "(det (block (row ?a ?b) (row ?c ?d)))" => |eg, s| schur_off_diagonal(eg, s, true), if blocks_same_square, if no_diagonal_pivot, if is_invertible("?b")),
+        built_row!("det-schur-lower-left";  "(det (block (row ?a ?b) (row ?c ?d)))" => |eg, s| schur_off_diagonal(eg, s, false), if blocks_same_square, if no_diagonal_pivot, if is_invertible("?c")),
+    ]);
     rules
-}
-
-/// `?v` is a square matrix (not a scalar).
-fn is_square_matrix(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
-    let v = var(v);
-    move |eg, _, s| !is_scalar(eg, s[v]) && shape_of(eg, s[v]).is_square()
 }

@@ -17,8 +17,8 @@
 
 use super::matrix::{build_product, Factors};
 use super::ring::{add_into, MAX_TERMS};
-use super::{built, var, Rewrite};
-use crate::ir::analysis::{add_poly, constant, is_scalar, shape_of, Graph};
+use super::{built_row, is_scalar_var, is_square_matrix, var, Rewrite};
+use crate::ir::analysis::{add_poly, constant, is_scalar, Graph};
 use crate::ir::{Leaf, Node};
 use crate::num::Rational;
 use crate::poly::Poly;
@@ -190,12 +190,10 @@ fn rebuild(eg: &mut Graph, p: &Polynomial, eye: Option<Id>) -> Option<Id> {
     Some(acc.unwrap_or_else(|| eg.add(Node::Num(Rational::zero()))))
 }
 
-/// The normal form of a sum or difference of square matrices.
+/// The normal form of a sum or difference of square matrices (its row
+/// says they are).
 fn normalize(eg: &mut Graph, s: &Subst, sign: i64) -> Option<Id> {
     let (a, b) = (s[var("?a")], s[var("?b")]);
-    if is_scalar(eg, a) || !shape_of(eg, a).is_square() {
-        return None;
-    }
     let mut stack = Vec::new();
     let mut found = Found::default();
     let mut p = expand(eg, a, &mut stack, &mut found)?;
@@ -296,6 +294,12 @@ fn same_base_product(eg: &mut Graph, s: &Subst) -> Option<Id> {
     None
 }
 
+/// `?e` is an integer, or a polynomial in dims with integer coefficients.
+fn integer_exponent(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let v = var(v);
+    move |eg, _, s| exponent(eg, s[v], 0).is_some()
+}
+
 /// `(x^a)^b = x^(a*b)` for an integer constant `a` and an integer `b`.
 fn power_of_power(eg: &mut Graph, s: &Subst) -> Option<Id> {
     let (inner, e) = (s[var("?a")], s[var("?e")]);
@@ -312,15 +316,15 @@ fn power_of_power(eg: &mut Graph, s: &Subst) -> Option<Id> {
 /// The rules.
 pub fn rules() -> Vec<Rewrite> {
     vec![
-        built("matpoly-det-add", "(det (+ ?a ?b))", |eg, s| {
+        built_row!("matpoly-det-add"; "(det (+ ?a ?b))" => |eg, s| {
             let n = normalize(eg, s, 1)?;
             Some(eg.add(Node::Det(n)))
-        }),
-        built("matpoly-det-sub", "(det (- ?a ?b))", |eg, s| {
+        }, if is_square_matrix("?a")),
+        built_row!("matpoly-det-sub"; "(det (- ?a ?b))" => |eg, s| {
             let n = normalize(eg, s, -1)?;
             Some(eg.add(Node::Det(n)))
-        }),
-        built("pow-same-base", "(* ?a ?b)", same_base_product),
-        built("pow-of-pow", "(^ ?a ?e)", power_of_power),
+        }, if is_square_matrix("?a")),
+        built_row!("pow-same-base"; "(* ?a ?b)" => same_base_product, if is_scalar_var("?a"), if is_scalar_var("?b")),
+        built_row!("pow-of-pow"; "(^ ?a ?e)" => power_of_power, if integer_exponent("?e")),
     ]
 }

@@ -2,17 +2,13 @@
 //! moving to the front of products, and the cancellations that finish a
 //! Schur complement (`X * inv(X) = I`, `(a - b) + b = a`).
 
-use super::{built, distributes, is_scalar_var, rule, var, Rewrite};
+use super::{
+    built, built_row, distributes, is_matrix, is_scalar_var, is_square_matrix, rule, var, Rewrite,
+};
 use crate::ir::analysis::{add_poly, constant, is_scalar, shape_of, Graph};
 use crate::ir::Node;
 use crate::num::Rational;
 use egg::{Id, Subst};
-
-/// `?v` is not a scalar.
-fn is_matrix(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
-    let v = var(v);
-    move |eg, _, s| !is_scalar(eg, s[v])
-}
 
 /// The identity of the size of `?a`'s rows.
 fn identity_like(eg: &mut Graph, s: &Subst) -> Option<Id> {
@@ -47,8 +43,10 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("scal-recip-div";    "(* (^ ?c -1) ?a)"      => "(/ ?a ?c)" if is_scalar_var("?c")),
         rule!("alg-factor-mul-sub-l"; "(- (* ?a ?b) (* ?a ?c))" => "(* ?a (- ?b ?c))" if distributes("?a", "?b", "?c")),
     ];
-    rules.push(built("mat-inv-cancel-r", "(* ?a (inv ?a))", identity_like));
-    rules.push(built("mat-inv-cancel-l", "(* (inv ?a) ?a)", identity_like));
+    rules.extend([
+        built_row!("mat-inv-cancel-r"; "(* ?a (inv ?a))" => identity_like, if is_square_matrix("?a")),
+        built_row!("mat-inv-cancel-l"; "(* (inv ?a) ?a)" => identity_like, if is_square_matrix("?a")),
+    ]);
     rules.push(built("mat-product-normal", "(* ?a ?b)", normal_product));
     rules.push(built("mat-factor-scalar-add", "(+ ?a ?b)", |eg, s| factor_scalars(eg, s, false)));
     rules.push(built("mat-factor-scalar-sub", "(- ?a ?b)", |eg, s| factor_scalars(eg, s, true)));
