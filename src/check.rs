@@ -51,7 +51,7 @@ const BUILTINS: &[&str] = &[
 /// Checks a parsed script and builds its model.
 pub fn check(script: &ast::Script, source: &Source) -> Result<Model, Diagnostics> {
     let mut ck = Checker {
-        source,
+        source: source.clone(),
         model: Model::default(),
         names: HashMap::default(),
         errors: Vec::new(),
@@ -97,8 +97,9 @@ pub fn check(script: &ast::Script, source: &Source) -> Result<Model, Diagnostics
     }
 }
 
-struct Checker<'s> {
-    source: &'s Source,
+struct Checker {
+    /// The text spans point into (a copy: a reader swaps it per expression).
+    source: Source,
     model: Model,
     names: HashMap<String, (Named, Span)>,
     errors: Vec<Diagnostic>,
@@ -142,7 +143,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-impl<'s> Checker<'s> {
+impl Checker {
     fn line(&self, span: Span) -> usize {
         self.source.line_col(span.start).0
     }
@@ -1430,6 +1431,36 @@ fn collect_names(e: &Expr, f: &mut dyn FnMut(&str)) {
     }
 }
 
+/// Reads expressions against a checked model, as on the right of an
+/// `expect`: indices given as bound, adjoints allowed. Made once for many
+/// expressions (the names of a large model are gathered once).
+pub struct Reader {
+    ck: Checker,
+}
+
+impl Reader {
+    /// A reader for `model`.
+    pub fn new(model: &Model) -> Reader {
+        Reader {
+            ck: Checker::from_model(model, Source::new("<expression>", String::new())),
+        }
+    }
+
+    /// Parses and lowers `source`'s text, with `bound` indices bound.
+    pub fn read(
+        &mut self,
+        source: &Source,
+        bound: &[u32],
+    ) -> Result<(egg::RecExpr<Node>, Shape), Diagnostics> {
+        let expr = crate::syntax::parse_expr(&source.text, &crate::Limits::default())?;
+        self.ck.source = source.clone();
+        let mut lw = Lowerer::new(&self.ck, bound.to_vec(), false);
+        lw.allow_bar = true;
+        let (root, shape) = lw.expr(&expr)?;
+        Ok((lw.finish(root), shape.unwrap_or_else(Shape::scalar)))
+    }
+}
+
 /// Parses and lowers one expression against a checked model, with the
 /// given indices bound and adjoints allowed, as on the right of an `expect`.
 pub fn expression(
@@ -1437,17 +1468,12 @@ pub fn expression(
     source: &Source,
     bound: &[u32],
 ) -> Result<(egg::RecExpr<Node>, Shape), Diagnostics> {
-    let expr = crate::syntax::parse_expr(&source.text, &crate::Limits::default())?;
-    let ck = Checker::from_model(model, source);
-    let mut lw = Lowerer::new(&ck, bound.to_vec(), false);
-    lw.allow_bar = true;
-    let (root, shape) = lw.expr(&expr)?;
-    Ok((lw.finish(root), shape.unwrap_or_else(Shape::scalar)))
+    Reader::new(model).read(source, bound)
 }
 
-impl<'s> Checker<'s> {
+impl Checker {
     /// A checker that knows the names of a finished model.
-    fn from_model(model: &Model, source: &'s Source) -> Checker<'s> {
+    fn from_model(model: &Model, source: Source) -> Checker {
         let mut names = HashMap::default();
         for (k, d) in model.dims.iter().enumerate() {
             names.insert(d.name.clone(), (Named::Dim(k as u32), d.span));

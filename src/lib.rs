@@ -91,8 +91,27 @@ pub struct Run {
     pub problems: Vec<Diagnostic>,
 }
 
+/// The stack a run has. Deep expressions are bounded by the limits, but
+/// parsing, the derivations and the printers recurse; a stack this large
+/// keeps the limits, not the caller's thread, the thing that decides. Only
+/// the pages used are ever committed.
+pub const STACK: usize = 512 << 20;
+
+/// Runs `f` with at least half of [`STACK`] bytes of stack left, switching
+/// to a new stack of [`STACK`] bytes on this thread when less is left (a
+/// switch is cheaper than a thread of its own). The library's entry points
+/// use it, so a caller on a small stack (a test thread, a benchmark) gets
+/// the binary's limits, and a call from within a run stays where it is.
+pub fn with_stack<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(STACK / 2, STACK, f)
+}
+
 /// Parses, checks and answers a script.
 pub fn run(source: &Source, options: &Options) -> Result<Run, Diagnostics> {
+    with_stack(|| run_here(source, options))
+}
+
+fn run_here(source: &Source, options: &Options) -> Result<Run, Diagnostics> {
     let script = syntax::parse(&source.text, &options.limits)?;
     let model = check::check(&script, source)?;
     let derived = derive::egraph::frozen_clock(|| derive::derive_all(&model, options));

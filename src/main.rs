@@ -10,9 +10,6 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The stack a run has: see `main`.
-const STACK: usize = 512 << 20;
-
 /// A derivation allocates many small, short-lived nodes; mimalloc serves
 /// them markedly faster than the system allocator.
 #[global_allocator]
@@ -317,7 +314,7 @@ fn main() -> ExitCode {
     // this thread: a thread of its own would cost more to start and stop
     // than a small script takes to answer. Only the pages used are ever
     // committed.
-    let ran = stacker::grow(STACK, move || {
+    let ran = deriv::with_stack(move || {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || run(cli)))
     });
     match ran {

@@ -37,12 +37,12 @@ pub struct PrintOptions {
 
 /// Renders an answer key.
 pub fn render(key: &AnswerKey, format: Format, opts: &PrintOptions) -> String {
-    match format {
+    crate::with_stack(|| match format {
         Format::Text => text(key),
         Format::Latex => latex_doc(key, opts),
         Format::Markdown => markdown(key),
         Format::Json => json::render(key),
-    }
+    })
 }
 
 /// A size in the language's syntax.

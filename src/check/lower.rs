@@ -22,8 +22,8 @@ pub(super) const CASCADE: &str = "";
 type Lowered = (Id, Option<Shape>);
 
 /// Lowers expressions in a scope of bound indices.
-pub(super) struct Lowerer<'c, 's> {
-    ck: &'c Checker<'s>,
+pub(super) struct Lowerer<'c> {
+    ck: &'c Checker,
     /// Indices usable in references here: the equation's, then `sum`'s.
     bound: Vec<u32>,
     lenient: bool,
@@ -41,8 +41,8 @@ fn ordinal(n: usize) -> &'static str {
     }
 }
 
-impl<'c, 's> Lowerer<'c, 's> {
-    pub(super) fn new(ck: &'c Checker<'s>, bound: Vec<u32>, lenient: bool) -> Lowerer<'c, 's> {
+impl<'c> Lowerer<'c> {
+    pub(super) fn new(ck: &'c Checker, bound: Vec<u32>, lenient: bool) -> Lowerer<'c> {
         Lowerer {
             ck,
             bound,

@@ -11,7 +11,7 @@ use crate::syntax::ast::{self, Assign, ExpectLhs, Expr, ExprKind, IndexItem, Stm
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
-impl Checker<'_> {
+impl Checker {
     pub(super) fn check_requests(&mut self, stmts: &[Stmt]) {
         for s in stmts {
             let StmtKind::Request(req) = &s.kind else {

@@ -146,6 +146,8 @@ struct Checks<'k> {
     forward: Forward<'k>,
     truth: std::cell::OnceCell<Result<TapeAdjoints<'k>, EvalError>>,
     deriver: Option<Deriver<'k>>,
+    /// Reads printed forms back, made once: the model's names are many.
+    reader: std::cell::RefCell<Option<crate::check::Reader>>,
 }
 
 impl<'k> Checks<'k> {
@@ -184,7 +186,13 @@ impl<'k> Checks<'k> {
         let text = plain::expr(&model.symbols, rhs);
         let source = Source::new("<printed>", text.clone());
         let bound = free_indices(model, d, kind);
-        let (read, _) = crate::check::expression(model, &source, &bound).map_err(|diag| {
+        let read = {
+            let mut reader = self.reader.borrow_mut();
+            reader
+                .get_or_insert_with(|| crate::check::Reader::new(model))
+                .read(&source, &bound)
+        };
+        let (read, _) = read.map_err(|diag| {
             let message = diag.0.first().map_or(String::new(), |x| x.message.clone());
             self.fail(
                 d,
@@ -583,6 +591,7 @@ pub fn self_check(key: &AnswerKey, limits: &Limits) -> Vec<(usize, Failure)> {
         forward: Forward::new(&inst, None),
         truth: std::cell::OnceCell::new(),
         deriver: None,
+        reader: std::cell::RefCell::new(None),
     };
     let mut out = Vec::new();
     for (k, a) in key.answers.iter().enumerate() {
