@@ -17,7 +17,7 @@ pub mod window;
 
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Ix, Leaf, Node, Target};
-use crate::key::{Answer, Derived, Lhs, Rhs, RunStats};
+use crate::key::{Answer, Derived, Lhs, Note, Rhs, RunStats};
 use crate::model::{Claim, Model, Request, RequestKind};
 use crate::Options;
 use adjoint::Adjoints;
@@ -52,23 +52,13 @@ fn shifted_adjoint(eqs: &[Derived]) -> Option<crate::ir::Ref> {
 }
 
 /// The convention every adjoint equation with a shifted adjoint relies on.
-fn past_the_end(model: &Model, r: &crate::ir::Ref) -> String {
-    format!(
-        "the adjoint of a value the equations do not compute (past the last index value, or a boundary value) is zero, so a term such as the one with `bar({})` vanishes where its index leaves the range",
-        model.symbols.ref_text(r)
-    )
-}
-/// The note for an answer whose simplification stopped at a limit.
-pub const LIMITED: &str =
-    "simplification stopped at the e-graph limit; the form shown is correct but may not be the simplest";
-
 /// A derived result with the notes and statistics that came with it.
 #[derive(Debug, Clone)]
 pub struct Found {
     /// The equations.
     pub equations: Vec<Derived>,
     /// Remarks.
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
     /// E-graph statistics.
     pub stats: Vec<RunStats>,
 }
@@ -92,10 +82,14 @@ pub struct Session<'m> {
     adj: Adjoints<'m>,
     jacobians: HashMap<usize, Derivation>,
     /// All adjoints, by the assumptions they were derived under.
-    adjoint_sets: HashMap<String, Derivation>,
+    adjoint_sets: HashMap<AssumptionKey, Derivation>,
     dets: HashMap<usize, Derivation>,
     inverse: Option<Derivation>,
 }
+
+/// A request's assumptions as written (in order), the key under which its
+/// adjoints are derived once.
+type AssumptionKey = Vec<(crate::ir::Ref, egg::RecExpr<Node>)>;
 
 impl<'m> Session<'m> {
     /// A session for a model.
@@ -114,11 +108,10 @@ impl<'m> Session<'m> {
     }
 
     fn adjoints(&mut self, assuming: &[crate::model::Assumption], span: Span) -> Derivation {
-        let key: String = assuming
+        let key: AssumptionKey = assuming
             .iter()
-            .map(|a| format!("{:?}={}", a.target, a.value))
-            .collect::<Vec<_>>()
-            .join(";");
+            .map(|a| (a.target.clone(), a.value.clone()))
+            .collect();
         if let Some(done) = self.adjoint_sets.get(&key) {
             return reused(done);
         }
@@ -134,10 +127,10 @@ impl<'m> Session<'m> {
         let equations: Vec<Derived> = list.into_iter().map(|a| a.derived).collect();
         let mut notes = Vec::new();
         if let Some(r) = shifted_adjoint(&equations) {
-            notes.push(past_the_end(self.model, &r));
+            notes.push(Note::PastTheEnd(r));
         }
         if limited {
-            notes.push(LIMITED.to_owned());
+            notes.push(Note::Limited);
         }
         Ok(Found {
             equations,
@@ -157,7 +150,7 @@ impl<'m> Session<'m> {
         Ok(Found {
             equations: vec![a.derived],
             notes: if a.limited {
-                vec![LIMITED.to_owned()]
+                vec![Note::Limited]
             } else {
                 Vec::new()
             },
@@ -202,7 +195,7 @@ impl<'m> Session<'m> {
                     rhs: Rhs::Expr(m),
                 }],
                 notes: if limited {
-                    vec![LIMITED.to_owned()]
+                    vec![Note::Limited]
                 } else {
                     Vec::new()
                 },

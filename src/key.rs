@@ -87,6 +87,53 @@ pub struct SelfCheckFailure {
     pub why: String,
 }
 
+/// A condition a result needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The expression is not zero: `beta != 0`.
+    Nonzero(RecExpr<Node>),
+    /// The matrix is invertible.
+    Invertible(RecExpr<Node>),
+}
+
+/// The elementwise work of computing a value, beside its MACs: each part
+/// a polynomial in the dims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Elementwise {
+    /// Additions and subtractions.
+    pub adds: Poly,
+    /// Multiplications.
+    pub muls: Poly,
+    /// Entries each elementwise function is applied to, by the function's
+    /// name in the language (`tanh`, `sigma'`, `^` for powers).
+    pub funcs: Vec<(String, Poly)>,
+}
+
+/// A remark the reader of an answer needs. Printers render each kind in
+/// their own way (LaTeX sets conditions in math, JSON gives the parts).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Note {
+    /// The result holds where every condition holds (it divides).
+    HoldsWhere(Vec<Condition>),
+    /// The inverse exists where every condition holds.
+    InverseExistsWhere(Vec<Condition>),
+    /// Simplification stopped at an e-graph limit: the form is correct
+    /// but may not be the simplest.
+    Limited,
+    /// No determinant rule applies to what remains.
+    DeterminantLeft,
+    /// The adjoint of a value the equations do not compute is zero; the
+    /// reference is a shifted adjoint of the answer that this is about.
+    PastTheEnd(Ref),
+    /// Parameters declared but used nowhere, by name: not counted.
+    UnusedParams(Vec<String>),
+    /// The elementwise work beside a MAC count.
+    Elementwise(Elementwise),
+    /// Operations whose cost depends on how they are computed, in words:
+    /// not counted.
+    Uncosted(Vec<String>),
+}
+
 /// The answer to one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
@@ -95,7 +142,7 @@ pub struct Answer {
     /// The derived equations, in order.
     pub equations: Vec<Derived>,
     /// Remarks the reader needs: conditions, boundary values, limits hit.
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
     /// For an `expect`: the verdict.
     pub verdict: Option<Verdict>,
     /// E-graph statistics of the runs behind this answer.

@@ -97,13 +97,17 @@ pub struct Run {
 /// the pages used are ever committed.
 pub const STACK: usize = 512 << 20;
 
-/// Runs `f` with at least half of [`STACK`] bytes of stack left, switching
-/// to a new stack of [`STACK`] bytes on this thread when less is left (a
-/// switch is cheaper than a thread of its own). The library's entry points
-/// use it, so a caller on a small stack (a test thread, a benchmark) gets
-/// the binary's limits, and a call from within a run stays where it is.
+/// Runs `f` as the library's entry points run:
+///
+/// - with at least half of [`STACK`] bytes of stack left, switching to a
+///   new stack of [`STACK`] bytes on this thread when less is left (a
+///   switch is cheaper than a thread of its own), so a caller on a small
+///   stack (a test thread, a benchmark) gets the binary's limits;
+/// - with egg's clock frozen (see [`derive::egraph::frozen_clock`]).
+///
+/// A call from within a run stays where it is.
 pub fn with_stack<R>(f: impl FnOnce() -> R) -> R {
-    stacker::maybe_grow(STACK / 2, STACK, f)
+    stacker::maybe_grow(STACK / 2, STACK, || derive::egraph::frozen_clock(f))
 }
 
 /// Parses, checks and answers a script.
@@ -111,17 +115,24 @@ pub fn run(source: &Source, options: &Options) -> Result<Run, Diagnostics> {
     with_stack(|| run_here(source, options))
 }
 
+/// Parses and checks a script without deriving anything.
+pub fn check(source: &Source, limits: &Limits) -> Result<model::Model, Diagnostics> {
+    with_stack(|| {
+        let script = syntax::parse(&source.text, limits)?;
+        check::check(&script, source)
+    })
+}
+
 fn run_here(source: &Source, options: &Options) -> Result<Run, Diagnostics> {
-    let script = syntax::parse(&source.text, &options.limits)?;
-    let model = check::check(&script, source)?;
-    let derived = derive::egraph::frozen_clock(|| derive::derive_all(&model, options));
+    let model = check(source, &options.limits)?;
+    let derived = derive::derive_all(&model, options);
     let mut key = AnswerKey {
         script: source.name.clone(),
         model,
         answers: derived.answers,
     };
     if options.self_check {
-        let failures = derive::egraph::frozen_clock(|| verify::self_check(&key, &options.limits));
+        let failures = verify::self_check(&key, &options.limits);
         for (k, failure) in failures {
             if let Some(a) = key.answers.get_mut(k) {
                 a.failed = Some(failure);

@@ -159,45 +159,51 @@ fn report(source: &Source, diags: &Diagnostics) {
     eprint!("{}", diags.render(source));
 }
 
-fn run(cli: Cli) -> u8 {
-    match cli.command {
-        Command::Check { file, limits } => {
-            let source = match read_source(&file) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return 2;
-                }
-            };
-            let parsed =
-                deriv::syntax::parse(&source.text, &limits.limits()).map_err(Diagnostics::from);
-            match parsed.and_then(|s| deriv::check::check(&s, &source)) {
-                Ok(_) => 0,
-                Err(d) => {
-                    report(&source, &d);
-                    2
-                }
-            }
+impl Command {
+    /// The script a command works on, and its limits.
+    fn script(&self) -> (&str, Limits) {
+        match self {
+            Command::Run { file, limits, .. }
+            | Command::Verify { file, limits }
+            | Command::Check { file, limits } => (file, limits.limits()),
         }
-        Command::Verify { file, limits } => {
-            let source = match read_source(&file) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return 2;
-                }
-            };
+    }
+}
+
+/// Answers a script, or reports why not and gives the exit code.
+fn answer(source: &Source, options: &Options) -> Result<deriv::Run, u8> {
+    deriv::run(source, options).map_err(|d| {
+        report(source, &d);
+        2
+    })
+}
+
+fn run(cli: Cli) -> u8 {
+    let (file, limits) = cli.command.script();
+    let source = match read_source(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    match cli.command {
+        Command::Check { .. } => match deriv::check(&source, &limits) {
+            Ok(_) => 0,
+            Err(d) => {
+                report(&source, &d);
+                2
+            }
+        },
+        Command::Verify { .. } => {
             // `verify` checks every result itself, at more instances.
             let options = Options {
-                limits: limits.limits(),
+                limits,
                 self_check: false,
             };
-            let run = match deriv::run(&source, &options) {
+            let run = match answer(&source, &options) {
                 Ok(r) => r,
-                Err(d) => {
-                    report(&source, &d);
-                    return 2;
-                }
+                Err(code) => return code,
             };
             let checks = deriv::verify::verify_all(&run.key);
             print!("{}", deriv::verify::report(&source.name, &checks));
@@ -211,68 +217,30 @@ fn run(cli: Cli) -> u8 {
             0
         }
         Command::Run {
-            file,
             format,
             output,
             fragment,
             stats,
             no_self_check,
-            limits,
+            ..
         } => {
-            let source = match read_source(&file) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return 2;
-                }
-            };
             let options = Options {
-                limits: limits.limits(),
+                limits,
                 self_check: !no_self_check,
             };
-            let run = match deriv::run(&source, &options) {
+            let run = match answer(&source, &options) {
                 Ok(r) => r,
-                Err(d) => {
-                    report(&source, &d);
-                    return 2;
-                }
+                Err(code) => return code,
             };
             let text = print::render(&run.key, format.into(), &PrintOptions { fragment });
-            match &output {
-                Some(path) => {
-                    if let Err(e) = write_atomically(path, &text) {
-                        eprintln!("{e}");
-                        return 2;
-                    }
+            if let Err(e) = emit(output.as_deref(), &text) {
+                if !e.is_empty() {
+                    eprintln!("{e}");
                 }
-                None => {
-                    let mut out = std::io::stdout().lock();
-                    if out
-                        .write_all(text.as_bytes())
-                        .and_then(|_| out.flush())
-                        .is_err()
-                    {
-                        return 2;
-                    }
-                }
+                return 2;
             }
             if stats {
-                for a in &run.key.answers {
-                    let line = run.key.model.requests.get(a.request).map_or(0, |r| r.line);
-                    if a.stats.is_empty() {
-                        eprintln!("stats: line {line}: no e-graph run");
-                    }
-                    for s in &a.stats {
-                        eprintln!(
-                            "stats: line {line}: {}: {} iterations, {} nodes, {} classes, stopped: {}",
-                            s.what,
-                            s.iterations,
-                            s.nodes,
-                            s.classes,
-                            s.stop
-                        );
-                    }
-                }
+                print_stats(&run.key);
             }
             if !run.problems.is_empty() {
                 report(&source, &Diagnostics(run.problems.clone()));
@@ -296,6 +264,39 @@ fn run(cli: Cli) -> u8 {
                 return 1;
             }
             0
+        }
+    }
+}
+
+/// Writes the key to `output`, or to standard output.
+fn emit(output: Option<&Path>, text: &str) -> Result<(), String> {
+    match output {
+        Some(path) => write_atomically(path, text),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|_| out.flush())
+                .map_err(|e| match e.kind() {
+                    // A reader that stopped early (`| head`) needs no message.
+                    std::io::ErrorKind::BrokenPipe => String::new(),
+                    _ => format!("error: cannot write the answer key: {e}"),
+                })
+        }
+    }
+}
+
+/// `--stats`: the e-graph statistics of every request, on standard error.
+fn print_stats(key: &deriv::key::AnswerKey) {
+    for a in &key.answers {
+        let line = key.model.requests.get(a.request).map_or(0, |r| r.line);
+        if a.stats.is_empty() {
+            eprintln!("stats: line {line}: no e-graph run");
+        }
+        for s in &a.stats {
+            eprintln!(
+                "stats: line {line}: {}: {} iterations, {} nodes, {} classes, stopped: {}",
+                s.what, s.iterations, s.nodes, s.classes, s.stop
+            );
         }
     }
 }

@@ -3,6 +3,7 @@
 //! precedence table; this module lays out whole documents.
 
 pub mod latex;
+pub mod notes;
 pub mod plain;
 pub mod prec;
 
@@ -404,7 +405,7 @@ fn text(key: &AnswerKey) -> String {
             }
         }
         for n in &a.notes {
-            let _ = writeln!(out, "  note: {n}");
+            let _ = writeln!(out, "  note: {}", notes::text(s, n));
         }
     }
     out
@@ -464,7 +465,7 @@ fn markdown(key: &AnswerKey) -> String {
             }
         }
         for n in &a.notes {
-            let _ = writeln!(out, "\n*Note:* {n}");
+            let _ = writeln!(out, "\n*Note:* {}", notes::text(s, n));
         }
     }
     out
@@ -610,7 +611,7 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
             _ => {}
         }
         for n in &a.notes {
-            let _ = writeln!(out, "\\noindent\\emph{{Note:}} {}\n", latex::escape_text(n));
+            let _ = writeln!(out, "\\noindent\\emph{{Note:}} {}\n", notes::tex(s, n));
         }
     }
     if !opts.fragment {

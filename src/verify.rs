@@ -167,7 +167,15 @@ pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
         };
         let assuming = match &req.kind {
             RequestKind::Adjoints { assuming } | RequestKind::Grad { assuming, .. } => assuming,
-            _ => continue,
+            // Checked by `verify_update_maps`, `verify_counts`, or (claims)
+            // by the proof's own numeric evidence.
+            RequestKind::Inverse
+            | RequestKind::Jacobian { .. }
+            | RequestKind::Det { .. }
+            | RequestKind::CountParams
+            | RequestKind::CountMacs(_)
+            | RequestKind::Depth(_)
+            | RequestKind::Expect { .. } => continue,
         };
         // Under assumptions, compare with the unassumed derivation, with
         // the assumptions substituted and the adjoints that vanish under
@@ -434,7 +442,14 @@ pub fn verify_update_maps(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
                     "against the numeric determinant of the Jacobian, dims of different sizes",
                 )
             }
-            _ => continue,
+            // Checked by `verify_adjoints`, `verify_counts`, or (claims)
+            // by the proof's own numeric evidence.
+            RequestKind::Adjoints { .. }
+            | RequestKind::Grad { .. }
+            | RequestKind::CountParams
+            | RequestKind::CountMacs(_)
+            | RequestKind::Depth(_)
+            | RequestKind::Expect { .. } => continue,
         };
         out.push(Check {
             what,

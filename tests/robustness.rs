@@ -339,7 +339,7 @@ fn no_fixture_stops_at_a_limit() {
             for a in &run.key.answers {
                 for note in &a.notes {
                     assert!(
-                        note != deriv::derive::LIMITED,
+                        *note != deriv::key::Note::Limited,
                         "{}: request {} stopped at a limit",
                         path.display(),
                         a.request

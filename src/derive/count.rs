@@ -7,7 +7,7 @@ pub mod cost;
 
 use crate::diag::Diagnostic;
 use crate::ir::{Leaf, Node, Ref};
-use crate::key::{Answer, Derived, Lhs, Rhs};
+use crate::key::{Answer, Derived, Elementwise, Lhs, Note, Rhs};
 use crate::model::{Model, Request};
 use crate::poly::Poly;
 pub use cost::{Cost, CostError, Func};
@@ -39,15 +39,6 @@ pub fn used_params(model: &Model) -> BTreeSet<u32> {
     used
 }
 
-/// Names as a note lists them. Notes are plain text in every format, so
-/// names go without backticks.
-fn listed(names: &[&str]) -> String {
-    match names.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-        _ => names.join(""),
-    }
-}
-
 fn too_large(req: &Request, what: &str) -> Diagnostic {
     Diagnostic::new(
         req.span,
@@ -75,14 +66,8 @@ pub fn params(model: &Model, req: &Request, request: usize) -> Result<Answer, Di
     }
     let mut notes = Vec::new();
     if !unused.is_empty() {
-        let (what, verb) = if unused.len() == 1 {
-            ("parameter", "is")
-        } else {
-            ("parameters", "are")
-        };
-        notes.push(format!(
-            "not counted: the {what} {} {verb} declared but used by no equation, boundary value or loss",
-            listed(&unused)
+        notes.push(Note::UnusedParams(
+            unused.iter().map(|n| (*n).to_owned()).collect(),
         ));
     }
     Ok(Answer {
@@ -107,41 +92,17 @@ pub fn macs(model: &Model, var: u32) -> Result<Cost, CostError> {
     }
 }
 
-/// A count as the notes print it: `2*H`, `(D + H)`.
-fn amount(model: &Model, p: &Poly) -> String {
-    let text = crate::print::size_text(p, &model.symbols);
-    if p.0.len() > 1 {
-        format!("({text})")
-    } else {
-        text
-    }
-}
-
-/// The note that reports the elementwise work beside the MACs.
-pub fn elementwise_note(model: &Model, c: &Cost) -> String {
-    let mut parts = Vec::new();
-    if !c.adds.is_zero() {
-        parts.push(format!("{} additions", amount(model, &c.adds)));
-    }
-    if !c.muls.is_zero() {
-        parts.push(format!("{} multiplications", amount(model, &c.muls)));
-    }
-    for (f, n) in &c.funcs {
-        if !n.is_zero() {
-            let name = match f {
-                Func::Pow => "powers (^)".to_owned(),
-                other => other.name(),
-            };
-            parts.push(format!("{name} on {} entries", amount(model, n)));
-        }
-    }
-    if parts.is_empty() {
-        "no elementwise work beside the MACs".to_owned()
-    } else {
-        format!(
-            "elementwise work beside the MACs, not counted in them: {}",
-            parts.join(", ")
-        )
+/// The elementwise work beside the MACs, as a note gives it.
+pub fn elementwise(c: &Cost) -> Elementwise {
+    Elementwise {
+        adds: c.adds.clone(),
+        muls: c.muls.clone(),
+        funcs: c
+            .funcs
+            .iter()
+            .filter(|(_, n)| !n.is_zero())
+            .map(|(f, n)| (f.name(), n.clone()))
+            .collect(),
     }
 }
 
@@ -178,13 +139,9 @@ pub fn macs_answer(
             ))
         }
     })?;
-    let mut notes = vec![elementwise_note(model, &c)];
+    let mut notes = vec![Note::Elementwise(elementwise(&c))];
     if !c.uncosted.is_empty() {
-        let list: Vec<&str> = c.uncosted.iter().map(String::as_str).collect();
-        notes.push(format!(
-            "not counted: {}, whose cost depends on how it is computed; the MAC count covers the rest of the equation",
-            listed(&list)
-        ));
+        notes.push(Note::Uncosted(c.uncosted.iter().cloned().collect()));
     }
     Ok(Answer {
         request,

@@ -5,8 +5,8 @@
 
 use super::egraph::{rewrite, ShapeTable};
 use crate::ir::build::ExprBuilder;
-use crate::ir::{Node, Symbols};
-use crate::key::RunStats;
+use crate::ir::Node;
+use crate::key::{Condition, Note, RunStats};
 use crate::model::Model;
 use crate::rules;
 use crate::Limits;
@@ -21,7 +21,7 @@ pub fn determinant(
     matrix: &RecExpr<Node>,
     window: &super::window::Window,
     limits: &Limits,
-) -> (RecExpr<Node>, Vec<String>, Vec<RunStats>) {
+) -> (RecExpr<Node>, Vec<Note>, Vec<RunStats>) {
     let mut b = ExprBuilder::new();
     let m = b.copy_all(matrix);
     let root = b.add(Node::Det(m));
@@ -42,18 +42,19 @@ pub fn determinant(
     );
     let mut notes = Vec::new();
     if divides(&done.expr) && !done.nonzero.is_empty() {
-        notes.push(format!(
-            "this holds where {}",
-            nonzero_text(&model.symbols, &done.nonzero)
+        notes.push(Note::HoldsWhere(
+            done.nonzero
+                .iter()
+                .cloned()
+                .map(Condition::Nonzero)
+                .collect(),
         ));
     }
     if done.limited {
-        notes.push(super::LIMITED.to_owned());
+        notes.push(Note::Limited);
     }
     if done.expr.as_ref().iter().any(|n| matches!(n, Node::Det(_))) {
-        notes.push(
-            "no determinant rule applies to what remains; it is left as a determinant".to_owned(),
-        );
+        notes.push(Note::DeterminantLeft);
     }
     (done.expr, notes, vec![done.stats])
 }
@@ -66,12 +67,4 @@ pub fn divides(e: &RecExpr<Node>) -> bool {
         Node::Pow([_, p]) => e[*p].as_num().is_some_and(|r| r.is_negative()),
         _ => false,
     })
-}
-
-/// `beta != 0 and gamma != 0`.
-pub fn nonzero_text(symbols: &Symbols, list: &[RecExpr<Node>]) -> String {
-    list.iter()
-        .map(|e| format!("{} != 0", crate::print::plain::expr(symbols, e)))
-        .collect::<Vec<_>>()
-        .join(" and ")
 }

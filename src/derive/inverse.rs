@@ -6,13 +6,12 @@
 //! inside a function (`theta[k]` in `grad F(theta[k])`) cannot be isolated
 //! in closed form, and the answer says so.
 
-use super::det::nonzero_text;
 use super::egraph::{rewrite, ShapeTable};
 use super::jacobian::resolve;
 use crate::diag::{Diagnostic, Span};
 use crate::ir::build::ExprBuilder;
 use crate::ir::{Ix, Leaf, Node, Ref};
-use crate::key::{Derived, Lhs, Rhs, RunStats};
+use crate::key::{Condition, Derived, Lhs, Note, Rhs, RunStats};
 use crate::model::{Model, VarKind};
 use crate::rules;
 use crate::Limits;
@@ -25,7 +24,7 @@ pub struct Inverse {
     /// `theta[k] = ...`, in the order they were solved.
     pub equations: Vec<Derived>,
     /// Conditions and remarks.
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
     /// Statistics of every run.
     pub stats: Vec<RunStats>,
 }
@@ -172,7 +171,7 @@ pub fn inverse(
         stats: Vec::new(),
     };
     let mut solved: Vec<Ref> = Vec::new();
-    let mut conditions: Vec<String> = Vec::new();
+    let mut conditions: Vec<Condition> = Vec::new();
     let mut last_reason: Option<String> = None;
     while unknowns
         .iter()
@@ -254,10 +253,7 @@ pub fn inverse(
         }
     }
     if !conditions.is_empty() {
-        out.notes.push(format!(
-            "the inverse exists where {}",
-            conditions.join(" and ")
-        ));
+        out.notes.push(Note::InverseExistsWhere(conditions));
     }
     Ok(out)
 }
@@ -351,15 +347,9 @@ fn isolate(
         Coefficient::Zero => return Ok(Err(format!("`{name}` drops out of its equation"))),
         Coefficient::One => (None, None),
         Coefficient::Number(c) => (Some(b.num(c)), None),
-        Coefficient::Scalar(c) => {
-            let cond = nonzero_text(&model.symbols, std::slice::from_ref(&c));
-            (Some(b.copy_all(&c)), Some(cond))
-        }
+        Coefficient::Scalar(c) => (Some(b.copy_all(&c)), Some(Condition::Nonzero(c))),
         Coefficient::Matrix(m) => {
-            let cond = format!(
-                "{} is invertible",
-                crate::print::plain::expr(&model.symbols, &m)
-            );
+            let cond = Condition::Invertible(m.clone());
             let mi = b.copy_all(&m);
             let inv = b.add(Node::Inv(mi));
             let sol = b.add(Node::Mul([inv, numerator]));
@@ -392,7 +382,7 @@ fn isolate(
 }
 
 /// A solution with the condition it needs, or why there is none.
-type Isolated = Result<(RecExpr<Node>, Option<String>), String>;
+type Isolated = Result<(RecExpr<Node>, Option<Condition>), String>;
 
 enum Coefficient {
     Zero,

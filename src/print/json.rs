@@ -51,7 +51,8 @@ pub fn render(key: &AnswerKey) -> String {
             "request": req.text,
             "line": req.line,
             "equations": equations,
-            "notes": a.notes,
+            "notes": a.notes.iter().map(|n| super::notes::text(&key.model.symbols, n)).collect::<Vec<_>>(),
+            "note_details": a.notes.iter().map(|n| super::notes::json(&key.model.symbols, n)).collect::<Vec<_>>(),
         });
         if let RequestKind::Expect { .. } = req.kind {
             let (holds, how, detail) = match &a.verdict {

@@ -182,11 +182,39 @@ fn longest(
     Ok(deepest + 1)
 }
 
+/// A request that counts: `count params`, `count macs v`, `depth v`.
+#[derive(Debug, Clone, Copy)]
+pub enum Count<'m> {
+    /// `count params`.
+    Params,
+    /// `count macs v[...]`.
+    Macs(&'m crate::ir::Ref),
+    /// `depth v[...]`.
+    Depth(&'m crate::ir::Ref),
+}
+
+impl<'m> Count<'m> {
+    /// The count a request asks for, if it asks for one.
+    pub fn of(kind: &'m RequestKind) -> Option<Count<'m>> {
+        match kind {
+            RequestKind::CountParams => Some(Count::Params),
+            RequestKind::CountMacs(r) => Some(Count::Macs(r)),
+            RequestKind::Depth(r) => Some(Count::Depth(r)),
+            RequestKind::Adjoints { .. }
+            | RequestKind::Grad { .. }
+            | RequestKind::Inverse
+            | RequestKind::Jacobian { .. }
+            | RequestKind::Det { .. }
+            | RequestKind::Expect { .. } => None,
+        }
+    }
+}
+
 /// Checks a derived count or depth by brute force at each setting of the
 /// dims: how many settings agreed, or where it does not.
 pub fn count_error(
     model: &Model,
-    kind: &RequestKind,
+    count: Count<'_>,
     p: &Poly,
     settings: &[Vec<i64>],
 ) -> Result<usize, String> {
@@ -195,15 +223,15 @@ pub fn count_error(
     for (k, dims) in settings.iter().enumerate() {
         // At size 1 a matrix is indistinguishable from a scalar by its
         // values, so products are counted from size 2 up.
-        if matches!(kind, RequestKind::CountMacs(_)) && dims.contains(&1) {
+        if matches!(count, Count::Macs(_)) && dims.contains(&1) {
             continue;
         }
         let Ok(inst) = Instance::new(model, dims.clone(), k as u64 + 1) else {
             continue;
         };
-        let brute = match kind {
-            RequestKind::CountParams => params_brute(model, &inst),
-            RequestKind::CountMacs(r) => {
+        let brute = match count {
+            Count::Params => params_brute(model, &inst),
+            Count::Macs(r) => {
                 let forward = Forward::new(&inst, None);
                 let ev = Evaluator {
                     forward: &forward,
@@ -218,8 +246,7 @@ pub fn count_error(
                     None => Err(EvalError("not a defined variable".into())),
                 }
             }
-            RequestKind::Depth(r) => depth_brute(model, &inst, r.var),
-            _ => continue,
+            Count::Depth(r) => depth_brute(model, &inst, r.var),
         };
         match (brute, value_at(p, dims)) {
             (Ok(x), Some(y)) if x == y => checked += 1,
@@ -248,22 +275,24 @@ pub fn verify_counts(key: &AnswerKey) -> Vec<Check> {
         let Some(Rhs::Poly(p)) = a.equations.first().map(|d| &d.rhs) else {
             continue;
         };
-        let (what, how) = match &req.kind {
-            RequestKind::CountParams => (
+        let Some(count) = Count::of(&req.kind) else {
+            continue;
+        };
+        let (what, how) = match count {
+            Count::Params => (
                 "params".to_owned(),
                 "parameter entries counted on instances",
             ),
-            RequestKind::CountMacs(r) => (
+            Count::Macs(r) => (
                 format!("macs({})", model.symbols.ref_text(r)),
                 "products' operands counted while evaluating",
             ),
-            RequestKind::Depth(r) => (
+            Count::Depth(r) => (
                 format!("depth({})", model.symbols.ref_text(r)),
                 "longest chain in the explicit dependence graph",
             ),
-            _ => continue,
         };
-        let (checked, failure) = match count_error(model, &req.kind, p, &model.dim_settings(4)) {
+        let (checked, failure) = match count_error(model, count, p, &model.dim_settings(4)) {
             Ok(n) => (n, None),
             Err(f) => (0, Some(f)),
         };

@@ -1,0 +1,202 @@
+//! Notes, rendered: plain text for the text and Markdown keys, text with
+//! math for LaTeX (conditions, sizes and names set as formulas), and a
+//! structured object for JSON.
+
+use super::{latex, plain, size_text};
+use crate::ir::{Leaf, Symbols, Target};
+use crate::key::{Condition, Elementwise, Note};
+use crate::poly::Poly;
+use serde_json::{json, Value};
+
+/// What the note about a limit says.
+pub const LIMITED: &str =
+    "simplification stopped at the e-graph limit; the form shown is correct but may not be the simplest";
+
+const DET_LEFT: &str = "no determinant rule applies to what remains; it is left as a determinant";
+
+/// How the parts of a note are written: as text or as LaTeX math.
+trait Style {
+    fn expr(&self, s: &Symbols, e: &egg::RecExpr<crate::ir::Node>) -> String;
+    fn size(&self, s: &Symbols, p: &Poly) -> String;
+    fn leaf(&self, s: &Symbols, l: &Leaf) -> String;
+    fn name(&self, n: &str) -> String;
+    fn text(&self, t: &str) -> String;
+}
+
+struct Plain;
+
+impl Style for Plain {
+    fn expr(&self, s: &Symbols, e: &egg::RecExpr<crate::ir::Node>) -> String {
+        plain::expr(s, e)
+    }
+    fn size(&self, s: &Symbols, p: &Poly) -> String {
+        let text = size_text(p, s);
+        if p.0.len() > 1 {
+            format!("({text})")
+        } else {
+            text
+        }
+    }
+    fn leaf(&self, s: &Symbols, l: &Leaf) -> String {
+        format!("`{}`", plain::leaf(s, l))
+    }
+    fn name(&self, n: &str) -> String {
+        n.to_owned()
+    }
+    fn text(&self, t: &str) -> String {
+        t.to_owned()
+    }
+}
+
+struct Latex;
+
+impl Style for Latex {
+    fn expr(&self, s: &Symbols, e: &egg::RecExpr<crate::ir::Node>) -> String {
+        format!("${}$", latex::expr(s, e))
+    }
+    fn size(&self, s: &Symbols, p: &Poly) -> String {
+        format!("${}$", latex::poly(p, s))
+    }
+    fn leaf(&self, s: &Symbols, l: &Leaf) -> String {
+        format!("${}$", latex::leaf(s, l))
+    }
+    fn name(&self, n: &str) -> String {
+        format!("${}$", latex::name(n))
+    }
+    fn text(&self, t: &str) -> String {
+        latex::escape_text(t)
+    }
+}
+
+fn condition(st: &dyn Style, s: &Symbols, c: &Condition, latex_math: bool) -> String {
+    match (c, latex_math) {
+        (Condition::Nonzero(e), false) => format!("{} != 0", st.expr(s, e)),
+        (Condition::Nonzero(e), true) => format!("${} \\neq 0$", latex::expr(s, e)),
+        (Condition::Invertible(m), _) => format!("{} is invertible", st.expr(s, m)),
+    }
+}
+
+fn conditions(st: &dyn Style, s: &Symbols, cs: &[Condition], latex_math: bool) -> String {
+    cs.iter()
+        .map(|c| condition(st, s, c, latex_math))
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+/// Names as a note lists them: `a, b and c`.
+fn listed(names: &[String]) -> String {
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
+}
+
+fn elementwise(st: &dyn Style, s: &Symbols, w: &Elementwise) -> String {
+    let mut parts = Vec::new();
+    if !w.adds.is_zero() {
+        parts.push(format!("{} additions", st.size(s, &w.adds)));
+    }
+    if !w.muls.is_zero() {
+        parts.push(format!("{} multiplications", st.size(s, &w.muls)));
+    }
+    for (f, n) in &w.funcs {
+        let name = if f == "^" {
+            st.text("powers (^)")
+        } else {
+            st.text(f)
+        };
+        parts.push(format!("{name} on {} entries", st.size(s, n)));
+    }
+    if parts.is_empty() {
+        "no elementwise work beside the MACs".to_owned()
+    } else {
+        format!(
+            "elementwise work beside the MACs, not counted in them: {}",
+            parts.join(", ")
+        )
+    }
+}
+
+fn render(st: &dyn Style, s: &Symbols, n: &Note, latex_math: bool) -> String {
+    match n {
+        Note::HoldsWhere(cs) => format!("this holds where {}", conditions(st, s, cs, latex_math)),
+        Note::InverseExistsWhere(cs) => {
+            format!("the inverse exists where {}", conditions(st, s, cs, latex_math))
+        }
+        Note::Limited => st.text(LIMITED),
+        Note::DeterminantLeft => st.text(DET_LEFT),
+        Note::PastTheEnd(r) => format!(
+            "{} {} {}",
+            st.text("the adjoint of a value the equations do not compute (past the last index value, or a boundary value) is zero, so a term such as the one with"),
+            st.leaf(s, &Leaf::Bar(Target::Var(r.clone()))),
+            st.text("vanishes where its index leaves the range"),
+        ),
+        Note::UnusedParams(names) => {
+            let (what, verb) = if names.len() == 1 {
+                ("parameter", "is")
+            } else {
+                ("parameters", "are")
+            };
+            let names: Vec<String> = names.iter().map(|n| st.name(n)).collect();
+            format!(
+                "not counted: the {what} {} {verb} declared but used by no equation, boundary value or loss",
+                listed(&names)
+            )
+        }
+        Note::Elementwise(w) => elementwise(st, s, w),
+        Note::Uncosted(what) => {
+            let what: Vec<String> = what.iter().map(|w| st.text(w)).collect();
+            format!(
+                "not counted: {}, whose cost depends on how it is computed; the MAC count covers the rest of the equation",
+                listed(&what)
+            )
+        }
+    }
+}
+
+/// A note as plain text, for the text and Markdown keys.
+pub fn text(s: &Symbols, n: &Note) -> String {
+    render(&Plain, s, n, false)
+}
+
+/// A note as LaTeX text, its formulas in math.
+pub fn tex(s: &Symbols, n: &Note) -> String {
+    render(&Latex, s, n, true)
+}
+
+fn condition_json(s: &Symbols, c: &Condition) -> Value {
+    match c {
+        Condition::Nonzero(e) => json!({"nonzero": plain::expr(s, e)}),
+        Condition::Invertible(m) => json!({"invertible": plain::expr(s, m)}),
+    }
+}
+
+/// A note as a JSON object: its kind and its parts, expressions and sizes
+/// in the language's syntax.
+pub fn json(s: &Symbols, n: &Note) -> Value {
+    let size = |p: &Poly| size_text(p, s);
+    match n {
+        Note::HoldsWhere(cs) => json!({
+            "kind": "holds_where",
+            "conditions": cs.iter().map(|c| condition_json(s, c)).collect::<Vec<_>>(),
+        }),
+        Note::InverseExistsWhere(cs) => json!({
+            "kind": "inverse_exists_where",
+            "conditions": cs.iter().map(|c| condition_json(s, c)).collect::<Vec<_>>(),
+        }),
+        Note::Limited => json!({"kind": "limited"}),
+        Note::DeterminantLeft => json!({"kind": "determinant_left"}),
+        Note::PastTheEnd(r) => json!({
+            "kind": "past_the_end",
+            "adjoint": plain::leaf(s, &Leaf::Bar(Target::Var(r.clone()))),
+        }),
+        Note::UnusedParams(names) => json!({"kind": "unused_params", "params": names}),
+        Note::Elementwise(w) => json!({
+            "kind": "elementwise",
+            "adds": size(&w.adds),
+            "muls": size(&w.muls),
+            "functions": w.funcs.iter().map(|(f, n)| json!({"function": f, "entries": size(n)})).collect::<Vec<_>>(),
+        }),
+        Note::Uncosted(what) => json!({"kind": "uncosted", "operations": what}),
+    }
+}
