@@ -42,11 +42,17 @@ impl Named {
     }
 }
 
-/// Names the language keeps for itself.
+/// Names the language keeps for itself, besides the elementwise
+/// functions' (see `is_builtin`).
 const BUILTINS: &[&str] = &[
-    "sigma", "tanh", "exp", "log", "sqrt", "sum", "bar", "det", "inv", "tr", "I", "zeros", "diag",
-    "params", "macs", "scalar", "adjoints", "inverse",
+    "sum", "bar", "det", "inv", "tr", "I", "zeros", "diag", "params", "macs", "scalar", "adjoints",
+    "inverse",
 ];
+
+/// Whether the language keeps `name` for itself.
+fn is_builtin(name: &str) -> bool {
+    BUILTINS.contains(&name) || crate::ir::Act::from_name(name).is_some()
+}
 
 /// Checks a parsed script and builds its model.
 pub fn check(script: &ast::Script, source: &Source) -> Result<Model, Diagnostics> {
@@ -183,7 +189,7 @@ impl Checker {
 
     /// Declares a name, reporting a redefinition or a built-in clash.
     fn declare(&mut self, name: &ast::Ident, what: Named) -> bool {
-        if BUILTINS.contains(&name.name.as_str()) {
+        if is_builtin(&name.name) {
             self.error(
                 Diagnostic::new(
                     name.span,

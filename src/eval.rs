@@ -157,16 +157,7 @@ impl Evaluator<'_> {
                 go(*x, b)?.map(|v| v.powf(p))
             }
             Node::Trans(x) => go(*x, b)?.transpose(),
-            Node::Sigma(x) => go(*x, b)?.map(sigmoid),
-            Node::Tanh(x) => go(*x, b)?.map(f64::tanh),
-            Node::Exp(x) => go(*x, b)?.map(f64::exp),
-            Node::Log(x) => go(*x, b)?.map(f64::ln),
-            Node::Sqrt(x) => go(*x, b)?.map(f64::sqrt),
-            Node::DSigma(x) => go(*x, b)?.map(|v| sigmoid(v) * (1.0 - sigmoid(v))),
-            Node::DTanh(x) => go(*x, b)?.map(|v| 1.0 - v.tanh().powi(2)),
-            Node::DExp(x) => go(*x, b)?.map(f64::exp),
-            Node::DLog(x) => go(*x, b)?.map(|v| 1.0 / v),
-            Node::DSqrt(x) => go(*x, b)?.map(|v| 0.5 / v.sqrt()),
+            Node::Act(f, [x]) => go(*x, b)?.map(|v| f.eval(v)),
             Node::Call([f, x]) | Node::Grad([f, x]) | Node::Hess([f, x]) => {
                 let Node::Leaf(Leaf::Fn(fid)) = &e[*f] else {
                     return Err(EvalError(
@@ -261,11 +252,6 @@ fn size(n: f64) -> Result<usize> {
     } else {
         Err(EvalError(format!("{n} is not a size")))
     }
-}
-
-/// The logistic function.
-pub fn sigmoid(v: f64) -> f64 {
-    1.0 / (1.0 + (-v).exp())
 }
 
 /// The largest difference between two values, entry by entry, relative

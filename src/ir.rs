@@ -4,6 +4,7 @@
 //! Every derivation works on `RecExpr<Node>`; nodes are built directly,
 //! never by formatting and parsing strings.
 
+pub mod act;
 pub mod analysis;
 pub mod build;
 
@@ -190,7 +191,7 @@ mod language {
     // The macro takes no doc attributes on variants; each is described by
     // the comment above it.
     #![allow(missing_docs)]
-    use super::{Leaf, Rational};
+    use super::{Fun, Leaf, Rational};
     use egg::{define_language, Id};
 
     define_language! {
@@ -214,26 +215,9 @@ mod language {
             "^" = Pow([Id; 2]),
             // `a^T`.
             "T" = Trans(Id),
-            // `sigma(a)`.
-            "sigma" = Sigma(Id),
-            // `tanh(a)`.
-            "tanh" = Tanh(Id),
-            // `exp(a)`.
-            "exp" = Exp(Id),
-            // `log(a)`.
-            "log" = Log(Id),
-            // `sqrt(a)`.
-            "sqrt" = Sqrt(Id),
-            // `sigma'(a)`.
-            "sigma'" = DSigma(Id),
-            // `tanh'(a)`.
-            "tanh'" = DTanh(Id),
-            // `exp'(a)`.
-            "exp'" = DExp(Id),
-            // `log'(a)`.
-            "log'" = DLog(Id),
-            // `sqrt'(a)`.
-            "sqrt'" = DSqrt(Id),
+            // An elementwise function or its derivative form: `tanh(a)`,
+            // `tanh'(a)` (see `act::ROWS`).
+            Act(Fun, [Id; 1]),
             // `(call f a)`: a declared function's value; `f` is a `Leaf::Fn`.
             "call" = Call([Id; 2]),
             // `(grad f a)`: its gradient.
@@ -273,77 +257,22 @@ mod language {
         }
     }
 }
+pub use act::{Act, Fun};
 pub use language::Node;
-
-/// The elementwise functions of the language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Act {
-    /// The logistic sigmoid.
-    Sigma,
-    /// The hyperbolic tangent.
-    Tanh,
-    /// The exponential.
-    Exp,
-    /// The natural logarithm.
-    Log,
-    /// The square root.
-    Sqrt,
-}
-
-impl Act {
-    /// Every elementwise function, in a fixed order.
-    pub const ALL: [Act; 5] = [Act::Sigma, Act::Tanh, Act::Exp, Act::Log, Act::Sqrt];
-
-    /// The name in the language.
-    pub fn name(self) -> &'static str {
-        match self {
-            Act::Sigma => "sigma",
-            Act::Tanh => "tanh",
-            Act::Exp => "exp",
-            Act::Log => "log",
-            Act::Sqrt => "sqrt",
-        }
-    }
-
-    /// The function by its name in the language.
-    pub fn from_name(name: &str) -> Option<Act> {
-        Act::ALL.into_iter().find(|a| a.name() == name)
-    }
-}
 
 impl Node {
     /// The function, whether it is the derivative form, and the argument,
     /// for an elementwise-function node.
     pub fn as_act(&self) -> Option<(Act, bool, Id)> {
-        Some(match *self {
-            Node::Sigma(a) => (Act::Sigma, false, a),
-            Node::Tanh(a) => (Act::Tanh, false, a),
-            Node::Exp(a) => (Act::Exp, false, a),
-            Node::Log(a) => (Act::Log, false, a),
-            Node::Sqrt(a) => (Act::Sqrt, false, a),
-            Node::DSigma(a) => (Act::Sigma, true, a),
-            Node::DTanh(a) => (Act::Tanh, true, a),
-            Node::DExp(a) => (Act::Exp, true, a),
-            Node::DLog(a) => (Act::Log, true, a),
-            Node::DSqrt(a) => (Act::Sqrt, true, a),
-            _ => return None,
-        })
+        match *self {
+            Node::Act(f, [a]) => Some((f.act, f.prime, a)),
+            _ => None,
+        }
     }
 
     /// The node applying `act` (or its derivative) to `a`.
     pub fn act(act: Act, prime: bool, a: Id) -> Node {
-        match (act, prime) {
-            (Act::Sigma, false) => Node::Sigma(a),
-            (Act::Tanh, false) => Node::Tanh(a),
-            (Act::Exp, false) => Node::Exp(a),
-            (Act::Log, false) => Node::Log(a),
-            (Act::Sqrt, false) => Node::Sqrt(a),
-            (Act::Sigma, true) => Node::DSigma(a),
-            (Act::Tanh, true) => Node::DTanh(a),
-            (Act::Exp, true) => Node::DExp(a),
-            (Act::Log, true) => Node::DLog(a),
-            (Act::Sqrt, true) => Node::DSqrt(a),
-        }
+        Node::Act(Fun { act, prime }, [a])
     }
 
     /// The constant, if this is one.

@@ -6,7 +6,7 @@
 
 use deriv::diag::Source;
 use deriv::eval::{rel_error, Forward, Instance};
-use deriv::ir::{Ix, Leaf, Node, Ref};
+use deriv::ir::{Act, Ix, Leaf, Node, Ref};
 use deriv::model::Model;
 use deriv::num::Rational;
 use deriv::print::plain;
@@ -95,14 +95,14 @@ impl Build {
                 let node = match k {
                     0 => Node::Neg(a),
                     1 => Node::Trans(a),
-                    2 => Node::Sigma(a),
-                    3 => Node::Tanh(a),
-                    4 => Node::Exp(a),
-                    5 => Node::Log(a),
-                    6 => Node::Sqrt(a),
-                    7 => Node::DSigma(a),
-                    8 => Node::DTanh(a),
-                    9 => Node::DSqrt(a),
+                    2 => Node::act(Act::Sigma, false, a),
+                    3 => Node::act(Act::Tanh, false, a),
+                    4 => Node::act(Act::Exp, false, a),
+                    5 => Node::act(Act::Log, false, a),
+                    6 => Node::act(Act::Sqrt, false, a),
+                    7 => Node::act(Act::Sigma, true, a),
+                    8 => Node::act(Act::Tanh, true, a),
+                    9 => Node::act(Act::Sqrt, true, a),
                     10 => Node::Det(a),
                     11 => Node::Inv(a),
                     12 => Node::Trace(a),
@@ -118,7 +118,7 @@ impl Build {
                         let fid = self.add(f());
                         Node::Hess([fid, a])
                     }
-                    _ => Node::DExp(a),
+                    _ => Node::act(Act::Exp, true, a),
                 };
                 self.add(node)
             }

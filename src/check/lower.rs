@@ -169,7 +169,7 @@ impl<'c> Lowerer<'c> {
     }
 
     fn unknown_function(&self, f: &ast::Ident) -> Diagnostic {
-        let mut known: Vec<&str> = Act::ALL.iter().map(|a| a.name()).collect();
+        let mut known: Vec<&str> = Act::all().map(Act::name).collect();
         known.extend(["sum", "bar", "det", "inv", "tr", "I", "zeros", "diag"]);
         known.extend(self.ck.model.fns.iter().map(|d| d.name.as_str()));
         let hint = match closest(&f.name, known.iter().copied()) {
@@ -179,7 +179,8 @@ impl<'c> Lowerer<'c> {
             ),
             Some(c) => format!("did you mean `{c}`?"),
             None => format!(
-                "the built-in functions are sigma, tanh, exp, log, sqrt, sum, bar, det, inv, tr, diag and I; declare others with `fn {} : D -> scalar`",
+                "the built-in functions are {}, sum, bar, det, inv, tr, diag and I; declare others with `fn {} : D -> scalar`",
+                Act::all().map(Act::name).collect::<Vec<_>>().join(", "),
                 f.name
             ),
         };
@@ -497,7 +498,10 @@ impl<'c> Lowerer<'c> {
                 format!("`{}'` is not a derivative the language knows", name.name),
                 "no derivative form",
             )
-            .hint("derivative forms exist for sigma, tanh, exp, log and sqrt; for a declared function use `grad F(x)`"));
+            .hint(format!(
+                "derivative forms exist for {}; for a declared function use `grad F(x)`",
+                Act::listed()
+            )));
         }
         match fname {
             "sum" if args.len() == 1 => {

@@ -84,9 +84,7 @@ pub fn readable_cost(
     // scalars pulled out of it: `beta^D * det(X)` beats `det(beta * X)`.
     let (own, weight) = match enode {
         Node::Vjp(_) | Node::Jac(_) => (UNRESOLVED, 1),
-        Node::DSigma(_) | Node::DTanh(_) | Node::DExp(_) | Node::DLog(_) | Node::DSqrt(_) => {
-            (40, 1)
-        }
+        Node::Act(f, _) if f.prime => (f.act.row().prime_cost, 1),
         Node::Det(_) | Node::Inv(_) => (4, 3),
         Node::Div(_) => (3, 1),
         Node::Leaf(_) | Node::Num(_) => (1, 1),
@@ -361,7 +359,7 @@ pub fn rewrite(
 pub(crate) mod grown {
     use crate::ir::analysis::{Graph, Meta};
     use crate::ir::build::ExprBuilder;
-    use crate::ir::{Leaf, Node};
+    use crate::ir::{Act, Leaf, Node};
     use egg::Id;
 
     /// A random expression over a few scalar leaves, from `seed`.
@@ -371,7 +369,11 @@ pub(crate) mod grown {
             .wrapping_add(1442695040888963407);
         let pick = (*seed >> 33) % if depth == 0 { 3 } else { 11 };
         let binary: [fn([Id; 2]) -> Node; 4] = [Node::Add, Node::Sub, Node::Mul, Node::Had];
-        let unary: [fn(Id) -> Node; 3] = [Node::Neg, Node::Sigma, Node::DTanh];
+        let unary: [fn(Id) -> Node; 3] = [
+            Node::Neg,
+            |a| Node::act(Act::Sigma, false, a),
+            |a| Node::act(Act::Tanh, true, a),
+        ];
         let leaf = (*seed >> 40) as u32 % 3;
         let mut kid = |b: &mut ExprBuilder| expression(seed, b, depth - 1);
         match pick {

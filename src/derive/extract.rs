@@ -223,17 +223,7 @@ fn elementwise(n: &Node) -> Option<(&[Id], bool)> {
         Node::Div(ab) | Node::Pow(ab) => Some((&ab[..1], false)),
         Node::Sum(ie) => Some((&ie[1..], false)),
         Node::Trans(a) => Some((std::slice::from_ref(a), true)),
-        Node::Neg(a)
-        | Node::Sigma(a)
-        | Node::Tanh(a)
-        | Node::Exp(a)
-        | Node::Log(a)
-        | Node::Sqrt(a)
-        | Node::DSigma(a)
-        | Node::DTanh(a)
-        | Node::DExp(a)
-        | Node::DLog(a)
-        | Node::DSqrt(a) => Some((std::slice::from_ref(a), false)),
+        Node::Neg(a) | Node::Act(_, [a]) => Some((std::slice::from_ref(a), false)),
         _ => None,
     }
 }

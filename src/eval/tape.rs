@@ -12,8 +12,8 @@
 //! by the convention of the printed equations, the adjoint of a value the
 //! model does not compute is zero (see [`super::FdAdjoints`]).
 
-use super::{sigmoid, Adjoints, EvalError, Evaluator, Instance, Mat, Result};
-use crate::ir::{Act, Ix, Leaf, Node, Ref, Target};
+use super::{Adjoints, EvalError, Evaluator, Instance, Mat, Result};
+use crate::ir::{Fun, Ix, Leaf, Node, Ref, Target};
 use crate::model::VarKind;
 use egg::{Id, RecExpr};
 use rustc_hash::FxHashMap as HashMap;
@@ -36,7 +36,7 @@ enum Op {
     Div(usize, usize),
     Pow(usize, usize),
     Trans(usize),
-    Act(Act, bool, usize),
+    Act(Fun, usize),
     Call(u32, usize),
     Grad(u32, usize),
     Hess(u32, usize),
@@ -69,40 +69,6 @@ fn err(msg: &str) -> EvalError {
     EvalError(msg.to_owned())
 }
 
-/// The value of an elementwise function or its derivative.
-fn act_value(act: Act, prime: bool, v: f64) -> f64 {
-    match (act, prime) {
-        (Act::Sigma, false) => sigmoid(v),
-        (Act::Tanh, false) => v.tanh(),
-        (Act::Exp, false) => v.exp(),
-        (Act::Log, false) => v.ln(),
-        (Act::Sqrt, false) => v.sqrt(),
-        (Act::Sigma, true) => sigmoid(v) * (1.0 - sigmoid(v)),
-        (Act::Tanh, true) => 1.0 - v.tanh().powi(2),
-        (Act::Exp, true) => v.exp(),
-        (Act::Log, true) => 1.0 / v,
-        (Act::Sqrt, true) => 0.5 / v.sqrt(),
-    }
-}
-
-/// The derivative of `act_value(act, prime, v)` with respect to `v`.
-fn act_slope(act: Act, prime: bool, v: f64) -> f64 {
-    match (act, prime) {
-        (a, false) => act_value(a, true, v),
-        (Act::Sigma, true) => {
-            let s = sigmoid(v);
-            s * (1.0 - s) * (1.0 - 2.0 * s)
-        }
-        (Act::Tanh, true) => {
-            let t = v.tanh();
-            -2.0 * t * (1.0 - t * t)
-        }
-        (Act::Exp, true) => v.exp(),
-        (Act::Log, true) => -1.0 / (v * v),
-        (Act::Sqrt, true) => -0.25 / (v * v.sqrt()),
-    }
-}
-
 impl<'i> Tape<'i> {
     fn push(&mut self, op: Op, val: Mat) -> usize {
         let varying = match &op {
@@ -112,7 +78,7 @@ impl<'i> Tape<'i> {
             Op::Fill(a)
             | Op::Neg(a)
             | Op::Trans(a)
-            | Op::Act(_, _, a)
+            | Op::Act(_, a)
             | Op::Call(_, a)
             | Op::Grad(_, a)
             | Op::Hess(_, a)
@@ -388,14 +354,11 @@ impl<'i> Tape<'i> {
             Node::Vjp(_) | Node::Jac(_) => {
                 return Err(err("an unresolved derivative has no numeric value"))
             }
-            n => match n.as_act() {
-                Some((act, prime, x)) => {
-                    let a = self.node(e, x, b)?;
-                    let v = self.vals[a].map(|u| act_value(act, prime, u));
-                    self.push(Op::Act(act, prime, a), v)
-                }
-                None => return Err(err("an operation without a numeric value")),
-            },
+            Node::Act(f, [x]) => {
+                let a = self.node(e, *x, b)?;
+                let v = self.vals[a].map(|u| f.eval(u));
+                self.push(Op::Act(*f, a), v)
+            }
         })
     }
 
@@ -465,8 +428,8 @@ impl<'i> Tape<'i> {
                     }
                 }
                 Op::Trans(a) => give(*a, g.transpose())?,
-                Op::Act(act, prime, a) => {
-                    let slope = v(*a).map(|u| act_slope(*act, *prime, u));
+                Op::Act(f, a) => {
+                    let slope = v(*a).map(|u| f.slope(u));
                     give(*a, g.had(&slope)?)?;
                 }
                 Op::Call(f, a) => {

@@ -273,26 +273,15 @@ impl Analysis<Node> for Meta {
                 };
                 return Data { shape, konst };
             }
-            Node::Sigma(a) | Node::Tanh(a) | Node::Exp(a) | Node::Log(a) | Node::Sqrt(a) => {
-                let c = k(a).and_then(|x| x.as_constant());
-                let konst = match (enode, c) {
-                    (Node::Sigma(_), Some(c)) if c.is_zero() => Some(Rational::frac(1, 2)),
-                    (Node::Tanh(_), Some(c)) if c.is_zero() => Some(Rational::zero()),
-                    (Node::Exp(_), Some(c)) if c.is_zero() => Some(Rational::one()),
-                    (Node::Log(_), Some(c)) if c.is_one() => Some(Rational::zero()),
-                    (Node::Sqrt(_), Some(c)) if c.is_zero() || c.is_one() => Some(c),
+            Node::Act(f, [a]) => {
+                let konst = match k(a).and_then(|x| x.as_constant()) {
+                    Some(c) if !f.prime => (f.act.row().fold)(&c),
                     _ => None,
                 };
                 return Data {
                     shape: sh(a),
                     konst: konst.map(Poly::constant),
                 };
-            }
-            Node::DSigma(a) | Node::DTanh(a) | Node::DExp(a) | Node::DLog(a) | Node::DSqrt(a) => {
-                return Data {
-                    shape: sh(a),
-                    konst: None,
-                }
             }
             Node::Call(_) | Node::Det(_) | Node::Trace(_) => (None, None),
             Node::SumAll(a) => {

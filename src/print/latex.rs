@@ -469,37 +469,26 @@ impl Latex<'_> {
                     self.node(*c, false);
                 }
             }
-            Node::Sigma(_)
-            | Node::Tanh(_)
-            | Node::Exp(_)
-            | Node::Log(_)
-            | Node::Sqrt(_)
-            | Node::DSigma(_)
-            | Node::DTanh(_)
-            | Node::DExp(_)
-            | Node::DLog(_)
-            | Node::DSqrt(_) => {
-                if let Some((act, prime, a)) = node.as_act() {
-                    let f = match act {
-                        crate::ir::Act::Sigma => "\\sigma",
-                        crate::ir::Act::Tanh => "\\tanh",
-                        crate::ir::Act::Exp => "\\exp",
-                        crate::ir::Act::Log => "\\log",
-                        crate::ir::Act::Sqrt => "\\operatorname{sqrt}",
-                    };
-                    if act == crate::ir::Act::Sqrt && !prime {
-                        self.out.push_str("\\sqrt{");
-                        self.node(a, false);
-                        self.out.push('}');
-                    } else {
-                        self.out.push_str(f);
-                        if prime {
-                            self.out.push('\'');
-                        }
-                        self.args(&[a]);
-                    }
+            Node::Act(f, [a]) => match (f.act.row().latex, f.prime) {
+                (crate::ir::act::Latex::Wrap { open, close, .. }, false) => {
+                    self.out.push_str(open);
+                    self.node(*a, false);
+                    self.out.push_str(close);
                 }
-            }
+                (
+                    crate::ir::act::Latex::Wrap {
+                        prime_name: name, ..
+                    },
+                    true,
+                )
+                | (crate::ir::act::Latex::Operator(name), _) => {
+                    self.out.push_str(name);
+                    if f.prime {
+                        self.out.push('\'');
+                    }
+                    self.args(&[*a]);
+                }
+            },
         }
     }
 }

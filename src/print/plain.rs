@@ -206,25 +206,7 @@ impl Plain<'_> {
                     self.node(*c, false);
                 }
             }
-            Node::Sigma(_)
-            | Node::Tanh(_)
-            | Node::Exp(_)
-            | Node::Log(_)
-            | Node::Sqrt(_)
-            | Node::DSigma(_)
-            | Node::DTanh(_)
-            | Node::DExp(_)
-            | Node::DLog(_)
-            | Node::DSqrt(_) => {
-                if let Some((act, prime, a)) = node.as_act() {
-                    let name = if prime {
-                        format!("{}'", act.name())
-                    } else {
-                        act.name().to_owned()
-                    };
-                    self.call(&name, &[a]);
-                }
-            }
+            Node::Act(f, [a]) => self.call(&f.to_string(), &[*a]),
         }
     }
 }

@@ -7,9 +7,11 @@
 //! These rules assume the leaves are independent variables: they run on an
 //! e-graph in which no leaf has been merged with its definition.
 
-use super::{built_if, depends, free_of_bound, is_independent, is_zero_var, rule, var, Rewrite};
+use super::{
+    built_if, depends, free_of_bound, guarded, is_independent, is_zero_var, rule, var, Rewrite,
+};
 use crate::ir::analysis::{add_poly, independent, is_scalar, is_zero, shape_of, Graph};
-use crate::ir::Node;
+use crate::ir::{Act, Node};
 use crate::num::Rational;
 use egg::{Id, Subst};
 
@@ -104,7 +106,7 @@ fn power_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
         return Some(tu);
     }
     let un = eg.add(Node::Pow([u, n]));
-    let lg = eg.add(Node::Log(u));
+    let lg = eg.add(Node::act(Act::Log, false, u));
     let h = eg.add(Node::Had([un, lg]));
     let bn = inner(eg, b, h);
     let tn = vjp(eg, bn, x, n);
@@ -142,11 +144,13 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("d-hadamard";     "(vjp ?b ?x (.* ?u ?v))"      => "(+ (vjp (.* ?b ?v) ?x ?u) (vjp (.* ?b ?u) ?x ?v))" if chain(&["?u", "?v"])),
         rule!("d-transpose";    "(vjp ?b ?x (T ?u))"          => "(vjp (T ?b) ?x ?u)" if chain(&["?u"])),
         rule!("d-sumall-had";   "(vjp ?b ?x (sumall (.* ?u ?v)))" => "(+ (vjp (* ?b ?v) ?x ?u) (vjp (* ?b ?u) ?x ?v))" if chain(&["?u", "?v"])),
-        rule!("d-chain-sigma";  "(vjp ?b ?x (sigma ?u))"      => "(vjp (.* ?b (sigma' ?u)) ?x ?u)" if chain(&["?u"])),
-        rule!("d-chain-tanh";   "(vjp ?b ?x (tanh ?u))"       => "(vjp (.* ?b (tanh' ?u)) ?x ?u)" if chain(&["?u"])),
-        rule!("d-chain-exp";    "(vjp ?b ?x (exp ?u))"        => "(vjp (.* ?b (exp' ?u)) ?x ?u)" if chain(&["?u"])),
-        rule!("d-chain-log";    "(vjp ?b ?x (log ?u))"        => "(vjp (.* ?b (log' ?u)) ?x ?u)" if chain(&["?u"])),
-        rule!("d-chain-sqrt";   "(vjp ?b ?x (sqrt ?u))"       => "(vjp (.* ?b (sqrt' ?u)) ?x ?u)" if chain(&["?u"])),
+    ];
+    // The chain rule through each elementwise function of the table.
+    rules.extend(Act::all().map(|a| {
+        let f = a.name();
+        guarded(&format!("d-chain-{f}"), &format!("(vjp ?b ?x ({f} ?u))"), &format!("(vjp (.* ?b ({f}' ?u)) ?x ?u)"), vec![Box::new(chain(&["?u"]))])
+    }));
+    rules.extend([
         rule!("d-chain-fn";     "(vjp ?b ?x (call ?f ?u))"    => "(vjp (* ?b (grad ?f ?u)) ?x ?u)" if chain(&["?u"])),
         rule!("d-chain-grad";   "(vjp ?b ?x (grad ?f ?u))"    => "(vjp (* (hess ?f ?u) ?b) ?x ?u)" if chain(&["?u"])),
         rule!("d-det";          "(vjp ?b ?x (det ?m))"        => "(vjp (* (* ?b (det ?m)) (T (inv ?m))) ?x ?m)" if chain(&["?m"])),
@@ -154,7 +158,7 @@ pub fn rules() -> Vec<Rewrite> {
         // A sum over an index that neither the seed nor the leaf mentions
         // is linear: the derivative of each term, summed.
         rule!("d-sum";          "(vjp ?b ?x (sum ?i ?e))"     => "(sum ?i (vjp ?b ?x ?e))" if chain(&["?e"]) if free_of_bound(&["?b", "?x"])),
-    ];
+    ]);
     rules.push(built_if("d-add", "(vjp ?b ?x (+ ?u ?v))", chain(&["?u", "?v"]), |eg, s| sum_rule(eg, s, false)));
     rules.push(built_if("d-sub", "(vjp ?b ?x (- ?u ?v))", chain(&["?u", "?v"]), |eg, s| sum_rule(eg, s, true)));
     rules.push(built_if("d-mul", "(vjp ?b ?x (* ?u ?v))", chain(&["?u", "?v"]), product_rule));

@@ -4,9 +4,9 @@
 //! gradient or Hessian. Like the adjoint rules, these assume independent
 //! leaves.
 
-use super::{built, built_if, depends, free_of_bound, is_independent, rule, var, Rewrite};
+use super::{built, built_if, depends, free_of_bound, guarded, is_independent, rule, var, Rewrite};
 use crate::ir::analysis::{add_poly, independent, is_scalar, shape_of, Graph};
-use crate::ir::Node;
+use crate::ir::{Act, Node};
 use crate::num::Rational;
 use egg::{Id, Subst};
 
@@ -94,15 +94,17 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("jac-constant";    "(jac ?x ?y)"              => "(* 0 (* ?y (T ?x)))" if is_independent("?y", "?x")),
         rule!("jac-neg";         "(jac ?x (neg ?u))"        => "(neg (jac ?x ?u))" if depends(&["?u"])),
         rule!("jac-hadamard";    "(jac ?x (.* ?u ?v))"      => "(+ (* (diag ?v) (jac ?x ?u)) (* (diag ?u) (jac ?x ?v)))" if depends(&["?u", "?v"])),
-        rule!("jac-chain-sigma"; "(jac ?x (sigma ?u))"      => "(* (diag (sigma' ?u)) (jac ?x ?u))" if depends(&["?u"])),
-        rule!("jac-chain-tanh";  "(jac ?x (tanh ?u))"       => "(* (diag (tanh' ?u)) (jac ?x ?u))" if depends(&["?u"])),
-        rule!("jac-chain-exp";   "(jac ?x (exp ?u))"        => "(* (diag (exp' ?u)) (jac ?x ?u))" if depends(&["?u"])),
-        rule!("jac-chain-log";   "(jac ?x (log ?u))"        => "(* (diag (log' ?u)) (jac ?x ?u))" if depends(&["?u"])),
-        rule!("jac-chain-sqrt";  "(jac ?x (sqrt ?u))"       => "(* (diag (sqrt' ?u)) (jac ?x ?u))" if depends(&["?u"])),
+    ];
+    // The chain rule through each elementwise function of the table.
+    rules.extend(Act::all().map(|a| {
+        let f = a.name();
+        guarded(&format!("jac-chain-{f}"), &format!("(jac ?x ({f} ?u))"), &format!("(* (diag ({f}' ?u)) (jac ?x ?u))"), vec![Box::new(depends(&["?u"]))])
+    }));
+    rules.extend([
         rule!("jac-chain-fn";    "(jac ?x (call ?f ?u))"    => "(* (T (grad ?f ?u)) (jac ?x ?u))" if depends(&["?u"])),
         rule!("jac-chain-grad";  "(jac ?x (grad ?f ?u))"    => "(* (hess ?f ?u) (jac ?x ?u))" if depends(&["?u"])),
         rule!("jac-sum";         "(jac ?x (sum ?i ?e))"     => "(sum ?i (jac ?x ?e))" if depends(&["?e"]) if free_of_bound(&["?x"])),
-    ];
+    ]);
     rules.push(built("jac-self",  "(jac ?x ?x)",           self_rule));
     rules.push(built_if("jac-add", "(jac ?x (+ ?u ?v))", depends(&["?u", "?v"]), |eg, s| sum_rule(eg, s, false)));
     rules.push(built_if("jac-sub", "(jac ?x (- ?u ?v))", depends(&["?u", "?v"]), |eg, s| sum_rule(eg, s, true)));
