@@ -88,11 +88,7 @@ pub fn check(script: &ast::Script, source: &Source) -> Result<Model, Diagnostics
     if ck.errors.is_empty() {
         ck.check_requests(&script.stmts);
     }
-    ck.model.symbols.shapes = crate::ir::LeafShapeTable {
-        params: ck.model.params.iter().map(|p| p.shape.clone()).collect(),
-        vars: ck.model.vars.iter().map(|v| v.shape.clone()).collect(),
-        fns: ck.model.fns.iter().map(|f| f.domain.clone()).collect(),
-    };
+    ck.model.symbols.shapes = crate::egraph::ShapeTable::new(&ck.model);
     ck.items.sort_by_key(|(k, _)| *k);
     ck.model.items = ck.items.drain(..).map(|(_, item)| item).collect();
     if ck.errors.is_empty() {

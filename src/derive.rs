@@ -7,12 +7,11 @@ pub mod adjoint;
 pub mod count;
 pub mod depth;
 pub mod det;
-pub mod egraph;
 pub mod expect;
-pub mod extract;
 pub mod inverse;
 pub mod jacobian;
 pub mod scope;
+pub mod simplify;
 pub mod window;
 
 use crate::diag::{Diagnostic, Span};
@@ -78,7 +77,7 @@ fn reused(done: &Derivation) -> Derivation {
 pub struct Session<'m> {
     model: &'m Model,
     options: &'m Options,
-    shapes: Rc<egraph::ShapeTable>,
+    shapes: Rc<crate::egraph::ShapeTable>,
     adj: Adjoints<'m>,
     jacobians: HashMap<usize, Derivation>,
     /// All adjoints, by the assumptions they were derived under.
@@ -94,7 +93,7 @@ type AssumptionKey = Vec<(crate::ir::Ref, egg::RecExpr<Node>)>;
 impl<'m> Session<'m> {
     /// A session for a model.
     pub fn new(model: &'m Model, options: &'m Options) -> Session<'m> {
-        let shapes = Rc::new(egraph::ShapeTable::new(model));
+        let shapes = Rc::new(crate::egraph::ShapeTable::new(model));
         Session {
             model,
             options,

@@ -318,7 +318,7 @@ pub struct LeafShapeTable {
     pub fns: Vec<Shape>,
 }
 
-impl LeafShapes for Symbols {
+impl LeafShapes for LeafShapeTable {
     fn leaf_shape(&self, leaf: &Leaf) -> Shape {
         self.stored_leaf_shape(leaf)
             .cloned()
@@ -327,18 +327,31 @@ impl LeafShapes for Symbols {
 
     fn stored_leaf_shape(&self, leaf: &Leaf) -> Option<&Shape> {
         match leaf {
-            Leaf::Param(p) | Leaf::Bar(Target::Param(p)) => self.shapes.params.get(*p as usize),
-            Leaf::Var(r) | Leaf::Bar(Target::Var(r)) => self.shapes.vars.get(r.var as usize),
+            Leaf::Param(p) | Leaf::Bar(Target::Param(p)) => self.params.get(*p as usize),
+            Leaf::Var(r) | Leaf::Bar(Target::Var(r)) => self.vars.get(r.var as usize),
             Leaf::Dim(_) | Leaf::Index(_) | Leaf::Fn(_) => None,
         }
     }
 
     fn fn_domain(&self, f: u32) -> Shape {
-        self.shapes
-            .fns
+        self.fns
             .get(f as usize)
             .cloned()
             .unwrap_or_else(Shape::scalar)
+    }
+}
+
+impl LeafShapes for Symbols {
+    fn leaf_shape(&self, leaf: &Leaf) -> Shape {
+        self.shapes.leaf_shape(leaf)
+    }
+
+    fn stored_leaf_shape(&self, leaf: &Leaf) -> Option<&Shape> {
+        self.shapes.stored_leaf_shape(leaf)
+    }
+
+    fn fn_domain(&self, f: u32) -> Shape {
+        self.shapes.fn_domain(f)
     }
 }
 

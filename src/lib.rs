@@ -5,9 +5,9 @@
 //! determinants, counts and depths. deriv answers each one symbolically and
 //! prints an answer key. The pipeline runs one way:
 //!
-//! text → [`syntax`] (spanned AST) → [`check`] (checked [`model`]) →
-//! [`derive`] (IR rewriting) → [`key`] → [`verify::self_check`] (every
-//! result evaluated against a numeric truth) → [`print`].
+//! text → [`syntax`] (spanned AST) → [`check`](mod@check) (checked [`model`]) →
+//! [`derive`](mod@derive) (IR rewriting) → [`key`] → [`verify::self_check`] (every
+//! result evaluated against a numeric truth) → [`print`](mod@print).
 //!
 //! ```
 //! let source = deriv::diag::Source::new("rnn.deriv", "dim H\nindex t\n\
@@ -22,6 +22,7 @@
 pub mod check;
 pub mod derive;
 pub mod diag;
+pub mod egraph;
 pub mod eval;
 pub mod graph;
 pub mod ir;
@@ -103,11 +104,11 @@ pub const STACK: usize = 512 << 20;
 ///   new stack of [`STACK`] bytes on this thread when less is left (a
 ///   switch is cheaper than a thread of its own), so a caller on a small
 ///   stack (a test thread, a benchmark) gets the binary's limits;
-/// - with egg's clock frozen (see [`derive::egraph::frozen_clock`]).
+/// - with egg's clock frozen (see [`egraph::frozen_clock`]).
 ///
 /// A call from within a run stays where it is.
 pub fn with_stack<R>(f: impl FnOnce() -> R) -> R {
-    stacker::maybe_grow(STACK / 2, STACK, || derive::egraph::frozen_clock(f))
+    stacker::maybe_grow(STACK / 2, STACK, || egraph::frozen_clock(f))
 }
 
 /// Parses, checks and answers a script.

@@ -11,7 +11,7 @@ pub use counts::verify_counts;
 pub use selfcheck::{self_check, Failure};
 
 use crate::derive::adjoint::{is_zero, Adjoints as Deriver};
-use crate::derive::egraph::ShapeTable;
+use crate::egraph::ShapeTable;
 use crate::eval::{
     positions, rel_error, Adjoints, EvalError, Evaluator, Forward, Instance, Mat, Perturb,
 };

@@ -14,8 +14,8 @@
 mod common;
 
 use deriv::derive::adjoint::Adjoints;
-use deriv::derive::egraph::{graph, ShapeTable};
 use deriv::diag::{Source, Span};
+use deriv::egraph::{graph, ShapeTable};
 use deriv::eval::{rel_error, Evaluator, Forward, Instance};
 use deriv::ir::analysis::Graph;
 use deriv::ir::{Leaf, Node, Target};

@@ -29,10 +29,10 @@
 //! A parameter used in a boundary value (`init h[0] = h0`) gets the terms
 //! that flow back into that value: `bar(h0) = U^T * (bar(h[1]) .* ...)`.
 
-use super::egraph::{extract, graph, run, ShapeTable, UNRESOLVED};
 use super::scope::Scope;
 use super::window::Window;
 use crate::diag::{Diagnostic, Span};
+use crate::egraph::{extract, graph, run, ShapeTable, UNRESOLVED};
 use crate::ir::build::ExprBuilder;
 use crate::ir::{self, Ix, Leaf, Node, Ref, Target};
 use crate::key::{Derived, Lhs, Rhs, RunStats};

@@ -3,7 +3,8 @@
 //! step assumed a scalar nonzero and the result still divides by
 //! something, the answer states the condition.
 
-use super::egraph::{rewrite, ShapeTable};
+use super::simplify::rewrite;
+use crate::egraph::ShapeTable;
 use crate::ir::build::ExprBuilder;
 use crate::ir::Node;
 use crate::key::{Condition, Note, RunStats};

@@ -10,10 +10,10 @@
 //! drawn away from 0 and 1, and a relative tolerance of 1e-6 that no term of
 //! ordinary size can hide in.
 
-use super::egraph::{run_until, ShapeTable};
 use super::rhs_expr;
 use super::scope::Scope;
 use super::window::Window;
+use crate::egraph::{run_until, ShapeTable};
 use crate::eval::{
     positions, rel_error, Evaluator, Forward, Instance, Mat, RandomAdjoints, TapeAdjoints,
 };
@@ -46,7 +46,7 @@ pub struct Context<'a> {
     pub limits: &'a Limits,
     /// The adjoint equations under the claim's assumptions (empty when the
     /// claim mentions no adjoint): a proof may replace an adjoint by its
-    /// derived equation, to [`UNFOLD_LEVELS`] levels.
+    /// derived equation, to `UNFOLD_LEVELS` levels.
     pub adjoints: &'a [Derived],
 }
 

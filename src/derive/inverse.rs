@@ -6,9 +6,10 @@
 //! inside a function (`theta[k]` in `grad F(theta[k])`) cannot be isolated
 //! in closed form, and the answer says so.
 
-use super::egraph::{rewrite, ShapeTable};
 use super::jacobian::resolve;
+use super::simplify::rewrite;
 use crate::diag::{Diagnostic, Span};
+use crate::egraph::ShapeTable;
 use crate::ir::build::ExprBuilder;
 use crate::ir::{Ix, Leaf, Node, Ref};
 use crate::key::{Condition, Derived, Lhs, Note, Rhs, RunStats};

@@ -5,8 +5,9 @@
 //! the values differentiated by, inputs, parameters and earlier values
 //! remain.
 
-use super::egraph::{extract, graph, rewrite, run, ShapeTable, UNRESOLVED};
+use super::simplify::rewrite;
 use crate::diag::{Diagnostic, Span};
+use crate::egraph::{extract, graph, run, ShapeTable, UNRESOLVED};
 use crate::ir::build::ExprBuilder;
 use crate::ir::{self, Ix, Leaf, Node, Ref};
 use crate::key::RunStats;

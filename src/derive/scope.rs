@@ -3,8 +3,8 @@
 //! the adjoints known to vanish set to zero, each only where it holds for
 //! every index value of the form's window (see [`Window`]).
 
-use super::egraph::{graph, ShapeTable};
 use super::window::Window;
+use crate::egraph::{graph, ShapeTable};
 use crate::ir::analysis::{union_value, union_zero, Graph};
 use crate::ir::{self, Ix, Leaf, Node, Ref, Target};
 use crate::model::{Assumption, Model};

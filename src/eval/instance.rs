@@ -204,7 +204,7 @@ fn least_steps(model: &Model) -> i64 {
 }
 
 /// A number of steps for an undeclared range, drawn from a seed: long
-/// enough for the model's offsets (see [`least_steps`]), and then some.
+/// enough for the model's offsets (see `least_steps`), and then some.
 pub fn drawn_steps(model: &Model, seed: u64) -> i64 {
     least_steps(model) + (Rng::new(seed, &[7]).next_u64() % 3) as i64
 }
@@ -276,7 +276,7 @@ impl<'m> Instance<'m> {
 
     /// An instance whose dims are drawn from the seed, each in `2..=4`, and
     /// whose undeclared ranges run over a drawn number of steps, long enough
-    /// for the model's offsets (see [`least_steps`]).
+    /// for the model's offsets (see `least_steps`).
     pub fn seeded(model: &'m Model, seed: u64) -> Result<Instance<'m>> {
         let mut rng = Rng::new(seed, &[0]);
         let dims = model

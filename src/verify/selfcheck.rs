@@ -15,8 +15,8 @@
 use super::counts::{count_error, Count};
 use super::{at_start, binding, inverse_error, jacobian_fd, rhs_expr, target_of, TOLERANCE};
 use crate::derive::adjoint::Adjoints as Deriver;
-use crate::derive::egraph::ShapeTable;
 use crate::diag::Source;
+use crate::egraph::ShapeTable;
 use crate::eval::{
     positions, rel_error, EvalError, Evaluator, Forward, Instance, RandomAdjoints, TapeAdjoints,
 };

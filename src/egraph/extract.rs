@@ -12,10 +12,16 @@
 //! at a place where it matters, that operand is rebuilt from another of its
 //! class's nodes with the right shape (`1 - i[t]`). If none has it, the
 //! extraction says so, and the caller keeps the form it started from.
+//!
+//! The cost model is here too ([`readable_cost`]): what a form costs to
+//! read, which extraction minimises.
 
-use super::egraph::{readable_cost, UNRESOLVED};
 use crate::ir::analysis::{is_zero, Graph, ShapeId};
+use crate::ir::Node;
 use crate::num::Rational;
+use crate::shape::{Product, Shape};
+use egg::{Id, Language, RecExpr};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// The number a class is everywhere, when it is one: a zero of any shape,
 /// or a value an assumption makes constant (`h[t] = 1` makes `h[t]` and
@@ -24,10 +30,37 @@ use crate::num::Rational;
 fn number(eg: &Graph, id: Id) -> Option<Rational> {
     eg[id].data.konst.as_ref().and_then(|p| p.as_constant())
 }
-use crate::ir::Node;
-use crate::shape::{Product, Shape};
-use egg::{Id, Language, RecExpr};
-use rustc_hash::{FxHashMap, FxHashSet};
+
+/// The cost of an unresolved derivative; any extraction at or above it did
+/// not finish differentiating.
+pub const UNRESOLVED: usize = 1_000_000;
+
+/// The cost of a node as printed: unresolved derivatives are prohibitive,
+/// derivative forms such as `sigma'(a)` dearer than their expansion in
+/// named forward values, names and numbers cheapest. `child` gives each
+/// operand's cost; an operand that is zero (`zero`) costs what `0` costs,
+/// whatever node stands for it (a vector's zero is `0 * v` in the graph and
+/// prints as `0`).
+pub fn readable_cost(
+    enode: &Node,
+    mut zero: impl FnMut(Id) -> bool,
+    mut child: impl FnMut(Id) -> usize,
+) -> usize {
+    // A determinant or inverse of a larger matrix is more work to read than
+    // scalars pulled out of it: `beta^D * det(X)` beats `det(beta * X)`.
+    let (own, weight) = match enode {
+        Node::Vjp(_) | Node::Jac(_) => (UNRESOLVED, 1),
+        Node::Act(f, _) if f.prime => (f.act.row().prime_cost, 1),
+        Node::Det(_) | Node::Inv(_) => (4, 3),
+        Node::Div(_) => (3, 1),
+        Node::Leaf(_) | Node::Num(_) => (1, 1),
+        _ => (2, 1),
+    };
+    enode.fold(own, |sum, id| {
+        let c = if zero(id) { 1 } else { child(id) };
+        sum.saturating_add(c.saturating_mul(weight))
+    })
+}
 
 /// The deepest a search for a form of the right shape goes.
 const MAX_SEARCH: usize = 24;
@@ -551,7 +584,7 @@ mod tests {
     #[test]
     fn chooses_what_eggs_extractor_chooses() {
         let mut compared = 0;
-        for (eg, root) in super::super::egraph::grown::graphs(150) {
+        for (eg, root) in crate::egraph::grown::graphs(150) {
             let eg = &eg;
             let theirs = egg::Extractor::new(eg, Readable(eg));
             for class in eg.classes() {
