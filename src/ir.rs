@@ -356,6 +356,19 @@ impl LeafShapes for Symbols {
 }
 
 impl Symbols {
+    /// A leaf in the language: `W`, `h[t-1]`, `bar(c[t])`, `D`, `t`, `F`.
+    pub fn leaf_text(&self, leaf: &Leaf) -> String {
+        match leaf {
+            Leaf::Dim(d) => self.dim(*d).to_owned(),
+            Leaf::Param(p) => self.param(*p).to_owned(),
+            Leaf::Var(r) => self.ref_text(r),
+            Leaf::Bar(Target::Var(r)) => format!("bar({})", self.ref_text(r)),
+            Leaf::Bar(Target::Param(p)) => format!("bar({})", self.param(*p)),
+            Leaf::Index(i) => self.index_name(*i).to_owned(),
+            Leaf::Fn(f) => self.func(*f).to_owned(),
+        }
+    }
+
     /// A dim's name.
     pub fn dim(&self, d: u32) -> &str {
         self.dims.get(d as usize).map_or("?", String::as_str)

@@ -1,5 +1,8 @@
-//! Every script in `derivations/` as one snapshot page: the script, then its
-//! answer key in each format, then anything it could not answer.
+//! Every script in `derivations/`, `tests/cells/` and `tests/maps/` as one
+//! snapshot page: the script, then its answer key in each format, then
+//! anything it could not answer. The numbers behind each key are checked
+//! elsewhere (`verify`, the self-check, `tests/numeric.rs`); these pin the
+//! forms, so that a change of form is seen in review.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,10 +11,10 @@ use deriv::print::{render, Format, PrintOptions};
 use deriv::Options;
 use std::fmt::Write as _;
 
-fn page(path: &std::path::Path) -> String {
+fn page(dir: &str, path: &std::path::Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let name = format!(
-        "derivations/{}",
+        "{dir}/{}",
         path.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
@@ -51,6 +54,20 @@ fn page(path: &std::path::Path) -> String {
 #[test]
 fn answer_keys() {
     insta::glob!("../derivations", "*.deriv", |path| {
-        insta::assert_snapshot!(page(path));
+        insta::assert_snapshot!(page("derivations", path));
+    });
+}
+
+#[test]
+fn cell_keys() {
+    insta::glob!("cells", "*.deriv", |path| {
+        insta::assert_snapshot!(page("tests/cells", path));
+    });
+}
+
+#[test]
+fn update_map_keys() {
+    insta::glob!("maps", "*.deriv", |path| {
+        insta::assert_snapshot!(page("tests/maps", path));
     });
 }

@@ -7,7 +7,9 @@ use std::path::Path;
 
 /// The folders whose scripts are snapshotted, by snapshot-name prefix.
 const FIXTURES: &[(&str, &str)] = &[
-    ("answer_keys__", "derivations"),
+    ("answer_keys__answer_keys", "derivations"),
+    ("answer_keys__cell_keys", "tests/cells"),
+    ("answer_keys__update_map_keys", "tests/maps"),
     ("rejected__", "tests/rejected"),
 ];
 

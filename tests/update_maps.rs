@@ -75,33 +75,3 @@ fn a_wrong_exponent_is_caught() {
     }
     assert!(worst > 1e-3, "beta^(D+1) passed as det(J)");
 }
-
-/// The determinants that finish in closed form do finish: momentum's is a
-/// pure power, a leapfrog step's is 1 (it preserves volume: the Schur step
-/// pivots on the invertible off-diagonal block `h * I(D)`), and Nesterov's
-/// keeps the factor that is not a power. The numbers above say they are
-/// right; this says they are simple.
-#[test]
-fn determinants_in_closed_form() {
-    for (path, want) in [
-        ("derivations/momentum.deriv", "beta^D"),
-        ("tests/maps/leapfrog.deriv", "1"),
-        ("tests/maps/symplectic_euler.deriv", "1"),
-        ("tests/maps/scaled_momentum.deriv", "beta^D"),
-        (
-            "tests/maps/nesterov.deriv",
-            "beta^D * det(I(D) - eps * hess F(theta[k] + beta * p[k]))",
-        ),
-    ] {
-        let r = run(path);
-        let text = deriv::print::render(
-            &r.key,
-            deriv::print::Format::Text,
-            &deriv::print::PrintOptions::default(),
-        );
-        assert!(
-            text.contains(&format!("  det(J) = {want}\n")),
-            "{path}: det(J) is not {want}:\n{text}"
-        );
-    }
-}

@@ -281,7 +281,7 @@ impl<'m> Adjoints<'m> {
     }
 
     fn target_text(&self, t: &Target) -> String {
-        crate::print::plain::leaf(&self.model.symbols, &Leaf::Bar(t.clone()))
+        self.model.symbols.leaf_text(&Leaf::Bar(t.clone()))
     }
 
     /// Differentiates one use: `vjp(seed, leaf, rhs)` on an e-graph of
@@ -446,7 +446,7 @@ impl<'m> Adjoints<'m> {
                     Kind::Loss => "the loss".to_owned(),
                     _ => "an equation".to_owned(),
                 };
-                let used_text = crate::print::plain::leaf(&self.model.symbols, used);
+                let used_text = self.model.symbols.leaf_text(used);
                 return Err(error(
                     span,
                     format!(

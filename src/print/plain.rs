@@ -2,7 +2,7 @@
 //! printed equation can be pasted back into an `expect` line.
 
 use super::prec::{is_sum, needs_parens, negative_lead, Slot};
-use crate::ir::{Leaf, Node, Symbols, Target};
+use crate::ir::{Leaf, Node, Symbols};
 use crate::num::Rational;
 use egg::{Id, RecExpr};
 use leaf as plain_leaf;
@@ -33,15 +33,7 @@ pub fn expr(symbols: &Symbols, expr: &RecExpr<Node>) -> String {
 
 /// Prints a leaf in the language's syntax.
 pub fn leaf(symbols: &Symbols, leaf: &Leaf) -> String {
-    match leaf {
-        Leaf::Dim(d) => symbols.dim(*d).to_owned(),
-        Leaf::Param(p) => symbols.param(*p).to_owned(),
-        Leaf::Var(r) => symbols.ref_text(r),
-        Leaf::Bar(Target::Var(r)) => format!("bar({})", symbols.ref_text(r)),
-        Leaf::Bar(Target::Param(p)) => format!("bar({})", symbols.param(*p)),
-        Leaf::Index(i) => symbols.index_name(*i).to_owned(),
-        Leaf::Fn(f) => symbols.func(*f).to_owned(),
-    }
+    symbols.leaf_text(leaf)
 }
 
 /// Whether a constant that is not an integer needs parentheses: it
