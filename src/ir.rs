@@ -7,6 +7,8 @@
 pub mod act;
 pub mod analysis;
 pub mod build;
+pub mod prec;
+pub mod text;
 
 use crate::num::Rational;
 use crate::shape::Shape;

@@ -4,8 +4,9 @@
 
 pub mod latex;
 pub mod notes;
-pub mod plain;
-pub mod prec;
+
+/// The language's own text of an expression (what the text key prints).
+pub use crate::ir::text as plain;
 
 mod json;
 

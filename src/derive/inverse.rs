@@ -82,7 +82,7 @@ fn nonlinear_context(model: &Model, expr: &RecExpr<Node>, leaf: &Leaf) -> Option
             };
         if nonlinear {
             let sub = crate::ir::build::subtree(expr, Id::from(k));
-            return Some(crate::print::plain::expr(&model.symbols, &sub));
+            return Some(crate::ir::text::expr(&model.symbols, &sub));
         }
     }
     None
@@ -329,7 +329,7 @@ fn isolate(
             .unwrap_or_default();
         return Ok(Err(format!(
             "the equation for `{}` is not affine in `{name}`:{inside}, so `{name}` cannot be isolated in closed form",
-            crate::print::plain::expr(&model.symbols, next)
+            crate::ir::text::expr(&model.symbols, next)
         )));
     }
     // The rest: the right side with `u` set to zero.

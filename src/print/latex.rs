@@ -2,8 +2,8 @@
 //! `W_{ih}`, `\odot`, `A^\top`, `\frac`), and the text escaping that keeps
 //! anything taken from a script from becoming a TeX command.
 
-use super::plain::leaf as plain_leaf;
-use super::prec::{is_sum, needs_parens, negative_lead, Slot};
+use crate::ir::prec::{is_sum, needs_parens, negative_lead, Slot};
+use crate::ir::text::leaf as plain_leaf;
 use crate::ir::{Ix, Leaf, Node, Ref, Symbols, Target};
 use crate::num::Rational;
 use crate::poly::Poly;
@@ -236,7 +236,7 @@ pub fn expr(symbols: &Symbols, expr: &RecExpr<Node>) -> String {
     let mut p = Latex {
         symbols,
         expr,
-        shapes: super::prec::shapes(expr, symbols),
+        shapes: crate::ir::prec::shapes(expr, symbols),
         out: String::new(),
     };
     p.node(crate::ir::root(expr), false);
@@ -255,7 +255,7 @@ impl Latex<'_> {
     fn child(&mut self, parent: &Node, slot: Slot, id: Id, abs: bool) {
         let is_t = |l: &Leaf| plain_leaf(self.symbols, l) == "T";
         if needs_parens(self.expr, parent, slot, id, abs, &is_t)
-            || !super::prec::product_reads_back(self.expr, &self.shapes, parent, slot, id)
+            || !crate::ir::prec::product_reads_back(self.expr, &self.shapes, parent, slot, id)
         {
             self.out.push_str("\\left(");
             self.node(id, abs);
@@ -403,8 +403,8 @@ impl Latex<'_> {
                 self.out.push_str("\\sum_{");
                 self.node(*t, false);
                 self.out.push_str("} ");
-                let lv = super::prec::level(self.expr, *e, false);
-                if lv <= super::prec::Level::Sum {
+                let lv = crate::ir::prec::level(self.expr, *e, false);
+                if lv <= crate::ir::prec::Level::Sum {
                     self.args(&[*e]);
                 } else {
                     self.node(*e, false);
