@@ -9,6 +9,12 @@
 //! [`derive`](mod@derive) (IR rewriting) → [`key`] → [`verify::self_check`] (every
 //! result evaluated against a numeric truth) → [`print`](mod@print).
 //!
+//! [`run`] answers a script and [`print::render`] writes its key in any
+//! format; [`suite`] runs folders of scripts as snapshot tests (the
+//! `deriv test` command). A Rust project can pin a key with its own insta
+//! setup (`insta::assert_snapshot!(key)`), as `tests/library_api.rs` does.
+//! Running a script and rendering its key:
+//!
 //! ```
 //! let source = deriv::diag::Source::new("rnn.deriv", "dim H\nindex t\n\
 //!     param W : H x H\ninput x[t] : H\nh[t] = tanh(W * h[t-1] + x[t])\n");
@@ -33,6 +39,7 @@ pub mod poly;
 pub mod print;
 pub mod rules;
 pub mod shape;
+pub mod suite;
 pub mod syntax;
 pub mod verify;
 

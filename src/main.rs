@@ -57,6 +57,23 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// Run every script under the paths as a test: each `expect` must
+    /// hold and the answer key must equal its snapshot in `snapshots/`
+    /// beside the script. A missing or changed key is written as
+    /// `.snap.new`; `--accept` writes it in place.
+    Test {
+        /// Scripts, or folders searched for `.deriv` scripts.
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// Write missing and changed snapshots in place.
+        #[arg(long)]
+        accept: bool,
+        /// The format the snapshots are kept in.
+        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+        format: FormatArg,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
     /// Parse and check a script without deriving anything.
     Check {
         /// The script; `-` reads standard input.
@@ -160,12 +177,40 @@ fn report(source: &Source, diags: &Diagnostics) {
 }
 
 impl Command {
-    /// The script a command works on, and its limits.
-    fn script(&self) -> (&str, Limits) {
+    /// The script a command works on, and its limits; `None` for `test`,
+    /// which works on many.
+    fn script(&self) -> Option<(&str, Limits)> {
         match self {
             Command::Run { file, limits, .. }
             | Command::Verify { file, limits }
-            | Command::Check { file, limits } => (file, limits.limits()),
+            | Command::Check { file, limits } => Some((file, limits.limits())),
+            Command::Test { .. } => None,
+        }
+    }
+}
+
+/// `deriv test`: exit 0 when every script passes, 1 when one fails, 2 for
+/// bad usage.
+fn test(paths: &[PathBuf], accept: bool, format: FormatArg, limits: Limits) -> u8 {
+    use std::io::IsTerminal;
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let opts = deriv::suite::SuiteOptions {
+        format: format.into(),
+        accept,
+        color,
+        run: Options {
+            limits,
+            self_check: true,
+        },
+    };
+    match deriv::with_stack(|| deriv::suite::run_suite(paths, &opts)) {
+        Ok(summary) => {
+            print!("{}", summary.report);
+            u8::from(summary.failed > 0)
+        }
+        Err(e) => {
+            eprintln!("error: {}", e.0);
+            2
         }
     }
 }
@@ -179,7 +224,18 @@ fn answer(source: &Source, options: &Options) -> Result<deriv::Run, u8> {
 }
 
 fn run(cli: Cli) -> u8 {
-    let (file, limits) = cli.command.script();
+    if let Command::Test {
+        paths,
+        accept,
+        format,
+        limits,
+    } = &cli.command
+    {
+        return test(paths, *accept, *format, limits.limits());
+    }
+    let Some((file, limits)) = cli.command.script() else {
+        return 2;
+    };
     let source = match read_source(file) {
         Ok(s) => s,
         Err(e) => {
@@ -188,6 +244,7 @@ fn run(cli: Cli) -> u8 {
         }
     };
     match cli.command {
+        Command::Test { .. } => 2,
         Command::Check { .. } => match deriv::check(&source, &limits) {
             Ok(_) => 0,
             Err(d) => {

@@ -302,7 +302,7 @@ fn heading(m: &Model, a: &Answer) -> (usize, String) {
 }
 
 /// The verdict of an `expect` in words, one line, then details.
-fn verdict_lines(v: &Verdict, s: &Symbols) -> (String, Vec<String>) {
+pub fn verdict_lines(v: &Verdict, s: &Symbols) -> (String, Vec<String>) {
     match v {
         Verdict::Proven => (
             "proven: the claim and the derived form are equal under the rewrite rules".to_owned(),
