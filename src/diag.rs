@@ -42,7 +42,12 @@ pub struct Source {
 impl Source {
     /// A named source text.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Source {
-        let text = text.into();
+        let mut text = text.into();
+        // A byte-order mark (some editors write one) is not part of the
+        // script.
+        if text.starts_with('\u{feff}') {
+            text.drain(..'\u{feff}'.len_utf8());
+        }
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();

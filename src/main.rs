@@ -32,7 +32,10 @@ enum Command {
         /// The output format.
         #[arg(long, value_enum, default_value_t = FormatArg::Text)]
         format: FormatArg,
-        /// Write the answer key here instead of standard output.
+        /// Write the answer key here instead of standard output (`-` is
+        /// standard output). A link is followed; a FIFO or a device is
+        /// written directly; a file is replaced whole, keeping its
+        /// permissions.
         #[arg(long, short)]
         output: Option<PathBuf>,
         /// LaTeX: print the body only, for `\input` into another document.
@@ -148,9 +151,56 @@ fn read_source(file: &str) -> Result<Source, String> {
     Ok(Source::new(file, text))
 }
 
-/// Writes `text` to `path` whole or not at all: a temporary file beside it,
-/// renamed into place.
-fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+/// Writes `text` to `path`. A regular file (new or existing) is written
+/// whole or not at all: a temporary file beside it, given the existing
+/// file's permissions, renamed into place. A symbolic link is followed and
+/// its target written that way, the link left as it is. A file that is not
+/// regular (a FIFO, a device such as `/dev/null`) is written directly, never
+/// replaced.
+fn write_out(path: &Path, text: &str) -> Result<(), String> {
+    let cannot = |e: std::io::Error| format!("error: cannot write `{}`: {e}", path.display());
+    // Follow links to the file they name (which may not exist yet).
+    let mut target = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&target) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let next = std::fs::read_link(&target).map_err(cannot)?;
+                target = match target.parent() {
+                    Some(dir) if next.is_relative() => dir.join(next),
+                    _ => next,
+                };
+            }
+            _ => break,
+        }
+    }
+    match std::fs::metadata(&target) {
+        Ok(m) if !m.is_file() && !m.is_dir() => {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&target)
+                .map_err(cannot)?;
+            f.write_all(text.as_bytes())
+                .and_then(|()| f.flush())
+                .map_err(cannot)
+        }
+        Ok(m) if m.is_file() => {
+            write_replacing(&target, text, Some(m.permissions())).map_err(cannot)
+        }
+        Ok(_) => Err(format!(
+            "error: cannot write `{}`: it is a directory",
+            path.display()
+        )),
+        Err(_) => write_replacing(&target, text, None).map_err(cannot),
+    }
+}
+
+/// Writes a regular file whole or not at all, through a temporary file
+/// beside it renamed into place, with `permissions` if given.
+fn write_replacing(
+    path: &Path,
+    text: &str,
+    permissions: Option<std::fs::Permissions>,
+) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -158,18 +208,21 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| format!("error: `{}` is not a file name", path.display()))?;
+        .ok_or_else(|| std::io::Error::other("not a file name"))?;
     let tmp = dir.join(format!(".{name}.deriv-{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
+        if let Some(p) = permissions {
+            std::fs::set_permissions(&tmp, p)?;
+        }
         std::fs::rename(&tmp, path)
     })();
-    result.map_err(|e| {
+    if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        format!("error: cannot write `{}`: {e}", path.display())
-    })
+    }
+    result
 }
 
 fn report(source: &Source, diags: &Diagnostics) {
@@ -281,6 +334,12 @@ fn run(cli: Cli) -> u8 {
             no_self_check,
             ..
         } => {
+            if fragment && !matches!(format, FormatArg::Latex) {
+                eprintln!(
+                    "error: `--fragment` is for LaTeX: add `--format latex`, or drop `--fragment`"
+                );
+                return 2;
+            }
             let options = Options {
                 limits,
                 self_check: !no_self_check,
@@ -289,6 +348,12 @@ fn run(cli: Cli) -> u8 {
                 Ok(r) => r,
                 Err(code) => return code,
             };
+            if run.key.model.requests.is_empty() {
+                eprintln!(
+                    "warning: `{}` has no requests (`derive`, `count`, `depth`, `expect`): the key shows the model only",
+                    source.name
+                );
+            }
             let text = print::render(&run.key, format.into(), &PrintOptions { fragment });
             if let Err(e) = emit(output.as_deref(), &text) {
                 if !e.is_empty() {
@@ -325,18 +390,19 @@ fn run(cli: Cli) -> u8 {
     }
 }
 
-/// Writes the key to `output`, or to standard output.
+/// Writes the key to `output` (`-` is standard output), or to standard
+/// output.
 fn emit(output: Option<&Path>, text: &str) -> Result<(), String> {
     match output {
-        Some(path) => write_atomically(path, text),
-        None => {
+        Some(path) if path != Path::new("-") => write_out(path, text),
+        _ => {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes())
                 .and_then(|_| out.flush())
                 .map_err(|e| match e.kind() {
                     // A reader that stopped early (`| head`) needs no message.
                     std::io::ErrorKind::BrokenPipe => String::new(),
-                    _ => format!("error: cannot write the answer key: {e}"),
+                    _ => format!("error: cannot write the answer key to standard output: {e}"),
                 })
         }
     }

@@ -349,3 +349,120 @@ fn no_fixture_stops_at_a_limit() {
         }
     }
 }
+
+/// `--output` through a symbolic link writes the link's target and leaves
+/// the link; an existing file keeps its permissions.
+#[cfg(unix)]
+#[test]
+fn output_follows_links_and_keeps_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.txt");
+    std::fs::write(&real, "old").unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = dir.path().join("link.txt");
+    std::os::unix::fs::symlink("real.txt", &link).unwrap();
+    let out = deriv(
+        &[
+            "run",
+            "derivations/momentum.deriv",
+            "-o",
+            link.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let written = std::fs::read_to_string(&real).unwrap();
+    assert!(written.starts_with("deriv answer key:"), "{written}");
+    let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+/// `--output` to a FIFO writes into it (a reader gets the key); the FIFO
+/// stays a FIFO.
+#[cfg(unix)]
+#[test]
+fn output_to_a_fifo_writes_into_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("key.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let out = deriv(
+        &[
+            "run",
+            "derivations/momentum.deriv",
+            "-o",
+            fifo.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let got = reader.join().unwrap();
+    assert!(got.starts_with("deriv answer key:"), "{got}");
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+}
+
+/// `-o -` is standard output.
+#[test]
+fn output_dash_is_standard_output() {
+    let out = deriv(&["run", "derivations/momentum.deriv", "-o", "-"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("deriv answer key:"));
+    assert!(!Path::new("-").exists());
+}
+
+/// A full disk is an error with a message, whether the key goes to a
+/// file or to standard output, and a device stays a device.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_is_reported() {
+    use std::os::unix::fs::FileTypeExt;
+    let out = deriv(
+        &["run", "derivations/momentum.deriv", "-o", "/dev/full"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write `/dev/full`"));
+    assert!(std::fs::metadata("/dev/full")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_deriv"))
+        .args(["run", "derivations/momentum.deriv"])
+        .stdout(Stdio::from(full))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("cannot write the answer key to standard output"));
+}
+
+/// A byte-order mark at the start of a script is skipped; `--fragment`
+/// outside LaTeX is refused; a script without requests is answered with a
+/// warning.
+#[test]
+fn small_usage_cases() {
+    let text = b"\xef\xbb\xbfdim D\nparam w : D\nloss L = 1/2 * w^T * w\nderive grad w\n";
+    let out = deriv(&["run", "-"], Some(text));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = deriv(&["run", "derivations/momentum.deriv", "--fragment"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`--fragment` is for LaTeX"));
+    let out = deriv(&["run", "-"], Some(b"dim D\nparam w : D\n"));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: `<stdin>` has no requests"));
+}
