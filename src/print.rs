@@ -10,11 +10,12 @@ pub use crate::ir::text as plain;
 
 mod json;
 
-use crate::ir::{Ix, Symbols};
+use crate::ir::{Ix, Node, Symbols};
 use crate::key::{Answer, AnswerKey, Derived, Lhs, Rhs, Verdict};
 use crate::model::{Item, Model, RequestKind};
 use crate::poly::Poly;
 use crate::shape::Shape;
+use egg::Id;
 use std::fmt::Write as _;
 
 /// An output format.
@@ -290,6 +291,92 @@ pub fn rhs_latex(rhs: &Rhs, s: &Symbols) -> String {
     }
 }
 
+/// An equation as `align*` rows: its two sides, a long right side broken
+/// into further rows. A block matrix too wide for the page is written with
+/// its blocks named (`J_{21}`), each block then given on its own row.
+fn rows_latex(lhs: &Lhs, rhs: &Rhs, s: &Symbols) -> Vec<(String, String)> {
+    let l = lhs_latex(lhs, s);
+    let room = latex::DISPLAY_WIDTH
+        .saturating_sub(latex::width(&l))
+        .max(latex::DISPLAY_WIDTH / 2);
+    let Rhs::Expr(e) = rhs else {
+        return vec![(l, rhs_latex(rhs, s))];
+    };
+    let whole = latex::display(s, e, room);
+    let root = crate::ir::root(e);
+    let (Node::Block(rows), Lhs::Matrix(name)) = (&e[root], lhs) else {
+        return vec![(l, whole)];
+    };
+    if latex::width(&whole) <= latex::DISPLAY_WIDTH {
+        return vec![(l, whole)];
+    }
+    let base = latex::name(name);
+    let mut names = Vec::new();
+    let mut blocks = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let cells: Vec<Id> = match &e[*r] {
+            Node::Row(cells) => cells.to_vec(),
+            _ => vec![*r],
+        };
+        let mut row = Vec::new();
+        for (j, c) in cells.iter().enumerate() {
+            let block = format!("{{{base}}}_{{{}{}}}", i + 1, j + 1);
+            let sub = crate::ir::build::subtree(e, *c);
+            let room = latex::DISPLAY_WIDTH.saturating_sub(latex::width(&block));
+            blocks.push((block.clone(), latex::display(s, &sub, room)));
+            row.push(block);
+        }
+        names.push(row.join(" & "));
+    }
+    let mut out = vec![(
+        l,
+        format!(
+            "\\begin{{bmatrix}} {} \\end{{bmatrix}}",
+            names.join(" \\\\ ")
+        ),
+    )];
+    out.extend(blocks);
+    out
+}
+
+/// The rows of a list of equations.
+fn align_rows<'d>(
+    eqs: impl IntoIterator<Item = &'d Derived>,
+    s: &Symbols,
+) -> Vec<(String, String)> {
+    eqs.into_iter()
+        .flat_map(|d| rows_latex(&d.lhs, &d.rhs, s))
+        .collect()
+}
+
+/// A claim of an `expect` as the equation it states.
+fn claim_derived(m: &Model, lhs: &crate::model::Claim, rhs: &crate::model::Claimed) -> Derived {
+    use crate::model::{Claim, Claimed};
+    let name = |k: &usize| match m.requests.get(*k).map(|r| &r.kind) {
+        Some(RequestKind::Jacobian { name, .. }) => name.clone(),
+        _ => "J".to_owned(),
+    };
+    let leaf = |l: crate::ir::Leaf| {
+        let mut e = egg::RecExpr::default();
+        e.add(crate::ir::Node::Leaf(l));
+        Lhs::Expr(e)
+    };
+    let lhs = match lhs {
+        Claim::Adjoint(t) => leaf(crate::ir::Leaf::Bar(t.clone())),
+        Claim::Jacobian(k) => Lhs::Matrix(name(k)),
+        Claim::Det(k) => Lhs::Det(name(k)),
+        Claim::Inverse(r) => leaf(crate::ir::Leaf::Var(r.clone())),
+        Claim::Params => Lhs::Params,
+        Claim::Macs(r) => Lhs::Macs(r.clone()),
+        Claim::Depth(r) => Lhs::Depth(r.clone()),
+    };
+    let rhs = match rhs {
+        Claimed::Expr(e) => Rhs::Expr(e.clone()),
+        Claimed::Poly(p) => Rhs::Poly(p.clone()),
+    };
+    Derived { lhs, rhs }
+}
+
 fn derived_plain(d: &Derived, s: &Symbols) -> String {
     format!("{} = {}", lhs_plain(&d.lhs, s), rhs_plain(&d.rhs, s))
 }
@@ -533,8 +620,11 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
     }
     let _ = writeln!(
         out,
-        "\\section*{{Answer key: \\texttt{{{}}}}}",
+        "\\section*{{\\raggedright Answer key: \\texttt{{{}}}}}",
+        // A long path may break after a folder or an underscore.
         latex::escape_text(&key.script)
+            .replace('/', "/\\allowbreak{}")
+            .replace("\\_", "\\_\\allowbreak{}")
     );
     out.push_str("\\subsection*{Model}\n");
     let lines = model_lines(m);
@@ -568,28 +658,26 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
             );
             continue;
         }
-        if let Some(Verdict::Proven) = &a.verdict {
-            out.push_str("\\textbf{Proven}: the claim and the derived form are equal under the rewrite rules.\n");
+        if let (Some(v), Some(RequestKind::Expect { lhs, rhs, .. })) =
+            (&a.verdict, m.requests.get(a.request).map(|r| &r.kind))
+        {
+            let claim = claim_derived(m, lhs, rhs);
+            out.push_str("\\noindent The claim\n");
+            write_align(&mut out, rows_latex(&claim.lhs, &claim.rhs, s));
+            if let Verdict::Proven = v {
+                out.push_str(
+                    "is \\textbf{proven}: it equals the derived form under the rewrite rules.\n\n",
+                );
+            }
         }
-        let eqs: Vec<(String, String)> = a
-            .equations
-            .iter()
-            .map(|d| (lhs_latex(&d.lhs, s), rhs_latex(&d.rhs, s)))
-            .collect();
-        write_align(&mut out, eqs);
+        write_align(&mut out, align_rows(&a.equations, s));
         match &a.verdict {
             Some(Verdict::Refuted {
                 derived,
                 counterexample,
             }) => {
-                out.push_str("\\textbf{Refuted}: the claim is false. Derived:\n");
-                write_align(
-                    &mut out,
-                    derived
-                        .iter()
-                        .map(|d| (lhs_latex(&d.lhs, s), rhs_latex(&d.rhs, s)))
-                        .collect(),
-                );
+                out.push_str("is \\textbf{refuted}: it is false. The derived form is\n");
+                write_align(&mut out, align_rows(derived, s));
                 let _ = writeln!(
                     out,
                     "Counterexample: {}\n",
@@ -598,15 +686,9 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
             }
             Some(Verdict::NotProven { derived, evidence }) => {
                 out.push_str(
-                    "\\textbf{Not proven}: no proof and no counterexample was found. Derived:\n",
+                    "is \\textbf{not proven}: no proof and no counterexample was found. The derived form is\n",
                 );
-                write_align(
-                    &mut out,
-                    derived
-                        .iter()
-                        .map(|d| (lhs_latex(&d.lhs, s), rhs_latex(&d.rhs, s)))
-                        .collect(),
-                );
+                write_align(&mut out, align_rows(derived, s));
                 let _ = writeln!(out, "Evidence: {}\n", latex::escape_text(evidence));
             }
             _ => {}

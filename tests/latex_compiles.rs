@@ -1,7 +1,8 @@
-//! The LaTeX answer key of every script in `derivations/` compiles with a
-//! real `pdflatex`, run the way an answer key from someone else should be:
-//! no shell escape, and files read or written only below the working
-//! directory.
+//! The LaTeX answer key of every script in `derivations/` and the fixture
+//! folders compiles with a real `pdflatex`, run the way an answer key from
+//! someone else should be: no shell escape, and files read or written only
+//! below the working directory; and no line of it leaves the page (no
+//! `Overfull \hbox` in the log).
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
@@ -29,8 +30,15 @@ fn compile(name: &str, tex: &str) -> Result<(), String> {
         .output()
         .map_err(|e| e.to_string())?;
     let pdf = dir.path().join(format!("{name}.pdf"));
+    let log = std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default();
     if out.status.success() && pdf.exists() {
-        Ok(())
+        match log.find("Overfull \\hbox") {
+            Some(at) => Err(format!(
+                "a line leaves the page:\n{}\n---\n{tex}",
+                &log[at..(at + 400).min(log.len())]
+            )),
+            None => Ok(()),
+        }
     } else {
         Err(format!(
             "{}\n---\n{tex}",
@@ -90,11 +98,17 @@ fn every_answer_key_compiles() {
     if !have_pdflatex() {
         return;
     }
-    let mut paths: Vec<_> = ["derivations", "tests/hostile"]
-        .iter()
-        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten())
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    let mut paths: Vec<_> = [
+        "derivations",
+        "tests/hostile",
+        "tests/cells",
+        "tests/maps",
+        "tests/repro",
+    ]
+    .iter()
+    .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten())
+    .filter_map(|e| e.ok().map(|e| e.path()))
+    .collect();
     paths.retain(|p| p.extension().is_some_and(|e| e == "deriv"));
     paths.sort();
     assert!(!paths.is_empty(), "no scripts in derivations/");

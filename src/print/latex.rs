@@ -7,7 +7,7 @@ use crate::ir::text::leaf as plain_leaf;
 use crate::ir::{Ix, Leaf, Node, Ref, Symbols, Target};
 use crate::num::Rational;
 use crate::poly::Poly;
-use egg::{Id, RecExpr};
+use egg::{Id, Language, RecExpr};
 
 const GREEK: &[&str] = &[
     "alpha",
@@ -152,6 +152,14 @@ pub fn leaf(symbols: &Symbols, l: &Leaf) -> String {
     }
 }
 
+/// Whether a leaf is typeset with a step superscript (`h^{(t)}`).
+fn indexed(l: &Leaf) -> bool {
+    match l {
+        Leaf::Var(r) | Leaf::Bar(Target::Var(r)) => !r.at.is_empty(),
+        _ => false,
+    }
+}
+
 /// A constant typeset; `abs` drops the sign.
 pub fn number(r: &Rational, abs: bool) -> String {
     let r = if abs { r.abs() } else { r.clone() };
@@ -159,9 +167,9 @@ pub fn number(r: &Rational, abs: bool) -> String {
     if r.is_integer() {
         n.to_string()
     } else if r.is_negative() {
-        format!("-\\frac{{{}}}{{{d}}}", -n)
+        format!("-\\tfrac{{{}}}{{{d}}}", -n)
     } else {
-        format!("\\frac{{{n}}}{{{d}}}")
+        format!("\\tfrac{{{n}}}{{{d}}}")
     }
 }
 
@@ -230,6 +238,33 @@ pub fn escape_text(s: &str) -> String {
 
 /// Prints one expression as LaTeX math.
 pub fn expr(symbols: &Symbols, expr: &RecExpr<Node>) -> String {
+    print(symbols, expr, None)
+}
+
+/// The widest a displayed line's right side may be, in [`width`]'s
+/// units: an article's text width, less the left side's usual width.
+pub const DISPLAY_WIDTH: usize = 48;
+
+/// Prints the right side of a displayed equation (after `&=` in an
+/// `align*` row): a long sum breaks before a `+` or `-` (outside braces, sized
+/// parentheses and matrices) into
+/// further rows, `\\ &\quad + ...`, so that no line leaves the page.
+///
+/// Breaks go at the outermost level that makes every line fit: between
+/// the terms of the sum itself first, and inside a term's parentheses only
+/// where a term is wider than a line.
+pub fn display(symbols: &Symbols, expr: &RecExpr<Node>, room: usize) -> String {
+    let mut best = String::new();
+    for depth in 0..8 {
+        best = print(symbols, expr, Some((room, depth)));
+        if best.split(BREAK).all(|line| width(line) <= room) {
+            break;
+        }
+    }
+    best
+}
+
+fn print(symbols: &Symbols, expr: &RecExpr<Node>, wrap: Option<(usize, usize)>) -> String {
     if expr.as_ref().is_empty() {
         return String::new();
     }
@@ -238,10 +273,76 @@ pub fn expr(symbols: &Symbols, expr: &RecExpr<Node>) -> String {
         expr,
         shapes: crate::ir::prec::shapes(expr, symbols),
         out: String::new(),
+        wrap,
+        depth: 0,
+        line_start: 0,
+        tall: vec![None; expr.as_ref().len()],
     };
     p.node(crate::ir::root(expr), false);
     p.out
 }
+
+/// About how wide LaTeX math sets, in characters of an average symbol:
+/// command names count as one symbol (`\sigma`) or as their letters
+/// (`\tanh`), sizing commands, braces and spaces as nothing, and
+/// superscripts and subscripts as two thirds.
+pub fn width(latex: &str) -> usize {
+    let mut total = 0.0;
+    let mut script_depth = 0usize;
+    let mut depth = 0usize;
+    let mut scripts: Vec<usize> = Vec::new();
+    let mut chars = latex.chars().peekable();
+    let mut pending_script = false;
+    while let Some(c) = chars.next() {
+        let scale = if script_depth > 0 { 0.66 } else { 1.0 };
+        match c {
+            '\\' => {
+                let mut name = String::new();
+                while let Some(&n) = chars.peek() {
+                    if n.is_ascii_alphabetic() {
+                        name.push(n);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                let w = match name.as_str() {
+                    "left" | "right" | "Bigl" | "Bigr" | "operatorname" | "mathrm" | "quad"
+                    | "qquad" | "," | "" => 0.0,
+                    "tanh" | "exp" | "log" | "det" | "sqrt" | "tr" | "diag" => name.len() as f64,
+                    _ => 1.0,
+                };
+                total += w * scale;
+            }
+            '{' => {
+                depth += 1;
+                if pending_script {
+                    scripts.push(depth);
+                    script_depth += 1;
+                    pending_script = false;
+                }
+            }
+            '}' => {
+                if scripts.last() == Some(&depth) {
+                    scripts.pop();
+                    script_depth = script_depth.saturating_sub(1);
+                }
+                depth = depth.saturating_sub(1);
+            }
+            '^' | '_' => pending_script = true,
+            ' ' | '&' => {}
+            '+' | '-' | '=' => total += 2.0 * scale,
+            _ => {
+                total += scale;
+                pending_script = false;
+            }
+        }
+    }
+    total.round() as usize
+}
+
+/// Where a displayed right side continues on the next row.
+const BREAK: &str = " \\\\\n&\\quad";
 
 struct Latex<'a> {
     symbols: &'a Symbols,
@@ -249,6 +350,16 @@ struct Latex<'a> {
     /// Each node's shape as written, where known.
     shapes: Vec<Option<crate::shape::Shape>>,
     out: String,
+    /// For a displayed right side: the widest a line may be (see
+    /// [`width`]) before the next `+` or `-` starts a new line, and the
+    /// deepest parentheses a line may break inside.
+    wrap: Option<(usize, usize)>,
+    /// How many parentheses are open where the printer is.
+    depth: usize,
+    /// Where the current line starts in `out`.
+    line_start: usize,
+    /// Whether each node prints something tall, once known.
+    tall: Vec<Option<bool>>,
 }
 
 impl Latex<'_> {
@@ -257,11 +368,100 @@ impl Latex<'_> {
         if needs_parens(self.expr, parent, slot, id, abs, &is_t)
             || !crate::ir::prec::product_reads_back(self.expr, &self.shapes, parent, slot, id)
         {
-            self.out.push_str("\\left(");
-            self.node(id, abs);
-            self.out.push_str("\\right)");
+            self.parenthesized(&[id], |p| p.node(id, abs));
         } else {
             self.node(id, abs);
+        }
+    }
+
+    /// Whether `id` prints something tall: a sum over an index, a
+    /// quotient, a matrix (a constant fraction is a small `\\tfrac`).
+    fn tall(&mut self, id: Id) -> bool {
+        let k = usize::from(id);
+        if let Some(t) = self.tall.get(k).copied().flatten() {
+            return t;
+        }
+        let node = &self.expr[id];
+        let own = matches!(
+            node,
+            Node::Sum(_) | Node::Div(_) | Node::Block(_) | Node::Row(_)
+        );
+        let t = own || node.children().to_vec().into_iter().any(|c| self.tall(c));
+        if k < self.tall.len() {
+            self.tall[k] = Some(t);
+        }
+        t
+    }
+
+    /// Prints `f`'s output in parentheses: larger ones (`\\Bigl(`) around
+    /// something tall (any of `ids`), plain ones otherwise. Neither pairs
+    /// like `\\left(`, so a long line may break inside either.
+    fn parenthesized(&mut self, ids: &[Id], f: impl FnOnce(&mut Self)) {
+        let (open, close) = if ids.iter().any(|&i| self.tall(i)) {
+            ("\\Bigl(", "\\Bigr)")
+        } else {
+            ("(", ")")
+        };
+        self.out.push_str(open);
+        self.depth += 1;
+        f(self);
+        self.depth -= 1;
+        self.out.push_str(close);
+    }
+
+    /// Whether a line may break at the end of what is printed so far: not
+    /// inside braces (a superscript, a fraction's parts), sized
+    /// parentheses or a matrix.
+    fn breakable_here(&self) -> bool {
+        let mut braces = 0i64;
+        let mut chars = self.out.char_indices().peekable();
+        while let Some((_, c)) = chars.next() {
+            match c {
+                '{' => braces += 1,
+                '}' => braces -= 1,
+                '\\' => {
+                    // An escaped brace is text, not a group.
+                    if let Some(&(_, '{' | '}')) = chars.peek() {
+                        chars.next();
+                    }
+                }
+                _ => {}
+            }
+        }
+        let count = |t: &str| self.out.matches(t).count();
+        braces == 0 && count("\\left") == count("\\right") && count("\\begin") == count("\\end")
+    }
+
+    /// Writes a `+` or `-` between terms, first breaking the line if the
+    /// line and `next` more would not fit and a line may break here.
+    fn operator(&mut self, op: &str, next: usize) {
+        let line = width(&self.out[self.line_start..]);
+        if line > 0
+            && self
+                .wrap
+                .is_some_and(|(w, deepest)| self.depth <= deepest && line + width(op) + next > w)
+            && self.breakable_here()
+        {
+            self.out.push_str(BREAK);
+            self.line_start = self.out.len();
+        }
+        self.out.push_str(op);
+    }
+
+    /// Writes `op` and the term `f` prints, breaking the line before them
+    /// if the term's first line would not fit on it.
+    fn term(&mut self, op: &str, f: impl FnOnce(&mut Self)) {
+        let start = self.out.len();
+        let line_start = self.line_start;
+        f(self);
+        let term = self.out.split_off(start);
+        self.line_start = line_start;
+        let first = term.split(BREAK).next().unwrap_or(&term);
+        self.operator(op, width(first));
+        let at = self.out.len();
+        self.out.push_str(&term);
+        if let Some(k) = term.rfind(BREAK) {
+            self.line_start = at + k + BREAK.len();
         }
     }
 
@@ -274,14 +474,14 @@ impl Latex<'_> {
     }
 
     fn args(&mut self, args: &[Id]) {
-        self.out.push_str("\\left(");
-        for (k, &a) in args.iter().enumerate() {
-            if k > 0 {
-                self.out.push_str(", ");
+        self.parenthesized(args, |p| {
+            for (k, &a) in args.iter().enumerate() {
+                if k > 0 {
+                    p.out.push_str(", ");
+                }
+                p.node(a, false);
             }
-            self.node(a, false);
-        }
-        self.out.push_str("\\right)");
+        });
     }
 
     fn fn_name(&self, f: Id) -> String {
@@ -309,8 +509,9 @@ impl Latex<'_> {
             Node::Add([a, b]) => {
                 self.child(&node, Slot::Left, *a, abs);
                 let neg = negative_lead(self.expr, *b);
-                self.out.push_str(if neg { " - " } else { " + " });
+                let op = if neg { " - " } else { " + " };
                 if is_sum(&self.expr[*b]) {
+                    self.operator(op, 0);
                     self.node(*b, neg);
                 } else {
                     let parent = if neg {
@@ -318,31 +519,28 @@ impl Latex<'_> {
                     } else {
                         node.clone()
                     };
-                    self.child(&parent, Slot::Right, *b, neg);
+                    self.term(op, |p| p.child(&parent, Slot::Right, *b, neg));
                 }
             }
             Node::Sub([a, b]) => {
                 self.child(&node, Slot::Left, *a, abs);
                 if is_sum(&self.expr[*b]) {
-                    self.out.push_str(" - ");
-                    self.child(&node, Slot::Right, *b, false);
+                    self.term(" - ", |p| p.child(&node, Slot::Right, *b, false));
                 } else {
                     let neg = negative_lead(self.expr, *b);
-                    self.out.push_str(if neg { " + " } else { " - " });
                     let parent = if neg {
                         Node::Add([*a, *b])
                     } else {
                         node.clone()
                     };
-                    self.child(&parent, Slot::Right, *b, neg);
+                    let op = if neg { " + " } else { " - " };
+                    self.term(op, |p| p.child(&parent, Slot::Right, *b, neg));
                 }
             }
             Node::Neg(a) => {
                 if abs && is_sum(&self.expr[*a]) {
                     // The minus is printed by the sum around: `x - (a + b)`.
-                    self.out.push_str("\\left(");
-                    self.node(*a, false);
-                    self.out.push_str("\\right)");
+                    self.parenthesized(&[*a], |p| p.node(*a, false));
                 } else if abs {
                     self.node(*a, false);
                 } else {
@@ -373,15 +571,54 @@ impl Latex<'_> {
                 self.out.push('}');
             }
             Node::Pow([a, b]) => {
-                self.base(&node, *a);
+                match (&self.expr[*a], self.expr[*a].as_act()) {
+                    // `\tanh^{2}(c)`, as a squared function is written.
+                    // (A positive whole power only: `\sigma^{-1}` would read
+                    // as the inverse function.)
+                    (_, Some((act, false, x)))
+                        if matches!(act.row().latex, crate::ir::act::Latex::Operator(_))
+                            && matches!(&self.expr[*b], Node::Num(r) if r.is_integer() && !r.is_negative() && !r.is_zero()) =>
+                    {
+                        let crate::ir::act::Latex::Operator(name) = act.row().latex else {
+                            return;
+                        };
+                        self.out.push_str(name);
+                        self.out.push_str("^{");
+                        self.node(*b, false);
+                        self.out.push('}');
+                        self.args(&[x]);
+                        return;
+                    }
+                    // A value with a step index takes its power outside
+                    // parentheses: `(g^{(t)})^{2}`.
+                    (Node::Leaf(l), _) if indexed(l) => {
+                        self.out.push('(');
+                        self.out.push_str(&leaf(self.symbols, l));
+                        self.out.push(')');
+                    }
+                    _ => self.base(&node, *a),
+                }
                 self.out.push_str("^{");
                 self.node(*b, false);
                 self.out.push('}');
             }
-            Node::Trans(a) => {
-                self.base(&node, *a);
-                self.out.push_str("^\\top");
-            }
+            Node::Trans(a) => match &self.expr[*a] {
+                // `x^{(t)\top}`: the transpose joins the step's superscript.
+                Node::Leaf(l) if indexed(l) => {
+                    let mut t = leaf(self.symbols, l);
+                    t.pop();
+                    t.push_str("\\top}");
+                    self.out.push_str(&t);
+                }
+                Node::Leaf(l) => {
+                    self.out.push_str(&leaf(self.symbols, l));
+                    self.out.push_str("^\\top");
+                }
+                _ => {
+                    self.base(&node, *a);
+                    self.out.push_str("^\\top");
+                }
+            },
             Node::Num(r) => self.out.push_str(&number(r, abs)),
             Node::Leaf(l) => self.out.push_str(&leaf(self.symbols, l)),
             Node::Call([f, a]) => {
@@ -405,7 +642,8 @@ impl Latex<'_> {
                 self.out.push_str("} ");
                 let lv = crate::ir::prec::level(self.expr, *e, false);
                 if lv <= crate::ir::prec::Level::Sum {
-                    self.args(&[*e]);
+                    // Parentheses as tall as the sign they follow.
+                    self.parenthesized(&[id], |p| p.node(*e, false));
                 } else {
                     self.node(*e, false);
                 }
