@@ -97,7 +97,11 @@ fn model_lines(m: &Model) -> Vec<ModelLine> {
                 let tex: Vec<String> = ids.iter().map(|&d| latex::name(s.dim(d))).collect();
                 ModelLine {
                     plain: format!("dim {}", list(names)),
-                    decl: Some(format!("Sizes ${}$.", list(tex))),
+                    decl: Some(format!(
+                        "{} ${}$.",
+                        if ids.len() == 1 { "Size" } else { "Sizes" },
+                        list(tex)
+                    )),
                     eq: None,
                 }
             }
@@ -307,7 +311,22 @@ fn rows_latex(lhs: &Lhs, rhs: &Rhs, s: &Symbols) -> Vec<(String, String)> {
     let (Node::Block(rows), Lhs::Matrix(name)) = (&e[root], lhs) else {
         return vec![(l, whole)];
     };
-    if latex::width(&whole) <= latex::DISPLAY_WIDTH {
+    // A matrix is as wide as its widest row of cells.
+    let widest = rows
+        .iter()
+        .map(|r| {
+            let cells: Vec<Id> = match &e[*r] {
+                Node::Row(cells) => cells.to_vec(),
+                _ => vec![*r],
+            };
+            cells
+                .iter()
+                .map(|c| latex::width(&latex::expr(s, &crate::ir::build::subtree(e, *c))) + 2)
+                .sum::<usize>()
+        })
+        .max()
+        .unwrap_or(0);
+    if widest <= room {
         return vec![(l, whole)];
     }
     let base = latex::name(name);
@@ -504,9 +523,16 @@ fn markdown(key: &AnswerKey) -> String {
     let s = &m.symbols;
     let mut out = String::new();
     let _ = writeln!(out, "# Answer key: `{}`\n", key.script.replace('`', "'"));
+    if let Some(c) = conventions(m) {
+        let _ = writeln!(out, "{c}\n");
+    }
     out.push_str("## Model\n\n");
     let lines = model_lines(m);
-    for l in lines.iter().filter_map(|l| l.decl.as_ref()) {
+    for l in lines
+        .iter()
+        .filter_map(|l| l.decl.as_ref())
+        .chain(&computed_values(m))
+    {
         let _ = writeln!(out, "- {l}");
     }
     let eqs: Vec<&(String, String)> = lines.iter().filter_map(|l| l.eq.as_ref()).collect();
@@ -596,7 +622,20 @@ fn latex_heading(m: &Model, a: &Answer) -> String {
             )
         }
         RequestKind::Inverse => "Inverse of the update".to_owned(),
-        RequestKind::Jacobian { name, .. } => format!("Jacobian ${}$", latex::name(name)),
+        RequestKind::Jacobian { name, of, wrt } => {
+            let refs = |rs: &[crate::ir::Ref]| {
+                rs.iter()
+                    .map(|r| latex::reference(s, r))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!(
+                "Jacobian ${} = \\partial({}) / \\partial({})$",
+                latex::name(name),
+                refs(of),
+                refs(wrt)
+            )
+        }
         RequestKind::Det { .. } => "Determinant".to_owned(),
         RequestKind::CountParams => "Parameter count".to_owned(),
         RequestKind::CountMacs(r) => {
@@ -607,6 +646,75 @@ fn latex_heading(m: &Model, a: &Answer) -> String {
     };
     format!("{body} (line {})", req.line)
 }
+
+/// The values the equations compute, grouped by shape in model order, as
+/// a line of the model's list: `Values $i^{(t)}, c^{(t)} \\in
+/// \\mathbb{R}^{H}$.` (those a `state` line declares are listed there).
+fn computed_values(m: &Model) -> Vec<String> {
+    let s = &m.symbols;
+    let declared: Vec<u32> = m
+        .items
+        .iter()
+        .flat_map(|i| match i {
+            Item::States(ids) => ids.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    let mut groups: Vec<(Shape, Vec<String>)> = Vec::new();
+    for (v, d) in m.vars.iter().enumerate() {
+        let v = v as u32;
+        if !matches!(d.kind, crate::model::VarKind::Defined(_)) || declared.contains(&v) {
+            continue;
+        }
+        let tex = latex::reference(s, &m.plain_ref(v));
+        match groups.iter_mut().find(|(sh, _)| *sh == d.shape) {
+            Some((_, names)) => names.push(tex),
+            None => groups.push((d.shape.clone(), vec![tex])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(sh, names)| {
+            format!(
+                "{} ${} \\in {}$.",
+                if names.len() == 1 { "Value" } else { "Values" },
+                names.join(", "),
+                shape_latex(&sh, s)
+            )
+        })
+        .collect()
+}
+
+/// What a key's notation means, stated once at its top, where the key has
+/// adjoints or Jacobians: layouts trip up readers more than anything else.
+fn conventions(m: &Model) -> Option<&'static str> {
+    let adjoints = m.requests.iter().any(|r| {
+        matches!(
+            r.kind,
+            RequestKind::Adjoints { .. } | RequestKind::Grad { .. }
+        ) || matches!(
+            &r.kind,
+            RequestKind::Expect {
+                lhs: crate::model::Claim::Adjoint(_),
+                ..
+            }
+        )
+    });
+    let jacobians = m
+        .requests
+        .iter()
+        .any(|r| matches!(r.kind, RequestKind::Jacobian { .. }));
+    match (adjoints, jacobians) {
+        (true, true) => Some(CONVENTIONS_BOTH),
+        (true, false) => Some(CONVENTIONS_ADJOINTS),
+        (false, true) => Some(CONVENTIONS_JACOBIANS),
+        (false, false) => None,
+    }
+}
+
+const CONVENTIONS_ADJOINTS: &str = "Conventions: $\\bar{v}$ is $\\partial L / \\partial v$, the derivative of the loss by $v$, laid out with the shape of $v$ (the gradient layout).";
+const CONVENTIONS_JACOBIANS: &str = "Conventions: a Jacobian has a row for each entry of what is differentiated and a column for each entry of what it is differentiated by.";
+const CONVENTIONS_BOTH: &str = "Conventions: $\\bar{v}$ is $\\partial L / \\partial v$, the derivative of the loss by $v$, laid out with the shape of $v$ (the gradient layout); a Jacobian has a row for each entry of what is differentiated and a column for each entry of what it is differentiated by.";
 
 fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
     let m = &key.model;
@@ -626,9 +734,17 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
             .replace('/', "/\\allowbreak{}")
             .replace("\\_", "\\_\\allowbreak{}")
     );
+    if let Some(c) = conventions(m) {
+        let _ = writeln!(out, "\\noindent {c}\n");
+    }
     out.push_str("\\subsection*{Model}\n");
     let lines = model_lines(m);
-    let decls: Vec<&String> = lines.iter().filter_map(|l| l.decl.as_ref()).collect();
+    let values = computed_values(m);
+    let decls: Vec<&String> = lines
+        .iter()
+        .filter_map(|l| l.decl.as_ref())
+        .chain(&values)
+        .collect();
     if !decls.is_empty() {
         out.push_str("\\begin{itemize}\n");
         for d in decls {
