@@ -16,7 +16,7 @@ pub mod window;
 
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Ix, Leaf, Node, Target};
-use crate::key::{Answer, Derived, Lhs, Note, Rhs, RunStats};
+use crate::key::{Answer, Derived, Lhs, Note, Refusal, Rhs, RunStats};
 use crate::model::{Claim, Model, Request, RequestKind};
 use crate::Options;
 use adjoint::Adjoints;
@@ -357,6 +357,7 @@ impl<'m> Session<'m> {
                     verdict: Some(verdict),
                     stats,
                     failed: None,
+                    refused: None,
                 });
             }
         };
@@ -367,6 +368,7 @@ impl<'m> Session<'m> {
             verdict: None,
             stats: done.stats,
             failed: None,
+            refused: None,
         })
     }
 }
@@ -378,28 +380,55 @@ pub fn derive_all(model: &Model, options: &Options) -> Derivations {
     for (k, req) in model.requests.iter().enumerate() {
         match session.answer(k, req) {
             Ok(a) => out.answers.push(a),
-            // A later request that needs what an earlier one could not
-            // derive is reported at itself, once, pointing at the first.
-            Err(d) => match out
-                .problems
-                .iter()
-                .find(|p| p.message == d.message && p.span == d.span)
-            {
-                Some(first) if d.span != req.span => {
-                    let what = first.message.clone();
-                    out.problems.push(
-                        Diagnostic::new(
+            Err(d) => {
+                // A later request that needs what an earlier one could not
+                // derive is reported at itself, once, pointing at the first.
+                let reported = match out
+                    .problems
+                    .iter()
+                    .find(|p| p.message == d.message && p.span == d.span)
+                {
+                    Some(first) if d.span != req.span => {
+                        let what = first.message.clone();
+                        let again = Diagnostic::new(
                             req.span,
                             "this request needs a result that could not be derived",
                             "not answered",
                         )
                         .related(first.span, format!("because: {what}"))
-                        .hint("see the error reported for the earlier request"),
-                    );
-                }
-                Some(_) => {}
-                None => out.problems.push(d),
-            },
+                        .hint("see the error reported for the earlier request");
+                        out.problems.push(again.clone());
+                        Refusal {
+                            message: format!("{}: {what}", again.message),
+                            hint: again.hint,
+                        }
+                    }
+                    _ => {
+                        let r = Refusal {
+                            message: d.message.clone(),
+                            hint: d.hint.clone(),
+                        };
+                        if !out
+                            .problems
+                            .iter()
+                            .any(|p| p.message == d.message && p.span == d.span)
+                        {
+                            out.problems.push(d);
+                        }
+                        r
+                    }
+                };
+                // The request stays in the key, with why it has no answer.
+                out.answers.push(Answer {
+                    request: k,
+                    equations: Vec::new(),
+                    notes: Vec::new(),
+                    verdict: None,
+                    stats: Vec::new(),
+                    failed: None,
+                    refused: Some(reported),
+                });
+            }
         }
     }
     out

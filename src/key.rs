@@ -149,6 +149,18 @@ pub struct Answer {
     pub stats: Vec<RunStats>,
     /// Set when the self-check found a result of this answer wrong.
     pub failed: Option<SelfCheckFailure>,
+    /// Set when the request could not be answered: why, and how to fix
+    /// it (the diagnostic, which the run reports as well).
+    pub refused: Option<Refusal>,
+}
+
+/// Why a request could not be answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// What went wrong.
+    pub message: String,
+    /// How to fix it, if there is a hint.
+    pub hint: Option<String>,
 }
 
 /// A whole answer key.

@@ -407,6 +407,24 @@ fn heading(m: &Model, a: &Answer) -> (usize, String) {
         .map_or((0, String::new()), |r| (r.line, r.text.clone()))
 }
 
+/// Whether an answer is for an `expect`.
+fn is_claim(a: &Answer, m: &Model) -> bool {
+    matches!(
+        m.requests.get(a.request).map(|r| &r.kind),
+        Some(RequestKind::Expect { .. })
+    )
+}
+
+/// Why a request has no answer, in words: `not answered: ...`, or for a
+/// claim `NOT CHECKED: ...`.
+pub fn refusal_text(a: &Answer, r: &crate::key::Refusal, m: &Model) -> String {
+    if is_claim(a, m) {
+        format!("NOT CHECKED: {}", r.message)
+    } else {
+        format!("not answered: {}", r.message)
+    }
+}
+
 /// The verdict of an `expect` in words, one line, then details.
 pub fn verdict_lines(v: &Verdict, s: &Symbols) -> (String, Vec<String>) {
     match v {
@@ -501,6 +519,13 @@ fn text(key: &AnswerKey) -> String {
             let _ = writeln!(out, "  {}", failure_text(f));
             continue;
         }
+        if let Some(r) = &a.refused {
+            let _ = writeln!(out, "  {}", refusal_text(a, r, m));
+            if let Some(h) = &r.hint {
+                let _ = writeln!(out, "    hint: {h}");
+            }
+            continue;
+        }
         for d in &a.equations {
             let _ = writeln!(out, "  {}", derived_plain(d, s));
         }
@@ -552,6 +577,13 @@ fn markdown(key: &AnswerKey) -> String {
         let _ = writeln!(out, "\n## `{}` (line {line})\n", head.replace('`', "'"));
         if let Some(f) = &a.failed {
             let _ = writeln!(out, "**{}**", failure_text(f).replace('`', "'"));
+            continue;
+        }
+        if let Some(r) = &a.refused {
+            let _ = writeln!(out, "**{}**", refusal_text(a, r, m));
+            if let Some(h) = &r.hint {
+                let _ = writeln!(out, "\n*Hint:* {h}");
+            }
             continue;
         }
         if !a.equations.is_empty() {
@@ -772,6 +804,22 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
                 "\\noindent\\textbf{{Internal error}}: {}\n",
                 latex::escape_text(&failure_text(f))
             );
+            continue;
+        }
+        if let Some(r) = &a.refused {
+            let _ = writeln!(
+                out,
+                "\\noindent\\textbf{{Not {}}}: {}\n",
+                if is_claim(a, m) {
+                    "checked"
+                } else {
+                    "answered"
+                },
+                latex::escape_text(&r.message)
+            );
+            if let Some(h) = &r.hint {
+                let _ = writeln!(out, "\\noindent\\emph{{Hint:}} {}\n", latex::escape_text(h));
+            }
             continue;
         }
         if let (Some(v), Some(RequestKind::Expect { lhs, rhs, .. })) =

@@ -136,3 +136,69 @@ expect bar(h[t]) = 2 * grad ell(y[t+1]) + B^T * (bar(h[t+1]) .* (1 - h[t+1]^2))
     assert_eq!(v[0], Verdict::Proven, "{:?}", v[0]);
     assert!(matches!(v[1], Verdict::Refuted { .. }), "{:?}", v[1]);
 }
+
+/// A request that cannot be answered stays in the key, in every format,
+/// with its reason; a claim that needs it is "not checked", never dropped;
+/// the rest of the key is complete and the run exits 2.
+#[test]
+fn unanswered_requests_stay_in_the_key() {
+    let text = "dim D\nindex k\nparam eps, beta : scalar\nfn F : D -> scalar\n\
+                v[k+1] = beta * v[k] - eps * grad F(theta[k] + beta * v[k])\n\
+                theta[k+1] = theta[k] + v[k+1]\n\
+                derive inverse\n\
+                derive J = jacobian (theta[k+1], v[k+1]) wrt (theta[k], v[k])\n\
+                expect theta[k] = theta[k+1] - v[k+1]\n";
+    let source = Source::new("nesterov.deriv", text);
+    let run = deriv::run(&source, &Options::default()).unwrap();
+    assert_eq!(run.key.answers.len(), 3, "every request is in the key");
+    assert!(run.key.answers[0].refused.is_some());
+    assert!(
+        !run.key.answers[1].equations.is_empty(),
+        "the Jacobian is answered"
+    );
+    assert!(run.key.answers[2].refused.is_some());
+    let render = |f| deriv::print::render(&run.key, f, &Default::default());
+    let plain = render(deriv::print::Format::Text);
+    assert!(
+        plain.contains("  not answered: the previous state cannot be solved for"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("  NOT CHECKED: this request needs a result"),
+        "{plain}"
+    );
+    assert!(plain.contains("    hint: "), "{plain}");
+    let md = render(deriv::print::Format::Markdown);
+    assert!(md.contains("**not answered: the previous state"), "{md}");
+    let tex = render(deriv::print::Format::Latex);
+    assert!(
+        tex.contains("\\textbf{Not answered}: the previous state"),
+        "{tex}"
+    );
+    assert!(
+        tex.contains("\\textbf{Not checked}: this request needs"),
+        "{tex}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&render(deriv::print::Format::Json)).unwrap();
+    assert_eq!(json["expects"][0]["how"], "not checked", "{json}");
+    assert_eq!(json["results"][0]["equations"], serde_json::json!([]));
+    assert!(json["results"][0]["not_answered"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("the previous state"));
+    let out = Command::new(env!("CARGO_BIN_EXE_deriv"))
+        .args(["run", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(text.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not answered"));
+}

@@ -80,6 +80,7 @@ pub fn params(model: &Model, req: &Request, request: usize) -> Result<Answer, Di
         verdict: None,
         stats: Vec::new(),
         failed: None,
+        refused: None,
     })
 }
 
@@ -153,5 +154,6 @@ pub fn macs_answer(
         verdict: None,
         stats: Vec::new(),
         failed: None,
+        refused: None,
     })
 }

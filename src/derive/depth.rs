@@ -70,6 +70,7 @@ pub fn depth(
         verdict: None,
         stats: Vec::new(),
         failed: None,
+        refused: None,
     })
 }
 

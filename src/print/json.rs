@@ -46,6 +46,26 @@ pub fn render(key: &AnswerKey) -> String {
             }
             continue;
         }
+        if let Some(r) = &a.refused {
+            let reason = json!({ "message": r.message, "hint": r.hint });
+            results.push(json!({
+                "request": req.text,
+                "line": req.line,
+                "equations": [],
+                "notes": [],
+                "not_answered": reason.clone(),
+            }));
+            if let RequestKind::Expect { .. } = req.kind {
+                expects.push(json!({
+                    "line": req.line,
+                    "holds": false,
+                    "how": "not checked",
+                    "claim": req.text,
+                    "not_answered": reason,
+                }));
+            }
+            continue;
+        }
         let equations: Vec<Value> = a.equations.iter().map(|d| equation(d, key)).collect();
         let mut entry = json!({
             "request": req.text,
