@@ -407,6 +407,34 @@ fn heading(m: &Model, a: &Answer) -> (usize, String) {
         .map_or((0, String::new()), |r| (r.line, r.text.clone()))
 }
 
+/// Assumptions as LaTeX math: `p^{(t)} = 1,\\ i^{(t)} = 0`.
+fn assumptions_latex(list: &[crate::model::Assumption], s: &Symbols) -> String {
+    list.iter()
+        .map(|x| {
+            format!(
+                "{} = {}",
+                latex::reference(s, &x.target),
+                latex::expr(s, &x.value)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",\\ ")
+}
+
+/// Equations as a Markdown math block.
+fn md_align(out: &mut String, eqs: &[Derived], s: &Symbols) {
+    if eqs.is_empty() {
+        return;
+    }
+    out.push_str("$$\n\\begin{aligned}\n");
+    let rows = align_rows(eqs, s);
+    for (k, (l, r)) in rows.iter().enumerate() {
+        let end = if k + 1 < rows.len() { " \\\\" } else { "" };
+        let _ = writeln!(out, "{l} &= {r}{end}");
+    }
+    out.push_str("\\end{aligned}\n$$\n\n");
+}
+
 /// Whether an answer is for an `expect`.
 fn is_claim(a: &Answer, m: &Model) -> bool {
     matches!(
@@ -574,10 +602,32 @@ fn markdown(key: &AnswerKey) -> String {
     }
     for a in &key.answers {
         let (line, head) = heading(m, a);
-        let _ = writeln!(out, "\n## `{}` (line {line})\n", head.replace('`', "'"));
+        let claim = match m.requests.get(a.request).map(|r| &r.kind) {
+            Some(RequestKind::Expect { lhs, rhs, .. }) => Some(claim_derived(m, lhs, rhs)),
+            _ => None,
+        };
+        match &claim {
+            // A claim's heading is short; the claim itself follows as math.
+            Some(_) => {
+                let _ = writeln!(out, "\n## Claim (line {line})\n");
+            }
+            None => {
+                let _ = writeln!(out, "\n## `{}` (line {line})\n", head.replace('`', "'"));
+            }
+        }
         if let Some(f) = &a.failed {
             let _ = writeln!(out, "**{}**", failure_text(f).replace('`', "'"));
             continue;
+        }
+        if let Some(c) = &claim {
+            md_align(&mut out, std::slice::from_ref(c), s);
+            if let Some(RequestKind::Expect { assuming, .. }) =
+                m.requests.get(a.request).map(|r| &r.kind)
+            {
+                if !assuming.is_empty() {
+                    let _ = writeln!(out, "Assuming ${}$.\n", assumptions_latex(assuming, s));
+                }
+            }
         }
         if let Some(r) = &a.refused {
             let _ = writeln!(out, "**{}**", refusal_text(a, r, m));
@@ -586,32 +636,32 @@ fn markdown(key: &AnswerKey) -> String {
             }
             continue;
         }
-        if !a.equations.is_empty() {
-            out.push_str("$$\n\\begin{aligned}\n");
-            for (k, d) in a.equations.iter().enumerate() {
-                let end = if k + 1 < a.equations.len() {
-                    " \\\\"
-                } else {
-                    ""
-                };
-                let _ = writeln!(
-                    out,
-                    "{} &= {}{end}",
-                    lhs_latex(&d.lhs, s),
-                    rhs_latex(&d.rhs, s)
+        md_align(&mut out, &a.equations, s);
+        match &a.verdict {
+            Some(Verdict::Proven) => {
+                out.push_str(
+                    "**Proven**: the claim equals the derived form under the rewrite rules.\n",
                 );
             }
-            out.push_str("\\end{aligned}\n$$\n");
-        }
-        if let Some(v) = &a.verdict {
-            let (first, rest) = verdict_lines(v, s);
-            let _ = writeln!(out, "**{first}**\n");
-            for r in rest {
-                let _ = writeln!(out, "- `{}`", r.replace('`', "'"));
+            Some(Verdict::Refuted {
+                derived,
+                counterexample,
+            }) => {
+                out.push_str("**Refuted**: the claim is false. The derived form is\n\n");
+                md_align(&mut out, derived, s);
+                let _ = writeln!(out, "Counterexample: {counterexample}.");
             }
+            Some(Verdict::NotProven { derived, evidence }) => {
+                out.push_str(
+                    "**Not proven**: no proof and no counterexample was found. The derived form is\n\n",
+                );
+                md_align(&mut out, derived, s);
+                let _ = writeln!(out, "Evidence: {evidence}.");
+            }
+            None => {}
         }
         for n in &a.notes {
-            let _ = writeln!(out, "\n*Note:* {}", notes::text(s, n));
+            let _ = writeln!(out, "\n*Note:* {}", notes::sentence(notes::text(s, n)));
         }
     }
     out
@@ -628,17 +678,7 @@ fn latex_heading(m: &Model, a: &Answer) -> String {
         if list.is_empty() {
             String::new()
         } else {
-            let parts: Vec<String> = list
-                .iter()
-                .map(|x| {
-                    format!(
-                        "{} = {}",
-                        latex::reference(s, &x.target),
-                        latex::expr(s, &x.value)
-                    )
-                })
-                .collect();
-            format!(" assuming ${}$", parts.join(",\\ "))
+            format!(" assuming ${}$", assumptions_latex(list, s))
         }
     };
     let body = match &req.kind {
@@ -858,7 +898,11 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
             _ => {}
         }
         for n in &a.notes {
-            let _ = writeln!(out, "\\noindent\\emph{{Note:}} {}\n", notes::tex(s, n));
+            let _ = writeln!(
+                out,
+                "\\noindent\\emph{{Note:}} {}\n",
+                notes::sentence(notes::tex(s, n))
+            );
         }
     }
     if !opts.fragment {

@@ -154,6 +154,14 @@ fn render(st: &dyn Style, s: &Symbols, n: &Note, latex_math: bool) -> String {
     }
 }
 
+/// A note as a sentence of a document: it ends with a period.
+pub fn sentence(mut note: String) -> String {
+    if !note.ends_with('.') {
+        note.push('.');
+    }
+    note
+}
+
 /// A note as plain text, for the text and Markdown keys.
 pub fn text(s: &Symbols, n: &Note) -> String {
     render(&Plain, s, n, false)
