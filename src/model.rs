@@ -150,6 +150,15 @@ pub enum Claimed {
     Expr(RecExpr<Node>),
     /// A polynomial in the dims (counts and depths).
     Poly(Poly),
+    /// A value that has no shape in the model: its operands' shapes do
+    /// not fit (`W * x` with the wrong inner size), or it is not of the
+    /// derived result's shape. The claim is false; why, and the hint.
+    IllTyped {
+        /// What does not fit.
+        message: String,
+        /// How it might have been meant.
+        hint: Option<String>,
+    },
 }
 
 /// A checked request.

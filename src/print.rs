@@ -369,7 +369,13 @@ fn align_rows<'d>(
 }
 
 /// A claim of an `expect` as the equation it states.
-fn claim_derived(m: &Model, lhs: &crate::model::Claim, rhs: &crate::model::Claimed) -> Derived {
+/// `None` for a claim that has no value (its shapes do not fit), which is
+/// shown as written.
+fn claim_derived(
+    m: &Model,
+    lhs: &crate::model::Claim,
+    rhs: &crate::model::Claimed,
+) -> Option<Derived> {
     use crate::model::{Claim, Claimed};
     let name = |k: &usize| match m.requests.get(*k).map(|r| &r.kind) {
         Some(RequestKind::Jacobian { name, .. }) => name.clone(),
@@ -392,8 +398,9 @@ fn claim_derived(m: &Model, lhs: &crate::model::Claim, rhs: &crate::model::Claim
     let rhs = match rhs {
         Claimed::Expr(e) => Rhs::Expr(e.clone()),
         Claimed::Poly(p) => Rhs::Poly(p.clone()),
+        Claimed::IllTyped { .. } => return None,
     };
-    Derived { lhs, rhs }
+    Some(Derived { lhs, rhs })
 }
 
 fn derived_plain(d: &Derived, s: &Symbols) -> String {
@@ -606,6 +613,10 @@ fn markdown(key: &AnswerKey) -> String {
             Some(RequestKind::Expect { lhs, rhs, .. }) => Some(claim_derived(m, lhs, rhs)),
             _ => None,
         };
+        let as_written = m
+            .requests
+            .get(a.request)
+            .map_or(String::new(), |r| r.text.clone());
         match &claim {
             // A claim's heading is short; the claim itself follows as math.
             Some(_) => {
@@ -620,7 +631,12 @@ fn markdown(key: &AnswerKey) -> String {
             continue;
         }
         if let Some(c) = &claim {
-            md_align(&mut out, std::slice::from_ref(c), s);
+            match c {
+                Some(c) => md_align(&mut out, std::slice::from_ref(c), s),
+                None => {
+                    let _ = writeln!(out, "`{}`\n", as_written.replace('`', "'"));
+                }
+            }
             if let Some(RequestKind::Expect { assuming, .. }) =
                 m.requests.get(a.request).map(|r| &r.kind)
             {
@@ -865,9 +881,21 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
         if let (Some(v), Some(RequestKind::Expect { lhs, rhs, .. })) =
             (&a.verdict, m.requests.get(a.request).map(|r| &r.kind))
         {
-            let claim = claim_derived(m, lhs, rhs);
             out.push_str("\\noindent The claim\n");
-            write_align(&mut out, rows_latex(&claim.lhs, &claim.rhs, s));
+            match claim_derived(m, lhs, rhs) {
+                Some(claim) => write_align(&mut out, rows_latex(&claim.lhs, &claim.rhs, s)),
+                None => {
+                    let text = m
+                        .requests
+                        .get(a.request)
+                        .map_or(String::new(), |r| r.text.clone());
+                    let _ = writeln!(
+                        out,
+                        "\\begin{{quote}}\\raggedright\\texttt{{{}}}\\end{{quote}}",
+                        latex::escape_text(&text)
+                    );
+                }
+            }
             if let Verdict::Proven = v {
                 out.push_str(
                     "is \\textbf{proven}: it equals the derived form under the rewrite rules.\n\n",

@@ -29,6 +29,9 @@ pub(super) struct Lowerer<'c> {
     lenient: bool,
     /// Whether `bar(...)` may appear (claims and assumptions only).
     pub allow_bar: bool,
+    /// Whether the last error was two shapes that do not fit (`W * x`
+    /// with the wrong inner size), as opposed to a name or a form.
+    pub shape_error: bool,
     b: ExprBuilder,
 }
 
@@ -48,6 +51,7 @@ impl<'c> Lowerer<'c> {
             bound,
             lenient,
             allow_bar: false,
+            shape_error: false,
             b: ExprBuilder::new(),
         }
     }
@@ -346,6 +350,8 @@ impl<'c> Lowerer<'c> {
             (x, y) => return Ok((id, unknown_result(op, x, y))),
         };
         let (ta, tb) = (self.text(a.span), self.text(b.span));
+        // An error returned from this match is a shape error.
+        self.shape_error = true;
         let shape = match op {
             BinOp::Add | BinOp::Sub => match sa.broadcast(&sb) {
                 Some(s) => s,
@@ -446,6 +452,7 @@ impl<'c> Lowerer<'c> {
                 sa
             }
         };
+        self.shape_error = false;
         Ok((id, Some(shape)))
     }
 

@@ -299,12 +299,32 @@ impl Checker {
             _ => {
                 let mut lw = Lowerer::new(self, bound.unwrap_or_default(), false);
                 lw.allow_bar = true;
-                let (id, got) = lw.expr(rhs)?;
-                let value = lw.finish(id);
-                if let Some(want) = &shape {
-                    self.same_shape_or_scalar(want, got.as_ref(), rhs.span, "the derived result")?;
+                // A claim that does not fit shapes is false, not a script
+                // error: a grader marks it wrong and the sheet goes on.
+                match lw.expr(rhs) {
+                    Err(d) if lw.shape_error => Claimed::IllTyped {
+                        message: d.message,
+                        hint: d.hint,
+                    },
+                    Err(d) => return Err(d),
+                    Ok((id, got)) => {
+                        let value = lw.finish(id);
+                        match shape.as_ref().map(|want| {
+                            self.same_shape_or_scalar(
+                                want,
+                                got.as_ref(),
+                                rhs.span,
+                                "the derived result",
+                            )
+                        }) {
+                            Some(Err(d)) => Claimed::IllTyped {
+                                message: d.message,
+                                hint: d.hint,
+                            },
+                            _ => Claimed::Expr(value),
+                        }
+                    }
                 }
-                Claimed::Expr(value)
             }
         };
         Ok(RequestKind::Expect {

@@ -61,6 +61,16 @@ pub fn decide(
     zero: &BTreeSet<u32>,
 ) -> (Verdict, Vec<RunStats>) {
     match (claimed, derived.first().map(|d| &d.rhs)) {
+        (Claimed::IllTyped { message, hint }, _) => (
+            Verdict::Refuted {
+                derived: derived.to_vec(),
+                counterexample: match hint {
+                    Some(h) => format!("the claim has no value: {message} ({h})"),
+                    None => format!("the claim has no value: {message}"),
+                },
+            },
+            Vec::new(),
+        ),
         (Claimed::Poly(q), Some(Rhs::Poly(p))) => (polynomial(cx.model, derived, p, q), Vec::new()),
         (Claimed::Expr(c), Some(Rhs::Expr(d))) => {
             let mut proof = Vec::new();
