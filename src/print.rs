@@ -428,6 +428,50 @@ fn assumptions_latex(list: &[crate::model::Assumption], s: &Symbols) -> String {
         .join(",\\ ")
 }
 
+/// Numeric evidence in words, for LaTeX: numbers in math with real minus
+/// signs, and settings such as `D = 3` as formulas.
+fn evidence_latex(text: &str) -> String {
+    fn number(t: &str) -> Option<(&str, &str)> {
+        let end = t.trim_end_matches([',', ':', ';', ')', '.']);
+        let punct = &t[end.len()..];
+        let digits = end.strip_prefix('-').unwrap_or(end);
+        let is_number = !digits.is_empty()
+            && digits.starts_with(|c: char| c.is_ascii_digit())
+            && digits
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'));
+        is_number.then_some((end, punct))
+    }
+    let tokens: Vec<&str> = text.split(' ').collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut k = 0;
+    while k < tokens.len() {
+        let t = tokens[k];
+        let name = !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if name && tokens.get(k + 1) == Some(&"=") {
+            if let Some((n, punct)) = tokens.get(k + 2).and_then(|v| number(v)) {
+                out.push(format!(
+                    "${} = {n}${}",
+                    latex::name(t),
+                    latex::escape_text(punct)
+                ));
+                k += 3;
+                continue;
+            }
+        }
+        match number(t) {
+            Some((n, punct)) => out.push(format!("${n}${}", latex::escape_text(punct))),
+            None => out.push(latex::escape_text(t)),
+        }
+        k += 1;
+    }
+    let mut joined = out.join(" ");
+    if joined.ends_with('.') {
+        joined.pop();
+    }
+    joined
+}
+
 /// Equations as a Markdown math block.
 fn md_align(out: &mut String, eqs: &[Derived], s: &Symbols) {
     if eqs.is_empty() {
@@ -910,18 +954,14 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
             }) => {
                 out.push_str("is \\textbf{refuted}: it is false. The derived form is\n");
                 write_align(&mut out, align_rows(derived, s));
-                let _ = writeln!(
-                    out,
-                    "Counterexample: {}\n",
-                    latex::escape_text(counterexample)
-                );
+                let _ = writeln!(out, "Counterexample: {}.\n", evidence_latex(counterexample));
             }
             Some(Verdict::NotProven { derived, evidence }) => {
                 out.push_str(
                     "is \\textbf{not proven}: no proof and no counterexample was found. The derived form is\n",
                 );
                 write_align(&mut out, align_rows(derived, s));
-                let _ = writeln!(out, "Evidence: {}\n", latex::escape_text(evidence));
+                let _ = writeln!(out, "Evidence: {}.\n", evidence_latex(evidence));
             }
             _ => {}
         }
