@@ -266,16 +266,10 @@ pub fn lhs_latex(lhs: &Lhs, s: &Symbols) -> String {
     match lhs {
         Lhs::Expr(e) => latex::expr(s, e),
         Lhs::Matrix(n) => latex::name(n),
-        Lhs::Det(n) => format!("\\det\\left({}\\right)", latex::name(n)),
+        Lhs::Det(n) => format!("\\det({})", latex::name(n)),
         Lhs::Params => "\\operatorname{params}".to_owned(),
-        Lhs::Macs(r) => format!(
-            "\\operatorname{{macs}}\\left({}\\right)",
-            latex::reference(s, r)
-        ),
-        Lhs::Depth(r) => format!(
-            "\\operatorname{{depth}}\\left({}\\right)",
-            latex::reference(s, r)
-        ),
+        Lhs::Macs(r) => format!("\\operatorname{{macs}}({})", latex::reference(s, r)),
+        Lhs::Depth(r) => format!("\\operatorname{{depth}}({})", latex::reference(s, r)),
     }
 }
 
