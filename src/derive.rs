@@ -146,13 +146,29 @@ impl<'m> Session<'m> {
     ) -> Derivation {
         let before = self.adj.stats.len();
         let a = self.adj.gradient(param, assuming, span)?;
+        let mut notes = if a.limited {
+            vec![Note::Limited]
+        } else {
+            Vec::new()
+        };
+        // An adjoint the gradient is written with, whose own equation
+        // cannot be derived, is said to be so: the gradient is exact in
+        // terms of it, but the key gives no equation for it.
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(e) = rhs_expr(&a.derived) {
+            for n in e.as_ref() {
+                if let Node::Leaf(Leaf::Bar(Target::Var(r))) = n {
+                    if seen.insert(r.var) {
+                        if let Some(why) = self.adj.underivable(r.var, span) {
+                            notes.push(Note::AdjointNotDerived(r.clone(), why));
+                        }
+                    }
+                }
+            }
+        }
         Ok(Found {
             equations: vec![a.derived],
-            notes: if a.limited {
-                vec![Note::Limited]
-            } else {
-                Vec::new()
-            },
+            notes,
             stats: self.adj.stats[before..].to_vec(),
         })
     }

@@ -132,6 +132,10 @@ pub enum Note {
     /// Operations whose cost depends on how they are computed, in words:
     /// not counted.
     Uncosted(Vec<String>),
+    /// The result is written with this adjoint, whose own equation could
+    /// not be derived (why, in words): exact in terms of it, but the key
+    /// has no equation for it.
+    AdjointNotDerived(Ref, String),
 }
 
 /// The answer to one request.

@@ -202,3 +202,26 @@ fn unanswered_requests_stay_in_the_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stdout).contains("not answered"));
 }
+
+/// A gradient written with an adjoint whose own equation cannot be derived
+/// says so, in a note: the reader is not left with `bar(h[k+1])` as if the
+/// key had given it.
+#[test]
+fn a_gradient_names_an_adjoint_it_cannot_give() {
+    let text = "dim H\nindex k\nparam b : H\nfn ell : H -> scalar\ninit h[1] = 0\n\
+                h[k+1] = tanh(h[k] + b)\nloss L = sum(k, ell(h[k]))\nderive grad b\n";
+    let source = Source::new("update.deriv", text);
+    let run = deriv::run(&source, &Options::default()).unwrap();
+    assert!(run.problems.is_empty());
+    let plain = deriv::print::render(&run.key, deriv::print::Format::Text, &Default::default());
+    assert!(
+        plain.contains("bar(b) = sum(k, bar(h[k+1]) .* (1 - h[k+1]^2))"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("note: this is exact in terms of `bar(h[k+1])` but that adjoint's own equation could not be derived"),
+        "{plain}"
+    );
+    let json = deriv::print::render(&run.key, deriv::print::Format::Json, &Default::default());
+    assert!(json.contains("\"kind\": \"adjoint_not_derived\""), "{json}");
+}

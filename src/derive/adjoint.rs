@@ -889,6 +889,13 @@ impl<'m> Adjoints<'m> {
         }
     }
 
+    /// Why the adjoint equation of variable `var` cannot be derived, if
+    /// it cannot (a result may still be exact in terms of its adjoint).
+    pub fn underivable(&mut self, var: u32, span: Span) -> Option<String> {
+        let target = Target::Var(self.model.plain_ref(var));
+        self.named_terms(&target, span).err().map(|d| d.message)
+    }
+
     /// The simplified gradient of a parameter.
     pub fn gradient(
         &mut self,

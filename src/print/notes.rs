@@ -144,6 +144,13 @@ fn render(st: &dyn Style, s: &Symbols, n: &Note, latex_math: bool) -> String {
             )
         }
         Note::Elementwise(w) => elementwise(st, s, w),
+        Note::AdjointNotDerived(r, why) => format!(
+            "{} {} {} {}",
+            st.text("this is exact in terms of"),
+            st.leaf(s, &Leaf::Bar(Target::Var(r.clone()))),
+            st.text("but that adjoint's own equation could not be derived:"),
+            st.text(why),
+        ),
         Note::Uncosted(what) => {
             let what: Vec<String> = what.iter().map(|w| st.text(w)).collect();
             format!(
@@ -206,5 +213,10 @@ pub fn json(s: &Symbols, n: &Note) -> Value {
             "functions": w.funcs.iter().map(|(f, n)| json!({"function": f, "entries": size(n)})).collect::<Vec<_>>(),
         }),
         Note::Uncosted(what) => json!({"kind": "uncosted", "operations": what}),
+        Note::AdjointNotDerived(r, why) => json!({
+            "kind": "adjoint_not_derived",
+            "adjoint": plain::leaf(s, &Leaf::Bar(Target::Var(r.clone()))),
+            "why": why,
+        }),
     }
 }
