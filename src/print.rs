@@ -86,6 +86,34 @@ struct ModelLine {
     eq: Option<(String, String)>,
 }
 
+/// The line of a declaration of variables of one shape (`input x[t] : D`,
+/// `state x1[k] : A`), with its words for one and for several.
+fn variables_line(
+    m: &Model,
+    ids: &[u32],
+    keyword: &str,
+    (one, several): (&str, &str),
+) -> Option<ModelLine> {
+    let s = &m.symbols;
+    let first = ids.first()?;
+    let shape = &m.vars[*first as usize].shape;
+    let refs: Vec<String> = ids.iter().map(|&v| s.ref_text(&m.plain_ref(v))).collect();
+    let tex: Vec<String> = ids
+        .iter()
+        .map(|&v| latex::reference(s, &m.plain_ref(v)))
+        .collect();
+    Some(ModelLine {
+        plain: format!("{keyword} {} : {}", refs.join(", "), shape_text(shape, s)),
+        decl: Some(format!(
+            "{} ${} \\in {}$.",
+            if ids.len() == 1 { one } else { several },
+            tex.join(", "),
+            shape_latex(shape, s)
+        )),
+        eq: None,
+    })
+}
+
 fn model_lines(m: &Model) -> Vec<ModelLine> {
     let s = &m.symbols;
     let list = |names: Vec<String>| names.join(", ");
@@ -161,44 +189,14 @@ fn model_lines(m: &Model) -> Vec<ModelLine> {
                     eq: None,
                 }
             }
-            Item::Inputs(ids) => {
-                let Some(first) = ids.first() else { continue };
-                let shape = m.vars[*first as usize].shape.clone();
-                let refs: Vec<String> = ids.iter().map(|&v| s.ref_text(&m.plain_ref(v))).collect();
-                let tex: Vec<String> = ids
-                    .iter()
-                    .map(|&v| latex::reference(s, &m.plain_ref(v)))
-                    .collect();
-                ModelLine {
-                    plain: format!("input {} : {}", list(refs), shape_text(&shape, s)),
-                    decl: Some(format!(
-                        "{} ${} \\in {}$.",
-                        if ids.len() == 1 { "Input" } else { "Inputs" },
-                        list(tex),
-                        shape_latex(&shape, s)
-                    )),
-                    eq: None,
-                }
-            }
-            Item::States(ids) => {
-                let Some(first) = ids.first() else { continue };
-                let shape = m.vars[*first as usize].shape.clone();
-                let refs: Vec<String> = ids.iter().map(|&v| s.ref_text(&m.plain_ref(v))).collect();
-                let tex: Vec<String> = ids
-                    .iter()
-                    .map(|&v| latex::reference(s, &m.plain_ref(v)))
-                    .collect();
-                ModelLine {
-                    plain: format!("state {} : {}", list(refs), shape_text(&shape, s)),
-                    decl: Some(format!(
-                        "{} ${} \\in {}$.",
-                        if ids.len() == 1 { "State" } else { "States" },
-                        list(tex),
-                        shape_latex(&shape, s)
-                    )),
-                    eq: None,
-                }
-            }
+            Item::Inputs(ids) => match variables_line(m, ids, "input", ("Input", "Inputs")) {
+                Some(l) => l,
+                None => continue,
+            },
+            Item::States(ids) => match variables_line(m, ids, "state", ("State", "States")) {
+                Some(l) => l,
+                None => continue,
+            },
             Item::Fn(f) => {
                 let decl = &m.fns[*f as usize];
                 ModelLine {

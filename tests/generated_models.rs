@@ -19,9 +19,8 @@
 mod common;
 
 use deriv::diag::{Diagnostics, Source};
-use deriv::key::{Lhs, Verdict};
-use deriv::model::RequestKind;
-use deriv::print::{lhs_plain, render, rhs_plain, Format, PrintOptions};
+use deriv::key::Verdict;
+use deriv::print::{render, Format, PrintOptions};
 use deriv::Options;
 use proptest::prelude::*;
 use std::fmt::Write as _;
@@ -361,48 +360,6 @@ fn declined(message: &str) -> bool {
     .any(|w| message.contains(w))
 }
 
-/// The pasted claims of a key: each printed result as an `expect`.
-fn pasted(key: &deriv::key::AnswerKey) -> Vec<String> {
-    let m = &key.model;
-    let mut out = Vec::new();
-    for a in &key.answers {
-        let req = &m.requests[a.request];
-        let assuming = match &req.kind {
-            RequestKind::Adjoints { assuming } | RequestKind::Grad { assuming, .. } => {
-                assuming.clone()
-            }
-            RequestKind::Expect { .. } => continue,
-            _ => Vec::new(),
-        };
-        let tail = if assuming.is_empty() {
-            String::new()
-        } else {
-            let parts: Vec<String> = assuming
-                .iter()
-                .map(|x| {
-                    format!(
-                        "{} = {}",
-                        m.symbols.ref_text(&x.target),
-                        deriv::print::plain::expr(&m.symbols, &x.value)
-                    )
-                })
-                .collect();
-            format!(" assuming {}", parts.join(", "))
-        };
-        for d in &a.equations {
-            if matches!(d.lhs, Lhs::Macs(_)) {
-                continue;
-            }
-            out.push(format!(
-                "expect {} = {}{tail}",
-                lhs_plain(&d.lhs, &m.symbols),
-                rhs_plain(&d.rhs, &m.symbols)
-            ));
-        }
-    }
-    out
-}
-
 fn check_script(text: &str) -> Result<(), String> {
     let source = Source::new("generated.deriv", text.to_owned());
     let run = deriv::run(&source, &Options::default())
@@ -432,7 +389,7 @@ fn check_script(text: &str) -> Result<(), String> {
             ));
         }
     }
-    let claims = pasted(&run.key);
+    let claims = common::pasted(&run.key);
     if claims.is_empty() {
         return Ok(());
     }

@@ -10,9 +10,8 @@
 mod common;
 
 use deriv::diag::{Diagnostics, Source};
-use deriv::key::{Lhs, Verdict};
+use deriv::key::Verdict;
 use deriv::model::RequestKind;
-use deriv::print::{lhs_plain, rhs_plain};
 use deriv::Options;
 
 /// The claims to append for one script, and how many.
@@ -22,45 +21,7 @@ fn claims(text: &str, name: &str) -> Vec<String> {
         Ok(r) => r,
         Err(_) => return Vec::new(),
     };
-    let m = &run.key.model;
-    let mut out = Vec::new();
-    for a in &run.key.answers {
-        let req = &m.requests[a.request];
-        let assuming = match &req.kind {
-            RequestKind::Adjoints { assuming } | RequestKind::Grad { assuming, .. } => {
-                assuming.clone()
-            }
-            RequestKind::Expect { .. } => continue,
-            _ => Vec::new(),
-        };
-        let assuming = if assuming.is_empty() {
-            String::new()
-        } else {
-            let parts: Vec<String> = assuming
-                .iter()
-                .map(|x| {
-                    format!(
-                        "{} = {}",
-                        m.symbols.ref_text(&x.target),
-                        deriv::print::plain::expr(&m.symbols, &x.value)
-                    )
-                })
-                .collect();
-            format!(" assuming {}", parts.join(", "))
-        };
-        for d in &a.equations {
-            // A claim about `macs(v)` has no syntax of its own.
-            if matches!(d.lhs, Lhs::Macs(_)) {
-                continue;
-            }
-            out.push(format!(
-                "expect {} = {}{assuming}",
-                lhs_plain(&d.lhs, &m.symbols),
-                rhs_plain(&d.rhs, &m.symbols)
-            ));
-        }
-    }
-    out
+    common::pasted(&run.key)
 }
 
 #[test]

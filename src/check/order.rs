@@ -57,16 +57,7 @@ fn uses(
                 Ix::Abs(a) => vec![a],
                 Ix::End(_, o) => vec![length + o],
             };
-            positions = positions
-                .into_iter()
-                .flat_map(|p| {
-                    values.iter().map(move |&x| {
-                        let mut p = p.clone();
-                        p.push(x);
-                        p
-                    })
-                })
-                .collect();
+            positions = extended(positions, &values);
         }
         for p in positions {
             let inside = p
@@ -79,6 +70,21 @@ fn uses(
         }
     }
     out
+}
+
+/// Every position of `positions` extended by every value of `values` (the
+/// positions of one more index).
+fn extended(positions: Vec<Vec<i64>>, values: &[i64]) -> Vec<Vec<i64>> {
+    positions
+        .into_iter()
+        .flat_map(|p| {
+            values.iter().map(move |&x| {
+                let mut p = p.clone();
+                p.push(x);
+                p
+            })
+        })
+        .collect()
 }
 
 /// A value that depends on itself through the unrolled model, if any.
@@ -117,16 +123,7 @@ pub(super) fn cycle(model: &Model) -> Option<Diagnostic> {
         count?;
         for &(lo, hi) in dom {
             let range: Vec<i64> = (1 + lo..=length + hi).collect();
-            positions = positions
-                .into_iter()
-                .flat_map(|p| {
-                    range.iter().map(move |&x| {
-                        let mut p = p.clone();
-                        p.push(x);
-                        p
-                    })
-                })
-                .collect();
+            positions = extended(positions, &range);
         }
         values.extend(positions.into_iter().map(|p| (v as u32, p)));
         if values.len() > MAX_VALUES {

@@ -26,43 +26,39 @@ pub fn render(key: &AnswerKey) -> String {
         let Some(req) = m.requests.get(a.request) else {
             continue;
         };
-        if let Some(f) = &a.failed {
-            let failure = json!({ "what": f.what, "why": f.why, "text": super::failure_text(f) });
-            results.push(json!({
+        // A result without equations: what stands in their place, under
+        // which field, and how a claim was (not) decided.
+        let missing = match (&a.failed, &a.refused) {
+            (Some(f), _) => Some((
+                "internal_error",
+                json!({ "what": f.what, "why": f.why, "text": super::failure_text(f) }),
+                "internal error",
+            )),
+            (None, Some(r)) => Some((
+                "not_answered",
+                json!({ "message": r.message, "hint": r.hint }),
+                "not checked",
+            )),
+            (None, None) => None,
+        };
+        if let Some((field, why, how)) = missing {
+            let mut entry = json!({
                 "request": req.text,
                 "line": req.line,
                 "equations": [],
                 "notes": [],
-                "internal_error": failure.clone(),
-            }));
+            });
+            entry[field] = why.clone();
+            results.push(entry);
             if let RequestKind::Expect { .. } = req.kind {
-                expects.push(json!({
+                let mut e = json!({
                     "line": req.line,
                     "holds": false,
-                    "how": "internal error",
+                    "how": how,
                     "claim": req.text,
-                    "internal_error": failure,
-                }));
-            }
-            continue;
-        }
-        if let Some(r) = &a.refused {
-            let reason = json!({ "message": r.message, "hint": r.hint });
-            results.push(json!({
-                "request": req.text,
-                "line": req.line,
-                "equations": [],
-                "notes": [],
-                "not_answered": reason.clone(),
-            }));
-            if let RequestKind::Expect { .. } = req.kind {
-                expects.push(json!({
-                    "line": req.line,
-                    "holds": false,
-                    "how": "not checked",
-                    "claim": req.text,
-                    "not_answered": reason,
-                }));
+                });
+                e[field] = why;
+                expects.push(e);
             }
             continue;
         }

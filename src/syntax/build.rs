@@ -103,26 +103,18 @@ impl Builder {
                     shape: self.shape(last.clone())?,
                 }
             }
-            Rule::input_decl => {
+            Rule::input_decl | Rule::state_decl => {
+                // `input x[t], y[t] : D` and `state x[k] : D` read alike.
                 let (last, rest) = parts.split_last().ok_or_else(err)?;
                 let targets = rest[1..]
                     .iter()
                     .map(|p| self.reference(p.clone()))
                     .collect::<Result<_>>()?;
-                StmtKind::Input {
-                    targets,
-                    shape: self.shape(last.clone())?,
-                }
-            }
-            Rule::state_decl => {
-                let (last, rest) = parts.split_last().ok_or_else(err)?;
-                let targets = rest[1..]
-                    .iter()
-                    .map(|p| self.reference(p.clone()))
-                    .collect::<Result<_>>()?;
-                StmtKind::State {
-                    targets,
-                    shape: self.shape(last.clone())?,
+                let shape = self.shape(last.clone())?;
+                if rule == Rule::input_decl {
+                    StmtKind::Input { targets, shape }
+                } else {
+                    StmtKind::State { targets, shape }
                 }
             }
             Rule::fn_decl => match parts.as_slice() {

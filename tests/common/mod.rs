@@ -31,3 +31,51 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
     }
     c
 }
+
+/// Each printed result of a key as an `expect` line, with its request's
+/// assumptions: pasted back, every one must be proven. (A claim about
+/// `macs(v)` has no syntax of its own, so counts of MACs are left out.)
+#[allow(dead_code)]
+pub fn pasted(key: &deriv::key::AnswerKey) -> Vec<String> {
+    use deriv::key::Lhs;
+    use deriv::model::RequestKind;
+    use deriv::print::{lhs_plain, rhs_plain};
+    let m = &key.model;
+    let mut out = Vec::new();
+    for a in &key.answers {
+        let req = &m.requests[a.request];
+        let assuming = match &req.kind {
+            RequestKind::Adjoints { assuming } | RequestKind::Grad { assuming, .. } => {
+                assuming.clone()
+            }
+            RequestKind::Expect { .. } => continue,
+            _ => Vec::new(),
+        };
+        let tail = if assuming.is_empty() {
+            String::new()
+        } else {
+            let parts: Vec<String> = assuming
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{} = {}",
+                        m.symbols.ref_text(&x.target),
+                        deriv::print::plain::expr(&m.symbols, &x.value)
+                    )
+                })
+                .collect();
+            format!(" assuming {}", parts.join(", "))
+        };
+        for d in &a.equations {
+            if matches!(d.lhs, Lhs::Macs(_)) {
+                continue;
+            }
+            out.push(format!(
+                "expect {} = {}{tail}",
+                lhs_plain(&d.lhs, &m.symbols),
+                rhs_plain(&d.rhs, &m.symbols)
+            ));
+        }
+    }
+    out
+}
