@@ -299,6 +299,21 @@ impl<'m> Session<'m> {
             Claim::Det(k) => self.det(*k, span),
             Claim::Inverse(r) => {
                 let inv = self.inverse(span)?;
+                let implicit = inv
+                    .notes
+                    .iter()
+                    .any(|n| matches!(n, Note::Implicit { unsolved, .. } if unsolved.contains(r)));
+                if implicit {
+                    return Err(Diagnostic::new(
+                        span,
+                        format!(
+                            "the inverse gives `{}` only implicitly: it has no closed form to compare with",
+                            self.model.symbols.ref_text(r)
+                        ),
+                        "solved implicitly",
+                    )
+                    .hint("claim the previous values the inverse gives explicitly; `derive inverse` shows the equation this one must solve"));
+                }
                 let target = Leaf::Var(r.clone());
                 let found = pick(
                     inv,

@@ -136,6 +136,17 @@ pub enum Note {
     /// not be derived (why, in words): exact in terms of it, but the key
     /// has no equation for it.
     AdjointNotDerived(Ref, String),
+    /// A partial inverse: these previous values have no closed form and
+    /// are given by the equations that hold them (the last equations of
+    /// the answer); `inside` is the function application one of them sits
+    /// in, where there is one.
+    Implicit {
+        /// The previous values not solved for.
+        unsolved: Vec<Ref>,
+        /// Where one of them sits inside a function, such as
+        /// `grad F(theta[k+1] - p[k+1] + beta * p[k])`.
+        inside: Option<RecExpr<Node>>,
+    },
 }
 
 /// The answer to one request.

@@ -75,3 +75,75 @@ fn a_wrong_exponent_is_caught() {
     }
     assert!(worst > 1e-3, "beta^(D+1) passed as det(J)");
 }
+
+/// Nesterov's inverse is partial: `theta[k]` explicitly, `p[k]` as the
+/// solution of its update, named in a note; a claim about `p[k]` is not
+/// answered, and the implicit equation is checked like the explicit one
+/// (a wrong one fails the round trip).
+#[test]
+fn a_partial_inverse_gives_the_explicit_half_and_the_equation_for_the_rest() {
+    use deriv::key::{Derived, Lhs, Note, Rhs};
+    use deriv::model::RequestKind;
+    use deriv::print::{lhs_plain, rhs_plain};
+    use deriv::verify::inverse_error;
+    let r = run("tests/maps/nesterov.deriv");
+    let m = &r.key.model;
+    let a = r
+        .key
+        .answers
+        .iter()
+        .find(|a| matches!(m.requests[a.request].kind, RequestKind::Inverse))
+        .unwrap();
+    assert!(a.refused.is_none());
+    let lines: Vec<String> = a
+        .equations
+        .iter()
+        .map(|d| {
+            format!(
+                "{} = {}",
+                lhs_plain(&d.lhs, &m.symbols),
+                rhs_plain(&d.rhs, &m.symbols)
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "theta[k] = theta[k+1] - p[k+1]",
+            "p[k+1] = beta * p[k] - eps * grad F(theta[k+1] - p[k+1] + beta * p[k])"
+        ]
+    );
+    assert!(a
+        .notes
+        .iter()
+        .any(|n| matches!(n, Note::Implicit { unsolved, inside: Some(_) }
+        if unsolved.len() == 1 && m.symbols.ref_text(&unsolved[0]) == "p[k]")));
+    // The implicit equation with `beta` dropped fails the round trip.
+    let eq = &a.equations[1];
+    let Rhs::Expr(rhs) = &eq.rhs else { panic!() };
+    let wrong_text = rhs_plain(&eq.rhs, &m.symbols).replace("beta * p[k] - eps", "p[k] - eps");
+    assert_ne!(wrong_text, rhs_plain(&eq.rhs, &m.symbols));
+    let k = m.indices.iter().position(|i| i.name == "k").unwrap() as u32;
+    let (wrong, _) = deriv::check::expression(m, &Source::new("wrong", wrong_text), &[k]).unwrap();
+    assert_ne!(&wrong, rhs);
+    let bad = Derived {
+        lhs: eq.lhs.clone(),
+        rhs: Rhs::Expr(wrong),
+    };
+    assert!(matches!(bad.lhs, Lhs::Expr(_)));
+    let inst = deriv::eval::Instance::new(m, vec![3], 1).unwrap();
+    assert!(inverse_error(m, &a.equations, &inst).unwrap() < TOLERANCE);
+    assert!(inverse_error(m, &[bad], &inst).unwrap() > 1e-3);
+    // A claim about the implicit value is not answered, and says why.
+    let text = std::fs::read_to_string("tests/maps/nesterov.deriv").unwrap()
+        + "expect p[k] = (p[k+1] + eps * grad F(theta[k+1] - p[k+1] + beta * p[k])) / beta\n";
+    let source = Source::new("nesterov.deriv", text);
+    let run = deriv::run(&source, &Options::default()).unwrap();
+    let last = run.key.answers.last().unwrap();
+    let refused = last.refused.as_ref().expect("not answered");
+    assert!(
+        refused.message.contains("only implicitly"),
+        "{}",
+        refused.message
+    );
+}

@@ -4,7 +4,10 @@
 //! inverted (a nonzero scalar, a scaled identity, or a matrix whose
 //! invertibility the answer states as a condition). A value that sits
 //! inside a function (`theta[k]` in `grad F(theta[k])`) cannot be isolated
-//! in closed form, and the answer says so.
+//! in closed form. Where some of the previous state can be solved and the
+//! rest cannot (Nesterov's `theta[k]` and `p[k]`), the answer is partial:
+//! the explicit values, then the equations the others must solve, with a
+//! note naming them. Where none can, the request is refused.
 
 use super::jacobian::resolve;
 use super::simplify::rewrite;
@@ -62,8 +65,8 @@ fn contains(expr: &RecExpr<Node>, leaf: &Leaf) -> bool {
         .any(|n| matches!(n, Node::Leaf(l) if l == leaf))
 }
 
-/// The smallest nonlinear sub-expression that holds `leaf`, for messages.
-fn nonlinear_context(model: &Model, expr: &RecExpr<Node>, leaf: &Leaf) -> Option<String> {
+/// The smallest nonlinear sub-expression that holds `leaf`.
+fn nonlinear_context(expr: &RecExpr<Node>, leaf: &Leaf) -> Option<RecExpr<Node>> {
     let nodes = expr.as_ref();
     let mut has = vec![false; nodes.len()];
     for (k, n) in nodes.iter().enumerate() {
@@ -81,8 +84,7 @@ fn nonlinear_context(model: &Model, expr: &RecExpr<Node>, leaf: &Leaf) -> Option
                 other => other.as_act().is_some(),
             };
         if nonlinear {
-            let sub = crate::ir::build::subtree(expr, Id::from(k));
-            return Some(crate::ir::text::expr(&model.symbols, &sub));
+            return Some(crate::ir::build::subtree(expr, Id::from(k)));
         }
     }
     None
@@ -235,9 +237,19 @@ pub fn inverse(
             }
         }
         if !progress {
-            let unsolved: Vec<String> = unknowns
+            let unsolved: Vec<Ref> = unknowns
                 .iter()
                 .filter(|u| is_state(u.var) && !solved.contains(u))
+                .cloned()
+                .collect();
+            if solved.iter().any(|u| is_state(u.var)) {
+                implicit(
+                    shapes, limits, &pending, &unknowns, &solved, unsolved, &mut out,
+                );
+                break;
+            }
+            let names: Vec<String> = unsolved
+                .iter()
                 .map(|p| format!("`{}`", model.symbols.ref_text(p)))
                 .collect();
             let why = last_reason.unwrap_or_else(|| {
@@ -247,7 +259,7 @@ pub fn inverse(
                 span,
                 format!(
                     "the previous state cannot be solved for in closed form: {}",
-                    unsolved.join(", ")
+                    names.join(", ")
                 ),
                 why,
             ));
@@ -257,6 +269,41 @@ pub fn inverse(
         out.notes.push(Note::InverseExistsWhere(conditions));
     }
     Ok(out)
+}
+
+/// The partial answer's second half: every equation still holding an
+/// unsolved value, tidied, as the equation that value must solve; and the
+/// note naming those values and where one of them sits inside a function.
+fn implicit(
+    shapes: &Rc<ShapeTable>,
+    limits: &Limits,
+    pending: &[(RecExpr<Node>, RecExpr<Node>)],
+    unknowns: &[Ref],
+    solved: &[Ref],
+    unsolved: Vec<Ref>,
+    out: &mut Inverse,
+) {
+    let open: Vec<Leaf> = unknowns
+        .iter()
+        .filter(|u| !solved.contains(u))
+        .map(|u| Leaf::Var(u.clone()))
+        .collect();
+    let mut inside = None;
+    for (lhs, rhs) in pending {
+        if !open.iter().any(|u| contains(lhs, u) || contains(rhs, u)) {
+            continue;
+        }
+        let done = rewrite(shapes, None, rhs, rules::linear_algebra(), limits, "solve");
+        out.stats.push(done.stats);
+        if inside.is_none() {
+            inside = open.iter().find_map(|u| nonlinear_context(&done.expr, u));
+        }
+        out.equations.push(Derived {
+            lhs: Lhs::Expr(lhs.clone()),
+            rhs: Rhs::Expr(done.expr),
+        });
+    }
+    out.notes.push(Note::Implicit { unsolved, inside });
 }
 
 /// `expr` with every value computed within one step (an equation with no
@@ -324,8 +371,13 @@ fn isolate(
     let (coef, runs, _) = resolve(shapes, None, &b.finish(root), limits, span)?;
     stats.extend(runs);
     if contains(&coef, &leaf) {
-        let inside = nonlinear_context(model, rhs, &leaf)
-            .map(|c| format!(" it appears inside `{c}`"))
+        let inside = nonlinear_context(rhs, &leaf)
+            .map(|c| {
+                format!(
+                    " it appears inside `{}`",
+                    crate::ir::text::expr(&model.symbols, &c)
+                )
+            })
             .unwrap_or_default();
         return Ok(Err(format!(
             "the equation for `{}` is not affine in `{name}`:{inside}, so `{name}` cannot be isolated in closed form",

@@ -52,7 +52,10 @@ const GREEK: &[&str] = &[
 
 /// The typeset head of a name (without subscript): `W`, `\alpha`, `\mathrm{loss}`.
 fn head(h: &str) -> String {
-    if GREEK.contains(&h) {
+    if h == "eps" {
+        // The usual short name of a step size or a small constant.
+        "\\epsilon".to_owned()
+    } else if GREEK.contains(&h) {
         format!("\\{h}")
     } else if h.chars().count() == 1 {
         h.to_owned()

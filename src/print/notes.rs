@@ -151,6 +151,32 @@ fn render(st: &dyn Style, s: &Symbols, n: &Note, latex_math: bool) -> String {
             st.text("but that adjoint's own equation could not be derived:"),
             st.text(why),
         ),
+        Note::Implicit { unsolved, inside } => {
+            let names: Vec<String> = unsolved
+                .iter()
+                .map(|r| st.leaf(s, &Leaf::Var(r.clone())))
+                .collect();
+            let one = unsolved.len() == 1;
+            let why = match inside {
+                Some(e) => format!(
+                    ", as {} {}",
+                    st.text(if one { "it sits inside" } else { "one sits inside" }),
+                    st.expr(s, e)
+                ),
+                None => String::new(),
+            };
+            format!(
+                "{} {} {}{why}; {}",
+                st.text("partial inverse:"),
+                listed(&names),
+                st.text(if one { "has no closed form" } else { "have no closed form" }),
+                st.text(if one {
+                    "it is defined implicitly by the last equation above"
+                } else {
+                    "they are defined implicitly by the last equations above"
+                }),
+            )
+        }
         Note::Uncosted(what) => {
             let what: Vec<String> = what.iter().map(|w| st.text(w)).collect();
             format!(
@@ -213,6 +239,11 @@ pub fn json(s: &Symbols, n: &Note) -> Value {
             "functions": w.funcs.iter().map(|(f, n)| json!({"function": f, "entries": size(n)})).collect::<Vec<_>>(),
         }),
         Note::Uncosted(what) => json!({"kind": "uncosted", "operations": what}),
+        Note::Implicit { unsolved, inside } => json!({
+            "kind": "implicit",
+            "unsolved": unsolved.iter().map(|r| s.ref_text(r)).collect::<Vec<_>>(),
+            "inside": inside.as_ref().map(|e| plain::expr(s, e)),
+        }),
         Note::AdjointNotDerived(r, why) => json!({
             "kind": "adjoint_not_derived",
             "adjoint": plain::leaf(s, &Leaf::Bar(Target::Var(r.clone()))),

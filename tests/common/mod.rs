@@ -66,8 +66,17 @@ pub fn pasted(key: &deriv::key::AnswerKey) -> Vec<String> {
                 .collect();
             format!(" assuming {}", parts.join(", "))
         };
+        // A partial inverse's implicit equations are not claims about a
+        // derived value.
+        let implicit = a
+            .notes
+            .iter()
+            .any(|n| matches!(n, deriv::key::Note::Implicit { .. }));
         for d in &a.equations {
             if matches!(d.lhs, Lhs::Macs(_)) {
+                continue;
+            }
+            if implicit && matches!(&d.lhs, Lhs::Expr(e) if !is_plain_state(e)) {
                 continue;
             }
             out.push(format!(
@@ -78,4 +87,11 @@ pub fn pasted(key: &deriv::key::AnswerKey) -> Vec<String> {
         }
     }
     out
+}
+
+/// Whether an inverse equation's left side is a previous value (`theta[k]`),
+/// not a next one (`p[k+1]`, the left side of an implicit equation).
+fn is_plain_state(e: &egg::RecExpr<deriv::ir::Node>) -> bool {
+    use deriv::ir::{Ix, Leaf, Node};
+    matches!(e.as_ref().last(), Some(Node::Leaf(Leaf::Var(r))) if r.at.iter().all(|ix| matches!(ix, Ix::Rel(_, 0))))
 }
