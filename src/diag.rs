@@ -130,6 +130,12 @@ impl Diagnostic {
     /// Renders the diagnostic with a code frame: `file:line:col`, the line,
     /// a marker under the span, the label and the hint.
     pub fn render(&self, source: &Source) -> String {
+        self.render_styled(source, false)
+    }
+
+    /// [`Diagnostic::render`], coloured with ANSI escapes when `color` is
+    /// set (for a terminal).
+    pub fn render_styled(&self, source: &Source, color: bool) -> String {
         let file = SimpleFile::new(source.name.as_str(), source.text.as_str());
         let clamp = |s: Span| {
             let start = floor_char_boundary(&source.text, s.start);
@@ -149,7 +155,14 @@ impl Diagnostic {
             report = report.with_notes(vec![format!("hint: {hint}")]);
         }
         let config = term::Config::default();
-        match term::emit_into_string(&config, &file, &report) {
+        let rendered = if color {
+            let mut buf = term::termcolor::Buffer::ansi();
+            term::emit_to_write_style(&mut buf, &config, &file, &report)
+                .map(|()| String::from_utf8_lossy(buf.as_slice()).into_owned())
+        } else {
+            term::emit_into_string(&config, &file, &report)
+        };
+        match rendered {
             Ok(text) => text,
             // The spans are clamped to the text, so rendering cannot fail; if
             // it ever does, still say where and what.
@@ -177,7 +190,15 @@ pub struct Diagnostics(pub Vec<Diagnostic>);
 impl Diagnostics {
     /// Renders every diagnostic, one after another.
     pub fn render(&self, source: &Source) -> String {
-        self.0.iter().map(|d| d.render(source)).collect()
+        self.render_styled(source, false)
+    }
+
+    /// [`Diagnostics::render`], coloured when `color` is set.
+    pub fn render_styled(&self, source: &Source, color: bool) -> String {
+        self.0
+            .iter()
+            .map(|d| d.render_styled(source, color))
+            .collect()
     }
 }
 

@@ -17,10 +17,85 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Symbolic derivations for recurrent models, printed as an answer key.
 #[derive(Parser, Debug)]
-#[command(name = "deriv", version, about)]
+#[command(
+    name = "deriv",
+    version,
+    about,
+    after_long_help = "Exit status: 0 when every request is answered and every `expect` holds; \
+1 when an `expect` fails; 2 for a script with errors, a request not answered, or bad usage; \
+3 when the self-check found a derived result wrong (a bug in deriv)."
+)]
 struct Cli {
+    /// When to colour diagnostics: `auto` colours them on a terminal,
+    /// unless the `NO_COLOR` environment variable is set.
+    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto)]
+    color: ColorArg,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorArg {
+    /// Whether to colour what goes to a stream that is a terminal or not.
+    fn on(self, terminal: bool) -> bool {
+        match self {
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            ColorArg::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
+
+    /// The choice given on the command line, read before clap parses it
+    /// so that clap's own errors follow it too.
+    fn from_args() -> ColorArg {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let mut choice = ColorArg::Auto;
+        for (k, a) in args.iter().enumerate() {
+            let value = match a.to_str() {
+                Some("--") => break,
+                Some("--color") => args.get(k + 1).and_then(|v| v.to_str()),
+                Some(a) => a.strip_prefix("--color="),
+                None => None,
+            };
+            if let Some(v) = value.and_then(|v| ColorArg::from_str(v, false).ok()) {
+                choice = v;
+            }
+        }
+        choice
+    }
+}
+
+/// Whether standard error is coloured, decided once from `--color`.
+static STDERR_COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn stderr_color() -> bool {
+    STDERR_COLOR.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `error: message` on standard error, the label in bold red on a
+/// coloured terminal, as clap and the diagnostics set it.
+fn error(message: impl std::fmt::Display) {
+    if stderr_color() {
+        eprintln!("\x1b[1m\x1b[38;5;9merror\x1b[0m: {message}");
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
+/// `warning: message` on standard error, the label in bold yellow on a
+/// coloured terminal.
+fn warning(message: impl std::fmt::Display) {
+    if stderr_color() {
+        eprintln!("\x1b[1m\x1b[38;5;11mwarning\x1b[0m: {message}");
+    } else {
+        eprintln!("warning: {message}");
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -84,6 +159,21 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// Print a shell completion script: `deriv completions bash >
+    /// ~/.local/share/bash-completion/completions/deriv`, or `source <(deriv
+    /// completions bash)` for this shell only.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print deriv's manual page (roff), or write one page per command
+    /// into a folder: `deriv man | man -l -`.
+    Man {
+        /// Write `deriv.1` and a page for each command (`deriv-run.1`,
+        /// ...) into this folder instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -138,13 +228,13 @@ fn read_source(file: &str) -> Result<Source, String> {
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
-            .map_err(|e| format!("error: cannot read standard input: {e}"))?;
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
         return Ok(Source::new("<stdin>", text));
     }
-    let bytes = std::fs::read(file).map_err(|e| format!("error: cannot read `{file}`: {e}"))?;
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read `{file}`: {e}"))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         format!(
-            "error: `{file}` is not UTF-8 text (invalid byte at offset {})",
+            "`{file}` is not UTF-8 text (invalid byte at offset {})",
             e.utf8_error().valid_up_to()
         )
     })?;
@@ -158,7 +248,7 @@ fn read_source(file: &str) -> Result<Source, String> {
 /// regular (a FIFO, a device such as `/dev/null`) is written directly, never
 /// replaced.
 fn write_out(path: &Path, text: &str) -> Result<(), String> {
-    let cannot = |e: std::io::Error| format!("error: cannot write `{}`: {e}", path.display());
+    let cannot = |e: std::io::Error| format!("cannot write `{}`: {e}", path.display());
     // Follow links to the file they name (which may not exist yet).
     let mut target = path.to_path_buf();
     for _ in 0..40 {
@@ -187,7 +277,7 @@ fn write_out(path: &Path, text: &str) -> Result<(), String> {
             write_replacing(&target, text, Some(m.permissions())).map_err(cannot)
         }
         Ok(_) => Err(format!(
-            "error: cannot write `{}`: it is a directory",
+            "cannot write `{}`: it is a directory",
             path.display()
         )),
         Err(_) => write_replacing(&target, text, None).map_err(cannot),
@@ -226,7 +316,55 @@ fn write_replacing(
 }
 
 fn report(source: &Source, diags: &Diagnostics) {
-    eprint!("{}", diags.render(source));
+    eprint!("{}", diags.render_styled(source, stderr_color()));
+}
+
+/// `deriv completions SHELL`.
+fn completions(shell: clap_complete::Shell) -> u8 {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "deriv", &mut out);
+    match emit(None, &String::from_utf8_lossy(&out)) {
+        Ok(()) => 0,
+        Err(e) => {
+            if !e.is_empty() {
+                error(e);
+            }
+            2
+        }
+    }
+}
+
+/// `deriv man [--dir DIR]`.
+fn man(dir: Option<&Path>) -> u8 {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    if let Some(dir) = dir {
+        return match clap_mangen::generate_to(cmd, dir) {
+            Ok(()) => 0,
+            Err(e) => {
+                error(format_args!(
+                    "cannot write the manual pages to `{}`: {e}",
+                    dir.display()
+                ));
+                2
+            }
+        };
+    }
+    let mut out = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(cmd).render(&mut out) {
+        error(format_args!("cannot render the manual page: {e}"));
+        return 2;
+    }
+    match emit(None, &String::from_utf8_lossy(&out)) {
+        Ok(()) => 0,
+        Err(e) => {
+            if !e.is_empty() {
+                error(e);
+            }
+            2
+        }
+    }
 }
 
 impl Command {
@@ -237,16 +375,16 @@ impl Command {
             Command::Run { file, limits, .. }
             | Command::Verify { file, limits }
             | Command::Check { file, limits } => Some((file, limits.limits())),
-            Command::Test { .. } => None,
+            Command::Test { .. } | Command::Completions { .. } | Command::Man { .. } => None,
         }
     }
 }
 
 /// `deriv test`: exit 0 when every script passes, 1 when one fails, 2 for
 /// bad usage.
-fn test(paths: &[PathBuf], accept: bool, format: FormatArg, limits: Limits) -> u8 {
+fn test(paths: &[PathBuf], accept: bool, format: FormatArg, limits: Limits, color: ColorArg) -> u8 {
     use std::io::IsTerminal;
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color = color.on(std::io::stdout().is_terminal());
     let opts = deriv::suite::SuiteOptions {
         format: format.into(),
         accept,
@@ -262,7 +400,7 @@ fn test(paths: &[PathBuf], accept: bool, format: FormatArg, limits: Limits) -> u
             u8::from(summary.failed > 0)
         }
         Err(e) => {
-            eprintln!("error: {}", e.0);
+            error(&e.0);
             2
         }
     }
@@ -284,7 +422,12 @@ fn run(cli: Cli) -> u8 {
         limits,
     } = &cli.command
     {
-        return test(paths, *accept, *format, limits.limits());
+        return test(paths, *accept, *format, limits.limits(), cli.color);
+    }
+    match &cli.command {
+        Command::Completions { shell } => return completions(*shell),
+        Command::Man { dir } => return man(dir.as_deref()),
+        _ => {}
     }
     let Some((file, limits)) = cli.command.script() else {
         return 2;
@@ -292,12 +435,12 @@ fn run(cli: Cli) -> u8 {
     let source = match read_source(file) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{e}");
+            error(e);
             return 2;
         }
     };
     match cli.command {
-        Command::Test { .. } => 2,
+        Command::Test { .. } | Command::Completions { .. } | Command::Man { .. } => 2,
         Command::Check { .. } => match deriv::check(&source, &limits) {
             Ok(_) => 0,
             Err(d) => {
@@ -335,9 +478,7 @@ fn run(cli: Cli) -> u8 {
             ..
         } => {
             if fragment && !matches!(format, FormatArg::Latex) {
-                eprintln!(
-                    "error: `--fragment` is for LaTeX: add `--format latex`, or drop `--fragment`"
-                );
+                error("`--fragment` is for LaTeX: add `--format latex`, or drop `--fragment`");
                 return 2;
             }
             let options = Options {
@@ -349,15 +490,15 @@ fn run(cli: Cli) -> u8 {
                 Err(code) => return code,
             };
             if run.key.model.requests.is_empty() {
-                eprintln!(
-                    "warning: `{}` has no requests (`derive`, `count`, `depth`, `expect`): the key shows the model only",
+                warning(format_args!(
+                    "`{}` has no requests (`derive`, `count`, `depth`, `expect`): the key shows the model only",
                     source.name
-                );
+                ));
             }
             let text = print::render(&run.key, format.into(), &PrintOptions { fragment });
             if let Err(e) = emit(output.as_deref(), &text) {
                 if !e.is_empty() {
-                    eprintln!("{e}");
+                    error(e);
                 }
                 return 2;
             }
@@ -371,10 +512,10 @@ fn run(cli: Cli) -> u8 {
                 for a in run.key.answers.iter() {
                     if let Some(f) = &a.failed {
                         let line = run.key.model.requests.get(a.request).map_or(0, |r| r.line);
-                        eprintln!(
-                            "error: internal error: the self-check found `{}` (line {line}) wrong: {}; it is not printed. This is a bug in deriv: please report the script",
+                        error(format_args!(
+                            "internal error: the self-check found `{}` (line {line}) wrong: {}; it is not printed. This is a bug in deriv: please report the script",
                             f.what, f.why
-                        );
+                        ));
                     }
                 }
                 return 3;
@@ -402,7 +543,7 @@ fn emit(output: Option<&Path>, text: &str) -> Result<(), String> {
                 .map_err(|e| match e.kind() {
                     // A reader that stopped early (`| head`) needs no message.
                     std::io::ErrorKind::BrokenPipe => String::new(),
-                    _ => format!("error: cannot write the answer key to standard output: {e}"),
+                    _ => format!("cannot write the answer key to standard output: {e}"),
                 })
         }
     }
@@ -425,13 +566,29 @@ fn print_stats(key: &deriv::key::AnswerKey) {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    use clap::{CommandFactory, FromArgMatches};
+    use std::io::IsTerminal;
+    let color = ColorArg::from_args();
+    let clap_color = match color {
+        ColorArg::Auto => clap::ColorChoice::Auto,
+        ColorArg::Always => clap::ColorChoice::Always,
+        ColorArg::Never => clap::ColorChoice::Never,
+    };
+    let parsed = Cli::command()
+        .color(clap_color)
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    STDERR_COLOR.store(
+        cli.color.on(std::io::stderr().is_terminal()),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     // Deep expressions are bounded by the limits, but parsing, the
     // derivations and the printers recurse; a large stack keeps the limits,
     // not the platform, the thing that decides. The run switches to it on
@@ -444,9 +601,7 @@ fn main() -> ExitCode {
     match ran {
         Ok(code) => ExitCode::from(code),
         Err(_) => {
-            eprintln!(
-                "error: internal error: the run stopped unexpectedly; please report the script"
-            );
+            error("internal error: the run stopped unexpectedly; please report the script");
             ExitCode::from(2)
         }
     }
