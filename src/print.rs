@@ -576,6 +576,9 @@ fn text(key: &AnswerKey) -> String {
     let s = &m.symbols;
     let mut out = String::new();
     let _ = writeln!(out, "deriv answer key: {}", key.script);
+    if let Some(c) = conventions_sentence(m, Convention::plain) {
+        let _ = writeln!(out, "{c}");
+    }
     out.push_str("\nModel\n");
     for line in model_lines(m) {
         let _ = writeln!(out, "  {}", line.plain);
@@ -619,7 +622,7 @@ fn markdown(key: &AnswerKey) -> String {
     let s = &m.symbols;
     let mut out = String::new();
     let _ = writeln!(out, "# Answer key: `{}`\n", key.script.replace('`', "'"));
-    if let Some(c) = conventions(m) {
+    if let Some(c) = conventions_sentence(m, Convention::latex) {
         let _ = writeln!(out, "{c}\n");
     }
     out.push_str("## Model\n\n");
@@ -809,9 +812,37 @@ fn computed_values(m: &Model) -> Vec<String> {
         .collect()
 }
 
-/// What a key's notation means, stated once at its top, where the key has
-/// adjoints or Jacobians: layouts trip up readers more than anything else.
-fn conventions(m: &Model) -> Option<&'static str> {
+/// A convention of the key's notation, stated once at its top where the
+/// key uses it: layouts trip up readers more than anything else.
+#[derive(Clone, Copy)]
+enum Convention {
+    /// `bar(v)` is dL/dv with the shape of `v`.
+    Adjoint,
+    /// Rows for outputs, columns for inputs.
+    Jacobian,
+}
+
+impl Convention {
+    fn plain(self) -> &'static str {
+        match self {
+            Convention::Adjoint => "bar(v) is dL/dv, the derivative of the loss by v, laid out with the shape of v (the gradient layout)",
+            Convention::Jacobian => JACOBIAN_LAYOUT,
+        }
+    }
+
+    fn latex(self) -> &'static str {
+        match self {
+            Convention::Adjoint => "$\\bar{v}$ is $\\partial L / \\partial v$, the derivative of the loss by $v$, laid out with the shape of $v$ (the gradient layout)",
+            Convention::Jacobian => JACOBIAN_LAYOUT,
+        }
+    }
+}
+
+const JACOBIAN_LAYOUT: &str = "a Jacobian has a row for each entry of what is differentiated and a column for each entry of what it is differentiated by";
+
+/// The conventions a key uses: adjoints where it has adjoints, gradients
+/// or claims about them; the Jacobian layout where it has Jacobians.
+fn conventions(m: &Model) -> Vec<Convention> {
     let adjoints = m.requests.iter().any(|r| {
         matches!(
             r.kind,
@@ -828,17 +859,21 @@ fn conventions(m: &Model) -> Option<&'static str> {
         .requests
         .iter()
         .any(|r| matches!(r.kind, RequestKind::Jacobian { .. }));
-    match (adjoints, jacobians) {
-        (true, true) => Some(CONVENTIONS_BOTH),
-        (true, false) => Some(CONVENTIONS_ADJOINTS),
-        (false, true) => Some(CONVENTIONS_JACOBIANS),
-        (false, false) => None,
+    let mut out = Vec::new();
+    if adjoints {
+        out.push(Convention::Adjoint);
     }
+    if jacobians {
+        out.push(Convention::Jacobian);
+    }
+    out
 }
 
-const CONVENTIONS_ADJOINTS: &str = "Conventions: $\\bar{v}$ is $\\partial L / \\partial v$, the derivative of the loss by $v$, laid out with the shape of $v$ (the gradient layout).";
-const CONVENTIONS_JACOBIANS: &str = "Conventions: a Jacobian has a row for each entry of what is differentiated and a column for each entry of what it is differentiated by.";
-const CONVENTIONS_BOTH: &str = "Conventions: $\\bar{v}$ is $\\partial L / \\partial v$, the derivative of the loss by $v$, laid out with the shape of $v$ (the gradient layout); a Jacobian has a row for each entry of what is differentiated and a column for each entry of what it is differentiated by.";
+/// The conventions as one sentence, each written by `part`.
+fn conventions_sentence(m: &Model, part: fn(Convention) -> &'static str) -> Option<String> {
+    let parts: Vec<&str> = conventions(m).into_iter().map(part).collect();
+    (!parts.is_empty()).then(|| format!("Conventions: {}.", parts.join("; ")))
+}
 
 fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
     let m = &key.model;
@@ -858,7 +893,7 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
             .replace('/', "/\\allowbreak{}")
             .replace("\\_", "\\_\\allowbreak{}")
     );
-    if let Some(c) = conventions(m) {
+    if let Some(c) = conventions_sentence(m, Convention::latex) {
         let _ = writeln!(out, "\\noindent {c}\n");
     }
     out.push_str("\\subsection*{Model}\n");

@@ -75,6 +75,25 @@ fn latex_of(path: &Path, fragment: bool) -> String {
     }
 }
 
+/// Every script whose key is compiled: the examples and the fixtures.
+fn keyed_scripts() -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = [
+        "derivations",
+        "tests/hostile",
+        "tests/cells",
+        "tests/maps",
+        "tests/repro",
+    ]
+    .iter()
+    .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten())
+    .filter_map(|e| e.ok().map(|e| e.path()))
+    .filter(|p| p.extension().is_some_and(|e| e == "deriv"))
+    .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no scripts in derivations/");
+    paths
+}
+
 /// TeX commands a hostile script might try to smuggle into a key.
 const DANGEROUS: &[&str] = &[
     "\\input",
@@ -98,20 +117,7 @@ fn every_answer_key_compiles() {
     if !have_pdflatex() {
         return;
     }
-    let mut paths: Vec<_> = [
-        "derivations",
-        "tests/hostile",
-        "tests/cells",
-        "tests/maps",
-        "tests/repro",
-    ]
-    .iter()
-    .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten())
-    .filter_map(|e| e.ok().map(|e| e.path()))
-    .collect();
-    paths.retain(|p| p.extension().is_some_and(|e| e == "deriv"));
-    paths.sort();
-    assert!(!paths.is_empty(), "no scripts in derivations/");
+    let paths = keyed_scripts();
     for (seen, path) in paths.into_iter().enumerate() {
         // The file in the temporary directory gets a plain name; the key
         // itself carries the script's name, escaped.
@@ -131,4 +137,51 @@ fn every_answer_key_compiles() {
             panic!("{} (fragment) did not compile:\n{log}", path.display());
         }
     }
+}
+
+/// Where a long line breaks inside parentheses, the group has more than a
+/// token or two before the break: no row ends in `(1` with the rest of
+/// `(1 - x^2)` on the next. (Checked without pdflatex.)
+#[test]
+fn no_line_breaks_right_after_a_parenthesis_opens() {
+    let paths = keyed_scripts();
+    let mut bad = Vec::new();
+    let mut breaks = 0;
+    for path in paths {
+        let tex = latex_of(&path, true);
+        let lines: Vec<&str> = tex.lines().collect();
+        for pair in lines.windows(2) {
+            let (line, next) = (pair[0], pair[1]);
+            let Some(body) = line.strip_suffix(" \\\\") else {
+                continue;
+            };
+            if !next.starts_with("&\\quad") {
+                continue;
+            }
+            breaks += 1;
+            // The contents of the innermost parenthesis still open.
+            let mut open: Vec<usize> = Vec::new();
+            for (k, c) in body.char_indices() {
+                match c {
+                    '(' => open.push(k + 1),
+                    ')' => {
+                        open.pop();
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(&k) = open.last() {
+                let inside = body[k..].chars().filter(|c| c.is_alphanumeric()).count();
+                if inside < 4 {
+                    bad.push(format!("{}: `{line}`", path.display()));
+                }
+            }
+        }
+    }
+    assert!(breaks > 20, "only {breaks} broken lines seen");
+    assert!(
+        bad.is_empty(),
+        "lines broken right after a parenthesis:\n{}",
+        bad.join("\n")
+    );
 }

@@ -109,6 +109,13 @@ pub fn render(key: &AnswerKey) -> String {
         "results": results,
         "expects": expects,
     });
+    let conventions: Vec<&str> = super::conventions(m)
+        .into_iter()
+        .map(super::Convention::plain)
+        .collect();
+    if !conventions.is_empty() {
+        doc["conventions"] = json!(conventions);
+    }
     let notes = super::given_notes(m);
     if !notes.is_empty() {
         doc["model_notes"] = json!(notes);

@@ -280,6 +280,7 @@ fn print(symbols: &Symbols, expr: &RecExpr<Node>, wrap: Option<(usize, usize)>) 
         depth: 0,
         line_start: 0,
         tall: vec![None; expr.as_ref().len()],
+        groups: Vec::new(),
     };
     p.node(crate::ir::root(expr), false);
     p.out
@@ -344,6 +345,10 @@ pub fn width(latex: &str) -> usize {
     total.round() as usize
 }
 
+/// The shortest a displayed line may be where it is broken, in [`width`]'s
+/// units.
+const SHORTEST_LINE: usize = 8;
+
 /// Where a displayed right side continues on the next row.
 const BREAK: &str = " \\\\\n&\\quad";
 
@@ -363,6 +368,8 @@ struct Latex<'a> {
     line_start: usize,
     /// Whether each node prints something tall, once known.
     tall: Vec<Option<bool>>,
+    /// Where the contents of each open parenthesis start in `out`.
+    groups: Vec<usize>,
 }
 
 impl Latex<'_> {
@@ -407,7 +414,9 @@ impl Latex<'_> {
         };
         self.out.push_str(open);
         self.depth += 1;
+        self.groups.push(self.out.len());
         f(self);
+        self.groups.pop();
         self.depth -= 1;
         self.out.push_str(close);
     }
@@ -438,34 +447,84 @@ impl Latex<'_> {
     /// Writes a `+` or `-` between terms, first breaking the line if the
     /// line and `next` more would not fit and a line may break here.
     fn operator(&mut self, op: &str, next: usize) {
+        self.operator_at(op, next, 0);
+    }
+
+    /// [`Latex::operator`] for an operator that counts as `extra` levels
+    /// deeper than the parentheses it is in: a line breaks at a product's
+    /// `\odot` only where breaking at the sums around it is not enough.
+    fn operator_at(&mut self, op: &str, next: usize, extra: usize) -> bool {
         let line = width(&self.out[self.line_start..]);
-        if line > 0
-            && self
-                .wrap
-                .is_some_and(|(w, deepest)| self.depth <= deepest && line + width(op) + next > w)
+        // A line as short as `\quad \odot (1` gains nothing by ending,
+        // nor does one that would leave `(1` of a group behind.
+        let group = self
+            .groups
+            .last()
+            .filter(|&&g| g >= self.line_start)
+            .map_or(usize::MAX, |&g| width(&self.out[g..]));
+        if line > SHORTEST_LINE
+            && group > SHORTEST_LINE
+            && self.wrap.is_some_and(|(w, deepest)| {
+                self.depth + extra <= deepest && line + width(op) + next > w
+            })
             && self.breakable_here()
         {
             self.out.push_str(BREAK);
             self.line_start = self.out.len();
+            self.out.push_str(op);
+            return true;
         }
         self.out.push_str(op);
+        false
     }
 
     /// Writes `op` and the term `f` prints, breaking the line before them
     /// if the term's first line would not fit on it.
-    fn term(&mut self, op: &str, f: impl FnOnce(&mut Self)) {
+    fn term(&mut self, op: &str, f: impl Fn(&mut Self)) {
+        self.term_at(op, 0, f);
+    }
+
+    /// [`Latex::term`] with the operator `extra` levels deeper (see
+    /// [`Latex::operator_at`]).
+    fn term_at(&mut self, op: &str, extra: usize, f: impl Fn(&mut Self)) {
         let start = self.out.len();
         let line_start = self.line_start;
         f(self);
-        let term = self.out.split_off(start);
+        let mut term = self.out.split_off(start);
         self.line_start = line_start;
-        let first = term.split(BREAK).next().unwrap_or(&term);
-        self.operator(op, width(first));
+        // A term that breaks inside starts a line of its own where it may:
+        // a break between terms reads better than one within a term.
+        let next = if term.contains(BREAK) {
+            usize::MAX / 4
+        } else {
+            width(&term)
+        };
+        if self.operator_at(op, next, extra) && term.contains(BREAK) {
+            // The term's own breaks were placed for the line it was to
+            // continue; it starts a new one, so place them again.
+            let (again, new_line) = (self.out.len(), self.line_start);
+            f(self);
+            term = self.out.split_off(again);
+            self.line_start = new_line;
+        }
         let at = self.out.len();
         self.out.push_str(&term);
         if let Some(k) = term.rfind(BREAK) {
             self.line_start = at + k + BREAK.len();
         }
+    }
+
+    /// How wide the first term of the sum at `id` prints, on one line.
+    fn first_term_width(&mut self, mut id: Id) -> usize {
+        while let Node::Add([a, _]) | Node::Sub([a, _]) = self.expr[id] {
+            id = a;
+        }
+        let (start, wrap) = (self.out.len(), self.wrap.take());
+        self.node(id, true);
+        let w = width(&self.out[start..]);
+        self.out.truncate(start);
+        self.wrap = wrap;
+        w
     }
 
     /// Prints `id` as the base of a superscript, braced so that a base
@@ -514,7 +573,8 @@ impl Latex<'_> {
                 let neg = negative_lead(self.expr, *b);
                 let op = if neg { " - " } else { " + " };
                 if is_sum(&self.expr[*b]) {
-                    self.operator(op, 0);
+                    let next = self.first_term_width(*b);
+                    self.operator(op, next);
                     self.node(*b, neg);
                 } else {
                     let parent = if neg {
@@ -563,8 +623,7 @@ impl Latex<'_> {
             }
             Node::Had([a, b]) => {
                 self.child(&node, Slot::Left, *a, abs);
-                self.out.push_str(" \\odot ");
-                self.child(&node, Slot::Right, *b, false);
+                self.term_at(" \\odot ", 1, |p| p.child(&node, Slot::Right, *b, false));
             }
             Node::Div([a, b]) => {
                 self.out.push_str("\\frac{");
