@@ -10,6 +10,7 @@ mod value;
 
 pub use instance::{
     drawn_steps, loss_gradient, Forward, Instance, Perturb, Rng, TestFn, DEFAULT_STEPS,
+    KINK_CROSSED,
 };
 pub use tape::TapeAdjoints;
 pub use truth::{positions, tuples, FdAdjoints, RandomAdjoints};
@@ -18,6 +19,43 @@ pub use value::Mat;
 use crate::ir::{Ix, Leaf, Node, Ref, Target};
 use egg::{Id, RecExpr};
 use std::fmt;
+
+/// Which side of its kink (0) each argument of a function with one falls
+/// on (`relu`, `step`): a finite difference whose perturbed evaluations
+/// put an argument on the other side from the unperturbed one measures a
+/// jump, not a derivative, and is left out.
+pub mod kinks {
+    use super::Mat;
+    use std::cell::RefCell;
+
+    thread_local! {
+        static SIDES: RefCell<Option<Vec<bool>>> = const { RefCell::new(None) };
+    }
+
+    /// Notes the sides of `arg`'s entries, while [`sides`] is recording.
+    pub(crate) fn record(arg: &Mat) {
+        SIDES.with(|s| {
+            if let Some(v) = s.borrow_mut().as_mut() {
+                v.extend(arg.entries().iter().map(|&x| x > 0.0));
+            }
+        });
+    }
+
+    /// Runs `f`, and gives the sides of every argument of a kinked
+    /// function it evaluated, in order.
+    pub fn sides<T>(f: impl FnOnce() -> T) -> (T, Vec<bool>) {
+        let outer = SIDES.with(|s| s.borrow_mut().replace(Vec::new()));
+        let out = f();
+        let got = SIDES.with(|s| std::mem::replace(&mut *s.borrow_mut(), outer));
+        if let (Some(outer), Some(inner)) = (SIDES.with(|s| s.borrow_mut().take()), got.as_ref()) {
+            // A recording around this one sees these arguments too.
+            let mut all = outer;
+            all.extend(inner);
+            SIDES.with(|s| *s.borrow_mut() = Some(all));
+        }
+        (out, got.unwrap_or_default())
+    }
+}
 
 /// Why an expression could not be evaluated.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,7 +195,13 @@ impl Evaluator<'_> {
                 go(*x, b)?.map(|v| v.powf(p))
             }
             Node::Trans(x) => go(*x, b)?.transpose(),
-            Node::Act(f, [x]) => go(*x, b)?.map(|v| f.eval(v)),
+            Node::Act(f, [x]) => {
+                let arg = go(*x, b)?;
+                if f.act.row().kink {
+                    kinks::record(&arg);
+                }
+                arg.map(|v| f.eval(v))
+            }
             Node::Call([f, x]) | Node::Grad([f, x]) | Node::Hess([f, x]) => {
                 let Node::Leaf(Leaf::Fn(fid)) = &e[*f] else {
                     return Err(EvalError(

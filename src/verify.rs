@@ -302,10 +302,12 @@ pub fn jacobian_fd(
     let b = at_start(model, inst);
     let base = Forward::new(inst, None);
     let value = |f: &Forward<'_>, r: &crate::ir::Ref| f.reference(r, &b);
-    let rows: Vec<usize> = of
-        .iter()
-        .map(|r| value(&base, r).map(|m| m.len()))
-        .collect::<Result<_, _>>()?;
+    let (rows, sides) = crate::eval::kinks::sides(|| {
+        of.iter()
+            .map(|r| value(&base, r).map(|m| m.len()))
+            .collect::<Result<Vec<usize>, _>>()
+    });
+    let rows = rows?;
     let cols: Vec<usize> = wrt
         .iter()
         .map(|r| value(&base, r).map(|m| m.len()))
@@ -326,7 +328,12 @@ pub fn jacobian_fd(
                         delta,
                     }),
                 );
-                of.iter().map(|r| value(&f, r)).collect()
+                let (values, moved) =
+                    crate::eval::kinks::sides(|| of.iter().map(|r| value(&f, r)).collect());
+                if moved != sides {
+                    return Err(EvalError(crate::eval::KINK_CROSSED.into()));
+                }
+                values
             };
             let (p2, p1, m1, m2) = (
                 shifted(2.0 * H)?,

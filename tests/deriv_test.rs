@@ -52,8 +52,8 @@ fn the_examples_pass_as_stored() {
     let tmp = copy();
     let (code, out, err) = deriv_test(&["derivations"], tmp.path());
     assert_eq!(code, 1, "{out}{err}");
-    assert_eq!(summary(&out), "3 passed, 1 failed", "{out}");
-    for name in ["grid_rnn", "lstm", "momentum"] {
+    assert_eq!(summary(&out), "4 passed, 1 failed", "{out}");
+    for name in ["grid_rnn", "lstm", "momentum", "relu_mlp"] {
         assert!(
             out.contains(&format!("PASS derivations/{name}.deriv\n")),
             "{out}"
@@ -189,7 +189,7 @@ fn failures_are_reported_and_the_run_goes_on() {
     std::fs::write(d.join("c_binary.deriv"), [0xff, 0xfe, 0x00]).unwrap();
     let (code, out, _) = deriv_test(&["derivations", "--accept"], tmp.path());
     assert_eq!(code, 1, "{out}");
-    assert_eq!(summary(&out), "3 passed, 4 failed", "{out}");
+    assert_eq!(summary(&out), "4 passed, 4 failed", "{out}");
     assert!(
         out.contains(
             "FAIL derivations/a_wrong_claim.deriv\n  line 6: expect bar(w) = 2 * x\n    REFUTED"

@@ -12,7 +12,17 @@ use std::process::Command;
 
 #[test]
 fn verdicts_match_the_grading_comments() {
-    let path = "derivations/lstm_grading.deriv";
+    for path in [
+        "derivations/lstm_grading.deriv",
+        "tests/grading/relu_mistakes.deriv",
+    ] {
+        grading_comments_hold(path);
+    }
+}
+
+/// Each claim of a graded script is preceded by a comment saying `right`
+/// or `wrong`: the verdict must agree.
+fn grading_comments_hold(path: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let run = deriv::run(&Source::new(path, text.clone()), &Options::default()).unwrap();
@@ -38,7 +48,7 @@ fn verdicts_match_the_grading_comments() {
         }
         seen += 1;
     }
-    assert!(seen >= 8);
+    assert!(seen >= 6, "{path}: {seen} claims");
 }
 
 fn deriv(args: &[&str]) -> (i32, String) {

@@ -83,6 +83,7 @@ fn keyed_scripts() -> Vec<std::path::PathBuf> {
         "tests/cells",
         "tests/maps",
         "tests/repro",
+        "tests/grading",
     ]
     .iter()
     .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten())

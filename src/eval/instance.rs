@@ -594,8 +594,13 @@ impl<'i> Forward<'i> {
     }
 }
 
+/// Why a finite difference was left out.
+pub const KINK_CROSSED: &str =
+    "a finite difference crosses a kink (such as relu's at 0) at this instance";
+
 /// The derivative of the loss with respect to every entry of one value, by
-/// a five-point central difference (error of order `h^4`).
+/// a five-point central difference (error of order `h^4`); an error where
+/// a perturbation moves an argument of a kinked function across its kink.
 pub fn loss_gradient(
     inst: &Instance<'_>,
     make: &dyn Fn(usize, f64) -> Perturb,
@@ -606,12 +611,15 @@ pub fn loss_gradient(
     // Differences from the unperturbed loss first: a loss that does not
     // depend on the entry then gives exactly zero, where the stencil on the
     // raw values would leave rounding noise of the loss's magnitude.
-    let base = Forward::new(inst, None).loss()?;
+    let (base, sides) = super::kinks::sides(|| Forward::new(inst, None).loss());
+    let base = base?;
     for k in 0..shape.0 * shape.1 {
         let at = |d: f64| {
-            Forward::new(inst, Some(make(k, d)))
-                .loss()
-                .map(|l| l - base)
+            let (loss, moved) = super::kinks::sides(|| Forward::new(inst, Some(make(k, d))).loss());
+            if moved != sides {
+                return Err(EvalError(KINK_CROSSED.into()));
+            }
+            loss.map(|l| l - base)
         };
         let d = (-at(2.0 * H)? + 8.0 * at(H)? - 8.0 * at(-H)? + at(-2.0 * H)?) / (12.0 * H);
         if let Some(x) = out.entry_mut(k) {

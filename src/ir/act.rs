@@ -21,6 +21,29 @@ pub enum Act {
     Log,
     /// The square root.
     Sqrt,
+    /// The unit step: 1 for a positive argument, 0 otherwise (the
+    /// derivative of `relu`).
+    Step,
+    /// The rectified linear unit, `max(0, a)`.
+    Relu,
+    /// The leaky rectifier, `a` for a positive argument and `a / 100`
+    /// otherwise.
+    LeakyRelu,
+    /// `log(1 + exp(a))`.
+    Softplus,
+    /// The exponential linear unit (with scale 1): `a` for a positive
+    /// argument, `exp(a) - 1` otherwise.
+    Elu,
+    /// The Gaussian error linear unit in its exact form, `a * Phi(a)` with
+    /// `Phi` the standard normal distribution function.
+    Gelu,
+    /// GELU's tanh approximation,
+    /// `a / 2 * (1 + tanh(sqrt(2 / pi) * (a + 0.044715 * a^3)))`.
+    GeluTanh,
+    /// The sigmoid-weighted linear unit (swish), `a * sigma(a)`.
+    Silu,
+    /// `a / (1 + |a|)`.
+    Softsign,
 }
 
 /// Where a function is defined, for drawing points to check it at.
@@ -51,9 +74,18 @@ pub struct Row {
     /// Where it is defined: where numeric checks draw points.
     pub domain: Domain,
     /// The derivative identity: `name'(?u)` written with the function's
-    /// own values, as an e-graph pattern in `?u`, so that a named forward
-    /// value can stand in for them (`tanh' = 1 - tanh^2`).
-    pub identity: &'static str,
+    /// own values or other functions of the table, as an e-graph pattern in
+    /// `?u`, so that a named forward value can stand in for them
+    /// (`tanh' = 1 - tanh^2`, `relu' = step`); `None` where the derivative
+    /// reads best as `name'(u)`.
+    pub identity: Option<&'static str>,
+    /// Further identities, each `(lhs, rhs)` as e-graph patterns in `?u`,
+    /// rewritten left to right: `step(relu(u)) = step(u)`.
+    pub more: &'static [(&'static str, &'static str)],
+    /// Whether the function or one of its first two derivatives jumps at
+    /// 0 (`relu`, `step`): finite differences that cross 0 are not its
+    /// derivative there, so numeric checks leave such points out.
+    pub kink: bool,
     /// The exact value at a constant argument, where it is a rational
     /// number (`tanh(0) = 0`).
     pub fold: fn(&Rational) -> Option<Rational>,
@@ -85,8 +117,55 @@ fn sigmoid(v: f64) -> f64 {
     1.0 / (1.0 + (-v).exp())
 }
 
+fn step(v: f64) -> f64 {
+    if v > 0.0 {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// The standard normal density.
+fn normal_density(v: f64) -> f64 {
+    (-0.5 * v * v).exp() / (2.0 * std::f64::consts::PI).sqrt()
+}
+
+/// The standard normal distribution function.
+fn normal_cdf(v: f64) -> f64 {
+    0.5 * (1.0 + libm::erf(v / std::f64::consts::SQRT_2))
+}
+
+/// GELU's tanh approximation: the inner argument's coefficient and cubic
+/// term.
+const GELU_C: f64 = 0.797_884_560_802_865_4; // sqrt(2 / pi)
+const GELU_A: f64 = 0.044_715;
+
+/// GELU's tanh approximation, its slope and its curvature at `v`.
+fn gelu_tanh(v: f64) -> (f64, f64, f64) {
+    let u = GELU_C * (v + GELU_A * v * v * v);
+    let du = GELU_C * (1.0 + 3.0 * GELU_A * v * v);
+    let ddu = 6.0 * GELU_C * GELU_A * v;
+    let t = u.tanh();
+    let sech2 = 1.0 - t * t;
+    let value = 0.5 * v * (1.0 + t);
+    let slope = 0.5 * (1.0 + t) + 0.5 * v * sech2 * du;
+    let curvature = sech2 * du + 0.5 * v * (sech2 * ddu - 2.0 * t * sech2 * du * du);
+    (value, slope, curvature)
+}
+
+/// A rational number's value under a function that is the identity for
+/// positive arguments and `k` times it otherwise (`relu`, `leaky_relu`);
+/// `None` where the product would not stay within bounds.
+fn rectified(c: &Rational, k: Rational) -> Option<Rational> {
+    if c.is_negative() {
+        c.mul(&k)
+    } else {
+        Some(c.clone())
+    }
+}
+
 /// The table, one row per function, in the order of [`Act`]'s variants.
-pub const ROWS: [Row; 5] = [
+pub const ROWS: [Row; 14] = [
     Row {
         act: Act::Sigma,
         name: "sigma",
@@ -98,7 +177,9 @@ pub const ROWS: [Row; 5] = [
             s * (1.0 - s) * (1.0 - 2.0 * s)
         },
         domain: Domain::Real,
-        identity: "(.* (sigma ?u) (- 1 (sigma ?u)))",
+        identity: Some("(.* (sigma ?u) (- 1 (sigma ?u)))"),
+        kink: false,
+        more: &[],
         fold: |c| c.is_zero().then(|| Rational::frac(1, 2)),
         prime_cost: 40,
     },
@@ -113,7 +194,9 @@ pub const ROWS: [Row; 5] = [
             -2.0 * t * (1.0 - t * t)
         },
         domain: Domain::Real,
-        identity: "(- 1 (^ (tanh ?u) 2))",
+        identity: Some("(- 1 (^ (tanh ?u) 2))"),
+        kink: false,
+        more: &[],
         fold: |c| c.is_zero().then(Rational::zero),
         prime_cost: 40,
     },
@@ -125,7 +208,9 @@ pub const ROWS: [Row; 5] = [
         slope: f64::exp,
         curvature: f64::exp,
         domain: Domain::Real,
-        identity: "(exp ?u)",
+        identity: Some("(exp ?u)"),
+        kink: false,
+        more: &[],
         fold: |c| c.is_zero().then(Rational::one),
         prime_cost: 40,
     },
@@ -137,7 +222,9 @@ pub const ROWS: [Row; 5] = [
         slope: |v| 1.0 / v,
         curvature: |v| -1.0 / (v * v),
         domain: Domain::Positive,
-        identity: "(^ ?u -1)",
+        identity: Some("(^ ?u -1)"),
+        kink: false,
+        more: &[],
         fold: |c| c.is_one().then(Rational::zero),
         prime_cost: 40,
     },
@@ -153,11 +240,157 @@ pub const ROWS: [Row; 5] = [
         slope: |v| 0.5 / v.sqrt(),
         curvature: |v| -0.25 / (v * v.sqrt()),
         domain: Domain::Positive,
-        identity: "(* 1/2 (^ (sqrt ?u) -1))",
+        identity: Some("(* 1/2 (^ (sqrt ?u) -1))"),
+        kink: false,
+        more: &[],
         fold: |c| (c.is_zero() || c.is_one()).then(|| c.clone()),
         prime_cost: 40,
     },
+    Row {
+        act: Act::Step,
+        name: "step",
+        latex: Latex::Operator("\\operatorname{step}"),
+        value: step,
+        slope: |_| 0.0,
+        curvature: |_| 0.0,
+        domain: Domain::Real,
+        // Zero, with the shape of the argument.
+        identity: Some("(* 0 ?u)"),
+        kink: true,
+        // A rectified value is positive where its argument is.
+        more: &[("(step (relu ?u))", "(step ?u)")],
+        fold: |c| {
+            Some(if c.is_negative() || c.is_zero() {
+                Rational::zero()
+            } else {
+                Rational::one()
+            })
+        },
+        prime_cost: 40,
+    },
+    Row {
+        act: Act::Relu,
+        name: "relu",
+        latex: Latex::Operator("\\operatorname{relu}"),
+        value: |v| v.max(0.0),
+        slope: step,
+        curvature: |_| 0.0,
+        domain: Domain::Real,
+        identity: Some("(step ?u)"),
+        kink: true,
+        more: &[],
+        fold: |c| rectified(c, Rational::zero()),
+        prime_cost: 40,
+    },
+    Row {
+        act: Act::LeakyRelu,
+        name: "leaky_relu",
+        latex: Latex::Operator("\\operatorname{leaky\\_relu}"),
+        value: |v| if v > 0.0 { v } else { 0.01 * v },
+        slope: |v| if v > 0.0 { 1.0 } else { 0.01 },
+        curvature: |_| 0.0,
+        domain: Domain::Real,
+        identity: None,
+        kink: true,
+        more: &[],
+        fold: |c| rectified(c, Rational::frac(1, 100)),
+        prime_cost: 10,
+    },
+    Row {
+        act: Act::Softplus,
+        name: "softplus",
+        latex: Latex::Operator("\\operatorname{softplus}"),
+        // Stable for large arguments of either sign.
+        value: |v| v.max(0.0) + (-v.abs()).exp().ln_1p(),
+        slope: sigmoid,
+        curvature: |v| sigmoid(v) * (1.0 - sigmoid(v)),
+        domain: Domain::Real,
+        identity: Some("(sigma ?u)"),
+        kink: false,
+        more: &[],
+        fold: |_| None,
+        prime_cost: 40,
+    },
+    Row {
+        act: Act::Elu,
+        name: "elu",
+        latex: Latex::Operator("\\operatorname{elu}"),
+        value: |v| if v > 0.0 { v } else { v.exp_m1() },
+        slope: |v| if v > 0.0 { 1.0 } else { v.exp() },
+        curvature: |v| if v > 0.0 { 0.0 } else { v.exp() },
+        domain: Domain::Real,
+        identity: None,
+        kink: true,
+        more: &[],
+        fold: |c| c.is_zero().then(Rational::zero),
+        prime_cost: 10,
+    },
+    Row {
+        act: Act::Gelu,
+        name: "gelu",
+        latex: Latex::Operator("\\operatorname{gelu}"),
+        value: |v| v * normal_cdf(v),
+        slope: |v| normal_cdf(v) + v * normal_density(v),
+        curvature: |v| normal_density(v) * (2.0 - v * v),
+        domain: Domain::Real,
+        identity: None,
+        kink: false,
+        more: &[],
+        fold: |c| c.is_zero().then(Rational::zero),
+        prime_cost: 10,
+    },
+    Row {
+        act: Act::GeluTanh,
+        name: "gelu_tanh",
+        latex: Latex::Operator("\\operatorname{gelu\\_tanh}"),
+        value: |v| gelu_tanh(v).0,
+        slope: |v| gelu_tanh(v).1,
+        curvature: |v| gelu_tanh(v).2,
+        domain: Domain::Real,
+        identity: None,
+        kink: false,
+        more: &[],
+        fold: |c| c.is_zero().then(Rational::zero),
+        prime_cost: 10,
+    },
+    Row {
+        act: Act::Silu,
+        name: "silu",
+        latex: Latex::Operator("\\operatorname{silu}"),
+        value: |v| v * sigmoid(v),
+        slope: |v| {
+            let s = sigmoid(v);
+            s + v * s * (1.0 - s)
+        },
+        curvature: |v| {
+            let s = sigmoid(v);
+            s * (1.0 - s) * (2.0 + v * (1.0 - 2.0 * s))
+        },
+        domain: Domain::Real,
+        identity: Some("(+ (sigma ?u) (.* ?u (.* (sigma ?u) (- 1 (sigma ?u)))))"),
+        kink: false,
+        more: &[],
+        fold: |c| c.is_zero().then(Rational::zero),
+        prime_cost: 40,
+    },
+    Row {
+        act: Act::Softsign,
+        name: "softsign",
+        latex: Latex::Operator("\\operatorname{softsign}"),
+        value: |v| v / (1.0 + v.abs()),
+        slope: |v| 1.0 / (1.0 + v.abs()).powi(2),
+        curvature: |v| -2.0 * v.signum() / (1.0 + v.abs()).powi(3),
+        domain: Domain::Real,
+        identity: None,
+        kink: true,
+        more: &[],
+        fold: |c| c.is_zero().then(Rational::zero),
+        prime_cost: 10,
+    },
 ];
+
+/// Other names of functions of the table: `swish` is `silu`.
+const ALIASES: &[(&str, Act)] = &[("swish", Act::Silu)];
 
 impl Act {
     /// Every elementwise function, in the table's order.
@@ -177,7 +410,15 @@ impl Act {
 
     /// The function by its name in the language.
     pub fn from_name(name: &str) -> Option<Act> {
-        ROWS.iter().find(|r| r.name == name).map(|r| r.act)
+        ROWS.iter()
+            .find(|r| r.name == name)
+            .map(|r| r.act)
+            .or_else(|| {
+                ALIASES
+                    .iter()
+                    .find(|(a, _)| *a == name)
+                    .map(|(_, act)| *act)
+            })
     }
 
     /// The names, as a hint lists them: `sigma, tanh, exp, log and sqrt`.
@@ -248,10 +489,12 @@ impl FromStr for Fun {
 mod tests {
     use super::*;
 
+    /// Points to check a row at: in its domain, and away from its kink.
     fn points(row: &Row) -> Vec<f64> {
-        match row.domain {
-            Domain::Real => vec![-1.7, -0.3, 0.0, 0.4, 2.1],
-            Domain::Positive => vec![0.2, 0.7, 1.0, 1.9, 3.3],
+        match (row.domain, row.kink) {
+            (Domain::Real, false) => vec![-1.7, -0.3, 0.0, 0.4, 2.1],
+            (Domain::Real, true) => vec![-1.7, -0.3, 0.4, 2.1],
+            (Domain::Positive, _) => vec![0.2, 0.7, 1.0, 1.9, 3.3],
         }
     }
 
@@ -335,7 +578,10 @@ mod tests {
         }
 
         for row in &ROWS {
-            let Ok(p) = row.identity.parse::<Pattern<Node>>() else {
+            let Some(identity) = row.identity else {
+                continue;
+            };
+            let Ok(p) = identity.parse::<Pattern<Node>>() else {
                 panic!("the identity of {} does not parse", row.name);
             };
             let root = Id::from(p.ast.as_ref().len() - 1);
@@ -344,6 +590,39 @@ mod tests {
                 assert!(close(got, (row.slope)(x)), "{}' identity at {x}", row.name);
             }
         }
+    }
+
+    /// Each further identity holds at numbers.
+    #[test]
+    fn further_identities_hold() {
+        use crate::ir::Node;
+        use egg::{ENodeOrVar, Id, Pattern, RecExpr};
+
+        fn eval(e: &RecExpr<ENodeOrVar<Node>>, id: Id, u: f64) -> f64 {
+            match &e[id] {
+                ENodeOrVar::Var(_) => u,
+                ENodeOrVar::ENode(Node::Act(f, [a])) => f.eval(eval(e, *a, u)),
+                ENodeOrVar::ENode(Node::Num(r)) => r.to_f64(),
+                ENodeOrVar::ENode(other) => panic!("cannot evaluate {other:?}"),
+            }
+        }
+        let mut seen = 0;
+        for row in &ROWS {
+            for (l, r) in row.more {
+                let (l, r): (Pattern<Node>, Pattern<Node>) =
+                    (l.parse().unwrap(), r.parse().unwrap());
+                for x in [-1.7, -0.3, 0.0, 0.4, 2.1] {
+                    let root = |p: &Pattern<Node>| Id::from(p.ast.as_ref().len() - 1);
+                    assert!(
+                        close(eval(&l.ast, root(&l), x), eval(&r.ast, root(&r), x)),
+                        "{} at {x}",
+                        row.name
+                    );
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen > 0);
     }
 
     /// The language reference describes every function.

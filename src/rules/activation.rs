@@ -10,14 +10,20 @@ use crate::ir::act::ROWS;
 /// The activation identities.
 pub fn rules() -> Vec<Rewrite> {
     ROWS.iter()
-        .map(|row| {
+        .filter_map(|row| {
             let f = row.name;
-            guarded(
+            Some(guarded(
                 &format!("act-{f}-d"),
                 &format!("({f}' ?u)"),
-                row.identity,
+                row.identity?,
                 Vec::new(),
-            )
+            ))
         })
+        .chain(ROWS.iter().flat_map(|row| {
+            row.more
+                .iter()
+                .enumerate()
+                .map(move |(k, (l, r))| guarded(&format!("act-{}-{k}", row.name), l, r, Vec::new()))
+        }))
         .collect()
 }
