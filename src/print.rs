@@ -300,12 +300,47 @@ fn rows_latex(lhs: &Lhs, rhs: &Rhs, s: &Symbols) -> Vec<(String, String)> {
     };
     let whole = latex::display(s, e, room);
     let root = crate::ir::root(e);
-    let (Node::Block(rows), Lhs::Matrix(name)) = (&e[root], lhs) else {
-        return vec![(l, whole)];
-    };
-    // A matrix is as wide as its widest row of cells.
-    let widest = rows
+    if let (Node::Block(_), Lhs::Matrix(name)) = (&e[root], lhs) {
+        if block_width(e, s, root) <= room {
+            return vec![(l, whole)];
+        }
+        let (matrix, blocks) = named_blocks(e, s, root, &latex::name(name));
+        let mut out = vec![(l, matrix)];
+        out.extend(blocks);
+        return out;
+    }
+    // A wide block matrix inside the result (the determinant of one no
+    // rule reduces): named `\mathcal{B}`, given below with its blocks.
+    let wide = e
+        .as_ref()
         .iter()
+        .enumerate()
+        .filter(|(_, n)| matches!(n, Node::Block(_)))
+        .map(|(k, _)| (block_width(e, s, Id::from(k)), Id::from(k)))
+        .max();
+    match wide {
+        Some((w, b)) if w > room => {
+            let base = "\\mathcal{B}";
+            let block = latex::expr(s, &crate::ir::build::subtree(e, b));
+            let main = latex::expr(s, e)
+                .replace(&block, base)
+                .replace(&format!("\\Bigl({base}\\Bigr)"), &format!("({base})"));
+            let (matrix, blocks) = named_blocks(e, s, b, base);
+            let mut out = vec![(l, main), (base.to_owned(), matrix)];
+            out.extend(blocks);
+            out
+        }
+        _ => vec![(l, whole)],
+    }
+}
+
+/// How wide the block matrix at `id` sets: as wide as its widest row of
+/// cells.
+fn block_width(e: &egg::RecExpr<Node>, s: &Symbols, id: Id) -> usize {
+    let Node::Block(rows) = &e[id] else {
+        return 0;
+    };
+    rows.iter()
         .map(|r| {
             let cells: Vec<Id> = match &e[*r] {
                 Node::Row(cells) => cells.to_vec(),
@@ -317,11 +352,20 @@ fn rows_latex(lhs: &Lhs, rhs: &Rhs, s: &Symbols) -> Vec<(String, String)> {
                 .sum::<usize>()
         })
         .max()
-        .unwrap_or(0);
-    if widest <= room {
-        return vec![(l, whole)];
-    }
-    let base = latex::name(name);
+        .unwrap_or(0)
+}
+
+/// The block matrix at `id` with its blocks named after `base`
+/// (`J_{21}`), and a row giving each block.
+fn named_blocks(
+    e: &egg::RecExpr<Node>,
+    s: &Symbols,
+    id: Id,
+    base: &str,
+) -> (String, Vec<(String, String)>) {
+    let Node::Block(rows) = &e[id] else {
+        return (latex::expr(s, e), Vec::new());
+    };
     let mut names = Vec::new();
     let mut blocks = Vec::new();
     for (i, r) in rows.iter().enumerate() {
@@ -339,15 +383,13 @@ fn rows_latex(lhs: &Lhs, rhs: &Rhs, s: &Symbols) -> Vec<(String, String)> {
         }
         names.push(row.join(" & "));
     }
-    let mut out = vec![(
-        l,
+    (
         format!(
             "\\begin{{bmatrix}} {} \\end{{bmatrix}}",
             names.join(" \\\\ ")
         ),
-    )];
-    out.extend(blocks);
-    out
+        blocks,
+    )
 }
 
 /// The rows of a list of equations.

@@ -196,7 +196,7 @@ fn syntax_error(text: &str, err: &pest::error::Error<Rule>) -> Diagnostic {
             continue;
         }
         match token.as_str() {
-            "+" | "-" | "*" | ".*" | "/" | "^" | "\u{2299}" => {
+            "+" | "-" | "*" | ".*" | "./" | "/" | "^" | "\u{2299}" | "\u{2298}" => {
                 expected.insert("an operator".into());
             }
             // Openers and postfix marks continue the operand before them;

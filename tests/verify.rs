@@ -40,3 +40,31 @@ fn the_table_covers_each_kind_of_result() {
     let grid = run("derivations/grid_rnn.deriv");
     assert!(grid.contains("depth(h[i, j])") && grid.contains("explicit dependence graph"));
 }
+
+/// A request that was not answered is not reported as checked: an inverse
+/// with no equations has no round trip to pass. The run exits 2 for the
+/// request, and the Jacobian beside it is still checked.
+#[test]
+fn an_unanswered_request_is_not_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("descent.deriv");
+    std::fs::write(
+        &path,
+        "dim D\nindex k\nparam eps : scalar\nfn F : D -> scalar\n\
+         theta[k+1] = theta[k] - eps * grad F(theta[k])\n\
+         derive J = jacobian (theta[k+1]) wrt (theta[k])\nderive inverse\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_deriv"))
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("finite differences of the forward step"),
+        "{text}"
+    );
+    assert!(!text.contains("inverse"), "{text}");
+}

@@ -340,6 +340,12 @@ impl<'c> Lowerer<'c> {
             BinOp::Sub => Node::Sub([ia, ib]),
             BinOp::Mul => Node::Mul([ia, ib]),
             BinOp::Had => Node::Had([ia, ib]),
+            // `a ./ b` is `a .* b^(-1)`, and prints back as written.
+            BinOp::HadDiv => {
+                let minus_one = self.b.num(crate::num::Rational::int(-1));
+                let inverse = self.b.add(Node::Pow([ib, minus_one]));
+                Node::Had([ia, inverse])
+            }
             BinOp::Div => Node::Div([ia, ib]),
             BinOp::Pow => Node::Pow([ia, ib]),
         };
@@ -374,6 +380,24 @@ impl<'c> Lowerer<'c> {
                     }))
                 }
             },
+            BinOp::HadDiv => {
+                if sa != sb {
+                    let hint = if sb.is_scalar() {
+                        "to divide by a scalar write `/`".to_owned()
+                    } else if sa.is_vector() && !sb.is_vector() {
+                        format!("a vector is not divided by a matrix: multiply by the matrix's inverse, `inv({tb}) * {ta}`")
+                    } else {
+                        "an elementwise quotient needs equal shapes".to_owned()
+                    };
+                    return Err(Diagnostic::new(
+                        e.span,
+                        format!("`./` needs two values of one shape, not a {} and a {}", self.describe(&sa), self.describe(&sb)),
+                        format!("`{ta}` and `{tb}` differ in shape"),
+                    )
+                    .hint(hint));
+                }
+                sa
+            }
             BinOp::Had => {
                 if sa != sb {
                     return Err(Diagnostic::new(
@@ -436,7 +460,11 @@ impl<'c> Lowerer<'c> {
                         format!("division by a {}", self.describe(&sb)),
                         "not a scalar",
                     )
-                    .hint("divide by a scalar; for a matrix, multiply by its inverse `inv(M)`"));
+                    .hint(if sa == sb {
+                        format!("for the elementwise quotient write `{ta} ./ {tb}`; `/` divides by a scalar")
+                    } else {
+                        "divide by a scalar; for a matrix, multiply by its inverse `inv(M)`".to_owned()
+                    }));
                 }
                 sa
             }
@@ -800,7 +828,7 @@ fn unreachable_arity<T>(e: &Expr) -> Result<T> {
 fn unknown_result(op: BinOp, a: Option<Shape>, b: Option<Shape>) -> Option<Shape> {
     match op {
         BinOp::Add | BinOp::Sub => a.or(b).filter(|s| !s.is_scalar()),
-        BinOp::Had => a.or(b),
+        BinOp::Had | BinOp::HadDiv => a.or(b),
         BinOp::Div | BinOp::Pow => a,
         // A matrix times a value of unknown shape: in a recurrence such as
         // `x[k+1] = W * x[k]` the unknown is a vector; the strict pass

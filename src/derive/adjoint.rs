@@ -701,6 +701,7 @@ impl<'m> Adjoints<'m> {
             assuming,
             zero,
             name,
+            also: &[],
         };
         let label = if assuming.is_empty() && zero.is_empty() {
             format!("simplify {what}")

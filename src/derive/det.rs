@@ -35,6 +35,7 @@ pub fn determinant(
             assuming: &[],
             zero: &Default::default(),
             name: true,
+            also: &[],
         }),
         &expr,
         rules::linear_algebra(),

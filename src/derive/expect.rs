@@ -183,6 +183,7 @@ fn proves(
         assuming,
         zero,
         name: !matches!(claim, Claim::Inverse(_)),
+        also: &[],
     };
     let (mut g, roots) = scope.graph(cx.shapes, &[d, c]);
     let (gd, gc) = (roots[0], roots[1]);

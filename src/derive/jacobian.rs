@@ -49,10 +49,23 @@ pub fn inline(
     wrt: &[Ref],
     span: Span,
 ) -> Result<RecExpr<Node>, Diagnostic> {
+    inline_naming(model, r, wrt, span).map(|(e, _)| e)
+}
+
+/// [`inline`], with the values whose definitions were written out (other
+/// than `r` itself), in the order met.
+fn inline_naming(
+    model: &Model,
+    r: &Ref,
+    wrt: &[Ref],
+    span: Span,
+) -> Result<(RecExpr<Node>, Vec<Ref>), Diagnostic> {
     let mut b = ExprBuilder::new();
     let mut memo = HashMap::default();
     let root = inline_into(model, r, wrt, span, &mut b, &mut memo, 0)?;
-    Ok(b.finish(root))
+    let mut written: Vec<Ref> = memo.into_keys().filter(|k| k != r).collect();
+    written.sort();
+    Ok((b.finish(root), written))
 }
 
 fn inline_into(
@@ -116,8 +129,14 @@ pub fn jacobian(
     let mut b = ExprBuilder::new();
     let xs: Vec<Id> = wrt.iter().map(|w| b.leaf(Leaf::Var(w.clone()))).collect();
     let mut rows = Vec::new();
+    let mut written: Vec<Ref> = Vec::new();
     for y in of {
-        let e = inline(model, y, wrt, span)?;
+        let (e, also) = inline_naming(model, y, wrt, span)?;
+        for r in also {
+            if !written.contains(&r) {
+                written.push(r);
+            }
+        }
         let e = b.copy_all(&e);
         let cells: Vec<Id> = xs.iter().map(|&x| b.add(Node::Jac([x, e]))).collect();
         rows.push(b.add(Node::Row(cells.into())));
@@ -131,6 +150,7 @@ pub fn jacobian(
         assuming: &[],
         zero: &Default::default(),
         name: true,
+        also: &written,
     };
     let (m, stats, limited) = resolve(shapes, Some(&scope), &expr, limits, span)?;
     let rows: Vec<Poly> = of

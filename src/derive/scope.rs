@@ -25,6 +25,9 @@ pub struct Scope<'a> {
     pub zero: &'a BTreeSet<u32>,
     /// Whether forward values are merged with their definitions.
     pub name: bool,
+    /// Forward values to name even where the form does not mention them:
+    /// those a Jacobian's rows were written out from (`g[k]`, `v[k+1]`).
+    pub also: &'a [Ref],
 }
 
 /// The value of an assumption that is a plain constant (`1`, `-1/2`).
@@ -92,6 +95,11 @@ impl Scope<'_> {
         // Definitions to merge with the values they define.
         let mut named: Vec<(Ref, RecExpr<Node>)> = Vec::new();
         if self.name {
+            for r in self.also {
+                if seen.insert(r.clone()) {
+                    refs.push(r.clone());
+                }
+            }
             for r in refs.clone() {
                 if !self.window.computes(model, &r) {
                     continue;

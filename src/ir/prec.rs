@@ -334,3 +334,19 @@ pub fn product_reads_back(
         _ => true,
     }
 }
+
+/// The divisor of `a .* b^(-1)` where it prints as the elementwise
+/// quotient `a ./ b`: `b` when the node at `id` is such a product and both
+/// sides have one known shape (a scalar divisor prints as a power, since
+/// `./` reads back only between equal shapes).
+pub fn hadamard_divisor(expr: &RecExpr<Node>, shapes: &[Option<Shape>], id: Id) -> Option<Id> {
+    let Node::Had([a, b]) = &expr[id] else {
+        return None;
+    };
+    let Node::Pow([base, e]) = &expr[*b] else {
+        return None;
+    };
+    let minus_one = matches!(&expr[*e], Node::Num(r) if *r == crate::num::Rational::int(-1));
+    let shape = |k: Id| shapes.get(usize::from(k)).cloned().flatten();
+    (minus_one && shape(*a).is_some() && shape(*a) == shape(*base)).then_some(*base)
+}

@@ -617,13 +617,21 @@ impl Latex<'_> {
                     && !needs_parens(self.expr, &node, Slot::Right, *b, false, &|_| false);
                 // A thin space keeps juxtaposed factors apart
                 // (`\mathrm{def}\,\mathrm{x}`, not `defx`).
-                self.out
-                    .push_str(if needs_dot { " \\cdot " } else { " \\, " });
-                self.child(&node, Slot::Right, *b, false);
+                // A long product breaks between its factors only where
+                // breaking at the sums and elementwise products around it
+                // is not enough.
+                let op = if needs_dot { " \\cdot " } else { " \\, " };
+                self.term_at(op, 2, |p| p.child(&node, Slot::Right, *b, false));
             }
             Node::Had([a, b]) => {
                 self.child(&node, Slot::Left, *a, abs);
-                self.term_at(" \\odot ", 1, |p| p.child(&node, Slot::Right, *b, false));
+                match crate::ir::prec::hadamard_divisor(self.expr, &self.shapes, id) {
+                    // `a ./ b`, the elementwise quotient.
+                    Some(d) => self.term_at(" \\oslash ", 1, |p| {
+                        p.child(&Node::Div([*a, d]), Slot::Right, d, false)
+                    }),
+                    None => self.term_at(" \\odot ", 1, |p| p.child(&node, Slot::Right, *b, false)),
+                }
             }
             Node::Div([a, b]) => {
                 self.out.push_str("\\frac{");

@@ -22,12 +22,20 @@ fn self_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
     Some(eg.add(Node::Eye(size)))
 }
 
-/// `(jac x (u ± v))`; a scalar broadcast onto a vector has no Jacobian
-/// that the language can write, so it is left alone.
+/// `(jac x (u ± v))`. A scalar broadcast onto a vector (`v[k] + eps`)
+/// adds nothing where the scalar does not depend on `x`; where it does,
+/// its Jacobian (a column of ones times a row) has no form the language
+/// can write, so it is left alone.
 fn sum_rule(eg: &mut Graph, s: &Subst, negate: bool) -> Option<Id> {
     let (x, u, v) = (s[var("?x")], s[var("?u")], s[var("?v")]);
-    if is_scalar(eg, u) != is_scalar(eg, v) {
-        return None;
+    match (is_scalar(eg, u), is_scalar(eg, v)) {
+        (false, true) if independent(eg, v, x) => return Some(jac(eg, x, u)),
+        (true, false) if independent(eg, u, x) => {
+            let jv = jac(eg, x, v);
+            return Some(if negate { eg.add(Node::Neg(jv)) } else { jv });
+        }
+        (su, sv) if su != sv => return None,
+        _ => {}
     }
     let ju = jac(eg, x, u);
     let jv = jac(eg, x, v);

@@ -262,6 +262,8 @@ pub enum BinOp {
     Mul,
     /// `.*`.
     Had,
+    /// `./`: elementwise division, `a .* b^(-1)`.
+    HadDiv,
     /// `/`.
     Div,
     /// `^`.
@@ -276,6 +278,7 @@ impl BinOp {
             BinOp::Sub => "-",
             BinOp::Mul => "*",
             BinOp::Had => ".*",
+            BinOp::HadDiv => "./",
             BinOp::Div => "/",
             BinOp::Pow => "^",
         }

@@ -457,6 +457,7 @@ impl Builder {
                         "-" => BinOp::Sub,
                         "*" => BinOp::Mul,
                         "/" => BinOp::Div,
+                        "./" | "⊘" => BinOp::HadDiv,
                         _ => BinOp::Had,
                     };
                     depth = depth.max(d) + 1;
