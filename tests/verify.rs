@@ -7,15 +7,20 @@ mod common;
 
 use std::process::Command;
 
+/// `deriv verify PATH`.
+fn verify(path: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_deriv"))
+        .arg("verify")
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn every_example_verifies() {
     let paths = common::scripts("derivations");
     for path in paths {
-        let out = Command::new(env!("CARGO_BIN_EXE_deriv"))
-            .arg("verify")
-            .arg(&path)
-            .output()
-            .unwrap();
+        let out = verify(&path);
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{}:\n{text}", path.display());
         assert!(text.contains(" 0 failed"), "{}:\n{text}", path.display());
@@ -55,11 +60,7 @@ fn an_unanswered_request_is_not_checked() {
          derive J = jacobian (theta[k+1]) wrt (theta[k])\nderive inverse\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_deriv"))
-        .arg("verify")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = verify(&path);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(
