@@ -45,8 +45,22 @@ impl Named {
 /// Names the language keeps for itself, besides the elementwise
 /// functions' (see `is_builtin`).
 const BUILTINS: &[&str] = &[
-    "sum", "bar", "det", "inv", "tr", "I", "zeros", "diag", "params", "macs", "scalar", "adjoints",
+    "sum",
+    "bar",
+    "det",
+    "inv",
+    "tr",
+    "I",
+    "zeros",
+    "diag",
+    "params",
+    "macs",
+    "scalar",
+    "adjoints",
     "inverse",
+    "softmax",
+    "logsumexp",
+    "mean",
 ];
 
 /// Whether the language keeps `name` for itself.

@@ -241,6 +241,15 @@ pub fn is_square_matrix(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     move |eg, _, s| !is_scalar(eg, s[v]) && crate::ir::analysis::shape_of(eg, s[v]).is_square()
 }
 
+/// `?a` and `?b` have one shape, and it is not a scalar's.
+pub fn same_shape(a: &str, b: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let (a, b) = (var(a), var(b));
+    move |eg, _, s| {
+        !is_scalar(eg, s[a])
+            && crate::ir::analysis::shape_of(eg, s[a]) == crate::ir::analysis::shape_of(eg, s[b])
+    }
+}
+
 /// `?v` is not a scalar.
 pub fn is_matrix(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     let v = var(v);

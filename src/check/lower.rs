@@ -183,7 +183,7 @@ impl<'c> Lowerer<'c> {
             ),
             Some(c) => format!("did you mean `{c}`?"),
             None => format!(
-                "the built-in functions are {}, sum, bar, det, inv, tr, diag and I; declare others with `fn {} : D -> scalar`",
+                "the built-in functions are {}, sum, mean, softmax, logsumexp, bar, det, inv, tr, diag and I; declare others with `fn {} : D -> scalar`",
                 Act::all().map(Act::name).collect::<Vec<_>>().join(", "),
                 f.name
             ),
@@ -539,6 +539,52 @@ impl<'c> Lowerer<'c> {
             )));
         }
         match fname {
+            // Written out: `softmax(z) = exp(z) / sum(exp(z))`,
+            // `logsumexp(z) = log(sum(exp(z)))`, `mean(e) = sum(e) / n` for
+            // the `n` entries of `e`.
+            "softmax" | "logsumexp" | "mean" => {
+                let [a] = self.one_arg(e, name, args, 1)? else {
+                    unreachable_arity(e)?
+                };
+                let (ia, shape) = self.expr(a)?;
+                match fname {
+                    "mean" => {
+                        let Some(shape) = shape else {
+                            return Err(Diagnostic::new(a.span, format!("the size of `{}` is not known here", self.text(a.span)), "size unknown")
+                                .hint("`mean` divides by the number of entries: declare the value's shape (`state x[k] : D`)"));
+                        };
+                        let Some(count) = shape.rows.mul(&shape.cols) else {
+                            return Err(Diagnostic::new(
+                                a.span,
+                                format!(
+                                    "`{}` has too many entries to count exactly",
+                                    self.text(a.span)
+                                ),
+                                "too large",
+                            )
+                            .hint("use smaller sizes"));
+                        };
+                        let total = self.b.add(Node::SumAll(ia));
+                        let entries = self.b.poly(&count);
+                        Ok((
+                            self.b.add(Node::Div([total, entries])),
+                            Some(Shape::scalar()),
+                        ))
+                    }
+                    _ => {
+                        let ez = self.b.add(Node::act(Act::Exp, false, ia));
+                        let total = self.b.add(Node::SumAll(ez));
+                        if fname == "softmax" {
+                            Ok((self.b.add(Node::Div([ez, total])), shape))
+                        } else {
+                            Ok((
+                                self.b.add(Node::act(Act::Log, false, total)),
+                                Some(Shape::scalar()),
+                            ))
+                        }
+                    }
+                }
+            }
             "sum" if args.len() == 1 => {
                 let (ia, _) = self.expr(&args[0])?;
                 Ok((self.b.add(Node::SumAll(ia)), Some(Shape::scalar())))

@@ -6,7 +6,7 @@
 //! only classes of one shape (`rules::may_merge`), so `s + v` with `v` zero
 //! is not `s`.
 
-use super::{built_row, distributes, is_scalar_var, is_zero_var, rule, var, Rewrite};
+use super::{built_row, distributes, is_scalar_var, is_zero_var, rule, same_shape, var, Rewrite};
 use crate::ir::analysis::{constant, is_scalar};
 use crate::ir::Node;
 
@@ -83,6 +83,17 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("alg-factor-mul-l"; "(+ (* ?a ?b) (* ?a ?c))"   => "(* ?a (+ ?b ?c))" if not_constant("?a") if distributes("?a", "?b", "?c")),
         rule!("alg-factor-mul-r"; "(+ (* ?b ?a) (* ?c ?a))"   => "(* (+ ?b ?c) ?a)" if not_constant("?a") if distributes("?a", "?b", "?c")),
         rule!("alg-had-scalars";  "(.* ?a ?b)"         => "(* ?a ?b)" if is_scalar_var("?a") if is_scalar_var("?b")),
+        // `w^0` is the all-ones value of `w`'s shape (the seed a sum of
+        // entries passes back): a scalar times it, added to a value of that
+        // shape, is the scalar broadcast; an elementwise factor of it is 1.
+        rule!("alg-ones-add-l";   "(+ ?v (* ?c (^ ?w 0)))" => "(+ ?v ?c)" if is_scalar_var("?c") if same_shape("?v", "?w")),
+        rule!("alg-ones-add-r";   "(+ (* ?c (^ ?w 0)) ?v)" => "(+ ?c ?v)" if is_scalar_var("?c") if same_shape("?v", "?w")),
+        rule!("alg-ones-sub-l";   "(- ?v (* ?c (^ ?w 0)))" => "(- ?v ?c)" if is_scalar_var("?c") if same_shape("?v", "?w")),
+        rule!("alg-ones-sub-r";   "(- (* ?c (^ ?w 0)) ?v)" => "(- ?c ?v)" if is_scalar_var("?c") if same_shape("?v", "?w")),
+        rule!("alg-ones-had-l";   "(.* (^ ?w 0) ?v)"   => "?v" if same_shape("?v", "?w")),
+        rule!("alg-ones-had-r";   "(.* ?v (^ ?w 0))"   => "?v" if same_shape("?v", "?w")),
+        rule!("alg-ones-scaled-had-l"; "(.* (* ?c (^ ?w 0)) ?v)" => "(* ?c ?v)" if is_scalar_var("?c") if same_shape("?v", "?w")),
+        rule!("alg-ones-scaled-had-r"; "(.* ?v (* ?c (^ ?w 0)))" => "(* ?c ?v)" if is_scalar_var("?c") if same_shape("?v", "?w")),
         rule!("alg-trans-scale";  "(T (* ?s ?a))"      => "(* ?s (T ?a))" if is_scalar_var("?s")),
         rule!("alg-sumall-scalar"; "(sumall ?a)"       => "?a" if is_scalar_var("?a")),
         // The logistic function, as the chain rule meets it through

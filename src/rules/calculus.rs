@@ -113,6 +113,21 @@ fn power_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
     Some(eg.add(Node::Add([tu, tn])))
 }
 
+/// `(vjp b x (sumall u))`: every entry of `u` gets the scalar seed `b`,
+/// as `b * u^0` (`u^0` is the all-ones value of `u`'s shape; the algebra
+/// folds it into the sums and products it meets).
+fn sumall_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (b, x, u) = (s[var("?b")], s[var("?x")], s[var("?u")]);
+    let seed = if is_scalar(eg, u) {
+        b
+    } else {
+        let zero = eg.add(Node::Num(Rational::zero()));
+        let ones = eg.add(Node::Pow([u, zero]));
+        eg.add(Node::Mul([b, ones]))
+    };
+    Some(vjp(eg, seed, x, u))
+}
+
 /// `(vjp b x (tr m))`: `b * I(n)` to `m`.
 fn trace_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
     let (b, x, m) = (s[var("?b")], s[var("?x")], s[var("?m")]);
@@ -165,5 +180,6 @@ pub fn rules() -> Vec<Rewrite> {
     rules.push(built_if("d-div", "(vjp ?b ?x (/ ?u ?s))", chain(&["?u", "?s"]), quotient_rule));
     rules.push(built_if("d-pow", "(vjp ?b ?x (^ ?u ?n))", chain(&["?u", "?n"]), power_rule));
     rules.push(built_if("d-trace", "(vjp ?b ?x (tr ?m))", chain(&["?m"]), trace_rule));
+    rules.push(built_if("d-sumall", "(vjp ?b ?x (sumall ?u))", chain(&["?u"]), sumall_rule));
     rules
 }
