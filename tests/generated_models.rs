@@ -92,7 +92,7 @@ impl Decls {
 fn term(t: &mut Tape<'_>, vars: &[Var], i: usize, decls: &mut Decls, depth: usize) -> String {
     let me = &vars[i];
     let dim = me.dim;
-    let choice = if depth > 1 { t.pick(3) } else { t.pick(9) };
+    let choice = if depth > 1 { t.pick(3) } else { t.pick(12) };
     match choice {
         0 => {
             let w = decls.param(format!("W{}{dim}", i), format!("{dim} x D"));
@@ -155,6 +155,37 @@ fn term(t: &mut Tape<'_>, vars: &[Var], i: usize, decls: &mut Decls, depth: usiz
             let s = decls.param("s".to_owned(), "scalar".to_owned());
             let a = term(t, vars, i, decls, depth + 1);
             format!("{s} * ({a})")
+        }
+        9 => {
+            // An activation of the table beyond sigma and tanh.
+            const ACTS: [&str; 8] = [
+                "relu",
+                "softplus",
+                "silu",
+                "gelu",
+                "elu",
+                "softsign",
+                "leaky_relu",
+                "gelu_tanh",
+            ];
+            let a = term(t, vars, i, decls, depth + 1);
+            format!("{}({a})", ACTS[t.pick(ACTS.len())])
+        }
+        10 => {
+            // An elementwise quotient by a positive value.
+            let a = term(t, vars, i, decls, depth + 1);
+            let b = term(t, vars, i, decls, depth + 1);
+            format!("({a}) ./ (1 + exp({b}))")
+        }
+        11 => {
+            // Sums of entries: a softmax, or a mean as a scalar factor.
+            let a = term(t, vars, i, decls, depth + 1);
+            if t.chance(50) {
+                format!("softmax({a})")
+            } else {
+                let b = term(t, vars, i, decls, depth + 1);
+                format!("mean(tanh({a})) * ({b})")
+            }
         }
         _ => {
             let a = term(t, vars, i, decls, depth + 1);
@@ -448,11 +479,15 @@ fn the_generator_covers_its_shapes() {
             ("state y[k]", "a declared pass-through state"),
             ("1/2 * w^T * w + sum", "a regulariser beside a sum"),
             ("= tanh(c", "an equation without its index's variable"),
+            ("relu(", "a rectifier"),
+            (") ./ (1 + exp(", "an elementwise quotient"),
+            ("softmax(", "a softmax"),
+            ("mean(tanh(", "a mean of entries"),
         ] {
             if s.contains(mark) {
                 seen.insert(what);
             }
         }
     }
-    assert_eq!(seen.len(), 15, "{seen:?}");
+    assert_eq!(seen.len(), 19, "{seen:?}");
 }

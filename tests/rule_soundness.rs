@@ -279,6 +279,7 @@ const ALREADY_DONE: &[(&str, &str)] = &[
     ("alg-had-zero-r", "the constant analysis folds a product with 0"),
     ("alg-trans-zero", "the constant analysis folds the transpose of 0"),
     ("alg-sumall-zero", "the constant analysis folds the sum of 0"),
+    ("alg-div-zero", "the constant analysis folds a quotient of 0"),
     ("alg-had-const-l", "a non-scalar constant only comes from an assumption; `deriv verify` checks assumed adjoints (gru, lstm)"),
     ("alg-had-const-r", "a non-scalar constant only comes from an assumption; `deriv verify` checks assumed adjoints (gru, lstm)"),
     ("mat-factor-scalar-sub", "alg-factor-mul-sub-l factors the same scalar first"),

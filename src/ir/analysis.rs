@@ -239,6 +239,9 @@ impl Analysis<Node> for Meta {
             Node::Div([a, b]) => {
                 let konst = match (k(a), k(b).and_then(|y| y.as_constant())) {
                     (Some(x), Some(c)) if !c.is_zero() => x.div_const(&c),
+                    // A zero divided is zero (where it is defined: a
+                    // quotient holds where its divisor is nonzero).
+                    (Some(x), _) if x.is_zero() => Some(Poly::zero()),
                     _ => None,
                 };
                 return Data {

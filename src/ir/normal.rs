@@ -1,0 +1,431 @@
+//! A normal form for the linear-algebra part of an expression: a linear
+//! combination, with exact coefficients, of products, each product a
+//! multiset of scalar factors (which commute with everything) times an
+//! ordered list of matrix factors (which associate but do not commute).
+//! Sums and differences are flattened and like terms merged, products are
+//! distributed over sums and flattened, transposes are pushed through
+//! products (`(A B)^T = B^T A^T`), elementwise products are flattened and
+//! sorted (they commute), a sum over an index is split over the terms it
+//! sums and its constant factors taken out, and division by a number is a
+//! coefficient. Everything else (function applications, powers, sums of
+//! entries, ...) is an atom whose arguments are normalised in turn.
+//!
+//! Two expressions with the same normal form are equal for every value of
+//! their leaves: each step above is an identity of the algebra. Different
+//! normal forms say nothing (`tanh(x)^2` and `1 - tanh'(x)` differ here).
+//! Where a shape is not known, a product is left as an atom rather than
+//! reordered.
+
+use super::{LeafShapes, Node};
+use crate::num::Rational;
+use crate::shape::Shape;
+use egg::{Id, Language, RecExpr};
+use std::collections::BTreeMap;
+
+/// One product: scalar factors (sorted, as they commute) and matrix
+/// factors (in order).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Product {
+    scalars: Vec<String>,
+    matrices: Vec<String>,
+}
+
+impl Product {
+    fn unit() -> Product {
+        Product {
+            scalars: Vec::new(),
+            matrices: Vec::new(),
+        }
+    }
+
+    fn atom(key: String, scalar: bool) -> Product {
+        let mut p = Product::unit();
+        if scalar {
+            p.scalars.push(key);
+        } else {
+            p.matrices.push(key);
+        }
+        p
+    }
+
+    fn times(&self, other: &Product) -> Product {
+        let mut scalars: Vec<String> = self.scalars.iter().chain(&other.scalars).cloned().collect();
+        scalars.sort();
+        let matrices = self
+            .matrices
+            .iter()
+            .chain(&other.matrices)
+            .cloned()
+            .collect();
+        Product { scalars, matrices }
+    }
+
+    fn key(&self) -> String {
+        format!("[{}|{}]", self.scalars.join(","), self.matrices.join(";"))
+    }
+}
+
+/// A linear combination of products.
+type Combo = BTreeMap<Product, Rational>;
+
+fn single(p: Product, c: Rational) -> Combo {
+    let mut m = Combo::new();
+    if !c.is_zero() {
+        m.insert(p, c);
+    }
+    m
+}
+
+/// Adds `c` times `b` into `a`; `None` where a coefficient leaves exact
+/// bounds.
+fn add_into(a: &mut Combo, b: &Combo, c: &Rational) -> Option<()> {
+    for (p, k) in b {
+        let k = k.mul(c)?;
+        let sum = match a.get(p) {
+            Some(old) => old.add(&k)?,
+            None => k,
+        };
+        if sum.is_zero() {
+            a.remove(p);
+        } else {
+            a.insert(p.clone(), sum);
+        }
+    }
+    Some(())
+}
+
+fn key(c: &Combo) -> String {
+    let parts: Vec<String> = c.iter().map(|(p, k)| format!("{k}*{}", p.key())).collect();
+    format!("({})", parts.join(" + "))
+}
+
+struct Normal<'a> {
+    expr: &'a RecExpr<Node>,
+    shapes: Vec<Option<Shape>>,
+    memo: Vec<Option<Option<Combo>>>,
+}
+
+impl Normal<'_> {
+    fn scalar(&self, id: Id) -> Option<bool> {
+        self.shapes[usize::from(id)].as_ref().map(Shape::is_scalar)
+    }
+
+    /// The normal form of `id`, or `None` where a coefficient leaves exact
+    /// bounds (the caller then compares nothing).
+    fn combo(&mut self, id: Id) -> Option<Combo> {
+        let k = usize::from(id);
+        if let Some(done) = &self.memo[k] {
+            return done.clone();
+        }
+        let out = self.build(id);
+        self.memo[k] = Some(out.clone());
+        out
+    }
+
+    /// An atom: the node with its children's normal forms as text.
+    fn atom(&mut self, id: Id) -> Option<Combo> {
+        let node = self.expr[id].clone();
+        let kids: Vec<String> = node
+            .children()
+            .iter()
+            .map(|&c| self.combo(c).map(|x| key(&x)))
+            .collect::<Option<_>>()?;
+        let text = format!("{}{{{}}}", discriminant(&node), kids.join(","));
+        // A value of unknown shape is not a scalar: it does not commute.
+        let scalar = self.scalar(id).unwrap_or(false);
+        Some(single(Product::atom(text, scalar), Rational::one()))
+    }
+
+    /// `id`'s normal form as an operand of a sum whose result is not a
+    /// scalar: a scalar there stands for every entry, `c` times the
+    /// all-ones value.
+    fn operand(&mut self, id: Id, whole: Id) -> Option<Combo> {
+        if self.scalar(id) == Some(true) && self.scalar(whole) == Some(false) {
+            let x = self.scalar_part(id, true)?;
+            let ones = Product::atom(ONES.to_owned(), false);
+            let mut out = Combo::new();
+            for (p, c) in &x {
+                add_into(
+                    &mut out,
+                    &single(p.times(&ones), c.clone()),
+                    &Rational::one(),
+                )?;
+            }
+            return Some(out);
+        }
+        self.combo(id)
+    }
+
+    fn build(&mut self, id: Id) -> Option<Combo> {
+        let node = self.expr[id].clone();
+        match node {
+            Node::Num(r) => Some(single(Product::unit(), r)),
+            Node::Add([a, b]) | Node::Sub([a, b]) => {
+                if self.scalar(id).is_none() {
+                    return self.atom(id);
+                }
+                let mut x = self.operand(a, id)?;
+                let y = self.operand(b, id)?;
+                let sign = if matches!(node, Node::Add(_)) {
+                    Rational::one()
+                } else {
+                    Rational::one().neg()
+                };
+                add_into(&mut x, &y, &sign)?;
+                Some(x)
+            }
+            Node::Neg(a) => {
+                let x = self.combo(a)?;
+                let mut out = Combo::new();
+                add_into(&mut out, &x, &Rational::one().neg())?;
+                Some(out)
+            }
+            Node::Mul([a, b]) => {
+                let (Some(sa), Some(sb)) = (self.scalar(a), self.scalar(b)) else {
+                    return self.atom(id);
+                };
+                let x = self.scalar_part(a, sa)?;
+                let y = self.scalar_part(b, sb)?;
+                let mut out = Combo::new();
+                for (p, c) in &x {
+                    for (q, d) in &y {
+                        add_into(&mut out, &single(p.times(q), c.mul(d)?), &Rational::one())?;
+                    }
+                }
+                Some(out)
+            }
+            Node::Div([a, d]) => match &self.expr[d] {
+                Node::Num(r) if !r.is_zero() => {
+                    let x = self.combo(a)?;
+                    let mut out = Combo::new();
+                    add_into(&mut out, &x, &Rational::one().div(r)?)?;
+                    Some(out)
+                }
+                _ => self.atom(id),
+            },
+            Node::Trans(a) => {
+                let x = self.combo(a)?;
+                let mut out = Combo::new();
+                for (p, c) in &x {
+                    let matrices = p.matrices.iter().rev().map(|m| transposed(m)).collect();
+                    let q = Product {
+                        scalars: p.scalars.clone(),
+                        matrices,
+                    };
+                    add_into(&mut out, &single(q, c.clone()), &Rational::one())?;
+                }
+                Some(out)
+            }
+            Node::Had([a, b]) => {
+                if self.scalar(id) != Some(false) {
+                    return self.atom(id);
+                }
+                // Each factor's terms: scalars come out, the rest is one
+                // elementwise factor; the factors of a product commute.
+                let x = self.combo(a)?;
+                let y = self.combo(b)?;
+                let mut out = Combo::new();
+                for (p, c) in &x {
+                    for (q, d) in &y {
+                        let mut scalars: Vec<String> =
+                            p.scalars.iter().chain(&q.scalars).cloned().collect();
+                        scalars.sort();
+                        // Each side's matrix part is one elementwise factor
+                        // (or several, for an elementwise product).
+                        let mut groups: Vec<Vec<String>> = Vec::new();
+                        for m in [&p.matrices, &q.matrices] {
+                            groups.extend(hadamard_factors(m));
+                        }
+                        // The all-ones value is the unit of `.*`.
+                        let ones = vec![ONES.to_owned()];
+                        if groups.iter().any(|g| *g != ones) {
+                            groups.retain(|g| *g != ones);
+                        }
+                        let matrices = match groups.as_slice() {
+                            [] => Vec::new(),
+                            [one] => one.clone(),
+                            many => {
+                                let mut texts: Vec<String> =
+                                    many.iter().map(|g| g.join(";")).collect();
+                                texts.sort();
+                                vec![format!("H{{{}}}", texts.join(","))]
+                            }
+                        };
+                        let r = Product { scalars, matrices };
+                        add_into(&mut out, &single(r, c.mul(d)?), &Rational::one())?;
+                    }
+                }
+                Some(out)
+            }
+            Node::Sum([i, e]) => {
+                let scalar = self.scalar(e) == Some(true);
+                let x = self.scalar_part(e, scalar)?;
+                let index = match &self.expr[i] {
+                    Node::Leaf(l) => format!("{l:?}"),
+                    _ => return self.atom(id),
+                };
+                let scalar = self.scalar(id).unwrap_or(false);
+                let mut out = Combo::new();
+                for (p, c) in &x {
+                    let inner = single(p.clone(), Rational::one());
+                    let text = format!("sum{{{index},{}}}", key(&inner));
+                    add_into(
+                        &mut out,
+                        &single(Product::atom(text, scalar), c.clone()),
+                        &Rational::one(),
+                    )?;
+                }
+                Some(out)
+            }
+            _ => self.atom(id),
+        }
+    }
+
+    /// `id`'s normal form where it is a factor of a product: a scalar
+    /// factor that is itself a product of matrices (`x^T * y`) commutes,
+    /// so it becomes one scalar atom per term.
+    fn scalar_part(&mut self, id: Id, scalar: bool) -> Option<Combo> {
+        let x = self.combo(id)?;
+        if !scalar {
+            return Some(x);
+        }
+        let mut out = Combo::new();
+        for (p, c) in &x {
+            let q = if p.matrices.is_empty() {
+                p.clone()
+            } else {
+                // A scalar is its own transpose (`y^T * z = z^T * y`): the
+                // smaller of the two texts stands for both.
+                let t = Product {
+                    scalars: p.scalars.clone(),
+                    matrices: p.matrices.iter().rev().map(|m| transposed(m)).collect(),
+                };
+                Product::atom(p.key().min(t.key()), true)
+            };
+            add_into(&mut out, &single(q, c.clone()), &Rational::one())?;
+        }
+        Some(out)
+    }
+}
+
+/// The all-ones value a scalar broadcast stands for.
+const ONES: &str = "ONES";
+
+/// The elementwise factors a matrix part contributes, each as its list
+/// of matrix factors: the factors of an elementwise product, or the part
+/// itself.
+fn hadamard_factors(m: &[String]) -> Vec<Vec<String>> {
+    match m {
+        [one]
+            if one.starts_with("H{") && one.ends_with('}') && !has_top_level_comma_outside(one) =>
+        {
+            split_top(&one[2..one.len() - 1])
+                .into_iter()
+                .map(|f| split_semicolons(&f))
+                .collect()
+        }
+        [] => Vec::new(),
+        many => vec![many.to_vec()],
+    }
+}
+
+/// Splits a factor's text back into its matrix factors.
+fn split_semicolons(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut start = 0;
+    for (k, c) in s.char_indices() {
+        match c {
+            '{' | '(' | '[' => depth += 1,
+            '}' | ')' | ']' => depth -= 1,
+            ';' if depth == 0 => {
+                out.push(s[start..k].to_owned());
+                start = k + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(s[start..].to_owned());
+    out
+}
+
+/// Whether the text has a top-level separator outside its outer braces
+/// (then it is not one elementwise product).
+fn has_top_level_comma_outside(s: &str) -> bool {
+    let mut depth = 0i32;
+    for (k, c) in s.char_indices() {
+        match c {
+            '{' | '(' | '[' => depth += 1,
+            '}' | ')' | ']' => {
+                depth -= 1;
+                if depth == 0 && k + 1 < s.len() {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Splits at the commas of the top level.
+fn split_top(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut start = 0;
+    for (k, c) in s.char_indices() {
+        match c {
+            '{' | '(' | '[' => depth += 1,
+            '}' | ')' | ']' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(s[start..k].to_owned());
+                start = k + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(s[start..].to_owned());
+    out
+}
+
+/// The transpose of one matrix factor's text.
+fn transposed(m: &str) -> String {
+    match m.strip_prefix("T{").and_then(|r| r.strip_suffix('}')) {
+        Some(inner) if !has_top_level_comma_outside(m) => inner.to_owned(),
+        _ => format!("T{{{m}}}"),
+    }
+}
+
+/// The operator of a node, without its children.
+fn discriminant(node: &Node) -> String {
+    match node {
+        Node::Leaf(l) => format!("{l:?}"),
+        Node::Num(r) => format!("#{r}"),
+        Node::Act(f, _) => format!("{f}"),
+        other => {
+            let text = format!("{other:?}");
+            text.split(['(', '[', ' ']).next().unwrap_or("").to_owned()
+        }
+    }
+}
+
+/// The normal form of `expr` as text; equal texts mean equal values.
+/// `None` where exact arithmetic would overflow.
+pub fn normal_form(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<String> {
+    if expr.as_ref().is_empty() {
+        return None;
+    }
+    let mut n = Normal {
+        expr,
+        shapes: super::prec::shapes(expr, leaves),
+        memo: vec![None; expr.as_ref().len()],
+    };
+    let root = super::root(expr);
+    n.combo(root).map(|c| key(&c))
+}
+
+/// Whether two expressions have one normal form (see the module
+/// documentation): then they are equal.
+pub fn same(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShapes) -> bool {
+    matches!((normal_form(a, leaves), normal_form(b, leaves)), (Some(x), Some(y)) if x == y)
+}
