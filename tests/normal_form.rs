@@ -70,8 +70,13 @@ fn identities_of_the_algebra_share_a_normal_form() {
         ("A^T * (s * y) + B^T * y", "s * A^T * y + (y^T * B)^T"),
         ("sum(t, 2 * x[t] - x[t])", "sum(t, x[t])"),
         ("-sum(t, -(y^T * x[t]))", "sum(t, x[t]^T * y)"),
+        ("(sum(t, x[t] * y^T))^T", "sum(t, y * x[t]^T)"),
         ("tanh(A * (B * y))", "tanh((A * B) * y)"),
         ("(A * B)^T", "B^T * A^T"),
+        (
+            "A^T * diag(1 - h .* h) * y + B * z",
+            "B * z + A^T * ((1 - h .* h) .* y)",
+        ),
         ("s * r * y - r * (s * y)", "0 * y"),
     ] {
         let e = difference(&m, a, b);
@@ -89,6 +94,7 @@ fn different_values_have_different_normal_forms() {
     for (a, b) in [
         ("A * B * y", "B * A * y"),
         ("A^T * y", "A * y"),
+        ("diag(h) * y", "h + y"),
         ("(A * y)^T * z", "y^T * A * z"),
         ("A * (y + 1)", "A * y + 1"),
         ("y .* z", "y + z"),
@@ -97,6 +103,7 @@ fn different_values_have_different_normal_forms() {
         ("tanh(A * y)", "tanh(B * y)"),
         ("sum(t, x[t]) .* y", "sum(t, x[t] .* z)"),
         ("(1 - h) .* y", "y - h"),
+        ("(sum(t, x[t] * y^T))^T", "sum(t, x[t] * y^T)"),
     ] {
         let e = difference(&m, a, b);
         assert!(e > 1e-6, "{a} and {b} agree in value: not a useful case");

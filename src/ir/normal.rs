@@ -184,15 +184,32 @@ impl Normal<'_> {
                 let (Some(sa), Some(sb)) = (self.scalar(a), self.scalar(b)) else {
                     return self.atom(id);
                 };
-                let x = self.scalar_part(a, sa)?;
-                let y = self.scalar_part(b, sb)?;
-                let mut out = Combo::new();
-                for (p, c) in &x {
-                    for (q, d) in &y {
-                        add_into(&mut out, &single(p.times(q), c.mul(d)?), &Rational::one())?;
+                // `diag(v) * u` is `v .* u` for a vector `u`.
+                let vector = |k: Id| {
+                    self.shapes[usize::from(k)]
+                        .as_ref()
+                        .is_some_and(|s| !s.is_scalar() && s.cols.is_one())
+                };
+                if let Node::Diag(v) = self.expr[a] {
+                    if vector(b) && vector(v) {
+                        let (x, y) = (self.combo(v)?, self.combo(b)?);
+                        return hadamard(&x, &y);
                     }
                 }
-                Some(out)
+                // `(M * diag(v)) * u` is `M * (v .* u)`.
+                if let Node::Mul([m, d]) = self.expr[a] {
+                    if let (Node::Diag(v), Some(sm)) = (self.expr[d].clone(), self.scalar(m)) {
+                        if vector(b) && vector(v) {
+                            let (x, y) = (self.combo(v)?, self.combo(b)?);
+                            let h = hadamard(&x, &y)?;
+                            let left = self.scalar_part(m, sm)?;
+                            return multiply(&left, &h);
+                        }
+                    }
+                }
+                let x = self.scalar_part(a, sa)?;
+                let y = self.scalar_part(b, sb)?;
+                multiply(&x, &y)
             }
             Node::Div([a, d]) => match &self.expr[d] {
                 Node::Num(r) if !r.is_zero() => {
@@ -204,81 +221,53 @@ impl Normal<'_> {
                 _ => self.atom(id),
             },
             Node::Trans(a) => {
-                let x = self.combo(a)?;
-                let mut out = Combo::new();
-                for (p, c) in &x {
-                    let matrices = p.matrices.iter().rev().map(|m| transposed(m)).collect();
-                    let q = Product {
-                        scalars: p.scalars.clone(),
-                        matrices,
-                    };
-                    add_into(&mut out, &single(q, c.clone()), &Rational::one())?;
+                // The transpose of a sum over an index is the sum of the
+                // transposes.
+                if let Node::Sum([i, e]) = self.expr[a] {
+                    let scalar = self.scalar(e) == Some(true);
+                    let x = transpose(&self.scalar_part(e, scalar)?)?;
+                    let summed_scalar = self.scalar(id).unwrap_or(false);
+                    return self.summed(i, &x, summed_scalar, id);
                 }
-                Some(out)
+                transpose(&self.combo(a)?)
             }
             Node::Had([a, b]) => {
                 if self.scalar(id) != Some(false) {
                     return self.atom(id);
                 }
-                // Each factor's terms: scalars come out, the rest is one
-                // elementwise factor; the factors of a product commute.
                 let x = self.combo(a)?;
                 let y = self.combo(b)?;
-                let mut out = Combo::new();
-                for (p, c) in &x {
-                    for (q, d) in &y {
-                        let mut scalars: Vec<String> =
-                            p.scalars.iter().chain(&q.scalars).cloned().collect();
-                        scalars.sort();
-                        // Each side's matrix part is one elementwise factor
-                        // (or several, for an elementwise product).
-                        let mut groups: Vec<Vec<String>> = Vec::new();
-                        for m in [&p.matrices, &q.matrices] {
-                            groups.extend(hadamard_factors(m));
-                        }
-                        // The all-ones value is the unit of `.*`.
-                        let ones = vec![ONES.to_owned()];
-                        if groups.iter().any(|g| *g != ones) {
-                            groups.retain(|g| *g != ones);
-                        }
-                        let matrices = match groups.as_slice() {
-                            [] => Vec::new(),
-                            [one] => one.clone(),
-                            many => {
-                                let mut texts: Vec<String> =
-                                    many.iter().map(|g| g.join(";")).collect();
-                                texts.sort();
-                                vec![format!("H{{{}}}", texts.join(","))]
-                            }
-                        };
-                        let r = Product { scalars, matrices };
-                        add_into(&mut out, &single(r, c.mul(d)?), &Rational::one())?;
-                    }
-                }
-                Some(out)
+                hadamard(&x, &y)
             }
             Node::Sum([i, e]) => {
                 let scalar = self.scalar(e) == Some(true);
                 let x = self.scalar_part(e, scalar)?;
-                let index = match &self.expr[i] {
-                    Node::Leaf(l) => format!("{l:?}"),
-                    _ => return self.atom(id),
-                };
-                let scalar = self.scalar(id).unwrap_or(false);
-                let mut out = Combo::new();
-                for (p, c) in &x {
-                    let inner = single(p.clone(), Rational::one());
-                    let text = format!("sum{{{index},{}}}", key(&inner));
-                    add_into(
-                        &mut out,
-                        &single(Product::atom(text, scalar), c.clone()),
-                        &Rational::one(),
-                    )?;
-                }
-                Some(out)
+                let summed_scalar = self.scalar(id).unwrap_or(false);
+                self.summed(i, &x, summed_scalar, id)
             }
             _ => self.atom(id),
         }
+    }
+
+    /// The sum over the index `i` of each term of `x`, its coefficient
+    /// taken out (`id` is the node, for an atom where the index is not a
+    /// leaf).
+    fn summed(&mut self, i: Id, x: &Combo, scalar: bool, id: Id) -> Option<Combo> {
+        let index = match &self.expr[i] {
+            Node::Leaf(l) => format!("{l:?}"),
+            _ => return self.atom(id),
+        };
+        let mut out = Combo::new();
+        for (p, c) in x {
+            let inner = single(p.clone(), Rational::one());
+            let text = format!("sum{{{index},{}}}", key(&inner));
+            add_into(
+                &mut out,
+                &single(Product::atom(text, scalar), c.clone()),
+                &Rational::one(),
+            )?;
+        }
+        Some(out)
     }
 
     /// `id`'s normal form where it is a factor of a product: a scalar
@@ -306,6 +295,67 @@ impl Normal<'_> {
         }
         Some(out)
     }
+}
+
+/// The product of two normal forms, distributed over their terms.
+fn multiply(x: &Combo, y: &Combo) -> Option<Combo> {
+    let mut out = Combo::new();
+    for (p, c) in x {
+        for (q, d) in y {
+            add_into(&mut out, &single(p.times(q), c.mul(d)?), &Rational::one())?;
+        }
+    }
+    Some(out)
+}
+
+/// The elementwise product of two normal forms: scalars come out of each
+/// term, and the rest of each is one elementwise factor; the factors of an
+/// elementwise product commute.
+fn hadamard(x: &Combo, y: &Combo) -> Option<Combo> {
+    let mut out = Combo::new();
+    for (p, c) in x {
+        for (q, d) in y {
+            let mut scalars: Vec<String> = p.scalars.iter().chain(&q.scalars).cloned().collect();
+            scalars.sort();
+            // Each side's matrix part is one elementwise factor
+            // (or several, for an elementwise product).
+            let mut groups: Vec<Vec<String>> = Vec::new();
+            for m in [&p.matrices, &q.matrices] {
+                groups.extend(hadamard_factors(m));
+            }
+            // The all-ones value is the unit of `.*`.
+            let ones = vec![ONES.to_owned()];
+            if groups.iter().any(|g| *g != ones) {
+                groups.retain(|g| *g != ones);
+            }
+            let matrices = match groups.as_slice() {
+                [] => Vec::new(),
+                [one] => one.clone(),
+                many => {
+                    let mut texts: Vec<String> = many.iter().map(|g| g.join(";")).collect();
+                    texts.sort();
+                    vec![format!("H{{{}}}", texts.join(","))]
+                }
+            };
+            let r = Product { scalars, matrices };
+            add_into(&mut out, &single(r, c.mul(d)?), &Rational::one())?;
+        }
+    }
+    Some(out)
+}
+
+/// The transpose of each term: its matrix factors reversed and each
+/// transposed.
+fn transpose(x: &Combo) -> Option<Combo> {
+    let mut out = Combo::new();
+    for (p, c) in x {
+        let q = Product {
+            scalars: p.scalars.clone(),
+            matrices: p.matrices.iter().rev().map(|m| transposed(m)).collect(),
+        };
+        add_into(&mut out, &single(q, c.clone()), &Rational::one())?;
+    }
+    Some(out)
 }
 
 /// The all-ones value a scalar broadcast stands for.
