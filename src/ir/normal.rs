@@ -253,19 +253,52 @@ impl Normal<'_> {
     /// taken out (`id` is the node, for an atom where the index is not a
     /// leaf).
     fn summed(&mut self, i: Id, x: &Combo, scalar: bool, id: Id) -> Option<Combo> {
-        let index = match &self.expr[i] {
-            Node::Leaf(l) => format!("{l:?}"),
+        let (index, n) = match &self.expr[i] {
+            Node::Leaf(l @ super::Leaf::Index(n)) => (format!("{l:?}"), *n),
             _ => return self.atom(id),
+        };
+        let depends = |text: &String| {
+            text.contains(&format!("Rel({n},"))
+                || text.contains(&format!("End({n},"))
+                || text.contains(&format!("Index({n})"))
         };
         let mut out = Combo::new();
         for (p, c) in x {
-            let inner = single(p.clone(), Rational::one());
-            let text = format!("sum{{{index},{}}}", key(&inner));
-            add_into(
-                &mut out,
-                &single(Product::atom(text, scalar), c.clone()),
-                &Rational::one(),
-            )?;
+            // Factors that do not depend on the index come out of the sum:
+            // scalars anywhere, matrices before the first factor that
+            // depends on it and after the last.
+            let first = p.matrices.iter().position(depends);
+            let last = p.matrices.iter().rposition(depends);
+            let inner_scalars: Vec<String> =
+                p.scalars.iter().filter(|s| depends(s)).cloned().collect();
+            let outer_scalars: Vec<String> =
+                p.scalars.iter().filter(|s| !depends(s)).cloned().collect();
+            let (prefix, middle, suffix) = match (first, last) {
+                (Some(f), Some(l)) => (&p.matrices[..f], &p.matrices[f..=l], &p.matrices[l + 1..]),
+                _ => (&p.matrices[..0], &p.matrices[..0], &p.matrices[..]),
+            };
+            let product = if middle.is_empty() && inner_scalars.is_empty() {
+                // Nothing depends on the index: the sum as a whole.
+                let inner = single(p.clone(), Rational::one());
+                Product::atom(format!("sum{{{index},{}}}", key(&inner)), scalar)
+            } else {
+                let inner = Product {
+                    scalars: inner_scalars,
+                    matrices: middle.to_vec(),
+                };
+                let text = format!("sum{{{index},{}}}", key(&single(inner, Rational::one())));
+                let mut scalars = outer_scalars;
+                let mut matrices = prefix.to_vec();
+                if middle.is_empty() {
+                    scalars.push(text);
+                    scalars.sort();
+                } else {
+                    matrices.push(text);
+                }
+                matrices.extend_from_slice(suffix);
+                Product { scalars, matrices }
+            };
+            add_into(&mut out, &single(product, c.clone()), &Rational::one())?;
         }
         Some(out)
     }
