@@ -378,13 +378,13 @@ impl<'m> Session<'m> {
                     limits: &self.options.limits,
                     adjoints: &adjoints,
                 };
-                let (verdict, proof) =
+                let (verdict, proof, by) =
                     expect::decide(&cx, lhs, &derived.equations, rhs, assuming, &zero);
                 stats.extend(proof);
                 return Ok(Answer {
                     request: k,
                     equations: Vec::new(),
-                    notes: Vec::new(),
+                    notes: by.map(Note::Proof).into_iter().collect(),
                     verdict: Some(verdict),
                     stats,
                     failed: None,

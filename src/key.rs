@@ -41,10 +41,22 @@ pub struct Derived {
     pub rhs: Rhs,
 }
 
+/// How a proven claim was proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProofKind {
+    /// Both sides have one normal form (`ir::normal`).
+    NormalForm,
+    /// The two sides met in an e-graph under the rewrite rules.
+    Rewrites,
+    /// Two equal polynomials in the dims (counts and depths).
+    Polynomial,
+}
+
 /// How an `expect` was decided.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    /// The claim and the derived form met under the rewrite rules.
+    /// The claim equals the derived form (a note of the answer says how:
+    /// [`ProofKind`]).
     Proven,
     /// Numeric evaluation shows the claim is false.
     Refuted {
@@ -136,6 +148,8 @@ pub enum Note {
     /// not be derived (why, in words): exact in terms of it, but the key
     /// has no equation for it.
     AdjointNotDerived(Ref, String),
+    /// How a claim was proven.
+    Proof(ProofKind),
     /// A partial inverse: these previous values have no closed form and
     /// are given by the equations that hold them (the last equations of
     /// the answer); `inside` is the function application one of them sits

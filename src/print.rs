@@ -542,7 +542,7 @@ pub fn refusal_text(a: &Answer, r: &crate::key::Refusal, m: &Model) -> String {
 pub fn verdict_lines(v: &Verdict, s: &Symbols) -> (String, Vec<String>) {
     match v {
         Verdict::Proven => (
-            "proven: the claim and the derived form are equal under the rewrite rules".to_owned(),
+            "proven: the claim and the derived form are equal".to_owned(),
             Vec::new(),
         ),
         Verdict::Refuted {
@@ -736,9 +736,7 @@ fn markdown(key: &AnswerKey) -> String {
         md_align(&mut out, &a.equations, s);
         match &a.verdict {
             Some(Verdict::Proven) => {
-                out.push_str(
-                    "**Proven**: the claim equals the derived form under the rewrite rules.\n",
-                );
+                out.push_str("**Proven**: the claim equals the derived form.\n");
             }
             Some(Verdict::Refuted {
                 derived,
@@ -1010,9 +1008,7 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
                 }
             }
             if let Verdict::Proven = v {
-                out.push_str(
-                    "is \\textbf{proven}: it equals the derived form under the rewrite rules.\n\n",
-                );
+                out.push_str("is \\textbf{proven}: it equals the derived form.\n\n");
             }
         }
         write_align(&mut out, align_rows(&a.equations, s));

@@ -19,7 +19,7 @@ use crate::eval::{
 };
 use crate::ir::analysis::Graph;
 use crate::ir::{Ix, Leaf, Node, Ref, Target};
-use crate::key::{Derived, Lhs, Rhs, RunStats, Verdict};
+use crate::key::{Derived, Lhs, ProofKind, Rhs, RunStats, Verdict};
 use crate::model::{Assumption, Claim, Claimed, Model};
 use crate::num::Rational;
 use crate::poly::Poly;
@@ -59,7 +59,7 @@ pub fn decide(
     claimed: &Claimed,
     assuming: &[Assumption],
     zero: &BTreeSet<u32>,
-) -> (Verdict, Vec<RunStats>) {
+) -> (Verdict, Vec<RunStats>, Option<ProofKind>) {
     match (claimed, derived.first().map(|d| &d.rhs)) {
         (Claimed::IllTyped { message, hint }, _) => (
             Verdict::Refuted {
@@ -70,12 +70,20 @@ pub fn decide(
                 },
             },
             Vec::new(),
+            None,
         ),
-        (Claimed::Poly(q), Some(Rhs::Poly(p))) => (polynomial(cx.model, derived, p, q), Vec::new()),
+        (Claimed::Poly(q), Some(Rhs::Poly(p))) => {
+            let verdict = polynomial(cx.model, derived, p, q);
+            let by = matches!(verdict, Verdict::Proven).then_some(ProofKind::Polynomial);
+            (verdict, Vec::new(), by)
+        }
         (Claimed::Expr(c), Some(Rhs::Expr(d))) => {
             let mut proof = Vec::new();
-            let verdict = expression(cx, claim, derived, d, c, assuming, zero, &mut proof);
-            (verdict, proof)
+            let mut by = None;
+            let verdict = expression(
+                cx, claim, derived, d, c, assuming, zero, &mut proof, &mut by,
+            );
+            (verdict, proof, by)
         }
         _ => (
             Verdict::NotProven {
@@ -83,6 +91,7 @@ pub fn decide(
                 evidence: "the derived result and the claim are of different kinds".to_owned(),
             },
             Vec::new(),
+            None,
         ),
     }
 }
@@ -461,6 +470,7 @@ fn expression(
     assuming: &[Assumption],
     zero: &BTreeSet<u32>,
     proof: &mut Vec<RunStats>,
+    by: &mut Option<ProofKind>,
 ) -> Verdict {
     let model = cx.model;
     // A claimed inverse written with the value it solves for says nothing.
@@ -490,11 +500,13 @@ fn expression(
         // The same normal form (sums, products and transposes rearranged
         // by the identities of the algebra) is a proof on its own.
         if crate::ir::normal::same(d, c, &model.symbols) {
+            *by = Some(ProofKind::NormalForm);
             return Verdict::Proven;
         }
         let attempt = proves(cx, claim, d, c, assuming, zero, false);
         proof.extend(attempt.stats);
         if attempt.found {
+            *by = Some(ProofKind::Rewrites);
             return Verdict::Proven;
         }
     }
@@ -531,6 +543,7 @@ fn expression(
     }
     let (agreed, worst, failure) = (numbers.agreed, numbers.worst, numbers.failure);
     if proven {
+        *by = Some(ProofKind::Rewrites);
         return Verdict::Proven;
     }
     let evidence = if agreed == 0 {

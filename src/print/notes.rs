@@ -4,7 +4,7 @@
 
 use super::{latex, plain, size_text};
 use crate::ir::{Leaf, Symbols, Target};
-use crate::key::{Condition, Elementwise, Note};
+use crate::key::{Condition, Elementwise, Note, ProofKind};
 use crate::poly::Poly;
 use serde_json::{json, Value};
 
@@ -151,6 +151,11 @@ fn render(st: &dyn Style, s: &Symbols, n: &Note, latex_math: bool) -> String {
             st.text("but that adjoint's own equation could not be derived:"),
             st.text(why),
         ),
+        Note::Proof(kind) => st.text(match kind {
+            ProofKind::NormalForm => "proved by their normal form: both sides are the same once sums, products, transposes and elementwise products are rearranged by the identities of the algebra",
+            ProofKind::Rewrites => "proved by the rewrite rules: the two sides meet in an e-graph (activation identities, named forward values, assumptions)",
+            ProofKind::Polynomial => "proved as equal polynomials in the dims",
+        }),
         Note::Implicit { unsolved, inside } => {
             let names: Vec<String> = unsolved
                 .iter()
@@ -239,6 +244,14 @@ pub fn json(s: &Symbols, n: &Note) -> Value {
             "functions": w.funcs.iter().map(|(f, n)| json!({"function": f, "entries": size(n)})).collect::<Vec<_>>(),
         }),
         Note::Uncosted(what) => json!({"kind": "uncosted", "operations": what}),
+        Note::Proof(kind) => json!({
+            "kind": "proof",
+            "by": match kind {
+                ProofKind::NormalForm => "normal_form",
+                ProofKind::Rewrites => "rewrite_rules",
+                ProofKind::Polynomial => "polynomial",
+            },
+        }),
         Note::Implicit { unsolved, inside } => json!({
             "kind": "implicit",
             "unsolved": unsolved.iter().map(|r| s.ref_text(r)).collect::<Vec<_>>(),
