@@ -44,16 +44,16 @@ pub mod kinks {
     /// Runs `f`, and gives the sides of every argument of a kinked
     /// function it evaluated, in order.
     pub fn sides<T>(f: impl FnOnce() -> T) -> (T, Vec<bool>) {
-        let outer = SIDES.with(|s| s.borrow_mut().replace(Vec::new()));
+        let outer = SIDES.with(|s| s.replace(Some(Vec::new())));
         let out = f();
-        let got = SIDES.with(|s| std::mem::replace(&mut *s.borrow_mut(), outer));
-        if let (Some(outer), Some(inner)) = (SIDES.with(|s| s.borrow_mut().take()), got.as_ref()) {
-            // A recording around this one sees these arguments too.
-            let mut all = outer;
-            all.extend(inner);
-            SIDES.with(|s| *s.borrow_mut() = Some(all));
-        }
-        (out, got.unwrap_or_default())
+        let inner = SIDES.with(|s| s.replace(outer)).unwrap_or_default();
+        // A recording around this one sees these arguments too.
+        SIDES.with(|s| {
+            if let Some(all) = s.borrow_mut().as_mut() {
+                all.extend(&inner);
+            }
+        });
+        (out, inner)
     }
 }
 

@@ -319,12 +319,10 @@ fn report(source: &Source, diags: &Diagnostics) {
     eprint!("{}", diags.render_styled(source, stderr_color()));
 }
 
-/// `deriv completions SHELL`.
-fn completions(shell: clap_complete::Shell) -> u8 {
-    use clap::CommandFactory;
-    let mut out = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "deriv", &mut out);
-    match emit(None, &String::from_utf8_lossy(&out)) {
+/// Writes generated text (a completion script, a manual page) to standard
+/// output; the exit code.
+fn print_generated(out: &[u8]) -> u8 {
+    match emit(None, &String::from_utf8_lossy(out)) {
         Ok(()) => 0,
         Err(e) => {
             if !e.is_empty() {
@@ -333,6 +331,14 @@ fn completions(shell: clap_complete::Shell) -> u8 {
             2
         }
     }
+}
+
+/// `deriv completions SHELL`.
+fn completions(shell: clap_complete::Shell) -> u8 {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "deriv", &mut out);
+    print_generated(&out)
 }
 
 /// `deriv man [--dir DIR]`.
@@ -356,15 +362,7 @@ fn man(dir: Option<&Path>) -> u8 {
         error(format_args!("cannot render the manual page: {e}"));
         return 2;
     }
-    match emit(None, &String::from_utf8_lossy(&out)) {
-        Ok(()) => 0,
-        Err(e) => {
-            if !e.is_empty() {
-                error(e);
-            }
-            2
-        }
-    }
+    print_generated(&out)
 }
 
 impl Command {

@@ -22,12 +22,38 @@ use crate::shape::Shape;
 use egg::{Id, Language, RecExpr};
 use std::collections::BTreeMap;
 
+/// A factor of a matrix product.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Factor {
+    /// A value the normal form does not look into, as text.
+    Atom(String),
+    /// The all-ones value a scalar broadcast stands for.
+    Ones,
+    /// The transpose of a factor.
+    T(Box<Factor>),
+    /// An elementwise product of matrix products, sorted (they commute).
+    Had(Vec<Vec<Factor>>),
+}
+
+impl Factor {
+    fn transposed(&self) -> Factor {
+        match self {
+            Factor::T(inner) => (**inner).clone(),
+            other => Factor::T(Box::new(other.clone())),
+        }
+    }
+
+    fn text(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
 /// One product: scalar factors (sorted, as they commute) and matrix
 /// factors (in order).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Product {
     scalars: Vec<String>,
-    matrices: Vec<String>,
+    matrices: Vec<Factor>,
 }
 
 impl Product {
@@ -43,7 +69,7 @@ impl Product {
         if scalar {
             p.scalars.push(key);
         } else {
-            p.matrices.push(key);
+            p.matrices.push(Factor::Atom(key));
         }
         p
     }
@@ -61,7 +87,16 @@ impl Product {
     }
 
     fn key(&self) -> String {
-        format!("[{}|{}]", self.scalars.join(","), self.matrices.join(";"))
+        format!("{self:?}")
+    }
+
+    /// The transpose: matrix factors reversed and each transposed (a
+    /// scalar is its own transpose).
+    fn transposed(&self) -> Product {
+        Product {
+            scalars: self.scalars.clone(),
+            matrices: self.matrices.iter().rev().map(Factor::transposed).collect(),
+        }
     }
 }
 
@@ -142,7 +177,10 @@ impl Normal<'_> {
     fn operand(&mut self, id: Id, whole: Id) -> Option<Combo> {
         if self.scalar(id) == Some(true) && self.scalar(whole) == Some(false) {
             let x = self.scalar_part(id, true)?;
-            let ones = Product::atom(ONES.to_owned(), false);
+            let ones = Product {
+                scalars: Vec::new(),
+                matrices: vec![Factor::Ones],
+            };
             let mut out = Combo::new();
             for (p, c) in &x {
                 add_into(
@@ -257,11 +295,12 @@ impl Normal<'_> {
             Node::Leaf(l @ super::Leaf::Index(n)) => (format!("{l:?}"), *n),
             _ => return self.atom(id),
         };
-        let depends = |text: &String| {
+        let depends_text = |text: &str| {
             text.contains(&format!("Rel({n},"))
                 || text.contains(&format!("End({n},"))
                 || text.contains(&format!("Index({n})"))
         };
+        let depends = |f: &Factor| depends_text(&f.text());
         let mut out = Combo::new();
         for (p, c) in x {
             // Factors that do not depend on the index come out of the sum:
@@ -269,10 +308,18 @@ impl Normal<'_> {
             // depends on it and after the last.
             let first = p.matrices.iter().position(depends);
             let last = p.matrices.iter().rposition(depends);
-            let inner_scalars: Vec<String> =
-                p.scalars.iter().filter(|s| depends(s)).cloned().collect();
-            let outer_scalars: Vec<String> =
-                p.scalars.iter().filter(|s| !depends(s)).cloned().collect();
+            let inner_scalars: Vec<String> = p
+                .scalars
+                .iter()
+                .filter(|s| depends_text(s))
+                .cloned()
+                .collect();
+            let outer_scalars: Vec<String> = p
+                .scalars
+                .iter()
+                .filter(|s| !depends_text(s))
+                .cloned()
+                .collect();
             let (prefix, middle, suffix) = match (first, last) {
                 (Some(f), Some(l)) => (&p.matrices[..f], &p.matrices[f..=l], &p.matrices[l + 1..]),
                 _ => (&p.matrices[..0], &p.matrices[..0], &p.matrices[..]),
@@ -293,7 +340,7 @@ impl Normal<'_> {
                     scalars.push(text);
                     scalars.sort();
                 } else {
-                    matrices.push(text);
+                    matrices.push(Factor::Atom(text));
                 }
                 matrices.extend_from_slice(suffix);
                 Product { scalars, matrices }
@@ -318,11 +365,7 @@ impl Normal<'_> {
             } else {
                 // A scalar is its own transpose (`y^T * z = z^T * y`): the
                 // smaller of the two texts stands for both.
-                let t = Product {
-                    scalars: p.scalars.clone(),
-                    matrices: p.matrices.iter().rev().map(|m| transposed(m)).collect(),
-                };
-                Product::atom(p.key().min(t.key()), true)
+                Product::atom(p.key().min(p.transposed().key()), true)
             };
             add_into(&mut out, &single(q, c.clone()), &Rational::one())?;
         }
@@ -352,23 +395,20 @@ fn hadamard(x: &Combo, y: &Combo) -> Option<Combo> {
             scalars.sort();
             // Each side's matrix part is one elementwise factor
             // (or several, for an elementwise product).
-            let mut groups: Vec<Vec<String>> = Vec::new();
+            let mut groups: Vec<Vec<Factor>> = Vec::new();
             for m in [&p.matrices, &q.matrices] {
                 groups.extend(hadamard_factors(m));
             }
             // The all-ones value is the unit of `.*`.
-            let ones = vec![ONES.to_owned()];
+            let ones = vec![Factor::Ones];
             if groups.iter().any(|g| *g != ones) {
                 groups.retain(|g| *g != ones);
             }
+            groups.sort();
             let matrices = match groups.as_slice() {
                 [] => Vec::new(),
                 [one] => one.clone(),
-                many => {
-                    let mut texts: Vec<String> = many.iter().map(|g| g.join(";")).collect();
-                    texts.sort();
-                    vec![format!("H{{{}}}", texts.join(","))]
-                }
+                _ => vec![Factor::Had(groups)],
             };
             let r = Product { scalars, matrices };
             add_into(&mut out, &single(r, c.mul(d)?), &Rational::one())?;
@@ -377,105 +417,26 @@ fn hadamard(x: &Combo, y: &Combo) -> Option<Combo> {
     Some(out)
 }
 
-/// The transpose of each term: its matrix factors reversed and each
-/// transposed.
+/// The transpose of each term.
 fn transpose(x: &Combo) -> Option<Combo> {
     let mut out = Combo::new();
     for (p, c) in x {
-        let q = Product {
-            scalars: p.scalars.clone(),
-            matrices: p.matrices.iter().rev().map(|m| transposed(m)).collect(),
-        };
-        add_into(&mut out, &single(q, c.clone()), &Rational::one())?;
+        add_into(
+            &mut out,
+            &single(p.transposed(), c.clone()),
+            &Rational::one(),
+        )?;
     }
     Some(out)
 }
 
-/// The all-ones value a scalar broadcast stands for.
-const ONES: &str = "ONES";
-
-/// The elementwise factors a matrix part contributes, each as its list
-/// of matrix factors: the factors of an elementwise product, or the part
-/// itself.
-fn hadamard_factors(m: &[String]) -> Vec<Vec<String>> {
+/// The elementwise factors a matrix part contributes, each a matrix
+/// product: the factors of an elementwise product, or the part itself.
+fn hadamard_factors(m: &[Factor]) -> Vec<Vec<Factor>> {
     match m {
-        [one]
-            if one.starts_with("H{") && one.ends_with('}') && !has_top_level_comma_outside(one) =>
-        {
-            split_top(&one[2..one.len() - 1])
-                .into_iter()
-                .map(|f| split_semicolons(&f))
-                .collect()
-        }
+        [Factor::Had(groups)] => groups.clone(),
         [] => Vec::new(),
         many => vec![many.to_vec()],
-    }
-}
-
-/// Splits a factor's text back into its matrix factors.
-fn split_semicolons(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut depth = 0i32;
-    let mut start = 0;
-    for (k, c) in s.char_indices() {
-        match c {
-            '{' | '(' | '[' => depth += 1,
-            '}' | ')' | ']' => depth -= 1,
-            ';' if depth == 0 => {
-                out.push(s[start..k].to_owned());
-                start = k + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(s[start..].to_owned());
-    out
-}
-
-/// Whether the text has a top-level separator outside its outer braces
-/// (then it is not one elementwise product).
-fn has_top_level_comma_outside(s: &str) -> bool {
-    let mut depth = 0i32;
-    for (k, c) in s.char_indices() {
-        match c {
-            '{' | '(' | '[' => depth += 1,
-            '}' | ')' | ']' => {
-                depth -= 1;
-                if depth == 0 && k + 1 < s.len() {
-                    return true;
-                }
-            }
-            _ => {}
-        }
-    }
-    false
-}
-
-/// Splits at the commas of the top level.
-fn split_top(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut depth = 0i32;
-    let mut start = 0;
-    for (k, c) in s.char_indices() {
-        match c {
-            '{' | '(' | '[' => depth += 1,
-            '}' | ')' | ']' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(s[start..k].to_owned());
-                start = k + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(s[start..].to_owned());
-    out
-}
-
-/// The transpose of one matrix factor's text.
-fn transposed(m: &str) -> String {
-    match m.strip_prefix("T{").and_then(|r| r.strip_suffix('}')) {
-        Some(inner) if !has_top_level_comma_outside(m) => inner.to_owned(),
-        _ => format!("T{{{m}}}"),
     }
 }
 
