@@ -100,6 +100,9 @@ pub fn check(script: &ast::Script, source: &Source) -> Result<Model, Diagnostics
         ck.check_boundaries();
     }
     if ck.errors.is_empty() {
+        ck.check_fixed_steps();
+    }
+    if ck.errors.is_empty() {
         ck.check_requests(&script.stmts);
     }
     ck.model.symbols.shapes = crate::egraph::ShapeTable::new(&ck.model);
@@ -1351,6 +1354,179 @@ impl Checker {
         }
     }
 
+    /// Fixed steps (`h[T]`, `h[1]`) get adjoint equations of their own:
+    /// each must be a value the equation computes, and two of them must be
+    /// different values, for every length of the range deriv checks its
+    /// results on (2 and more). What they need of a dim beyond 1 is kept
+    /// for the key to state (`T >= 2`).
+    fn check_fixed_steps(&mut self) {
+        let model = &self.model;
+        let mut errors = Vec::new();
+        let mut need: Vec<(u32, i64)> = Vec::new();
+        let span_of = |r: &Ref| -> Span {
+            let uses = |e: &egg::RecExpr<Node>| {
+                e.as_ref().iter().any(|n| match n {
+                    Node::Leaf(Leaf::Var(u)) => {
+                        u.var == r.var
+                            && u.at.iter().zip(r.at.iter()).all(|(a, b)| match (a, b) {
+                                (Ix::Rel(..), Ix::Rel(..)) => true,
+                                _ => a == b,
+                            })
+                    }
+                    _ => false,
+                })
+            };
+            let stmt = model
+                .equations
+                .iter()
+                .find(|e| uses(&e.rhs))
+                .map(|e| e.span)
+                .or_else(|| {
+                    model
+                        .loss
+                        .as_ref()
+                        .filter(|l| uses(&l.value))
+                        .map(|l| l.span)
+                })
+                .or_else(|| model.inits.iter().find(|i| uses(&i.value)).map(|i| i.span))
+                .unwrap_or_default();
+            // The reference itself, where the statement writes it as the
+            // key prints it (spaces aside).
+            let want: String = model.symbols.ref_text(r).split_whitespace().collect();
+            let text = self.source.slice(stmt);
+            let name = &model.vars[r.var as usize].name;
+            let mut from = 0;
+            while let Some(k) = text[from..].find(name.as_str()).map(|k| k + from) {
+                from = k + name.len();
+                let Some(close) = text[k..].find(']').map(|c| c + k + 1) else {
+                    break;
+                };
+                let written: String = text[k..close].split_whitespace().collect();
+                let starts_name =
+                    k == 0 || !text[..k].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+                if starts_name && written == want {
+                    return Span::new(stmt.start + k, stmt.start + close);
+                }
+            }
+            stmt
+        };
+        for v in 0..model.vars.len() as u32 {
+            let steps = model.fixed_steps(v);
+            if steps.is_empty() {
+                continue;
+            }
+            let decl = &model.vars[v as usize];
+            let domain = model.domain(v).unwrap_or_default();
+            let text = |r: &Ref| model.symbols.ref_text(r);
+            // The range of position `p`: its start, and the dim it ends at
+            // with the constant beside it.
+            let range = |p: usize| -> (Option<i64>, Option<(u32, i64)>) {
+                let i = decl.indices[p];
+                let lo = self.range_start(i);
+                (lo, self.range_end_of(i))
+            };
+            for step in &steps {
+                for (p, ix) in step.at.iter().enumerate() {
+                    let (lower, upper) = domain.get(p).copied().unwrap_or((0, 0));
+                    let (lo, end) = range(p);
+                    let least = match (*ix, lo, end) {
+                        (Ix::Rel(..), _, _) => continue,
+                        (Ix::End(_, o), Some(lo), Some((_, c))) => lo + lower - c - o,
+                        (Ix::Abs(a), Some(lo), Some((_, c))) if a >= lo + lower => a - c - upper,
+                        (Ix::Abs(a), Some(lo), None) if a == lo + lower => 1,
+                        _ => i64::MAX,
+                    };
+                    let Some((dim, _)) = end else {
+                        if least > 1 {
+                            errors.push(
+                                Diagnostic::new(
+                                    span_of(step),
+                                    format!("`{}` is a fixed step of a range that does not end at one dim", text(step)),
+                                    "uses this fixed step",
+                                )
+                                .hint("a fixed step inside a range is its first value, or is counted from a range `lo..T` that ends at a dim"),
+                            );
+                        }
+                        continue;
+                    };
+                    if least > 2 {
+                        errors.push(
+                            Diagnostic::new(
+                                span_of(step),
+                                format!(
+                                    "`{}` is a value the equation of `{}` computes only when {} >= {least}",
+                                    text(step),
+                                    decl.name,
+                                    model.symbols.dim(dim)
+                                ),
+                                "uses this fixed step",
+                            )
+                            .hint("deriv derives adjoints of fixed steps that exist whenever the range has at least 2 values (such as `h[1]`, `h[2]`, `h[T]`, `h[T-1]`)"),
+                        );
+                    } else if least == 2 {
+                        need.push((dim, 2));
+                    }
+                }
+            }
+            for (k, a) in steps.iter().enumerate() {
+                for b in &steps[k + 1..] {
+                    let same_positions =
+                        a.at.iter()
+                            .zip(b.at.iter())
+                            .all(|(x, y)| matches!(x, Ix::Rel(..)) == matches!(y, Ix::Rel(..)));
+                    let mut distinct = false;
+                    let mut least = i64::MAX;
+                    for (p, (x, y)) in a.at.iter().zip(b.at.iter()).enumerate() {
+                        match (*x, *y) {
+                            (Ix::End(_, o), Ix::End(_, q)) if o != q => distinct = true,
+                            (Ix::Abs(m), Ix::Abs(n)) if m != n => distinct = true,
+                            (Ix::Abs(m), Ix::End(_, o)) | (Ix::End(_, o), Ix::Abs(m)) => {
+                                if let (_, Some((_, c))) = range(p) {
+                                    // They meet when the dim is m - c - o.
+                                    least = least.min(m - c - o + 1);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    if same_positions && !distinct && least <= 2 {
+                        distinct = true;
+                        if least == 2 {
+                            let dim = a.at.iter().enumerate().find_map(|(p, x)| match x {
+                                Ix::End(..) => range(p).1.map(|e| e.0),
+                                _ => None,
+                            });
+                            if let Some(d) = dim {
+                                need.push((d, 2));
+                            }
+                        }
+                    }
+                    if !distinct {
+                        errors.push(
+                            Diagnostic::new(
+                                span_of(b),
+                                format!(
+                                    "the fixed steps `{}` and `{}` can be the same value, and deriv cannot write their adjoints yet",
+                                    text(a),
+                                    text(b)
+                                ),
+                                "uses this fixed step",
+                            )
+                            .related(span_of(a), "uses the other")
+                            .hint("use fixed steps that are always different values, such as `h[1]` and `h[T]`, or the first and the last step of one position"),
+                        );
+                    }
+                }
+            }
+        }
+        need.sort_unstable();
+        need.dedup_by_key(|x| x.0);
+        self.model.steps_need = need;
+        for d in errors {
+            self.error(d);
+        }
+    }
+
     /// A cycle among values at one index value cannot be computed.
     fn check_cycles(&mut self) {
         let n = self.model.vars.len();
@@ -1415,6 +1591,19 @@ impl Checker {
 
 /// The dim and constant a range ends at, when it is one dim plus a
 /// constant (`T`, `T-1`): what a position such as `T+1` is written with.
+impl Checker {
+    /// The dim index `i`'s range ends at, and the constant beside it
+    /// (`1..T-1` ends at `T` and `-1`), if it ends at one dim.
+    pub(crate) fn range_end_of(&self, i: u32) -> Option<(u32, i64)> {
+        self.model
+            .indices
+            .get(i as usize)?
+            .range
+            .as_ref()
+            .and_then(|(_, hi)| range_end(hi))
+    }
+}
+
 fn range_end(hi: &Poly) -> Option<(u32, i64)> {
     let mut dim = None;
     let mut constant = 0i64;

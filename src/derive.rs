@@ -128,6 +128,7 @@ impl<'m> Session<'m> {
         if let Some(r) = shifted_adjoint(&equations) {
             notes.push(Note::PastTheEnd(r));
         }
+        notes.extend(self.fixed_steps_notes(&equations));
         if limited {
             notes.push(Note::Limited);
         }
@@ -136,6 +137,25 @@ impl<'m> Session<'m> {
             notes,
             stats: self.adj.stats[before..].to_vec(),
         })
+    }
+
+    /// A note for each general adjoint equation among `equations` whose
+    /// variable has fixed steps with equations of their own.
+    fn fixed_steps_notes(&self, equations: &[Derived]) -> Vec<Note> {
+        let model = self.model;
+        equations
+            .iter()
+            .filter_map(|d| match crate::verify::target_of(d)? {
+                Target::Var(r) if r.at.iter().all(|ix| matches!(ix, crate::ir::Ix::Rel(..))) => {
+                    let steps = model.fixed_steps(r.var);
+                    (!steps.is_empty()).then_some(Note::FixedSteps { general: r, steps })
+                }
+                _ => None,
+            })
+            .chain(
+                (!model.steps_need.is_empty()).then(|| Note::DimsAtLeast(model.steps_need.clone())),
+            )
+            .collect()
     }
 
     fn gradient(
@@ -151,6 +171,9 @@ impl<'m> Session<'m> {
         } else {
             Vec::new()
         };
+        if !self.model.steps_need.is_empty() {
+            notes.push(Note::DimsAtLeast(self.model.steps_need.clone()));
+        }
         // An adjoint the gradient is written with, whose own equation
         // cannot be derived, is said to be so: the gradient is exact in
         // terms of it, but the key gives no equation for it.
@@ -381,10 +404,14 @@ impl<'m> Session<'m> {
                 let (verdict, proof, by) =
                     expect::decide(&cx, lhs, &derived.equations, rhs, assuming, &zero);
                 stats.extend(proof);
+                let mut notes: Vec<Note> = by.map(Note::Proof).into_iter().collect();
+                if matches!(lhs, Claim::Adjoint(_)) {
+                    notes.extend(self.fixed_steps_notes(&derived.equations));
+                }
                 return Ok(Answer {
                     request: k,
                     equations: Vec::new(),
-                    notes: by.map(Note::Proof).into_iter().collect(),
+                    notes,
                     verdict: Some(verdict),
                     stats,
                     failed: None,

@@ -481,6 +481,14 @@ pub fn shift(expr: &RecExpr<Node>, by: &dyn Fn(u32) -> i64) -> RecExpr<Node> {
 /// `at(i)` gives a value `v` fixed to `v` plus its offset: `h[t-1]` with
 /// `t` fixed to 3 is `h[2]`.
 pub fn fix(expr: &RecExpr<Node>, at: &dyn Fn(u32) -> Option<i64>) -> RecExpr<Node> {
+    fix_at(expr, &|i| at(i).map(Ix::Abs))
+}
+
+/// A copy of `expr` with every relative position of index `i` for which
+/// `at(i)` gives a fixed position (`Ix::Abs` or `Ix::End`) fixed there,
+/// plus its offset: `bar(c[t+1])` with `t` fixed to the end `T` is
+/// `bar(c[T+1])`.
+pub fn fix_at(expr: &RecExpr<Node>, at: &dyn Fn(u32) -> Option<Ix>) -> RecExpr<Node> {
     let fix_ref = |r: &Ref| Ref {
         var: r.var,
         at: r
@@ -488,8 +496,9 @@ pub fn fix(expr: &RecExpr<Node>, at: &dyn Fn(u32) -> Option<i64>) -> RecExpr<Nod
             .iter()
             .map(|ix| match *ix {
                 Ix::Rel(i, o) => match at(i) {
-                    Some(v) => Ix::Abs(v.saturating_add(o)),
-                    None => Ix::Rel(i, o),
+                    Some(Ix::Abs(v)) => Ix::Abs(v.saturating_add(o)),
+                    Some(Ix::End(j, e)) => Ix::End(j, e.saturating_add(o)),
+                    _ => Ix::Rel(i, o),
                 },
                 a => a,
             })

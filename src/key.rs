@@ -150,6 +150,19 @@ pub enum Note {
     AdjointNotDerived(Ref, String),
     /// How a claim was proven.
     Proof(ProofKind),
+    /// The adjoint of `general` (`h[t]`) holds at every index value but
+    /// its fixed steps (`h[T]`), which the model also uses on their own
+    /// and which have equations of their own.
+    FixedSteps {
+        /// The variable at its own indices.
+        general: Ref,
+        /// Its fixed steps.
+        steps: Vec<Ref>,
+    },
+    /// The result holds when each dim is at least its value (dims by
+    /// number): the fixed steps of the model are distinct values it
+    /// computes only then (`h[T-1]` over `1..T` needs `T >= 2`).
+    DimsAtLeast(Vec<(u32, i64)>),
     /// A partial inverse: these previous values have no closed form and
     /// are given by the equations that hold them (the last equations of
     /// the answer); `inside` is the function application one of them sits

@@ -274,6 +274,10 @@ pub struct Model {
     /// sets (`b[T+1]`, written relative to the range's end): given, like a
     /// state before its first step.
     pub given_past_end: Vec<Ref>,
+    /// The least value of a dim that the fixed steps of the model need to
+    /// be distinct values it computes (`h[T-1]` over `1..T` needs `T >= 2`):
+    /// each dim with its least value, where that is more than 1.
+    pub steps_need: Vec<(u32, i64)>,
 }
 
 impl Model {
@@ -358,6 +362,87 @@ impl Model {
             }
         }
         Some(out)
+    }
+
+    /// The fixed steps of `v` that the model uses on their own: each use
+    /// of a value `v` computes at a fixed index value in at least one
+    /// position (`h[T]` in `y = V * h[T]`, `h[1]`, `h[i, G]`), as the
+    /// reference with those positions fixed and the others plain, in
+    /// script order. The adjoint at such a step has a term of its own, so
+    /// adjoints give it an equation of its own (`bar(h[T]) = ...`) beside
+    /// the general one. A use of a value before the start of the range (a
+    /// boundary value) or past its end is not a fixed step.
+    pub fn fixed_steps(&self, v: u32) -> Vec<Ref> {
+        let Some(domain) = self.domain(v) else {
+            return Vec::new();
+        };
+        let Some(decl) = self.vars.get(v as usize) else {
+            return Vec::new();
+        };
+        let exprs = self
+            .equations
+            .iter()
+            .map(|e| &e.rhs)
+            .chain(self.loss.as_ref().map(|l| &l.value))
+            .chain(self.inits.iter().map(|i| &i.value));
+        let mut out: Vec<Ref> = Vec::new();
+        for rhs in exprs {
+            for n in rhs.as_ref() {
+                let Node::Leaf(Leaf::Var(r)) = n else {
+                    continue;
+                };
+                if r.var != v || r.at.iter().all(|ix| matches!(ix, Ix::Rel(..))) {
+                    continue;
+                }
+                let computed = r.at.iter().enumerate().all(|(p, ix)| {
+                    let (lower, upper) = domain.get(p).copied().unwrap_or((0, 0));
+                    match *ix {
+                        Ix::Rel(..) => true,
+                        Ix::End(_, o) => o <= upper,
+                        Ix::Abs(a) => decl
+                            .indices
+                            .get(p)
+                            .and_then(|&i| self.indices.get(i as usize))
+                            .map_or(Some(1), |x| {
+                                x.range.as_ref().map_or(Some(1), |(lo, _)| {
+                                    lo.as_constant().and_then(|c| c.to_i64())
+                                })
+                            })
+                            .is_some_and(|lo| a >= lo.saturating_add(lower)),
+                    }
+                });
+                if !computed {
+                    continue;
+                }
+                let step = Ref {
+                    var: v,
+                    at: r
+                        .at
+                        .iter()
+                        .zip(&decl.indices)
+                        .map(|(ix, &i)| match *ix {
+                            Ix::Rel(..) => Ix::Rel(i, 0),
+                            fixed => fixed,
+                        })
+                        .collect(),
+                };
+                if !out.contains(&step) {
+                    out.push(step);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the value of `v` at the index values `at` is one of its
+    /// fixed steps (see [`Model::fixed_steps`]), given the last value of
+    /// each index's range.
+    pub fn matches_step(step: &Ref, at: &[i64], end: &dyn Fn(u32) -> i64) -> bool {
+        step.at.iter().zip(at).all(|(ix, &x)| match *ix {
+            Ix::Rel(..) => true,
+            Ix::Abs(a) => a == x,
+            Ix::End(i, o) => end(i).saturating_add(o) == x,
+        })
     }
 
     /// The reference to `v` at its own indices with no offset: `h[t]`.

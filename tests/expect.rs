@@ -15,6 +15,7 @@ fn verdicts_match_the_grading_comments() {
     for path in [
         "derivations/lstm_grading.deriv",
         "tests/grading/relu_mistakes.deriv",
+        "tests/grading/last_step_mistakes.deriv",
     ] {
         grading_comments_hold(path);
     }

@@ -256,6 +256,36 @@ fn sequence(t: &mut Tape<'_>) -> String {
         }
     }
     let mut loss = format!("sum(t, {})", terms.join(" + "));
+    // A loss at fixed steps besides (the last, the first, the one before
+    // the last), sometimes through a read-out value.
+    let mut readout = String::new();
+    if ranged && t.chance(40) {
+        let v = &vars[t.pick(vars.len())];
+        // The last value `v` computes, the one before, and its first.
+        let (last, before, first) = if v.ahead == 1 {
+            ("T+1", "T", "2")
+        } else {
+            ("T", "T-1", "1")
+        };
+        let steps: Vec<&str> = match t.pick(5) {
+            0 => vec![last],
+            1 => vec![first],
+            2 => vec![before],
+            3 => vec![last, first],
+            _ => vec![last, before],
+        };
+        for step in steps {
+            let f = decls.func(v.dim);
+            if t.chance(50) {
+                loss = format!("{loss} + {f}({}[{step}])", v.name);
+            } else {
+                let name = format!("o{}", readout.lines().count());
+                let p = decls.param(format!("P{name}"), format!("{} x {}", v.dim, v.dim));
+                let _ = writeln!(readout, "{name} = tanh({p} * {}[{step}])", v.name);
+                loss = format!("{loss} + {f}({name})");
+            }
+        }
+    }
     if t.chance(30) {
         let r = decls.param("r".to_owned(), "D".to_owned());
         loss = format!("1/2 * {r}^T * {r} + {loss}");
@@ -272,6 +302,7 @@ fn sequence(t: &mut Tape<'_>) -> String {
     }
     out.push_str(&inits);
     out.push_str(&body);
+    out.push_str(&readout);
     let _ = writeln!(out, "loss L = {loss}");
     let _ = writeln!(out, "derive adjoints");
     for (p, _) in &decls.params {
@@ -489,11 +520,15 @@ fn the_generator_covers_its_shapes() {
             (") ./ (1 + exp(", "an elementwise quotient"),
             ("softmax(", "a softmax"),
             ("mean(tanh(", "a mean of entries"),
+            ("[T])", "a fixed step at the end"),
+            ("[T-1])", "a fixed step before the last"),
+            ("[1])", "a fixed step at the start"),
+            ("= tanh(Po", "a read-out at a fixed step"),
         ] {
             if s.contains(mark) {
                 seen.insert(what);
             }
         }
     }
-    assert_eq!(seen.len(), 19, "{seen:?}");
+    assert_eq!(seen.len(), 23, "{seen:?}");
 }

@@ -210,6 +210,29 @@ impl<'c> Lowerer<'c> {
                 IndexItem::Var { name, offset, span } => {
                     let i = match self.ck.names.get(&name.name) {
                         Some(&(Named::Index(i), _)) => i,
+                        Some(&(Named::Dim(d), _)) => {
+                            // `h[T]`, `h[T-1]`: a fixed step counted from
+                            // the end of the range `1..T`.
+                            let want = decl.indices[pos];
+                            match self.ck.range_end_of(want) {
+                                Some((e, c)) if e == d => {
+                                    at.push(Ix::End(want, offset - c));
+                                    continue;
+                                }
+                                _ => {
+                                    let index = self.ck.model.symbols.index_name(want).to_owned();
+                                    return Err(Diagnostic::new(
+                                        *span,
+                                        format!("`{}` is a dim, not the end of the range of `{index}`", name.name),
+                                        "used as an index",
+                                    )
+                                    .hint(format!(
+                                        "a fixed step counted from the end is written with the dim the range ends at: declare `index {index} in 1..{}` and write `{}` or `{}-1`; a step counted from the start is an integer such as `1`",
+                                        name.name, name.name, name.name
+                                    )));
+                                }
+                            }
+                        }
                         Some(&(other, _)) => {
                             return Err(Diagnostic::new(
                                 *span,

@@ -373,18 +373,59 @@ impl Checker {
                         else {
                             return Err(not_derived(e.span));
                         };
+                        let mut bound = bound;
                         if let Target::Var(r) = &target {
-                            if r.at.iter().any(|ix| !matches!(ix, Ix::Rel(_, 0))) {
+                            let steps = self.model.fixed_steps(r.var);
+                            if steps.contains(r) {
+                                // `bar(h[T])`: a fixed step with its own
+                                // equation binds only its free indices.
+                                let indices = &self.model.vars[r.var as usize].indices;
+                                bound = indices
+                                    .iter()
+                                    .zip(r.at.iter())
+                                    .filter(|(_, ix)| matches!(ix, Ix::Rel(..)))
+                                    .map(|(&i, _)| i)
+                                    .collect();
+                            } else if r.at.iter().any(|ix| !matches!(ix, Ix::Rel(_, 0))) {
+                                let mut hint = format!(
+                                    "write `bar({})`",
+                                    self.model.symbols.ref_text(&self.model.plain_ref(r.var))
+                                );
+                                if !steps.is_empty() {
+                                    let named: Vec<String> = steps
+                                        .iter()
+                                        .map(|s| {
+                                            format!("`bar({})`", self.model.symbols.ref_text(s))
+                                        })
+                                        .collect();
+                                    hint.push_str(&format!(
+                                        ", or a fixed step with an equation of its own: {}",
+                                        named.join(", ")
+                                    ));
+                                }
                                 return Err(Diagnostic::new(
                                     arg.span,
                                     "a claim names an adjoint at its own indices",
                                     "offset or fixed index",
                                 )
-                                .hint(format!(
-                                    "write `bar({})`",
-                                    self.model.symbols.ref_text(&self.model.plain_ref(r.var))
-                                )));
+                                .hint(hint));
                             }
+                        }
+                        if bound.len()
+                            < self
+                                .model
+                                .vars
+                                .get(match &target {
+                                    Target::Var(r) => r.var as usize,
+                                    Target::Param(_) => usize::MAX,
+                                })
+                                .map_or(0, |d| d.indices.len())
+                        {
+                            // Lower the claim's side again with only the
+                            // free indices bound.
+                            let mut lw = Lowerer::new(self, bound.clone(), false);
+                            lw.allow_bar = true;
+                            lw.expr(e)?;
                         }
                         Ok((Claim::Adjoint(target), Some(bound), shape))
                     }

@@ -83,6 +83,50 @@ enum UseOf {
     Param(u32),
 }
 
+/// What kind of use a reference to a variable is (see
+/// `Adjoints::use_kind`).
+enum UseKind {
+    /// At free indices: `h[t-1]`.
+    Free,
+    /// At a fixed step the model computes: `h[T]`.
+    Step(Ref),
+    /// At a value the model does not compute: `h[0]`.
+    Given,
+}
+
+/// A term of the general adjoint of `v` at one of its fixed steps: the
+/// term with the step's fixed positions filled in, if it holds there (a
+/// term from `h[t+1]` does not hold at the last step, where it vanishes).
+fn at_step(model: &Model, t: &Term, step: &Ref) -> Option<Term> {
+    let indices = &model.vars.get(step.var as usize)?.indices;
+    let mut window = t.window.clone();
+    for (ix, &i) in step.at.iter().zip(indices) {
+        let (lower, upper) = window.get(i);
+        let holds = match *ix {
+            Ix::Rel(..) => continue,
+            Ix::End(_, o) => o <= upper,
+            Ix::Abs(a) => range_start(model, i).is_some_and(|lo| a >= lo.saturating_add(lower)),
+        };
+        if !holds {
+            return None;
+        }
+        window.remove(i);
+    }
+    let expr = ir::fix_at(&t.expr, &|i| {
+        let p = indices.iter().position(|&j| j == i)?;
+        match step.at.get(p)? {
+            Ix::Rel(..) => None,
+            fixed => Some(*fixed),
+        }
+    });
+    Some(Term {
+        key: t.key,
+        expr,
+        summed: t.summed.clone(),
+        window,
+    })
+}
+
 /// What kind of consumer a consumer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -349,50 +393,30 @@ impl<'m> Adjoints<'m> {
         ))
     }
 
-    /// Whether a use is at free indices (`Ok(true)`, the ordinary case). A use
-    /// at a fixed index value (`h[0]`) feeds that one value only: it is left
-    /// out (`Ok(false)`) when the model does not compute that value (a
-    /// boundary value, before the start of the range; its own terms reach
-    /// the parameters it is made of), and refused when it is a computed one.
-    fn free_use(&self, r: &Ref, span: Span) -> Result<bool, Diagnostic> {
-        let mut fixed = false;
-        let domain = self.model.domain(r.var).unwrap_or_default();
-        let decl = self.model.vars.get(r.var as usize);
-        for (pos, ix) in r.at.iter().enumerate() {
-            let (lower, upper) = domain.get(pos).copied().unwrap_or((0, 0));
-            if let Ix::End(_, o) = *ix {
-                fixed = true;
-                if o <= upper {
-                    return Err(error(
-                        span,
-                        format!(
-                            "a use of `{}`, one fixed index value, is not supported by adjoints yet",
-                            self.model.symbols.ref_text(r)
-                        ),
-                        "its term would hold at that one index value only; use the value at a free index",
-                    ));
-                }
-            }
-            if let Ix::Abs(v) = *ix {
-                fixed = true;
-                let start = decl
-                    .and_then(|d| d.indices.get(pos))
-                    .and_then(|&i| range_start(self.model, i))
-                    .unwrap_or(1)
-                    .saturating_add(lower);
-                if v >= start {
-                    return Err(error(
-                        span,
-                        format!(
-                            "a use of `{}`, one fixed index value, is not supported by adjoints yet",
-                            self.model.symbols.ref_text(r)
-                        ),
-                        "its term would hold at that one index value only; use the value at a free index, or a boundary value before the start of the range",
-                    ));
-                }
-            }
+    /// What kind of use a reference is: at free indices (the ordinary
+    /// case), at a fixed step the model computes (`h[T]`, `h[1]`: see
+    /// [`Model::fixed_steps`]), or at a value the model does not compute (a
+    /// boundary value before the start of the range, a given value past
+    /// its end), whose own terms reach the parameters it is made of.
+    fn use_kind(&self, r: &Ref) -> UseKind {
+        if r.at.iter().all(|ix| matches!(ix, Ix::Rel(..))) {
+            return UseKind::Free;
         }
-        Ok(!fixed)
+        let step = self.model.fixed_steps(r.var);
+        let plain = |ix: &Ix, i: u32| match *ix {
+            Ix::Rel(..) => Ix::Rel(i, 0),
+            fixed => fixed,
+        };
+        let indices = &self.model.vars[r.var as usize].indices;
+        let pattern: Vec<Ix> =
+            r.at.iter()
+                .zip(indices)
+                .map(|(ix, &i)| plain(ix, i))
+                .collect();
+        match step.into_iter().find(|s| s.at[..] == pattern[..]) {
+            Some(s) => UseKind::Step(s),
+            None => UseKind::Given,
+        }
     }
 
     /// Where the target's equation computes it, at each of its indices
@@ -406,6 +430,9 @@ impl<'m> Adjoints<'m> {
                     .iter()
                     .copied()
                     .zip(domain)
+                    .zip(r.at.iter())
+                    .filter(|(_, ix)| matches!(ix, Ix::Rel(..)))
+                    .map(|(x, _)| x)
                     .collect()
             }
             Target::Param(_) => Vec::new(),
@@ -420,15 +447,10 @@ impl<'m> Adjoints<'m> {
         used: &Leaf,
         span: Span,
         what: &str,
-    ) -> Result<Option<Term>, Diagnostic> {
+    ) -> Result<Term, Diagnostic> {
         let own = self.target_domain(target);
         let offsets = match used {
-            Leaf::Var(r) => {
-                if !self.free_use(r, span)? {
-                    return Ok(None);
-                }
-                r.offsets()
-            }
+            Leaf::Var(r) => r.offsets(),
             _ => Vec::new(),
         };
         let bound: Vec<u32> = offsets.iter().map(|x| x.0).collect();
@@ -485,12 +507,12 @@ impl<'m> Adjoints<'m> {
             window.set(i, 0, 0);
         }
         let ahead: i64 = -offsets.iter().map(|&(_, o)| o).sum::<i64>();
-        Ok(Some(Term {
+        Ok(Term {
             key: (rank, ahead, order),
             expr,
             summed,
             window,
-        }))
+        })
     }
 
     /// The terms of a target used in the boundary value of `init` number
@@ -515,7 +537,7 @@ impl<'m> Adjoints<'m> {
                 "this is a limitation of deriv; a boundary value made of parameters and plain values is supported",
             )
         };
-        if matches!(target, Target::Var(r) if !r.at.is_empty()) {
+        if matches!(target, Target::Var(r) if r.at.iter().any(|ix| matches!(ix, Ix::Rel(..)))) {
             return Err(unsupported(format!(
                 "it is used in a boundary value of `{}` at every index value",
                 model.symbols.var(h)
@@ -533,8 +555,13 @@ impl<'m> Adjoints<'m> {
             let mut moved: Vec<(u32, i64)> = Vec::new();
             let mut fixed_init: Vec<(u32, i64)> = Vec::new();
             let mut reaches = true;
-            for (a, b) in init.target.at.iter().zip(r2.at.iter()) {
+            let h_domain = model.domain(h).unwrap_or_default();
+            for (p, (a, b)) in init.target.at.iter().zip(r2.at.iter()).enumerate() {
+                let upper = h_domain.get(p).map_or(0, |x| x.1);
                 match (*a, *b) {
+                    // A use of a computed step counted from the end
+                    // (`h[T]`) is not a boundary value before the start.
+                    (Ix::Abs(_), Ix::End(_, o)) if o <= upper => reaches = false,
                     (Ix::End(..), _) | (_, Ix::End(..)) => {
                         return Err(unsupported(format!(
                             "`{}` is set past the end of a range",
@@ -639,13 +666,34 @@ impl<'m> Adjoints<'m> {
         };
         let uses = self.uses.get(&key).cloned().unwrap_or_default();
         let mut terms: Vec<Term> = Vec::new();
+        // A fixed step (`bar(h[T])`) has the general terms at that step,
+        // those that hold there, and the terms of its own uses.
+        let step = match target {
+            Target::Var(r) if r.at.iter().any(|ix| !matches!(ix, Ix::Rel(..))) => Some(r.clone()),
+            _ => None,
+        };
+        if let Some(step) = &step {
+            let general = self.terms(&Target::Var(self.model.plain_ref(step.var)), span)?;
+            terms.extend(general.iter().filter_map(|t| at_step(self.model, t, step)));
+        }
         for (c, used) in uses {
+            let kind = match &used {
+                Leaf::Var(r) => self.use_kind(r),
+                _ => UseKind::Free,
+            };
+            let ours = match (&kind, &step) {
+                (UseKind::Free, None) => true,
+                (UseKind::Step(s), Some(t)) => s == t,
+                _ => false,
+            };
+            if !ours {
+                continue;
+            }
             match self.consumers[c].kind {
                 Kind::Init(k) => self.boundary_terms(target, k, &used, span, &what, &mut terms)?,
                 Kind::Loss | Kind::Equation => {
-                    if let Some(t) = self.use_term(target, c, &used, span, &what)? {
-                        terms.push(t);
-                    }
+                    let t = self.use_term(target, c, &used, span, &what)?;
+                    terms.push(t);
                 }
             }
         }
@@ -674,7 +722,7 @@ impl<'m> Adjoints<'m> {
     /// The window of the whole adjoint of a target.
     fn target_window(&self, target: &Target) -> Window {
         match target {
-            Target::Var(r) => Window::of_var(self.model, r.var),
+            Target::Var(r) => Window::of_ref(self.model, r),
             Target::Param(_) => Window::whole(),
         }
     }
@@ -850,40 +898,66 @@ impl<'m> Adjoints<'m> {
     /// backpropagation computes them.
     pub fn all(&mut self, assuming: &[Assumption], span: Span) -> Result<Vec<Adjoint>, Diagnostic> {
         let order = backprop_order(self.model);
-        let lhs = |m: &Model, v: u32| Lhs::Expr(leaf_expr(Leaf::Bar(Target::Var(m.plain_ref(v)))));
         // Adjoints that come out zero are zero for every index value; feed
         // that back, into the adjoints whose terms mention them, until
         // nothing new is zero.
         let mut zero: BTreeSet<u32> = BTreeSet::new();
-        let mut out: Vec<Option<Adjoint>> = order.iter().map(|_| None).collect();
+        let mut out: Vec<Option<Vec<Adjoint>>> = order.iter().map(|_| None).collect();
         let mut fresh: Option<BTreeSet<u32>> = None;
         loop {
             let mut new_zero = BTreeSet::new();
             for (k, &v) in order.iter().enumerate() {
-                let target = Target::Var(self.model.plain_ref(v));
+                // Steps counted from the end come before the general
+                // equation and steps counted from the start after it, as
+                // backpropagation reaches them.
+                let steps = self.model.fixed_steps(v);
+                let from_end = |r: &Ref| r.at.iter().any(|ix| matches!(ix, Ix::End(..)));
+                let mut targets: Vec<Target> = steps
+                    .iter()
+                    .filter(|r| from_end(r))
+                    .cloned()
+                    .map(Target::Var)
+                    .collect();
+                targets.push(Target::Var(self.model.plain_ref(v)));
+                targets.extend(
+                    steps
+                        .iter()
+                        .filter(|r| !from_end(r))
+                        .cloned()
+                        .map(Target::Var),
+                );
                 if let Some(f) = &fresh {
-                    let terms = self.terms(&target, span)?;
-                    let mentions = terms.iter().any(|t| {
-                        t.expr.as_ref().iter().any(|n| matches!(n, Node::Leaf(Leaf::Bar(Target::Var(r))) if f.contains(&r.var)))
-                    });
+                    let mut mentions = false;
+                    for target in &targets {
+                        let terms = self.terms(target, span)?;
+                        mentions |= terms.iter().any(|t| {
+                            t.expr.as_ref().iter().any(|n| matches!(n, Node::Leaf(Leaf::Bar(Target::Var(r))) if f.contains(&r.var)))
+                        });
+                    }
                     if !mentions {
                         continue;
                     }
                 }
-                let (e, limited) = self.adjoint(&target, assuming, &zero, span)?;
-                if !assuming.is_empty() && is_zero(&e) && !zero.contains(&v) {
+                let mut all_zero = true;
+                let mut derived = Vec::new();
+                for target in targets {
+                    let (e, limited) = self.adjoint(&target, assuming, &zero, span)?;
+                    all_zero &= is_zero(&e);
+                    derived.push(Adjoint {
+                        derived: Derived {
+                            lhs: Lhs::Expr(leaf_expr(Leaf::Bar(target))),
+                            rhs: Rhs::Expr(e),
+                        },
+                        limited,
+                    });
+                }
+                if !assuming.is_empty() && all_zero && !zero.contains(&v) {
                     new_zero.insert(v);
                 }
-                out[k] = Some(Adjoint {
-                    derived: Derived {
-                        lhs: lhs(self.model, v),
-                        rhs: Rhs::Expr(e),
-                    },
-                    limited,
-                });
+                out[k] = Some(derived);
             }
             if new_zero.is_empty() {
-                return Ok(out.into_iter().flatten().collect());
+                return Ok(out.into_iter().flatten().flatten().collect());
             }
             zero.extend(new_zero.iter().copied());
             fresh = Some(new_zero);

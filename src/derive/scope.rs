@@ -45,19 +45,18 @@ pub fn constant_value(e: &RecExpr<Node>) -> Option<Rational> {
 fn at_ref(e: &RecExpr<Node>, r: &Ref, own: &[u32]) -> RecExpr<Node> {
     let by = r.offsets();
     let moved = ir::shift(e, &|i| by.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1));
-    let fixed: Vec<(u32, i64)> = own
+    let fixed: Vec<(u32, Ix)> = own
         .iter()
         .zip(r.at.iter())
         .filter_map(|(&i, ix)| match *ix {
-            Ix::Abs(a) => Some((i, a)),
-            // A position at the end of a range appears only in `init`.
-            Ix::Rel(..) | Ix::End(..) => None,
+            Ix::Abs(_) | Ix::End(..) => Some((i, *ix)),
+            Ix::Rel(..) => None,
         })
         .collect();
     if fixed.is_empty() {
         moved
     } else {
-        ir::fix(&moved, &|i| {
+        ir::fix_at(&moved, &|i| {
             fixed.iter().find(|(j, _)| *j == i).map(|x| x.1)
         })
     }

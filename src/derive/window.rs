@@ -43,6 +43,21 @@ impl Window {
         w
     }
 
+    /// The window of a form about `bar(r)`: where the equation of `r`'s
+    /// variable computes it, at the positions `r` leaves free (a fixed
+    /// step `h[T]` has none).
+    pub fn of_ref(model: &Model, r: &Ref) -> Window {
+        let mut w = Window::of_var(model, r.var);
+        if let Some(decl) = model.vars.get(r.var as usize) {
+            for (ix, &i) in r.at.iter().zip(&decl.indices) {
+                if !matches!(ix, Ix::Rel(..)) {
+                    w.remove(i);
+                }
+            }
+        }
+        w
+    }
+
     /// The window where every value of `refs` is computed (a Jacobian of
     /// `(theta[k+1], p[k+1])` holds at the steps `k` where both are).
     pub fn computing(model: &Model, refs: &[Ref]) -> Window {
@@ -71,6 +86,11 @@ impl Window {
             Some(s) => *s = (i, lower, upper),
             None => self.spans.push((i, lower, upper)),
         }
+    }
+
+    /// Index `i` is no longer free (it is fixed to one value).
+    pub fn remove(&mut self, i: u32) {
+        self.spans.retain(|s| s.0 != i);
     }
 
     /// Narrows index `i` to the values where also `lo + lower ..= hi +
@@ -112,16 +132,24 @@ impl Window {
                     }
                     None => self.bound_whole && k >= lo_d && k <= hi_d,
                 },
-                // Past the end of the window's range unless `o <= d`; the start
-                // is taken to be far behind.
-                Ix::End(_, o) => o <= hi_d,
+                // Computed for every length of the range when `o <= d` at
+                // the end, and `o >= d` at the start: `hi + o >= lo + d`
+                // holds even when `hi = lo` (`h[T-2]` is not a computed
+                // value when `T = 2`).
+                Ix::End(_, o) => o <= hi_d && o >= lo_d,
                 Ix::Abs(a) => {
                     let lo = model
                         .indices
                         .get(own as usize)
                         .and_then(|x| x.range.as_ref())
                         .map_or(Some(1), |(lo, _)| lo.as_constant().and_then(|c| c.to_i64()));
-                    lo.is_some_and(|lo| a >= lo.saturating_add(lo_d))
+                    // At or past the first value, and at or before the
+                    // last even when `hi = lo` (`h[2]` is not computed
+                    // over `1..T` when `T = 1`, and past the end it is
+                    // given, not computed).
+                    lo.is_some_and(|lo| {
+                        a >= lo.saturating_add(lo_d) && a <= lo.saturating_add(hi_d)
+                    })
                 }
             })
     }

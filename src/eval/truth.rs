@@ -11,7 +11,8 @@
 //! outside its range is thereby zero where it must vanish.
 
 use super::{loss_gradient, Adjoints, EvalError, Instance, Mat, Perturb, Rng};
-use crate::ir::Target;
+use crate::ir::{Ix, Target};
+use crate::model::Model;
 use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -126,7 +127,19 @@ pub fn tuples(inst: &Instance<'_>, indices: &[u32]) -> Vec<Vec<i64>> {
 /// position of a parameter's gradient.
 pub fn positions(inst: &Instance<'_>, target: &Target) -> Vec<Vec<i64>> {
     match target {
-        Target::Var(r) => inst.domain(r.var),
+        Target::Var(r) => {
+            let end = |i: u32| inst.range(i).1;
+            let mut all = inst.domain(r.var);
+            if r.at.iter().all(|ix| matches!(ix, Ix::Rel(..))) {
+                // The general equation holds everywhere but at the fixed
+                // steps, which have their own.
+                let steps = inst.model.fixed_steps(r.var);
+                all.retain(|p| !steps.iter().any(|s| Model::matches_step(s, p, &end)));
+            } else {
+                all.retain(|p| Model::matches_step(r, p, &end));
+            }
+            all
+        }
         Target::Param(_) => vec![Vec::new()],
     }
 }

@@ -182,6 +182,47 @@ fn render(st: &dyn Style, s: &Symbols, n: &Note, latex_math: bool) -> String {
                 }),
             )
         }
+        Note::FixedSteps { general, steps } => {
+            let bars: Vec<String> = steps
+                .iter()
+                .map(|r| st.leaf(s, &Leaf::Bar(Target::Var(r.clone()))))
+                .collect();
+            let used: Vec<String> = steps
+                .iter()
+                .map(|r| st.leaf(s, &Leaf::Var(r.clone())))
+                .collect();
+            format!(
+                "{} {} {}{} {} {}",
+                st.leaf(s, &Leaf::Bar(Target::Var(general.clone()))),
+                st.text("holds at every index value but"),
+                listed(&used),
+                st.text(if steps.len() == 1 {
+                    ", which the model also uses on its own; there"
+                } else {
+                    ", which the model also uses on their own; there"
+                }),
+                listed(&bars),
+                st.text(if steps.len() == 1 { "holds" } else { "hold" }),
+            )
+        }
+        Note::DimsAtLeast(need) => {
+            let conds: Vec<String> = need
+                .iter()
+                .map(|&(d, n)| {
+                    if latex_math {
+                        format!("${} \\geq {n}$", latex::leaf(s, &Leaf::Dim(d)))
+                    } else {
+                        format!("`{} >= {n}`", s.dim(d))
+                    }
+                })
+                .collect();
+            format!(
+                "{} {}{}",
+                st.text("this holds when"),
+                listed(&conds),
+                st.text(": only then are the fixed steps the model uses different values that its equations compute"),
+            )
+        }
         Note::Uncosted(what) => {
             let what: Vec<String> = what.iter().map(|w| st.text(w)).collect();
             format!(
@@ -256,6 +297,15 @@ pub fn json(s: &Symbols, n: &Note) -> Value {
             "kind": "implicit",
             "unsolved": unsolved.iter().map(|r| s.ref_text(r)).collect::<Vec<_>>(),
             "inside": inside.as_ref().map(|e| plain::expr(s, e)),
+        }),
+        Note::FixedSteps { general, steps } => json!({
+            "kind": "fixed_steps",
+            "general": plain::leaf(s, &Leaf::Bar(Target::Var(general.clone()))),
+            "steps": steps.iter().map(|r| plain::leaf(s, &Leaf::Bar(Target::Var(r.clone())))).collect::<Vec<_>>(),
+        }),
+        Note::DimsAtLeast(need) => json!({
+            "kind": "dims_at_least",
+            "dims": need.iter().map(|&(d, n)| json!({"dim": s.dim(d), "at_least": n})).collect::<Vec<_>>(),
         }),
         Note::AdjointNotDerived(r, why) => json!({
             "kind": "adjoint_not_derived",
