@@ -32,7 +32,46 @@ pub(super) struct Lowerer<'c> {
     /// Whether the last error was two shapes that do not fit (`W * x`
     /// with the wrong inner size), as opposed to a name or a form.
     pub shape_error: bool,
+    /// Fresh names bound by a `sum` (`sum(s, ... b[s] ...)`), each standing
+    /// for the index whose positions it is written at; innermost last.
+    aliases: Vec<(String, u32)>,
     b: ExprBuilder,
+}
+
+/// The declared indices of the positions where `name` is written in
+/// references inside `e` (`b[s]` gives the index of `b`'s position), each
+/// with the span of that position.
+fn positions_of(ck: &Checker, name: &str, e: &Expr, out: &mut Vec<(u32, Span)>) {
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match &e.kind {
+            ExprKind::Num(_) => {}
+            ExprKind::Ref(r) => {
+                let var = match ck.names.get(&r.name.name) {
+                    Some(&(Named::Var(v), _)) => v,
+                    _ => continue,
+                };
+                let decl = &ck.model.vars[var as usize];
+                for (pos, item) in r.indices.as_deref().unwrap_or(&[]).iter().enumerate() {
+                    if let IndexItem::Var { name: n, span, .. } = item {
+                        if n.name == name {
+                            if let Some(&i) = decl.indices.get(pos) {
+                                out.push((i, *span));
+                            }
+                        }
+                    }
+                }
+            }
+            ExprKind::Neg(a) | ExprKind::Transpose(a) | ExprKind::Paren(a) => stack.push(a),
+            ExprKind::Grad(_, a) | ExprKind::Hess(_, a) => stack.push(a),
+            ExprKind::Binary(_, a, b) => {
+                stack.push(a);
+                stack.push(b);
+            }
+            ExprKind::Call { args, .. } => stack.extend(args.iter()),
+            ExprKind::Block(rows) => stack.extend(rows.iter().flatten()),
+        }
+    }
 }
 
 fn ordinal(n: usize) -> &'static str {
@@ -52,6 +91,7 @@ impl<'c> Lowerer<'c> {
             lenient,
             allow_bar: false,
             shape_error: false,
+            aliases: Vec::new(),
             b: ExprBuilder::new(),
         }
     }
@@ -208,7 +248,14 @@ impl<'c> Lowerer<'c> {
             match item {
                 IndexItem::Const { value, .. } => at.push(Ix::Abs(*value)),
                 IndexItem::Var { name, offset, span } => {
+                    let alias = self
+                        .aliases
+                        .iter()
+                        .rev()
+                        .find(|(n, _)| *n == name.name)
+                        .map(|x| x.1);
                     let i = match self.ck.names.get(&name.name) {
+                        _ if alias.is_some() => alias.unwrap_or_default(),
                         Some(&(Named::Index(i), _)) => i,
                         Some(&(Named::Dim(d), _)) => {
                             // `h[T]`, `h[T-1]`: a fixed step counted from
@@ -616,9 +663,33 @@ impl<'c> Lowerer<'c> {
                 let [t, body] = self.one_arg(e, name, args, 2)? else {
                     unreachable_arity(e)?
                 };
+                let mut fresh: Option<String> = None;
                 let index = match &t.kind {
                     ExprKind::Ref(r) if r.indices.is_none() => match self.ck.names.get(&r.name.name) {
                         Some(&(Named::Index(i), _)) => i,
+                        // A fresh name: it stands for the index of the
+                        // positions it is written at (`sum(s, b[s])`).
+                        None => {
+                            let mut at = Vec::new();
+                            positions_of(self.ck, &r.name.name, body, &mut at);
+                            let Some(&(i, _)) = at.first() else {
+                                return Err(Diagnostic::new(t.span, format!("`{}` is not an index", r.name.name), "expected an index")
+                                    .hint(format!(
+                                        "a name that is not declared can be summed over when the sum writes it in a reference's index position, such as `sum({0}, ell(h[{0}]))`; otherwise declare it with `index {0}`",
+                                        r.name.name
+                                    )));
+                            };
+                            if let Some(&(j, span)) = at.iter().find(|(j, _)| *j != i) {
+                                let names = &self.ck.model.symbols;
+                                return Err(Diagnostic::new(span, format!(
+                                    "`{}` is written where `{}` goes and where `{}` goes",
+                                    r.name.name, names.index_name(i), names.index_name(j)
+                                ), "a position of another index")
+                                .hint("a name bound by a `sum` stands for one index: write it only at positions of that index"));
+                            }
+                            fresh = Some(r.name.name.clone());
+                            i
+                        }
                         _ => {
                             return Err(Diagnostic::new(t.span, format!("`{}` is not an index", self.text(t.span)), "expected an index")
                                 .hint("the first argument of `sum` is the index summed over, such as `sum(t, ell(h[t]))`"))
@@ -630,15 +701,29 @@ impl<'c> Lowerer<'c> {
                     }
                 };
                 if self.bound.contains(&index) {
+                    let hint = match &fresh {
+                        Some(_) => format!(
+                            "`{}` stands for the index `{}`, which the claim's left side already fixes; a sum over the same index inside a value at one of its index values cannot be written yet",
+                            self.text(t.span),
+                            self.ck.model.symbols.index_name(index)
+                        ),
+                        None => "a sum runs over an index that the surrounding equation does not fix".to_owned(),
+                    };
                     return Err(Diagnostic::new(
                         t.span,
                         format!("`{}` is already bound here", self.text(t.span)),
                         "summed over a bound index",
                     )
-                    .hint("a sum runs over an index that the surrounding equation does not fix"));
+                    .hint(hint));
                 }
                 self.bound.push(index);
+                if let Some(n) = &fresh {
+                    self.aliases.push((n.clone(), index));
+                }
                 let inner = self.expr(body);
+                if fresh.is_some() {
+                    self.aliases.pop();
+                }
                 self.bound.pop();
                 let (ib, s) = inner?;
                 let it = self.b.leaf(Leaf::Index(index));
