@@ -1619,21 +1619,11 @@ fn range_end(hi: &Poly) -> Option<(u32, i64)> {
 
 /// Calls `f` with every name referenced in `e` (references only).
 fn collect_names(e: &Expr, f: &mut dyn FnMut(&str)) {
-    let mut stack = vec![e];
-    while let Some(e) = stack.pop() {
-        match &e.kind {
-            ExprKind::Num(_) => {}
-            ExprKind::Ref(r) => f(&r.name.name),
-            ExprKind::Neg(a) | ExprKind::Transpose(a) | ExprKind::Paren(a) => stack.push(a),
-            ExprKind::Grad(_, a) | ExprKind::Hess(_, a) => stack.push(a),
-            ExprKind::Binary(_, a, b) => {
-                stack.push(a);
-                stack.push(b);
-            }
-            ExprKind::Call { args, .. } => stack.extend(args.iter()),
-            ExprKind::Block(rows) => stack.extend(rows.iter().flatten()),
+    e.visit(&mut |x| {
+        if let ExprKind::Ref(r) = &x.kind {
+            f(&r.name.name);
         }
-    }
+    });
 }
 
 /// Reads expressions against a checked model, as on the right of an

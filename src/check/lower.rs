@@ -42,36 +42,22 @@ pub(super) struct Lowerer<'c> {
 /// references inside `e` (`b[s]` gives the index of `b`'s position), each
 /// with the span of that position.
 fn positions_of(ck: &Checker, name: &str, e: &Expr, out: &mut Vec<(u32, Span)>) {
-    let mut stack = vec![e];
-    while let Some(e) = stack.pop() {
-        match &e.kind {
-            ExprKind::Num(_) => {}
-            ExprKind::Ref(r) => {
-                let var = match ck.names.get(&r.name.name) {
-                    Some(&(Named::Var(v), _)) => v,
-                    _ => continue,
-                };
-                let decl = &ck.model.vars[var as usize];
-                for (pos, item) in r.indices.as_deref().unwrap_or(&[]).iter().enumerate() {
-                    if let IndexItem::Var { name: n, span, .. } = item {
-                        if n.name == name {
-                            if let Some(&i) = decl.indices.get(pos) {
-                                out.push((i, *span));
-                            }
-                        }
+    e.visit(&mut |x| {
+        let ExprKind::Ref(r) = &x.kind else { return };
+        let Some(&(Named::Var(var), _)) = ck.names.get(&r.name.name) else {
+            return;
+        };
+        let decl = &ck.model.vars[var as usize];
+        for (pos, item) in r.indices.as_deref().unwrap_or(&[]).iter().enumerate() {
+            if let IndexItem::Var { name: n, span, .. } = item {
+                if n.name == name {
+                    if let Some(&i) = decl.indices.get(pos) {
+                        out.push((i, *span));
                     }
                 }
             }
-            ExprKind::Neg(a) | ExprKind::Transpose(a) | ExprKind::Paren(a) => stack.push(a),
-            ExprKind::Grad(_, a) | ExprKind::Hess(_, a) => stack.push(a),
-            ExprKind::Binary(_, a, b) => {
-                stack.push(a);
-                stack.push(b);
-            }
-            ExprKind::Call { args, .. } => stack.extend(args.iter()),
-            ExprKind::Block(rows) => stack.extend(rows.iter().flatten()),
         }
-    }
+    });
 }
 
 fn ordinal(n: usize) -> &'static str {

@@ -285,6 +285,27 @@ impl BinOp {
     }
 }
 
+impl Expr {
+    /// Calls `f` with this expression and every expression inside it.
+    pub fn visit(&self, f: &mut dyn FnMut(&Expr)) {
+        let mut stack = vec![self];
+        while let Some(e) = stack.pop() {
+            f(e);
+            match &e.kind {
+                ExprKind::Num(_) | ExprKind::Ref(_) => {}
+                ExprKind::Neg(a) | ExprKind::Transpose(a) | ExprKind::Paren(a) => stack.push(a),
+                ExprKind::Grad(_, a) | ExprKind::Hess(_, a) => stack.push(a),
+                ExprKind::Binary(_, a, b) => {
+                    stack.push(a);
+                    stack.push(b);
+                }
+                ExprKind::Call { args, .. } => stack.extend(args.iter()),
+                ExprKind::Block(rows) => stack.extend(rows.iter().flatten()),
+            }
+        }
+    }
+}
+
 /// The forms of an expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExprKind {
