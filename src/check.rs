@@ -61,6 +61,7 @@ const BUILTINS: &[&str] = &[
     "softmax",
     "logsumexp",
     "mean",
+    "prod",
 ];
 
 /// Whether the language keeps `name` for itself.

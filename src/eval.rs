@@ -253,6 +253,7 @@ impl Evaluator<'_> {
                 total.unwrap_or_else(|| Mat::scalar(0.0))
             }
             Node::SumAll(x) => Mat::scalar(go(*x, b)?.entries().iter().sum()),
+            Node::Prod(x) => Mat::scalar(go(*x, b)?.entries().iter().product()),
             Node::Eye(n) => {
                 let n = go(*n, b)?.as_scalar()?;
                 Mat::identity(size(n)?)

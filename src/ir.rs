@@ -231,6 +231,8 @@ mod language {
             "sum" = Sum([Id; 2]),
             // `(sumall e)`: the sum of the entries of `e`, written `sum(e)`.
             "sumall" = SumAll(Id),
+            // `(prod e)`: the product of the entries of `e`, written `prod(e)`.
+            "prod" = Prod(Id),
             // `(I n)`: the identity of size `n`, a scalar size expression.
             "I" = Eye(Id),
             // `(zeros m n)`: the zero matrix of `m` rows and `n` columns,

@@ -57,6 +57,9 @@ fn identities_of_the_algebra_share_a_normal_form() {
     let m = model();
     for (a, b) in [
         ("A * (B * y)", "(A * B) * y"),
+        // A product of matrices that is a scalar commutes like one.
+        ("(s * y^T) * z", "z^T * y * s"),
+        ("1 + ((1 - s^2) * y^T) * z", "1 + z^T * y * (1 - s^2)"),
         ("s * (A * y)", "A * (s * y)"),
         ("(A * y)^T * z", "y^T * A^T * z"),
         ("y^T * z * h", "h * (z^T * y)"),
@@ -96,6 +99,8 @@ fn different_values_have_different_normal_forms() {
     let m = model();
     for (a, b) in [
         ("A * B * y", "B * A * y"),
+        ("(s * y^T) * z", "s * (y^T * y)"),
+        ("(s * y^T) * A * z", "s * (z^T * A * y)"),
         ("A^T * y", "A * y"),
         ("diag(h) * y", "h + y"),
         ("(A * y)^T * z", "y^T * A * z"),

@@ -70,6 +70,7 @@ u = sigma'(v) + tanh'(v) + exp'(v) + log'(v .* v + 1) + sqrt'(v .* v + 1) + relu
 w = s * A - s * B
 o = s * v^0 + v + v^0 .* v + v .* v^0 + v .* (s * v^0) + (s * v^0 - v)
 y = det([A, s * I(H); B, C]) + det([A, B; s * I(H), C]) + det(A * B + A - A * B) + det(B - (A + B)) + s^(H) * s^(-H) + (s^(-1))^(H)
+z = det(diag(exp(A * v))) + prod(tanh(v) .* exp(v)) + det(I(H) + v * (s * v^T)) + det((B * v) * v^T + I(H))
 ";
 
 /// The expressions to check for one script: every equation's right side,

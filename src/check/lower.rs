@@ -645,6 +645,13 @@ impl<'c> Lowerer<'c> {
                 let (ia, _) = self.expr(&args[0])?;
                 Ok((self.b.add(Node::SumAll(ia)), Some(Shape::scalar())))
             }
+            "prod" => {
+                let [a] = self.one_arg(e, name, args, 1)? else {
+                    unreachable_arity(e)?
+                };
+                let (ia, _) = self.expr(a)?;
+                Ok((self.b.add(Node::Prod(ia)), Some(Shape::scalar())))
+            }
             "sum" => {
                 let [t, body] = self.one_arg(e, name, args, 2)? else {
                     unreachable_arity(e)?

@@ -377,6 +377,7 @@ impl<'m> Adjoints<'m> {
                     }
                     Node::Block(_) | Node::Row(_) => Some("a block matrix".to_owned()),
                     Node::Diag(_) => Some("`diag`".to_owned()),
+                    Node::Prod(_) => Some("`prod`, the product of entries".to_owned()),
                     Node::SumAll(_) => Some(
                         "`sum` of the entries of a value that is not an elementwise product"
                             .to_owned(),

@@ -52,6 +52,9 @@ pub fn readable_cost(
         Node::Vjp(_) | Node::Jac(_) => (UNRESOLVED, 1),
         Node::Act(f, _) if f.prime => (f.act.row().prime_cost, 1),
         Node::Det(_) | Node::Inv(_) => (4, 3),
+        // A product of entries reads worse than the sum it folds into:
+        // `exp(sum(s))` beats `prod(exp(s))`.
+        Node::Prod(_) => (3, 1),
         Node::Div(_) => (3, 1),
         Node::Leaf(_) | Node::Num(_) => (1, 1),
         _ => (2, 1),

@@ -41,6 +41,7 @@ enum Op {
     Grad(u32, usize),
     Hess(u32, usize),
     SumAll(usize),
+    Prod(usize),
     Det(usize),
     Inv(usize),
     Trace(usize),
@@ -83,6 +84,7 @@ impl<'i> Tape<'i> {
             | Op::Grad(_, a)
             | Op::Hess(_, a)
             | Op::SumAll(a)
+            | Op::Prod(a)
             | Op::Det(a)
             | Op::Inv(a)
             | Op::Trace(a)
@@ -304,6 +306,11 @@ impl<'i> Tape<'i> {
                 let s = self.vals[a].entries().iter().sum();
                 self.push(Op::SumAll(a), Mat::scalar(s))
             }
+            Node::Prod(x) => {
+                let a = self.node(e, *x, b)?;
+                let p = self.vals[a].entries().iter().product();
+                self.push(Op::Prod(a), Mat::scalar(p))
+            }
             Node::Eye(_) | Node::Zeros(_) => {
                 let v =
                     super::Forward::new(inst, None).eval(&crate::ir::build::subtree(e, id), b)?;
@@ -447,6 +454,10 @@ impl<'i> Tape<'i> {
                 Op::SumAll(a) => {
                     let s = g.as_scalar()?;
                     give(*a, v(*a).map(|_| s))?;
+                }
+                Op::Prod(a) => {
+                    let s = g.as_scalar()?;
+                    give(*a, v(*a).others_product().map(|x| x * s))?;
                 }
                 Op::Det(a) => {
                     let det = v(*a).det()?;

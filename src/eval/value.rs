@@ -34,6 +34,25 @@ impl Mat {
         Mat(DMatrix::identity(n, n))
     }
 
+    /// Each entry replaced by the product of all the other entries (the
+    /// gradient of the product of entries), computed without dividing.
+    pub fn others_product(&self) -> Mat {
+        let x = self.0.as_slice();
+        let n = x.len();
+        let mut out = vec![1.0; n];
+        let mut before = 1.0;
+        for k in 0..n {
+            out[k] = before;
+            before *= x[k];
+        }
+        let mut after = 1.0;
+        for k in (0..n).rev() {
+            out[k] *= after;
+            after *= x[k];
+        }
+        Mat(DMatrix::from_column_slice(self.rows(), self.cols(), &out))
+    }
+
     /// Zeros.
     pub fn zeros(rows: usize, cols: usize) -> Mat {
         Mat(DMatrix::zeros(rows, cols))

@@ -291,6 +291,7 @@ impl Analysis<Node> for Meta {
                 let zero = k(a).is_some_and(|p| p.is_zero());
                 (None, zero.then(Poly::zero))
             }
+            Node::Prod(_) => (None, None),
             Node::Grad([f, _]) => {
                 let s = match &eg[*f].nodes.first() {
                     Some(Node::Leaf(Leaf::Fn(fid))) => eg.analysis.leaves.fn_domain(*fid),

@@ -247,7 +247,14 @@ impl Normal<'_> {
                 }
                 let x = self.scalar_part(a, sa)?;
                 let y = self.scalar_part(b, sb)?;
-                multiply(&x, &y)
+                let product = multiply(&x, &y)?;
+                // A product of matrices that is a scalar (`(c * w^T) * u`)
+                // commutes like one.
+                if !sa && !sb && self.scalar(id) == Some(true) {
+                    as_scalar(&product)
+                } else {
+                    Some(product)
+                }
             }
             Node::Div([a, d]) => match &self.expr[d] {
                 Node::Num(r) if !r.is_zero() => {
@@ -358,19 +365,36 @@ impl Normal<'_> {
         if !scalar {
             return Some(x);
         }
-        let mut out = Combo::new();
-        for (p, c) in &x {
-            let q = if p.matrices.is_empty() {
-                p.clone()
-            } else {
-                // A scalar is its own transpose (`y^T * z = z^T * y`): the
-                // smaller of the two texts stands for both.
-                Product::atom(p.key().min(p.transposed().key()), true)
-            };
-            add_into(&mut out, &single(q, c.clone()), &Rational::one())?;
-        }
-        Some(out)
+        as_scalar(&x)
     }
+}
+
+/// A normal form whose value is a scalar, with each product's matrix part
+/// (a `1 x 1` product such as `w^T * u`) made one scalar factor.
+fn as_scalar(x: &Combo) -> Option<Combo> {
+    let mut out = Combo::new();
+    for (p, c) in x {
+        let q = if p.matrices.is_empty() {
+            p.clone()
+        } else {
+            // A scalar is its own transpose (`y^T * z = z^T * y`): the
+            // smaller of the two texts of the matrix part stands for
+            // both; the scalar factors stay outside it, so that
+            // `(c * w^T) * u` and `c * (w^T * u)` meet.
+            let m = Product {
+                scalars: Vec::new(),
+                matrices: p.matrices.clone(),
+            };
+            let inner = Product::atom(m.key().min(m.transposed().key()), true);
+            Product {
+                scalars: p.scalars.clone(),
+                matrices: Vec::new(),
+            }
+            .times(&inner)
+        };
+        add_into(&mut out, &single(q, c.clone()), &Rational::one())?;
+    }
+    Some(out)
 }
 
 /// The product of two normal forms, distributed over their terms.

@@ -219,7 +219,7 @@ pub fn shapes(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Vec<Option<Shape
             },
             Node::Div([a, _]) | Node::Pow([a, _]) => of(a),
             Node::Trans(a) => of(a).map(|s| s.transpose()),
-            Node::Call(_) | Node::SumAll(_) | Node::Det(_) | Node::Trace(_) => {
+            Node::Call(_) | Node::SumAll(_) | Node::Prod(_) | Node::Det(_) | Node::Trace(_) => {
                 Some(Shape::scalar())
             }
             Node::Grad([f, _]) => match &expr[*f] {

@@ -179,6 +179,7 @@ impl Plain<'_> {
             }
             Node::Sum([t, e]) => self.call("sum", &[*t, *e]),
             Node::SumAll(e) => self.call("sum", &[*e]),
+            Node::Prod(e) => self.call("prod", &[*e]),
             Node::Eye(n) => self.call("I", &[*n]),
             Node::Zeros([m, n]) => self.call("zeros", &[*m, *n]),
             Node::Det(a) => self.call("det", &[*a]),

@@ -722,6 +722,10 @@ impl Latex<'_> {
                 self.out.push_str("\\operatorname{sum}");
                 self.args(&[*e]);
             }
+            Node::Prod(e) => {
+                self.out.push_str("\\operatorname{prod}");
+                self.args(&[*e]);
+            }
             Node::Eye(n) => {
                 self.out.push_str("I_{");
                 self.node(*n, false);

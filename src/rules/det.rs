@@ -7,7 +7,9 @@
 //! A Schur step that needs a scalar to be nonzero records that scalar, so
 //! the answer can state the condition.
 
-use super::{built_row, is_scalar_var, is_square_matrix, is_zero_var, rule, var, Rewrite};
+use super::{
+    built_row, is_scalar_var, is_square_matrix, is_zero_var, rule, same_shape, var, Rewrite,
+};
 use crate::ir::analysis::{add_poly, constant, is_scalar, shape_of, Graph};
 use crate::ir::Node;
 use egg::{Id, Subst};
@@ -118,6 +120,18 @@ fn schur_off_diagonal(eg: &mut Graph, s: &Subst, upper: bool) -> Option<Id> {
     pivot_step(eg, step, true)
 }
 
+/// `?v` is a column vector (not a scalar): `n x 1`.
+fn is_column(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let v = var(v);
+    move |eg, _, s| !is_scalar(eg, s[v]) && shape_of(eg, s[v]).cols == crate::poly::Poly::int(1)
+}
+
+/// `?v` is a row vector (not a scalar): `1 x n`.
+fn is_row(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let v = var(v);
+    move |eg, _, s| !is_scalar(eg, s[v]) && shape_of(eg, s[v]).rows == crate::poly::Poly::int(1)
+}
+
 /// The determinant rules.
 #[rustfmt::skip]
 pub fn rules() -> Vec<Rewrite> {
@@ -139,6 +153,16 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("det-rows-equal-right"; "(det (block (row ?a ?b) (row ?c ?b)))" => "(* (det (- ?a ?c)) (det ?b))" if is_square_matrix("?a") if is_square_matrix("?b")),
         rule!("det-rows-equal-left";  "(det (block (row ?a ?b) (row ?a ?d)))" => "(* (det ?a) (det (- ?d ?b)))" if is_square_matrix("?a") if is_square_matrix("?d")),
         rule!("det-cols-equal-top";   "(det (block (row ?a ?a) (row ?c ?d)))" => "(* (det ?a) (det (- ?d ?c)))" if is_square_matrix("?a") if is_square_matrix("?d")),
+        // A diagonal matrix: the product of its diagonal; of exponentials,
+        // the exponential of the sum; of an elementwise product, the
+        // product of the products.
+        rule!("det-diag";            "(det (diag ?v))"                       => "(prod ?v)"),
+        rule!("prod-exp";            "(prod (exp ?v))"                       => "(exp (sumall ?v))"),
+        rule!("prod-hadamard";       "(prod (.* ?a ?b))"                     => "(* (prod ?a) (prod ?b))" if same_shape("?a", "?b")),
+        // The matrix determinant lemma for a rank-one update of the
+        // identity: det(I + u * r) = 1 + r * u for a column u and a row r.
+        rule!("det-rank-one";        "(det (+ (I ?n) (* ?u ?r)))"            => "(+ 1 (* ?r ?u))" if is_column("?u") if is_row("?r")),
+        rule!("det-rank-one-mirror"; "(det (+ (* ?u ?r) (I ?n)))"            => "(+ 1 (* ?r ?u))" if is_column("?u") if is_row("?r")),
     ];
     rules.extend([
         built_row!("det-scaled";            "(det (* ?c ?a))"                       => scaled, if is_scalar_var("?c"), if is_square_matrix("?a")),

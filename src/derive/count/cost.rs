@@ -218,6 +218,10 @@ fn node_cost(
             let m = big(entries(&at(a).shape)?.sub(&Poly::int(1)))?;
             Cost::add_to(&mut cost.adds, &m)?;
         }
+        Node::Prod(a) => {
+            let m = big(entries(&at(a).shape)?.sub(&Poly::int(1)))?;
+            Cost::add_to(&mut cost.muls, &m)?;
+        }
         Node::Trace(a) => {
             let m = big(at(a).shape.rows.sub(&Poly::int(1)))?;
             Cost::add_to(&mut cost.adds, &m)?;
@@ -278,7 +282,9 @@ fn shape_of(model: &Model, nodes: &[Node], node: &Node, info: &[Info]) -> Shape 
         Node::Neg(a) | Node::Div([a, _]) | Node::Pow([a, _]) | Node::Inv(a) => at(a),
         Node::Sum([_, e]) => at(e),
         Node::Trans(a) => at(a).transpose(),
-        Node::Call(_) | Node::Det(_) | Node::Trace(_) | Node::SumAll(_) => Shape::scalar(),
+        Node::Call(_) | Node::Det(_) | Node::Trace(_) | Node::SumAll(_) | Node::Prod(_) => {
+            Shape::scalar()
+        }
         Node::Grad([f, _]) | Node::Hess([f, _]) => {
             let d = match &nodes[usize::from(*f)] {
                 Node::Leaf(Leaf::Fn(k)) => model.fn_domain(*k),
