@@ -532,20 +532,24 @@ impl Checker {
                 StmtKind::Fn { name, from, to } => {
                     let domain = self.shape(from);
                     let to_shape = self.shape(to);
-                    if to_shape.as_ref().is_some_and(|t| !t.is_scalar()) {
+                    if to_shape
+                        .as_ref()
+                        .is_some_and(|t| !t.is_scalar() && !t.is_vector())
+                    {
                         self.error(
                             Diagnostic::new(
                                 s.span,
-                                format!("`{}` is not scalar-valued", name.name),
-                                "value is not `scalar`",
+                                format!("`{}` takes values that are matrices", name.name),
+                                "value is a matrix",
                             )
                             .hint(format!(
-                                "functions are scalar-valued: declare `fn {} : ... -> scalar`",
-                                name.name
+                                "a function's value is a scalar or a vector: declare `fn {} : ... -> scalar` or `fn {} : ... -> H`",
+                                name.name, name.name
                             )),
                         );
                         continue;
                     }
+                    let Some(codomain) = to_shape else { continue };
                     let Some(domain) = domain else { continue };
                     if !domain.is_scalar() && !domain.is_vector() {
                         self.error(
@@ -563,6 +567,7 @@ impl Checker {
                         self.model.fns.push(FnDecl {
                             name: name.name.clone(),
                             domain,
+                            codomain,
                             span: name.span,
                         });
                         self.model.symbols.fns.push(name.name.clone());

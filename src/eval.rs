@@ -202,7 +202,7 @@ impl Evaluator<'_> {
                 }
                 arg.map(|v| f.eval(v))
             }
-            Node::Call([f, x]) | Node::Grad([f, x]) | Node::Hess([f, x]) => {
+            Node::Call([f, x]) | Node::Grad([f, x]) | Node::Hess([f, x]) | Node::JacF([f, x]) => {
                 let Node::Leaf(Leaf::Fn(fid)) = &e[*f] else {
                     return Err(EvalError(
                         "a call of something that is not a function".into(),
@@ -216,8 +216,9 @@ impl Evaluator<'_> {
                     _ => go(*x, b)?,
                 };
                 match &e[id] {
-                    Node::Call(_) => Mat::scalar(func.value(&arg)?),
+                    Node::Call(_) => func.value_mat(&arg)?,
                     Node::Grad(_) => func.grad(&arg)?,
+                    Node::JacF(_) => func.jac(&arg)?,
                     _ => func.hess(&arg)?,
                 }
             }

@@ -227,6 +227,9 @@ mod language {
             "grad" = Grad([Id; 2]),
             // `(hess f a)`: its Hessian.
             "hess" = Hess([Id; 2]),
+            // `(jacf f a)`: the Jacobian of a vector-valued declared
+            // function, written `jac f(a)`.
+            "jacf" = JacF([Id; 2]),
             // `(sum t e)`: `e` summed over every value of index `t`.
             "sum" = Sum([Id; 2]),
             // `(sumall e)`: the sum of the entries of `e`, written `sum(e)`.
@@ -321,6 +324,8 @@ pub struct LeafShapeTable {
     pub vars: Vec<Shape>,
     /// Function argument shapes.
     pub fns: Vec<Shape>,
+    /// Function value shapes.
+    pub fn_values: Vec<Shape>,
 }
 
 impl LeafShapes for LeafShapeTable {
@@ -344,6 +349,13 @@ impl LeafShapes for LeafShapeTable {
             .cloned()
             .unwrap_or_else(Shape::scalar)
     }
+
+    fn fn_codomain(&self, f: u32) -> Shape {
+        self.fn_values
+            .get(f as usize)
+            .cloned()
+            .unwrap_or_else(Shape::scalar)
+    }
 }
 
 impl LeafShapes for Symbols {
@@ -357,6 +369,10 @@ impl LeafShapes for Symbols {
 
     fn fn_domain(&self, f: u32) -> Shape {
         self.shapes.fn_domain(f)
+    }
+
+    fn fn_codomain(&self, f: u32) -> Shape {
+        self.shapes.fn_codomain(f)
     }
 }
 
@@ -451,6 +467,11 @@ pub trait LeafShapes {
     }
     /// The argument shape of a declared function.
     fn fn_domain(&self, f: u32) -> Shape;
+    /// The value shape of a declared function (a scalar unless declared
+    /// vector-valued).
+    fn fn_codomain(&self, _f: u32) -> Shape {
+        Shape::scalar()
+    }
 }
 
 /// Every node of `expr` in order, with its children's positions.

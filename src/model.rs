@@ -68,8 +68,10 @@ pub struct VarDecl {
 pub struct FnDecl {
     /// Its name.
     pub name: String,
-    /// Its argument's shape; the value is a scalar.
+    /// Its argument's shape.
     pub domain: Shape,
+    /// Its value's shape: a scalar, or a vector (`fn f : H -> H`).
+    pub codomain: Shape,
     /// Where it is declared.
     pub span: Span,
 }
@@ -487,5 +489,11 @@ impl LeafShapes for Model {
         self.fns
             .get(f as usize)
             .map_or_else(Shape::scalar, |d| d.domain.clone())
+    }
+
+    fn fn_codomain(&self, f: u32) -> Shape {
+        self.fns
+            .get(f as usize)
+            .map_or_else(Shape::scalar, |d| d.codomain.clone())
     }
 }

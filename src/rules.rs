@@ -235,6 +235,28 @@ where
     built_with(name, searcher, vec![Box::new(cond) as Cond], f)
 }
 
+/// The function of `?f` (a `Leaf::Fn`) takes vectors as values.
+fn fn_values_vectors(eg: &Graph, f: Id) -> bool {
+    eg[f].nodes.iter().any(|n| match n {
+        crate::ir::Node::Leaf(crate::ir::Leaf::Fn(k)) => {
+            !eg.analysis.leaves().fn_codomain(*k).is_scalar()
+        }
+        _ => false,
+    })
+}
+
+/// `?f` is a scalar-valued declared function.
+pub fn fn_scalar(f: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let f = var(f);
+    move |eg, _, s| !fn_values_vectors(eg, s[f])
+}
+
+/// `?f` is a vector-valued declared function.
+pub fn fn_vector(f: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let f = var(f);
+    move |eg, _, s| fn_values_vectors(eg, s[f])
+}
+
 /// `?v` is a square matrix (not a scalar).
 pub fn is_square_matrix(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     let v = var(v);

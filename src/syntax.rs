@@ -99,6 +99,7 @@ fn phrase(rule: Rule) -> Option<&'static str> {
         kw_jacobian => "`jacobian`",
         kw_grad => "`grad`",
         kw_hess => "`hess`",
+        kw_jac => "`jac`",
         kw_adjoints | adjoints_req => "`adjoints`",
         kw_inverse | inverse_req => "`inverse`",
         kw_det | det_req => "`det(J)`",
@@ -117,7 +118,7 @@ fn phrase(rule: Rule) -> Option<&'static str> {
         index_item | index_var | signed_int => "an index such as `t-1`",
         offset_op => "an offset such as `-1`",
         expr | term | unary | power | postfix | paren | call | deriv_call | grad_call
-        | hess_call | block | block_row => "an expression",
+        | hess_call | jac_call | block | block_row => "an expression",
         add_op => "an operator",
         mul_op => "an operator",
         neg_op => "an expression",
@@ -220,7 +221,15 @@ fn syntax_error(text: &str, err: &pest::error::Error<Rule>) -> Diagnostic {
     expected.remove("`_`");
     // Words that start an expression are covered by "an expression".
     if expected.contains("an expression") {
-        for w in ["`grad`", "`hess`", "`\u{3c3}`", "`\u{2207}`", "`σ`", "`∇`"] {
+        for w in [
+            "`grad`",
+            "`hess`",
+            "`jac`",
+            "`\u{3c3}`",
+            "`\u{2207}`",
+            "`σ`",
+            "`∇`",
+        ] {
             expected.remove(w);
         }
     }

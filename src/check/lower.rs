@@ -114,15 +114,36 @@ impl<'c> Lowerer<'c> {
             }
             ExprKind::Binary(op, a, b) => self.binary(e, *op, a, b),
             ExprKind::Call { name, prime, args } => self.call(e, name, *prime, args),
-            ExprKind::Grad(f, a) | ExprKind::Hess(f, a) => {
+            ExprKind::Grad(f, a) | ExprKind::Hess(f, a) | ExprKind::Jac(f, a) => {
                 let is_grad = matches!(e.kind, ExprKind::Grad(..));
+                let is_jac = matches!(e.kind, ExprKind::Jac(..));
                 let fid = self.function(f)?;
                 let domain = self.ck.model.fns[fid as usize].domain.clone();
+                let codomain = self.ck.model.fns[fid as usize].codomain.clone();
+                if is_jac == codomain.is_scalar() {
+                    let (message, hint) = if is_jac {
+                        (
+                            format!("`{}` is scalar-valued: its derivative is a gradient", f.name),
+                            format!("write `grad {}(...)`, or declare `fn {} : ... -> H` for a vector-valued function", f.name, f.name),
+                        )
+                    } else {
+                        (
+                            format!("`{}` is vector-valued: its derivative is a Jacobian", f.name),
+                            format!("write `jac {}(...)`; `grad` and `hess` take a scalar-valued function", f.name),
+                        )
+                    };
+                    return Err(
+                        Diagnostic::new(e.span, message, "wrong derivative form").hint(hint)
+                    );
+                }
                 let (arg, s) = self.expr(a)?;
                 let s = self.constant_fits(arg, s, &domain);
                 self.check_fn_arg(f, &domain, s.as_ref(), a.span)?;
                 let fnode = self.b.leaf(Leaf::Fn(fid));
-                if is_grad {
+                if is_jac {
+                    let shape = Shape::matrix(codomain.rows.clone(), domain.rows.clone());
+                    Ok((self.b.add(Node::JacF([fnode, arg])), Some(shape)))
+                } else if is_grad {
                     Ok((self.b.add(Node::Grad([fnode, arg])), Some(domain)))
                 } else {
                     let n = domain.rows.clone();
@@ -831,7 +852,8 @@ impl<'c> Lowerer<'c> {
                 let s = self.constant_fits(ia, s, &domain);
                 self.check_fn_arg(name, &domain, s.as_ref(), a.span)?;
                 let f = self.b.leaf(Leaf::Fn(fid));
-                Ok((self.b.add(Node::Call([f, ia])), Some(Shape::scalar())))
+                let codomain = self.ck.model.fns[fid as usize].codomain.clone();
+                Ok((self.b.add(Node::Call([f, ia])), Some(codomain)))
             }
         }
     }

@@ -76,7 +76,12 @@ fn nonlinear_context(expr: &RecExpr<Node>, leaf: &Leaf) -> Option<RecExpr<Node>>
         };
         let nonlinear = has[k]
             && match n {
-                Node::Call(_) | Node::Grad(_) | Node::Hess(_) | Node::Det(_) | Node::Inv(_) => true,
+                Node::Call(_)
+                | Node::Grad(_)
+                | Node::Hess(_)
+                | Node::JacF(_)
+                | Node::Det(_)
+                | Node::Inv(_) => true,
                 Node::Pow(_) | Node::Div([_, _]) => true,
                 Node::Had([a, b]) | Node::Mul([a, b]) => {
                     has[usize::from(*a)] && has[usize::from(*b)]

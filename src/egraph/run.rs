@@ -25,6 +25,7 @@ impl ShapeTable {
             params: model.params.iter().map(|p| p.shape.clone()).collect(),
             vars: model.vars.iter().map(|v| v.shape.clone()).collect(),
             fns: model.fns.iter().map(|f| f.domain.clone()).collect(),
+            fn_values: model.fns.iter().map(|f| f.codomain.clone()).collect(),
         }
     }
 }

@@ -57,15 +57,58 @@ impl Rng {
 
 /// A smooth scalar function of a vector standing in for a declared `fn`:
 /// `F(v) = sum_k a_k tanh(w_k . v + c_k) + v^T S v / 2 + b . v`, so its
-/// gradient and Hessian are nontrivial and depend on `v`.
+/// gradient and Hessian are nontrivial and depend on `v`. A vector-valued
+/// function (`fn f : D -> H`) is `f(v) = tanh(M v + c) + A v` instead, its
+/// Jacobian `diag(1 - tanh(M v + c)^2) M + A`.
 #[derive(Debug, Clone)]
 pub struct TestFn {
     terms: Vec<(f64, Mat, f64)>,
     s: Mat,
     b: Mat,
+    /// `(M, c, A)` of a vector-valued function.
+    vector: Option<(Mat, Mat, Mat)>,
 }
 
 impl TestFn {
+    /// The stand-in for a function of `n`-vectors whose values are
+    /// `m`-vectors (`m = 0`: scalar-valued).
+    fn with_values(rng: &mut Rng, n: usize, m: usize) -> TestFn {
+        let mut f = TestFn::new(rng, n);
+        if m > 0 {
+            f.vector = Some((rng.mat(m, n), rng.mat(m, 1), rng.mat(m, n)));
+        }
+        f
+    }
+
+    /// `f(v)`: a scalar, or a vector for a vector-valued function.
+    pub fn value_mat(&self, v: &Mat) -> Result<Mat> {
+        match &self.vector {
+            None => Ok(Mat::scalar(self.value(v)?)),
+            Some((m, c, a)) => {
+                self.check(v)?;
+                m.mul(v)?.add(c)?.map(f64::tanh).add(&a.mul(v)?)
+            }
+        }
+    }
+
+    /// `jac f(v)`, the Jacobian of a vector-valued function.
+    pub fn jac(&self, v: &Mat) -> Result<Mat> {
+        self.check(v)?;
+        let Some((m, c, a)) = &self.vector else {
+            return Err(EvalError("the Jacobian of a scalar-valued function".into()));
+        };
+        let slope = m.mul(v)?.add(c)?.map(|x| 1.0 - x.tanh() * x.tanh());
+        slope.diag()?.mul(m)?.add(a)
+    }
+
+    /// The adjoint that `g`, flowing back through `f(v)`, gives `v`.
+    pub fn vjp(&self, v: &Mat, g: &Mat) -> Result<Mat> {
+        match &self.vector {
+            None => Ok(self.grad(v)?.scale(g.as_scalar()?)),
+            Some(_) => self.jac(v)?.transpose().mul(g),
+        }
+    }
+
     fn new(rng: &mut Rng, n: usize) -> TestFn {
         let terms = (0..3)
             .map(|_| (rng.entry(), rng.mat(n, 1), rng.entry()))
@@ -79,6 +122,7 @@ impl TestFn {
             terms,
             s,
             b: rng.mat(n, 1),
+            vector: None,
         }
     }
 
@@ -256,7 +300,12 @@ impl<'m> Instance<'m> {
         let mut fns = Vec::new();
         for (k, f) in model.fns.iter().enumerate() {
             let mut rng = Rng::new(seed, &[2, k as i64]);
-            fns.push(TestFn::new(&mut rng, size(&f.domain.rows)?));
+            let values = if f.codomain.is_scalar() {
+                0
+            } else {
+                size(&f.codomain.rows)?
+            };
+            fns.push(TestFn::with_values(&mut rng, size(&f.domain.rows)?, values));
         }
         let sizes = model
             .vars

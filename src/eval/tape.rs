@@ -250,6 +250,9 @@ impl<'i> Tape<'i> {
                 let v = val(self, a).transpose();
                 self.push(Op::Trans(a), v)
             }
+            Node::JacF(_) => return Err(err(
+                "the derivative of `jac f(x)` needs second derivatives of a vector-valued function",
+            )),
             Node::Call([f, x]) | Node::Grad([f, x]) | Node::Hess([f, x]) => {
                 let Node::Leaf(Leaf::Fn(fid)) = &e[*f] else {
                     return Err(err("a call of something that is not a function"));
@@ -261,7 +264,7 @@ impl<'i> Tape<'i> {
                 };
                 let arg = val(self, a);
                 match &e[id] {
-                    Node::Call(_) => self.push(Op::Call(*fid, a), Mat::scalar(func.value(&arg)?)),
+                    Node::Call(_) => self.push(Op::Call(*fid, a), func.value_mat(&arg)?),
                     Node::Grad(_) => self.push(Op::Grad(*fid, a), func.grad(&arg)?),
                     _ => self.push(Op::Hess(*fid, a), func.hess(&arg)?),
                 }
@@ -440,8 +443,8 @@ impl<'i> Tape<'i> {
                     give(*a, g.had(&slope)?)?;
                 }
                 Op::Call(f, a) => {
-                    let grad = self.inst.func(*f)?.grad(v(*a))?;
-                    give(*a, grad.scale(g.as_scalar()?))?;
+                    let d = self.inst.func(*f)?.vjp(v(*a), &g)?;
+                    give(*a, d)?;
                 }
                 Op::Grad(f, a) => {
                     let hess = self.inst.func(*f)?.hess(v(*a))?;

@@ -286,7 +286,24 @@ impl Analysis<Node> for Meta {
                     konst: konst.map(Poly::constant),
                 };
             }
-            Node::Call(_) | Node::Det(_) | Node::Trace(_) => (None, None),
+            Node::Call([f, _]) => {
+                let s = match &eg[*f].nodes.first() {
+                    Some(Node::Leaf(Leaf::Fn(fid))) => eg.analysis.leaves.fn_codomain(*fid),
+                    _ => Shape::scalar(),
+                };
+                (Some(s), None)
+            }
+            Node::JacF([f, _]) => {
+                let s = match &eg[*f].nodes.first() {
+                    Some(Node::Leaf(Leaf::Fn(fid))) => Shape::matrix(
+                        eg.analysis.leaves.fn_codomain(*fid).rows,
+                        eg.analysis.leaves.fn_domain(*fid).rows,
+                    ),
+                    _ => Shape::scalar(),
+                };
+                (Some(s), None)
+            }
+            Node::Det(_) | Node::Trace(_) => (None, None),
             Node::SumAll(a) => {
                 let zero = k(a).is_some_and(|p| p.is_zero());
                 (None, zero.then(Poly::zero))

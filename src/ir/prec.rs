@@ -219,9 +219,20 @@ pub fn shapes(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Vec<Option<Shape
             },
             Node::Div([a, _]) | Node::Pow([a, _]) => of(a),
             Node::Trans(a) => of(a).map(|s| s.transpose()),
-            Node::Call(_) | Node::SumAll(_) | Node::Prod(_) | Node::Det(_) | Node::Trace(_) => {
+            Node::SumAll(_) | Node::Prod(_) | Node::Det(_) | Node::Trace(_) => {
                 Some(Shape::scalar())
             }
+            Node::Call([f, _]) => match &expr[*f] {
+                Node::Leaf(Leaf::Fn(k)) => Some(leaves.fn_codomain(*k)),
+                _ => None,
+            },
+            Node::JacF([f, _]) => match &expr[*f] {
+                Node::Leaf(Leaf::Fn(k)) => Some(Shape::matrix(
+                    leaves.fn_codomain(*k).rows,
+                    leaves.fn_domain(*k).rows,
+                )),
+                _ => None,
+            },
             Node::Grad([f, _]) => match &expr[*f] {
                 Node::Leaf(Leaf::Fn(k)) => Some(leaves.fn_domain(*k)),
                 _ => None,

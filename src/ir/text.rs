@@ -165,7 +165,7 @@ impl Plain<'_> {
             }
             Node::Num(r) => self.out.push_str(&number(r, abs)),
             Node::Leaf(l) => self.out.push_str(&leaf(self.symbols, l)),
-            Node::Call([f, a]) | Node::Grad([f, a]) | Node::Hess([f, a]) => {
+            Node::Call([f, a]) | Node::Grad([f, a]) | Node::Hess([f, a]) | Node::JacF([f, a]) => {
                 let name = match &self.expr[*f] {
                     Node::Leaf(l) => leaf(self.symbols, l),
                     _ => "?".to_owned(),
@@ -173,6 +173,7 @@ impl Plain<'_> {
                 let name = match node {
                     Node::Grad(_) => format!("grad {name}"),
                     Node::Hess(_) => format!("hess {name}"),
+                    Node::JacF(_) => format!("jac {name}"),
                     _ => name,
                 };
                 self.call(&name, &[*a]);

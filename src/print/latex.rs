@@ -706,6 +706,11 @@ impl Latex<'_> {
                 self.out.push_str(&format!("\\nabla^2 {f}"));
                 self.args(&[*a]);
             }
+            Node::JacF([f, a]) => {
+                let f = self.fn_name(*f);
+                self.out.push_str(&format!("J_{{{f}}}"));
+                self.args(&[*a]);
+            }
             Node::Sum([t, e]) => {
                 self.out.push_str("\\sum_{");
                 self.node(*t, false);

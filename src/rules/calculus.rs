@@ -166,7 +166,8 @@ pub fn rules() -> Vec<Rewrite> {
         guarded(&format!("d-chain-{f}"), &format!("(vjp ?b ?x ({f} ?u))"), &format!("(vjp (.* ?b ({f}' ?u)) ?x ?u)"), vec![Box::new(chain(&["?u"]))])
     }));
     rules.extend([
-        rule!("d-chain-fn";     "(vjp ?b ?x (call ?f ?u))"    => "(vjp (* ?b (grad ?f ?u)) ?x ?u)" if chain(&["?u"])),
+        rule!("d-chain-fn";     "(vjp ?b ?x (call ?f ?u))"    => "(vjp (* ?b (grad ?f ?u)) ?x ?u)" if chain(&["?u"]) if super::fn_scalar("?f")),
+        rule!("d-chain-vec-fn"; "(vjp ?b ?x (call ?f ?u))"    => "(vjp (* (T (jacf ?f ?u)) ?b) ?x ?u)" if chain(&["?u"]) if super::fn_vector("?f")),
         rule!("d-chain-grad";   "(vjp ?b ?x (grad ?f ?u))"    => "(vjp (* (hess ?f ?u) ?b) ?x ?u)" if chain(&["?u"])),
         rule!("d-det";          "(vjp ?b ?x (det ?m))"        => "(vjp (* (* ?b (det ?m)) (T (inv ?m))) ?x ?m)" if chain(&["?m"])),
         rule!("d-inv";          "(vjp ?b ?x (inv ?m))"        => "(vjp (neg (* (* (T (inv ?m)) ?b) (T (inv ?m)))) ?x ?m)" if chain(&["?m"])),

@@ -109,7 +109,8 @@ pub fn rules() -> Vec<Rewrite> {
         guarded(&format!("jac-chain-{f}"), &format!("(jac ?x ({f} ?u))"), &format!("(* (diag ({f}' ?u)) (jac ?x ?u))"), vec![Box::new(depends(&["?u"]))])
     }));
     rules.extend([
-        rule!("jac-chain-fn";    "(jac ?x (call ?f ?u))"    => "(* (T (grad ?f ?u)) (jac ?x ?u))" if depends(&["?u"])),
+        rule!("jac-chain-fn";    "(jac ?x (call ?f ?u))"    => "(* (T (grad ?f ?u)) (jac ?x ?u))" if depends(&["?u"]) if super::fn_scalar("?f")),
+        rule!("jac-chain-vec-fn"; "(jac ?x (call ?f ?u))"   => "(* (jacf ?f ?u) (jac ?x ?u))" if depends(&["?u"]) if super::fn_vector("?f")),
         rule!("jac-chain-grad";  "(jac ?x (grad ?f ?u))"    => "(* (hess ?f ?u) (jac ?x ?u))" if depends(&["?u"])),
         rule!("jac-sum";         "(jac ?x (sum ?i ?e))"     => "(sum ?i (jac ?x ?e))" if depends(&["?e"]) if free_of_bound(&["?x"])),
     ]);

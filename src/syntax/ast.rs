@@ -294,7 +294,7 @@ impl Expr {
             match &e.kind {
                 ExprKind::Num(_) | ExprKind::Ref(_) => {}
                 ExprKind::Neg(a) | ExprKind::Transpose(a) | ExprKind::Paren(a) => stack.push(a),
-                ExprKind::Grad(_, a) | ExprKind::Hess(_, a) => stack.push(a),
+                ExprKind::Grad(_, a) | ExprKind::Hess(_, a) | ExprKind::Jac(_, a) => stack.push(a),
                 ExprKind::Binary(_, a, b) => {
                     stack.push(a);
                     stack.push(b);
@@ -333,6 +333,8 @@ pub enum ExprKind {
     Grad(Ident, Box<Expr>),
     /// `hess F(a)`.
     Hess(Ident, Box<Expr>),
+    /// `jac f(a)`.
+    Jac(Ident, Box<Expr>),
     /// `[A, B; C, D]`.
     Block(Vec<Vec<Expr>>),
     /// `(a)`.

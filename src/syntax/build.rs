@@ -615,17 +615,17 @@ impl Builder {
                     depth + 1,
                 ))
             }
-            Rule::grad_call | Rule::hess_call => {
+            Rule::grad_call | Rule::hess_call | Rule::jac_call => {
                 let parts = inner(pair);
                 let (f, arg) = match parts.as_slice() {
                     [_, f, a] => (ident(f), a.clone()),
                     _ => return Err(err()),
                 };
                 let (a, d) = self.expr_depth(arg)?;
-                let kind = if rule == Rule::grad_call {
-                    ExprKind::Grad(f, Box::new(a))
-                } else {
-                    ExprKind::Hess(f, Box::new(a))
+                let kind = match rule {
+                    Rule::grad_call => ExprKind::Grad(f, Box::new(a)),
+                    Rule::jac_call => ExprKind::Jac(f, Box::new(a)),
+                    _ => ExprKind::Hess(f, Box::new(a)),
                 };
                 Ok((Expr { kind, span: sp }, d + 1))
             }

@@ -226,7 +226,7 @@ fn node_cost(
             let m = big(at(a).shape.rows.sub(&Poly::int(1)))?;
             Cost::add_to(&mut cost.adds, &m)?;
         }
-        Node::Call([f, _]) | Node::Grad([f, _]) | Node::Hess([f, _]) => {
+        Node::Call([f, _]) | Node::Grad([f, _]) | Node::Hess([f, _]) | Node::JacF([f, _]) => {
             let name = match &nodes[usize::from(*f)] {
                 Node::Leaf(Leaf::Fn(k)) => model.symbols.func(*k).to_owned(),
                 _ => "?".to_owned(),
@@ -234,6 +234,7 @@ fn node_cost(
             cost.uncosted.insert(match node {
                 Node::Call(_) => format!("calls of {name}"),
                 Node::Grad(_) => format!("grad {name}"),
+                Node::JacF(_) => format!("jac {name}"),
                 _ => format!("hess {name}"),
             });
         }
@@ -282,8 +283,16 @@ fn shape_of(model: &Model, nodes: &[Node], node: &Node, info: &[Info]) -> Shape 
         Node::Neg(a) | Node::Div([a, _]) | Node::Pow([a, _]) | Node::Inv(a) => at(a),
         Node::Sum([_, e]) => at(e),
         Node::Trans(a) => at(a).transpose(),
-        Node::Call(_) | Node::Det(_) | Node::Trace(_) | Node::SumAll(_) | Node::Prod(_) => {
-            Shape::scalar()
+        Node::Det(_) | Node::Trace(_) | Node::SumAll(_) | Node::Prod(_) => Shape::scalar(),
+        Node::Call([f, _]) | Node::JacF([f, _]) => {
+            let (d, c) = match &nodes[usize::from(*f)] {
+                Node::Leaf(Leaf::Fn(k)) => (model.fn_domain(*k), model.fn_codomain(*k)),
+                _ => (Shape::scalar(), Shape::scalar()),
+            };
+            match node {
+                Node::Call(_) => c,
+                _ => Shape::matrix(c.rows, d.rows),
+            }
         }
         Node::Grad([f, _]) | Node::Hess([f, _]) => {
             let d = match &nodes[usize::from(*f)] {
