@@ -69,12 +69,22 @@ fn offset_text(o: i64) -> String {
 struct Decls {
     params: Vec<(String, String)>,
     fns: Vec<(String, &'static str)>,
+    /// Vector-valued functions, each of one size's vectors to themselves.
+    vfns: Vec<(String, &'static str)>,
 }
 
 impl Decls {
     fn param(&mut self, name: String, shape: String) -> String {
         if !self.params.iter().any(|(n, _)| *n == name) {
             self.params.push((name.clone(), shape));
+        }
+        name
+    }
+
+    fn vfunc(&mut self, dim: &'static str) -> String {
+        let name = format!("G{dim}");
+        if !self.vfns.iter().any(|(n, _)| *n == name) {
+            self.vfns.push((name.clone(), dim));
         }
         name
     }
@@ -169,7 +179,12 @@ fn term(t: &mut Tape<'_>, vars: &[Var], i: usize, decls: &mut Decls, depth: usiz
                 "gelu_tanh",
             ];
             let a = term(t, vars, i, decls, depth + 1);
-            format!("{}({a})", ACTS[t.pick(ACTS.len())])
+            // Or a vector-valued function left abstract.
+            let k = t.pick(ACTS.len() + 1);
+            match ACTS.get(k) {
+                Some(act) => format!("{act}({a})"),
+                None => format!("{}({a})", decls.vfunc(dim)),
+            }
         }
         10 => {
             // An elementwise quotient by a positive value.
@@ -299,6 +314,9 @@ fn sequence(t: &mut Tape<'_>) -> String {
     }
     for (f, d) in &decls.fns {
         let _ = writeln!(out, "fn {f} : {d} -> scalar");
+    }
+    for (f, d) in &decls.vfns {
+        let _ = writeln!(out, "fn {f} : {d} -> {d}");
     }
     out.push_str(&inits);
     out.push_str(&body);
@@ -524,11 +542,12 @@ fn the_generator_covers_its_shapes() {
             ("[T-1])", "a fixed step before the last"),
             ("[1])", "a fixed step at the start"),
             ("= tanh(Po", "a read-out at a fixed step"),
+            (" -> D\n", "a vector-valued function"),
         ] {
             if s.contains(mark) {
                 seen.insert(what);
             }
         }
     }
-    assert_eq!(seen.len(), 23, "{seen:?}");
+    assert_eq!(seen.len(), 24, "{seen:?}");
 }
