@@ -16,6 +16,7 @@ fn verdicts_match_the_grading_comments() {
         "derivations/lstm_grading.deriv",
         "tests/grading/relu_mistakes.deriv",
         "tests/grading/last_step_mistakes.deriv",
+        "tests/grading/planar_flow_mistakes.deriv",
     ] {
         grading_comments_hold(path);
     }

@@ -57,6 +57,10 @@ fn identities_of_the_algebra_share_a_normal_form() {
     let m = model();
     for (a, b) in [
         ("A * (B * y)", "(A * B) * y"),
+        // Derivative forms are written with the activation table's
+        // identities.
+        ("tanh'(y) .* z", "z .* (1 - tanh(y)^2)"),
+        ("sigma'(y)", "sigma(y) .* (1 - sigma(y))"),
         // A product of matrices that is a scalar commutes like one.
         ("(s * y^T) * z", "z^T * y * s"),
         ("1 + ((1 - s^2) * y^T) * z", "1 + z^T * y * (1 - s^2)"),
@@ -100,6 +104,8 @@ fn different_values_have_different_normal_forms() {
     for (a, b) in [
         ("A * B * y", "B * A * y"),
         ("(s * y^T) * z", "s * (y^T * y)"),
+        ("tanh'(y)", "1 - tanh(y)"),
+        ("sigma'(y)", "tanh'(y)"),
         ("(s * y^T) * A * z", "s * (z^T * A * y)"),
         ("A^T * y", "A * y"),
         ("diag(h) * y", "h + y"),

@@ -495,5 +495,49 @@ pub fn normal_form(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<Stri
 /// Whether two expressions have one normal form (see the module
 /// documentation): then they are equal.
 pub fn same(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShapes) -> bool {
-    matches!((normal_form(a, leaves), normal_form(b, leaves)), (Some(x), Some(y)) if x == y)
+    let (a, b) = (unprimed(a), unprimed(b));
+    matches!((normal_form(&a, leaves), normal_form(&b, leaves)), (Some(x), Some(y)) if x == y)
+}
+
+/// `expr` with every derivative form of an activation written with its
+/// identity from the activation table (`tanh'(u)` is `1 - tanh(u)^2`,
+/// `relu'(u)` is `step(u)`), so that a claim written either way has one
+/// normal form. Each identity is exact: it is the table's own.
+fn unprimed(expr: &RecExpr<Node>) -> RecExpr<Node> {
+    use egg::{ENodeOrVar, Pattern};
+    let nodes = expr.as_ref();
+    let mut b = super::build::ExprBuilder::new();
+    let mut map: Vec<Id> = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        let id = match n.as_act() {
+            Some((act, true, arg)) => {
+                let u = map[usize::from(arg)];
+                let pattern = act
+                    .row()
+                    .identity
+                    .and_then(|p| p.parse::<Pattern<Node>>().ok());
+                match pattern {
+                    Some(p) => {
+                        let ast = p.ast.as_ref();
+                        let mut at: Vec<Id> = Vec::with_capacity(ast.len());
+                        for x in ast {
+                            let id = match x {
+                                ENodeOrVar::Var(_) => u,
+                                ENodeOrVar::ENode(e) => {
+                                    b.add(e.clone().map_children(|c| at[usize::from(c)]))
+                                }
+                            };
+                            at.push(id);
+                        }
+                        at.last().copied().unwrap_or(u)
+                    }
+                    None => b.add(n.clone().map_children(|c| map[usize::from(c)])),
+                }
+            }
+            _ => b.add(n.clone().map_children(|c| map[usize::from(c)])),
+        };
+        map.push(id);
+    }
+    let root = map.last().copied().unwrap_or_else(|| Id::from(0));
+    b.finish(root)
 }

@@ -152,7 +152,7 @@ fn render(st: &dyn Style, s: &Symbols, n: &Note, latex_math: bool) -> String {
             st.text(why),
         ),
         Note::Proof(kind) => st.text(match kind {
-            ProofKind::NormalForm => "proved by their normal form: both sides are the same once sums, products, transposes and elementwise products are rearranged by the identities of the algebra",
+            ProofKind::NormalForm => "proved by their normal form: both sides are the same once sums, products, transposes and elementwise products are rearranged by the identities of the algebra and derivative forms such as tanh' are written out",
             ProofKind::Rewrites => "proved by the rewrite rules: the two sides meet in an e-graph (activation identities, named forward values, assumptions)",
             ProofKind::Polynomial => "proved as equal polynomials in the dims",
         }),
