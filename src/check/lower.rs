@@ -597,6 +597,23 @@ impl<'c> Lowerer<'c> {
         } else {
             name.name.as_str()
         };
+        if fname == "leaky_relu" && !prime && args.len() == 2 {
+            // `leaky_relu(a, s)`: the slope `s` a scalar (a parameter, so
+            // that it is learned, or a number), written out as
+            // `relu(a) - s * relu(-a)`, which is `a` for `a > 0` and `s * a`
+            // otherwise.
+            let (ia, sa) = self.expr(&args[0])?;
+            let (is, ss) = self.expr(&args[1])?;
+            if ss.as_ref().is_some_and(|x| !x.is_scalar()) {
+                return Err(Diagnostic::new(args[1].span, "the slope of `leaky_relu` is not a scalar", "not a scalar")
+                    .hint("write `leaky_relu(a, s)` with a scalar slope `s`, such as a `param s : scalar` or `1/10`; a slope per entry is `relu(a) - s .* relu(-a)`"));
+            }
+            let pos = self.b.add(Node::act(Act::Relu, false, ia));
+            let neg_a = self.b.add(Node::Neg(ia));
+            let neg = self.b.add(Node::act(Act::Relu, false, neg_a));
+            let scaled = self.b.add(Node::Mul([is, neg]));
+            return Ok((self.b.add(Node::Sub([pos, scaled])), sa));
+        }
         if let Some(act) = Act::from_name(fname) {
             let [a] = self.one_arg(e, name, args, 1)? else {
                 unreachable_arity(e)?
