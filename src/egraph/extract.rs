@@ -57,6 +57,9 @@ pub fn readable_cost(
         Node::Prod(_) => (3, 1),
         Node::Div(_) => (3, 1),
         Node::Leaf(_) | Node::Num(_) => (1, 1),
+        // A sum of one value with itself reads worse than twice it:
+        // `2 * y` beats `y + y`, which would otherwise cost the same.
+        Node::Add([a, b]) if a == b => (3, 1),
         _ => (2, 1),
     };
     enode.fold(own, |sum, id| {
