@@ -466,3 +466,22 @@ fn sums_need_ranges_that_are_never_empty() {
         &format!("dim H, S\nindex s in 0..S-1\n{body}"),
     );
 }
+
+/// The elementwise work note counts in words: one addition, several
+/// multiplications.
+#[test]
+fn elementwise_work_reads_as_english() {
+    let r = run(
+        "words.deriv",
+        "dim D\nparam v : D\ninput x : D\ny = prod(exp(v)) + prod(x)\nloss L = y\ncount macs y\n",
+    );
+    let text = deriv::print::render(
+        &r.key,
+        deriv::print::Format::Text,
+        &deriv::print::PrintOptions::default(),
+    );
+    assert!(
+        text.contains("1 addition, (2*D - 2) multiplications, exp on D entries"),
+        "{text}"
+    );
+}

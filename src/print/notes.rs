@@ -91,13 +91,25 @@ fn listed(names: &[String]) -> String {
     }
 }
 
+/// A count with its noun, singular for exactly one: `1 addition`,
+/// `2*H additions`, `H entries`.
+fn counted(st: &dyn Style, s: &Symbols, n: &Poly, noun: &str) -> String {
+    let one = n.as_constant().is_some_and(|c| c.is_one());
+    let noun = match (one, noun.strip_suffix('y')) {
+        (true, _) => noun.to_owned(),
+        (false, Some(stem)) => format!("{stem}ies"),
+        (false, None) => format!("{noun}s"),
+    };
+    format!("{} {noun}", st.size(s, n))
+}
+
 fn elementwise(st: &dyn Style, s: &Symbols, w: &Elementwise) -> String {
     let mut parts = Vec::new();
     if !w.adds.is_zero() {
-        parts.push(format!("{} additions", st.size(s, &w.adds)));
+        parts.push(counted(st, s, &w.adds, "addition"));
     }
     if !w.muls.is_zero() {
-        parts.push(format!("{} multiplications", st.size(s, &w.muls)));
+        parts.push(counted(st, s, &w.muls, "multiplication"));
     }
     for (f, n) in &w.funcs {
         let name = if f == "^" {
@@ -105,7 +117,7 @@ fn elementwise(st: &dyn Style, s: &Symbols, w: &Elementwise) -> String {
         } else {
             st.text(f)
         };
-        parts.push(format!("{name} on {} entries", st.size(s, n)));
+        parts.push(format!("{name} on {}", counted(st, s, n, "entry")));
     }
     if parts.is_empty() {
         "no elementwise work beside the MACs".to_owned()
