@@ -1064,10 +1064,7 @@ impl Checker {
                     let want = decl.indices[pos];
                     if let Some(&(Named::Dim(d), _)) = self.names.get(&name.name) {
                         // `init b[T+1] = 0`: past the end of a range `1..T`.
-                        let end = self.model.indices[want as usize]
-                            .range
-                            .as_ref()
-                            .and_then(|(_, hi)| range_end(hi));
+                        let end = self.model.range_end(want);
                         match end {
                             Some((e, c)) if e == d => {
                                 any_fixed = true;
@@ -1253,20 +1250,6 @@ impl Checker {
         self.error(d);
     }
 
-    /// The first value of index `i`'s range, if it is a number (`1` for an
-    /// index without a declared range).
-    fn range_start(&self, i: u32) -> Option<i64> {
-        match self
-            .model
-            .indices
-            .get(i as usize)
-            .and_then(|d| d.range.as_ref())
-        {
-            Some((lo, _)) => lo.as_constant().and_then(|c| c.to_i64()),
-            None => Some(1),
-        }
-    }
-
     /// Boundary values sit outside the values an equation computes: an
     /// `init` inside the range would make the equation wrong at that one
     /// value. Values read past the end of a range that no `init` sets are
@@ -1283,7 +1266,7 @@ impl Checker {
             let outside = init.target.at.iter().enumerate().any(|(p, ix)| {
                 let (lower, upper) = domain.get(p).copied().unwrap_or((0, 0));
                 match *ix {
-                    Ix::Abs(a) => self
+                    Ix::Abs(a) => model
                         .range_start(decl.indices[p])
                         .is_none_or(|lo| a < lo.saturating_add(lower)),
                     Ix::End(_, k) => k > upper,
@@ -1371,16 +1354,9 @@ impl Checker {
         let mut need: Vec<(u32, i64)> = Vec::new();
         let span_of = |r: &Ref| -> Span {
             let uses = |e: &egg::RecExpr<Node>| {
-                e.as_ref().iter().any(|n| match n {
-                    Node::Leaf(Leaf::Var(u)) => {
-                        u.var == r.var
-                            && u.at.iter().zip(r.at.iter()).all(|(a, b)| match (a, b) {
-                                (Ix::Rel(..), Ix::Rel(..)) => true,
-                                _ => a == b,
-                            })
-                    }
-                    _ => false,
-                })
+                e.as_ref()
+                    .iter()
+                    .any(|n| matches!(n, Node::Leaf(Leaf::Var(u)) if model.step_of(u) == *r))
             };
             let stmt = model
                 .equations
@@ -1428,8 +1404,8 @@ impl Checker {
             // with the constant beside it.
             let range = |p: usize| -> (Option<i64>, Option<(u32, i64)>) {
                 let i = decl.indices[p];
-                let lo = self.range_start(i);
-                (lo, self.range_end_of(i))
+                let lo = self.model.range_start(i);
+                (lo, self.model.range_end(i))
             };
             for step in &steps {
                 for (p, ix) in step.at.iter().enumerate() {
@@ -1593,34 +1569,6 @@ impl Checker {
             self.error(d);
         }
     }
-}
-
-/// The dim and constant a range ends at, when it is one dim plus a
-/// constant (`T`, `T-1`): what a position such as `T+1` is written with.
-impl Checker {
-    /// The dim index `i`'s range ends at, and the constant beside it
-    /// (`1..T-1` ends at `T` and `-1`), if it ends at one dim.
-    pub(crate) fn range_end_of(&self, i: u32) -> Option<(u32, i64)> {
-        self.model
-            .indices
-            .get(i as usize)?
-            .range
-            .as_ref()
-            .and_then(|(_, hi)| range_end(hi))
-    }
-}
-
-fn range_end(hi: &Poly) -> Option<(u32, i64)> {
-    let mut dim = None;
-    let mut constant = 0i64;
-    for (m, c) in hi.terms() {
-        match m.0.as_slice() {
-            [] => constant = c.to_i64()?,
-            [(d, 1)] if c.is_one() && dim.is_none() => dim = Some(*d),
-            _ => return None,
-        }
-    }
-    dim.map(|d| (d, constant))
 }
 
 /// Calls `f` with every name referenced in `e` (references only).

@@ -337,12 +337,7 @@ impl Model {
             let Some(lo) = decl
                 .indices
                 .get(p)
-                .and_then(|&i| self.indices.get(i as usize))
-                .map_or(Some(1), |x| {
-                    x.range
-                        .as_ref()
-                        .map_or(Some(1), |(lo, _)| lo.as_constant().and_then(|c| c.to_i64()))
-                })
+                .map_or(Some(1), |&i| self.range_start(i))
             else {
                 continue;
             };
@@ -396,44 +391,68 @@ impl Model {
                 if r.var != v || r.at.iter().all(|ix| matches!(ix, Ix::Rel(..))) {
                     continue;
                 }
-                let computed = r.at.iter().enumerate().all(|(p, ix)| {
-                    let (lower, upper) = domain.get(p).copied().unwrap_or((0, 0));
-                    match *ix {
-                        Ix::Rel(..) => true,
-                        Ix::End(_, o) => o <= upper,
-                        Ix::Abs(a) => decl
-                            .indices
-                            .get(p)
-                            .and_then(|&i| self.indices.get(i as usize))
-                            .map_or(Some(1), |x| {
-                                x.range.as_ref().map_or(Some(1), |(lo, _)| {
-                                    lo.as_constant().and_then(|c| c.to_i64())
-                                })
-                            })
-                            .is_some_and(|lo| a >= lo.saturating_add(lower)),
-                    }
-                });
+                let computed =
+                    r.at.iter()
+                        .zip(&decl.indices)
+                        .enumerate()
+                        .all(|(p, (ix, &i))| {
+                            let (lower, upper) = domain.get(p).copied().unwrap_or((0, 0));
+                            match *ix {
+                                Ix::Rel(..) => true,
+                                Ix::End(_, o) => o <= upper,
+                                Ix::Abs(a) => self
+                                    .range_start(i)
+                                    .is_some_and(|lo| a >= lo.saturating_add(lower)),
+                            }
+                        });
                 if !computed {
                     continue;
                 }
-                let step = Ref {
-                    var: v,
-                    at: r
-                        .at
-                        .iter()
-                        .zip(&decl.indices)
-                        .map(|(ix, &i)| match *ix {
-                            Ix::Rel(..) => Ix::Rel(i, 0),
-                            fixed => fixed,
-                        })
-                        .collect(),
-                };
+                let step = self.step_of(r);
                 if !out.contains(&step) {
                     out.push(step);
                 }
             }
         }
         out
+    }
+
+    /// The step a reference names: its fixed positions as written, its
+    /// other positions plain (`h[i+1, G]` names the step `h[i, G]`).
+    pub fn step_of(&self, r: &Ref) -> Ref {
+        let indices = self
+            .vars
+            .get(r.var as usize)
+            .map_or(&[][..], |d| &d.indices[..]);
+        Ref {
+            var: r.var,
+            at: r
+                .at
+                .iter()
+                .zip(indices)
+                .map(|(ix, &i)| match *ix {
+                    Ix::Rel(..) => Ix::Rel(i, 0),
+                    fixed => fixed,
+                })
+                .collect(),
+        }
+    }
+
+    /// The first value of index `i`'s range, if it is a number (`1` for an
+    /// index without a declared range).
+    pub fn range_start(&self, i: u32) -> Option<i64> {
+        match self.indices.get(i as usize).and_then(|d| d.range.as_ref()) {
+            Some((lo, _)) => lo.as_constant().and_then(|c| c.to_i64()),
+            None => Some(1),
+        }
+    }
+
+    /// The dim index `i`'s range ends at and the constant beside it
+    /// (`1..T-1` ends at `T` and `-1`), if it ends at one dim plus a
+    /// constant: what a position such as `T+1` is written with.
+    pub fn range_end(&self, i: u32) -> Option<(u32, i64)> {
+        let (_, hi) = self.indices.get(i as usize)?.range.as_ref()?;
+        range_end(hi)
     }
 
     /// Whether the value of `v` at the index values `at` is one of its
@@ -496,4 +515,19 @@ impl LeafShapes for Model {
             .get(f as usize)
             .map_or_else(Shape::scalar, |d| d.codomain.clone())
     }
+}
+
+/// The dim and constant a range's end is, when it is one dim plus a
+/// constant (`T`, `T-1`).
+pub fn range_end(hi: &Poly) -> Option<(u32, i64)> {
+    let mut dim = None;
+    let mut constant = 0i64;
+    for (m, c) in hi.terms() {
+        match m.0.as_slice() {
+            [] => constant = c.to_i64()?,
+            [(d, 1)] if c.is_one() && dim.is_none() => dim = Some(*d),
+            _ => return None,
+        }
+    }
+    dim.map(|d| (d, constant))
 }

@@ -255,20 +255,18 @@ impl<'c> Lowerer<'c> {
             match item {
                 IndexItem::Const { value, .. } => at.push(Ix::Abs(*value)),
                 IndexItem::Var { name, offset, span } => {
-                    let alias = self
-                        .aliases
-                        .iter()
-                        .rev()
-                        .find(|(n, _)| *n == name.name)
-                        .map(|x| x.1);
-                    let i = match self.ck.names.get(&name.name) {
-                        _ if alias.is_some() => alias.unwrap_or_default(),
-                        Some(&(Named::Index(i), _)) => i,
-                        Some(&(Named::Dim(d), _)) => {
+                    let alias = self.aliases.iter().rev().find(|(n, _)| *n == name.name);
+                    let named = match alias {
+                        Some(&(_, i)) => Some(Named::Index(i)),
+                        None => self.ck.names.get(&name.name).map(|x| x.0),
+                    };
+                    let i = match named {
+                        Some(Named::Index(i)) => i,
+                        Some(Named::Dim(d)) => {
                             // `h[T]`, `h[T-1]`: a fixed step counted from
                             // the end of the range `1..T`.
                             let want = decl.indices[pos];
-                            match self.ck.range_end_of(want) {
+                            match self.ck.model.range_end(want) {
                                 Some((e, c)) if e == d => {
                                     at.push(Ix::End(want, offset - c));
                                     continue;
@@ -287,7 +285,7 @@ impl<'c> Lowerer<'c> {
                                 }
                             }
                         }
-                        Some(&(other, _)) => {
+                        Some(other) => {
                             return Err(Diagnostic::new(
                                 *span,
                                 format!("`{}` is {}, not an index", name.name, other.describe()),

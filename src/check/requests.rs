@@ -411,22 +411,6 @@ impl Checker {
                                 .hint(hint));
                             }
                         }
-                        if bound.len()
-                            < self
-                                .model
-                                .vars
-                                .get(match &target {
-                                    Target::Var(r) => r.var as usize,
-                                    Target::Param(_) => usize::MAX,
-                                })
-                                .map_or(0, |d| d.indices.len())
-                        {
-                            // Lower the claim's side again with only the
-                            // free indices bound.
-                            let mut lw = Lowerer::new(self, bound.clone(), false);
-                            lw.allow_bar = true;
-                            lw.expr(e)?;
-                        }
                         Ok((Claim::Adjoint(target), Some(bound), shape))
                     }
                     "det" => match &arg.kind {

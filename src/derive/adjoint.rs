@@ -105,7 +105,9 @@ fn at_step(model: &Model, t: &Term, step: &Ref) -> Option<Term> {
         let holds = match *ix {
             Ix::Rel(..) => continue,
             Ix::End(_, o) => o <= upper,
-            Ix::Abs(a) => range_start(model, i).is_some_and(|lo| a >= lo.saturating_add(lower)),
+            Ix::Abs(a) => model
+                .range_start(i)
+                .is_some_and(|lo| a >= lo.saturating_add(lower)),
         };
         if !holds {
             return None;
@@ -256,14 +258,6 @@ fn wrap_sums(expr: RecExpr<Node>, indices: &[u32]) -> RecExpr<Node> {
     expr
 }
 
-/// The first value of index `i`'s range, if it is a number.
-fn range_start(model: &Model, i: u32) -> Option<i64> {
-    match model.indices.get(i as usize).and_then(|d| d.range.as_ref()) {
-        Some((lo, _)) => lo.as_constant().and_then(|c| c.to_i64()),
-        None => Some(1),
-    }
-}
-
 impl<'m> Adjoints<'m> {
     /// A deriver for `model`.
     pub fn new(model: &'m Model, shapes: Rc<ShapeTable>, limits: &'m Limits) -> Adjoints<'m> {
@@ -403,20 +397,11 @@ impl<'m> Adjoints<'m> {
         if r.at.iter().all(|ix| matches!(ix, Ix::Rel(..))) {
             return UseKind::Free;
         }
-        let step = self.model.fixed_steps(r.var);
-        let plain = |ix: &Ix, i: u32| match *ix {
-            Ix::Rel(..) => Ix::Rel(i, 0),
-            fixed => fixed,
-        };
-        let indices = &self.model.vars[r.var as usize].indices;
-        let pattern: Vec<Ix> =
-            r.at.iter()
-                .zip(indices)
-                .map(|(ix, &i)| plain(ix, i))
-                .collect();
-        match step.into_iter().find(|s| s.at[..] == pattern[..]) {
-            Some(s) => UseKind::Step(s),
-            None => UseKind::Given,
+        let step = self.model.step_of(r);
+        if self.model.fixed_steps(r.var).contains(&step) {
+            UseKind::Step(step)
+        } else {
+            UseKind::Given
         }
     }
 
@@ -571,7 +556,7 @@ impl<'m> Adjoints<'m> {
                     }
                     (Ix::Abs(x), Ix::Rel(i, o)) => {
                         let q = x.saturating_sub(o);
-                        match range_start(model, i) {
+                        match model.range_start(i) {
                             Some(lo) if q >= lo => fixed.push((i, q)),
                             Some(_) => reaches = false,
                             None => {
@@ -600,9 +585,9 @@ impl<'m> Adjoints<'m> {
                         (Ix::Abs(x), _) => x == want,
                         (_, Ix::Abs(y)) => y == want,
                         (Ix::End(..), _) | (_, Ix::End(..)) => true,
-                        (_, Ix::Rel(i, o)) => {
-                            range_start(model, i).is_none_or(|lo| want.saturating_sub(o) >= lo)
-                        }
+                        (_, Ix::Rel(i, o)) => model
+                            .range_start(i)
+                            .is_none_or(|lo| want.saturating_sub(o) >= lo),
                     }
                 });
                 if overlaps {

@@ -138,11 +138,7 @@ impl Window {
                 // value when `T = 2`).
                 Ix::End(_, o) => o <= hi_d && o >= lo_d,
                 Ix::Abs(a) => {
-                    let lo = model
-                        .indices
-                        .get(own as usize)
-                        .and_then(|x| x.range.as_ref())
-                        .map_or(Some(1), |(lo, _)| lo.as_constant().and_then(|c| c.to_i64()));
+                    let lo = model.range_start(own);
                     // At or past the first value, and at or before the
                     // last even when `hi = lo` (`h[2]` is not computed
                     // over `1..T` when `T = 1`, and past the end it is
