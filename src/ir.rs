@@ -269,6 +269,18 @@ pub use act::{Act, Fun};
 pub use language::Node;
 
 impl Node {
+    /// The shape of a declared function's node (`f(a)`, `grad f(a)`,
+    /// `hess f(a)`, `jac f(a)`), given the function's argument and value
+    /// shapes: the value, the gradient, the Hessian or the Jacobian.
+    pub fn fn_shape(&self, domain: Shape, codomain: Shape) -> Shape {
+        match self {
+            Node::Call(_) => codomain,
+            Node::Grad(_) => domain,
+            Node::Hess(_) => Shape::matrix(domain.rows.clone(), domain.rows),
+            _ => Shape::matrix(codomain.rows, domain.rows),
+        }
+    }
+
     /// The function, whether it is the derivative form, and the argument,
     /// for an elementwise-function node.
     pub fn as_act(&self) -> Option<(Act, bool, Id)> {

@@ -286,18 +286,11 @@ impl Analysis<Node> for Meta {
                     konst: konst.map(Poly::constant),
                 };
             }
-            Node::Call([f, _]) => {
+            Node::Call([f, _]) | Node::Grad([f, _]) | Node::Hess([f, _]) | Node::JacF([f, _]) => {
                 let s = match &eg[*f].nodes.first() {
-                    Some(Node::Leaf(Leaf::Fn(fid))) => eg.analysis.leaves.fn_codomain(*fid),
-                    _ => Shape::scalar(),
-                };
-                (Some(s), None)
-            }
-            Node::JacF([f, _]) => {
-                let s = match &eg[*f].nodes.first() {
-                    Some(Node::Leaf(Leaf::Fn(fid))) => Shape::matrix(
-                        eg.analysis.leaves.fn_codomain(*fid).rows,
-                        eg.analysis.leaves.fn_domain(*fid).rows,
+                    Some(Node::Leaf(Leaf::Fn(fid))) => enode.fn_shape(
+                        eg.analysis.leaves.fn_domain(*fid),
+                        eg.analysis.leaves.fn_codomain(*fid),
                     ),
                     _ => Shape::scalar(),
                 };
@@ -309,20 +302,6 @@ impl Analysis<Node> for Meta {
                 (None, zero.then(Poly::zero))
             }
             Node::Prod(_) => (None, None),
-            Node::Grad([f, _]) => {
-                let s = match &eg[*f].nodes.first() {
-                    Some(Node::Leaf(Leaf::Fn(fid))) => eg.analysis.leaves.fn_domain(*fid),
-                    _ => Shape::scalar(),
-                };
-                (Some(s), None)
-            }
-            Node::Hess([f, _]) => {
-                let s = match &eg[*f].nodes.first() {
-                    Some(Node::Leaf(Leaf::Fn(fid))) => eg.analysis.leaves.fn_domain(*fid),
-                    _ => Shape::scalar(),
-                };
-                (Some(Shape::matrix(s.rows.clone(), s.rows)), None)
-            }
             Node::Sum([_, e]) => {
                 return Data {
                     shape: sh(e),

@@ -222,28 +222,14 @@ pub fn shapes(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Vec<Option<Shape
             Node::SumAll(_) | Node::Prod(_) | Node::Det(_) | Node::Trace(_) => {
                 Some(Shape::scalar())
             }
-            Node::Call([f, _]) => match &expr[*f] {
-                Node::Leaf(Leaf::Fn(k)) => Some(leaves.fn_codomain(*k)),
-                _ => None,
-            },
-            Node::JacF([f, _]) => match &expr[*f] {
-                Node::Leaf(Leaf::Fn(k)) => Some(Shape::matrix(
-                    leaves.fn_codomain(*k).rows,
-                    leaves.fn_domain(*k).rows,
-                )),
-                _ => None,
-            },
-            Node::Grad([f, _]) => match &expr[*f] {
-                Node::Leaf(Leaf::Fn(k)) => Some(leaves.fn_domain(*k)),
-                _ => None,
-            },
-            Node::Hess([f, _]) => match &expr[*f] {
-                Node::Leaf(Leaf::Fn(k)) => {
-                    let d = leaves.fn_domain(*k);
-                    Some(Shape::matrix(d.rows.clone(), d.rows))
+            Node::Call([f, _]) | Node::Grad([f, _]) | Node::Hess([f, _]) | Node::JacF([f, _]) => {
+                match &expr[*f] {
+                    Node::Leaf(Leaf::Fn(k)) => {
+                        Some(n.fn_shape(leaves.fn_domain(*k), leaves.fn_codomain(*k)))
+                    }
+                    _ => None,
                 }
-                _ => None,
-            },
+            }
             Node::Sum([_, e]) => of(e),
             Node::Eye(n) => match &expr[*n] {
                 Node::Leaf(Leaf::Dim(d)) => Some(Shape::matrix(Poly::dim(*d), Poly::dim(*d))),

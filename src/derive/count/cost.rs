@@ -284,24 +284,12 @@ fn shape_of(model: &Model, nodes: &[Node], node: &Node, info: &[Info]) -> Shape 
         Node::Sum([_, e]) => at(e),
         Node::Trans(a) => at(a).transpose(),
         Node::Det(_) | Node::Trace(_) | Node::SumAll(_) | Node::Prod(_) => Shape::scalar(),
-        Node::Call([f, _]) | Node::JacF([f, _]) => {
-            let (d, c) = match &nodes[usize::from(*f)] {
-                Node::Leaf(Leaf::Fn(k)) => (model.fn_domain(*k), model.fn_codomain(*k)),
-                _ => (Shape::scalar(), Shape::scalar()),
-            };
-            match node {
-                Node::Call(_) => c,
-                _ => Shape::matrix(c.rows, d.rows),
-            }
-        }
-        Node::Grad([f, _]) | Node::Hess([f, _]) => {
-            let d = match &nodes[usize::from(*f)] {
-                Node::Leaf(Leaf::Fn(k)) => model.fn_domain(*k),
+        Node::Call([f, _]) | Node::Grad([f, _]) | Node::Hess([f, _]) | Node::JacF([f, _]) => {
+            match &nodes[usize::from(*f)] {
+                Node::Leaf(Leaf::Fn(k)) => {
+                    node.fn_shape(model.fn_domain(*k), model.fn_codomain(*k))
+                }
                 _ => Shape::scalar(),
-            };
-            match node {
-                Node::Grad(_) => d,
-                _ => Shape::matrix(d.rows.clone(), d.rows),
             }
         }
         Node::Eye(n) => {
