@@ -255,6 +255,7 @@ impl Evaluator<'_> {
             }
             Node::SumAll(x) => Mat::scalar(go(*x, b)?.entries().iter().sum()),
             Node::Prod(x) => Mat::scalar(go(*x, b)?.entries().iter().product()),
+            Node::Softmax(x) => go(*x, b)?.softmax(),
             Node::Eye(n) => {
                 let n = go(*n, b)?.as_scalar()?;
                 Mat::identity(size(n)?)

@@ -236,6 +236,9 @@ mod language {
             "sumall" = SumAll(Id),
             // `(prod e)`: the product of the entries of `e`, written `prod(e)`.
             "prod" = Prod(Id),
+            // `(softmax e)`: `exp(e) / sum(exp(e))`, kept whole so that its
+            // derivative has the textbook form `s .* (b - s^T * b)`.
+            "softmax" = Softmax(Id),
             // `(I n)`: the identity of size `n`, a scalar size expression.
             "I" = Eye(Id),
             // `(zeros m n)`: the zero matrix of `m` rows and `n` columns,

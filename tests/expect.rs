@@ -17,6 +17,7 @@ fn verdicts_match_the_grading_comments() {
         "tests/grading/relu_mistakes.deriv",
         "tests/grading/last_step_mistakes.deriv",
         "tests/grading/planar_flow_mistakes.deriv",
+        "tests/grading/softmax_mistakes.deriv",
     ] {
         grading_comments_hold(path);
     }

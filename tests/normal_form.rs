@@ -88,6 +88,13 @@ fn identities_of_the_algebra_share_a_normal_form() {
             "B * z + A^T * ((1 - h .* h) .* y)",
         ),
         ("s * r * y - r * (s * y)", "0 * y"),
+        // A matrix applied to a vector, through sums, scalings, products
+        // and diagonals: the softmax's Jacobian applied to a vector.
+        ("(diag(h) - h * h^T) * y", "h .* (y - h^T * y)"),
+        ("(s * diag(h) + A) * y", "A * y + s * (h .* y)"),
+        ("(A * diag(h)) * y", "A * (h .* y)"),
+        ("(diag(h) * A) * y", "h .* (A * y)"),
+        ("-(diag(h) * diag(z)) * y", "-(h .* z .* y)"),
     ] {
         let e = difference(&m, a, b);
         assert!(e < 1e-9, "{a} and {b} differ in value ({e})");
@@ -120,6 +127,9 @@ fn different_values_have_different_normal_forms() {
         ("(sum(t, x[t] * y^T))^T", "sum(t, x[t] * y^T)"),
         ("A * sum(t, x[t])", "sum(t, x[t]) + A * y"),
         ("sum(t, A * x[t]) * s", "A * sum(t, x[t])"),
+        // A scalar in a sum with a matrix stands for every entry.
+        ("(diag(h) + s) * y", "h .* y + s * y"),
+        ("(diag(h) - h * h^T) * y", "h .* (y - h)"),
     ] {
         let e = difference(&m, a, b);
         assert!(e > 1e-6, "{a} and {b} agree in value: not a useful case");

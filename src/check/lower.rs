@@ -631,7 +631,7 @@ impl<'c> Lowerer<'c> {
             )));
         }
         match fname {
-            // Written out: `softmax(z) = exp(z) / sum(exp(z))`,
+            // `softmax(z)` is kept whole; written out:
             // `logsumexp(z) = log(sum(exp(z)))`, `mean(e) = sum(e) / n` for
             // the `n` entries of `e`.
             "softmax" | "logsumexp" | "mean" => {
@@ -663,17 +663,22 @@ impl<'c> Lowerer<'c> {
                             Some(Shape::scalar()),
                         ))
                     }
+                    "softmax" => {
+                        if let Some(s) = &shape {
+                            if !s.rows.is_one() && !s.cols.is_one() {
+                                return Err(Diagnostic::new(a.span, format!("`softmax` of `{}`, a {}", self.text(a.span), self.describe(s)), "not a vector")
+                                    .hint("`softmax` normalises a vector; for a matrix, apply it to each column (`softmax(Z_col)`) or write `exp(Z) / sum(exp(Z))` to normalise over every entry"));
+                            }
+                        }
+                        Ok((self.b.add(Node::Softmax(ia)), shape))
+                    }
                     _ => {
                         let ez = self.b.add(Node::act(Act::Exp, false, ia));
                         let total = self.b.add(Node::SumAll(ez));
-                        if fname == "softmax" {
-                            Ok((self.b.add(Node::Div([ez, total])), shape))
-                        } else {
-                            Ok((
-                                self.b.add(Node::act(Act::Log, false, total)),
-                                Some(Shape::scalar()),
-                            ))
-                        }
+                        Ok((
+                            self.b.add(Node::act(Act::Log, false, total)),
+                            Some(Shape::scalar()),
+                        ))
                     }
                 }
             }

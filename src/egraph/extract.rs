@@ -395,7 +395,11 @@ impl<'a> Builder<'a> {
             let c = self.eg.find(c);
             let (mut id, kid_ok) = self.best(c);
             ok &= kid_ok;
-            if strict && !is_zero(self.eg, c) && !self.has_shape_of(id, c) {
+            // A zero operand is harmless where the node using it is zero
+            // too; a softmax of a zero vector is the uniform vector, which
+            // needs the operand's shape written.
+            let exempt = is_zero(self.eg, c) && !matches!(node, Node::Softmax(_));
+            if strict && !exempt && !self.has_shape_of(id, c) {
                 let want = class_shape(self.eg, c);
                 match self.shaped(c, &want, depth + 1) {
                     Some(fixed) => id = fixed,

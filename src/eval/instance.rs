@@ -655,7 +655,7 @@ pub fn loss_gradient(
     make: &dyn Fn(usize, f64) -> Perturb,
     shape: (usize, usize),
 ) -> Result<Mat> {
-    const H: f64 = 1e-3;
+    const H: f64 = 5e-4;
     let mut out = Mat::zeros(shape.0, shape.1);
     // Differences from the unperturbed loss first: a loss that does not
     // depend on the entry then gives exactly zero, where the stencil on the

@@ -42,6 +42,7 @@ enum Op {
     Hess(u32, usize),
     SumAll(usize),
     Prod(usize),
+    Softmax(usize),
     Det(usize),
     Inv(usize),
     Trace(usize),
@@ -85,6 +86,7 @@ impl<'i> Tape<'i> {
             | Op::Hess(_, a)
             | Op::SumAll(a)
             | Op::Prod(a)
+            | Op::Softmax(a)
             | Op::Det(a)
             | Op::Inv(a)
             | Op::Trace(a)
@@ -314,6 +316,11 @@ impl<'i> Tape<'i> {
                 let p = self.vals[a].entries().iter().product();
                 self.push(Op::Prod(a), Mat::scalar(p))
             }
+            Node::Softmax(x) => {
+                let a = self.node(e, *x, b)?;
+                let s = self.vals[a].softmax();
+                self.push(Op::Softmax(a), s)
+            }
             Node::Eye(_) | Node::Zeros(_) => {
                 let v =
                     super::Forward::new(inst, None).eval(&crate::ir::build::subtree(e, id), b)?;
@@ -461,6 +468,12 @@ impl<'i> Tape<'i> {
                 Op::Prod(a) => {
                     let s = g.as_scalar()?;
                     give(*a, v(*a).others_product().map(|x| x * s))?;
+                }
+                Op::Softmax(a) => {
+                    // s .* (g - sum(s .* g))
+                    let s = v(n);
+                    let sg = dot(&g, s);
+                    give(*a, s.had(&g.map(|x| x - sg))?)?;
                 }
                 Op::Det(a) => {
                     let det = v(*a).det()?;

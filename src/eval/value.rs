@@ -134,6 +134,15 @@ impl Mat {
         self.0.iter().all(|v| v.is_finite())
     }
 
+    /// `exp(self) / sum(exp(self))` over every entry, computed with the
+    /// largest entry taken out first so that no exponential overflows.
+    pub fn softmax(&self) -> Mat {
+        let top = self.0.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e = self.map(|v| (v - top).exp());
+        let total: f64 = e.0.iter().sum();
+        e.scale(1.0 / total)
+    }
+
     /// Each entry mapped.
     pub fn map(&self, f: impl Fn(f64) -> f64) -> Mat {
         Mat(self.0.map(f))

@@ -302,6 +302,12 @@ impl Analysis<Node> for Meta {
                 (None, zero.then(Poly::zero))
             }
             Node::Prod(_) => (None, None),
+            Node::Softmax(a) => {
+                return Data {
+                    shape: sh(a),
+                    konst: None,
+                }
+            }
             Node::Sum([_, e]) => {
                 return Data {
                     shape: sh(e),

@@ -202,15 +202,9 @@ impl Normal<'_> {
                 if self.scalar(id).is_none() {
                     return self.atom(id);
                 }
-                let mut x = self.operand(a, id)?;
+                let x = self.operand(a, id)?;
                 let y = self.operand(b, id)?;
-                let sign = if matches!(node, Node::Add(_)) {
-                    Rational::one()
-                } else {
-                    Rational::one().neg()
-                };
-                add_into(&mut x, &y, &sign)?;
-                Some(x)
+                signed_sum(x, &y, &node)
             }
             Node::Neg(a) => {
                 let x = self.combo(a)?;
@@ -222,28 +216,11 @@ impl Normal<'_> {
                 let (Some(sa), Some(sb)) = (self.scalar(a), self.scalar(b)) else {
                     return self.atom(id);
                 };
-                // `diag(v) * u` is `v .* u` for a vector `u`.
-                let vector = |k: Id| {
-                    self.shapes[usize::from(k)]
-                        .as_ref()
-                        .is_some_and(|s| !s.is_scalar() && s.cols.is_one())
-                };
-                if let Node::Diag(v) = self.expr[a] {
-                    if vector(b) && vector(v) {
-                        let (x, y) = (self.combo(v)?, self.combo(b)?);
-                        return hadamard(&x, &y);
-                    }
-                }
-                // `(M * diag(v)) * u` is `M * (v .* u)`.
-                if let Node::Mul([m, d]) = self.expr[a] {
-                    if let (Node::Diag(v), Some(sm)) = (self.expr[d].clone(), self.scalar(m)) {
-                        if vector(b) && vector(v) {
-                            let (x, y) = (self.combo(v)?, self.combo(b)?);
-                            let h = hadamard(&x, &y)?;
-                            let left = self.scalar_part(m, sm)?;
-                            return multiply(&left, &h);
-                        }
-                    }
+                // A matrix applied to a vector: `diag(v) * u` is `v .* u`,
+                // through the sums and products the matrix is made of.
+                if !sa && self.vector(b) {
+                    let u = self.combo(b)?;
+                    return self.apply(a, &u);
                 }
                 let x = self.scalar_part(a, sa)?;
                 let y = self.scalar_part(b, sb)?;
@@ -357,6 +334,72 @@ impl Normal<'_> {
         Some(out)
     }
 
+    /// Whether `id` is a column vector (not a scalar).
+    fn vector(&self, id: Id) -> bool {
+        self.shapes[usize::from(id)]
+            .as_ref()
+            .is_some_and(|s| !s.is_scalar() && s.cols.is_one())
+    }
+
+    /// The normal form of the matrix `m` times the column vector whose
+    /// normal form is `u`, distributed over the sums, negations and
+    /// products `m` is made of, so that every `diag(v)` meets the vector
+    /// it is applied to and becomes `v .* (...)`.
+    fn apply(&mut self, m: Id, u: &Combo) -> Option<Combo> {
+        let out = self.apply_inner(m, u)?;
+        // A row applied to a vector is a scalar, which commutes like one.
+        let row = self.shapes[usize::from(m)]
+            .as_ref()
+            .is_some_and(|s| s.rows.is_one());
+        if row {
+            as_scalar(&out)
+        } else {
+            Some(out)
+        }
+    }
+
+    fn apply_inner(&mut self, m: Id, u: &Combo) -> Option<Combo> {
+        let node = self.expr[m].clone();
+        let same = |this: &Self, a: Id, b: Id| {
+            this.shapes[usize::from(a)].is_some()
+                && this.shapes[usize::from(a)] == this.shapes[usize::from(b)]
+        };
+        match node {
+            Node::Diag(v) if self.vector(v) => hadamard(&self.combo(v)?, u),
+            // A sum of two matrices of one shape (a scalar in a sum with a
+            // matrix stands for every entry, not for a multiple of `I`).
+            Node::Add([a, b]) | Node::Sub([a, b]) if same(self, a, b) => {
+                let x = self.apply(a, u)?;
+                let y = self.apply(b, u)?;
+                signed_sum(x, &y, &node)
+            }
+            Node::Neg(a) => {
+                let x = self.apply(a, u)?;
+                let mut out = Combo::new();
+                add_into(&mut out, &x, &Rational::one().neg())?;
+                Some(out)
+            }
+            Node::Mul([a, b]) => match (self.scalar(a), self.scalar(b)) {
+                (Some(true), Some(false)) => {
+                    let c = self.scalar_part(a, true)?;
+                    multiply(&c, &self.apply(b, u)?)
+                }
+                (Some(false), Some(true)) => {
+                    let c = self.scalar_part(b, true)?;
+                    multiply(&c, &self.apply(a, u)?)
+                }
+                // `(A * B) * u` is `A * (B * u)`.
+                (Some(false), Some(false)) if self.shapes[usize::from(b)].is_some() => {
+                    let inner = self.apply(b, u)?;
+                    // `B * u` is a vector where `A * B` is applied to one.
+                    self.apply(a, &inner)
+                }
+                _ => multiply(&self.combo(m)?, u),
+            },
+            _ => multiply(&self.combo(m)?, u),
+        }
+    }
+
     /// `id`'s normal form where it is a factor of a product: a scalar
     /// factor that is itself a product of matrices (`x^T * y`) commutes,
     /// so it becomes one scalar atom per term.
@@ -395,6 +438,17 @@ fn as_scalar(x: &Combo) -> Option<Combo> {
         add_into(&mut out, &single(q, c.clone()), &Rational::one())?;
     }
     Some(out)
+}
+
+/// `x + y` for an addition, `x - y` for a subtraction.
+fn signed_sum(mut x: Combo, y: &Combo, node: &Node) -> Option<Combo> {
+    let sign = if matches!(node, Node::Add(_)) {
+        Rational::one()
+    } else {
+        Rational::one().neg()
+    };
+    add_into(&mut x, y, &sign)?;
+    Some(x)
 }
 
 /// The product of two normal forms, distributed over their terms.

@@ -217,7 +217,7 @@ pub fn shapes(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Vec<Option<Shape
                 },
                 _ => None,
             },
-            Node::Div([a, _]) | Node::Pow([a, _]) => of(a),
+            Node::Div([a, _]) | Node::Pow([a, _]) | Node::Softmax(a) => of(a),
             Node::Trans(a) => of(a).map(|s| s.transpose()),
             Node::SumAll(_) | Node::Prod(_) | Node::Det(_) | Node::Trace(_) => {
                 Some(Shape::scalar())

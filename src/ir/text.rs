@@ -181,6 +181,7 @@ impl Plain<'_> {
             Node::Sum([t, e]) => self.call("sum", &[*t, *e]),
             Node::SumAll(e) => self.call("sum", &[*e]),
             Node::Prod(e) => self.call("prod", &[*e]),
+            Node::Softmax(e) => self.call("softmax", &[*e]),
             Node::Eye(n) => self.call("I", &[*n]),
             Node::Zeros([m, n]) => self.call("zeros", &[*m, *n]),
             Node::Det(a) => self.call("det", &[*a]),

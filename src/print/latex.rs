@@ -731,6 +731,10 @@ impl Latex<'_> {
                 self.out.push_str("\\operatorname{prod}");
                 self.args(&[*e]);
             }
+            Node::Softmax(e) => {
+                self.out.push_str("\\operatorname{softmax}");
+                self.args(&[*e]);
+            }
             Node::Eye(n) => {
                 self.out.push_str("I_{");
                 self.node(*n, false);

@@ -131,5 +131,25 @@ pub fn ac() -> Vec<Rewrite> {
         rule!("ac-dist-mul";      "(* ?a (+ ?b ?c))"     => "(+ (* ?a ?b) (* ?a ?c))" if distributes("?a", "?b", "?c")),
         rule!("ac-dist-mul-r";    "(* (+ ?b ?c) ?a)"     => "(+ (* ?b ?a) (* ?c ?a))" if distributes("?a", "?b", "?c")),
         rule!("ac-dist-mul-sub";  "(* ?a (- ?b ?c))"     => "(- (* ?a ?b) (* ?a ?c))" if distributes("?a", "?b", "?c")),
+        // An inner product is the sum of an elementwise product's entries,
+        // where the elementwise normal form can cancel and collect.
+        rule!("ac-inner-sumall";  "(* (T ?a) ?b)"        => "(sumall (.* ?a ?b))" if columns("?a", "?b")),
+        // `sum` of entries is linear.
+        rule!("ac-sumall-neg";    "(sumall (neg ?a))"    => "(neg (sumall ?a))"),
+        rule!("ac-sumall-add";    "(sumall (+ ?a ?b))"   => "(+ (sumall ?a) (sumall ?b))" if same_shape("?a", "?b")),
+        rule!("ac-sumall-sub";    "(sumall (- ?a ?b))"   => "(- (sumall ?a) (sumall ?b))" if same_shape("?a", "?b")),
+        rule!("ac-sumall-scale";  "(sumall (* ?c ?a))"   => "(* ?c (sumall ?a))" if is_scalar_var("?c")),
     ]
+}
+
+/// `?a` and `?b` are column vectors of one length (not scalars).
+fn columns(a: &str, b: &str) -> impl Fn(&mut super::Graph, egg::Id, &egg::Subst) -> bool {
+    let (a, b) = (var(a), var(b));
+    move |eg, _, s| {
+        let (sa, sb) = (
+            crate::ir::analysis::shape_of(eg, s[a]),
+            crate::ir::analysis::shape_of(eg, s[b]),
+        );
+        !sa.is_scalar() && sa.cols.is_one() && sa == sb
+    }
 }

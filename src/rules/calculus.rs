@@ -128,6 +128,17 @@ fn sumall_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
     Some(vjp(eg, seed, x, u))
 }
 
+/// `(vjp b x (softmax u))`: with `s = softmax(u)`, `s .* (b - s^T * b)`
+/// to `u` (the Jacobian `diag(s) - s * s^T` is symmetric).
+fn softmax_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (b, x, u) = (s[var("?b")], s[var("?x")], s[var("?u")]);
+    let sm = eg.add(Node::Softmax(u));
+    let dot = inner(eg, sm, b);
+    let centred = eg.add(Node::Sub([b, dot]));
+    let seed = eg.add(Node::Had([sm, centred]));
+    Some(vjp(eg, seed, x, u))
+}
+
 /// `(vjp b x (tr m))`: `b * I(n)` to `m`.
 fn trace_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
     let (b, x, m) = (s[var("?b")], s[var("?x")], s[var("?m")]);
@@ -182,5 +193,6 @@ pub fn rules() -> Vec<Rewrite> {
     rules.push(built_if("d-pow", "(vjp ?b ?x (^ ?u ?n))", chain(&["?u", "?n"]), power_rule));
     rules.push(built_if("d-trace", "(vjp ?b ?x (tr ?m))", chain(&["?m"]), trace_rule));
     rules.push(built_if("d-sumall", "(vjp ?b ?x (sumall ?u))", chain(&["?u"]), sumall_rule));
+    rules.push(built_if("d-softmax", "(vjp ?b ?x (softmax ?u))", chain(&["?u"]), softmax_rule));
     rules
 }

@@ -95,6 +95,22 @@ fn power_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
     Some(eg.add(Node::Mul([dg, ju])))
 }
 
+/// `(jac x (softmax u))` for a vector `u`: `(diag(s) - s * s^T) * jac(u)`
+/// with `s = softmax(u)`.
+fn softmax_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (x, u) = (s[var("?x")], s[var("?u")]);
+    if !shape_of(eg, u).cols.is_one() {
+        return None;
+    }
+    let sm = eg.add(Node::Softmax(u));
+    let dg = eg.add(Node::Diag(sm));
+    let st = eg.add(Node::Trans(sm));
+    let outer = eg.add(Node::Mul([sm, st]));
+    let d = eg.add(Node::Sub([dg, outer]));
+    let ju = jac(eg, x, u);
+    Some(eg.add(Node::Mul([d, ju])))
+}
+
 /// The Jacobian rules.
 #[rustfmt::skip]
 pub fn rules() -> Vec<Rewrite> {
@@ -120,5 +136,6 @@ pub fn rules() -> Vec<Rewrite> {
     rules.push(built_if("jac-mul", "(jac ?x (* ?u ?v))", depends(&["?u", "?v"]), product_rule));
     rules.push(built_if("jac-div", "(jac ?x (/ ?u ?s))", depends(&["?u", "?s"]), quotient_rule));
     rules.push(built_if("jac-pow", "(jac ?x (^ ?u ?n))", depends(&["?u", "?n"]), power_rule));
+    rules.push(built_if("jac-softmax", "(jac ?x (softmax ?u))", depends(&["?u"]), softmax_rule));
     rules
 }

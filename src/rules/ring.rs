@@ -1,10 +1,14 @@
 //! A normal form for elementwise algebra, for proofs: a sum of Hadamard
 //! products is expanded into a polynomial over its atoms (the classes that
-//! are not sums, differences, negations, elementwise products or small
-//! powers), like terms are collected with exact coefficients, and the
-//! result is rebuilt in one canonical order. Two sides that are equal as
-//! polynomials then meet in one class, where commutativity and
+//! are not sums, differences, negations, elementwise products, scalings or
+//! integer powers), like terms are collected with exact coefficients, and
+//! the result is rebuilt in one canonical order. Two sides that are equal
+//! as polynomials then meet in one class, where commutativity and
 //! associativity rules would have to search every order.
+//!
+//! Exponents may be negative (a Laurent polynomial): `a ./ b` is
+//! `a .* b^-1`, and `b .* (a ./ b)` is `a`. That holds wherever the left
+//! side is defined (`b^-1` already requires `b` nonzero).
 
 use super::{built, var, Rewrite};
 use crate::ir::analysis::{constant, is_scalar, Graph};
@@ -13,8 +17,21 @@ use crate::num::Rational;
 use egg::{Id, Subst};
 use std::collections::BTreeMap;
 
-/// Terms: sorted atom lists with their coefficients.
-type Polynomial = BTreeMap<Vec<Id>, Rational>;
+/// A term's atoms with their (nonzero) exponents, sorted by atom.
+type Monomial = Vec<(Id, i64)>;
+
+/// Terms with their coefficients.
+type Polynomial = BTreeMap<Monomial, Rational>;
+
+/// The product of two monomials; `None` on an exponent out of bounds.
+fn monomial_times(a: &Monomial, b: &Monomial) -> Option<Monomial> {
+    let mut m: BTreeMap<Id, i64> = a.iter().copied().collect();
+    for &(x, e) in b {
+        let v = m.entry(x).or_insert(0);
+        *v = v.checked_add(e)?;
+    }
+    Some(m.into_iter().filter(|&(_, e)| e != 0).collect())
+}
 
 /// The most terms an expansion may reach before it gives up.
 pub(super) const MAX_TERMS: usize = 64;
@@ -48,8 +65,7 @@ fn times(a: &Polynomial, b: &Polynomial) -> Option<Polynomial> {
     let mut out = Polynomial::new();
     for (ma, ca) in a {
         for (mb, cb) in b {
-            let mut m: Vec<Id> = ma.iter().chain(mb).copied().collect();
-            m.sort_unstable();
+            let m = monomial_times(ma, mb)?;
             let mut one = Polynomial::new();
             one.insert(m, ca.mul(cb)?);
             add_into(&mut out, one, &Rational::one())?;
@@ -59,9 +75,43 @@ fn times(a: &Polynomial, b: &Polynomial) -> Option<Polynomial> {
 }
 
 fn atom(id: Id) -> Polynomial {
+    power_of_atom(id, 1)
+}
+
+fn power_of_atom(id: Id, k: i64) -> Polynomial {
     let mut p = Polynomial::new();
-    p.insert(vec![id], Rational::one());
+    p.insert(vec![(id, k)], Rational::one());
     p
+}
+
+/// The largest magnitude of an integer exponent that is expanded.
+const MAX_POWER: i64 = 4;
+
+/// `p^k` for an integer `k`: repeated products for a positive `k`; for a
+/// negative one, only where `p` is a single term (`(c m)^-k = c^-k m^-k`),
+/// else `None` (the caller keeps the base as an atom).
+fn power(p: &Polynomial, k: i64) -> Option<Polynomial> {
+    if k > 0 {
+        let mut acc = p.clone();
+        for _ in 1..k {
+            acc = times(&acc, p)?;
+        }
+        return Some(acc);
+    }
+    let [(m, c)] = p.iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let mut inv = Rational::one();
+    for _ in 0..k.unsigned_abs() {
+        inv = inv.div(c)?;
+    }
+    let m: Monomial = m
+        .iter()
+        .map(|&(x, e)| e.checked_mul(k).map(|e| (x, e)))
+        .collect::<Option<_>>()?;
+    let mut out = Polynomial::new();
+    out.insert(m, inv);
+    Some(out)
 }
 
 /// The most classes one normalization may expand: a graph that shares
@@ -127,17 +177,19 @@ fn expand_class(eg: &Graph, id: Id, x: &mut Expansion) -> Option<Polynomial> {
                 acc
             }
             Node::Had([a, b]) => times(&expand(eg, *a, stack)?, &expand(eg, *b, stack)?)?,
-            Node::Mul([a, b]) if constant(eg, *a).is_some() && is_scalar(eg, *a) => {
+            // Scaling by a scalar is an elementwise product with it.
+            Node::Mul([a, b]) if is_scalar(eg, *a) || is_scalar(eg, *b) => {
                 times(&expand(eg, *a, stack)?, &expand(eg, *b, stack)?)?
             }
             Node::Pow([a, e]) => match constant(eg, *e).and_then(|k| k.to_i64()) {
-                Some(k @ 2..=4) => {
+                Some(k) if k != 0 && k.abs() <= MAX_POWER => {
                     let base = expand(eg, *a, stack)?;
-                    let mut acc = base.clone();
-                    for _ in 1..k {
-                        acc = times(&acc, &base)?;
+                    match power(&base, k) {
+                        Some(p) => p,
+                        // `(u + v)^-1` stays a power of its base.
+                        None if k < 0 => power_of_atom(eg.find(*a), k),
+                        None => return None,
                     }
-                    acc
                 }
                 _ => continue,
             },
@@ -156,7 +208,13 @@ fn rebuild(eg: &mut Graph, p: &Polynomial) -> Id {
     let mut acc: Option<Id> = None;
     for (m, c) in p {
         let mut term: Option<Id> = None;
-        for &a in m {
+        for &(a, e) in m {
+            let a = if e == 1 {
+                a
+            } else {
+                let k = eg.add(Node::Num(Rational::int(e)));
+                eg.add(Node::Pow([a, k]))
+            };
             term = Some(match term {
                 Some(t) => eg.add(Node::Had([t, a])),
                 None => a,
@@ -199,7 +257,14 @@ fn normalize(eg: &mut Graph, s: &Subst, op: &str) -> Option<Id> {
         }
         _ => times(&pa, &pb)?,
     };
-    Some(rebuild(eg, &p))
+    let out = rebuild(eg, &p);
+    // Terms that cancelled down to scalars do not stand for a vector of
+    // them (`v .* v^-1` is all ones, not `1`): no merge across shapes.
+    let scalar = is_scalar(eg, a) && is_scalar(eg, b);
+    if !p.is_empty() && is_scalar(eg, out) != scalar {
+        return None;
+    }
+    Some(out)
 }
 
 /// The normal-form rules.

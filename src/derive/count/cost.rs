@@ -222,6 +222,12 @@ fn node_cost(
             let m = big(entries(&at(a).shape)?.sub(&Poly::int(1)))?;
             Cost::add_to(&mut cost.muls, &m)?;
         }
+        // As written out: `exp` of each entry, their sum, a division each.
+        Node::Softmax(_) => {
+            add_func(&mut cost, Func::Act(Act::Exp, false), &n)?;
+            Cost::add_to(&mut cost.adds, &big(n.sub(&Poly::int(1)))?)?;
+            Cost::add_to(&mut cost.muls, &n)?;
+        }
         Node::Trace(a) => {
             let m = big(at(a).shape.rows.sub(&Poly::int(1)))?;
             Cost::add_to(&mut cost.adds, &m)?;
@@ -280,7 +286,9 @@ fn shape_of(model: &Model, nodes: &[Node], node: &Node, info: &[Info]) -> Shape 
                 Product::Mismatch => sa,
             }
         }
-        Node::Neg(a) | Node::Div([a, _]) | Node::Pow([a, _]) | Node::Inv(a) => at(a),
+        Node::Neg(a) | Node::Div([a, _]) | Node::Pow([a, _]) | Node::Inv(a) | Node::Softmax(a) => {
+            at(a)
+        }
         Node::Sum([_, e]) => at(e),
         Node::Trans(a) => at(a).transpose(),
         Node::Det(_) | Node::Trace(_) | Node::SumAll(_) | Node::Prod(_) => Shape::scalar(),
