@@ -319,8 +319,9 @@ fn difference(x: &Mat, y: &Mat) -> String {
     let (xs, ys) = (x.entries(), y.entries());
     if x.is_scalar() && y.is_scalar() {
         return format!(
-            "the derived value is {:.6} but the claim gives {:.6}",
-            xs[0], ys[0]
+            "the derived value is {} but the claim gives {}",
+            shown(xs[0]),
+            shown(ys[0])
         );
     }
     let pick = |m: &Mat, k: usize| {
@@ -339,11 +340,21 @@ fn difference(x: &Mat, y: &Mat) -> String {
         })
         .unwrap_or(0);
     format!(
-        "entry {} of the derived value is {:.6} but the claim gives {:.6}",
+        "entry {} of the derived value is {} but the claim gives {}",
         k + 1,
-        pick(x, k),
-        pick(y, k)
+        shown(pick(x, k)),
+        shown(pick(y, k))
     )
+}
+
+/// A value to six places, without the sign of a value that rounds to zero
+/// (`-0.000000`).
+fn shown(v: f64) -> String {
+    let s = format!("{v:.6}");
+    match s.strip_prefix('-') {
+        Some(rest) if rest.bytes().all(|b| b == b'0' || b == b'.') => rest.to_owned(),
+        _ => s,
+    }
 }
 
 /// The outcome of comparing a derived form with a claim numerically.

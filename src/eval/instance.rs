@@ -295,7 +295,16 @@ impl<'m> Instance<'m> {
         let mut params = Vec::new();
         for (k, p) in model.params.iter().enumerate() {
             let mut rng = Rng::new(seed, &[1, k as i64]);
-            params.push(rng.mat(size(&p.shape.rows)?, size(&p.shape.cols)?));
+            let mut value = rng.mat(size(&p.shape.rows)?, size(&p.shape.cols)?);
+            // Scalar parameters are often rates, decays and epsilons that
+            // only make sense positive (`sqrt(v + eps)`): on every other
+            // instance they are, so that such models get points where
+            // their values are defined; on the others they take either
+            // sign.
+            if p.shape.is_scalar() && seed % 2 == 1 {
+                value = value.map(f64::abs);
+            }
+            params.push(value);
         }
         let mut fns = Vec::new();
         for (k, f) in model.fns.iter().enumerate() {

@@ -139,7 +139,41 @@ pub fn ac() -> Vec<Rewrite> {
         rule!("ac-sumall-add";    "(sumall (+ ?a ?b))"   => "(+ (sumall ?a) (sumall ?b))" if same_shape("?a", "?b")),
         rule!("ac-sumall-sub";    "(sumall (- ?a ?b))"   => "(- (sumall ?a) (sumall ?b))" if same_shape("?a", "?b")),
         rule!("ac-sumall-scale";  "(sumall (* ?c ?a))"   => "(* ?c (sumall ?a))" if is_scalar_var("?c")),
+        rule!("ac-sumall-div";    "(sumall (/ ?a ?c))"   => "(/ (sumall ?a) ?c)"),
+        // A scalar broadcast in a sum adds itself once per entry.
+        built_row!("ac-sumall-bcast-add"; "(sumall (+ ?a ?c))" => |eg, s| broadcast_sum(eg, s, false, false), if broadcasts("?a", "?c")),
+        built_row!("ac-sumall-bcast-sub"; "(sumall (- ?a ?c))" => |eg, s| broadcast_sum(eg, s, false, true), if broadcasts("?a", "?c")),
+        built_row!("ac-sumall-bcast-add-l"; "(sumall (+ ?c ?a))" => |eg, s| broadcast_sum(eg, s, false, false), if broadcasts("?a", "?c")),
+        built_row!("ac-sumall-bcast-sub-l"; "(sumall (- ?c ?a))" => |eg, s| broadcast_sum(eg, s, true, false), if broadcasts("?a", "?c")),
     ]
+}
+
+/// `?a` is not a scalar and `?c` is one, broadcast over it.
+fn broadcasts(a: &str, c: &str) -> impl Fn(&mut super::Graph, egg::Id, &egg::Subst) -> bool {
+    let (a, c) = (var(a), var(c));
+    move |eg, _, s| !is_scalar(eg, s[a]) && is_scalar(eg, s[c])
+}
+
+/// `sum(a ± c)` for a scalar `c` broadcast over `a`'s `n` entries:
+/// `±sum(a) ± n * c`, with `sum(a)` negated where `a` is subtracted
+/// (`negate_a`) and `n * c` where `c` is (`negate_c`).
+fn broadcast_sum(
+    eg: &mut super::Graph,
+    s: &egg::Subst,
+    negate_a: bool,
+    negate_c: bool,
+) -> Option<egg::Id> {
+    let (a, c) = (s[var("?a")], s[var("?c")]);
+    let shape = crate::ir::analysis::shape_of(eg, a).clone();
+    let n = shape.rows.mul(&shape.cols)?;
+    let n = crate::ir::analysis::add_poly(eg, &n);
+    let sa = eg.add(Node::SumAll(a));
+    let nc = eg.add(Node::Mul([n, c]));
+    Some(match (negate_a, negate_c) {
+        (false, false) => eg.add(Node::Add([sa, nc])),
+        (false, true) => eg.add(Node::Sub([sa, nc])),
+        (true, _) => eg.add(Node::Sub([nc, sa])),
+    })
 }
 
 /// `?a` and `?b` are column vectors of one length (not scalars).

@@ -6,11 +6,16 @@
 //! as polynomials then meet in one class, where commutativity and
 //! associativity rules would have to search every order.
 //!
-//! Exponents may be negative (a Laurent polynomial): `a ./ b` is
-//! `a .* b^-1`, and `b .* (a ./ b)` is `a`. That holds wherever the left
-//! side is defined (`b^-1` already requires `b` nonzero).
+//! Exponents may be negative or fractional: `a ./ b` is `a .* b^-1`,
+//! `a / c` for a scalar `c` is `c^-1 * a`, `sqrt(u)` is `u^(1/2)`, and
+//! powers of one atom combine (`b .* (a ./ b)` is `a`,
+//! `sqrt(u)^-2 .* sqrt(u)^-1` is `u^(-3/2)`). That holds wherever the left
+//! side is defined (`b^-1` requires `b` nonzero, `u^(1/2)` requires
+//! `u >= 0`). A fractional power is only ever taken of an atom: the power
+//! of a product or a sum (`(a .* b)^(1/2)`, which is not
+//! `a^(1/2) .* b^(1/2)` for negative entries) keeps its base whole.
 
-use super::{built, var, Rewrite};
+use super::{built, built_if, var, Rewrite};
 use crate::ir::analysis::{constant, is_scalar, Graph};
 use crate::ir::Node;
 use crate::num::Rational;
@@ -18,19 +23,22 @@ use egg::{Id, Subst};
 use std::collections::BTreeMap;
 
 /// A term's atoms with their (nonzero) exponents, sorted by atom.
-type Monomial = Vec<(Id, i64)>;
+type Monomial = Vec<(Id, Rational)>;
 
 /// Terms with their coefficients.
 type Polynomial = BTreeMap<Monomial, Rational>;
 
 /// The product of two monomials; `None` on an exponent out of bounds.
 fn monomial_times(a: &Monomial, b: &Monomial) -> Option<Monomial> {
-    let mut m: BTreeMap<Id, i64> = a.iter().copied().collect();
-    for &(x, e) in b {
-        let v = m.entry(x).or_insert(0);
-        *v = v.checked_add(e)?;
+    let mut m: BTreeMap<Id, Rational> = a.iter().cloned().collect();
+    for (x, e) in b {
+        let sum = match m.get(x) {
+            Some(v) => v.add(e)?,
+            None => e.clone(),
+        };
+        m.insert(*x, sum);
     }
-    Some(m.into_iter().filter(|&(_, e)| e != 0).collect())
+    Some(m.into_iter().filter(|(_, e)| !e.is_zero()).collect())
 }
 
 /// The most terms an expansion may reach before it gives up.
@@ -75,10 +83,10 @@ fn times(a: &Polynomial, b: &Polynomial) -> Option<Polynomial> {
 }
 
 fn atom(id: Id) -> Polynomial {
-    power_of_atom(id, 1)
+    power_of_atom(id, Rational::one())
 }
 
-fn power_of_atom(id: Id, k: i64) -> Polynomial {
+fn power_of_atom(id: Id, k: Rational) -> Polynomial {
     let mut p = Polynomial::new();
     p.insert(vec![(id, k)], Rational::one());
     p
@@ -105,9 +113,10 @@ fn power(p: &Polynomial, k: i64) -> Option<Polynomial> {
     for _ in 0..k.unsigned_abs() {
         inv = inv.div(c)?;
     }
+    let k = Rational::int(k);
     let m: Monomial = m
         .iter()
-        .map(|&(x, e)| e.checked_mul(k).map(|e| (x, e)))
+        .map(|(x, e)| e.mul(&k).map(|e| (*x, e)))
         .collect::<Option<_>>()?;
     let mut out = Polynomial::new();
     out.insert(m, inv);
@@ -181,18 +190,30 @@ fn expand_class(eg: &Graph, id: Id, x: &mut Expansion) -> Option<Polynomial> {
             Node::Mul([a, b]) if is_scalar(eg, *a) || is_scalar(eg, *b) => {
                 times(&expand(eg, *a, stack)?, &expand(eg, *b, stack)?)?
             }
-            Node::Pow([a, e]) => match constant(eg, *e).and_then(|k| k.to_i64()) {
-                Some(k) if k != 0 && k.abs() <= MAX_POWER => {
-                    let base = expand(eg, *a, stack)?;
-                    match power(&base, k) {
-                        Some(p) => p,
-                        // `(u + v)^-1` stays a power of its base.
-                        None if k < 0 => power_of_atom(eg.find(*a), k),
-                        None => return None,
+            Node::Pow([a, e]) => match constant(eg, *e) {
+                Some(k) => match k.to_i64() {
+                    Some(k) if k != 0 && k.abs() <= MAX_POWER => {
+                        let base = expand(eg, *a, stack)?;
+                        match power(&base, k) {
+                            Some(p) => p,
+                            // `(u + v)^-1` stays a power of its base.
+                            None if k < 0 => power_of_atom(eg.find(*a), Rational::int(k)),
+                            None => return None,
+                        }
                     }
-                }
-                _ => continue,
+                    // A fractional power of the base, kept whole.
+                    None if !k.is_zero() => power_of_atom(eg.find(*a), k),
+                    _ => continue,
+                },
+                None => continue,
             },
+            // Division by a scalar: a product with its inverse.
+            Node::Div([a, c]) if is_scalar(eg, *c) => {
+                times(&expand(eg, *a, stack)?, &inverse(eg, *c, stack)?)?
+            }
+            Node::Act(f, [u]) if f.act == crate::ir::Act::Sqrt && !f.prime => {
+                power_of_atom(eg.find(*u), Rational::frac(1, 2))
+            }
             _ => continue,
         };
         result = Some(p);
@@ -202,18 +223,27 @@ fn expand_class(eg: &Graph, id: Id, x: &mut Expansion) -> Option<Polynomial> {
     Some(result.unwrap_or_else(|| atom(id)))
 }
 
+/// The polynomial of `1 / c`: the inverse of a single term, or `c^-1`.
+fn inverse(eg: &Graph, c: Id, x: &mut Expansion) -> Option<Polynomial> {
+    let den = expand(eg, c, x)?;
+    Some(match power(&den, -1) {
+        Some(p) => p,
+        None => power_of_atom(eg.find(c), Rational::int(-1)),
+    })
+}
+
 /// Rebuilds a polynomial in canonical order: terms by their atoms, atoms by
 /// class, coefficients first.
 fn rebuild(eg: &mut Graph, p: &Polynomial) -> Id {
     let mut acc: Option<Id> = None;
     for (m, c) in p {
         let mut term: Option<Id> = None;
-        for &(a, e) in m {
-            let a = if e == 1 {
-                a
+        for (a, e) in m {
+            let a = if e.is_one() {
+                *a
             } else {
-                let k = eg.add(Node::Num(Rational::int(e)));
-                eg.add(Node::Pow([a, k]))
+                let k = eg.add(Node::Num(e.clone()));
+                eg.add(Node::Pow([*a, k]))
             };
             term = Some(match term {
                 Some(t) => eg.add(Node::Had([t, a])),
@@ -243,7 +273,11 @@ fn normalize(eg: &mut Graph, s: &Subst, op: &str) -> Option<Id> {
     let (a, b) = (s[var("?a")], s[var("?b")]);
     let mut x = Expansion::default();
     let pa = expand(eg, a, &mut x)?;
-    let pb = expand(eg, b, &mut x)?;
+    let pb = if op == "/" {
+        Polynomial::new()
+    } else {
+        expand(eg, b, &mut x)?
+    };
     let p = match op {
         "+" => {
             let mut acc = pa;
@@ -255,6 +289,7 @@ fn normalize(eg: &mut Graph, s: &Subst, op: &str) -> Option<Id> {
             add_into(&mut acc, pb, &Rational::int(-1))?;
             acc
         }
+        "/" => times(&pa, &inverse(eg, b, &mut x)?)?,
         _ => times(&pa, &pb)?,
     };
     let out = rebuild(eg, &p);
@@ -265,6 +300,57 @@ fn normalize(eg: &mut Graph, s: &Subst, op: &str) -> Option<Id> {
         return None;
     }
     Some(out)
+}
+
+/// `sum(i, e)` with the factors of each term of `e` that do not depend on
+/// `i` taken out of the sum: `sum(n, g .* x[n] .* c)` is
+/// `g .* c .* sum(n, x[n])` (a sum over an index is linear, and a factor
+/// free of its index is the same in every term). `None` where some term
+/// does not depend on `i` at all (its sum is a multiple the graph does not
+/// know) or where nothing would come out.
+fn sum_factor(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (i, e) = (s[var("?i")], s[var("?e")]);
+    let index = eg[i].nodes.iter().find_map(|n| match n {
+        Node::Leaf(crate::ir::Leaf::Index(k)) => Some(*k),
+        _ => None,
+    })?;
+    let mut x = Expansion::default();
+    let p = expand(eg, e, &mut x)?;
+    let free = |eg: &Graph, a: Id| crate::ir::analysis::free_of_index(eg, a, index);
+    let mut out = Polynomial::new();
+    let mut moved = p.len() > 1;
+    for (m, c) in &p {
+        let (outside, inside): (Monomial, Monomial) =
+            m.iter().cloned().partition(|(a, _)| free(eg, *a));
+        if inside.is_empty() {
+            return None;
+        }
+        moved |= !outside.is_empty();
+        let mut body = Polynomial::new();
+        body.insert(inside, Rational::one());
+        let body = rebuild(eg, &body);
+        let summed = eg.add(Node::Sum([i, body]));
+        let term = monomial_times(&outside, &vec![(summed, Rational::one())])?;
+        let mut one = Polynomial::new();
+        one.insert(term, c.clone());
+        add_into(&mut out, one, &Rational::one())?;
+    }
+    if !moved {
+        return None;
+    }
+    let built = rebuild(eg, &out);
+    (crate::ir::analysis::shape_of(eg, built) == crate::ir::analysis::shape_of(eg, e))
+        .then_some(built)
+}
+
+/// `(* ?a ?b)` scales: one side is a scalar.
+fn scaling(eg: &mut Graph, _: Id, s: &Subst) -> bool {
+    is_scalar(eg, s[var("?a")]) || is_scalar(eg, s[var("?b")])
+}
+
+/// `(/ ?a ?b)` divides by a scalar.
+fn by_scalar(eg: &mut Graph, _: Id, s: &Subst) -> bool {
+    is_scalar(eg, s[var("?b")])
 }
 
 /// The normal-form rules.
@@ -279,5 +365,14 @@ pub fn rules() -> Vec<Rewrite> {
         built("ring-normal-had", "(.* ?a ?b)", |eg, s| {
             normalize(eg, s, ".*")
         }),
+        // Scaling and division by a scalar, elementwise products in all
+        // but name.
+        built_if("ring-normal-scale", "(* ?a ?b)", scaling, |eg, s| {
+            normalize(eg, s, ".*")
+        }),
+        built_if("ring-normal-div", "(/ ?a ?b)", by_scalar, |eg, s| {
+            normalize(eg, s, "/")
+        }),
+        built("ring-sum-factor", "(sum ?i ?e)", sum_factor),
     ]
 }
