@@ -18,6 +18,12 @@ fn verdicts_match_the_grading_comments() {
         "tests/grading/last_step_mistakes.deriv",
         "tests/grading/planar_flow_mistakes.deriv",
         "tests/grading/softmax_mistakes.deriv",
+        "tests/grading/layer_norm_mistakes.deriv",
+        "tests/grading/batch_norm_mistakes.deriv",
+        "tests/grading/attention_mistakes.deriv",
+        "tests/grading/rmsprop_mistakes.deriv",
+        "tests/grading/encoder_decoder_mistakes.deriv",
+        "tests/grading/bidirectional_rnn_mistakes.deriv",
     ] {
         grading_comments_hold(path);
     }
@@ -36,7 +42,14 @@ fn grading_comments_hold(path: &str) {
         let RequestKind::Expect { .. } = req.kind else {
             continue;
         };
-        let comment = lines[req.line - 2];
+        // The comment block just above the claim (it may wrap).
+        let comment = lines[..req.line - 1]
+            .iter()
+            .rev()
+            .take_while(|l| l.starts_with('#'))
+            .last()
+            .copied()
+            .unwrap_or("");
         let verdict = a.verdict.as_ref().unwrap();
         if comment.contains("right") {
             assert_eq!(verdict, &Verdict::Proven, "line {}: {comment}", req.line);

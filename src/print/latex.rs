@@ -50,9 +50,22 @@ const GREEK: &[&str] = &[
     "ell",
 ];
 
+/// A one-letter (or Greek) name with an accent written after it, as
+/// `xhat` and `htilde` are: `\hat{x}`, `\tilde{h}`.
+fn accented(h: &str) -> Option<String> {
+    ["hat", "tilde"].iter().find_map(|accent| {
+        let base = h.strip_suffix(accent)?;
+        (base.chars().count() == 1 && base.chars().all(|c| c.is_ascii_alphabetic())
+            || GREEK.contains(&base))
+        .then(|| format!("\\{accent}{{{}}}", head(base)))
+    })
+}
+
 /// The typeset head of a name (without subscript): `W`, `\alpha`, `\mathrm{loss}`.
 fn head(h: &str) -> String {
-    if h == "eps" {
+    if let Some(a) = accented(h) {
+        a
+    } else if h == "eps" {
         // The usual short name of a step size or a small constant.
         "\\epsilon".to_owned()
     } else if GREEK.contains(&h) {
@@ -104,7 +117,7 @@ pub fn name(n: &str) -> String {
 /// A name with a bar over its head: `\bar{W}_{ih}`.
 fn barred(n: &str) -> String {
     let (h, sub) = split(n);
-    let top = if h.chars().count() == 1 || GREEK.contains(&h.as_str()) {
+    let top = if h.chars().count() == 1 || GREEK.contains(&h.as_str()) || accented(&h).is_some() {
         format!("\\bar{{{}}}", head(&h))
     } else {
         format!("\\overline{{{}}}", head(&h))
