@@ -1294,11 +1294,7 @@ impl Checker {
         // A value read past the end of a range that no `init` sets is
         // given, as a state before its first step is; the key says so.
         let mut past: Vec<(Ref, u32, i64)> = Vec::new();
-        let exprs = model
-            .equations
-            .iter()
-            .map(|e| &e.rhs)
-            .chain(model.loss.as_ref().map(|l| &l.value));
+        let exprs = model.expressions();
         for rhs in exprs {
             for n in rhs.as_ref() {
                 let Node::Leaf(Leaf::Var(r)) = n else {
@@ -1392,6 +1388,50 @@ impl Checker {
             }
             stmt
         };
+        // A step past the last one an equation computes, written out
+        // (`h[T+5]`), that no `init` sets: almost surely a slip, where the
+        // same value read by a recurrence (`b[t+1]` at `t = T`) is a given
+        // boundary value.
+        let exprs = model
+            .expressions()
+            .chain(model.inits.iter().map(|i| &i.value));
+        let mut past: Vec<Ref> = Vec::new();
+        for e in exprs {
+            for n in e.as_ref() {
+                let Node::Leaf(Leaf::Var(r)) = n else {
+                    continue;
+                };
+                let Some(domain) = model.domain(r.var) else {
+                    continue;
+                };
+                let beyond = r.at.iter().enumerate().any(|(p, ix)| {
+                    let upper = domain.get(p).map_or(0, |d| d.1);
+                    matches!(*ix, Ix::End(_, o) if o > upper)
+                });
+                let step = model.step_of(r);
+                let set = model
+                    .inits
+                    .iter()
+                    .any(|i| i.target.var == r.var && model.step_of(&i.target) == step);
+                if beyond && !set && !past.contains(&step) {
+                    past.push(step);
+                }
+            }
+        }
+        for step in &past {
+            let name = &model.vars[step.var as usize].name;
+            errors.push(
+                Diagnostic::new(
+                    span_of(step),
+                    format!(
+                        "`{}` is past the last step the equation of `{name}` computes, and no `init` sets it",
+                        model.symbols.ref_text(step)
+                    ),
+                    "past the end of the range",
+                )
+                .hint(format!("the last step is written with the dim the range ends at (such as `{name}[T]`); a value past it is given only by an `init`")),
+            );
+        }
         for v in 0..model.vars.len() as u32 {
             let steps = model.fixed_steps(v);
             if steps.is_empty() {

@@ -361,6 +361,14 @@ impl Model {
         Some(out)
     }
 
+    /// The right sides of the equations, then the loss's value.
+    pub fn expressions(&self) -> impl Iterator<Item = &RecExpr<Node>> {
+        self.equations
+            .iter()
+            .map(|e| &e.rhs)
+            .chain(self.loss.as_ref().map(|l| &l.value))
+    }
+
     /// The fixed steps of `v` that the model uses on their own: each use
     /// of a value `v` computes at a fixed index value in at least one
     /// position (`h[T]` in `y = V * h[T]`, `h[1]`, `h[i, G]`), as the
@@ -377,10 +385,7 @@ impl Model {
             return Vec::new();
         };
         let exprs = self
-            .equations
-            .iter()
-            .map(|e| &e.rhs)
-            .chain(self.loss.as_ref().map(|l| &l.value))
+            .expressions()
             .chain(self.inits.iter().map(|i| &i.value));
         let mut out: Vec<Ref> = Vec::new();
         for rhs in exprs {
