@@ -369,7 +369,12 @@ impl<'m> Session<'m> {
             RequestKind::CountParams => return count::params(self.model, req, k),
             RequestKind::CountMacs(r) => return count::macs_answer(self.model, r, req, k),
             RequestKind::Depth(r) => return depth::depth(self.model, r, req, k),
-            RequestKind::Expect { lhs, rhs, assuming } => {
+            RequestKind::Expect {
+                lhs,
+                rhs,
+                assuming,
+                sums,
+            } => {
                 let derived = self.claim(lhs, assuming, req)?;
                 let mut stats = derived.stats;
                 // The adjoint equations, when either side mentions an
@@ -400,6 +405,7 @@ impl<'m> Session<'m> {
                     shapes: &self.shapes,
                     limits: &self.options.limits,
                     adjoints: &adjoints,
+                    sums,
                 };
                 let (verdict, proof, by) =
                     expect::decide(&cx, lhs, &derived.equations, rhs, assuming, &zero);

@@ -4,6 +4,7 @@
 
 use crate::diag::Span;
 use crate::ir::{Ix, Leaf, LeafShapes, Node, Ref, Symbols, Target};
+use crate::num::Rational;
 use crate::poly::Poly;
 use crate::shape::Shape;
 use egg::RecExpr;
@@ -126,6 +127,19 @@ pub struct Assumption {
     pub span: Span,
 }
 
+/// An assumption about the sum of an input's entries (`sum(y) = 1`: a
+/// one-hot or probability target). Claims under it are checked on inputs
+/// scaled to that sum, and a proof may use it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SumAssumption {
+    /// The input.
+    pub var: u32,
+    /// The sum of its entries.
+    pub value: Rational,
+    /// Where it is written.
+    pub span: Span,
+}
+
 /// A derived result that an `expect` names.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
@@ -208,6 +222,8 @@ pub enum RequestKind {
         rhs: Claimed,
         /// The substitutions.
         assuming: Vec<Assumption>,
+        /// Assumptions about sums of inputs' entries.
+        sums: Vec<SumAssumption>,
     },
 }
 

@@ -448,8 +448,14 @@ fn heading(m: &Model, a: &Answer) -> (usize, String) {
         .map_or((0, String::new()), |r| (r.line, r.text.clone()))
 }
 
-/// Assumptions as LaTeX math: `p^{(t)} = 1,\\ i^{(t)} = 0`.
-fn assumptions_latex(list: &[crate::model::Assumption], s: &Symbols) -> String {
+/// Assumptions as LaTeX math: `p^{(t)} = 1,\\ i^{(t)} = 0`, then those
+/// about sums of entries, `\operatorname{sum}(y) = 1`.
+fn assumptions_latex(
+    m: &Model,
+    list: &[crate::model::Assumption],
+    sums: &[crate::model::SumAssumption],
+) -> String {
+    let s = &m.symbols;
     list.iter()
         .map(|x| {
             format!(
@@ -458,6 +464,13 @@ fn assumptions_latex(list: &[crate::model::Assumption], s: &Symbols) -> String {
                 latex::expr(s, &x.value)
             )
         })
+        .chain(sums.iter().map(|x| {
+            format!(
+                "\\operatorname{{sum}}({}) = {}",
+                latex::reference(s, &m.plain_ref(x.var)),
+                latex::number(&x.value, false)
+            )
+        }))
         .collect::<Vec<_>>()
         .join(",\\ ")
 }
@@ -718,11 +731,15 @@ fn markdown(key: &AnswerKey) -> String {
                     let _ = writeln!(out, "`{}`\n", as_written.replace('`', "'"));
                 }
             }
-            if let Some(RequestKind::Expect { assuming, .. }) =
+            if let Some(RequestKind::Expect { assuming, sums, .. }) =
                 m.requests.get(a.request).map(|r| &r.kind)
             {
-                if !assuming.is_empty() {
-                    let _ = writeln!(out, "Assuming ${}$.\n", assumptions_latex(assuming, s));
+                if !assuming.is_empty() || !sums.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "Assuming ${}$.\n",
+                        assumptions_latex(m, assuming, sums)
+                    );
                 }
             }
         }
@@ -769,13 +786,15 @@ fn latex_heading(m: &Model, a: &Answer) -> String {
     let Some(req) = m.requests.get(a.request) else {
         return String::new();
     };
-    let assuming = |list: &[crate::model::Assumption]| {
-        if list.is_empty() {
+    let assuming_sums = |list: &[crate::model::Assumption],
+                         sums: &[crate::model::SumAssumption]| {
+        if list.is_empty() && sums.is_empty() {
             String::new()
         } else {
-            format!(" assuming ${}$", assumptions_latex(list, s))
+            format!(" assuming ${}$", assumptions_latex(m, list, sums))
         }
     };
+    let assuming = |list: &[crate::model::Assumption]| assuming_sums(list, &[]);
     let body = match &req.kind {
         RequestKind::Adjoints { assuming: asm } => format!("Adjoints{}", assuming(asm)),
         RequestKind::Grad {
@@ -809,7 +828,11 @@ fn latex_heading(m: &Model, a: &Answer) -> String {
             format!("Multiply-accumulates for ${}$", latex::reference(s, r))
         }
         RequestKind::Depth(r) => format!("Depth of ${}$", latex::reference(s, r)),
-        RequestKind::Expect { assuming: asm, .. } => format!("Claim{}", assuming(asm)),
+        RequestKind::Expect {
+            assuming: asm,
+            sums,
+            ..
+        } => format!("Claim{}", assuming_sums(asm, sums)),
     };
     format!("{body} (line {})", req.line)
 }

@@ -5,7 +5,7 @@ use super::lower::Lowerer;
 use super::{Checker, Named};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Ix, Leaf, Node, Ref, Target};
-use crate::model::{Assumption, Claim, Claimed, Request, RequestKind, VarKind};
+use crate::model::{Assumption, Claim, Claimed, Request, RequestKind, SumAssumption, VarKind};
 use crate::shape::Shape;
 use crate::syntax::ast::{self, Assign, ExpectLhs, Expr, ExprKind, IndexItem, Stmt, StmtKind};
 
@@ -224,6 +224,14 @@ impl Checker {
     fn assumptions(&mut self, list: &[Assign]) -> Result<Vec<Assumption>> {
         let mut out: Vec<Assumption> = Vec::new();
         for a in list {
+            if a.sum_of {
+                return Err(Diagnostic::new(
+                    a.span,
+                    "an assumption about a sum of entries is not supported here yet",
+                    "only in an `expect`",
+                )
+                .hint("derived results do not use `sum(...) = c` yet; state it on a claim instead: `expect bar(z) = s - y assuming sum(y) = 1`"));
+            }
             let target = self.plain_var_or_input(&a.target)?;
             if out.iter().any(|o| o.target.var == target.var) {
                 return Err(Diagnostic::new(
@@ -282,8 +290,54 @@ impl Checker {
         }
     }
 
+    /// `sum(y) = c`: `y` an input (at its own indices), `c` a number.
+    fn sum_assumptions(&mut self, list: &[&Assign]) -> Result<Vec<SumAssumption>> {
+        let mut out: Vec<SumAssumption> = Vec::new();
+        for a in list {
+            let target = self.plain_var_or_input(&a.target)?;
+            let decl = self.model.vars[target.var as usize].clone();
+            if decl.kind != VarKind::Input {
+                return Err(Diagnostic::new(
+                    a.target.span,
+                    format!("`sum({})` is assumed, but `{}` is computed by the model", decl.name, decl.name),
+                    "not an input",
+                )
+                .hint("an assumption about a sum of entries is about an input (a target that sums to one, `sum(y) = 1`); a computed value's sum follows from the model"));
+            }
+            if out.iter().any(|o| o.var == target.var) {
+                return Err(Diagnostic::new(
+                    a.span,
+                    format!("`sum({})` is assumed twice", decl.name),
+                    "second assumption",
+                )
+                .hint("give each sum one assumed value"));
+            }
+            let lw = Lowerer::new(self, decl.indices.clone(), false);
+            let mut lw = lw;
+            let (id, _) = lw.expr(&a.value)?;
+            let value = lw.finish(id);
+            let Some(value) = crate::derive::scope::constant_value(&value) else {
+                return Err(Diagnostic::new(
+                    a.value.span,
+                    "the assumed sum is not a number",
+                    "not a number",
+                )
+                .hint("write the sum as a number, such as `sum(y) = 1`"));
+            };
+            out.push(SumAssumption {
+                var: target.var,
+                value,
+                span: a.span,
+            });
+        }
+        Ok(out)
+    }
+
     fn expect(&mut self, lhs: &ExpectLhs, rhs: &Expr, assuming: &[Assign]) -> Result<RequestKind> {
-        let assuming = self.assumptions(assuming)?;
+        let (sums, values): (Vec<&Assign>, Vec<&Assign>) = assuming.iter().partition(|a| a.sum_of);
+        let values: Vec<Assign> = values.into_iter().cloned().collect();
+        let sums = self.sum_assumptions(&sums)?;
+        let assuming = self.assumptions(&values)?;
         let (claim, bound, shape) = match lhs {
             ExpectLhs::Depth(r, _) => (Claim::Depth(self.plain_var(r, "`depth`")?), None, None),
             ExpectLhs::Expr(e) => self.claim(e)?,
@@ -331,6 +385,7 @@ impl Checker {
             lhs: claim,
             rhs,
             assuming,
+            sums,
         })
     }
 

@@ -20,7 +20,7 @@ use crate::eval::{
 use crate::ir::analysis::Graph;
 use crate::ir::{Ix, Leaf, Node, Ref, Target};
 use crate::key::{Derived, Lhs, ProofKind, Rhs, RunStats, Verdict};
-use crate::model::{Assumption, Claim, Claimed, Model};
+use crate::model::{Assumption, Claim, Claimed, Model, SumAssumption};
 use crate::num::Rational;
 use crate::poly::Poly;
 use crate::rules;
@@ -48,6 +48,9 @@ pub struct Context<'a> {
     /// claim mentions no adjoint): a proof may replace an adjoint by its
     /// derived equation, to `UNFOLD_LEVELS` levels.
     pub adjoints: &'a [Derived],
+    /// Assumptions about sums of inputs' entries: the instances draw those
+    /// inputs with that sum, and a proof may use it.
+    pub sums: &'a [SumAssumption],
 }
 
 /// Decides one `expect`, with the statistics of the proof's e-graph runs
@@ -200,6 +203,16 @@ fn proves(
         name_adjoints(&mut g, model, &window, cx.adjoints, d, c);
         g.rebuild();
     }
+    // `sum(y) = c`: the sum of the input's entries is that number.
+    for s in cx.sums {
+        let y = g.add(Node::Leaf(Leaf::Var(model.plain_ref(s.var))));
+        let total = g.add(Node::SumAll(y));
+        let value = g.add(Node::Num(s.value.clone()));
+        crate::ir::analysis::union_value(&mut g, total, value);
+    }
+    if !cx.sums.is_empty() {
+        g.rebuild();
+    }
     if meet(&g, gd, gc) {
         return Proof {
             found: true,
@@ -300,7 +313,8 @@ fn name_adjoints(
 /// The instances claims are checked on: two sizes of every dim, then dims
 /// drawn at random, each with its own seed.
 /// Only the first `count` that can be built are built.
-fn instances(model: &Model, count: usize) -> Vec<Instance<'_>> {
+fn instances<'m>(model: &'m Model, count: usize, sums: &[SumAssumption]) -> Vec<Instance<'m>> {
+    let scaled: Vec<(u32, f64)> = sums.iter().map(|s| (s.var, s.value.to_f64())).collect();
     let fixed = [(2, 101), (3, 102), (2, 103)]
         .into_iter()
         .map(|(n, seed)| Instance::new(model, vec![n; model.dims.len()], seed));
@@ -310,6 +324,7 @@ fn instances(model: &Model, count: usize) -> Vec<Instance<'_>> {
     fixed
         .chain(drawn)
         .filter_map(Result::ok)
+        .map(|i| i.with_sums(scaled.clone()))
         .take(count)
         .collect()
 }
@@ -379,6 +394,7 @@ fn compare(
     d: &RecExpr<Node>,
     c: &RecExpr<Node>,
     assuming: &[Assumption],
+    sums: &[SumAssumption],
     zero: &BTreeSet<u32>,
     true_adjoints: bool,
     sample: bool,
@@ -397,7 +413,7 @@ fn compare(
         witness: None,
         failure: None,
     };
-    for inst in instances(model, usize::MAX) {
+    for inst in instances(model, usize::MAX, sums) {
         let random = RandomAdjoints::new(&inst, zero.clone());
         let truth = if true_adjoints {
             match TapeAdjoints::new(&inst, zero.clone()) {
@@ -511,7 +527,7 @@ fn expression(
     // a claim they separate is not worth a proof attempt, and a proof is
     // only ever reported where they agree (a disagreement after a proof
     // would be a bug in a rule).
-    let sample = compare(model, claim, d, c, assuming, zero, false, true);
+    let sample = compare(model, claim, d, c, assuming, cx.sums, zero, false, true);
     let mut proven = false;
     if sample.witness.is_none() && sample.agreed > 0 {
         // The same normal form (sums, products and transposes rearranged
@@ -527,14 +543,14 @@ fn expression(
             return Verdict::Proven;
         }
     }
-    let free = compare(model, claim, d, c, assuming, zero, false, false);
+    let free = compare(model, claim, d, c, assuming, cx.sums, zero, false, false);
     let numbers = if free.witness.is_some() && has_adjoints {
         // Two formulas that differ with free adjoints may still agree once
         // the adjoints take their true values (a claim that writes an
         // adjoint out as its equation): decide with the true values, and
         // where they agree, look for a proof that uses the adjoint
         // equations. Only then: the equations make the graph much larger.
-        let truth = compare(model, claim, d, c, assuming, zero, true, false);
+        let truth = compare(model, claim, d, c, assuming, cx.sums, zero, true, false);
         if truth.witness.is_none() && truth.agreed > 0 {
             let attempt = proves(cx, claim, d, c, assuming, zero, true);
             proven = attempt.found;

@@ -212,6 +212,8 @@ pub struct Instance<'m> {
     fns: Vec<TestFn>,
     /// Every variable's concrete size (rows, columns).
     sizes: Vec<(usize, usize)>,
+    /// Inputs drawn with a given sum of entries (`sum(y) = 1`).
+    sums: Vec<(u32, f64)>,
 }
 
 /// How many steps an index without a declared range runs over, unless an
@@ -329,6 +331,7 @@ impl<'m> Instance<'m> {
             params,
             fns,
             sizes,
+            sums: Vec::new(),
         })
     }
 
@@ -431,6 +434,30 @@ impl<'m> Instance<'m> {
         self.fns
             .get(f as usize)
             .ok_or_else(|| EvalError("an unknown function".into()))
+    }
+
+    /// The instance with inputs drawn to the given sums of entries: each
+    /// such input's entries are made positive and scaled to the sum (or,
+    /// for a sum of zero, shifted to it).
+    pub fn with_sums(mut self, sums: Vec<(u32, f64)>) -> Instance<'m> {
+        self.sums = sums;
+        self
+    }
+
+    /// The value of an input at the given index values.
+    fn input(&self, var: u32, at: &[i64]) -> Result<Mat> {
+        let v = self.drawn(3, var, at)?;
+        let Some(&(_, want)) = self.sums.iter().find(|(x, _)| *x == var) else {
+            return Ok(v);
+        };
+        if want == 0.0 {
+            let n = v.entries().len().max(1) as f64;
+            let shift = v.entries().iter().sum::<f64>() / n;
+            return Ok(v.map(|x| x - shift));
+        }
+        let v = v.map(f64::abs);
+        let total: f64 = v.entries().iter().sum();
+        Ok(v.scale(want / total))
     }
 
     /// A random value for an input, or for a state before its first step,
@@ -584,7 +611,7 @@ impl<'i> Forward<'i> {
             .get(var as usize)
             .ok_or_else(|| EvalError("an unknown variable".into()))?;
         let eq = match decl.kind {
-            VarKind::Input => return self.inst.drawn(3, var, at),
+            VarKind::Input => return self.inst.input(var, at),
             VarKind::Defined(e) => model
                 .equations
                 .get(e)

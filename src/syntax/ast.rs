@@ -162,6 +162,9 @@ pub struct Assign {
     pub value: Expr,
     /// The whole assignment.
     pub span: Span,
+    /// Whether the assumption is about the sum of the variable's entries
+    /// (`sum(y) = 1`) rather than its value.
+    pub sum_of: bool,
 }
 
 /// A shape as written: `scalar`, `N`, or `M x N`.

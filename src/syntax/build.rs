@@ -239,11 +239,20 @@ impl Builder {
             let at = span(&p);
             let err = move || shape_error(at);
             match inner(p).as_slice() {
-                [t, v] => out.push(Assign {
-                    target: self.reference(t.clone())?,
-                    value: self.expr(v.clone())?,
-                    span: sp,
-                }),
+                [t, v] => {
+                    let sum_of = t.as_rule() == Rule::sum_target;
+                    let t = if sum_of {
+                        inner(t.clone()).into_iter().next().ok_or_else(err)?
+                    } else {
+                        t.clone()
+                    };
+                    out.push(Assign {
+                        target: self.reference(t)?,
+                        value: self.expr(v.clone())?,
+                        span: sp,
+                        sum_of,
+                    })
+                }
                 _ => return Err(err()),
             }
         }
