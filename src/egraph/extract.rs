@@ -388,6 +388,11 @@ impl<'a> Builder<'a> {
     /// Builds `node` of `class`: children in their cheapest forms, rebuilt
     /// where the shape matters and differs.
     fn node(&mut self, class: Id, node: &Node, depth: usize) -> (Id, bool) {
+        if let Node::Block(rows) = node {
+            if let Some(done) = self.block(class, rows) {
+                return done;
+            }
+        }
         let strict = shape_matters(node);
         let mut ok = true;
         let mut kids = Vec::new();
@@ -411,6 +416,74 @@ impl<'a> Builder<'a> {
         let mut k = kids.into_iter();
         let built = node.clone().map_children(|old| k.next().unwrap_or(old));
         (self.push(class, built), ok)
+    }
+
+    /// A block matrix, with each zero block whose size no neighbour gives
+    /// (the `0` of `[I(H), 0]`: its height is its row's, its width no other
+    /// row's) written with its size, `zeros(H, D)`, where its class has that
+    /// form. `None` where a row is not a row of cells.
+    fn block(&mut self, class: Id, rows: &[Id]) -> Option<(Id, bool)> {
+        let eg = self.eg;
+        let cells: Vec<Vec<Id>> = rows
+            .iter()
+            .map(|r| {
+                eg[*r].nodes.iter().find_map(|n| match n {
+                    Node::Row(c) => Some(c.iter().map(|&x| eg.find(x)).collect()),
+                    _ => None,
+                })
+            })
+            .collect::<Option<_>>()?;
+        let zero = |c: Id| is_zero(eg, c);
+        let mut ok = true;
+        let mut built_rows = Vec::new();
+        for (i, row) in cells.iter().enumerate() {
+            let mut ids = Vec::new();
+            for (j, &c) in row.iter().enumerate() {
+                let sized = zero(c).then(|| {
+                    let width_known = cells
+                        .iter()
+                        .enumerate()
+                        .any(|(k, r)| k != i && r.get(j).is_some_and(|&x| !zero(x)));
+                    let height_known = row.iter().enumerate().any(|(l, &x)| l != j && !zero(x));
+                    !(width_known && height_known)
+                });
+                let id = match sized {
+                    Some(true) => {
+                        let shape = class_shape(eg, c);
+                        let m = self.push_poly(c, &shape.rows);
+                        let n = self.push_poly(c, &shape.cols);
+                        self.push(c, Node::Zeros([m, n]))
+                    }
+                    Some(false) | None => {
+                        let (id, kid_ok) = self.best(c);
+                        ok &= kid_ok;
+                        id
+                    }
+                };
+                ids.push(id);
+            }
+            built_rows.push(self.push(rows[i], Node::Row(ids.into_boxed_slice())));
+        }
+        Some((
+            self.push(class, Node::Block(built_rows.into_boxed_slice())),
+            ok,
+        ))
+    }
+
+    /// A size polynomial written into the output (its nodes recorded as
+    /// scalars beside `anchor`'s class).
+    fn push_poly(&mut self, anchor: Id, p: &crate::poly::Poly) -> Id {
+        let mut b = crate::ir::build::ExprBuilder::new();
+        let root = b.poly(p);
+        let e = b.finish(root);
+        let mut map: Vec<Id> = Vec::new();
+        for n in e.as_ref() {
+            let node = n.clone().map_children(|c| map[usize::from(c)]);
+            map.push(self.push(anchor, node));
+        }
+        map.last()
+            .copied()
+            .unwrap_or_else(|| self.push(anchor, Node::Num(Rational::zero())))
     }
 
     /// The cheapest form of `node`, without any check.

@@ -139,6 +139,90 @@ fn softmax_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
     Some(vjp(eg, seed, x, u))
 }
 
+/// The cells of a block matrix in class `m`, row by row.
+pub(super) fn block_cells(eg: &Graph, m: Id) -> Option<Vec<Vec<Id>>> {
+    eg[m].nodes.iter().find_map(|n| match n {
+        Node::Block(rows) => rows
+            .iter()
+            .map(|r| {
+                eg[*r].nodes.iter().find_map(|c| match c {
+                    Node::Row(cells) => Some(cells.to_vec()),
+                    _ => None,
+                })
+            })
+            .collect(),
+        _ => None,
+    })
+}
+
+/// The selector of part `k` of a partition of sizes `sizes`: the
+/// `sizes[k] x total` matrix `[0, .., I, .., 0]`, whose product with a
+/// value keeps that part's rows.
+fn selector(eg: &mut Graph, sizes: &[Id], k: usize) -> Id {
+    let cells: Vec<Id> = sizes
+        .iter()
+        .enumerate()
+        .map(|(j, &n)| {
+            if j == k {
+                eg.add(Node::Eye(n))
+            } else {
+                eg.add(Node::Zeros([sizes[k], n]))
+            }
+        })
+        .collect();
+    let row = eg.add(Node::Row(cells.into_boxed_slice()));
+    eg.add(Node::Block(vec![row].into_boxed_slice()))
+}
+
+/// `(vjp b x [u1, u2; u3, u4])`: each block gets the part of the seed in
+/// its place, `R_i * b * C_j^T`, with `R_i` selecting the block row's rows
+/// and `C_j` the block column's columns (left out where there is one block
+/// row or one block column). A concatenation `[h; x]` gives `h` the first
+/// rows of the seed, `[I(H), zeros(H, D)] * b`.
+fn block_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (b, x, m) = (s[var("?b")], s[var("?x")], s[var("?m")]);
+    let cells = block_cells(eg, m)?;
+    let first = cells.first()?;
+    if cells.iter().any(|r| r.len() != first.len()) {
+        return None;
+    }
+    let heights: Vec<Id> = cells
+        .iter()
+        .map(|r| {
+            let h = shape_of(eg, r[0]).rows.clone();
+            add_poly(eg, &h)
+        })
+        .collect();
+    let widths: Vec<Id> = first
+        .iter()
+        .map(|&c| {
+            let w = shape_of(eg, c).cols.clone();
+            add_poly(eg, &w)
+        })
+        .collect();
+    let mut total: Option<Id> = None;
+    for (i, row) in cells.iter().enumerate() {
+        for (j, &cell) in row.iter().enumerate() {
+            let mut seed = b;
+            if cells.len() > 1 {
+                let r = selector(eg, &heights, i);
+                seed = eg.add(Node::Mul([r, seed]));
+            }
+            if row.len() > 1 {
+                let c = selector(eg, &widths, j);
+                let ct = eg.add(Node::Trans(c));
+                seed = eg.add(Node::Mul([seed, ct]));
+            }
+            let term = vjp(eg, seed, x, cell);
+            total = Some(match total {
+                Some(t) => eg.add(Node::Add([t, term])),
+                None => term,
+            });
+        }
+    }
+    total
+}
+
 /// `(vjp b x (tr m))`: `b * I(n)` to `m`.
 fn trace_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
     let (b, x, m) = (s[var("?b")], s[var("?x")], s[var("?m")]);
@@ -194,5 +278,7 @@ pub fn rules() -> Vec<Rewrite> {
     rules.push(built_if("d-trace", "(vjp ?b ?x (tr ?m))", chain(&["?m"]), trace_rule));
     rules.push(built_if("d-sumall", "(vjp ?b ?x (sumall ?u))", chain(&["?u"]), sumall_rule));
     rules.push(built_if("d-softmax", "(vjp ?b ?x (softmax ?u))", chain(&["?u"]), softmax_rule));
+    let through_block = chain(&["?m"]);
+    rules.push(built_if("d-block", "(vjp ?b ?x ?m)", move |eg, id, s| block_cells(eg, s[var("?m")]).is_some() && through_block(eg, id, s), block_rule));
     rules
 }

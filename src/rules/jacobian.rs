@@ -111,6 +111,25 @@ fn softmax_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
     Some(eg.add(Node::Mul([d, ju])))
 }
 
+/// `(jac x [u1; u2; ...])` for a stack of vectors: the stack of their
+/// Jacobians.
+fn block_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (x, m) = (s[var("?x")], s[var("?m")]);
+    let cells = super::calculus::block_cells(eg, m)?;
+    let mut rows = Vec::new();
+    for row in cells {
+        let [u] = row[..] else {
+            return None;
+        };
+        if !shape_of(eg, u).cols.is_one() {
+            return None;
+        }
+        let j = jac(eg, x, u);
+        rows.push(eg.add(Node::Row(vec![j].into_boxed_slice())));
+    }
+    Some(eg.add(Node::Block(rows.into_boxed_slice())))
+}
+
 /// The Jacobian rules.
 #[rustfmt::skip]
 pub fn rules() -> Vec<Rewrite> {
@@ -137,5 +156,7 @@ pub fn rules() -> Vec<Rewrite> {
     rules.push(built_if("jac-div", "(jac ?x (/ ?u ?s))", depends(&["?u", "?s"]), quotient_rule));
     rules.push(built_if("jac-pow", "(jac ?x (^ ?u ?n))", depends(&["?u", "?n"]), power_rule));
     rules.push(built_if("jac-softmax", "(jac ?x (softmax ?u))", depends(&["?u"]), softmax_rule));
+    let through_block = depends(&["?m"]);
+    rules.push(built_if("jac-block", "(jac ?x ?m)", move |eg, id, s| super::calculus::block_cells(eg, s[var("?m")]).is_some() && through_block(eg, id, s), block_rule));
     rules
 }
