@@ -544,7 +544,8 @@ fn expression(
         }
     }
     let free = compare(model, claim, d, c, assuming, cx.sums, zero, false, false);
-    let numbers = if free.witness.is_some() && has_adjoints {
+    let with_truth = free.witness.is_some() && has_adjoints;
+    let numbers = if with_truth {
         // Two formulas that differ with free adjoints may still agree once
         // the adjoints take their true values (a claim that writes an
         // adjoint out as its equation): decide with the true values, and
@@ -566,6 +567,18 @@ fn expression(
                 derived: derived.to_vec(),
                 evidence: format!(
                     "a proof was found, but the numbers disagree {counterexample}; this is a bug in deriv, please report the script"
+                ),
+            };
+        }
+        // The true adjoints are those of the model as written: under an
+        // assumption about a value, the model the claim speaks of is
+        // another one (`o[t] = 0` at every step makes every `bar(c[t])`
+        // zero), so values that differ there refute nothing.
+        if with_truth && !assuming.is_empty() {
+            return Verdict::NotProven {
+                derived: derived.to_vec(),
+                evidence: format!(
+                    "no proof was found, and the numbers cannot decide: the two differ {counterexample} when the adjoints take their values in the model without the assumption, which are not their values under it"
                 ),
             };
         }
