@@ -70,8 +70,8 @@ q = inv(s) + s / s + s^(-1) * r + 0 / s + r^0 + 0 * s + ((r + s) - s) + det(I(1)
 u = sigma'(v) + tanh'(v) + exp'(v) + log'(v .* v + 1) + sqrt'(v .* v + 1) + relu'(v) + step'(v) + softplus'(v) + silu'(v) + step(relu(v)) + elu'(v) + gelu'(v) + leaky_relu(v - 1)
 w = s * A - s * B
 o = s * v^0 + v + v^0 .* v + v .* v^0 + v .* (s * v^0) + (s * v^0 - v)
-y = det([A, s * I(H); B, C]) + det([A, B; s * I(H), C]) + det(A * B + A - A * B) + det(B - (A + B)) + s^(H) * s^(-H) + (s^(-1))^(H)
-z = det(diag(exp(A * v))) + prod(tanh(v) .* exp(v)) + det(I(H) + v * (s * v^T)) + det((B * v) * v^T + I(H))
+y = det([A, s * I(H); B, C]) + det([A, B; s * I(H), C]) + det(A * B + A - A * B) + det(B - (A + B)) + s^(H) * s^(-H) + (s^(-1))^(H) + (s * r)^(H)
+z = det(diag(exp(A * v))) + prod(tanh(v) .* exp(v)) + det(I(H) + v * (s * v^T)) + det((B * v) * v^T + I(H)) + det([A, B, C; B, s * I(H), 0; C, 0, r * I(H)])
 ";
 
 /// The expressions to check for one script: every equation's right side,

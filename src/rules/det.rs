@@ -120,6 +120,40 @@ fn schur_off_diagonal(eg: &mut Graph, s: &Subst, upper: bool) -> Option<Id> {
     pivot_step(eg, step, true)
 }
 
+/// `det([A, B, C; E, P, 0; F, 0, Q])` with `P` and `Q` invertible (scaled
+/// identities): the Schur complement on the block-diagonal pivot
+/// `[P, 0; 0, Q]`, `det(P) * det(Q) * det(A - B * inv(P) * E - C * inv(Q) * F)`
+/// (Adam's moments, each decaying by its own rate).
+fn schur_three(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let v = |n: &str| s[var(n)];
+    let (a, b, c, e, p, f, q) = (
+        v("?a"),
+        v("?b"),
+        v("?c"),
+        v("?e"),
+        v("?p"),
+        v("?f"),
+        v("?q"),
+    );
+    let mut assumed = invertible(eg, p)?;
+    assumed.extend(invertible(eg, q)?);
+    eg.analysis.nonzero.extend(assumed);
+    let term = |eg: &mut Graph, left: Id, pivot: Id, right: Id| {
+        let inv = eg.add(Node::Inv(pivot));
+        let l = eg.add(Node::Mul([left, inv]));
+        eg.add(Node::Mul([l, right]))
+    };
+    let tb = term(eg, b, p, e);
+    let tc = term(eg, c, q, f);
+    let x = eg.add(Node::Sub([a, tb]));
+    let x = eg.add(Node::Sub([x, tc]));
+    let dx = eg.add(Node::Det(x));
+    let dp = eg.add(Node::Det(p));
+    let dq = eg.add(Node::Det(q));
+    let pq = eg.add(Node::Mul([dp, dq]));
+    Some(eg.add(Node::Mul([pq, dx])))
+}
+
 /// `?v` is a column vector (not a scalar): `n x 1`.
 fn is_column(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     let v = var(v);
@@ -169,6 +203,7 @@ pub fn rules() -> Vec<Rewrite> {
         built_row!("det-schur";             "(det (block (row ?a ?b) (row ?c ?d)))" => schur, if is_invertible("?d"), if is_square_matrix("?a")),
         built_row!("det-schur-mirror";      "(det (block (row ?a ?b) (row ?c ?d)))" => schur_mirror, if is_invertible("?a"), if is_square_matrix("?d")),
         built_row!("det-schur-upper-right"; "(det (block (row ?a ?b) (row ?c ?d)))" => |eg, s| schur_off_diagonal(eg, s, true), if blocks_same_square, if no_diagonal_pivot, if is_invertible("?b")),
+        built_row!("det-schur-three";       "(det (block (row ?a ?b ?c) (row ?e ?p ?z1) (row ?f ?z2 ?q)))" => schur_three, if is_zero_var("?z1"), if is_zero_var("?z2"), if is_invertible("?p"), if is_invertible("?q"), if is_square_matrix("?a")),
         built_row!("det-schur-lower-left";  "(det (block (row ?a ?b) (row ?c ?d)))" => |eg, s| schur_off_diagonal(eg, s, false), if blocks_same_square, if no_diagonal_pivot, if is_invertible("?c")),
     ]);
     rules

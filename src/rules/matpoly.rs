@@ -326,5 +326,12 @@ pub fn rules() -> Vec<Rewrite> {
         }, if is_square_matrix("?a")),
         built_row!("pow-same-base"; "(* ?a ?b)" => same_base_product, if is_scalar_var("?a"), if is_scalar_var("?b")),
         built_row!("pow-of-pow"; "(^ ?a ?e)" => power_of_power, if integer_exponent("?e")),
+        // `(x y)^n = x^n y^n` for scalars and an integer `n`.
+        built_row!("pow-of-product"; "(^ (* ?x ?y) ?e)" => |eg, s| {
+            let (x, y, e) = (s[var("?x")], s[var("?y")], s[var("?e")]);
+            let px = eg.add(Node::Pow([x, e]));
+            let py = eg.add(Node::Pow([y, e]));
+            Some(eg.add(Node::Mul([px, py])))
+        }, if is_scalar_var("?x"), if is_scalar_var("?y"), if integer_exponent("?e")),
     ]
 }
