@@ -19,6 +19,7 @@ fn verdicts_match_the_grading_comments() {
         "tests/grading/planar_flow_mistakes.deriv",
         "tests/grading/softmax_mistakes.deriv",
         "tests/grading/adam_mistakes.deriv",
+        "tests/grading/lstm_concat_mistakes.deriv",
         "tests/grading/layer_norm_mistakes.deriv",
         "tests/grading/batch_norm_mistakes.deriv",
         "tests/grading/attention_mistakes.deriv",

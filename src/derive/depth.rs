@@ -163,6 +163,26 @@ fn explain(sys: &System, v: Verdict) -> Refusal {
                 ),
             )
         }
+        Verdict::Unconfirmed(a, up_to) => {
+            let found = in_dims(&a, sys).map_or_else(
+                || "one polynomial".to_owned(),
+                |p| {
+                    let name = |d: u32| {
+                        sys.dims
+                            .iter()
+                            .position(|&x| x == d)
+                            .and_then(|k| sys.dim_names.get(k).cloned())
+                            .unwrap_or_else(|| "?".to_owned())
+                    };
+                    format!("`{}`", p.display(&name))
+                },
+            );
+            refuse(
+                format!("deriv cannot derive the depth of `{target}` exactly"),
+                "not answered",
+                format!("it equals {found} at every size deriv enumerated (each dim up to {up_to}), but no schedule proves that it does at every size; deriv prints a depth only when it holds for every size"),
+            )
+        }
         Verdict::Unproven(why) => refuse(
             format!("deriv cannot derive the depth of `{target}` exactly"),
             "not answered",

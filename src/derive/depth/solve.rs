@@ -26,6 +26,9 @@ pub enum Verdict {
     NotPolynomial(Vec<(Vec<i64>, i64)>),
     /// The depth could not be decided; the reason, in words.
     Unproven(String),
+    /// Every size enumerated (each dim up to the number given) has the
+    /// depth of this affine form, but no schedule proves it for every size.
+    Unconfirmed(Affine, i64),
 }
 
 /// Sizes tried along each dim: enough to fix an affine candidate and see
@@ -200,8 +203,5 @@ pub fn solve(sys: &System) -> Verdict {
             return Verdict::Exact(candidate);
         }
     }
-    Verdict::Unproven(format!(
-        "it equals one polynomial at every size deriv enumerated (each dim up to {}), but deriv cannot prove that it does at every size",
-        m + 1
-    ))
+    Verdict::Unconfirmed(candidate, m + 1)
 }
