@@ -54,12 +54,21 @@ pub fn size_text(p: &Poly, s: &Symbols) -> String {
 }
 
 fn shape_text(sh: &Shape, s: &Symbols) -> String {
+    // A size of several terms beside `x` is parenthesized: `H x (D + H)`.
+    let part = |p: &Poly| {
+        let t = size_text(p, s);
+        if p.0.len() > 1 {
+            format!("({t})")
+        } else {
+            t
+        }
+    };
     if sh.is_scalar() {
         "scalar".to_owned()
     } else if sh.cols.is_one() {
         size_text(&sh.rows, s)
     } else {
-        format!("{} x {}", size_text(&sh.rows, s), size_text(&sh.cols, s))
+        format!("{} x {}", part(&sh.rows), part(&sh.cols))
     }
 }
 
@@ -69,10 +78,18 @@ fn shape_latex(sh: &Shape, s: &Symbols) -> String {
     } else if sh.cols.is_one() {
         format!("\\mathbb{{R}}^{{{}}}", latex::poly(&sh.rows, s))
     } else {
+        let part = |p: &Poly| {
+            let t = latex::poly(p, s);
+            if p.0.len() > 1 {
+                format!("({t})")
+            } else {
+                t
+            }
+        };
         format!(
             "\\mathbb{{R}}^{{{} \\times {}}}",
-            latex::poly(&sh.rows, s),
-            latex::poly(&sh.cols, s)
+            part(&sh.rows),
+            part(&sh.cols)
         )
     }
 }
