@@ -140,6 +140,13 @@ pub fn ac() -> Vec<Rewrite> {
         rule!("ac-sumall-sub";    "(sumall (- ?a ?b))"   => "(- (sumall ?a) (sumall ?b))" if same_shape("?a", "?b")),
         rule!("ac-sumall-scale";  "(sumall (* ?c ?a))"   => "(* ?c (sumall ?a))" if is_scalar_var("?c")),
         rule!("ac-sumall-div";    "(sumall (/ ?a ?c))"   => "(/ (sumall ?a) ?c)"),
+        // The logistic function's symmetry, `sigma(-a) = 1 - sigma(a)`, and
+        // the step function's idempotence.
+        rule!("ac-sigma-neg";     "(sigma (neg ?a))"     => "(- 1 (sigma ?a))"),
+        rule!("ac-step-twice";    "(.* (step ?a) (step ?a))" => "(step ?a)"),
+        // A diagonal matrix applied to a vector is an elementwise product.
+        rule!("ac-diag-apply";    "(* (diag ?v) ?u)"     => "(.* ?v ?u)" if columns("?v", "?u")),
+        rule!("ac-diag-apply-in"; "(* (* ?m (diag ?v)) ?u)" => "(* ?m (.* ?v ?u))" if columns("?v", "?u")),
         // A scalar broadcast in a sum adds itself once per entry.
         built_row!("ac-sumall-bcast-add"; "(sumall (+ ?a ?c))" => |eg, s| broadcast_sum(eg, s, false, false), if broadcasts("?a", "?c")),
         built_row!("ac-sumall-bcast-sub"; "(sumall (- ?a ?c))" => |eg, s| broadcast_sum(eg, s, false, true), if broadcasts("?a", "?c")),
