@@ -1294,8 +1294,13 @@ impl Checker {
         // A value read past the end of a range that no `init` sets is
         // given, as a state before its first step is; the key says so.
         let mut past: Vec<(Ref, u32, i64)> = Vec::new();
-        let exprs = model.expressions();
-        for rhs in exprs {
+        let mut written_past: Vec<Ref> = Vec::new();
+        // Boundary values' own expressions only for steps written out.
+        let exprs = model
+            .expressions()
+            .map(|e| (e, false))
+            .chain(model.inits.iter().map(|i| (&i.value, true)));
+        for (rhs, in_init) in exprs {
             for n in rhs.as_ref() {
                 let Node::Leaf(Leaf::Var(r)) = n else {
                     continue;
@@ -1305,7 +1310,25 @@ impl Checker {
                 };
                 for (p, ix) in r.at.iter().enumerate() {
                     let d = domain.get(p).map_or(0, |x| x.1);
+                    // A step past the last one written out (`h[T+5]`) that
+                    // no `init` sets: almost surely a slip, where the same
+                    // value read by a recurrence (`b[t+1]` at `t = T`) is a
+                    // given boundary value.
+                    if matches!(*ix, Ix::End(_, o) if o > d) {
+                        let step = model.step_of(r);
+                        let set = model
+                            .inits
+                            .iter()
+                            .any(|i| i.target.var == r.var && model.step_of(&i.target) == step);
+                        if !set && !written_past.contains(&step) {
+                            written_past.push(step);
+                        }
+                        continue;
+                    }
                     let Ix::Rel(i, o) = *ix else { continue };
+                    if in_init {
+                        continue;
+                    }
                     for k in d.saturating_add(1)..=o {
                         let set = model.inits.iter().any(|init| {
                             init.target.var == r.var
@@ -1333,10 +1356,68 @@ impl Checker {
                 given.push(at);
             }
         }
+        for step in &written_past {
+            let name = &self.model.vars[step.var as usize].name;
+            errors.push(
+                Diagnostic::new(
+                    self.step_span(step),
+                    format!(
+                        "`{}` is past the last step the equation of `{name}` computes, and no `init` sets it",
+                        self.model.symbols.ref_text(step)
+                    ),
+                    "past the end of the range",
+                )
+                .hint(format!("the last step is written with the dim the range ends at (such as `{name}[T]`); a value past it is given only by an `init`")),
+            );
+        }
         self.model.given_past_end = given;
         for d in errors {
             self.error(d);
         }
+    }
+
+    /// Where a fixed step is written: the reference in the first
+    /// statement that uses it, or that statement.
+    fn step_span(&self, r: &Ref) -> Span {
+        let model = &self.model;
+        let uses = |e: &egg::RecExpr<Node>| {
+            e.as_ref()
+                .iter()
+                .any(|n| matches!(n, Node::Leaf(Leaf::Var(u)) if model.step_of(u) == *r))
+        };
+        let stmt = model
+            .equations
+            .iter()
+            .find(|e| uses(&e.rhs))
+            .map(|e| e.span)
+            .or_else(|| {
+                model
+                    .loss
+                    .as_ref()
+                    .filter(|l| uses(&l.value))
+                    .map(|l| l.span)
+            })
+            .or_else(|| model.inits.iter().find(|i| uses(&i.value)).map(|i| i.span))
+            .unwrap_or_default();
+        // The reference itself, where the statement writes it as the
+        // key prints it (spaces aside).
+        let want: String = model.symbols.ref_text(r).split_whitespace().collect();
+        let text = self.source.slice(stmt);
+        let name = &model.vars[r.var as usize].name;
+        let mut from = 0;
+        while let Some(k) = text[from..].find(name.as_str()).map(|k| k + from) {
+            from = k + name.len();
+            let Some(close) = text[k..].find(']').map(|c| c + k + 1) else {
+                break;
+            };
+            let written: String = text[k..close].split_whitespace().collect();
+            let starts_name =
+                k == 0 || !text[..k].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+            if starts_name && written == want {
+                return Span::new(stmt.start + k, stmt.start + close);
+            }
+        }
+        stmt
     }
 
     /// Fixed steps (`h[T]`, `h[1]`) get adjoint equations of their own:
@@ -1348,90 +1429,6 @@ impl Checker {
         let model = &self.model;
         let mut errors = Vec::new();
         let mut need: Vec<(u32, i64)> = Vec::new();
-        let span_of = |r: &Ref| -> Span {
-            let uses = |e: &egg::RecExpr<Node>| {
-                e.as_ref()
-                    .iter()
-                    .any(|n| matches!(n, Node::Leaf(Leaf::Var(u)) if model.step_of(u) == *r))
-            };
-            let stmt = model
-                .equations
-                .iter()
-                .find(|e| uses(&e.rhs))
-                .map(|e| e.span)
-                .or_else(|| {
-                    model
-                        .loss
-                        .as_ref()
-                        .filter(|l| uses(&l.value))
-                        .map(|l| l.span)
-                })
-                .or_else(|| model.inits.iter().find(|i| uses(&i.value)).map(|i| i.span))
-                .unwrap_or_default();
-            // The reference itself, where the statement writes it as the
-            // key prints it (spaces aside).
-            let want: String = model.symbols.ref_text(r).split_whitespace().collect();
-            let text = self.source.slice(stmt);
-            let name = &model.vars[r.var as usize].name;
-            let mut from = 0;
-            while let Some(k) = text[from..].find(name.as_str()).map(|k| k + from) {
-                from = k + name.len();
-                let Some(close) = text[k..].find(']').map(|c| c + k + 1) else {
-                    break;
-                };
-                let written: String = text[k..close].split_whitespace().collect();
-                let starts_name =
-                    k == 0 || !text[..k].ends_with(|c: char| c.is_alphanumeric() || c == '_');
-                if starts_name && written == want {
-                    return Span::new(stmt.start + k, stmt.start + close);
-                }
-            }
-            stmt
-        };
-        // A step past the last one an equation computes, written out
-        // (`h[T+5]`), that no `init` sets: almost surely a slip, where the
-        // same value read by a recurrence (`b[t+1]` at `t = T`) is a given
-        // boundary value.
-        let exprs = model
-            .expressions()
-            .chain(model.inits.iter().map(|i| &i.value));
-        let mut past: Vec<Ref> = Vec::new();
-        for e in exprs {
-            for n in e.as_ref() {
-                let Node::Leaf(Leaf::Var(r)) = n else {
-                    continue;
-                };
-                let Some(domain) = model.domain(r.var) else {
-                    continue;
-                };
-                let beyond = r.at.iter().enumerate().any(|(p, ix)| {
-                    let upper = domain.get(p).map_or(0, |d| d.1);
-                    matches!(*ix, Ix::End(_, o) if o > upper)
-                });
-                let step = model.step_of(r);
-                let set = model
-                    .inits
-                    .iter()
-                    .any(|i| i.target.var == r.var && model.step_of(&i.target) == step);
-                if beyond && !set && !past.contains(&step) {
-                    past.push(step);
-                }
-            }
-        }
-        for step in &past {
-            let name = &model.vars[step.var as usize].name;
-            errors.push(
-                Diagnostic::new(
-                    span_of(step),
-                    format!(
-                        "`{}` is past the last step the equation of `{name}` computes, and no `init` sets it",
-                        model.symbols.ref_text(step)
-                    ),
-                    "past the end of the range",
-                )
-                .hint(format!("the last step is written with the dim the range ends at (such as `{name}[T]`); a value past it is given only by an `init`")),
-            );
-        }
         for v in 0..model.vars.len() as u32 {
             let steps = model.fixed_steps(v);
             if steps.is_empty() {
@@ -1462,7 +1459,7 @@ impl Checker {
                         if least > 1 {
                             errors.push(
                                 Diagnostic::new(
-                                    span_of(step),
+                                    self.step_span(step),
                                     format!("`{}` is a fixed step of a range that does not end at one dim", text(step)),
                                     "uses this fixed step",
                                 )
@@ -1474,7 +1471,7 @@ impl Checker {
                     if least > 2 {
                         errors.push(
                             Diagnostic::new(
-                                span_of(step),
+                                self.step_span(step),
                                 format!(
                                     "`{}` is a value the equation of `{}` computes only when {} >= {least}",
                                     text(step),
@@ -1526,7 +1523,7 @@ impl Checker {
                     if !distinct {
                         errors.push(
                             Diagnostic::new(
-                                span_of(b),
+                                self.step_span(b),
                                 format!(
                                     "the fixed steps `{}` and `{}` can be the same value, and deriv cannot write their adjoints yet",
                                     text(a),
@@ -1534,7 +1531,7 @@ impl Checker {
                                 ),
                                 "uses this fixed step",
                             )
-                            .related(span_of(a), "uses the other")
+                            .related(self.step_span(a), "uses the other")
                             .hint("use fixed steps that are always different values, such as `h[1]` and `h[T]`, or the first and the last step of one position"),
                         );
                     }

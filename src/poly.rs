@@ -81,6 +81,16 @@ impl Poly {
         }
     }
 
+    /// `text`, this polynomial as written, in parentheses where it has
+    /// several terms, for a place beside `x` or a product: `H x (D + H)`.
+    pub fn grouped(&self, text: String) -> String {
+        if self.0.len() > 1 {
+            format!("({text})")
+        } else {
+            text
+        }
+    }
+
     /// Whether this is the constant one.
     pub fn is_one(&self) -> bool {
         self.as_constant().is_some_and(|c| c.is_one())

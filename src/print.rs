@@ -54,15 +54,7 @@ pub fn size_text(p: &Poly, s: &Symbols) -> String {
 }
 
 fn shape_text(sh: &Shape, s: &Symbols) -> String {
-    // A size of several terms beside `x` is parenthesized: `H x (D + H)`.
-    let part = |p: &Poly| {
-        let t = size_text(p, s);
-        if p.0.len() > 1 {
-            format!("({t})")
-        } else {
-            t
-        }
-    };
+    let part = |p: &Poly| p.grouped(size_text(p, s));
     if sh.is_scalar() {
         "scalar".to_owned()
     } else if sh.cols.is_one() {
@@ -78,14 +70,7 @@ fn shape_latex(sh: &Shape, s: &Symbols) -> String {
     } else if sh.cols.is_one() {
         format!("\\mathbb{{R}}^{{{}}}", latex::poly(&sh.rows, s))
     } else {
-        let part = |p: &Poly| {
-            let t = latex::poly(p, s);
-            if p.0.len() > 1 {
-                format!("({t})")
-            } else {
-                t
-            }
-        };
+        let part = |p: &Poly| p.grouped(latex::poly(p, s));
         format!(
             "\\mathbb{{R}}^{{{} \\times {}}}",
             part(&sh.rows),

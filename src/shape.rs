@@ -102,14 +102,7 @@ impl Shape {
 
     /// Prints as the language writes shapes: `scalar`, `H`, `H x D`.
     pub fn describe(&self, names: &dyn Fn(u32) -> String) -> String {
-        let show = |p: &Poly| {
-            let text = p.display(names).to_string();
-            if p.0.len() > 1 {
-                format!("({text})")
-            } else {
-                text
-            }
-        };
+        let show = |p: &Poly| p.grouped(p.display(names).to_string());
         if self.is_scalar() {
             "scalar".to_owned()
         } else if self.cols.is_one() {

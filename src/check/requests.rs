@@ -312,8 +312,7 @@ impl Checker {
                 )
                 .hint("give each sum one assumed value"));
             }
-            let lw = Lowerer::new(self, decl.indices.clone(), false);
-            let mut lw = lw;
+            let mut lw = Lowerer::new(self, decl.indices.clone(), false);
             let (id, _) = lw.expr(&a.value)?;
             let value = lw.finish(id);
             let Some(value) = crate::derive::scope::constant_value(&value) else {

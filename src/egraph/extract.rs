@@ -439,26 +439,22 @@ impl<'a> Builder<'a> {
         for (i, row) in cells.iter().enumerate() {
             let mut ids = Vec::new();
             for (j, &c) in row.iter().enumerate() {
-                let sized = zero(c).then(|| {
-                    let width_known = cells
-                        .iter()
-                        .enumerate()
-                        .any(|(k, r)| k != i && r.get(j).is_some_and(|&x| !zero(x)));
-                    let height_known = row.iter().enumerate().any(|(l, &x)| l != j && !zero(x));
-                    !(width_known && height_known)
-                });
-                let id = match sized {
-                    Some(true) => {
-                        let shape = class_shape(eg, c);
-                        let m = self.push_poly(c, &shape.rows);
-                        let n = self.push_poly(c, &shape.cols);
-                        self.push(c, Node::Zeros([m, n]))
-                    }
-                    Some(false) | None => {
-                        let (id, kid_ok) = self.best(c);
-                        ok &= kid_ok;
-                        id
-                    }
+                // A zero whose width no other row gives, or whose height
+                // no other cell of its row gives, is written with its size.
+                let width_known = cells
+                    .iter()
+                    .enumerate()
+                    .any(|(k, r)| k != i && r.get(j).is_some_and(|&x| !zero(x)));
+                let height_known = row.iter().enumerate().any(|(l, &x)| l != j && !zero(x));
+                let id = if zero(c) && !(width_known && height_known) {
+                    let shape = class_shape(eg, c);
+                    let m = self.push_poly(c, &shape.rows);
+                    let n = self.push_poly(c, &shape.cols);
+                    self.push(c, Node::Zeros([m, n]))
+                } else {
+                    let (id, kid_ok) = self.best(c);
+                    ok &= kid_ok;
+                    id
                 };
                 ids.push(id);
             }

@@ -736,17 +736,19 @@ impl Latex<'_> {
                     self.node(*e, false);
                 }
             }
-            Node::SumAll(e) => {
-                self.out.push_str("\\operatorname{sum}");
-                self.args(&[*e]);
-            }
-            Node::Prod(e) => {
-                self.out.push_str("\\operatorname{prod}");
-                self.args(&[*e]);
-            }
-            Node::Softmax(e) => {
-                self.out.push_str("\\operatorname{softmax}");
-                self.args(&[*e]);
+            // Functions of one value written by name.
+            Node::SumAll(a) | Node::Prod(a) | Node::Softmax(a) | Node::Trace(a) | Node::Diag(a) => {
+                let name = match &node {
+                    Node::SumAll(_) => "sum",
+                    Node::Prod(_) => "prod",
+                    Node::Softmax(_) => "softmax",
+                    Node::Trace(_) => "tr",
+                    _ => "diag",
+                };
+                self.out.push_str("\\operatorname{");
+                self.out.push_str(name);
+                self.out.push('}');
+                self.args(&[*a]);
             }
             Node::Eye(n) => {
                 self.out.push_str("I_{");
@@ -768,14 +770,6 @@ impl Latex<'_> {
                 self.out.push('{');
                 self.child(&Node::Trans(*a), Slot::Only, *a, false);
                 self.out.push_str("}^{-1}");
-            }
-            Node::Trace(a) => {
-                self.out.push_str("\\operatorname{tr}");
-                self.args(&[*a]);
-            }
-            Node::Diag(a) => {
-                self.out.push_str("\\operatorname{diag}");
-                self.args(&[*a]);
             }
             Node::Vjp(args) => {
                 self.out.push_str("\\operatorname{vjp}");

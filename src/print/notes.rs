@@ -30,12 +30,7 @@ impl Style for Plain {
         plain::expr(s, e)
     }
     fn size(&self, s: &Symbols, p: &Poly) -> String {
-        let text = size_text(p, s);
-        if p.0.len() > 1 {
-            format!("({text})")
-        } else {
-            text
-        }
+        p.grouped(size_text(p, s))
     }
     fn leaf(&self, s: &Symbols, l: &Leaf) -> String {
         format!("`{}`", plain::leaf(s, l))

@@ -273,23 +273,23 @@ fn normalize(eg: &mut Graph, s: &Subst, op: &str) -> Option<Id> {
     let (a, b) = (s[var("?a")], s[var("?b")]);
     let mut x = Expansion::default();
     let pa = expand(eg, a, &mut x)?;
+    // The second operand, or its inverse for a division.
     let pb = if op == "/" {
-        Polynomial::new()
+        inverse(eg, b, &mut x)?
     } else {
         expand(eg, b, &mut x)?
     };
     let p = match op {
-        "+" => {
+        "+" | "-" => {
+            let sign = if op == "+" {
+                Rational::one()
+            } else {
+                Rational::int(-1)
+            };
             let mut acc = pa;
-            add_into(&mut acc, pb, &Rational::one())?;
+            add_into(&mut acc, pb, &sign)?;
             acc
         }
-        "-" => {
-            let mut acc = pa;
-            add_into(&mut acc, pb, &Rational::int(-1))?;
-            acc
-        }
-        "/" => times(&pa, &inverse(eg, b, &mut x)?)?,
         _ => times(&pa, &pb)?,
     };
     let out = rebuild(eg, &p);
