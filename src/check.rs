@@ -374,7 +374,10 @@ impl Checker {
                             self.text(r.span)
                         )
                     } else {
-                        format!("{what} is declared over index names, such as `x[t]`")
+                        format!(
+                            "declare `{}` over index names, such as `{}[t]`",
+                            r.name.name, r.name.name
+                        )
                     };
                     self.error(
                         Diagnostic::new(
@@ -487,12 +490,30 @@ impl Checker {
                     }
                     self.items.push((k, Item::Indices(ids)));
                 }
-                StmtKind::Param { names, shape } => {
+                StmtKind::Param { targets, shape } => {
                     let Some(shape) = self.shape(shape) else {
                         continue;
                     };
                     let mut ids = Vec::new();
-                    for n in names {
+                    let mut indexed = Vec::new();
+                    for t in targets {
+                        let n = &t.name;
+                        if t.indices.is_some() {
+                            // One parameter per index value: an input that is
+                            // learned.
+                            let Some((indices, _)) =
+                                self.target_indices(t, "a parameter declaration", false)
+                            else {
+                                continue;
+                            };
+                            if let Some(id) =
+                                self.new_var(n, indices, Some(shape.clone()), VarKind::Input, None)
+                            {
+                                self.model.vars[id as usize].learned = true;
+                                indexed.push(id);
+                            }
+                            continue;
+                        }
                         let id = self.model.params.len() as u32;
                         if self.declare(n, Named::Param(id)) {
                             self.model.params.push(ParamDecl {
@@ -504,7 +525,12 @@ impl Checker {
                             ids.push(id);
                         }
                     }
-                    self.items.push((k, Item::Params(ids)));
+                    if !ids.is_empty() || indexed.is_empty() {
+                        self.items.push((k, Item::Params(ids)));
+                    }
+                    if !indexed.is_empty() {
+                        self.items.push((k, Item::IndexedParams(indexed)));
+                    }
                 }
                 StmtKind::Input { targets, shape } => {
                     let Some(shape) = self.shape(shape) else {
@@ -646,6 +672,7 @@ impl Checker {
             indices,
             shape: shape.clone().unwrap_or_else(Shape::scalar),
             kind,
+            learned: false,
             span: name.span,
         });
         self.model.symbols.vars.push(name.name.clone());

@@ -160,12 +160,12 @@ impl<'m> Session<'m> {
 
     fn gradient(
         &mut self,
-        param: u32,
+        target: &Target,
         assuming: &[crate::model::Assumption],
         span: Span,
     ) -> Derivation {
         let before = self.adj.stats.len();
-        let a = self.adj.gradient(param, assuming, span)?;
+        let a = self.adj.gradient(target, assuming, span)?;
         let mut notes = if a.limited {
             vec![Note::Limited]
         } else {
@@ -309,7 +309,10 @@ impl<'m> Session<'m> {
             r
         };
         match claim {
-            Claim::Adjoint(Target::Param(p)) => self.gradient(*p, assuming, span),
+            Claim::Adjoint(t @ Target::Param(_)) => self.gradient(t, assuming, span),
+            Claim::Adjoint(t @ Target::Var(r)) if self.model.is_learned(r.var) => {
+                self.gradient(t, assuming, span)
+            }
             Claim::Adjoint(t @ Target::Var(_)) => {
                 let all = self.adjoints(assuming, span)?;
                 let target = Leaf::Bar(t.clone());
@@ -362,7 +365,7 @@ impl<'m> Session<'m> {
     pub fn answer(&mut self, k: usize, req: &Request) -> Result<Answer, Diagnostic> {
         let done = match &req.kind {
             RequestKind::Adjoints { assuming } => self.adjoints(assuming, req.span)?,
-            RequestKind::Grad { param, assuming } => self.gradient(*param, assuming, req.span)?,
+            RequestKind::Grad { target, assuming } => self.gradient(target, assuming, req.span)?,
             RequestKind::Inverse => self.inverse(req.span)?,
             RequestKind::Jacobian { .. } => self.jacobian(k)?,
             RequestKind::Det { of } => self.det(*of, req.span)?,

@@ -60,6 +60,9 @@ pub struct VarDecl {
     pub shape: Shape,
     /// Input or defined.
     pub kind: VarKind,
+    /// Whether it is a parameter with indices (`param W[l] : H x H`): an
+    /// input that is learned, with a gradient at each index value.
+    pub learned: bool,
     /// Where it is declared or defined.
     pub span: Span,
 }
@@ -187,8 +190,9 @@ pub enum RequestKind {
     },
     /// `derive grad W [assuming ...]`.
     Grad {
-        /// The parameter.
-        param: u32,
+        /// The parameter: a parameter, or one with indices at its own
+        /// indices (`bar(W[l])`).
+        target: Target,
         /// The substitutions.
         assuming: Vec<Assumption>,
     },
@@ -249,6 +253,8 @@ pub enum Item {
     Indices(Vec<u32>),
     /// `param ...`: the parameter numbers.
     Params(Vec<u32>),
+    /// `param W[l] ...`: parameters with indices, by variable number.
+    IndexedParams(Vec<u32>),
     /// `input ...`: the variable numbers.
     Inputs(Vec<u32>),
     /// `state ...`: the variable numbers.
@@ -375,6 +381,21 @@ impl Model {
             }
         }
         Some(out)
+    }
+
+    /// Where the adjoint of `v` is derived, in the form of
+    /// [`Model::domain`]: where its equation computes it, or, for a
+    /// parameter with indices, at every value of its indices' ranges.
+    pub fn adjoint_domain(&self, v: u32) -> Option<Vec<(i64, i64)>> {
+        match self.vars.get(v as usize)? {
+            d if d.learned => Some(vec![(0, 0); d.indices.len()]),
+            _ => self.domain(v),
+        }
+    }
+
+    /// Whether variable `v` is a parameter with indices (`param W[l]`).
+    pub fn is_learned(&self, v: u32) -> bool {
+        self.vars.get(v as usize).is_some_and(|d| d.learned)
     }
 
     /// The right sides of the equations, then the loss's value.

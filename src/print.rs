@@ -191,6 +191,12 @@ fn model_lines(m: &Model) -> Vec<ModelLine> {
                     eq: None,
                 }
             }
+            Item::IndexedParams(ids) => {
+                match variables_line(m, ids, "param", ("Parameter", "Parameters")) {
+                    Some(l) => l,
+                    None => continue,
+                }
+            }
             Item::Inputs(ids) => match variables_line(m, ids, "input", ("Input", "Inputs")) {
                 Some(l) => l,
                 None => continue,
@@ -800,14 +806,14 @@ fn latex_heading(m: &Model, a: &Answer) -> String {
     let body = match &req.kind {
         RequestKind::Adjoints { assuming: asm } => format!("Adjoints{}", assuming(asm)),
         RequestKind::Grad {
-            param,
+            target,
             assuming: asm,
         } => {
-            format!(
-                "Gradient of ${}${}",
-                latex::name(s.param(*param)),
-                assuming(asm)
-            )
+            let name = match target {
+                crate::ir::Target::Param(p) => latex::name(s.param(*p)),
+                crate::ir::Target::Var(r) => latex::reference(s, r),
+            };
+            format!("Gradient of ${name}${}", assuming(asm))
         }
         RequestKind::Inverse => "Inverse of the update".to_owned(),
         RequestKind::Jacobian { name, of, wrt } => {

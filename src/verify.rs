@@ -207,8 +207,11 @@ pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
                 None
             } else {
                 match target_of(d) {
-                    Some(Target::Param(p)) => {
-                        deriver.gradient(p, &[], req.span).ok().map(|x| x.derived)
+                    Some(t @ Target::Param(_)) => {
+                        deriver.gradient(&t, &[], req.span).ok().map(|x| x.derived)
+                    }
+                    Some(t @ Target::Var(_)) if matches!(&t, Target::Var(r) if model.is_learned(r.var)) => {
+                        deriver.gradient(&t, &[], req.span).ok().map(|x| x.derived)
                     }
                     Some(Target::Var(r)) => deriver
                         .all(&[], req.span)

@@ -26,6 +26,7 @@ fn verdicts_match_the_grading_comments() {
         "tests/grading/rmsprop_mistakes.deriv",
         "tests/grading/encoder_decoder_mistakes.deriv",
         "tests/grading/bidirectional_rnn_mistakes.deriv",
+        "tests/grading/deep_mlp_mistakes.deriv",
     ] {
         grading_comments_hold(path);
     }

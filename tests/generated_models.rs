@@ -3,7 +3,8 @@
 //! of one, two and three steps back and one ahead (with the boundary value
 //! past the end), equations written one step ahead (`h[k+1] = f(h[k])`
 //! with `init h[1]`), boundary values that are parameters, equations
-//! without their index's variable used at offsets, scalar factors and
+//! without their index's variable used at offsets, parameters with one
+//! value per step (`W[t]`), scalar factors and
 //! subtracted sums, assumptions with the values 0 and 1, grids with
 //! diagonal neighbours, and update maps whose blocks have dims of different
 //! sizes. For each script: it checks, no result fails the self-check,
@@ -105,8 +106,15 @@ fn term(t: &mut Tape<'_>, vars: &[Var], i: usize, decls: &mut Decls, depth: usiz
     let choice = if depth > 1 { t.pick(3) } else { t.pick(12) };
     match choice {
         0 => {
-            let w = decls.param(format!("W{}{dim}", i), format!("{dim} x D"));
-            format!("{w} * x[t]")
+            // A weight shared by every step, or one per step (`W[t]`),
+            // read at the equation's own step.
+            if t.chance(30) {
+                let w = decls.param(format!("Wt{}{dim}[t]", i), format!("{dim} x D"));
+                format!("{w} * x[t]")
+            } else {
+                let w = decls.param(format!("W{}{dim}", i), format!("{dim} x D"));
+                format!("{w} * x[t]")
+            }
         }
         1 | 2 => {
             // A value of a variable: another at its own step or earlier, or
@@ -131,6 +139,7 @@ fn term(t: &mut Tape<'_>, vars: &[Var], i: usize, decls: &mut Decls, depth: usiz
             let u = decls.param(format!("U{}{}", i, j), format!("{dim} x {}", src.dim));
             format!("{u} * {}[{}]", src.name, offset_text(o))
         }
+        3 if t.chance(25) => decls.param(format!("bt{}{dim}[t]", i), dim.to_owned()),
         3 => decls.param(format!("b{}{dim}", i), dim.to_owned()),
         4 => {
             // A scalar factor: an inner product times a term.
@@ -543,11 +552,12 @@ fn the_generator_covers_its_shapes() {
             ("[1])", "a fixed step at the start"),
             ("= tanh(Po", "a read-out at a fixed step"),
             (" -> D\n", "a vector-valued function"),
+            ("param Wt", "a parameter with one value per step"),
         ] {
             if s.contains(mark) {
                 seen.insert(what);
             }
         }
     }
-    assert_eq!(seen.len(), 24, "{seen:?}");
+    assert_eq!(seen.len(), 25, "{seen:?}");
 }

@@ -328,6 +328,27 @@ impl<'c> Lowerer<'c> {
         match self.ck.names.get(name) {
             Some(&(Named::Var(v), _)) => {
                 let at = self.ref_indices(r, v)?;
+                if !self.allow_bar
+                    && !self.lenient
+                    && self.ck.model.is_learned(v)
+                    && at.iter().any(|ix| !matches!(ix, Ix::Rel(_, 0)))
+                {
+                    // So that the values a model reads, and with them
+                    // `count params`, are the index values its equations
+                    // and sums run over.
+                    let own = self.ck.model.plain_ref(v);
+                    // Only in the strict pass: shapes are inferred first,
+                    // so that no error follows from this one.
+                    return Err(Diagnostic::new(
+                        r.span,
+                        format!("the parameter `{name}` is read at another index value than its own"),
+                        "offset or fixed index",
+                    )
+                    .hint(format!(
+                        "a parameter with indices is read at the index value of the equation or sum that uses it, `{}`; write the equation in that frame, such as `v[l] = tanh(W[l] * v[l-1])`, or declare a parameter of its own for a fixed step",
+                        self.ck.model.symbols.ref_text(&own)
+                    )));
+                }
                 let shape = self.ck.var_shapes[v as usize].clone();
                 if shape.is_none() && !self.lenient && self.ck.failed.contains(&v) {
                     return Err(Diagnostic::new(r.span, CASCADE, CASCADE));
@@ -356,7 +377,7 @@ impl<'c> Lowerer<'c> {
                         "indexed parameter",
                     )
                     .hint(format!(
-                        "a parameter is shared by every index value: write `{name}`; for a per-step value declare an `input`"
+                        "this parameter is shared by every index value: write `{name}`; for one per index value declare it with its index, `param {name}[l] : ...`, or declare an `input`"
                     )));
                 }
                 Ok((
@@ -784,7 +805,10 @@ impl<'c> Lowerer<'c> {
                     .hint("write `bar(h[t])` or `bar(W)`"));
                 };
                 match self.ck.names.get(&r.name.name) {
-                    Some(&(Named::Var(v), _)) if self.ck.model.vars[v as usize].kind != VarKind::Input => {
+                    Some(&(Named::Var(v), _))
+                        if self.ck.model.vars[v as usize].kind != VarKind::Input
+                            || self.ck.model.is_learned(v) =>
+                    {
                         let at = self.ref_indices(r, v)?;
                         let s = self.ck.var_shapes[v as usize].clone();
                         Ok((self.b.leaf(Leaf::Bar(Target::Var(Ref { var: v, at: at.into() }))), s))

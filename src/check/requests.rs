@@ -54,13 +54,27 @@ impl Checker {
                 }
             }
             ast::Request::Grad { param, assuming } => {
-                let p = match self.names.get(&param.name) {
-                    Some(&(Named::Param(p), _)) => p,
-                    _ => return Err(self.not_a_param(param)),
+                let target = match self.names.get(&param.name.name) {
+                    Some(&(Named::Param(p), _)) if param.indices.is_none() => Target::Param(p),
+                    Some(&(Named::Param(_), _)) => {
+                        return Err(Diagnostic::new(
+                            param.span,
+                            format!("`{}` has no indices", param.name.name),
+                            "a parameter shared by every index value",
+                        )
+                        .hint(format!("write `derive grad {}`", param.name.name)))
+                    }
+                    // `grad W` and `grad W[l]` alike: the gradient at every
+                    // index value.
+                    Some(&(Named::Var(v), _)) if self.model.is_learned(v) => match param.indices {
+                        Some(_) => Target::Var(self.at_own_indices(param, v, "`derive grad`")?),
+                        None => Target::Var(self.model.plain_ref(v)),
+                    },
+                    _ => return Err(self.not_a_param(&param.name)),
                 };
                 self.needs_loss(s, "`derive grad`")?;
                 RequestKind::Grad {
-                    param: p,
+                    target,
                     assuming: self.assumptions(assuming)?,
                 }
             }
@@ -148,6 +162,12 @@ impl Checker {
                     .unwrap_or_else(|| Diagnostic::new(r.span, "unknown variable", "here")));
             }
         };
+        self.at_own_indices(r, v, what)
+    }
+
+    /// `r`, a reference to variable `v`, at `v`'s own indices with no
+    /// offset.
+    fn at_own_indices(&mut self, r: &ast::Ref, v: u32, what: &str) -> Result<Ref> {
         let decl = self.model.vars[v as usize].clone();
         let items = r.indices.as_deref().unwrap_or(&[]);
         if items.len() != decl.indices.len() {
@@ -380,6 +400,25 @@ impl Checker {
                 }
             }
         };
+        // `bar(v[l-1]) = R` for every `l` is `bar(v[l]) = R` with `l`
+        // shifted: the claim about the general equation, in its own frame.
+        let (claim, rhs) = match (claim, rhs) {
+            (Claim::Adjoint(Target::Var(r)), Claimed::Expr(value))
+                if r.at.iter().any(|ix| matches!(ix, Ix::Rel(_, o) if *o != 0)) =>
+            {
+                let offsets = r.offsets();
+                let value = crate::ir::shift(&value, &|i| {
+                    -offsets.iter().find(|x| x.0 == i).map_or(0, |x| x.1)
+                });
+                (
+                    Claim::Adjoint(Target::Var(
+                        r.shifted(&|i| -offsets.iter().find(|x| x.0 == i).map_or(0, |x| x.1)),
+                    )),
+                    Claimed::Expr(value),
+                )
+            }
+            other => other,
+        };
         Ok(RequestKind::Expect {
             lhs: claim,
             rhs,
@@ -440,7 +479,7 @@ impl Checker {
                                     .filter(|(_, ix)| matches!(ix, Ix::Rel(..)))
                                     .map(|(&i, _)| i)
                                     .collect();
-                            } else if r.at.iter().any(|ix| !matches!(ix, Ix::Rel(_, 0))) {
+                            } else if r.at.iter().any(|ix| !matches!(ix, Ix::Rel(..))) {
                                 let mut hint = format!(
                                     "write `bar({})`",
                                     self.model.symbols.ref_text(&self.model.plain_ref(r.var))
@@ -459,8 +498,8 @@ impl Checker {
                                 }
                                 return Err(Diagnostic::new(
                                     arg.span,
-                                    "a claim names an adjoint at its own indices",
-                                    "offset or fixed index",
+                                    "a claim names an adjoint at a fixed index value without an equation of its own",
+                                    "fixed index",
                                 )
                                 .hint(hint));
                             }

@@ -410,7 +410,7 @@ impl<'m> Adjoints<'m> {
     fn target_domain(&self, target: &Target) -> Vec<(u32, (i64, i64))> {
         match target {
             Target::Var(r) => {
-                let domain = self.model.domain(r.var).unwrap_or_default();
+                let domain = self.model.adjoint_domain(r.var).unwrap_or_default();
                 self.model.vars[r.var as usize]
                     .indices
                     .iter()
@@ -957,14 +957,15 @@ impl<'m> Adjoints<'m> {
         self.named_terms(&target, span).err().map(|d| d.message)
     }
 
-    /// The simplified gradient of a parameter.
+    /// The simplified gradient of a parameter (`Target::Param`, or a
+    /// parameter with indices at its own indices).
     pub fn gradient(
         &mut self,
-        param: u32,
+        target: &Target,
         assuming: &[Assumption],
         span: Span,
     ) -> Result<Adjoint, Diagnostic> {
-        let target = Target::Param(param);
+        let target = target.clone();
         let zero: BTreeSet<u32> = if assuming.is_empty() {
             BTreeSet::new()
         } else {

@@ -39,6 +39,64 @@ pub fn used_params(model: &Model) -> BTreeSet<u32> {
     used
 }
 
+/// The number of values of `v`, a parameter with indices, that the model
+/// reads: along each index, the values its equations and sums run over.
+/// A parameter with indices is read only at the index value of the
+/// equation or sum that uses it (the checker sees to it), so along an
+/// index that an equation leaves free it reads the values the equation is
+/// computed at, `lo + a ..= hi + b`, and along one a `sum` binds, the whole
+/// range; the union is `lo + min a ..= hi + max b`. `Err` names an index
+/// without a declared range.
+pub fn indexed_values(model: &Model, v: u32) -> Result<Option<Poly>, u32> {
+    let Some(decl) = model.vars.get(v as usize) else {
+        return Ok(None);
+    };
+    let reads = |e: &RecExpr<Node>| {
+        e.as_ref()
+            .iter()
+            .any(|n| matches!(n, Node::Leaf(Leaf::Var(r)) if r.var == v))
+    };
+    // Offsets `(a, b)` from the ends of the range, for each index of `v`.
+    let mut spans: Vec<Vec<(i64, i64)>> = vec![Vec::new(); decl.indices.len()];
+    for eq in model.equations.iter().filter(|eq| reads(&eq.rhs)) {
+        let own = &model.vars[eq.var as usize].indices;
+        let domain = model.domain(eq.var).unwrap_or_default();
+        let shift = model.lhs_shift(eq.var).unwrap_or_default();
+        for (p, &i) in decl.indices.iter().enumerate() {
+            let span = match own.iter().position(|&j| j == i) {
+                Some(q) => {
+                    let (lower, upper) = domain.get(q).copied().unwrap_or((0, 0));
+                    let d = shift.get(q).copied().unwrap_or(0);
+                    (lower - d, upper - d)
+                }
+                None => (0, 0),
+            };
+            spans[p].push(span);
+        }
+    }
+    let elsewhere = model.inits.iter().any(|i| reads(&i.value))
+        || model.loss.as_ref().is_some_and(|l| reads(&l.value));
+    if elsewhere {
+        for s in &mut spans {
+            s.push((0, 0));
+        }
+    }
+    if spans.iter().any(Vec::is_empty) {
+        return Ok(None);
+    }
+    let mut count = Some(Poly::int(1));
+    for (p, &i) in decl.indices.iter().enumerate() {
+        let Some((lo, hi)) = model.indices.get(i as usize).and_then(|d| d.range.clone()) else {
+            return Err(i);
+        };
+        let a = spans[p].iter().map(|s| s.0).min().unwrap_or(0);
+        let b = spans[p].iter().map(|s| s.1).max().unwrap_or(0);
+        let values = hi.sub(&lo).and_then(|n| n.add(&Poly::int(1 + b - a)));
+        count = count.zip(values).and_then(|(c, n)| c.mul(&n));
+    }
+    Ok(count)
+}
+
 fn too_large(req: &Request, what: &str) -> Diagnostic {
     Diagnostic::new(
         req.span,
@@ -62,6 +120,35 @@ pub fn params(model: &Model, req: &Request, request: usize) -> Result<Answer, Di
                 .ok_or_else(|| too_large(req, "the parameter count"))?;
         } else {
             unused.push(decl.name.as_str());
+        }
+    }
+    for (v, decl) in model.vars.iter().enumerate() {
+        if !decl.learned {
+            continue;
+        }
+        let values = indexed_values(model, v as u32).map_err(|i| {
+            let index = model.symbols.index_name(i);
+            Diagnostic::new(
+                req.span,
+                format!(
+                    "`{}` has one value per value of `{index}`, whose range is not declared",
+                    decl.name
+                ),
+                "not answered",
+            )
+            .hint(format!(
+                "declare the range, such as `index {index} in 1..L`, so that the count is a polynomial in the dims"
+            ))
+        })?;
+        match values {
+            Some(n) => {
+                let size = decl.shape.rows.mul(&decl.shape.cols);
+                total = size
+                    .and_then(|s| s.mul(&n))
+                    .and_then(|s| total.add(&s))
+                    .ok_or_else(|| too_large(req, "the parameter count"))?;
+            }
+            None => unused.push(decl.name.as_str()),
         }
     }
     let mut notes = Vec::new();

@@ -237,6 +237,9 @@ fn proves(
 /// computed, or the steps of its Jacobian.
 fn claim_window(model: &Model, claim: &Claim) -> Window {
     match claim {
+        Claim::Adjoint(Target::Var(r)) if r.at.iter().all(|ix| matches!(ix, Ix::Rel(..))) => {
+            Window::of_ref(model, r).without_steps(model, &model.fixed_steps(r.var))
+        }
         Claim::Adjoint(Target::Var(r)) => Window::of_ref(model, r),
         Claim::Jacobian(k) | Claim::Det(k) => match model.requests.get(*k).map(|r| &r.kind) {
             Some(crate::model::RequestKind::Jacobian { of, .. }) => Window::computing(model, of),

@@ -34,7 +34,7 @@ impl Window {
     /// where the equation of `v` computes it.
     pub fn of_var(model: &Model, v: u32) -> Window {
         let mut w = Window::default();
-        let domain = model.domain(v).unwrap_or_default();
+        let domain = model.adjoint_domain(v).unwrap_or_default();
         if let Some(decl) = model.vars.get(v as usize) {
             for (&i, &(lower, upper)) in decl.indices.iter().zip(&domain) {
                 w.set(i, lower, upper);
@@ -99,6 +99,56 @@ impl Window {
         match self.spans.iter().find(|s| s.0 == i) {
             Some(&(_, l, u)) => self.set(i, l.max(lower), u.min(upper)),
             None => self.set(i, lower, upper),
+        }
+    }
+
+    /// The window without the fixed steps among `steps` at its ends: a
+    /// general adjoint equation is claimed at every index value but the
+    /// steps with equations of their own (`bar(h[t])` but at `h[T]`). A
+    /// step fixed at several positions is one point of a grid, which no
+    /// window of free indices leaves out; it stays.
+    pub fn without_steps(mut self, model: &Model, steps: &[Ref]) -> Window {
+        loop {
+            let mut moved = false;
+            for s in steps {
+                let Some(decl) = model.vars.get(s.var as usize) else {
+                    continue;
+                };
+                let fixed: Vec<(usize, Ix)> =
+                    s.at.iter()
+                        .enumerate()
+                        .filter(|(_, ix)| !matches!(ix, Ix::Rel(..)))
+                        .map(|(p, ix)| (p, *ix))
+                        .collect();
+                let [(p, ix)] = fixed.as_slice() else {
+                    continue;
+                };
+                let Some(&i) = decl.indices.get(*p) else {
+                    continue;
+                };
+                if !self.spans.iter().any(|x| x.0 == i) {
+                    continue;
+                }
+                let (lower, upper) = self.get(i);
+                match *ix {
+                    Ix::End(_, o) if o == upper => {
+                        self.set(i, lower, upper - 1);
+                        moved = true;
+                    }
+                    Ix::Abs(a)
+                        if model
+                            .range_start(i)
+                            .is_some_and(|lo| lo.saturating_add(lower) == a) =>
+                    {
+                        self.set(i, lower + 1, upper);
+                        moved = true;
+                    }
+                    _ => {}
+                }
+            }
+            if !moved {
+                return self;
+            }
         }
     }
 

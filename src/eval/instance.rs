@@ -387,6 +387,21 @@ impl<'m> Instance<'m> {
         inside && self.init_of(var, at).is_none()
     }
 
+    /// Whether the loss has an adjoint with respect to `var` at `at`, by
+    /// the convention of the printed equations: where the model computes
+    /// the value, or, for a parameter with indices, at every value of its
+    /// indices' ranges. Every other value's adjoint is zero.
+    pub fn has_adjoint(&self, var: u32, at: &[i64]) -> bool {
+        if self.model.is_learned(var) {
+            let indices = &self.model.vars[var as usize].indices;
+            return indices.iter().zip(at).all(|(&i, &v)| {
+                let (lo, hi) = self.range(i);
+                lo <= v && v <= hi
+            });
+        }
+        self.computed(var, at)
+    }
+
     /// The `init` that sets `var` at `at`, if one does (the first that
     /// fits, in script order).
     pub fn init_of(&self, var: u32, at: &[i64]) -> Option<&'m crate::model::Init> {
@@ -665,6 +680,11 @@ impl<'i> Forward<'i> {
             .ok_or_else(|| EvalError("the script has no loss".into()))?;
         let b = vec![None; self.inst.model.indices.len()];
         self.evaluator().eval(&loss.value, &b)?.as_scalar()
+    }
+
+    /// How many values of `var` this forward pass has read so far.
+    pub fn read(&self, var: u32) -> usize {
+        self.memo.borrow().keys().filter(|k| k.0 == var).count()
     }
 
     /// Evaluates an expression in this forward pass.

@@ -613,7 +613,7 @@ impl Adjoints for TapeAdjoints<'_> {
         match target {
             Target::Var(r) => {
                 let (rows, cols) = self.inst.size(r.var)?;
-                if self.zero.contains(&r.var) || !self.inst.computed(r.var, at) {
+                if self.zero.contains(&r.var) || !self.inst.has_adjoint(r.var, at) {
                     return Ok(Mat::zeros(rows, cols));
                 }
                 Ok(self

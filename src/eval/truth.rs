@@ -47,7 +47,7 @@ impl Adjoints for FdAdjoints<'_> {
         let value = match target {
             Target::Var(r) => {
                 let (rows, cols) = self.inst.size(r.var)?;
-                if self.zero.contains(&r.var) || !self.inst.computed(r.var, at) {
+                if self.zero.contains(&r.var) || !self.inst.has_adjoint(r.var, at) {
                     Mat::zeros(rows, cols)
                 } else {
                     let var = r.var;
@@ -107,7 +107,7 @@ impl Adjoints for RandomAdjoints<'_> {
                 (-1 - i64::from(*p), (m.rows(), m.cols()))
             }
         };
-        if matches!(target, Target::Var(r) if self.zero.contains(&r.var) || !self.inst.computed(r.var, at))
+        if matches!(target, Target::Var(r) if self.zero.contains(&r.var) || !self.inst.has_adjoint(r.var, at))
         {
             return Ok(Mat::zeros(rows, cols));
         }
@@ -129,6 +129,9 @@ pub fn positions(inst: &Instance<'_>, target: &Target) -> Vec<Vec<i64>> {
     match target {
         Target::Var(r) => {
             let end = |i: u32| inst.range(i).1;
+            if inst.model.is_learned(r.var) {
+                return tuples(inst, &inst.model.vars[r.var as usize].indices);
+            }
             let mut all = inst.domain(r.var);
             if r.at.iter().all(|ix| matches!(ix, Ix::Rel(..))) {
                 // The general equation holds everywhere but at the fixed

@@ -41,10 +41,10 @@ pub enum StmtKind {
         /// The range, if given.
         range: Option<(SizeExpr, SizeExpr)>,
     },
-    /// `param W, V : shape`.
+    /// `param W, V : shape`, or `param W[l] : shape` (one per index value).
     Param {
-        /// The parameter names.
-        names: Vec<Ident>,
+        /// The parameters, with their indices if they have them.
+        targets: Vec<Ref>,
         /// Their shape.
         shape: ShapeExpr,
     },
@@ -106,8 +106,8 @@ pub enum Request {
     },
     /// `derive grad W [assuming ...]`.
     Grad {
-        /// The parameter.
-        param: Ident,
+        /// The parameter, with its indices if it has them.
+        param: Ref,
         /// Substitutions to apply.
         assuming: Vec<Assign>,
     },

@@ -96,25 +96,19 @@ impl Builder {
                 }
                 StmtKind::Index { names: ns, range }
             }
-            Rule::param_decl => {
-                let (last, rest) = parts.split_last().ok_or_else(err)?;
-                StmtKind::Param {
-                    names: names(&rest[1..]),
-                    shape: self.shape(last.clone())?,
-                }
-            }
-            Rule::input_decl | Rule::state_decl => {
-                // `input x[t], y[t] : D` and `state x[k] : D` read alike.
+            Rule::param_decl | Rule::input_decl | Rule::state_decl => {
+                // `param W[l] : D`, `input x[t], y[t] : D` and `state x[k] : D`
+                // read alike.
                 let (last, rest) = parts.split_last().ok_or_else(err)?;
                 let targets = rest[1..]
                     .iter()
                     .map(|p| self.reference(p.clone()))
                     .collect::<Result<_>>()?;
                 let shape = self.shape(last.clone())?;
-                if rule == Rule::input_decl {
-                    StmtKind::Input { targets, shape }
-                } else {
-                    StmtKind::State { targets, shape }
+                match rule {
+                    Rule::param_decl => StmtKind::Param { targets, shape },
+                    Rule::input_decl => StmtKind::Input { targets, shape },
+                    _ => StmtKind::State { targets, shape },
                 }
             }
             Rule::fn_decl => match parts.as_slice() {
@@ -206,7 +200,7 @@ impl Builder {
                 assuming: assuming(parts.get(1))?,
             },
             Rule::grad_req => Request::Grad {
-                param: ident(parts.get(1).ok_or_else(err)?),
+                param: self.reference(parts.get(1).ok_or_else(err)?.clone())?,
                 assuming: assuming(parts.get(2))?,
             },
             Rule::inverse_req => Request::Inverse,

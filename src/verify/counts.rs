@@ -38,9 +38,35 @@ fn params_brute(model: &Model, inst: &Instance<'_>) -> Result<i64, EvalError> {
             }
         }
     }
-    used.iter()
+    let shared: i64 = used
+        .iter()
         .map(|&p| inst.param(p).map(|m| m.len() as i64))
-        .sum()
+        .sum::<Result<i64, EvalError>>()?;
+    // Parameters with indices: every value the forward pass reads, with
+    // every equation computed wherever it is and the loss evaluated.
+    let learned: Vec<u32> = (0..model.vars.len() as u32)
+        .filter(|&v| model.is_learned(v))
+        .collect();
+    if learned.is_empty() {
+        return Ok(shared);
+    }
+    let forward = Forward::new(inst, None);
+    for (v, decl) in model.vars.iter().enumerate() {
+        if matches!(decl.kind, VarKind::Defined(_)) {
+            for at in inst.domain(v as u32) {
+                forward.value(v as u32, &at)?;
+            }
+        }
+    }
+    if model.loss.is_some() {
+        forward.loss()?;
+    }
+    let mut total = shared;
+    for v in learned {
+        let (rows, cols) = inst.size(v)?;
+        total += (forward.read(v) * rows * cols) as i64;
+    }
+    Ok(total)
 }
 
 /// Multiply-accumulates of `e` at one binding, counted from the operands'

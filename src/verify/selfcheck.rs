@@ -360,7 +360,10 @@ impl<'k> Checks<'k> {
             .get_or_insert_with(|| Deriver::new(model, Rc::new(ShapeTable::new(model)), limits));
         let span = crate::diag::Span::default();
         let found = match target {
-            Target::Param(p) => deriver.gradient(*p, &[], span).ok().map(|a| a.derived),
+            Target::Param(_) => deriver.gradient(target, &[], span).ok().map(|a| a.derived),
+            Target::Var(r) if model.is_learned(r.var) => {
+                deriver.gradient(target, &[], span).ok().map(|a| a.derived)
+            }
             Target::Var(_) => deriver.all(&[], span).ok().and_then(|all| {
                 all.into_iter()
                     .map(|a| a.derived)
