@@ -266,10 +266,23 @@ fn name_adjoints(
     d: &RecExpr<Node>,
     c: &RecExpr<Node>,
 ) {
-    let equation = |var: u32| {
+    // The equation that holds at `r`: the general one (its left side at
+    // free indices) for a reference at free indices, or the fixed step's
+    // own.
+    let equation = |r: &Ref| {
+        let general = r.at.iter().all(|ix| matches!(ix, Ix::Rel(..)));
         adjoints.iter().find_map(|eq| match (&eq.lhs, &eq.rhs) {
             (Lhs::Expr(l), Rhs::Expr(rhs)) => match l.as_ref().last() {
-                Some(Node::Leaf(Leaf::Bar(Target::Var(v)))) if v.var == var => Some(rhs),
+                Some(Node::Leaf(Leaf::Bar(Target::Var(v))))
+                    if v.var == r.var
+                        && if general {
+                            v.at.iter().all(|ix| matches!(ix, Ix::Rel(_, 0)))
+                        } else {
+                            v == r
+                        } =>
+                {
+                    Some(rhs)
+                }
                 _ => None,
             },
             _ => None,
@@ -291,15 +304,21 @@ fn name_adjoints(
         for r in level {
             // An adjoint equation holds where its variable is computed;
             // elsewhere the adjoint is zero, whatever the equation gives.
-            if r.at.iter().any(|ix| matches!(ix, Ix::Abs(_)))
+            // The general equation holds at `r` only clear of the fixed
+            // steps with their own.
+            let general = r.at.iter().all(|ix| matches!(ix, Ix::Rel(..)));
+            if (general && !window.clear_of_steps(model, &r))
                 || !window.computes(model, &r)
                 || !seen.insert(r.clone())
             {
                 continue;
             }
-            let Some(rhs) = equation(r.var) else {
+            let Some(rhs) = equation(&r) else {
                 continue;
             };
+            if !general && r.offsets().iter().any(|x| x.1 != 0) {
+                continue;
+            }
             let by = r.offsets();
             let value = crate::ir::shift(rhs, &|i| {
                 by.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1)

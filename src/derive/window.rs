@@ -152,6 +152,46 @@ impl Window {
         }
     }
 
+    /// Whether `r`, a reference at free indices (`h[t+1]`), stays clear of
+    /// every fixed step of its variable with an equation of its own at
+    /// every index value of the window: there the general adjoint equation
+    /// does not hold (`bar(h[t+1])` is `bar(h[T])` at `t = T-1`). A step
+    /// fixed at several positions, or along an index the window does not
+    /// bound, is never known to be clear.
+    pub fn clear_of_steps(&self, model: &Model, r: &Ref) -> bool {
+        let Some(decl) = model.vars.get(r.var as usize) else {
+            return false;
+        };
+        model.fixed_steps(r.var).iter().all(|s| {
+            let fixed: Vec<(usize, Ix)> =
+                s.at.iter()
+                    .enumerate()
+                    .filter(|(_, ix)| !matches!(ix, Ix::Rel(..)))
+                    .map(|(p, ix)| (p, *ix))
+                    .collect();
+            let [(p, ix)] = fixed.as_slice() else {
+                return false;
+            };
+            let (Some(&i), Some(Ix::Rel(_, k))) = (decl.indices.get(*p), r.at.get(*p)) else {
+                return false;
+            };
+            if !self.spans.iter().any(|x| x.0 == i) {
+                return false;
+            }
+            let (lower, upper) = self.get(i);
+            match *ix {
+                // The largest value reached, `hi + upper + k`, is before
+                // the step `hi + o`.
+                Ix::End(_, o) => upper.saturating_add(*k) < o,
+                // The smallest, `lo + lower + k`, is past the step `a`.
+                Ix::Abs(a) => model
+                    .range_start(i)
+                    .is_some_and(|lo| lo.saturating_add(lower).saturating_add(*k) > a),
+                Ix::Rel(..) => true,
+            }
+        })
+    }
+
     /// The span of index `i`.
     pub fn get(&self, i: u32) -> (i64, i64) {
         self.spans
