@@ -12,6 +12,7 @@ pub mod inverse;
 pub mod jacobian;
 pub mod scope;
 pub mod simplify;
+pub mod sums;
 pub mod window;
 
 use crate::diag::{Diagnostic, Span};
@@ -82,6 +83,8 @@ pub struct Session<'m> {
     jacobians: HashMap<usize, Derivation>,
     /// All adjoints, by the assumptions they were derived under.
     adjoint_sets: HashMap<AssumptionKey, Derivation>,
+    /// All adjoints under assumptions about sums too, by both.
+    sum_sets: HashMap<(AssumptionKey, SumKey), Derivation>,
     dets: HashMap<usize, Derivation>,
     inverse: Option<Derivation>,
 }
@@ -89,6 +92,9 @@ pub struct Session<'m> {
 /// A request's assumptions as written (in order), the key under which its
 /// adjoints are derived once.
 type AssumptionKey = Vec<(crate::ir::Ref, egg::RecExpr<Node>)>;
+
+/// Assumptions about sums as written: each input with its sum.
+type SumKey = Vec<(u32, crate::num::Rational)>;
 
 impl<'m> Session<'m> {
     /// A session for a model.
@@ -101,6 +107,7 @@ impl<'m> Session<'m> {
             shapes,
             jacobians: HashMap::default(),
             adjoint_sets: HashMap::default(),
+            sum_sets: HashMap::default(),
             dets: HashMap::default(),
             inverse: None,
         }
@@ -117,6 +124,87 @@ impl<'m> Session<'m> {
         let done = self.derive_adjoints(assuming, span);
         self.adjoint_sets.insert(key, done.clone());
         done
+    }
+
+    /// All adjoints under assumptions about values and about sums of
+    /// inputs' entries (see [`sums`]).
+    fn adjoints_summed(
+        &mut self,
+        assuming: &[crate::model::Assumption],
+        sums: &[crate::model::SumAssumption],
+        span: Span,
+    ) -> Derivation {
+        let base = self.adjoints(assuming, span);
+        if sums.is_empty() {
+            return base;
+        }
+        let key = (
+            assuming
+                .iter()
+                .map(|a| (a.target.clone(), a.value.clone()))
+                .collect::<AssumptionKey>(),
+            sums.iter()
+                .map(|s| (s.var, s.value.clone()))
+                .collect::<SumKey>(),
+        );
+        if let Some(done) = self.sum_sets.get(&key) {
+            return reused(done);
+        }
+        let done = base.map(|f| self.under_sums(f, &[], sums));
+        self.sum_sets.insert(key, done.clone());
+        done
+    }
+
+    /// A gradient under assumptions about values and about sums.
+    fn gradient_summed(
+        &mut self,
+        target: &Target,
+        assuming: &[crate::model::Assumption],
+        sums: &[crate::model::SumAssumption],
+        span: Span,
+    ) -> Derivation {
+        let base = self.gradient(target, assuming, span)?;
+        if sums.is_empty() {
+            return Ok(base);
+        }
+        let all = self.adjoints_summed(assuming, sums, span)?;
+        let mut found = self.under_sums(base, &all.equations, sums);
+        found.stats.splice(0..0, all.stats);
+        Ok(found)
+    }
+
+    /// `found` under the sums, with the closed adjoints among `known` and
+    /// its own equations written out.
+    fn under_sums(
+        &self,
+        found: Found,
+        known: &[Derived],
+        sums: &[crate::model::SumAssumption],
+    ) -> Found {
+        let mut known = known.to_vec();
+        known.extend(found.equations.iter().cloned());
+        let s = sums::substitute(
+            self.model,
+            &self.shapes,
+            &self.options.limits,
+            &known,
+            &found.equations,
+            sums,
+        );
+        let mut notes = found.notes;
+        if !s.written_out.is_empty() {
+            notes.push(Note::WrittenOut(s.written_out));
+        }
+        if s.limited && !notes.iter().any(|n| matches!(n, Note::Limited)) {
+            notes.push(Note::Limited);
+        }
+        let mut stats = found.stats;
+        stats.extend(s.stats);
+        Found {
+            equations: s.equations,
+            notes,
+            stats,
+        }
     }
 
     fn derive_adjoints(&mut self, assuming: &[crate::model::Assumption], span: Span) -> Derivation {
@@ -364,8 +452,14 @@ impl<'m> Session<'m> {
     /// Answers request `k`.
     pub fn answer(&mut self, k: usize, req: &Request) -> Result<Answer, Diagnostic> {
         let done = match &req.kind {
-            RequestKind::Adjoints { assuming } => self.adjoints(assuming, req.span)?,
-            RequestKind::Grad { target, assuming } => self.gradient(target, assuming, req.span)?,
+            RequestKind::Adjoints { assuming, sums } => {
+                self.adjoints_summed(assuming, sums, req.span)?
+            }
+            RequestKind::Grad {
+                target,
+                assuming,
+                sums,
+            } => self.gradient_summed(target, assuming, sums, req.span)?,
             RequestKind::Inverse => self.inverse(req.span)?,
             RequestKind::Jacobian { .. } => self.jacobian(k)?,
             RequestKind::Det { of } => self.det(*of, req.span)?,

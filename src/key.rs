@@ -148,6 +148,9 @@ pub enum Note {
     /// not be derived (why, in words): exact in terms of it, but the key
     /// has no equation for it.
     AdjointNotDerived(Ref, String),
+    /// Under assumptions about sums, these adjoints (closed forms of
+    /// forward values) are written out in the equations that use them.
+    WrittenOut(Vec<Ref>),
     /// How a claim was proven.
     Proof(ProofKind),
     /// The adjoint of `general` (`h[t]`) holds at every index value but

@@ -187,6 +187,8 @@ pub enum RequestKind {
     Adjoints {
         /// The substitutions.
         assuming: Vec<Assumption>,
+        /// Assumptions about sums of inputs' entries (`sum(y) = 1`).
+        sums: Vec<SumAssumption>,
     },
     /// `derive grad W [assuming ...]`.
     Grad {
@@ -195,6 +197,8 @@ pub enum RequestKind {
         target: Target,
         /// The substitutions.
         assuming: Vec<Assumption>,
+        /// Assumptions about sums of inputs' entries (`sum(y) = 1`).
+        sums: Vec<SumAssumption>,
     },
     /// `derive inverse`.
     Inverse,

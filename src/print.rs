@@ -802,18 +802,21 @@ fn latex_heading(m: &Model, a: &Answer) -> String {
             format!(" assuming ${}$", assumptions_latex(m, list, sums))
         }
     };
-    let assuming = |list: &[crate::model::Assumption]| assuming_sums(list, &[]);
     let body = match &req.kind {
-        RequestKind::Adjoints { assuming: asm } => format!("Adjoints{}", assuming(asm)),
+        RequestKind::Adjoints {
+            assuming: asm,
+            sums,
+        } => format!("Adjoints{}", assuming_sums(asm, sums)),
         RequestKind::Grad {
             target,
             assuming: asm,
+            sums,
         } => {
             let name = match target {
                 crate::ir::Target::Param(p) => latex::name(s.param(*p)),
                 crate::ir::Target::Var(r) => latex::reference(s, r),
             };
-            format!("Gradient of ${name}${}", assuming(asm))
+            format!("Gradient of ${name}${}", assuming_sums(asm, sums))
         }
         RequestKind::Inverse => "Inverse of the update".to_owned(),
         RequestKind::Jacobian { name, of, wrt } => {

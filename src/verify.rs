@@ -145,6 +145,11 @@ pub fn assumed_error(
     Ok(worst)
 }
 
+/// Assumptions about sums as an instance draws them.
+pub fn sum_values(sums: &[crate::model::SumAssumption]) -> Vec<(u32, f64)> {
+    sums.iter().map(|s| (s.var, s.value.to_f64())).collect()
+}
+
 /// The instances a result is checked on: several seeds, and the dims
 /// varied between them.
 pub fn instances<'m>(model: &'m Model, seeds: &[u64]) -> Vec<Instance<'m>> {
@@ -165,8 +170,10 @@ pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
         let Some(req) = model.requests.get(a.request) else {
             continue;
         };
-        let assuming = match &req.kind {
-            RequestKind::Adjoints { assuming } | RequestKind::Grad { assuming, .. } => assuming,
+        let (assuming, sums) = match &req.kind {
+            RequestKind::Adjoints { assuming, sums } | RequestKind::Grad { assuming, sums, .. } => {
+                (assuming, sums)
+            }
             // Checked by `verify_update_maps`, `verify_counts`, or (claims)
             // by the proof's own numeric evidence.
             RequestKind::Inverse
@@ -225,7 +232,16 @@ pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
                 }
             };
             let mut checked = 0;
-            for inst in &insts {
+            // Under assumptions about sums, the inputs are drawn with them.
+            let summed: Vec<Instance<'_>> = if sums.is_empty() {
+                Vec::new()
+            } else {
+                insts
+                    .iter()
+                    .map(|i| i.clone().with_sums(sum_values(sums)))
+                    .collect()
+            };
+            for inst in if sums.is_empty() { &insts } else { &summed } {
                 let r = match &reference {
                     None => adjoint_error(model, d, inst),
                     Some(u) => assumed_error(model, d, u, assuming, &zero, inst),

@@ -4,7 +4,8 @@
 //! past the end), equations written one step ahead (`h[k+1] = f(h[k])`
 //! with `init h[1]`), boundary values that are parameters, equations
 //! without their index's variable used at offsets, parameters with one
-//! value per step (`W[t]`), scalar factors and
+//! value per step (`W[t]`), a softmax classifier with adjoints under an
+//! assumed sum of its target, scalar factors and
 //! subtracted sums, assumptions with the values 0 and 1, grids with
 //! diagonal neighbours, and update maps whose blocks have dims of different
 //! sizes. For each script: it checks, no result fails the self-check,
@@ -421,6 +422,18 @@ fn examples(t: &mut Tape<'_>) -> String {
         1 => "w^T * W^T * b - ",
         _ => "",
     };
+    if t.chance(40) {
+        // A classifier: softmax and the cross-entropy with a target whose
+        // entries sum to a number, assumed in some requests.
+        let _ = writeln!(out, "s[n] = softmax(W * x[n] + b)");
+        let _ = writeln!(out, "loss L = {reg}-sum(n, y[n]^T * log(s[n]))");
+        out.push_str("derive adjoints\nderive grad W\n");
+        let total = if t.chance(50) { "1" } else { "2" };
+        let _ = writeln!(out, "derive adjoints assuming sum(y[n]) = {total}");
+        let _ = writeln!(out, "derive grad W assuming sum(y[n]) = {total}");
+        let _ = writeln!(out, "derive grad b assuming sum(y[n]) = {total}");
+        return out;
+    }
     let _ = writeln!(out, "loss L = {reg}sum(n, F(z[n] - y[n]))");
     out.push_str("derive adjoints\nderive grad W\nderive grad b\nderive grad w\n");
     out
@@ -553,11 +566,15 @@ fn the_generator_covers_its_shapes() {
             ("= tanh(Po", "a read-out at a fixed step"),
             (" -> D\n", "a vector-valued function"),
             ("param Wt", "a parameter with one value per step"),
+            (
+                "derive grad W assuming sum(y[n])",
+                "a gradient under an assumed sum",
+            ),
         ] {
             if s.contains(mark) {
                 seen.insert(what);
             }
         }
     }
-    assert_eq!(seen.len(), 25, "{seen:?}");
+    assert_eq!(seen.len(), 26, "{seen:?}");
 }

@@ -49,9 +49,8 @@ impl Checker {
         Ok(match req {
             ast::Request::Adjoints { assuming } => {
                 self.needs_loss(s, "`derive adjoints`")?;
-                RequestKind::Adjoints {
-                    assuming: self.assumptions(assuming)?,
-                }
+                let (assuming, sums) = self.both_assumptions(assuming)?;
+                RequestKind::Adjoints { assuming, sums }
             }
             ast::Request::Grad { param, assuming } => {
                 let target = match self.names.get(&param.name.name) {
@@ -73,9 +72,11 @@ impl Checker {
                     _ => return Err(self.not_a_param(&param.name)),
                 };
                 self.needs_loss(s, "`derive grad`")?;
+                let (assuming, sums) = self.both_assumptions(assuming)?;
                 RequestKind::Grad {
                     target,
-                    assuming: self.assumptions(assuming)?,
+                    assuming,
+                    sums,
                 }
             }
             ast::Request::Inverse => RequestKind::Inverse,
@@ -352,11 +353,20 @@ impl Checker {
         Ok(out)
     }
 
-    fn expect(&mut self, lhs: &ExpectLhs, rhs: &Expr, assuming: &[Assign]) -> Result<RequestKind> {
+    /// An `assuming` list: the values assumed, and the sums of inputs'
+    /// entries.
+    fn both_assumptions(
+        &mut self,
+        assuming: &[Assign],
+    ) -> Result<(Vec<Assumption>, Vec<SumAssumption>)> {
         let (sums, values): (Vec<&Assign>, Vec<&Assign>) = assuming.iter().partition(|a| a.sum_of);
         let values: Vec<Assign> = values.into_iter().cloned().collect();
         let sums = self.sum_assumptions(&sums)?;
-        let assuming = self.assumptions(&values)?;
+        Ok((self.assumptions(&values)?, sums))
+    }
+
+    fn expect(&mut self, lhs: &ExpectLhs, rhs: &Expr, assuming: &[Assign]) -> Result<RequestKind> {
+        let (assuming, sums) = self.both_assumptions(assuming)?;
         let (claim, bound, shape) = match lhs {
             ExpectLhs::Depth(r, _) => (Claim::Depth(self.plain_var(r, "`depth`")?), None, None),
             ExpectLhs::Expr(e) => self.claim(e)?,

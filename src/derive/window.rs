@@ -157,7 +157,8 @@ impl Window {
     /// every index value of the window: there the general adjoint equation
     /// does not hold (`bar(h[t+1])` is `bar(h[T])` at `t = T-1`). A step
     /// fixed at several positions, or along an index the window does not
-    /// bound, is never known to be clear.
+    /// bound (unless such an index runs over its whole range), is never
+    /// known to be clear.
     pub fn clear_of_steps(&self, model: &Model, r: &Ref) -> bool {
         let Some(decl) = model.vars.get(r.var as usize) else {
             return false;
@@ -175,7 +176,9 @@ impl Window {
             let (Some(&i), Some(Ix::Rel(_, k))) = (decl.indices.get(*p), r.at.get(*p)) else {
                 return false;
             };
-            if !self.spans.iter().any(|x| x.0 == i) {
+            // An index a `sum` binds runs over its whole range (for
+            // proofs and for writing out, see `bound_whole`).
+            if !self.bound_whole && !self.spans.iter().any(|x| x.0 == i) {
                 return false;
             }
             let (lower, upper) = self.get(i);

@@ -158,6 +158,22 @@ fn render(st: &dyn Style, s: &Symbols, n: &Note, latex_math: bool) -> String {
             st.text("but that adjoint's own equation could not be derived:"),
             st.text(why),
         ),
+        Note::WrittenOut(refs) => {
+            let bars: Vec<String> = refs
+                .iter()
+                .map(|r| st.leaf(s, &Leaf::Bar(Target::Var(r.clone()))))
+                .collect();
+            format!(
+                "{} {} {}",
+                st.text("under the assumed sums,"),
+                listed(&bars),
+                st.text(if refs.len() == 1 {
+                    "is written out where it is used: its equation is a closed form of forward values that reads an input whose sum is assumed"
+                } else {
+                    "are written out where they are used: their equations are closed forms of forward values that read inputs whose sums are assumed"
+                }),
+            )
+        }
         Note::Proof(kind) => st.text(match kind {
             ProofKind::NormalForm => "proved by their normal form: both sides are the same once sums, products, transposes and elementwise products are rearranged by the identities of the algebra and derivative forms such as tanh' are written out",
             ProofKind::Rewrites => "proved by the rewrite rules: the two sides meet in an e-graph (activation identities, named forward values, assumptions)",
@@ -313,6 +329,10 @@ pub fn json(s: &Symbols, n: &Note) -> Value {
         Note::DimsAtLeast(need) => json!({
             "kind": "dims_at_least",
             "dims": need.iter().map(|&(d, n)| json!({"dim": s.dim(d), "at_least": n})).collect::<Vec<_>>(),
+        }),
+        Note::WrittenOut(refs) => json!({
+            "kind": "written_out",
+            "adjoints": refs.iter().map(|r| plain::leaf(s, &Leaf::Bar(Target::Var(r.clone())))).collect::<Vec<_>>(),
         }),
         Note::AdjointNotDerived(r, why) => json!({
             "kind": "adjoint_not_derived",

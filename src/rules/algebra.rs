@@ -62,6 +62,7 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("alg-sub-neg";      "(- ?a (neg ?b))"    => "(+ ?a ?b)"),
         rule!("alg-neg-neg";      "(neg (neg ?a))"     => "?a"),
         rule!("alg-mul-neg-one";  "(* -1 ?a)"          => "(neg ?a)"),
+        rule!("alg-mul-neg-one-r"; "(* ?a -1)"         => "(neg ?a)"),
         rule!("alg-mul-neg-l";    "(* (neg ?a) ?b)"    => "(neg (* ?a ?b))"),
         rule!("alg-mul-neg-r";    "(* ?a (neg ?b))"    => "(neg (* ?a ?b))"),
         rule!("alg-had-neg-l";    "(.* (neg ?a) ?b)"   => "(neg (.* ?a ?b))"),

@@ -44,26 +44,33 @@ pub fn pasted(key: &deriv::key::AnswerKey) -> Vec<String> {
     let mut out = Vec::new();
     for a in &key.answers {
         let req = &m.requests[a.request];
-        let assuming = match &req.kind {
-            RequestKind::Adjoints { assuming } | RequestKind::Grad { assuming, .. } => {
-                assuming.clone()
+        let (assuming, sums) = match &req.kind {
+            RequestKind::Adjoints { assuming, sums } | RequestKind::Grad { assuming, sums, .. } => {
+                (assuming.clone(), sums.clone())
             }
             RequestKind::Expect { .. } => continue,
-            _ => Vec::new(),
+            _ => (Vec::new(), Vec::new()),
         };
-        let tail = if assuming.is_empty() {
+        let parts: Vec<String> = assuming
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} = {}",
+                    m.symbols.ref_text(&x.target),
+                    deriv::print::plain::expr(&m.symbols, &x.value)
+                )
+            })
+            .chain(sums.iter().map(|s| {
+                format!(
+                    "sum({}) = {}",
+                    m.symbols.ref_text(&m.plain_ref(s.var)),
+                    s.value
+                )
+            }))
+            .collect();
+        let tail = if parts.is_empty() {
             String::new()
         } else {
-            let parts: Vec<String> = assuming
-                .iter()
-                .map(|x| {
-                    format!(
-                        "{} = {}",
-                        m.symbols.ref_text(&x.target),
-                        deriv::print::plain::expr(&m.symbols, &x.value)
-                    )
-                })
-                .collect();
             format!(" assuming {}", parts.join(", "))
         };
         // A partial inverse's implicit equations are not claims about a
