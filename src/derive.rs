@@ -383,6 +383,7 @@ impl<'m> Session<'m> {
         &mut self,
         claim: &Claim,
         assuming: &[crate::model::Assumption],
+        sums: &[crate::model::SumAssumption],
         req: &Request,
     ) -> Derivation {
         let span = req.span;
@@ -397,12 +398,12 @@ impl<'m> Session<'m> {
             r
         };
         match claim {
-            Claim::Adjoint(t @ Target::Param(_)) => self.gradient(t, assuming, span),
+            Claim::Adjoint(t @ Target::Param(_)) => self.gradient_summed(t, assuming, sums, span),
             Claim::Adjoint(t @ Target::Var(r)) if self.model.is_learned(r.var) => {
-                self.gradient(t, assuming, span)
+                self.gradient_summed(t, assuming, sums, span)
             }
             Claim::Adjoint(t @ Target::Var(_)) => {
-                let all = self.adjoints(assuming, span)?;
+                let all = self.adjoints_summed(assuming, sums, span)?;
                 let target = Leaf::Bar(t.clone());
                 Ok(pick(
                     all,
@@ -472,14 +473,14 @@ impl<'m> Session<'m> {
                 assuming,
                 sums,
             } => {
-                let derived = self.claim(lhs, assuming, req)?;
+                let derived = self.claim(lhs, assuming, sums, req)?;
                 let mut stats = derived.stats;
                 // The adjoint equations, when either side mentions an
                 // adjoint: a proof may use them, and under assumptions the
                 // adjoints that vanish are zero in the claim too.
                 let adjoints = if mentions_adjoints(&derived.equations, rhs) {
                     let before = self.adj.stats.len();
-                    let found = self.adjoints(assuming, req.span);
+                    let found = self.adjoints_summed(assuming, sums, req.span);
                     stats.extend(self.adj.stats[before..].iter().cloned());
                     match found {
                         Ok(f) => f.equations,
