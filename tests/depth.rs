@@ -776,3 +776,42 @@ fn four_indices_with_chained_diagonals() {
     );
     check("chained diagonals", &text, Expect::Depth("10*G - 9"));
 }
+
+/// Recurrences that run in opposite directions need a schedule each: a
+/// bidirectional RNN's output has depth `T + 1`; where the parts chain
+/// through both directions the answer must still match brute force or be
+/// refused.
+#[test]
+fn recurrences_in_opposite_directions() {
+    let text = std::fs::read_to_string("derivations/bidirectional_rnn.deriv").unwrap();
+    check(
+        "bidirectional_rnn",
+        &format!("{text}\ndepth y[t]\n"),
+        Expect::Depth("T + 1"),
+    );
+    let both = "dim H, T\nindex t in 1..T\ninput x[t] : H\nparam A, B, C, E : H x H\n\
+                init f[0] = 0\ninit b[T+1] = 0\n\
+                f[t] = tanh(A * f[t-1] + x[t])\nb[t] = tanh(B * b[t+1] + x[t])\n";
+    // Two forward layers over a bidirectional one; a sum of both
+    // directions read at shifted steps.
+    for (name, extra) in [
+        ("two outputs", "y[t] = C * f[t] + E * b[t]\nz[t] = tanh(y[t])\ndepth z[t]\n"),
+        ("shifted reads", "y[t] = C * f[t-1] + E * b[t+1]\ndepth y[t]\n"),
+        ("chained directions", "init g[0] = 0\ny[t] = C * f[t] + E * b[t]\ng[t] = tanh(A * g[t-1] + y[t])\ndepth g[t]\n"),
+    ] {
+        let (model, result) = derived(&format!("{both}{extra}"));
+        let model = model.unwrap();
+        let truth = brute(&model, target(&model));
+        if let Ok(p) = result {
+            for (dims, want) in all(&truth) {
+                let got = p.eval_exact(&|d| dims[d as usize]).and_then(|r| r.to_i64());
+                assert_eq!(got, *want, "{name}: at dims {dims:?}");
+            }
+        }
+    }
+    check(
+        "two outputs",
+        &format!("{both}y[t] = C * f[t] + E * b[t]\nz[t] = tanh(y[t])\ndepth z[t]\n"),
+        Expect::Depth("T + 2"),
+    );
+}

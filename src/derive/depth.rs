@@ -8,6 +8,7 @@
 
 mod build;
 mod explicit;
+mod parts;
 mod proof;
 mod schedule;
 mod solve;

@@ -7,7 +7,9 @@
 //! then proved for every size: a schedule bounds the depth by it from above
 //! (`schedule`) and an induction on the dims builds paths as long from below
 //! (`proof`). Sizes below the induction's start are finitely many when one
-//! dim sets every range, and are checked one by one. Anything else is refused.
+//! dim sets every range, and are checked one by one. Where no one schedule
+//! serves every variable, each strongly connected part gets its own
+//! (`parts`). Anything else is refused.
 
 use super::explicit::{self, Cycle, Failure};
 use super::proof;
@@ -202,6 +204,10 @@ pub fn solve(sys: &System) -> Verdict {
         {
             return Verdict::Exact(candidate);
         }
+    }
+    // Parts that run in different directions need a schedule each.
+    if super::parts::proves(sys, &candidate) {
+        return Verdict::Exact(candidate);
     }
     Verdict::Unconfirmed(candidate, m + 1)
 }

@@ -141,3 +141,35 @@ impl System {
             .join(", ")
     }
 }
+
+impl System {
+    /// The system of the variables `keep` only (in that order), with the
+    /// dependences among them and `target` (a position in `keep`) as its
+    /// target. Every path of the smaller system is one of this system.
+    pub fn restrict(&self, keep: &[usize], target: usize) -> System {
+        let at = |v: usize| keep.iter().position(|&k| k == v);
+        System {
+            vars: keep.iter().map(|&v| self.vars[v].clone()).collect(),
+            target,
+            coords: self.coords.clone(),
+            first: self.first.clone(),
+            extents: self.extents.clone(),
+            start: keep.iter().map(|&v| self.start[v].clone()).collect(),
+            trim: keep.iter().map(|&v| self.trim[v].clone()).collect(),
+            deps: self
+                .deps
+                .iter()
+                .filter_map(|d| {
+                    Some(Dep {
+                        from: at(d.from)?,
+                        to: at(d.to)?,
+                        ..d.clone()
+                    })
+                })
+                .collect(),
+            spans: keep.iter().map(|&v| self.spans[v]).collect(),
+            dims: self.dims.clone(),
+            dim_names: self.dim_names.clone(),
+        }
+    }
+}
