@@ -217,7 +217,7 @@ pub fn inverse(
             };
             match attempt? {
                 Ok((solution, condition)) => {
-                    conditions.extend(condition);
+                    conditions.extend(condition.filter(|c| !always_holds(c)));
                     let leaf = Leaf::Var(u.clone());
                     for (l, r) in pending.iter_mut() {
                         *l = substitute(l, &leaf, &solution);
@@ -274,6 +274,32 @@ pub fn inverse(
         out.notes.push(Note::InverseExistsWhere(conditions));
     }
     Ok(out)
+}
+
+/// Whether a condition holds at every value: a coefficient whose every
+/// entry is an exponential, a sigmoid, a softplus, a nonzero number, or a
+/// product or power of such, is never zero (`diag(exp(s))` is always
+/// invertible).
+fn always_holds(c: &Condition) -> bool {
+    fn never_zero(e: &RecExpr<Node>, id: Id) -> bool {
+        use crate::ir::act::Act;
+        match &e[id] {
+            Node::Num(r) => !r.is_zero(),
+            // exp, sigma, softplus and their derivatives (exp,
+            // sigma(1 - sigma), sigma) are positive; so is tanh'.
+            Node::Act(f, _) => matches!(
+                (f.act, f.prime),
+                (Act::Exp | Act::Sigma | Act::Softplus, _) | (Act::Tanh, true)
+            ),
+            Node::Had([a, b]) => never_zero(e, *a) && never_zero(e, *b),
+            Node::Neg(a) | Node::Diag(a) => never_zero(e, *a),
+            Node::Pow([a, n]) => never_zero(e, *a) && matches!(&e[*n], Node::Num(_)),
+            Node::Eye(_) => true,
+            _ => false,
+        }
+    }
+    let (Condition::Nonzero(e) | Condition::Invertible(e)) = c;
+    never_zero(e, crate::ir::root(e))
 }
 
 /// The partial answer's second half: every equation still holding an

@@ -99,6 +99,7 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("alg-sumall-scalar"; "(sumall ?a)"       => "?a" if is_scalar_var("?a")),
         // The logistic function, as the chain rule meets it through
         // `log(1 + exp(u))` (softplus): exp(u) / (1 + exp(u)) = sigma(u).
+        rule!("alg-exp-recip";    "(^ (exp ?u) -1)"      => "(exp (neg ?u))"),
         rule!("alg-logistic";     "(^ (+ 1 (exp (neg ?u))) -1)" => "(sigma ?u)"),
         rule!("alg-logistic-l";   "(.* (exp ?u) (^ (+ 1 (exp ?u)) -1))" => "(sigma ?u)"),
         rule!("alg-logistic-r";   "(.* (^ (+ 1 (exp ?u)) -1) (exp ?u))" => "(sigma ?u)"),
@@ -146,8 +147,6 @@ pub fn ac() -> Vec<Rewrite> {
         rule!("ac-sigma-neg";     "(sigma (neg ?a))"     => "(- 1 (sigma ?a))"),
         rule!("ac-step-twice";    "(.* (step ?a) (step ?a))" => "(step ?a)"),
         // A diagonal matrix applied to a vector is an elementwise product.
-        rule!("ac-diag-apply";    "(* (diag ?v) ?u)"     => "(.* ?v ?u)" if columns("?v", "?u")),
-        rule!("ac-diag-apply-in"; "(* (* ?m (diag ?v)) ?u)" => "(* ?m (.* ?v ?u))" if columns("?v", "?u")),
         // A scalar broadcast in a sum adds itself once per entry.
         built_row!("ac-sumall-bcast-add"; "(sumall (+ ?a ?c))" => |eg, s| broadcast_sum(eg, s, false, false), if broadcasts("?a", "?c")),
         built_row!("ac-sumall-bcast-sub"; "(sumall (- ?a ?c))" => |eg, s| broadcast_sum(eg, s, false, true), if broadcasts("?a", "?c")),
@@ -185,7 +184,10 @@ fn broadcast_sum(
 }
 
 /// `?a` and `?b` are column vectors of one length (not scalars).
-fn columns(a: &str, b: &str) -> impl Fn(&mut super::Graph, egg::Id, &egg::Subst) -> bool {
+pub(super) fn columns(
+    a: &str,
+    b: &str,
+) -> impl Fn(&mut super::Graph, egg::Id, &egg::Subst) -> bool {
     let (a, b) = (var(a), var(b));
     move |eg, _, s| {
         let (sa, sb) = (

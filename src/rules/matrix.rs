@@ -2,6 +2,7 @@
 //! moving to the front of products, and the cancellations that finish a
 //! Schur complement (`X * inv(X) = I`, `(a - b) + b = a`).
 
+use super::algebra::columns;
 use super::{
     built, built_row, distributes, is_matrix, is_scalar_var, is_square_matrix, rule, var, Rewrite,
 };
@@ -36,6 +37,14 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("mat-trans-add";     "(T (+ ?a ?b))"         => "(+ (T ?a) (T ?b))"),
         rule!("mat-trans-sub";     "(T (- ?a ?b))"         => "(- (T ?a) (T ?b))"),
         rule!("mat-diag-zero";     "(diag 0)"              => "0"),
+        // Diagonal matrices multiply entry by entry, and invert entry by
+        // entry wherever they are invertible.
+        rule!("mat-diag-mul";      "(* (diag ?a) (diag ?b))" => "(diag (.* ?a ?b))" if columns("?a", "?b")),
+        rule!("mat-diag-mul-in";   "(* (* ?m (diag ?a)) (diag ?b))" => "(* ?m (diag (.* ?a ?b)))" if columns("?a", "?b")),
+        rule!("mat-diag-apply";    "(* (diag ?v) ?u)"     => "(.* ?v ?u)" if columns("?v", "?u")),
+        rule!("mat-diag-apply-in"; "(* (* ?m (diag ?v)) ?u)" => "(* ?m (.* ?v ?u))" if columns("?v", "?u")),
+        rule!("mat-diag-scale";    "(diag (* ?c ?v))"      => "(* ?c (diag ?v))" if is_scalar_var("?c")),
+        rule!("mat-inv-diag";      "(inv (diag ?a))"       => "(diag (^ ?a -1))" if columns("?a", "?a")),
         // The diagonal matrix of a scalar is that scalar (`diag` of a
         // scalar does not check in the language).
         rule!("mat-diag-scalar";   "(diag ?s)"             => "?s" if is_scalar_var("?s")),
