@@ -27,6 +27,7 @@ fn verdicts_match_the_grading_comments() {
         "tests/grading/encoder_decoder_mistakes.deriv",
         "tests/grading/bidirectional_rnn_mistakes.deriv",
         "tests/grading/deep_mlp_mistakes.deriv",
+        "tests/grading/realnvp_mistakes.deriv",
     ] {
         grading_comments_hold(path);
     }
