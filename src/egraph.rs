@@ -9,7 +9,7 @@ pub mod run;
 pub mod search;
 
 pub use extract::UNRESOLVED;
-pub use run::{extract, extract_plain, frozen_clock, graph, run, run_until, ShapeTable};
+pub use run::{extract, extract_plain, frozen_clock, graph, run, run_until, writable, ShapeTable};
 
 use crate::ir::analysis::Meta;
 use crate::ir::Node;

@@ -553,6 +553,20 @@ pub fn fix_at(expr: &RecExpr<Node>, at: &dyn Fn(u32) -> Option<Ix>) -> RecExpr<N
         .into()
 }
 
+/// The size of `expr` as printed: its nodes counted as a tree, a shared
+/// sub-expression once per use (saturating).
+pub fn size(expr: &RecExpr<Node>) -> usize {
+    let mut s: Vec<usize> = Vec::with_capacity(expr.as_ref().len());
+    for n in expr.as_ref() {
+        let here = n
+            .children()
+            .iter()
+            .fold(1usize, |acc, &c| acc.saturating_add(s[usize::from(c)]));
+        s.push(here);
+    }
+    s.last().copied().unwrap_or(0)
+}
+
 /// The depth of the deepest path in `expr` (a leaf has depth 1).
 pub fn depth(expr: &RecExpr<Node>) -> usize {
     let mut d: Vec<usize> = Vec::with_capacity(expr.as_ref().len());

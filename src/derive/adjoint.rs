@@ -32,7 +32,7 @@
 use super::scope::Scope;
 use super::window::Window;
 use crate::diag::{Diagnostic, Span};
-use crate::egraph::{extract, graph, run, ShapeTable, UNRESOLVED};
+use crate::egraph::{extract, graph, run, writable, ShapeTable, UNRESOLVED};
 use crate::ir::build::ExprBuilder;
 use crate::ir::{self, Ix, Leaf, Node, Ref, Target};
 use crate::key::{Derived, Lhs, Rhs, RunStats};
@@ -46,6 +46,11 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 
 pub use super::scope::constant_value;
+
+/// The budget of the pass that tidies powers and roots (see
+/// `Adjoints::tidy_powers`).
+const TIDY_NODES: usize = 1_000;
+const TIDY_ITERS: usize = 8;
 
 /// What a set of assumptions is, as a key: each variable with its value.
 type AssumptionKey = Vec<(u32, RecExpr<Node>)>;
@@ -876,8 +881,58 @@ impl<'m> Adjoints<'m> {
                 e
             }
         };
+        // Under assumptions no forward value is named anew: a value the
+        // assumption replaces must not come back by its definition.
+        let result = self.tidy_powers(&result, &self.target_window(target), plain, &what);
         self.done.insert(key, (result.clone(), limited));
         Ok((result, limited))
+    }
+
+    /// A form with powers or roots, once more with the proof rules, whose
+    /// exponent arithmetic writes `sqrt(c)^(-2) * sqrt(c)^(-1)` as
+    /// `c^(-3/2)`, within a small budget; kept only where it is smaller.
+    /// Both forms are the same value, so a budget reached costs nothing
+    /// but the tidier form.
+    fn tidy_powers(
+        &mut self,
+        expr: &RecExpr<Node>,
+        window: &Window,
+        name: bool,
+        what: &str,
+    ) -> RecExpr<Node> {
+        let powers = expr.as_ref().iter().any(|n| match n {
+            Node::Pow(_) => true,
+            Node::Act(f, _) => f.act == crate::ir::act::Act::Sqrt,
+            _ => false,
+        });
+        if !powers {
+            return expr.clone();
+        }
+        let zero = BTreeSet::new();
+        let scope = Scope {
+            model: self.model,
+            window,
+            assuming: &[],
+            zero: &zero,
+            name,
+            also: &[],
+        };
+        let (g, roots) = scope.graph(&self.shapes, &[expr]);
+        let budget = Limits {
+            egraph_nodes: self.limits.egraph_nodes.min(TIDY_NODES),
+            egraph_iters: self.limits.egraph_iters.min(TIDY_ITERS),
+            ..self.limits.clone()
+        };
+        let ran = run(g, rules::prove(), &budget, &format!("tidy {what}"));
+        self.stats.push(ran.stats.clone());
+        match extract(&ran.graph, roots[0]) {
+            Some((_, best))
+                if ir::size(&best) < ir::size(expr) && writable(&self.shapes, &best) =>
+            {
+                best
+            }
+            _ => expr.clone(),
+        }
     }
 
     /// The simplified adjoint of every defined variable, in the order

@@ -203,8 +203,12 @@ pub fn substitute(
                 // No larger than the equation with the adjoints written out
                 // as they are (so a form that meets the sum, and a gradient
                 // `bar(z) * x^T` that becomes `(s - y) * x^T`, is kept).
-                let size = best.as_ref().len();
-                size < e.as_ref().len() || (!unions.is_empty() && size <= written.as_ref().len())
+                if !crate::egraph::writable(shapes, best) {
+                    return false;
+                }
+                let size = crate::ir::size(best);
+                size < crate::ir::size(e)
+                    || (!unions.is_empty() && size <= crate::ir::size(&written))
             });
         let Some(best) = kept else {
             out.equations.push(d.clone());

@@ -10,7 +10,7 @@ use crate::ir::Node;
 use crate::key::RunStats;
 use crate::model::Model;
 use crate::Limits;
-use egg::{Id, RecExpr, RewriteScheduler, Runner, SearchMatches, StopReason};
+use egg::{Id, Language, RecExpr, RewriteScheduler, Runner, SearchMatches, StopReason};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -224,6 +224,26 @@ pub fn extract(graph: &Graph, root: Id) -> Option<(usize, RecExpr<Node>)> {
         return None;
     }
     extract_shaped(graph, root)
+}
+
+/// Whether `expr` is written as a script writes it: every elementwise
+/// product of two values of one shape. The proof rules' normal form may
+/// broadcast a scalar through `.*`, which no script can write, so a form
+/// extracted from their graph for printing is checked with this.
+pub fn writable(shapes: &Rc<ShapeTable>, expr: &RecExpr<Node>) -> bool {
+    let mut g = graph(shapes);
+    let mut ids: Vec<Id> = Vec::with_capacity(expr.as_ref().len());
+    for n in expr.as_ref() {
+        let id = g.add(n.clone().map_children(|c| ids[usize::from(c)]));
+        ids.push(id);
+    }
+    expr.as_ref().iter().all(|n| match n {
+        Node::Had([a, b]) => {
+            let (a, b) = (ids[usize::from(*a)], ids[usize::from(*b)]);
+            crate::ir::analysis::shape_of(&g, a) == crate::ir::analysis::shape_of(&g, b)
+        }
+        _ => true,
+    })
 }
 
 /// The cheapest expression of a class, shapes unchecked: for scalars
