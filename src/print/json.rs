@@ -10,7 +10,14 @@ fn equation(d: &Derived, key: &AnswerKey) -> Value {
     let s = &key.model.symbols;
     let (l, r) = (lhs_plain(&d.lhs, s), rhs_plain(&d.rhs, s));
     let latex = format!("{} = {}", lhs_latex(&d.lhs, s), rhs_latex(&d.rhs, s));
-    json!({ "lhs": l, "rhs": r, "latex": latex })
+    match &d.rhs {
+        // The size of a derived form: the nodes of its right side as a
+        // tree (names, numbers, operators), the measure of simplest forms.
+        crate::key::Rhs::Expr(e) => {
+            json!({ "lhs": l, "rhs": r, "latex": latex, "size": crate::ir::size(e) })
+        }
+        _ => json!({ "lhs": l, "rhs": r, "latex": latex }),
+    }
 }
 
 /// Renders the key as pretty-printed JSON with a trailing newline.
