@@ -72,7 +72,7 @@ w = s * A - s * B
 o = s * v^0 + v + v^0 .* v + v .* v^0 + v .* (s * v^0) + (s * v^0 - v)
 y = det([A, s * I(H); B, C]) + det([A, B; s * I(H), C]) + det(A * B + A - A * B) + det(B - (A + B)) + s^(H) * s^(-H) + (s^(-1))^(H) + (s * r)^(H)
 z = det(diag(exp(A * v))) + prod(tanh(v) .* exp(v)) + det(I(H) + v * (s * v^T)) + det((B * v) * v^T + I(H)) + det([A, B, C; B, s * I(H), 0; C, 0, r * I(H)])
-g = diag(v) * diag(exp(v)) + A * diag(v) * diag(tanh(v)) + inv(diag(exp(v))) + diag(exp(v)^(-1)) + diag(s * v)
+g = diag(v) * diag(exp(v)) + A * diag(v) * diag(tanh(v)) + inv(diag(exp(v))) + diag(exp(v)^(-1))
 ";
 
 /// The expressions to check for one script: every equation's right side,

@@ -43,7 +43,6 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("mat-diag-mul-in";   "(* (* ?m (diag ?a)) (diag ?b))" => "(* ?m (diag (.* ?a ?b)))" if columns("?a", "?b")),
         rule!("mat-diag-apply";    "(* (diag ?v) ?u)"     => "(.* ?v ?u)" if columns("?v", "?u")),
         rule!("mat-diag-apply-in"; "(* (* ?m (diag ?v)) ?u)" => "(* ?m (.* ?v ?u))" if columns("?v", "?u")),
-        rule!("mat-diag-scale";    "(diag (* ?c ?v))"      => "(* ?c (diag ?v))" if is_scalar_var("?c")),
         rule!("mat-inv-diag";      "(inv (diag ?a))"       => "(diag (^ ?a -1))" if columns("?a", "?a")),
         // The diagonal matrix of a scalar is that scalar (`diag` of a
         // scalar does not check in the language).
