@@ -50,7 +50,7 @@ pub use super::scope::constant_value;
 /// The budget of the pass that tidies powers and roots (see
 /// `Adjoints::tidy_powers`).
 const TIDY_NODES: usize = 1_000;
-const TIDY_ITERS: usize = 8;
+const TIDY_ITERS: usize = 4;
 
 /// What a set of assumptions is, as a key: each variable with its value.
 type AssumptionKey = Vec<(u32, RecExpr<Node>)>;
