@@ -193,7 +193,24 @@ fn model_lines(m: &Model) -> Vec<ModelLine> {
             }
             Item::IndexedParams(ids) => {
                 match variables_line(m, ids, "param", ("Parameter", "Parameters")) {
-                    Some(l) => l,
+                    // One per value of its indices: say so.
+                    Some(mut l) => {
+                        let indices: Vec<String> = ids
+                            .first()
+                            .map(|&v| m.vars[v as usize].indices.clone())
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|&i| latex::name(s.index_name(i)))
+                            .collect();
+                        l.decl = l.decl.map(|d| {
+                            format!(
+                                "{} for each ${}$.",
+                                d.trim_end_matches('.'),
+                                indices.join(", ")
+                            )
+                        });
+                        l
+                    }
                     None => continue,
                 }
             }
