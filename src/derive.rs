@@ -398,11 +398,10 @@ impl<'m> Session<'m> {
             r
         };
         match claim {
-            Claim::Adjoint(t @ Target::Param(_)) => self.gradient_summed(t, assuming, sums, span),
-            Claim::Adjoint(t @ Target::Var(r)) if self.model.is_learned(r.var) => {
+            Claim::Adjoint(t) if self.model.is_gradient(t) => {
                 self.gradient_summed(t, assuming, sums, span)
             }
-            Claim::Adjoint(t @ Target::Var(_)) => {
+            Claim::Adjoint(t) => {
                 let all = self.adjoints_summed(assuming, sums, span)?;
                 let target = Leaf::Bar(t.clone());
                 Ok(pick(

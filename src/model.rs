@@ -180,6 +180,18 @@ pub enum Claimed {
     },
 }
 
+impl RequestKind {
+    /// The request's assumptions about sums of inputs' entries.
+    pub fn sums(&self) -> &[SumAssumption] {
+        match self {
+            RequestKind::Adjoints { sums, .. }
+            | RequestKind::Grad { sums, .. }
+            | RequestKind::Expect { sums, .. } => sums,
+            _ => &[],
+        }
+    }
+}
+
 /// A checked request.
 #[derive(Debug, Clone)]
 pub enum RequestKind {
@@ -394,6 +406,15 @@ impl Model {
         match self.vars.get(v as usize)? {
             d if d.learned => Some(vec![(0, 0); d.indices.len()]),
             _ => self.domain(v),
+        }
+    }
+
+    /// Whether the adjoint of `t` is a gradient, which `derive grad` asks
+    /// for: a parameter's, or a parameter's with indices.
+    pub fn is_gradient(&self, t: &Target) -> bool {
+        match t {
+            Target::Param(_) => true,
+            Target::Var(r) => self.is_learned(r.var),
         }
     }
 

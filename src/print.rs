@@ -90,11 +90,15 @@ struct ModelLine {
 
 /// The line of a declaration of variables of one shape (`input x[t] : D`,
 /// `state x1[k] : A`), with its words for one and for several.
+/// A declaration line of variables (`input x[t] : D`), its sentence ending
+/// with `tail` (for a parameter with indices, which index values it has
+/// one for).
 fn variables_line(
     m: &Model,
     ids: &[u32],
     keyword: &str,
     (one, several): (&str, &str),
+    tail: &str,
 ) -> Option<ModelLine> {
     let s = &m.symbols;
     let first = ids.first()?;
@@ -107,7 +111,7 @@ fn variables_line(
     Some(ModelLine {
         plain: format!("{keyword} {} : {}", refs.join(", "), shape_text(shape, s)),
         decl: Some(format!(
-            "{} ${} \\in {}$.",
+            "{} ${} \\in {}${tail}.",
             if ids.len() == 1 { one } else { several },
             tex.join(", "),
             shape_latex(shape, s)
@@ -192,33 +196,25 @@ fn model_lines(m: &Model) -> Vec<ModelLine> {
                 }
             }
             Item::IndexedParams(ids) => {
-                match variables_line(m, ids, "param", ("Parameter", "Parameters")) {
-                    // One per value of its indices: say so.
-                    Some(mut l) => {
-                        let indices: Vec<String> = ids
-                            .first()
-                            .map(|&v| m.vars[v as usize].indices.clone())
-                            .unwrap_or_default()
-                            .iter()
-                            .map(|&i| latex::name(s.index_name(i)))
-                            .collect();
-                        l.decl = l.decl.map(|d| {
-                            format!(
-                                "{} for each ${}$.",
-                                d.trim_end_matches('.'),
-                                indices.join(", ")
-                            )
-                        });
-                        l
-                    }
+                // One per value of its indices: say so.
+                let indices: Vec<String> = ids
+                    .first()
+                    .map(|&v| m.vars[v as usize].indices.clone())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|&i| latex::name(s.index_name(i)))
+                    .collect();
+                let tail = format!(" for each ${}$", indices.join(", "));
+                match variables_line(m, ids, "param", ("Parameter", "Parameters"), &tail) {
+                    Some(l) => l,
                     None => continue,
                 }
             }
-            Item::Inputs(ids) => match variables_line(m, ids, "input", ("Input", "Inputs")) {
+            Item::Inputs(ids) => match variables_line(m, ids, "input", ("Input", "Inputs"), "") {
                 Some(l) => l,
                 None => continue,
             },
-            Item::States(ids) => match variables_line(m, ids, "state", ("State", "States")) {
+            Item::States(ids) => match variables_line(m, ids, "state", ("State", "States"), "") {
                 Some(l) => l,
                 None => continue,
             },

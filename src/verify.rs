@@ -145,11 +145,6 @@ pub fn assumed_error(
     Ok(worst)
 }
 
-/// Assumptions about sums as an instance draws them.
-pub fn sum_values(sums: &[crate::model::SumAssumption]) -> Vec<(u32, f64)> {
-    sums.iter().map(|s| (s.var, s.value.to_f64())).collect()
-}
-
 /// The instances a result is checked on: several seeds, and the dims
 /// varied between them.
 pub fn instances<'m>(model: &'m Model, seeds: &[u64]) -> Vec<Instance<'m>> {
@@ -214,18 +209,15 @@ pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
                 None
             } else {
                 match target_of(d) {
-                    Some(t @ Target::Param(_)) => {
+                    Some(t) if model.is_gradient(&t) => {
                         deriver.gradient(&t, &[], req.span).ok().map(|x| x.derived)
                     }
-                    Some(t @ Target::Var(_)) if matches!(&t, Target::Var(r) if model.is_learned(r.var)) => {
-                        deriver.gradient(&t, &[], req.span).ok().map(|x| x.derived)
-                    }
-                    Some(Target::Var(r)) => deriver
+                    Some(t) => deriver
                         .all(&[], req.span)
                         .ok()
                         .and_then(|all| {
                             all.into_iter()
-                                .find(|x| target_of(&x.derived) == Some(Target::Var(r.clone())))
+                                .find(|x| target_of(&x.derived).as_ref() == Some(&t))
                         })
                         .map(|x| x.derived),
                     None => None,
@@ -236,10 +228,7 @@ pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
             let summed: Vec<Instance<'_>> = if sums.is_empty() {
                 Vec::new()
             } else {
-                insts
-                    .iter()
-                    .map(|i| i.clone().with_sums(sum_values(sums)))
-                    .collect()
+                insts.iter().map(|i| i.clone().with_sums(sums)).collect()
             };
             for inst in if sums.is_empty() { &insts } else { &summed } {
                 let r = match &reference {

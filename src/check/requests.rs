@@ -245,14 +245,6 @@ impl Checker {
     fn assumptions(&mut self, list: &[Assign]) -> Result<Vec<Assumption>> {
         let mut out: Vec<Assumption> = Vec::new();
         for a in list {
-            if a.sum_of {
-                return Err(Diagnostic::new(
-                    a.span,
-                    "an assumption about a sum of entries is not supported here yet",
-                    "only in an `expect`",
-                )
-                .hint("derived results do not use `sum(...) = c` yet; state it on a claim instead: `expect bar(z) = s - y assuming sum(y) = 1`"));
-            }
             let target = self.plain_var_or_input(&a.target)?;
             if out.iter().any(|o| o.target.var == target.var) {
                 return Err(Diagnostic::new(
@@ -417,14 +409,10 @@ impl Checker {
                 if r.at.iter().any(|ix| matches!(ix, Ix::Rel(_, o) if *o != 0)) =>
             {
                 let offsets = r.offsets();
-                let value = crate::ir::shift(&value, &|i| {
-                    -offsets.iter().find(|x| x.0 == i).map_or(0, |x| x.1)
-                });
+                let back = |i: u32| -offsets.iter().find(|x| x.0 == i).map_or(0, |x| x.1);
                 (
-                    Claim::Adjoint(Target::Var(
-                        r.shifted(&|i| -offsets.iter().find(|x| x.0 == i).map_or(0, |x| x.1)),
-                    )),
-                    Claimed::Expr(value),
+                    Claim::Adjoint(Target::Var(r.shifted(&back))),
+                    Claimed::Expr(crate::ir::shift(&value, &back)),
                 )
             }
             other => other,

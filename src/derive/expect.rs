@@ -203,16 +203,7 @@ fn proves(
         name_adjoints(&mut g, model, &window, cx.adjoints, d, c);
         g.rebuild();
     }
-    // `sum(y) = c`: the sum of the input's entries is that number.
-    for s in cx.sums {
-        let y = g.add(Node::Leaf(Leaf::Var(model.plain_ref(s.var))));
-        let total = g.add(Node::SumAll(y));
-        let value = g.add(Node::Num(s.value.clone()));
-        crate::ir::analysis::union_value(&mut g, total, value);
-    }
-    if !cx.sums.is_empty() {
-        g.rebuild();
-    }
+    super::scope::assume_sums(&mut g, model, cx.sums);
     if meet(&g, gd, gc) {
         return Proof {
             found: true,
@@ -237,10 +228,7 @@ fn proves(
 /// computed, or the steps of its Jacobian.
 fn claim_window(model: &Model, claim: &Claim) -> Window {
     match claim {
-        Claim::Adjoint(Target::Var(r)) if r.at.iter().all(|ix| matches!(ix, Ix::Rel(..))) => {
-            Window::of_ref(model, r).without_steps(model, &model.fixed_steps(r.var))
-        }
-        Claim::Adjoint(Target::Var(r)) => Window::of_ref(model, r),
+        Claim::Adjoint(Target::Var(r)) => Window::of_adjoint(model, r),
         Claim::Jacobian(k) | Claim::Det(k) => match model.requests.get(*k).map(|r| &r.kind) {
             Some(crate::model::RequestKind::Jacobian { of, .. }) => Window::computing(model, of),
             _ => Window::whole(),
@@ -266,28 +254,7 @@ fn name_adjoints(
     d: &RecExpr<Node>,
     c: &RecExpr<Node>,
 ) {
-    // The equation that holds at `r`: the general one (its left side at
-    // free indices) for a reference at free indices, or the fixed step's
-    // own.
-    let equation = |r: &Ref| {
-        let general = r.at.iter().all(|ix| matches!(ix, Ix::Rel(..)));
-        adjoints.iter().find_map(|eq| match (&eq.lhs, &eq.rhs) {
-            (Lhs::Expr(l), Rhs::Expr(rhs)) => match l.as_ref().last() {
-                Some(Node::Leaf(Leaf::Bar(Target::Var(v))))
-                    if v.var == r.var
-                        && if general {
-                            v.at.iter().all(|ix| matches!(ix, Ix::Rel(_, 0)))
-                        } else {
-                            v == r
-                        } =>
-                {
-                    Some(rhs)
-                }
-                _ => None,
-            },
-            _ => None,
-        })
-    };
+    let equations = adjoint_equations(adjoints);
     let bars = |e: &RecExpr<Node>| -> Vec<Ref> {
         e.as_ref()
             .iter()
@@ -302,27 +269,12 @@ fn name_adjoints(
     for _ in 0..UNFOLD_LEVELS {
         let mut next = Vec::new();
         for r in level {
-            // An adjoint equation holds where its variable is computed;
-            // elsewhere the adjoint is zero, whatever the equation gives.
-            // The general equation holds at `r` only clear of the fixed
-            // steps with their own.
-            let general = r.at.iter().all(|ix| matches!(ix, Ix::Rel(..)));
-            if (general && !window.clear_of_steps(model, &r))
-                || !window.computes(model, &r)
-                || !seen.insert(r.clone())
-            {
+            if !seen.insert(r.clone()) {
                 continue;
             }
-            let Some(rhs) = equation(&r) else {
+            let Some(value) = window.adjoint_at(model, &r, &equations) else {
                 continue;
             };
-            if !general && r.offsets().iter().any(|x| x.1 != 0) {
-                continue;
-            }
-            let by = r.offsets();
-            let value = crate::ir::shift(rhs, &|i| {
-                by.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1)
-            });
             next.extend(bars(&value));
             let leaf = g.add(Node::Leaf(Leaf::Bar(Target::Var(r))));
             let value = g.add_expr(&value);
@@ -332,11 +284,22 @@ fn name_adjoints(
     }
 }
 
+/// The adjoint equations among `derived`, each as its variable's
+/// reference and its right side (see [`Window::adjoint_at`]).
+pub fn adjoint_equations(derived: &[Derived]) -> Vec<(Ref, RecExpr<Node>)> {
+    derived
+        .iter()
+        .filter_map(|d| match (crate::verify::target_of(d)?, rhs_expr(d)?) {
+            (Target::Var(r), e) => Some((r, e.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The instances claims are checked on: two sizes of every dim, then dims
 /// drawn at random, each with its own seed.
 /// Only the first `count` that can be built are built.
 fn instances<'m>(model: &'m Model, count: usize, sums: &[SumAssumption]) -> Vec<Instance<'m>> {
-    let scaled: Vec<(u32, f64)> = sums.iter().map(|s| (s.var, s.value.to_f64())).collect();
     let fixed = [(2, 101), (3, 102), (2, 103)]
         .into_iter()
         .map(|(n, seed)| Instance::new(model, vec![n; model.dims.len()], seed));
@@ -346,7 +309,7 @@ fn instances<'m>(model: &'m Model, count: usize, sums: &[SumAssumption]) -> Vec<
     fixed
         .chain(drawn)
         .filter_map(Result::ok)
-        .map(|i| i.with_sums(scaled.clone()))
+        .map(|i| i.with_sums(sums))
         .take(count)
         .collect()
 }

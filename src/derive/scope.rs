@@ -7,7 +7,7 @@ use super::window::Window;
 use crate::egraph::{graph, ShapeTable};
 use crate::ir::analysis::{union_value, union_zero, Graph};
 use crate::ir::{self, Ix, Leaf, Node, Ref, Target};
-use crate::model::{Assumption, Model};
+use crate::model::{Assumption, Model, SumAssumption};
 use crate::num::Rational;
 use egg::{Id, RecExpr};
 use std::collections::BTreeSet;
@@ -28,6 +28,20 @@ pub struct Scope<'a> {
     /// Forward values to name even where the form does not mention them:
     /// those a Jacobian's rows were written out from (`g[k]`, `v[k+1]`).
     pub also: &'a [Ref],
+}
+
+/// Merges `sum(y)` with its value for each assumption about the sum of an
+/// input's entries (`sum(y) = 1`), and rebuilds the graph if any.
+pub fn assume_sums(g: &mut Graph, model: &Model, sums: &[SumAssumption]) {
+    for s in sums {
+        let y = g.add(Node::Leaf(Leaf::Var(model.plain_ref(s.var))));
+        let total = g.add(Node::SumAll(y));
+        let value = g.add(Node::Num(s.value.clone()));
+        union_value(g, total, value);
+    }
+    if !sums.is_empty() {
+        g.rebuild();
+    }
 }
 
 /// The value of an assumption that is a plain constant (`1`, `-1/2`).

@@ -17,13 +17,13 @@
 //! equation that holds under the assumption, so every form kept is equal
 //! to the derived one wherever the inputs have the assumed sums.
 
-use super::scope::Scope;
+use super::expect::adjoint_equations;
+use super::scope::{assume_sums, Scope};
 use super::window::Window;
 use crate::egraph::{extract, run, ShapeTable};
-use crate::ir::analysis::union_value;
 use crate::ir::build::ExprBuilder;
 use crate::ir::{Ix, Leaf, Node, Ref, Target};
-use crate::key::{Derived, Lhs, Rhs, RunStats};
+use crate::key::{Derived, Rhs, RunStats};
 use crate::model::{Model, SumAssumption};
 use crate::rules;
 use crate::Limits;
@@ -51,12 +51,9 @@ pub struct Substituted {
 
 /// The adjoint an equation is about, if it is a variable's.
 fn lhs_ref(d: &Derived) -> Option<Ref> {
-    match &d.lhs {
-        Lhs::Expr(e) => match e.as_ref().last() {
-            Some(Node::Leaf(Leaf::Bar(Target::Var(r)))) => Some(r.clone()),
-            _ => None,
-        },
-        _ => None,
+    match crate::verify::target_of(d)? {
+        Target::Var(r) => Some(r),
+        Target::Param(_) => None,
     }
 }
 
@@ -105,14 +102,8 @@ pub fn substitute(
 ) -> Substituted {
     let inputs: BTreeSet<u32> = sums.iter().map(|s| s.var).collect();
     // Closed adjoints that read a summed input, by their left sides.
-    let mut closed: Vec<(Ref, RecExpr<Node>)> = known
-        .iter()
-        .filter_map(|d| {
-            let r = lhs_ref(d)?;
-            let Rhs::Expr(e) = &d.rhs else { return None };
-            (!has_adjoints(e) && reads_any(e, &inputs)).then(|| (r, e.clone()))
-        })
-        .collect();
+    let mut closed: Vec<(Ref, RecExpr<Node>)> = adjoint_equations(known);
+    closed.retain(|(_, e)| !has_adjoints(e) && reads_any(e, &inputs));
     let budget = Limits {
         egraph_nodes: limits.egraph_nodes.min(NODES),
         egraph_iters: limits.egraph_iters.min(ITERS),
@@ -130,13 +121,9 @@ pub fn substitute(
             continue;
         };
         let own = lhs_ref(d);
-        let window = match &own {
-            Some(r) if r.at.iter().all(|ix| matches!(ix, Ix::Rel(..))) => {
-                Window::of_ref(model, r).without_steps(model, &model.fixed_steps(r.var))
-            }
-            Some(r) => Window::of_ref(model, r),
-            None => Window::whole(),
-        };
+        let window = own
+            .as_ref()
+            .map_or_else(Window::whole, |r| Window::of_adjoint(model, r));
         // The closed adjoints this equation reads, where their equations
         // hold at every index value of its window; inside a `sum`, at
         // every value of the summed index. Written out by substitution,
@@ -148,27 +135,10 @@ pub fn substitute(
             let Node::Leaf(Leaf::Bar(Target::Var(b))) = n else {
                 continue;
             };
-            if unions.iter().any(|(u, _)| u == b) || !reach.computes(model, b) {
+            if unions.iter().any(|(u, _)| u == b) {
                 continue;
             }
-            let general = b.at.iter().all(|ix| matches!(ix, Ix::Rel(..)));
-            let value = closed.iter().find_map(|(l, v)| {
-                if l.var != b.var {
-                    return None;
-                }
-                let l_general = l.at.iter().all(|ix| matches!(ix, Ix::Rel(_, 0)));
-                if general && l_general && reach.clear_of_steps(model, b) {
-                    let by = b.offsets();
-                    Some(crate::ir::shift(v, &|i| {
-                        by.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1)
-                    }))
-                } else if !general && l == b {
-                    Some(v.clone())
-                } else {
-                    None
-                }
-            });
-            if let Some(v) = value {
+            if let Some(v) = reach.adjoint_at(model, b, &closed) {
                 unions.push((b.clone(), v));
             }
         }
@@ -187,13 +157,7 @@ pub fn substitute(
         };
         let written = write_out(e, &unions);
         let (mut g, roots) = scope.graph(shapes, &[&written]);
-        for s in sums {
-            let y = g.add(Node::Leaf(Leaf::Var(model.plain_ref(s.var))));
-            let total = g.add(Node::SumAll(y));
-            let value = g.add(Node::Num(s.value.clone()));
-            union_value(&mut g, total, value);
-        }
-        g.rebuild();
+        assume_sums(&mut g, model, sums);
         let ran = run(g, rules::prove(), &budget, "assume sums");
         out.stats.push(ran.stats.clone());
         out.limited |= ran.limited;

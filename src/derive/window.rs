@@ -6,8 +6,9 @@
 //! the form's window: `h[t+1]` is not a value of the model at the last
 //! step, and `h[t-1]` is a boundary value at the first.
 
-use crate::ir::{Ix, Ref};
+use crate::ir::{Ix, Node, Ref};
 use crate::model::Model;
+use egg::RecExpr;
 
 /// Index values, per index, relative to the ends of its range.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,6 +23,21 @@ pub struct Window {
     /// `sum` over it, and a proof only compares classes; extraction, which
     /// could write a value with its index outside the sum, never uses it).
     bound_whole: bool,
+}
+
+/// The one fixed position of a step (`h[T]` in `h[t]`'s frame), with its
+/// index: `None` for a step fixed at several positions (a point of a grid).
+fn one_fixed(model: &Model, s: &Ref) -> Option<(usize, u32, Ix)> {
+    let mut fixed =
+        s.at.iter()
+            .enumerate()
+            .filter(|(_, ix)| !matches!(ix, Ix::Rel(..)));
+    let (p, ix) = fixed.next()?;
+    if fixed.next().is_some() {
+        return None;
+    }
+    let i = *model.vars.get(s.var as usize)?.indices.get(p)?;
+    Some((p, i, *ix))
 }
 
 impl Window {
@@ -111,26 +127,14 @@ impl Window {
         loop {
             let mut moved = false;
             for s in steps {
-                let Some(decl) = model.vars.get(s.var as usize) else {
-                    continue;
-                };
-                let fixed: Vec<(usize, Ix)> =
-                    s.at.iter()
-                        .enumerate()
-                        .filter(|(_, ix)| !matches!(ix, Ix::Rel(..)))
-                        .map(|(p, ix)| (p, *ix))
-                        .collect();
-                let [(p, ix)] = fixed.as_slice() else {
-                    continue;
-                };
-                let Some(&i) = decl.indices.get(*p) else {
+                let Some((_, i, ix)) = one_fixed(model, s) else {
                     continue;
                 };
                 if !self.spans.iter().any(|x| x.0 == i) {
                     continue;
                 }
                 let (lower, upper) = self.get(i);
-                match *ix {
+                match ix {
                     Ix::End(_, o) if o == upper => {
                         self.set(i, lower, upper - 1);
                         moved = true;
@@ -160,20 +164,11 @@ impl Window {
     /// bound (unless such an index runs over its whole range), is never
     /// known to be clear.
     pub fn clear_of_steps(&self, model: &Model, r: &Ref) -> bool {
-        let Some(decl) = model.vars.get(r.var as usize) else {
-            return false;
-        };
         model.fixed_steps(r.var).iter().all(|s| {
-            let fixed: Vec<(usize, Ix)> =
-                s.at.iter()
-                    .enumerate()
-                    .filter(|(_, ix)| !matches!(ix, Ix::Rel(..)))
-                    .map(|(p, ix)| (p, *ix))
-                    .collect();
-            let [(p, ix)] = fixed.as_slice() else {
+            let Some((p, i, ix)) = one_fixed(model, s) else {
                 return false;
             };
-            let (Some(&i), Some(Ix::Rel(_, k))) = (decl.indices.get(*p), r.at.get(*p)) else {
+            let Some(Ix::Rel(_, k)) = r.at.get(p) else {
                 return false;
             };
             // An index a `sum` binds runs over its whole range (for
@@ -182,7 +177,7 @@ impl Window {
                 return false;
             }
             let (lower, upper) = self.get(i);
-            match *ix {
+            match ix {
                 // The largest value reached, `hi + upper + k`, is before
                 // the step `hi + o`.
                 Ix::End(_, o) => upper.saturating_add(*k) < o,
@@ -193,6 +188,54 @@ impl Window {
                 Ix::Rel(..) => true,
             }
         })
+    }
+
+    /// The window an adjoint equation about `bar(r)` is claimed on: where
+    /// `r`'s variable is computed, and for the general equation (`r` at
+    /// free indices) without the fixed steps that have their own.
+    pub fn of_adjoint(model: &Model, r: &Ref) -> Window {
+        let w = Window::of_ref(model, r);
+        if r.at.iter().all(|ix| matches!(ix, Ix::Rel(..))) {
+            w.without_steps(model, &model.fixed_steps(r.var))
+        } else {
+            w
+        }
+    }
+
+    /// The value of `bar(r)` by one of `equations` (each an adjoint's
+    /// reference at its left side, and its right side), where that
+    /// equation holds at every index value of the window: for `r` at free
+    /// indices, the general equation moved to `r`'s offsets, clear of the
+    /// fixed steps with equations of their own; for a fixed step, its own
+    /// equation. Elsewhere an adjoint is zero, whatever an equation gives.
+    pub fn adjoint_at(
+        &self,
+        model: &Model,
+        r: &Ref,
+        equations: &[(Ref, RecExpr<Node>)],
+    ) -> Option<RecExpr<Node>> {
+        if !self.computes(model, r) {
+            return None;
+        }
+        if r.at.iter().all(|ix| matches!(ix, Ix::Rel(..))) {
+            if !self.clear_of_steps(model, r) {
+                return None;
+            }
+            let (_, rhs) = equations.iter().find(|(l, _)| {
+                l.var == r.var && l.at.iter().all(|ix| matches!(ix, Ix::Rel(_, 0)))
+            })?;
+            let by = r.offsets();
+            Some(crate::ir::shift(rhs, &|i| {
+                by.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1)
+            }))
+        } else if r.offsets().iter().all(|x| x.1 == 0) {
+            equations
+                .iter()
+                .find(|(l, _)| l == r)
+                .map(|(_, rhs)| rhs.clone())
+        } else {
+            None
+        }
     }
 
     /// The span of index `i`.

@@ -454,8 +454,8 @@ impl<'m> Instance<'m> {
     /// The instance with inputs drawn to the given sums of entries: each
     /// such input's entries are made positive and scaled to the sum (or,
     /// for a sum of zero, shifted to it).
-    pub fn with_sums(mut self, sums: Vec<(u32, f64)>) -> Instance<'m> {
-        self.sums = sums;
+    pub fn with_sums(mut self, sums: &[crate::model::SumAssumption]) -> Instance<'m> {
+        self.sums = sums.iter().map(|s| (s.var, s.value.to_f64())).collect();
         self
     }
 

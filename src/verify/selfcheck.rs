@@ -360,11 +360,8 @@ impl<'k> Checks<'k> {
             .get_or_insert_with(|| Deriver::new(model, Rc::new(ShapeTable::new(model)), limits));
         let span = crate::diag::Span::default();
         let found = match target {
-            Target::Param(_) => deriver.gradient(target, &[], span).ok().map(|a| a.derived),
-            Target::Var(r) if model.is_learned(r.var) => {
-                deriver.gradient(target, &[], span).ok().map(|a| a.derived)
-            }
-            Target::Var(_) => deriver.all(&[], span).ok().and_then(|all| {
+            t if model.is_gradient(t) => deriver.gradient(t, &[], span).ok().map(|a| a.derived),
+            Target::Var(_) | Target::Param(_) => deriver.all(&[], span).ok().and_then(|all| {
                 all.into_iter()
                     .map(|a| a.derived)
                     .find(|d| target_of(d).as_ref() == Some(target))
@@ -508,12 +505,10 @@ impl<'k> Checks<'k> {
     /// zero ones feed the others).
     fn all_assumed(&self, own: &Answer, assuming: &[Assumption]) -> Vec<Derived> {
         let model = self.model();
-        let own_sums = match model.requests.get(own.request).map(|r| &r.kind) {
-            Some(RequestKind::Adjoints { sums, .. } | RequestKind::Grad { sums, .. }) => {
-                sums.as_slice()
-            }
-            _ => &[],
-        };
+        let own_sums = model
+            .requests
+            .get(own.request)
+            .map_or(&[][..], |r| r.kind.sums());
         let same = |a: &&Answer| {
             a.request == own.request
                 || matches!(
@@ -612,15 +607,14 @@ pub fn self_check(key: &AnswerKey, limits: &Limits) -> Vec<(usize, Failure)> {
         // Under assumptions about sums, on the instance with its inputs
         // drawn with them.
         let sums = match model.requests.get(a.request).map(|r| &r.kind) {
-            Some(RequestKind::Adjoints { sums, .. } | RequestKind::Grad { sums, .. }) => {
-                sums.as_slice()
-            }
+            // A claim draws its own instances (see `derive::expect`).
+            Some(k @ (RequestKind::Adjoints { .. } | RequestKind::Grad { .. })) => k.sums(),
             _ => &[],
         };
         let checked = if sums.is_empty() {
             checks.answer(a)
         } else {
-            let summed = inst.clone().with_sums(crate::verify::sum_values(sums));
+            let summed = inst.clone().with_sums(sums);
             Checks {
                 key,
                 inst: &summed,
