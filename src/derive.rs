@@ -12,6 +12,7 @@ pub mod inverse;
 pub mod jacobian;
 pub mod scope;
 pub mod simplify;
+pub mod steps;
 pub mod sums;
 pub mod window;
 
@@ -47,7 +48,7 @@ fn shifted_adjoint(eqs: &[Derived]) -> Option<crate::ir::Ref> {
             }
             _ => None,
         }),
-        Rhs::Poly(_) => None,
+        Rhs::Poly(_) | Rhs::Terms(_) => None,
     })
 }
 
@@ -87,6 +88,8 @@ pub struct Session<'m> {
     sum_sets: HashMap<(AssumptionKey, SumKey), Derivation>,
     dets: HashMap<usize, Derivation>,
     inverse: Option<Derivation>,
+    /// The steps of the inverse's equations.
+    inverse_steps: Vec<Vec<crate::key::Step>>,
 }
 
 /// A request's assumptions as written (in order), the key under which its
@@ -100,16 +103,19 @@ impl<'m> Session<'m> {
     /// A session for a model.
     pub fn new(model: &'m Model, options: &'m Options) -> Session<'m> {
         let shapes = Rc::new(crate::egraph::ShapeTable::new(model));
+        let mut adj = Adjoints::new(model, shapes.clone(), &options.limits);
+        adj.keep_local = options.steps || model.requests.iter().any(|r| r.steps);
         Session {
             model,
             options,
-            adj: Adjoints::new(model, shapes.clone(), &options.limits),
+            adj,
             shapes,
             jacobians: HashMap::default(),
             adjoint_sets: HashMap::default(),
             sum_sets: HashMap::default(),
             dets: HashMap::default(),
             inverse: None,
+            inverse_steps: Vec::new(),
         }
     }
 
@@ -290,6 +296,7 @@ impl<'m> Session<'m> {
         }
         let done =
             inverse::inverse(self.model, &self.shapes, &self.options.limits, span).map(|inv| {
+                self.inverse_steps = inv.steps;
                 Found {
                     equations: inv.equations,
                     notes: inv.notes,
@@ -445,7 +452,7 @@ impl<'m> Session<'m> {
             }
             Claim::Params => count::params(self.model, req, 0).map(found),
             Claim::Macs(r) => count::macs_answer(self.model, r, req, 0).map(found),
-            Claim::Depth(r) => depth::depth(self.model, r, req, 0).map(found),
+            Claim::Depth(r) => depth::depth(self.model, r, req, 0, false).map(found),
         }
     }
 
@@ -463,9 +470,23 @@ impl<'m> Session<'m> {
             RequestKind::Inverse => self.inverse(req.span)?,
             RequestKind::Jacobian { .. } => self.jacobian(k)?,
             RequestKind::Det { of } => self.det(*of, req.span)?,
-            RequestKind::CountParams => return count::params(self.model, req, k),
-            RequestKind::CountMacs(r) => return count::macs_answer(self.model, r, req, k),
-            RequestKind::Depth(r) => return depth::depth(self.model, r, req, k),
+            RequestKind::CountParams => {
+                let mut a = count::params(self.model, req, k)?;
+                if req.steps || self.options.steps {
+                    a.steps = vec![count::params_steps(self.model, &a)];
+                }
+                return Ok(a);
+            }
+            RequestKind::CountMacs(r) => {
+                let mut a = count::macs_answer(self.model, r, req, k)?;
+                if req.steps || self.options.steps {
+                    a.steps = vec![count::macs_steps(self.model, r, &a)];
+                }
+                return Ok(a);
+            }
+            RequestKind::Depth(r) => {
+                return depth::depth(self.model, r, req, k, self.options.steps)
+            }
             RequestKind::Expect {
                 lhs,
                 rhs,
@@ -511,16 +532,42 @@ impl<'m> Session<'m> {
                 if matches!(lhs, Claim::Adjoint(_)) {
                     notes.extend(self.fixed_steps_notes(&derived.equations));
                 }
+                // With steps, the derivation of the result the claim names,
+                // joined to the claim where it is proven; where it is
+                // refuted, the use at which it parts from the derivation.
+                let (equations, steps) = if req.steps || self.options.steps {
+                    let asked = Asked {
+                        claim: lhs,
+                        claimed: rhs,
+                        assuming,
+                        sums,
+                        equations: &derived.equations,
+                        verdict: &verdict,
+                    };
+                    let steps = self.claim_steps(&asked, by, req);
+                    if let Some(p) = self.parting(&asked, req) {
+                        notes.push(p);
+                    }
+                    (derived.equations.clone(), steps)
+                } else {
+                    (Vec::new(), Vec::new())
+                };
                 return Ok(Answer {
                     request: k,
-                    equations: Vec::new(),
+                    equations,
                     notes,
                     verdict: Some(verdict),
                     stats,
                     failed: None,
                     refused: None,
+                    steps,
                 });
             }
+        };
+        let steps = if req.steps || self.options.steps {
+            self.steps(req, &done.equations)
+        } else {
+            Vec::new()
         };
         Ok(Answer {
             request: k,
@@ -530,8 +577,269 @@ impl<'m> Session<'m> {
             stats: done.stats,
             failed: None,
             refused: None,
+            steps,
         })
     }
+
+    /// The steps of the result an `expect` names, one list per derived
+    /// equation; a proven claim is the last step of its equation.
+    fn claim_steps(
+        &mut self,
+        asked: &Asked<'_>,
+        by: Option<crate::key::ProofKind>,
+        req: &Request,
+    ) -> Vec<Vec<crate::key::Step>> {
+        let Asked {
+            claim,
+            claimed,
+            assuming,
+            sums,
+            equations,
+            verdict,
+        } = *asked;
+        let as_request = |kind: RequestKind| Request {
+            kind,
+            span: req.span,
+            line: req.line,
+            text: req.text.clone(),
+            steps: true,
+        };
+        let mut out: Vec<Vec<crate::key::Step>> = match claim {
+            Claim::Adjoint(t) => {
+                let kind = if self.model.is_gradient(t) {
+                    RequestKind::Grad {
+                        target: t.clone(),
+                        assuming: assuming.to_vec(),
+                        sums: sums.to_vec(),
+                    }
+                } else {
+                    RequestKind::Adjoints {
+                        assuming: assuming.to_vec(),
+                        sums: sums.to_vec(),
+                    }
+                };
+                self.steps(&as_request(kind), equations)
+            }
+            Claim::Jacobian(k) => {
+                let kind = self.model.requests[*k].kind.clone();
+                self.steps(&as_request(kind), equations)
+            }
+            Claim::Det(k) => self.steps(&as_request(RequestKind::Det { of: *k }), equations),
+            Claim::Inverse(_) => {
+                let all = self
+                    .inverse(req.span)
+                    .map(|f| f.equations)
+                    .unwrap_or_default();
+                equations
+                    .iter()
+                    .map(|d| {
+                        all.iter()
+                            .position(|x| x.lhs == d.lhs)
+                            .and_then(|i| self.inverse_steps.get(i).cloned())
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            }
+            Claim::Params => count::params(self.model, req, 0)
+                .map(|a| vec![count::params_steps(self.model, &a)])
+                .unwrap_or_default(),
+            Claim::Macs(r) => count::macs_answer(self.model, r, req, 0)
+                .map(|a| vec![count::macs_steps(self.model, r, &a)])
+                .unwrap_or_default(),
+            Claim::Depth(r) => depth::depth(self.model, r, req, 0, true)
+                .map(|a| a.steps)
+                .unwrap_or_default(),
+        };
+        out.resize(equations.len(), Vec::new());
+        // A proven claim joins the derivation as its last step.
+        if let (crate::key::Verdict::Proven, Some(last)) = (verdict, out.first_mut()) {
+            let rhs = match claimed {
+                crate::model::Claimed::Expr(e) => Some(Rhs::Expr(e.clone())),
+                crate::model::Claimed::Poly(p) => Some(Rhs::Poly(p.clone())),
+                crate::model::Claimed::IllTyped { .. } => None,
+            };
+            if let Some(rhs) = rhs {
+                let how = match by {
+                    Some(crate::key::ProofKind::NormalForm) => "both sides have one normal form",
+                    Some(crate::key::ProofKind::Rewrites) => {
+                        "the two sides meet under the rewrite rules"
+                    }
+                    Some(crate::key::ProofKind::Polynomial) => {
+                        "they are equal polynomials in the dims"
+                    }
+                    None => "they are one expression",
+                };
+                let assumed = last.last().is_none_or(|s| s.assumed);
+                last.push(crate::key::Step {
+                    rhs,
+                    why: vec![steps::text(format!(
+                        "the claim, equal to the form above: {how}"
+                    ))],
+                    assumed,
+                });
+            }
+        }
+        out
+    }
+
+    /// Where a refuted claim about an adjoint parts from its derivation:
+    /// the first use whose terms it gets wrong (see [`expect::parting`]),
+    /// with the derivation's terms for that use.
+    fn parting(&mut self, asked: &Asked<'_>, req: &Request) -> Option<Note> {
+        let (
+            crate::key::Verdict::Refuted { .. },
+            Claim::Adjoint(t),
+            crate::model::Claimed::Expr(c),
+        ) = (asked.verdict, asked.claim, asked.claimed)
+        else {
+            return None;
+        };
+        let (claim, assuming, sums, equations) =
+            (asked.claim, asked.assuming, asked.sums, asked.equations);
+        // Under assumptions the derived form is not the sum of its uses.
+        if !assuming.is_empty() || !sums.is_empty() {
+            return None;
+        }
+        let d = equations.first().and_then(rhs_expr)?;
+        let users = self.adj.users(t, req.span).ok()?;
+        let vars: Vec<Option<u32>> = users.iter().map(|u| u.1).collect();
+        let k = expect::parting(self.model, claim, d, c, sums, &vars)?;
+        let (user, _, term) = &users[k];
+        let own = match t {
+            Target::Var(r) => adjoint::leaf_expr(Leaf::Var(r.clone())),
+            Target::Param(p) => adjoint::leaf_expr(Leaf::Param(*p)),
+        };
+        let mut parts = vec![
+            steps::text(
+                "the claim parts from the derivation at step 1, in the terms for the use of ",
+            ),
+            crate::key::Part::Expr(own),
+            steps::text(" by "),
+        ];
+        parts.push(match user {
+            Some(u) => crate::key::Part::Expr(u.clone()),
+            None => steps::text("the loss"),
+        });
+        parts.push(steps::text(": the derivation has "));
+        parts.push(crate::key::Part::Expr(term.clone()));
+        parts.push(steps::text(" there"));
+        Some(Note::Parts(parts))
+    }
+
+    /// The derivation of each of a request's equations, step by step
+    /// (see [`steps`]); an equation whose steps cannot be given has none.
+    fn steps(&mut self, req: &Request, equations: &[Derived]) -> Vec<Vec<crate::key::Step>> {
+        match &req.kind {
+            RequestKind::Adjoints { assuming, sums } | RequestKind::Grad { assuming, sums, .. } => {
+                // Under assumptions about sums, the steps reach the form
+                // derived without them, then write it out.
+                let base: Vec<Derived> = if sums.is_empty() {
+                    equations.to_vec()
+                } else {
+                    match &req.kind {
+                        RequestKind::Grad { target, .. } => self
+                            .gradient(target, assuming, req.span)
+                            .map(|f| f.equations)
+                            .unwrap_or_default(),
+                        _ => self
+                            .adjoints(assuming, req.span)
+                            .map(|f| f.equations)
+                            .unwrap_or_default(),
+                    }
+                };
+                equations
+                    .iter()
+                    .map(|d| {
+                        let (Some(target), Some(rhs)) = (crate::verify::target_of(d), rhs_expr(d))
+                        else {
+                            return Vec::new();
+                        };
+                        let before = base
+                            .iter()
+                            .find(|b| crate::verify::target_of(b).as_ref() == Some(&target))
+                            .and_then(rhs_expr)
+                            .unwrap_or(rhs)
+                            .clone();
+                        let Ok(mut out) = self.adj.steps(&target, assuming, req.span, &before)
+                        else {
+                            return Vec::new();
+                        };
+                        if &before != rhs {
+                            let mut why = vec![steps::text("assuming ")];
+                            why.extend(steps::listed(
+                                sums.iter()
+                                    .map(|s| {
+                                        let mut b = crate::ir::build::ExprBuilder::new();
+                                        let v = b.leaf(Leaf::Var(self.model.plain_ref(s.var)));
+                                        let root = b.add(Node::SumAll(v));
+                                        crate::key::Part::Equation(
+                                            b.finish(root),
+                                            steps::number(s.value.clone()),
+                                        )
+                                    })
+                                    .collect(),
+                            ));
+                            why.push(steps::text(
+                                ": the adjoints that read the values summed written out, and simplified",
+                            ));
+                            out.push(steps::step(rhs.clone(), why));
+                        }
+                        out
+                    })
+                    .collect()
+            }
+            RequestKind::Inverse => {
+                let mut out = self.inverse_steps.clone();
+                out.resize(equations.len(), Vec::new());
+                out
+            }
+            RequestKind::Jacobian { of, wrt, .. } => equations
+                .iter()
+                .map(|d| match rhs_expr(d) {
+                    Some(m) => {
+                        jacobian::steps(self.model, &self.shapes, of, wrt, &self.options.limits, m)
+                    }
+                    None => Vec::new(),
+                })
+                .collect(),
+            RequestKind::Det { of } => {
+                let matrix = self
+                    .jacobian(*of)
+                    .ok()
+                    .and_then(|j| j.equations.first().and_then(rhs_expr).cloned());
+                let window = match &self.model.requests[*of].kind {
+                    RequestKind::Jacobian { of, .. } => window::Window::computing(self.model, of),
+                    _ => window::Window::whole(),
+                };
+                equations
+                    .iter()
+                    .map(|d| match (rhs_expr(d), &matrix) {
+                        (Some(e), Some(m)) => det::steps(
+                            self.model,
+                            &self.shapes,
+                            m,
+                            &window,
+                            &self.options.limits,
+                            e,
+                        ),
+                        _ => Vec::new(),
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// An `expect` as decided: what it claims, under what, and the verdict.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    claim: &'a Claim,
+    claimed: &'a crate::model::Claimed,
+    assuming: &'a [crate::model::Assumption],
+    sums: &'a [crate::model::SumAssumption],
+    equations: &'a [Derived],
+    verdict: &'a crate::key::Verdict,
 }
 
 /// Answers every request of the model, in script order.
@@ -588,6 +896,7 @@ pub fn derive_all(model: &Model, options: &Options) -> Derivations {
                     stats: Vec::new(),
                     failed: None,
                     refused: Some(reported),
+                    steps: Vec::new(),
                 });
             }
         }
@@ -610,6 +919,6 @@ fn mentions_adjoints(derived: &[Derived], claimed: &crate::model::Claimed) -> bo
 pub fn rhs_expr(d: &Derived) -> Option<&RecExpr<Node>> {
     match &d.rhs {
         Rhs::Expr(e) => Some(e),
-        Rhs::Poly(_) => None,
+        Rhs::Poly(_) | Rhs::Terms(_) => None,
     }
 }

@@ -307,6 +307,11 @@ impl Node {
     }
 }
 
+/// The index number that stands for the argument of an identity stated in
+/// words (`tanh'(u) = 1 - tanh(u)^2`), printed `u`; never an index of a
+/// model.
+pub const ARGUMENT: u32 = u32::MAX;
+
 /// Names of everything a leaf can refer to, for printing.
 #[derive(Debug, Clone, Default)]
 pub struct Symbols {
@@ -410,8 +415,11 @@ impl Symbols {
         self.dims.get(d as usize).map_or("?", String::as_str)
     }
 
-    /// An index's name.
+    /// An index's name; [`ARGUMENT`] is `u`.
     pub fn index_name(&self, i: u32) -> &str {
+        if i == ARGUMENT {
+            return "u";
+        }
         self.indices.get(i as usize).map_or("?", String::as_str)
     }
 

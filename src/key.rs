@@ -30,6 +30,20 @@ pub enum Rhs {
     Expr(RecExpr<Node>),
     /// A polynomial in the dims.
     Poly(Poly),
+    /// A sum of polynomials in the dims, each written on its own (a step
+    /// of a count: one term per parameter or per product).
+    Terms(Vec<Poly>),
+}
+
+impl Rhs {
+    /// The polynomial a count's right side totals to.
+    pub fn total(&self) -> Option<Poly> {
+        match self {
+            Rhs::Poly(p) => Some(p.clone()),
+            Rhs::Terms(ts) => ts.iter().try_fold(Poly::zero(), |acc, t| acc.add(t)),
+            Rhs::Expr(_) => None,
+        }
+    }
 }
 
 /// One derived equation.
@@ -39,6 +53,44 @@ pub struct Derived {
     pub lhs: Lhs,
     /// Its value.
     pub rhs: Rhs,
+}
+
+/// One part of the words that justify a step: text, or mathematics.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    /// Words.
+    Text(String),
+    /// A word of the language, such as an operator (`.*`) or a function's
+    /// name.
+    Code(String),
+    /// An expression of the language.
+    Expr(RecExpr<Node>),
+    /// An equation of two expressions: an identity used, such as
+    /// `tanh'(u) = 1 - tanh(u)^2` (where `u` is [`crate::ir::ARGUMENT`]).
+    Equation(RecExpr<Node>, RecExpr<Node>),
+    /// A polynomial in the dims.
+    Poly(Poly),
+    /// Words with mathematics that is not the model's (a rule stated for
+    /// any `A`): as the language writes them, and as LaTeX.
+    Words {
+        /// In the language's syntax.
+        plain: &'static str,
+        /// LaTeX text with inline math.
+        latex: &'static str,
+    },
+}
+
+/// One step of a derivation: the right side it reaches, equal to the
+/// result's left side, and why it follows from the step before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The right side at this step, in the language.
+    pub rhs: Rhs,
+    /// Why, in words and mathematics.
+    pub why: Vec<Part>,
+    /// Whether the request's assumptions are in this form: the steps
+    /// before they are substituted hold without them.
+    pub assumed: bool,
 }
 
 /// How a proven claim was proven.
@@ -153,6 +205,9 @@ pub enum Note {
     WrittenOut(Vec<Ref>),
     /// How a claim was proven.
     Proof(ProofKind),
+    /// Where a refuted claim parts from the derivation, in words and
+    /// mathematics.
+    Parts(Vec<Part>),
     /// The adjoint of `general` (`h[t]`) holds at every index value but
     /// its fixed steps (`h[T]`), which the model also uses on their own
     /// and which have equations of their own.
@@ -197,6 +252,33 @@ pub struct Answer {
     /// Set when the request could not be answered: why, and how to fix
     /// it (the diagnostic, which the run reports as well).
     pub refused: Option<Refusal>,
+    /// The derivation of each equation, step by step, when steps were
+    /// asked for: empty, or one list per equation (a list may be empty).
+    /// Each step's right side equals the equation's left side; the last
+    /// is the equation's right side.
+    pub steps: Vec<Vec<Step>>,
+}
+
+impl Answer {
+    /// The answer with equation `eq`'s right side replaced by the right
+    /// side of its step `step`: what checking a step numerically checks.
+    pub fn at_step(&self, eq: usize, step: usize) -> Option<Answer> {
+        let rhs = self.steps.get(eq)?.get(step)?.rhs.clone();
+        let mut out = Answer {
+            steps: Vec::new(),
+            ..self.clone()
+        };
+        out.equations.get_mut(eq)?.rhs = rhs;
+        Some(out)
+    }
+
+    /// Every step of every equation, as `(equation, step)` numbers.
+    pub fn step_numbers(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.steps
+            .iter()
+            .enumerate()
+            .flat_map(|(e, s)| (0..s.len()).map(move |k| (e, k)))
+    }
 }
 
 /// Why a request could not be answered.

@@ -79,6 +79,9 @@ pub struct Options {
     /// Whether every result is checked numerically before it is printed
     /// (`--no-self-check` turns it off).
     pub self_check: bool,
+    /// Whether every answer shows its derivation, step by step (`--steps`),
+    /// not only those of requests that end `with steps`.
+    pub steps: bool,
 }
 
 impl Default for Options {
@@ -86,6 +89,7 @@ impl Default for Options {
         Options {
             limits: Limits::default(),
             self_check: true,
+            steps: false,
         }
     }
 }

@@ -122,6 +122,10 @@ enum Command {
         /// Print results without checking each one numerically first.
         #[arg(long)]
         no_self_check: bool,
+        /// Show the derivation of every result, step by step, as if every
+        /// request ended `with steps`.
+        #[arg(long)]
+        steps: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -132,6 +136,10 @@ enum Command {
     Verify {
         /// The script; `-` reads standard input.
         file: String,
+        /// Derive every result with its steps, and check each step too
+        /// (steps of requests that end `with steps` are always checked).
+        #[arg(long)]
+        steps: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -371,7 +379,7 @@ impl Command {
     fn script(&self) -> Option<(&str, Limits)> {
         match self {
             Command::Run { file, limits, .. }
-            | Command::Verify { file, limits }
+            | Command::Verify { file, limits, .. }
             | Command::Check { file, limits } => Some((file, limits.limits())),
             Command::Test { .. } | Command::Completions { .. } | Command::Man { .. } => None,
         }
@@ -390,6 +398,7 @@ fn test(paths: &[PathBuf], accept: bool, format: FormatArg, limits: Limits, colo
         run: Options {
             limits,
             self_check: true,
+            steps: false,
         },
     };
     match deriv::with_stack(|| deriv::suite::run_suite(paths, &opts)) {
@@ -446,11 +455,12 @@ fn run(cli: Cli) -> u8 {
                 2
             }
         },
-        Command::Verify { .. } => {
+        Command::Verify { steps, .. } => {
             // `verify` checks every result itself, at more instances.
             let options = Options {
                 limits,
                 self_check: false,
+                steps,
             };
             let run = match answer(&source, &options) {
                 Ok(r) => r,
@@ -473,6 +483,7 @@ fn run(cli: Cli) -> u8 {
             fragment,
             stats,
             no_self_check,
+            steps,
             ..
         } => {
             if fragment && !matches!(format, FormatArg::Latex) {
@@ -482,6 +493,7 @@ fn run(cli: Cli) -> u8 {
             let options = Options {
                 limits,
                 self_check: !no_self_check,
+                steps,
             };
             let run = match answer(&source, &options) {
                 Ok(r) => r,

@@ -258,6 +258,8 @@ pub struct Request {
     pub line: usize,
     /// The statement's text as written, for headings.
     pub text: String,
+    /// Whether it ends `with steps`: its answer shows its derivation.
+    pub steps: bool,
 }
 
 /// One line of the model section, in script order.

@@ -4,6 +4,7 @@
 
 pub mod latex;
 pub mod notes;
+mod steps;
 
 /// The language's own text of an expression (what the text key prints).
 pub use crate::ir::text as plain;
@@ -292,11 +293,20 @@ pub fn lhs_latex(lhs: &Lhs, s: &Symbols) -> String {
     }
 }
 
+/// Terms joined by `+`, each as `show` writes it; `0` for none.
+fn terms(ts: &[Poly], show: impl Fn(&Poly) -> String) -> String {
+    if ts.is_empty() {
+        return "0".to_owned();
+    }
+    ts.iter().map(show).collect::<Vec<_>>().join(" + ")
+}
+
 /// The right side of a derived equation in the language's syntax.
 pub fn rhs_plain(rhs: &Rhs, s: &Symbols) -> String {
     match rhs {
         Rhs::Expr(e) => plain::expr(s, e),
         Rhs::Poly(p) => size_text(p, s),
+        Rhs::Terms(ts) => terms(ts, |p| p.grouped(size_text(p, s))),
     }
 }
 
@@ -305,6 +315,14 @@ pub fn rhs_latex(rhs: &Rhs, s: &Symbols) -> String {
     match rhs {
         Rhs::Expr(e) => latex::expr(s, e),
         Rhs::Poly(p) => latex::poly(p, s),
+        Rhs::Terms(ts) => terms(ts, |p| {
+            let t = latex::poly(p, s);
+            if p.terms().len() > 1 {
+                format!("({t})")
+            } else {
+                t
+            }
+        }),
     }
 }
 
@@ -676,14 +694,24 @@ fn text(key: &AnswerKey) -> String {
             }
             continue;
         }
-        for d in &a.equations {
-            let _ = writeln!(out, "  {}", derived_plain(d, s));
+        let claim = is_claim(a, m);
+        for (k, d) in a.equations.iter().enumerate() {
+            if !claim {
+                let _ = writeln!(out, "  {}", derived_plain(d, s));
+                steps::text(&mut out, d, a.steps.get(k).map_or(&[], Vec::as_slice), s);
+            }
         }
         if let Some(v) = &a.verdict {
             let (first, rest) = verdict_lines(v, s);
             let _ = writeln!(out, "  {first}");
             for r in rest {
                 let _ = writeln!(out, "    {r}");
+            }
+        }
+        // A claim's derivation follows its verdict.
+        if claim {
+            for (k, d) in a.equations.iter().enumerate() {
+                steps::text(&mut out, d, a.steps.get(k).map_or(&[], Vec::as_slice), s);
             }
         }
         for n in &a.notes {
@@ -771,7 +799,16 @@ fn markdown(key: &AnswerKey) -> String {
             }
             continue;
         }
-        md_align(&mut out, &a.equations, s);
+        if claim.is_some() {
+            // A claim's derivation follows its verdict.
+        } else if a.steps.iter().any(|x| !x.is_empty()) {
+            for (k, d) in a.equations.iter().enumerate() {
+                md_align(&mut out, std::slice::from_ref(d), s);
+                steps::markdown(&mut out, d, a.steps.get(k).map_or(&[], Vec::as_slice), s);
+            }
+        } else {
+            md_align(&mut out, &a.equations, s);
+        }
         match &a.verdict {
             Some(Verdict::Proven) => {
                 out.push_str("**Proven**: the claim equals the derived form.\n");
@@ -792,6 +829,12 @@ fn markdown(key: &AnswerKey) -> String {
                 let _ = writeln!(out, "Evidence: {evidence}.");
             }
             None => {}
+        }
+        if claim.is_some() {
+            for (k, d) in a.equations.iter().enumerate() {
+                out.push('\n');
+                steps::markdown(&mut out, d, a.steps.get(k).map_or(&[], Vec::as_slice), s);
+            }
         }
         for n in &a.notes {
             let _ = writeln!(out, "\n*Note:* {}", notes::sentence(notes::text(s, n)));
@@ -1058,7 +1101,17 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
                 out.push_str("is \\textbf{proven}: it equals the derived form.\n\n");
             }
         }
-        write_align(&mut out, align_rows(&a.equations, s));
+        let claim = is_claim(a, m);
+        if claim {
+            // A claim's derivation follows its verdict.
+        } else if a.steps.iter().any(|x| !x.is_empty()) {
+            for (k, d) in a.equations.iter().enumerate() {
+                write_align(&mut out, align_rows(std::slice::from_ref(d), s));
+                steps::latex(&mut out, d, a.steps.get(k).map_or(&[], Vec::as_slice), s);
+            }
+        } else {
+            write_align(&mut out, align_rows(&a.equations, s));
+        }
         match &a.verdict {
             Some(Verdict::Refuted {
                 derived,
@@ -1076,6 +1129,11 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
                 let _ = writeln!(out, "Evidence: {}.\n", evidence_latex(evidence));
             }
             _ => {}
+        }
+        if claim {
+            for (k, d) in a.equations.iter().enumerate() {
+                steps::latex(&mut out, d, a.steps.get(k).map_or(&[], Vec::as_slice), s);
+            }
         }
         for n in &a.notes {
             let _ = writeln!(

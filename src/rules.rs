@@ -322,6 +322,30 @@ rule_set! {
     differentiate => [calculus_group, activation_group]
 }
 
+/// The determinant rules, one by one, for the steps of a determinant.
+pub fn determinant_rules() -> &'static [Rewrite] {
+    det_group()
+}
+
+rule_set! {
+    /// The rules that tidy a determinant's factors between the steps of its
+    /// derivation: the algebra of matrices, without determinant rules.
+    tidy_factors => [activation_group, zeros_group, algebra_group, matrix_group]
+}
+
+rule_set! {
+    /// The chain rule for Jacobians alone, derivative forms kept, for the
+    /// steps of a Jacobian.
+    jacobian_chain_rule => [jacobian_group]
+}
+
+rule_set! {
+    /// The chain rule alone: derivatives as the rule for each operator
+    /// gives them (`tanh'(a)`), for the steps of a derivation, before the
+    /// activation identities write them with forward values.
+    chain_rule => [calculus_group]
+}
+
 rule_set! {
     /// The rules that simplify a finished derivative.
     simplify => [activation_group, zeros_group, algebra_group]

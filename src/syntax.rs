@@ -95,6 +95,8 @@ fn phrase(rule: Rule) -> Option<&'static str> {
         kw_depth => "`depth`",
         kw_expect => "`expect`",
         kw_assuming | assuming => "`assuming`",
+        kw_with | with_steps => "`with steps`",
+        kw_steps => "`steps`",
         kw_wrt => "`wrt`",
         kw_jacobian => "`jacobian`",
         kw_grad => "`grad`",

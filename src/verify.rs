@@ -68,7 +68,7 @@ pub(crate) fn target_of(d: &Derived) -> Option<Target> {
 pub(crate) fn rhs_expr(d: &Derived) -> Option<&RecExpr<Node>> {
     match &d.rhs {
         Rhs::Expr(e) => Some(e),
-        Rhs::Poly(_) => None,
+        Rhs::Poly(_) | Rhs::Terms(_) => None,
     }
 }
 
@@ -154,6 +154,71 @@ pub fn instances<'m>(model: &'m Model, seeds: &[u64]) -> Vec<Instance<'m>> {
         .collect()
 }
 
+/// A step of a derivation, checked as an answer of its own.
+#[derive(Debug, Clone)]
+pub struct StepOf {
+    /// Its number among the steps of its equation, from 1.
+    pub number: usize,
+    /// The equation's left side, where the result has several parts
+    /// checked as one (an inverse).
+    pub of: Option<String>,
+    /// Whether the request's assumptions are in its form (see
+    /// [`crate::key::Step::assumed`]).
+    pub assumed: bool,
+}
+
+impl StepOf {
+    /// `what`, said of this step.
+    pub fn label(step: Option<&StepOf>, what: String) -> String {
+        match step {
+            Some(StepOf {
+                of: Some(of),
+                number,
+                ..
+            }) => format!("{what}: {of}, step {number}"),
+            Some(s) => format!("{what}, step {}", s.number),
+            None => what,
+        }
+    }
+}
+
+/// Every answer of a key, each followed by its steps, each step as the
+/// answer with the step's right side in place of its equation's (only
+/// that equation for adjoints and gradients, which are checked one by one;
+/// all of them for an inverse, which is checked as a whole).
+pub fn with_steps(
+    key: &AnswerKey,
+) -> Vec<(std::borrow::Cow<'_, crate::key::Answer>, Option<StepOf>)> {
+    let mut out = Vec::new();
+    for a in &key.answers {
+        out.push((std::borrow::Cow::Borrowed(a), None));
+        let alone = matches!(
+            key.model.requests.get(a.request).map(|r| &r.kind),
+            Some(RequestKind::Adjoints { .. } | RequestKind::Grad { .. })
+        );
+        for (eq, k) in a.step_numbers() {
+            let Some(mut v) = a.at_step(eq, k) else {
+                continue;
+            };
+            if alone {
+                v.equations = vec![v.equations.swap_remove(eq)];
+            }
+            let assumed = a.steps[eq][k].assumed;
+            let of = (!alone && a.equations.len() > 1)
+                .then(|| crate::print::lhs_plain(&a.equations[eq].lhs, &key.model.symbols));
+            out.push((
+                std::borrow::Cow::Owned(v),
+                Some(StepOf {
+                    number: k + 1,
+                    of,
+                    assumed,
+                }),
+            ));
+        }
+    }
+    out
+}
+
 /// Checks every adjoint and gradient of an answer key numerically.
 pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
     let model = &key.model;
@@ -161,11 +226,19 @@ pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
     let limits = Limits::default();
     let mut deriver = Deriver::new(model, Rc::new(ShapeTable::new(model)), &limits);
     let mut out = Vec::new();
-    for a in &key.answers {
+    for (a, step) in with_steps(key) {
         let Some(req) = model.requests.get(a.request) else {
             continue;
         };
+        let none: Vec<crate::model::Assumption> = Vec::new();
         let (assuming, sums) = match &req.kind {
+            // A step before the assumptions are substituted holds without
+            // them.
+            RequestKind::Adjoints { sums, .. } | RequestKind::Grad { sums, .. }
+                if step.as_ref().is_some_and(|s| !s.assumed) =>
+            {
+                (&none, sums)
+            }
             RequestKind::Adjoints { assuming, sums } | RequestKind::Grad { assuming, sums, .. } => {
                 (assuming, sums)
             }
@@ -202,7 +275,10 @@ pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
             })
             .collect();
         for d in &a.equations {
-            let what = crate::print::lhs_plain(&d.lhs, &model.symbols);
+            let what = StepOf::label(
+                step.as_ref(),
+                crate::print::lhs_plain(&d.lhs, &model.symbols),
+            );
             let mut worst: f64 = 0.0;
             let mut failure = None;
             let reference = if assuming.is_empty() {
@@ -392,7 +468,7 @@ pub fn verify_update_maps(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
     }
     let mut out = Vec::new();
     let mut matrices: HashMap<usize, Vec<Mat>> = HashMap::default();
-    for a in &key.answers {
+    for (a, step) in with_steps(key) {
         let Some(req) = model.requests.get(a.request) else {
             continue;
         };
@@ -434,7 +510,11 @@ pub fn verify_update_maps(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
                         Err(e) => failure = Some(e.0),
                     }
                 }
-                matrices.insert(a.request, values);
+                // The determinant is checked against the Jacobian's own
+                // values, not a step's.
+                if step.is_none() {
+                    matrices.insert(a.request, values);
+                }
                 (
                     name.clone(),
                     "against finite differences of the forward step",
@@ -472,7 +552,7 @@ pub fn verify_update_maps(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
             | RequestKind::Expect { .. } => continue,
         };
         out.push(Check {
-            what,
+            what: StepOf::label(step.as_ref(), what),
             line: req.line,
             error: Some(worst),
             passed: checked > 0 && worst < TOLERANCE,
@@ -485,11 +565,61 @@ pub fn verify_update_maps(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
     out
 }
 
+/// The key with each `expect` that shows its derivation read as the
+/// request for the result it names (`expect bar(c[t]) = ...` as `derive
+/// adjoints`), so that the derived result and every step of it are
+/// checked like that request's.
+pub fn claims_as_requests(key: &AnswerKey) -> std::borrow::Cow<'_, AnswerKey> {
+    use crate::model::{Claim, RequestKind as K};
+    let shows = |a: &crate::key::Answer| !a.equations.is_empty() && a.verdict.is_some();
+    if !key.answers.iter().any(shows) {
+        return std::borrow::Cow::Borrowed(key);
+    }
+    let mut out = key.clone();
+    for a in key.answers.iter().filter(|a| shows(a)) {
+        let Some(req) = out.model.requests.get(a.request) else {
+            continue;
+        };
+        let K::Expect {
+            lhs,
+            assuming,
+            sums,
+            ..
+        } = &req.kind
+        else {
+            continue;
+        };
+        let kind = match lhs {
+            Claim::Adjoint(t) if key.model.is_gradient(t) => K::Grad {
+                target: t.clone(),
+                assuming: assuming.clone(),
+                sums: sums.clone(),
+            },
+            Claim::Adjoint(_) => K::Adjoints {
+                assuming: assuming.clone(),
+                sums: sums.clone(),
+            },
+            Claim::Jacobian(k) => match key.model.requests.get(*k) {
+                Some(r) => r.kind.clone(),
+                None => continue,
+            },
+            Claim::Det(k) => K::Det { of: *k },
+            Claim::Inverse(_) => K::Inverse,
+            Claim::Params => K::CountParams,
+            Claim::Macs(r) => K::CountMacs(r.clone()),
+            Claim::Depth(r) => K::Depth(r.clone()),
+        };
+        out.model.requests[a.request].kind = kind;
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The seeds `deriv verify` uses.
 pub const SEEDS: &[u64] = &[1, 2, 3, 4];
 
 /// Every numeric check of an answer key, in script order.
 pub fn verify_all(key: &AnswerKey) -> Vec<Check> {
+    let key = &claims_as_requests(key);
     let mut checks = verify_adjoints(key, SEEDS);
     checks.extend(verify_update_maps(key, SEEDS));
     checks.extend(verify_counts(key));

@@ -307,7 +307,7 @@ fn check(name: &str, text: &str) {
             .find(|d| lhs(&d.lhs))
             .map(|d| match &d.rhs {
                 Rhs::Poly(p) => p.clone(),
-                Rhs::Expr(_) => panic!("a count that is not a polynomial"),
+                Rhs::Expr(_) | Rhs::Terms(_) => panic!("a count that is not a polynomial"),
             })
     };
     let params = answered(&|l| matches!(l, Lhs::Params)).expect("params answered");

@@ -14,25 +14,49 @@ use deriv::key::Verdict;
 use deriv::model::RequestKind;
 use deriv::Options;
 
-/// The claims to append for one script, and how many.
-fn claims(text: &str, name: &str) -> Vec<String> {
+/// The claims to append for one script: its results, or (`steps`) every
+/// step of their derivations.
+fn claims(text: &str, name: &str, steps: bool) -> Vec<String> {
+    let options = Options {
+        steps,
+        ..Options::default()
+    };
     let source = Source::new(name, text);
-    let run = match deriv::run(&source, &Options::default()) {
+    let run = match deriv::run(&source, &options) {
         Ok(r) => r,
         Err(_) => return Vec::new(),
     };
-    common::pasted(&run.key)
+    if steps {
+        common::pasted_steps(&run.key)
+    } else {
+        common::pasted(&run.key)
+    }
 }
 
 #[test]
 fn every_printed_result_pasted_back_is_proven() {
+    pasted_back_proven(false, 60);
+}
+
+/// Each step of a derivation is written in the language: pasted back as
+/// an `expect` line (with `--steps`, every script), it reads back and is
+/// never refuted. (Steps that write a forward value out where its name
+/// does not exist at every index value, such as `sigma(W * h[t] + ...)`
+/// for `i[t+1]` in a term that vanishes at the last step, may be left not
+/// proven: the prover names values only where they exist.)
+#[test]
+fn every_printed_step_pasted_back_holds() {
+    pasted_back_proven(true, 150);
+}
+
+fn pasted_back_proven(steps: bool, at_least: usize) {
     let mut checked = 0;
     let mut failures = Vec::new();
     for dir in ["derivations", "tests/cells", "tests/maps", "tests/repro"] {
         for path in common::scripts(dir) {
             let name = path.display().to_string();
             let text = std::fs::read_to_string(&path).unwrap();
-            let added = claims(&text, &name);
+            let added = claims(&text, &name, steps);
             if added.is_empty() {
                 continue;
             }
@@ -61,7 +85,12 @@ fn every_printed_result_pasted_back_is_proven() {
                     continue;
                 }
                 checked += 1;
-                if !matches!(a.verdict, Some(Verdict::Proven)) {
+                let holds = match &a.verdict {
+                    Some(Verdict::Proven) => true,
+                    Some(Verdict::NotProven { .. }) => steps,
+                    _ => false,
+                };
+                if !holds {
                     failures.push(format!(
                         "{name}: `{}` is not proven: {:?}",
                         req.text, a.verdict
@@ -76,5 +105,5 @@ fn every_printed_result_pasted_back_is_proven() {
         failures.len(),
         failures.join("\n\n")
     );
-    assert!(checked > 60, "{checked} claims checked");
+    assert!(checked > at_least, "{checked} claims checked");
 }

@@ -18,6 +18,7 @@ fn key(path: &str) -> AnswerKey {
     let source = Source::new(path, std::fs::read_to_string(path).unwrap());
     let options = Options {
         self_check: false,
+        steps: false,
         ..Options::default()
     };
     deriv::run(&source, &options).unwrap().key

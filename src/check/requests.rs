@@ -26,6 +26,7 @@ impl Checker {
                         span: s.span,
                         line,
                         text,
+                        steps: s.steps,
                     });
                 }
                 Err(d) => self.error(d),

@@ -35,7 +35,7 @@ use crate::diag::{Diagnostic, Span};
 use crate::egraph::{extract, graph, run, writable, ShapeTable, UNRESOLVED};
 use crate::ir::build::ExprBuilder;
 use crate::ir::{self, Ix, Leaf, Node, Ref, Target};
-use crate::key::{Derived, Lhs, Rhs, RunStats};
+use crate::key::{Derived, Lhs, Part, Rhs, RunStats, Step};
 use crate::model::{Assumption, Model, VarKind};
 use crate::num::Rational;
 use crate::rules;
@@ -77,8 +77,17 @@ pub struct Adjoints<'m> {
     named: HashMap<Target, Rc<[(Term, bool)]>>,
     /// Finished adjoints, by target, assumptions and vanishing adjoints.
     done: HashMap<DoneKey, (RecExpr<Node>, bool)>,
+    /// The terms of each finished adjoint with the assumptions substituted,
+    /// before their sum is simplified (for its steps).
+    parts: HashMap<DoneKey, Vec<RecExpr<Node>>>,
+    /// The vanishing adjoints of the latest derivation of each target under
+    /// each set of assumptions: the one a request prints.
+    last_zero: HashMap<(Target, AssumptionKey), Vec<u32>>,
     /// Statistics of every e-graph run, in order.
     pub stats: Vec<RunStats>,
+    /// Whether each term is also derived by the chain rule alone, for the
+    /// steps of a derivation (set when a request asks for steps).
+    pub keep_local: bool,
 }
 
 /// What a use is a use of.
@@ -126,11 +135,22 @@ fn at_step(model: &Model, t: &Term, step: &Ref) -> Option<Term> {
             fixed => Some(*fixed),
         }
     });
+    let fixed = |i: u32| {
+        let p = indices.iter().position(|&j| j == i)?;
+        match step.at.get(p)? {
+            Ix::Rel(..) => None,
+            fixed => Some(*fixed),
+        }
+    };
     Some(Term {
         key: t.key,
         expr,
         summed: t.summed.clone(),
         window,
+        user: t.user.as_ref().map(|u| ir::fix_at(u, &fixed)),
+        ops: t.ops.clone(),
+        boundary: t.boundary,
+        local: t.local.as_ref().map(|u| ir::fix_at(u, &fixed)),
     })
 }
 
@@ -172,6 +192,17 @@ struct Term {
     summed: Vec<u32>,
     /// Where it holds.
     window: Window,
+    /// The value whose equation uses the target, in the target's frame
+    /// (`c[t+1]` for the use of `c[t]` in `c[t+1]`); `None` for the loss.
+    user: Option<RecExpr<Node>>,
+    /// The operators the use flows back through, in words.
+    ops: Vec<String>,
+    /// Whether the use is through a boundary value set by `init`.
+    boundary: bool,
+    /// The term as the chain rule alone gives it (`tanh'(c[t])` where
+    /// `expr` has `1 - tanh(c[t])^2`), where kept (see
+    /// `Adjoints::keep_local`).
+    local: Option<RecExpr<Node>>,
 }
 
 /// A derived adjoint equation with what the reader needs to know about it.
@@ -319,7 +350,10 @@ impl<'m> Adjoints<'m> {
             terms: HashMap::default(),
             named: HashMap::default(),
             done: HashMap::default(),
+            parts: HashMap::default(),
+            last_zero: HashMap::default(),
             stats: Vec::new(),
+            keep_local: false,
         }
     }
 
@@ -337,14 +371,7 @@ impl<'m> Adjoints<'m> {
         span: Span,
         what: &str,
     ) -> Result<RecExpr<Node>, Diagnostic> {
-        let mut b = ExprBuilder::new();
-        let e = b.copy_all(rhs);
-        let s = b.copy_all(seed);
-        let x = b.leaf(leaf.clone());
-        let root = b.add(Node::Vjp([s, x, e]));
-        let expr = b.finish(root);
-        let mut g = graph(&self.shapes);
-        let root = g.add_expr(&expr);
+        let (g, root) = self.vjp_graph(seed, leaf, rhs);
         let ran = run(g, rules::differentiate(), self.limits, what);
         self.stats.push(ran.stats.clone());
         let Some((cost, best)) = extract(&ran.graph, root) else {
@@ -391,6 +418,49 @@ impl<'m> Adjoints<'m> {
             format!("{what} cannot be derived: the chain rule does not pass through {op}"),
             "this operation has no derivative rule yet; rewrite the model without it",
         ))
+    }
+
+    /// A graph of independent leaves holding `vjp(seed, leaf, rhs)`, and
+    /// its class.
+    fn vjp_graph(
+        &self,
+        seed: &RecExpr<Node>,
+        leaf: &Leaf,
+        rhs: &RecExpr<Node>,
+    ) -> (crate::ir::analysis::Graph, Id) {
+        let mut b = ExprBuilder::new();
+        let e = b.copy_all(rhs);
+        let s = b.copy_all(seed);
+        let x = b.leaf(leaf.clone());
+        let root = b.add(Node::Vjp([s, x, e]));
+        let expr = b.finish(root);
+        let mut g = graph(&self.shapes);
+        let root = g.add_expr(&expr);
+        (g, root)
+    }
+
+    /// `vjp(seed, leaf, rhs)` by the chain rule alone, derivative forms
+    /// unexpanded, with the trivial zeros and ones of its products left
+    /// out; `None` where that does not resolve every derivative.
+    fn chain_rule_only(
+        &mut self,
+        seed: &RecExpr<Node>,
+        leaf: &Leaf,
+        rhs: &RecExpr<Node>,
+        what: &str,
+    ) -> Option<RecExpr<Node>> {
+        let (g, root) = self.vjp_graph(seed, leaf, rhs);
+        let ran = run(
+            g,
+            rules::chain_rule(),
+            self.limits,
+            &format!("steps of {what}"),
+        );
+        self.stats.push(ran.stats.clone());
+        match extract(&ran.graph, root) {
+            Some((cost, best)) if cost < UNRESOLVED => Some(super::steps::trivial_gone(&best)),
+            _ => None,
+        }
     }
 
     /// What kind of use a reference is: at free indices (the ordinary
@@ -478,10 +548,21 @@ impl<'m> Adjoints<'m> {
             None => num_expr(Rational::one()),
         };
         let (indices, rank, order) = (consumer.indices.clone(), consumer.rank, consumer.order);
+        let ops = super::steps::ops_to(&body, used, &self.model.symbols);
+        let user = match &consumer.seed {
+            Some(Leaf::Bar(Target::Var(r))) => Some(leaf_expr(Leaf::Var(r.clone()))),
+            _ => None,
+        };
         let derived = self.differentiate(&seed, used, &body, span, what)?;
-        let expr = ir::shift(&derived, &|i| {
-            -offsets.iter().find(|x| x.0 == i).map_or(0, |x| x.1)
-        });
+        let back = |i: u32| -offsets.iter().find(|x| x.0 == i).map_or(0, |x| x.1);
+        let expr = ir::shift(&derived, &back);
+        let user = user.map(|u| ir::shift(&u, &back));
+        let local = if self.keep_local {
+            self.chain_rule_only(&seed, used, &body, what)
+                .map(|e| ir::shift(&e, &back))
+        } else {
+            None
+        };
         let mut window = Window::whole();
         for &(i, o) in &offsets {
             let (lower, upper) = own.iter().find(|x| x.0 == i).map_or((0, 0), |x| x.1);
@@ -503,6 +584,10 @@ impl<'m> Adjoints<'m> {
             expr,
             summed,
             window,
+            user,
+            ops,
+            boundary: false,
+            local,
         })
     }
 
@@ -613,6 +698,16 @@ impl<'m> Adjoints<'m> {
             let mut free: Vec<u32> = consumer.indices.clone();
             free.extend(freed);
             let (rank, order) = (consumer.rank, consumer.order);
+            let user = match &consumer.seed {
+                Some(Leaf::Bar(Target::Var(r))) => Some(leaf_expr(Leaf::Var(r.clone()))),
+                _ => None,
+            };
+            let mut ops = super::steps::ops_to(&body, &u2, &model.symbols);
+            for w in super::steps::ops_to(&init.value, used, &model.symbols) {
+                if !ops.contains(&w) {
+                    ops.push(w);
+                }
+            }
             let flowing = self.differentiate(&seed, &u2, &body, span, what)?;
             let fix =
                 |e: &RecExpr<Node>| ir::fix(e, &|i| fixed.iter().find(|x| x.0 == i).map(|x| x.1));
@@ -640,6 +735,10 @@ impl<'m> Adjoints<'m> {
                 expr,
                 summed,
                 window,
+                user: user.map(|u| fix(&u)),
+                ops,
+                boundary: true,
+                local: None,
             });
         }
         Ok(())
@@ -825,6 +924,8 @@ impl<'m> Adjoints<'m> {
                 .collect::<AssumptionKey>(),
             zero.iter().copied().collect::<Vec<u32>>(),
         );
+        self.last_zero
+            .insert((key.0.clone(), key.1.clone()), key.2.clone());
         if let Some(done) = self.done.get(&key) {
             return Ok(done.clone());
         }
@@ -842,6 +943,10 @@ impl<'m> Adjoints<'m> {
         let plain = assuming.is_empty() && zero.is_empty();
         if !plain && !terms.iter().any(|(t, _)| touched(&t.expr)) {
             let done = self.adjoint(target, &[], &BTreeSet::new(), span)?;
+            let plain_key = (target.clone(), Vec::new(), Vec::new());
+            if let Some(p) = self.parts.get(&plain_key).cloned() {
+                self.parts.insert(key.clone(), p);
+            }
             self.done.insert(key, done.clone());
             return Ok(done);
         }
@@ -859,6 +964,7 @@ impl<'m> Adjoints<'m> {
             };
             parts.push(wrap_sums(e, &t.summed));
         }
+        self.parts.insert(key.clone(), parts.clone());
         let result = match parts.len() {
             0 => num_expr(Rational::zero()),
             1 => parts.pop().unwrap_or_else(|| num_expr(Rational::zero())),
@@ -1003,6 +1109,186 @@ impl<'m> Adjoints<'m> {
             zero.extend(new_zero.iter().copied());
             fresh = Some(new_zero);
         }
+    }
+
+    /// The derivation of the adjoint or gradient of `target` under
+    /// `assuming`, as derived last, step by step: each use differentiated
+    /// (one vector-Jacobian product per use), the derivative identities,
+    /// the forward values named, the assumptions substituted, the terms
+    /// collected; the last step is `result`, the printed right side.
+    pub fn steps(
+        &mut self,
+        target: &Target,
+        assuming: &[Assumption],
+        span: Span,
+        result: &RecExpr<Node>,
+    ) -> Result<Vec<Step>, Diagnostic> {
+        use super::steps::{dedup, listed, step, sum_of, text, var_refs, with_identities};
+        let terms = self.terms(target, span)?;
+        let named = self.named_terms(target, span)?;
+        let assumption_key: AssumptionKey = assuming
+            .iter()
+            .map(|a| (a.target.var, a.value.clone()))
+            .collect();
+        let zero = self
+            .last_zero
+            .get(&(target.clone(), assumption_key.clone()))
+            .cloned()
+            .unwrap_or_default();
+        let mut steps = Vec::new();
+        // The uses, each differentiated.
+        // The terms as the chain rule gives them, derivative forms kept.
+        let raw = sum_of(
+            &terms
+                .iter()
+                .map(|t| {
+                    let e = t
+                        .local
+                        .clone()
+                        .unwrap_or_else(|| super::steps::trivial_gone(&t.expr));
+                    wrap_sums(e, &t.summed)
+                })
+                .collect::<Vec<_>>(),
+        );
+        let own = match target {
+            Target::Var(r) => leaf_expr(Leaf::Var(r.clone())),
+            Target::Param(p) => leaf_expr(Leaf::Param(*p)),
+        };
+        let mut users: Vec<Part> = Vec::new();
+        let mut seen: Vec<Option<RecExpr<Node>>> = Vec::new();
+        let mut ops: Vec<String> = Vec::new();
+        for t in terms.iter() {
+            for w in &t.ops {
+                if !ops.contains(w) {
+                    ops.push(w.clone());
+                }
+            }
+            if seen.contains(&t.user) {
+                continue;
+            }
+            seen.push(t.user.clone());
+            users.push(match &t.user {
+                Some(u) if t.boundary => Part::Expr(u.clone()),
+                Some(u) => Part::Expr(u.clone()),
+                None => text("the loss"),
+            });
+        }
+        let mut why = vec![Part::Expr(own)];
+        if users.is_empty() {
+            why.push(text(" is used by nothing the loss depends on"));
+        } else {
+            why.push(text(" is used by "));
+            why.extend(listed(users));
+            if terms.iter().any(|t| t.boundary) {
+                why.push(text(" (through a boundary value)"));
+            }
+            why.push(text(
+                ": the chain rule, one vector-Jacobian product per use",
+            ));
+            if !ops.is_empty() {
+                why.push(text(", through "));
+                why.extend(listed(ops.into_iter().map(Part::Code).collect()));
+            }
+        }
+        steps.push(step(raw.clone(), why));
+        let mut last = raw;
+        // The derivative identities.
+        if let Some((e, mut why)) = with_identities(&last) {
+            why.insert(0, text("the derivative "));
+            why.insert(
+                1,
+                text(if why.len() > 2 {
+                    "identities "
+                } else {
+                    "identity "
+                }),
+            );
+            steps.push(step(e.clone(), why));
+            last = e;
+        }
+        // The forward values named, each term simplified.
+        let named_sum = sum_of(
+            &named
+                .iter()
+                .map(|(t, _)| wrap_sums(t.expr.clone(), &t.summed))
+                .collect::<Vec<_>>(),
+        );
+        let before = var_refs(&last);
+        let fresh: Vec<Part> = var_refs(&named_sum)
+            .into_iter()
+            .filter(|r| !before.contains(r))
+            .map(|r| Part::Expr(leaf_expr(Leaf::Var(r))))
+            .collect();
+        let why = if fresh.is_empty() {
+            vec![text("each term simplified")]
+        } else {
+            let mut w = vec![text("the forward values ")];
+            w.extend(listed(fresh));
+            w.push(text(" named by their equations, each term simplified"));
+            w
+        };
+        steps.push(step(named_sum, why));
+        for s in &mut steps {
+            s.assumed = assuming.is_empty() && zero.is_empty();
+        }
+        // The assumptions substituted.
+        if !assuming.is_empty() || !zero.is_empty() {
+            let key = (target.clone(), assumption_key, zero.clone());
+            if let Some(parts) = self.parts.get(&key) {
+                let mut why = vec![text("assuming ")];
+                why.extend(listed(
+                    assuming
+                        .iter()
+                        .map(|a| {
+                            Part::Equation(leaf_expr(Leaf::Var(a.target.clone())), a.value.clone())
+                        })
+                        .collect(),
+                ));
+                if !zero.is_empty() {
+                    why.push(text("; the adjoints of "));
+                    why.extend(listed(
+                        zero.iter()
+                            .map(|&v| Part::Expr(leaf_expr(Leaf::Var(self.model.plain_ref(v)))))
+                            .collect(),
+                    ));
+                    why.push(text(" vanish under them"));
+                }
+                steps.push(step(sum_of(parts), why));
+            }
+        }
+        steps.push(step(
+            result.clone(),
+            vec![text("the terms collected and simplified")],
+        ));
+        Ok(dedup(steps, &self.model.symbols))
+    }
+
+    /// The uses of a target, each user once, in the order of its terms:
+    /// the user (`None` for the loss), the variable whose adjoint seeds its
+    /// terms, and the sum of its terms with forward values named.
+    #[allow(clippy::type_complexity)]
+    pub fn users(
+        &mut self,
+        target: &Target,
+        span: Span,
+    ) -> Result<Vec<(Option<RecExpr<Node>>, Option<u32>, RecExpr<Node>)>, Diagnostic> {
+        let named = self.named_terms(target, span)?;
+        let mut out: Vec<(Option<RecExpr<Node>>, Option<u32>, Vec<RecExpr<Node>>)> = Vec::new();
+        for (t, _) in named.iter() {
+            let var = t.user.as_ref().and_then(|u| match u.as_ref().last() {
+                Some(Node::Leaf(Leaf::Var(r))) => Some(r.var),
+                _ => None,
+            });
+            let term = wrap_sums(t.expr.clone(), &t.summed);
+            match out.iter_mut().find(|x| x.1 == var) {
+                Some(x) => x.2.push(term),
+                None => out.push((t.user.clone(), var, vec![term])),
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|(u, v, ts)| (u, v, super::steps::sum_of(&ts)))
+            .collect())
     }
 
     /// Why the adjoint equation of variable `var` cannot be derived, if

@@ -7,7 +7,7 @@ pub mod cost;
 
 use crate::diag::Diagnostic;
 use crate::ir::{Leaf, Node, Ref};
-use crate::key::{Answer, Derived, Elementwise, Lhs, Note, Rhs};
+use crate::key::{Answer, Derived, Elementwise, Lhs, Note, Part, Rhs, Step};
 use crate::model::{Model, Request};
 use crate::poly::Poly;
 pub use cost::{Cost, CostError, Func};
@@ -168,7 +168,111 @@ pub fn params(model: &Model, req: &Request, request: usize) -> Result<Answer, Di
         stats: Vec::new(),
         failed: None,
         refused: None,
+        steps: Vec::new(),
     })
+}
+
+/// The steps of `count params`: the size of each parameter the model
+/// uses, one term each, then their sum.
+pub fn params_steps(model: &Model, a: &Answer) -> Vec<Step> {
+    use super::steps::text;
+    let used = used_params(model);
+    let mut terms = Vec::new();
+    let mut names = Vec::new();
+    for (p, decl) in model.params.iter().enumerate() {
+        if !used.contains(&(p as u32)) {
+            continue;
+        }
+        if let Some(size) = decl.shape.rows.mul(&decl.shape.cols) {
+            names.push(vec![
+                Part::Expr(super::steps::leaf(Leaf::Param(p as u32))),
+                text(" ("),
+                Part::Poly(size.clone()),
+                text(")"),
+            ]);
+            terms.push(size);
+        }
+    }
+    for (v, decl) in model.vars.iter().enumerate() {
+        if !decl.learned {
+            continue;
+        }
+        if let (Ok(Some(n)), Some(size)) = (
+            indexed_values(model, v as u32),
+            decl.shape.rows.mul(&decl.shape.cols),
+        ) {
+            if let Some(all) = size.mul(&n) {
+                names.push(vec![
+                    Part::Expr(super::steps::leaf(Leaf::Var(model.plain_ref(v as u32)))),
+                    text(" ("),
+                    Part::Poly(size),
+                    text(" each, for "),
+                    Part::Poly(n),
+                    text(" index values)"),
+                ]);
+                terms.push(all);
+            }
+        }
+    }
+    let Some(total) = a.equations.first().map(|d| d.rhs.clone()) else {
+        return Vec::new();
+    };
+    let mut why = vec![text("the entries of each parameter the model uses: ")];
+    why.extend(super::steps::listed_groups(names));
+    let mut out = vec![Step {
+        rhs: Rhs::Terms(terms),
+        why,
+        assumed: true,
+    }];
+    out.push(Step {
+        rhs: total,
+        why: vec![text("like terms collected")],
+        assumed: true,
+    });
+    super::steps::dedup(out, &model.symbols)
+}
+
+/// The steps of `count macs v[...]`: the multiply-accumulates of each
+/// matrix product in the equation of `v`, then their sum.
+pub fn macs_steps(model: &Model, target: &Ref, a: &Answer) -> Vec<Step> {
+    use super::steps::text;
+    let (Some(eq), Ok(c)) = (model.equation_of(target.var), macs(model, target.var)) else {
+        return Vec::new();
+    };
+    let Some(total) = a.equations.first().map(|d| d.rhs.clone()) else {
+        return Vec::new();
+    };
+    let mut why = vec![];
+    if c.products.is_empty() {
+        why.push(text("no matrix products"));
+    } else {
+        why.push(Part::Words {
+            plain: "an m x k matrix times a k x n one costs m*k*n multiply-accumulates; one term per product: ",
+            latex: r"an $m \times k$ matrix times a $k \times n$ one costs $mkn$ multiply-accumulates; one term per product: ",
+        });
+        why.extend(super::steps::listed_groups(
+            c.products
+                .iter()
+                .map(|(k, m)| {
+                    let e = crate::ir::build::subtree(&eq.norm, egg::Id::from(*k));
+                    vec![Part::Expr(e), text(" ("), Part::Poly(m.clone()), text(")")]
+                })
+                .collect(),
+        ));
+    }
+    let out = vec![
+        Step {
+            rhs: Rhs::Terms(c.products.iter().map(|(_, m)| m.clone()).collect()),
+            why,
+            assumed: true,
+        },
+        Step {
+            rhs: total,
+            why: vec![text("like terms collected")],
+            assumed: true,
+        },
+    ];
+    super::steps::dedup(out, &model.symbols)
 }
 
 /// The arithmetic of computing one value of variable `var` from its own
@@ -242,5 +346,6 @@ pub fn macs_answer(
         stats: Vec::new(),
         failed: None,
         refused: None,
+        steps: Vec::new(),
     })
 }

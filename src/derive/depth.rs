@@ -16,9 +16,10 @@ mod system;
 
 use crate::diag::{Diagnostic, Span};
 use crate::ir::Ref;
-use crate::key::{Answer, Derived, Lhs, Rhs};
+use crate::key::{Answer, Derived, Lhs, Part, Rhs, Step};
 use crate::model::{Model, Request};
 use crate::poly::Poly;
+use schedule::Schedule;
 use solve::Verdict;
 use system::{Affine, System};
 
@@ -42,6 +43,7 @@ pub fn depth(
     target: &Ref,
     req: &Request,
     request: usize,
+    steps_wanted: bool,
 ) -> Result<Answer, Diagnostic> {
     let at_request = |r: Refusal| {
         r.3.into_iter().fold(
@@ -50,17 +52,22 @@ pub fn depth(
         )
     };
     let sys = build::build(model, target.var).map_err(at_request)?;
-    let d = match solve::solve(&sys) {
-        Verdict::Exact(a) => in_dims(&a, &sys),
+    let (d, schedule) = match solve::solve(&sys) {
+        Verdict::Exact(a, s) => (in_dims(&a, &sys), s),
         other => return Err(at_request(explain(&sys, other))),
-    }
-    .ok_or_else(|| {
+    };
+    let d = d.ok_or_else(|| {
         at_request(refuse(
             "the depth is too large to work with",
             "not answered",
             "depths are polynomials of limited size in the dims",
         ))
     })?;
+    let steps = if req.steps || steps_wanted {
+        vec![steps(&sys, schedule.as_ref(), &d)]
+    } else {
+        Vec::new()
+    };
     Ok(Answer {
         request,
         equations: vec![Derived {
@@ -72,7 +79,57 @@ pub fn depth(
         stats: Vec::new(),
         failed: None,
         refused: None,
+        steps,
     })
+}
+
+/// The steps of a depth: the schedule that bounds it from above (each
+/// value's time `lambda . P + c`, which every dependence advances by at
+/// least one), where one schedule does, and the chain of values as long as
+/// the bound that meets it from below.
+fn steps(sys: &System, schedule: Option<&Schedule>, d: &Poly) -> Vec<Step> {
+    use super::steps::text;
+    let mut why = Vec::new();
+    match schedule {
+        Some(s) => {
+            let time: Vec<String> = s
+                .lambda
+                .iter()
+                .zip(&sys.coords)
+                .filter(|(l, _)| **l != 0)
+                .map(|(l, c)| match *l {
+                    1 => c.clone(),
+                    -1 => format!("-{c}"),
+                    l => format!("{l}*{c}"),
+                })
+                .collect();
+            let time = if time.is_empty() {
+                "0".to_owned()
+            } else {
+                time.join(" + ").replace("+ -", "- ")
+            };
+            let offsets: Vec<String> = sys
+                .vars
+                .iter()
+                .zip(&s.c)
+                .map(|(v, c)| format!("{c} for {v}"))
+                .collect();
+            why.push(text("the schedule "));
+            why.push(Part::Code(format!("time = {time} + c")));
+            why.push(text(format!(
+                ", with offsets c: {}, gives every dependence at least one step, so the times of the values needed span at most this many steps; an induction on the dims builds a chain of dependent values as long, so no schedule does better"
+                , offsets.join(", ")
+            )));
+        }
+        None => why.push(text(
+            "each strongly connected part of the dependences ordered by its own schedule; the chain of parts bounds the depth from above, and the chain that attains it, solved on its own, from below",
+        )),
+    }
+    vec![Step {
+        rhs: Rhs::Poly(d.clone()),
+        why,
+        assumed: true,
+    }]
 }
 
 /// `base + sum(slope * (dim - 1))` as a polynomial in the dims.
@@ -89,7 +146,7 @@ fn explain(sys: &System, v: Verdict) -> Refusal {
     let target = &sys.vars[sys.target];
     match v {
         // Answers are not explained; `depth` prints them.
-        Verdict::Exact(_) => refuse("the depth was derived", "answered", "see the answer key"),
+        Verdict::Exact(..) => refuse("the depth was derived", "answered", "see the answer key"),
         Verdict::Cycle(c, y) => {
             let uses: Vec<String> = c
                 .deps

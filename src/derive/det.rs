@@ -70,3 +70,146 @@ pub fn divides(e: &RecExpr<Node>) -> bool {
         _ => false,
     })
 }
+
+/// The derivation of a determinant, step by step: the determinant of the
+/// derived matrix, then each determinant rule as it applies (the first in
+/// the table's order that changes the form), each followed by the algebra
+/// of what it leaves, then the simplified result `done`.
+pub fn steps(
+    model: &Model,
+    shapes: &Rc<ShapeTable>,
+    matrix: &RecExpr<Node>,
+    window: &super::window::Window,
+    limits: &Limits,
+    done: &RecExpr<Node>,
+) -> Vec<crate::key::Step> {
+    use super::steps::{dedup, step, text};
+    use crate::egraph::{extract, run};
+    use crate::key::Part;
+    let mut b = ExprBuilder::new();
+    let m = b.copy_all(matrix);
+    let root = b.add(Node::Det(m));
+    let start = b.finish(root);
+    let zero = Default::default();
+    let scope = super::scope::Scope {
+        model,
+        window,
+        assuming: &[],
+        zero: &zero,
+        name: true,
+        also: &[],
+    };
+    let one = Limits {
+        egraph_iters: 1,
+        ..limits.clone()
+    };
+    let text_of = |e: &RecExpr<Node>| crate::ir::text::expr(&model.symbols, e);
+    let mut out = vec![step(
+        start.clone(),
+        vec![text("the determinant of the matrix derived above")],
+    )];
+    let mut cur = start;
+    let mut applied = 0;
+    'rounds: while applied < MAX_DET_STEPS {
+        for rule in rules::determinant_rules() {
+            let (g, roots) = scope.graph(shapes, &[&cur]);
+            let found = rule.search(&g);
+            let at_root: Vec<_> = found.iter().filter(|m| !m.substs.is_empty()).collect();
+            if at_root.is_empty() {
+                continue;
+            }
+            // The block a Schur complement is taken of, named.
+            let name = rule.name.as_str();
+            let Some((plain, latex, block)) = rules::det::words(name) else {
+                continue;
+            };
+            let named = block.and_then(|v| {
+                let var: egg::Var = v.parse().ok()?;
+                let m = at_root.first()?;
+                let id = *m.substs.first()?.get(var)?;
+                extract(&g, id).map(|(_, e)| e)
+            });
+            // The original determinant node, which the rule's form must
+            // replace even where it reads longer (a Schur complement).
+            let original = match &cur[crate::ir::root(&cur)] {
+                Node::Det(m) => g.lookup_expr(&crate::ir::build::subtree(&cur, *m)),
+                _ => None,
+            };
+            let ran = run(g, &[rule], &one, "determinant step");
+            let Some(next) = replaced(&ran.graph, roots[0], original) else {
+                continue;
+            };
+            if text_of(&next) == text_of(&cur) {
+                continue;
+            }
+            let mut why = vec![Part::Words { plain, latex }];
+            if let Some(e) = named {
+                why.push(text("; here it is "));
+                why.push(Part::Expr(e));
+            }
+            out.push(step(next.clone(), why));
+            let tidy = rewrite(
+                shapes,
+                Some(&scope),
+                &next,
+                rules::tidy_factors(),
+                limits,
+                "determinant step",
+            );
+            cur = if tidy.limited { next } else { tidy.expr };
+            out.push(step(cur.clone(), vec![text("the factors simplified")]));
+            applied += 1;
+            continue 'rounds;
+        }
+        break;
+    }
+    out.push(step(done.clone(), vec![text("simplified")]));
+    dedup(out, &model.symbols)
+}
+
+/// The most determinant rules the steps of one determinant apply.
+const MAX_DET_STEPS: usize = 12;
+
+/// The smallest form of the class `root` whose top node is not the
+/// determinant of the class `original` (the form a rule replaced), each
+/// operand extracted on its own; the cheapest form of all where there is
+/// no original.
+fn replaced(
+    graph: &crate::ir::analysis::Graph,
+    root: egg::Id,
+    original: Option<egg::Id>,
+) -> Option<RecExpr<Node>> {
+    use crate::egraph::extract;
+    use egg::Language;
+    let root = graph.find(root);
+    let Some(original) = original.map(|o| graph.find(o)) else {
+        return extract(graph, root).map(|(_, e)| e);
+    };
+    let mut best: Option<RecExpr<Node>> = None;
+    for node in &graph[root].nodes {
+        if matches!(node, Node::Det(m) if graph.find(*m) == original) {
+            continue;
+        }
+        let mut b = ExprBuilder::new();
+        let mut ok = true;
+        let built = node.clone().map_children(|c| match extract(graph, c) {
+            Some((_, e)) => b.copy_all(&e),
+            None => {
+                ok = false;
+                c
+            }
+        });
+        if !ok {
+            continue;
+        }
+        let top = b.add(built);
+        let e = b.finish(top);
+        if best
+            .as_ref()
+            .is_none_or(|x| crate::ir::size(&e) < crate::ir::size(x))
+        {
+            best = Some(e);
+        }
+    }
+    best
+}

@@ -357,6 +357,41 @@ fn shown(v: f64) -> String {
     }
 }
 
+/// The first use, among `users` (each the variable whose adjoint seeds a
+/// use's terms, `None` for the loss), at which a claim about an adjoint
+/// parts from the derived form: compared with every other adjoint set to
+/// zero, so that only that use's terms remain (each is linear in its
+/// seed), the two differ.
+pub fn parting(
+    model: &Model,
+    claim: &Claim,
+    derived: &RecExpr<Node>,
+    claimed: &RecExpr<Node>,
+    sums: &[SumAssumption],
+    users: &[Option<u32>],
+) -> Option<usize> {
+    let all: BTreeSet<u32> = (0..model.vars.len() as u32).collect();
+    users.iter().position(|u| {
+        let mut zero = all.clone();
+        if let Some(u) = u {
+            zero.remove(u);
+        }
+        compare(
+            model,
+            claim,
+            derived,
+            claimed,
+            &[],
+            sums,
+            &zero,
+            false,
+            false,
+        )
+        .witness
+        .is_some()
+    })
+}
+
 /// The outcome of comparing a derived form with a claim numerically.
 struct Comparison {
     /// Points where both could be evaluated.

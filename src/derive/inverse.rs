@@ -31,6 +31,10 @@ pub struct Inverse {
     pub notes: Vec<Note>,
     /// Statistics of every run.
     pub stats: Vec<RunStats>,
+    /// The derivation of each equation, step by step: how its value was
+    /// isolated, the values solved before it substituted, the result
+    /// simplified (none for the equations of a partial inverse).
+    pub steps: Vec<Vec<crate::key::Step>>,
 }
 
 /// A state equation: `next = rhs`, where `prev` is the value it may give.
@@ -177,7 +181,12 @@ pub fn inverse(
         equations: Vec::new(),
         notes: Vec::new(),
         stats: Vec::new(),
+        steps: Vec::new(),
     };
+    // Each pending equation as written, before solved values replaced
+    // anything in it (removed in step with `pending`).
+    let mut written: Vec<(RecExpr<Node>, RecExpr<Node>)> = pending.clone();
+    let mut solutions: Vec<(Ref, RecExpr<Node>)> = Vec::new();
     let mut solved: Vec<Ref> = Vec::new();
     let mut conditions: Vec<Condition> = Vec::new();
     let mut last_reason: Option<String> = None;
@@ -210,13 +219,26 @@ pub fn inverse(
                     )))
                 } else {
                     // `u = rhs` already: an intermediate value of the step.
-                    Ok(Ok((rhs.clone(), None)))
+                    Ok(Ok((rhs.clone(), None, None)))
                 }
             } else {
                 isolate(model, shapes, limits, span, lhs, rhs, &u, &mut out.stats)
             };
             match attempt? {
-                Ok((solution, condition)) => {
+                Ok((solution, condition, coef)) => {
+                    if is_state(u.var) {
+                        let (l0, r0) = &written[k];
+                        out.steps.push(isolation_steps(
+                            model,
+                            (l0, r0),
+                            (lhs, rhs),
+                            &u,
+                            coef.as_ref(),
+                            condition.as_ref(),
+                            &solutions,
+                            &solution,
+                        ));
+                    }
                     conditions.extend(condition.filter(|c| !always_holds(c)));
                     let leaf = Leaf::Var(u.clone());
                     for (l, r) in pending.iter_mut() {
@@ -228,11 +250,13 @@ pub fn inverse(
                         lhs.add(Node::Leaf(leaf));
                         out.equations.push(Derived {
                             lhs: Lhs::Expr(lhs),
-                            rhs: Rhs::Expr(solution),
+                            rhs: Rhs::Expr(solution.clone()),
                         });
                     }
+                    solutions.push((u.clone(), solution));
                     solved.push(u);
                     pending.remove(k);
+                    written.remove(k);
                     progress = true;
                 }
                 Err(reason) => {
@@ -415,59 +439,151 @@ fn isolate(
             crate::ir::text::expr(&model.symbols, next)
         )));
     }
-    // The rest: the right side with `u` set to zero.
+    let scalar = model.shape_of(&leaf).is_scalar();
+    let coef = coefficient(&coef, scalar);
+    let condition = match &coef {
+        Coefficient::Zero => return Ok(Err(format!("`{name}` drops out of its equation"))),
+        Coefficient::One | Coefficient::Number(_) => None,
+        Coefficient::Scalar(c) => Some(Condition::Nonzero(c.clone())),
+        Coefficient::Matrix(m) => Some(Condition::Invertible(m.clone())),
+    };
+    let sol = isolated(next, rhs, &leaf, &coef);
+    let done = rewrite(shapes, None, &sol, rules::linear_algebra(), limits, "solve");
+    stats.push(done.stats);
+    Ok(Ok((done.expr, condition, Some(coef))))
+}
+
+/// `u` isolated from `next = rhs`, affine in `u` with coefficient `coef`,
+/// unsimplified: `(next - rest) / c`, or `inv(M) * (next - rest)`, where
+/// `rest` is `rhs` with `u` set to zero.
+fn isolated(
+    next: &RecExpr<Node>,
+    rhs: &RecExpr<Node>,
+    leaf: &Leaf,
+    coef: &Coefficient,
+) -> RecExpr<Node> {
     let zero = {
         let mut z = RecExpr::default();
         z.add(Node::Num(crate::num::Rational::zero()));
         z
     };
-    let rest = substitute(rhs, &leaf, &zero);
+    let rest = super::steps::trivial_gone(&substitute(rhs, leaf, &zero));
     let mut b = ExprBuilder::new();
     let n = b.copy_all(next);
-    let r = b.copy_all(&rest);
-    let numerator = b.add(Node::Sub([n, r]));
-    let scalar = model.shape_of(&leaf).is_scalar();
-    let (scale, condition) = match coefficient(&coef, scalar) {
-        Coefficient::Zero => return Ok(Err(format!("`{name}` drops out of its equation"))),
-        Coefficient::One => (None, None),
-        Coefficient::Number(c) => (Some(b.num(c)), None),
-        Coefficient::Scalar(c) => (Some(b.copy_all(&c)), Some(Condition::Nonzero(c))),
+    let numerator = if super::steps::is_zero(&rest) {
+        n
+    } else {
+        let r = b.copy_all(&rest);
+        b.add(Node::Sub([n, r]))
+    };
+    let root = match coef {
+        Coefficient::Zero | Coefficient::One => numerator,
+        Coefficient::Number(c) => {
+            let c = b.num(c.clone());
+            b.add(Node::Div([numerator, c]))
+        }
+        Coefficient::Scalar(c) => {
+            let c = b.copy_all(c);
+            b.add(Node::Div([numerator, c]))
+        }
         Coefficient::Matrix(m) => {
-            let cond = Condition::Invertible(m.clone());
-            let mi = b.copy_all(&m);
+            let mi = b.copy_all(m);
             let inv = b.add(Node::Inv(mi));
-            let sol = b.add(Node::Mul([inv, numerator]));
-            let done = rewrite(
-                shapes,
-                None,
-                &b.finish(sol),
-                rules::linear_algebra(),
-                limits,
-                "solve",
-            );
-            stats.push(done.stats);
-            return Ok(Ok((done.expr, Some(cond))));
+            b.add(Node::Mul([inv, numerator]))
         }
     };
-    let sol = match scale {
-        Some(c) => b.add(Node::Div([numerator, c])),
-        None => numerator,
-    };
-    let done = rewrite(
-        shapes,
-        None,
-        &b.finish(sol),
-        rules::linear_algebra(),
-        limits,
-        "solve",
-    );
-    stats.push(done.stats);
-    Ok(Ok((done.expr, condition)))
+    b.finish(root)
 }
 
-/// A solution with the condition it needs, or why there is none.
-type Isolated = Result<(RecExpr<Node>, Option<Condition>), String>;
+/// The steps that give `u`: isolated from its equation as written, the
+/// values solved before substituted, simplified.
+#[allow(clippy::too_many_arguments)]
+fn isolation_steps(
+    model: &Model,
+    written: (&RecExpr<Node>, &RecExpr<Node>),
+    substituted: (&RecExpr<Node>, &RecExpr<Node>),
+    u: &Ref,
+    coef: Option<&Coefficient>,
+    condition: Option<&Condition>,
+    solutions: &[(Ref, RecExpr<Node>)],
+    solution: &RecExpr<Node>,
+) -> Vec<crate::key::Step> {
+    use super::steps::{dedup, leaf, listed, step, text};
+    use crate::key::Part;
+    let leaf_u = Leaf::Var(u.clone());
+    let mut out = Vec::new();
+    if let Some(coef) = coef {
+        let mut why = vec![
+            Part::Equation(written.0.clone(), written.1.clone()),
+            text(" is affine in "),
+            Part::Expr(leaf(leaf_u.clone())),
+        ];
+        match coef {
+            Coefficient::Zero | Coefficient::One => {
+                why.push(text(": the rest moved to the other side"));
+            }
+            Coefficient::Number(c) => {
+                why.push(text(" with coefficient "));
+                why.push(Part::Expr(super::steps::number(c.clone())));
+                why.push(text(
+                    ": the rest moved to the other side, then divided by it",
+                ));
+            }
+            Coefficient::Scalar(c) => {
+                why.push(text(" with coefficient "));
+                why.push(Part::Expr(c.clone()));
+                why.push(text(
+                    ": the rest moved to the other side, then divided by it",
+                ));
+            }
+            Coefficient::Matrix(m) => {
+                why.push(text(" with coefficient "));
+                why.push(Part::Expr(m.clone()));
+                why.push(text(
+                    ": the rest moved to the other side, then multiplied by its inverse",
+                ));
+            }
+        }
+        match condition {
+            Some(Condition::Nonzero(c)) => {
+                why.push(text(", where "));
+                why.push(Part::Expr(c.clone()));
+                why.push(text(" is not zero"));
+            }
+            Some(Condition::Invertible(m)) => {
+                why.push(text(", where "));
+                why.push(Part::Expr(m.clone()));
+                why.push(text(" is invertible"));
+            }
+            None => {}
+        }
+        out.push(step(isolated(written.0, written.1, &leaf_u, coef), why));
+        let used: Vec<Part> = solutions
+            .iter()
+            .filter(|(r, _)| {
+                contains(written.1, &Leaf::Var(r.clone()))
+                    || contains(written.0, &Leaf::Var(r.clone()))
+            })
+            .map(|(r, e)| Part::Equation(leaf(Leaf::Var(r.clone())), e.clone()))
+            .collect();
+        if !used.is_empty() {
+            let mut why = vec![text("the values solved above substituted: ")];
+            why.extend(listed(used));
+            out.push(step(
+                isolated(substituted.0, substituted.1, &leaf_u, coef),
+                why,
+            ));
+        }
+    }
+    out.push(step(solution.clone(), vec![text("simplified")]));
+    dedup(out, &model.symbols)
+}
 
+/// A solution with the condition it needs and the coefficient it divided
+/// by, or why there is none.
+type Isolated = Result<(RecExpr<Node>, Option<Condition>, Option<Coefficient>), String>;
+
+#[derive(Debug, Clone)]
 enum Coefficient {
     Zero,
     One,

@@ -126,6 +126,39 @@ pub fn jacobian(
     limits: &Limits,
     span: Span,
 ) -> Result<(RecExpr<Node>, Vec<RunStats>, bool), Diagnostic> {
+    let (expr, written) = blocks(model, of, wrt, span)?;
+    let window = super::window::Window::computing(model, of);
+    let scope = super::scope::Scope {
+        model,
+        window: &window,
+        assuming: &[],
+        zero: &Default::default(),
+        name: true,
+        also: &written,
+    };
+    let (m, stats, limited) = resolve(shapes, Some(&scope), &expr, limits, span)?;
+    Ok((
+        sized_zero_blocks(&m, &sizes(model, of), &sizes(model, wrt)),
+        stats,
+        limited,
+    ))
+}
+
+/// The size of each value of a list: the heights of a Jacobian's blocks.
+fn sizes(model: &Model, refs: &[Ref]) -> Vec<Poly> {
+    refs.iter()
+        .map(|r| model.vars[r.var as usize].shape.rows.clone())
+        .collect()
+}
+
+/// The block matrix of `jac` forms the Jacobian resolves, and the values
+/// whose definitions were written out in it.
+fn blocks(
+    model: &Model,
+    of: &[Ref],
+    wrt: &[Ref],
+    span: Span,
+) -> Result<(RecExpr<Node>, Vec<Ref>), Diagnostic> {
     let mut b = ExprBuilder::new();
     let xs: Vec<Id> = wrt.iter().map(|w| b.leaf(Leaf::Var(w.clone()))).collect();
     let mut rows = Vec::new();
@@ -142,26 +175,70 @@ pub fn jacobian(
         rows.push(b.add(Node::Row(cells.into())));
     }
     let root = b.add(Node::Block(rows.into()));
-    let expr = b.finish(root);
-    let window = super::window::Window::computing(model, of);
-    let scope = super::scope::Scope {
-        model,
-        window: &window,
-        assuming: &[],
-        zero: &Default::default(),
-        name: true,
-        also: &written,
-    };
-    let (m, stats, limited) = resolve(shapes, Some(&scope), &expr, limits, span)?;
-    let rows: Vec<Poly> = of
-        .iter()
-        .map(|r| model.vars[r.var as usize].shape.rows.clone())
-        .collect();
-    let cols: Vec<Poly> = wrt
-        .iter()
-        .map(|r| model.vars[r.var as usize].shape.rows.clone())
-        .collect();
-    Ok((sized_zero_blocks(&m, &rows, &cols), stats, limited))
+    Ok((b.finish(root), written))
+}
+
+/// The steps of a Jacobian: each block as the chain rule alone gives it
+/// (derivative forms kept, definitions of later values written out), then
+/// the simplified matrix `done`.
+pub fn steps(
+    model: &Model,
+    shapes: &Rc<ShapeTable>,
+    of: &[Ref],
+    wrt: &[Ref],
+    limits: &Limits,
+    done: &RecExpr<Node>,
+) -> Vec<crate::key::Step> {
+    use super::steps::{dedup, leaf, listed, step, text, trivial_gone};
+    use crate::key::Part;
+    let mut out = Vec::new();
+    if let Ok((expr, written)) = blocks(model, of, wrt, Span::default()) {
+        let mut g = graph(shapes);
+        let root = g.add_expr(&expr);
+        let ran = run(
+            g,
+            rules::jacobian_chain_rule(),
+            limits,
+            "steps of the jacobian",
+        );
+        if let Some((cost, raw)) = extract(&ran.graph, root) {
+            if cost < UNRESOLVED {
+                let raw =
+                    sized_zero_blocks(&trivial_gone(&raw), &sizes(model, of), &sizes(model, wrt));
+                let var = |r: &Ref| Part::Expr(leaf(Leaf::Var(r.clone())));
+                let mut why = vec![text("block (i, j) is the Jacobian of the i-th of ")];
+                why.extend(listed(of.iter().map(var).collect()));
+                why.push(text(" by the j-th of "));
+                why.extend(listed(wrt.iter().map(var).collect()));
+                if !written.is_empty() {
+                    why.push(text(", with "));
+                    why.extend(listed(
+                        written
+                            .iter()
+                            .filter_map(|r| {
+                                let eq = match model.vars.get(r.var as usize)?.kind {
+                                    VarKind::Defined(e) => &model.equations[e],
+                                    _ => return None,
+                                };
+                                let offsets: HashMap<u32, i64> = r.offsets().into_iter().collect();
+                                let def =
+                                    ir::shift(&eq.norm, &|i| offsets.get(&i).copied().unwrap_or(0));
+                                Some(Part::Equation(leaf(Leaf::Var(r.clone())), def))
+                            })
+                            .collect(),
+                    ));
+                    why.push(text(" written out"));
+                }
+                why.push(text("; each block by the chain rule"));
+                out.push(step(raw, why));
+            }
+        }
+    }
+    out.push(step(
+        done.clone(),
+        vec![text("simplified, with the forward values named")],
+    ));
+    dedup(out, &model.symbols)
 }
 
 /// A block matrix whose zero blocks are written with their size

@@ -69,7 +69,19 @@ pub fn render(key: &AnswerKey) -> String {
             }
             continue;
         }
-        let equations: Vec<Value> = a.equations.iter().map(|d| equation(d, key)).collect();
+        let equations: Vec<Value> = a
+            .equations
+            .iter()
+            .enumerate()
+            .map(|(k, d)| {
+                let mut e = equation(d, key);
+                // Worked steps, where asked for.
+                if let Some(st) = a.steps.get(k).filter(|st| !st.is_empty()) {
+                    e["steps"] = super::steps::json(st, &m.symbols);
+                }
+                e
+            })
+            .collect();
         let mut entry = json!({
             "request": req.text,
             "line": req.line,

@@ -363,7 +363,7 @@ pub fn width(latex: &str) -> usize {
 const SHORTEST_LINE: usize = 8;
 
 /// Where a displayed right side continues on the next row.
-const BREAK: &str = " \\\\\n&\\quad";
+pub const BREAK: &str = " \\\\\n&\\quad";
 
 struct Latex<'a> {
     symbols: &'a Symbols,

@@ -126,6 +126,8 @@ fn elementwise(st: &dyn Style, s: &Symbols, w: &Elementwise) -> String {
 
 fn render(st: &dyn Style, s: &Symbols, n: &Note, latex_math: bool) -> String {
     match n {
+        Note::Parts(parts) if latex_math => super::steps::why_latex(parts, s),
+        Note::Parts(parts) => super::steps::why_text(parts, s, true),
         Note::HoldsWhere(cs) => format!("this holds where {}", conditions(st, s, cs, latex_math)),
         Note::InverseExistsWhere(cs) => {
             format!("the inverse exists where {}", conditions(st, s, cs, latex_math))
@@ -295,6 +297,10 @@ pub fn json(s: &Symbols, n: &Note) -> Value {
             "conditions": cs.iter().map(|c| condition_json(s, c)).collect::<Vec<_>>(),
         }),
         Note::Limited => json!({"kind": "limited"}),
+        Note::Parts(parts) => json!({
+            "kind": "parts",
+            "text": super::steps::why_text(parts, s, false),
+        }),
         Note::DeterminantLeft => json!({"kind": "determinant_left"}),
         Note::PastTheEnd(r) => json!({
             "kind": "past_the_end",

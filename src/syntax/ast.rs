@@ -27,6 +27,8 @@ pub struct Stmt {
     pub kind: StmtKind,
     /// The whole statement.
     pub span: Span,
+    /// A request that ends `with steps`.
+    pub steps: bool,
 }
 
 /// The statements of the language.

@@ -74,7 +74,13 @@ impl Builder {
         let rule = pair.as_rule();
         let at = span(&pair);
         let err = move || shape_error(at);
-        let parts = inner(pair);
+        let mut parts = inner(pair);
+        let steps = parts
+            .last()
+            .is_some_and(|p| p.as_rule() == Rule::with_steps);
+        if steps {
+            parts.pop();
+        }
         let kind = match rule {
             Rule::dim_decl => StmtKind::Dim(names(&parts[1..])),
             Rule::index_decl => {
@@ -183,7 +189,11 @@ impl Builder {
             }
             _ => return Err(err()),
         };
-        Ok(Stmt { kind, span: sp })
+        Ok(Stmt {
+            kind,
+            span: sp,
+            steps,
+        })
     }
 
     fn derive(&self, pair: Pair<'_, Rule>) -> Result<Request> {

@@ -8,7 +8,7 @@ use super::Check;
 use crate::eval::{EvalError, Evaluator, Forward, Instance, NoAdjoints};
 use crate::ir::build::subtree;
 use crate::ir::{Ix, Leaf, Node, Ref};
-use crate::key::{AnswerKey, Rhs};
+use crate::key::AnswerKey;
 use crate::model::{Model, RequestKind, VarKind};
 use crate::num::Rational;
 use crate::poly::Poly;
@@ -294,11 +294,11 @@ pub fn count_error(
 pub fn verify_counts(key: &AnswerKey) -> Vec<Check> {
     let model = &key.model;
     let mut out = Vec::new();
-    for a in &key.answers {
+    for (a, step) in super::with_steps(key) {
         let Some(req) = model.requests.get(a.request) else {
             continue;
         };
-        let Some(Rhs::Poly(p)) = a.equations.first().map(|d| &d.rhs) else {
+        let Some(p) = a.equations.first().and_then(|d| d.rhs.total()) else {
             continue;
         };
         let Some(count) = Count::of(&req.kind) else {
@@ -318,13 +318,13 @@ pub fn verify_counts(key: &AnswerKey) -> Vec<Check> {
                 "longest chain in the explicit dependence graph",
             ),
         };
-        let (checked, failure) = match count_error(model, count, p, &model.dim_settings(4)) {
+        let (checked, failure) = match count_error(model, count, &p, &model.dim_settings(4)) {
             Ok(n) => (n, None),
             Err(f) => (0, Some(f)),
         };
         let passed = checked > 0 && failure.is_none();
         out.push(Check {
-            what,
+            what: super::StepOf::label(step.as_ref(), what),
             line: req.line,
             error: None,
             passed,

@@ -21,7 +21,7 @@ use crate::eval::{
     positions, rel_error, EvalError, Evaluator, Forward, Instance, RandomAdjoints, TapeAdjoints,
 };
 use crate::ir::{Ix, Leaf, Node, Ref, Target};
-use crate::key::{Answer, AnswerKey, Derived, Lhs, Rhs, Verdict};
+use crate::key::{Answer, AnswerKey, Derived, Lhs, Verdict};
 use crate::model::{Assumption, Claim, Claimed, Model, RequestKind};
 use crate::print::{lhs_plain, plain};
 use crate::Limits;
@@ -430,8 +430,10 @@ impl<'k> Checks<'k> {
         }
     }
 
-    /// One answer, every check that applies to it.
-    fn answer(&mut self, a: &Answer) -> Result<(), Failure> {
+    /// One answer, every check that applies to it; `unassumed` for a step
+    /// before its request's assumptions are substituted (it holds without
+    /// them).
+    fn answer(&mut self, a: &Answer, unassumed: bool) -> Result<(), Failure> {
         let model = self.model();
         let Some(req) = model.requests.get(a.request) else {
             return Ok(());
@@ -442,7 +444,7 @@ impl<'k> Checks<'k> {
         }
         match &req.kind {
             RequestKind::Adjoints { assuming, .. } | RequestKind::Grad { assuming, .. } => {
-                if assuming.is_empty() {
+                if assuming.is_empty() || unassumed {
                     for (d, r) in a.equations.iter().zip(&read) {
                         self.adjoint(d, r.as_ref())?;
                     }
@@ -485,8 +487,8 @@ impl<'k> Checks<'k> {
                     return Ok(());
                 };
                 for d in &a.equations {
-                    if let Rhs::Poly(p) = &d.rhs {
-                        if let Err(why) = count_error(model, count, p, &settings) {
+                    if let Some(p) = d.rhs.total() {
+                        if let Err(why) = count_error(model, count, &p, &settings) {
                             return Err(self.fail(d, why));
                         }
                     }
@@ -593,30 +595,64 @@ pub fn self_check(key: &AnswerKey, limits: &Limits) -> Vec<(usize, Failure)> {
     let Some(inst) = instance(model) else {
         return Vec::new();
     };
-    let mut checks = Checks {
-        key,
-        inst: &inst,
-        limits,
-        forward: Forward::new(&inst, None),
-        truth: std::cell::OnceCell::new(),
-        deriver: None,
-        reader: std::cell::RefCell::new(None),
+    fn checks_for<'k>(
+        key: &'k AnswerKey,
+        inst: &'k Instance<'k>,
+        limits: &'k Limits,
+    ) -> Checks<'k> {
+        Checks {
+            key,
+            inst,
+            limits,
+            forward: Forward::new(inst, None),
+            truth: std::cell::OnceCell::new(),
+            deriver: None,
+            reader: std::cell::RefCell::new(None),
+        }
+    }
+    let mut checks = checks_for(key, &inst, limits);
+    // The derivations an `expect` shows are checked as the results they
+    // name (the claim itself as a claim).
+    let alt = super::claims_as_requests(key);
+    let mut alt_checks = match &alt {
+        std::borrow::Cow::Owned(k) => Some(checks_for(k, &inst, limits)),
+        std::borrow::Cow::Borrowed(_) => None,
     };
     let mut out = Vec::new();
-    for (k, a) in key.answers.iter().enumerate() {
+    let mut number = 0;
+    let mut failed_at: Option<usize> = None;
+    for (a, step) in super::with_steps(&alt) {
+        // The answer's number; its steps follow it.
+        if step.is_none() {
+            number += 1;
+        }
+        let k = number - 1;
+        if failed_at == Some(k) {
+            continue;
+        }
+        let unassumed = step.as_ref().is_some_and(|s| !s.assumed);
+        let a = a.as_ref();
+        let claim = matches!(
+            model.requests.get(a.request).map(|r| &r.kind),
+            Some(RequestKind::Expect { .. })
+        );
+        let checks: &mut Checks<'_> = match (&mut alt_checks, claim && step.is_none()) {
+            (Some(alt), false) => alt,
+            _ => &mut checks,
+        };
         // Under assumptions about sums, on the instance with its inputs
         // drawn with them.
-        let sums = match model.requests.get(a.request).map(|r| &r.kind) {
+        let sums = match checks.model().requests.get(a.request).map(|r| &r.kind) {
             // A claim draws its own instances (see `derive::expect`).
             Some(k @ (RequestKind::Adjoints { .. } | RequestKind::Grad { .. })) => k.sums(),
             _ => &[],
         };
         let checked = if sums.is_empty() {
-            checks.answer(a)
+            checks.answer(a, unassumed)
         } else {
             let summed = inst.clone().with_sums(sums);
             Checks {
-                key,
+                key: checks.key,
                 inst: &summed,
                 limits,
                 forward: Forward::new(&summed, None),
@@ -624,9 +660,13 @@ pub fn self_check(key: &AnswerKey, limits: &Limits) -> Vec<(usize, Failure)> {
                 deriver: None,
                 reader: std::cell::RefCell::new(None),
             }
-            .answer(a)
+            .answer(a, unassumed)
         };
-        if let Err(f) = checked {
+        if let Err(mut f) = checked {
+            if let Some(s) = &step {
+                f.what = super::StepOf::label(Some(s), f.what);
+            }
+            failed_at = Some(k);
             out.push((k, f));
         }
     }

@@ -37,6 +37,18 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
 /// `macs(v)` has no syntax of its own, so counts of MACs are left out.)
 #[allow(dead_code)]
 pub fn pasted(key: &deriv::key::AnswerKey) -> Vec<String> {
+    pasted_with(key, false)
+}
+
+/// Every step of every derivation in a key (see [`pasted`]) as an
+/// `expect` line: with the request's assumptions where the step has them
+/// substituted, without them before.
+#[allow(dead_code)]
+pub fn pasted_steps(key: &deriv::key::AnswerKey) -> Vec<String> {
+    pasted_with(key, true)
+}
+
+fn pasted_with(key: &deriv::key::AnswerKey, steps: bool) -> Vec<String> {
     use deriv::key::Lhs;
     use deriv::model::RequestKind;
     use deriv::print::{lhs_plain, rhs_plain};
@@ -79,18 +91,29 @@ pub fn pasted(key: &deriv::key::AnswerKey) -> Vec<String> {
             .notes
             .iter()
             .any(|n| matches!(n, deriv::key::Note::Implicit { .. }));
-        for d in &a.equations {
+        for (k, d) in a.equations.iter().enumerate() {
             if matches!(d.lhs, Lhs::Macs(_)) {
                 continue;
             }
             if implicit && matches!(&d.lhs, Lhs::Expr(e) if !is_plain_state(e)) {
                 continue;
             }
-            out.push(format!(
-                "expect {} = {}{tail}",
-                lhs_plain(&d.lhs, &m.symbols),
-                rhs_plain(&d.rhs, &m.symbols)
-            ));
+            if !steps {
+                out.push(format!(
+                    "expect {} = {}{tail}",
+                    lhs_plain(&d.lhs, &m.symbols),
+                    rhs_plain(&d.rhs, &m.symbols)
+                ));
+                continue;
+            }
+            for st in a.steps.get(k).into_iter().flatten() {
+                out.push(format!(
+                    "expect {} = {}{}",
+                    lhs_plain(&d.lhs, &m.symbols),
+                    rhs_plain(&st.rhs, &m.symbols),
+                    if st.assumed { tail.as_str() } else { "" }
+                ));
+            }
         }
     }
     out

@@ -44,6 +44,10 @@ pub struct Cost {
     pub funcs: BTreeMap<Func, Poly>,
     /// Operations whose cost is not counted, in words.
     pub uncosted: BTreeSet<String>,
+    /// Each matrix product, by its node in the expression costed, with the
+    /// multiply-accumulates it costs in all (times the values of any sum
+    /// around it); they add up to `macs`.
+    pub products: Vec<(usize, Poly)>,
 }
 
 /// Why an expression could not be costed.
@@ -83,6 +87,12 @@ impl Cost {
             muls: big(self.muls.add(&other.muls))?,
             funcs,
             uncosted: self.uncosted.union(&other.uncosted).cloned().collect(),
+            products: self
+                .products
+                .iter()
+                .chain(&other.products)
+                .cloned()
+                .collect(),
         })
     }
 
@@ -97,6 +107,11 @@ impl Cost {
             muls: big(self.muls.mul(n))?,
             funcs,
             uncosted: self.uncosted.clone(),
+            products: self
+                .products
+                .iter()
+                .map(|(k, m)| Ok((*k, big(m.mul(n))?)))
+                .collect::<Result<_>>()?,
         })
     }
 
@@ -145,13 +160,13 @@ fn konst_of(node: &Node, k: &dyn Fn(usize) -> Option<Poly>) -> Option<Poly> {
 pub fn cost(model: &Model, expr: &RecExpr<Node>) -> Result<Cost> {
     let nodes = expr.as_ref();
     let mut info: Vec<Info> = Vec::with_capacity(nodes.len());
-    for node in nodes {
+    for (k, node) in nodes.iter().enumerate() {
         let konst = konst_of(node, &|i| info[i].konst.clone());
         let shape = shape_of(model, nodes, node, &info);
         let cost = if konst.is_some() {
             Cost::default()
         } else {
-            node_cost(model, nodes, node, &shape, &info)?
+            node_cost(model, nodes, k, &shape, &info)?
         };
         info.push(Info { shape, konst, cost });
     }
@@ -162,10 +177,11 @@ pub fn cost(model: &Model, expr: &RecExpr<Node>) -> Result<Cost> {
 fn node_cost(
     model: &Model,
     nodes: &[Node],
-    node: &Node,
+    k: usize,
     shape: &Shape,
     info: &[Info],
 ) -> Result<Cost> {
+    let node = &nodes[k];
     let at = |id: &egg::Id| &info[usize::from(*id)];
     if let Node::Sum([t, body]) = node {
         // `sum(t, e)` computes `e` once per value of `t` and adds the
@@ -205,6 +221,7 @@ fn node_cost(
                 Product::Matrix(_) => {
                     let m = big(sa.rows.mul(&sa.cols).and_then(|x| x.mul(&sb.cols)))?;
                     Cost::add_to(&mut cost.macs, &m)?;
+                    cost.products.push((k, m));
                 }
                 // The checker rejects these; never price what it let through.
                 Product::Mismatch => {

@@ -157,5 +157,5 @@ pub fn proves(sys: &System, candidate: &Affine) -> bool {
     let Some(target) = keep.iter().position(|&v| v == sys.target) else {
         return false;
     };
-    matches!(solve::solve(&sys.restrict(&keep, target)), Verdict::Exact(a) if &a == candidate)
+    matches!(solve::solve(&sys.restrict(&keep, target)), Verdict::Exact(a, _) if &a == candidate)
 }

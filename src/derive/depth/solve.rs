@@ -19,8 +19,9 @@ use super::system::{Affine, System};
 /// What is known about a depth.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    /// Proven for every size: `base + sum(slopes[d] * (dim d - 1))`.
-    Exact(Affine),
+    /// Proven for every size: `base + sum(slopes[d] * (dim d - 1))`, with
+    /// the one schedule that bounds it from above, where one does.
+    Exact(Affine, Option<Schedule>),
     /// The values cannot be ordered; the cycle is at the given sizes.
     Cycle(Cycle, Vec<i64>),
     /// No polynomial gives the depth: the sizes and depths listed fix the
@@ -104,7 +105,7 @@ pub fn solve(sys: &System) -> Verdict {
     if nd == 0 {
         // Every range has a fixed length: the enumeration is the answer.
         return match depth_at(&[]) {
-            Ok(Some(n)) => Verdict::Exact(Affine::constant(n, 0)),
+            Ok(Some(n)) => Verdict::Exact(Affine::constant(n, 0), None),
             Ok(None) => too_long(),
             Err(v) => v,
         };
@@ -202,12 +203,12 @@ pub fn solve(sys: &System) -> Verdict {
             .iter()
             .any(|b| proof::lower_bound_holds(sys, &sched, b))
         {
-            return Verdict::Exact(candidate);
+            return Verdict::Exact(candidate, Some(sched));
         }
     }
     // Parts that run in different directions need a schedule each.
     if super::parts::proves(sys, &candidate) {
-        return Verdict::Exact(candidate);
+        return Verdict::Exact(candidate, None);
     }
     Verdict::Unconfirmed(candidate, m + 1)
 }
