@@ -39,6 +39,20 @@ fn examples(bencher: divan::Bencher, name: &str) {
     bencher.bench(|| key(divan::black_box(&source), Format::Text));
 }
 
+/// Every request with its steps (`--steps`).
+#[divan::bench(args = ["lstm", "momentum", "grid_rnn", "adam", "layer_norm"])]
+fn examples_steps(bencher: divan::Bencher, name: &str) {
+    let source = example(name);
+    let options = Options {
+        steps: true,
+        ..Options::default()
+    };
+    bencher.bench(|| match deriv::run(divan::black_box(&source), &options) {
+        Ok(run) => render(&run.key, Format::Text, &PrintOptions::default()),
+        Err(d) => d.to_string(),
+    });
+}
+
 #[divan::bench(args = ["lstm", "momentum", "grid_rnn"])]
 fn examples_latex(bencher: divan::Bencher, name: &str) {
     let source = example(name);

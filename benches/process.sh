@@ -39,6 +39,11 @@ for ex in lstm momentum grid_rnn; do
     printf '%-27s %-10s %9s %9s\n' "$ex" "$fmt" "$(median_ms "${cmd[@]}")" "$(peak_mb "${cmd[@]}")"
   done
 done
+# Every example with the steps of every request (`--steps`).
+for f in derivations/*.deriv; do
+  cmd=("$bin" run "$f" --steps)
+  printf '%-27s %-10s %9s %9s\n' "$(basename "$f" .deriv), --steps" text "$(median_ms "${cmd[@]}")" "$(peak_mb "${cmd[@]}")"
+done
 cmd=("$bin" run derivations/lstm.deriv --format latex --output "$work/out.tex")
 printf '%-27s %-10s %9s %9s\n' "lstm, --output" latex "$(median_ms "${cmd[@]}")" "$(peak_mb "${cmd[@]}")"
 [ "${1:-}" = examples ] && exit 0

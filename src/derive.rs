@@ -670,13 +670,20 @@ impl<'m> Session<'m> {
                     None => "they are one expression",
                 };
                 let assumed = last.last().is_none_or(|s| s.assumed);
-                last.push(crate::key::Step {
-                    rhs,
-                    why: vec![steps::text(format!(
-                        "the claim, equal to the form above: {how}"
-                    ))],
-                    assumed,
-                });
+                let text = |r: &Rhs| crate::print::rhs_plain(r, &self.model.symbols);
+                match last.last_mut() {
+                    // The claim as written is the last form: said there.
+                    Some(l) if text(&l.rhs) == text(&rhs) => l.why.push(steps::text(format!(
+                        "; this is the claim as written ({how})"
+                    ))),
+                    _ => last.push(crate::key::Step {
+                        rhs,
+                        why: vec![steps::text(format!(
+                            "the claim, equal to the form above: {how}"
+                        ))],
+                        assumed,
+                    }),
+                }
             }
         }
         out

@@ -464,8 +464,14 @@ fn declined(message: &str) -> bool {
 
 fn check_script(text: &str) -> Result<(), String> {
     let source = Source::new("generated.deriv", text.to_owned());
-    let run = deriv::run(&source, &Options::default())
-        .map_err(|d| format!("rejected:\n{}", d.render(&source)))?;
+    // With the steps of every request: each step is self-checked and
+    // verified like its result.
+    let options = Options {
+        steps: true,
+        ..Options::default()
+    };
+    let run =
+        deriv::run(&source, &options).map_err(|d| format!("rejected:\n{}", d.render(&source)))?;
     for p in &run.problems {
         if !declined(&p.message) {
             return Err(format!(

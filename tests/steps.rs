@@ -44,6 +44,7 @@ fn every_step_of_every_example_verifies() {
         assert_eq!(out.status.code(), Some(0), "{}:\n{text}", path.display());
         assert!(text.contains(" 0 failed"), "{}:\n{text}", path.display());
         let k = key(path.to_str().unwrap(), true);
+        assert!(!k.failed_self_check(), "{}", path.display());
         let steps: usize = k
             .answers
             .iter()
@@ -282,4 +283,34 @@ fn with_steps_parses_after_every_request() {
         false,
     );
     assert!(k.answers[0].steps.is_empty());
+}
+
+/// With `--steps`, every script of the test folders is answered without a
+/// self-check failure: each step holds where the self-check looks.
+#[test]
+fn every_test_script_with_steps_passes_the_self_check() {
+    for dir in [
+        "tests/claims",
+        "tests/cells",
+        "tests/maps",
+        "tests/grading",
+        "tests/repro",
+    ] {
+        for path in common::scripts(dir) {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let options = Options {
+                steps: true,
+                ..Options::default()
+            };
+            if let Ok(run) = deriv::run(&Source::new(path.display().to_string(), text), &options) {
+                let failed: Vec<_> = run
+                    .key
+                    .answers
+                    .iter()
+                    .filter_map(|a| a.failed.as_ref())
+                    .collect();
+                assert!(failed.is_empty(), "{}: {failed:?}", path.display());
+            }
+        }
+    }
 }

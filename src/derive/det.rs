@@ -111,9 +111,18 @@ pub fn steps(
     let mut cur = start;
     let mut applied = 0;
     'rounds: while applied < MAX_DET_STEPS {
+        // One graph of the current form per round; each rule that matches
+        // runs on a copy of it.
+        let (graph, roots) = scope.graph(shapes, &[&cur]);
+        // The original determinant node, which the rule's form must
+        // replace even where it reads longer (a Schur complement).
+        let original = match &cur[crate::ir::root(&cur)] {
+            Node::Det(m) => graph.lookup_expr(&crate::ir::build::subtree(&cur, *m)),
+            _ => None,
+        };
         for rule in rules::determinant_rules() {
-            let (g, roots) = scope.graph(shapes, &[&cur]);
-            let found = rule.search(&g);
+            let g = &graph;
+            let found = rule.search(g);
             let at_root: Vec<_> = found.iter().filter(|m| !m.substs.is_empty()).collect();
             if at_root.is_empty() {
                 continue;
@@ -127,15 +136,9 @@ pub fn steps(
                 let var: egg::Var = v.parse().ok()?;
                 let m = at_root.first()?;
                 let id = *m.substs.first()?.get(var)?;
-                extract(&g, id).map(|(_, e)| e)
+                extract(g, id).map(|(_, e)| e)
             });
-            // The original determinant node, which the rule's form must
-            // replace even where it reads longer (a Schur complement).
-            let original = match &cur[crate::ir::root(&cur)] {
-                Node::Det(m) => g.lookup_expr(&crate::ir::build::subtree(&cur, *m)),
-                _ => None,
-            };
-            let ran = run(g, &[rule], &one, "determinant step");
+            let ran = run(graph.clone(), &[rule], &one, "determinant step");
             let Some(next) = replaced(&ran.graph, roots[0], original) else {
                 continue;
             };

@@ -31,6 +31,7 @@ pub struct Data {
 
 /// The analysis: interned shapes, the model's leaf shapes, and the values
 /// that assumptions give to leaves.
+#[derive(Clone)]
 pub struct Meta {
     shapes: Vec<Shape>,
     ids: HashMap<Shape, ShapeId>,

@@ -438,9 +438,13 @@ impl<'k> Checks<'k> {
         let Some(req) = model.requests.get(a.request) else {
             return Ok(());
         };
+        // A claim's derived result (shown with its steps) is checked as
+        // the request it names (see `claims_as_requests`).
         let mut read = Vec::new();
-        for d in &a.equations {
-            read.push(self.reads_back(d, &req.kind)?);
+        if !matches!(req.kind, RequestKind::Expect { .. }) {
+            for d in &a.equations {
+                read.push(self.reads_back(d, &req.kind)?);
+            }
         }
         match &req.kind {
             RequestKind::Adjoints { assuming, .. } | RequestKind::Grad { assuming, .. } => {
@@ -505,7 +509,7 @@ impl<'k> Checks<'k> {
 
     /// Every adjoint under the request's assumptions, from the key (the
     /// zero ones feed the others).
-    fn all_assumed(&self, own: &Answer, assuming: &[Assumption]) -> Vec<Derived> {
+    fn all_assumed(&mut self, own: &Answer, assuming: &[Assumption]) -> Vec<Derived> {
         let model = self.model();
         let own_sums = model
             .requests
@@ -520,12 +524,37 @@ impl<'k> Checks<'k> {
                         && x.iter().zip(assuming).all(|(p, q)| p.target == q.target && p.value == q.value)
                 )
         };
-        self.key
+        let mut found: Vec<Derived> = self
+            .key
             .answers
             .iter()
             .filter(same)
             .flat_map(|a| a.equations.iter().cloned())
-            .collect()
+            .collect();
+        // Where the key does not hold every adjoint under these
+        // assumptions (a gradient or a claim asked alone), they are derived
+        // here: the ones that vanish feed the others.
+        let covered = |v: u32| {
+            found
+                .iter()
+                .any(|d| matches!(target_of(d), Some(Target::Var(r)) if r.var == v))
+        };
+        let defined = (0..model.vars.len() as u32).filter(|&v| {
+            matches!(
+                model.vars[v as usize].kind,
+                crate::model::VarKind::Defined(_)
+            )
+        });
+        if !defined.into_iter().all(covered) {
+            let limits = self.limits;
+            let deriver = self.deriver.get_or_insert_with(|| {
+                Deriver::new(model, Rc::new(ShapeTable::new(model)), limits)
+            });
+            if let Ok(all) = deriver.all(assuming, crate::diag::Span::default()) {
+                found.extend(all.into_iter().map(|a| a.derived));
+            }
+        }
+        found
     }
 
     /// A Jacobian against finite differences of the step.
