@@ -293,6 +293,40 @@ pub fn lhs_latex(lhs: &Lhs, s: &Symbols) -> String {
     }
 }
 
+/// A count's terms as a displayed right side: `+`-joined, broken into
+/// further rows before a `+` where a row would not fit `room`.
+fn terms_display(ts: &[Poly], s: &Symbols, room: usize) -> String {
+    let shown: Vec<String> = ts
+        .iter()
+        .map(|p| {
+            let t = latex::poly(p, s);
+            if p.terms().len() > 1 {
+                format!("({t})")
+            } else {
+                t
+            }
+        })
+        .collect();
+    if shown.is_empty() {
+        return "0".to_owned();
+    }
+    let mut out = String::new();
+    let mut line = String::new();
+    for t in shown {
+        if line.is_empty() {
+            line = t;
+        } else if latex::width(&format!("{line} + {t}")) > room {
+            out.push_str(&line);
+            out.push_str(latex::BREAK);
+            line = format!(" + {t}");
+        } else {
+            line = format!("{line} + {t}");
+        }
+    }
+    out.push_str(&line);
+    out
+}
+
 /// Terms joined by `+`, each as `show` writes it; `0` for none.
 fn terms(ts: &[Poly], show: impl Fn(&Poly) -> String) -> String {
     if ts.is_empty() {
@@ -329,11 +363,14 @@ pub fn rhs_latex(rhs: &Rhs, s: &Symbols) -> String {
 /// An equation as `align*` rows: its two sides, a long right side broken
 /// into further rows. A block matrix too wide for the page is written with
 /// its blocks named (`J_{21}`), each block then given on its own row.
-fn rows_latex(lhs: &Lhs, rhs: &Rhs, s: &Symbols) -> Vec<(String, String)> {
+pub(crate) fn rows_latex(lhs: &Lhs, rhs: &Rhs, s: &Symbols) -> Vec<(String, String)> {
     let l = lhs_latex(lhs, s);
     let room = latex::DISPLAY_WIDTH
         .saturating_sub(latex::width(&l))
         .max(latex::DISPLAY_WIDTH / 2);
+    if let Rhs::Terms(ts) = rhs {
+        return vec![(l, terms_display(ts, s, room))];
+    }
     let Rhs::Expr(e) = rhs else {
         return vec![(l, rhs_latex(rhs, s))];
     };

@@ -67,9 +67,13 @@ pub fn have_pdflatex() -> bool {
 }
 
 fn latex_of(path: &Path, fragment: bool) -> String {
+    latex_with(path, fragment, &Options::default())
+}
+
+fn latex_with(path: &Path, fragment: bool, options: &Options) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let source = Source::new(path.display().to_string(), text);
-    match deriv::run(&source, &Options::default()) {
+    match deriv::run(&source, options) {
         Ok(run) => render(&run.key, Format::Latex, &PrintOptions { fragment }),
         Err(d) => panic!("{} was rejected:\n{}", source.name, d.render(&source)),
     }
@@ -138,6 +142,39 @@ fn every_answer_key_compiles() {
             panic!("{} (fragment) did not compile:\n{log}", path.display());
         }
     }
+}
+
+/// Every example's key with the steps of every request (`--steps`)
+/// compiles, and no line of it leaves the page: long steps break, wide
+/// block matrices in a step are written with named blocks, and the reasons
+/// wrap.
+#[test]
+fn every_key_with_steps_compiles_within_the_page() {
+    if !have_pdflatex() {
+        return;
+    }
+    let options = Options {
+        steps: true,
+        ..Options::default()
+    };
+    for (seen, path) in common_scripts("derivations").into_iter().enumerate() {
+        let tex = latex_with(&path, false, &options);
+        assert!(tex.contains("Step by step"), "{}", path.display());
+        if let Err(log) = compile(&format!("steps{seen}"), &tex) {
+            panic!("{} with steps did not compile:\n{log}", path.display());
+        }
+    }
+}
+
+fn common_scripts(dir: &str) -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "deriv"))
+        .collect();
+    paths.sort();
+    paths
 }
 
 /// Where a long line breaks inside parentheses, the group has more than a

@@ -8,7 +8,7 @@
 
 use super::{latex, lhs_latex, lhs_plain, plain, rhs_latex, rhs_plain, size_text};
 use crate::ir::Symbols;
-use crate::key::{Derived, Part, Rhs, Step};
+use crate::key::{Derived, Part, Step};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 
@@ -57,19 +57,10 @@ pub fn text(out: &mut String, d: &Derived, steps: &[Step], s: &Symbols) {
     }
 }
 
-/// The right side of a step as `align*` rows after `&=`: a long sum
-/// broken into further rows.
-fn rhs_rows(rhs: &Rhs, s: &Symbols) -> Vec<String> {
-    match rhs {
-        Rhs::Expr(e) => latex::display(s, e, latex::DISPLAY_WIDTH)
-            .split(latex::BREAK)
-            .map(str::to_owned)
-            .collect(),
-        Rhs::Poly(_) | Rhs::Terms(_) => vec![rhs_latex(rhs, s)],
-    }
-}
-
-/// The steps under a result in LaTeX: one `align*`.
+/// The steps under a result in LaTeX: one `align*`. A long right side
+/// breaks into further rows; a block matrix too wide for the page is
+/// written with named blocks, each given on a row below its step (as the
+/// result is).
 pub fn latex(out: &mut String, d: &Derived, steps: &[Step], s: &Symbols) {
     if steps.is_empty() {
         return;
@@ -77,10 +68,13 @@ pub fn latex(out: &mut String, d: &Derived, steps: &[Step], s: &Symbols) {
     out.push_str("\\noindent Step by step:\n\\begin{align*}\n");
     let _ = writeln!(out, "{} \\\\", lhs_latex(&d.lhs, s));
     for (k, st) in steps.iter().enumerate() {
-        let rows = rhs_rows(&st.rhs, s);
-        for (j, r) in rows.iter().enumerate() {
-            let lead = if j == 0 { "&= " } else { "&\\quad " };
-            let _ = writeln!(out, "{lead}{r} \\\\");
+        let rows = super::rows_latex(&d.lhs, &st.rhs, s);
+        for (j, (name, value)) in rows.iter().enumerate() {
+            if j == 0 {
+                let _ = writeln!(out, "&= {value} \\\\");
+            } else {
+                let _ = writeln!(out, "&\\quad {name} = {value} \\\\");
+            }
         }
         let end = if k + 1 < steps.len() { " \\\\" } else { "" };
         let _ = writeln!(
