@@ -727,9 +727,11 @@ impl<'m> Session<'m> {
             Some(u) => crate::key::Part::Expr(u.clone()),
             None => steps::text("the loss"),
         });
-        parts.push(steps::text(": the derivation has "));
+        parts.push(steps::text(
+            " (compared with every other adjoint set to zero); those terms come to ",
+        ));
         parts.push(crate::key::Part::Expr(term.clone()));
-        parts.push(steps::text(" there"));
+        parts.push(steps::text(" once the forward values are named"));
         Some(Note::Parts(parts))
     }
 
@@ -787,7 +789,7 @@ impl<'m> Session<'m> {
                                     .collect(),
                             ));
                             why.push(steps::text(
-                                ": the adjoints that read the values summed written out, and simplified",
+                                ": each adjoint that is a closed form reading the input written out where it is used, the sum set to its value, and simplified",
                             ));
                             out.push(steps::step(rhs.clone(), why));
                         }

@@ -183,7 +183,7 @@ fn counts_and_depth_show_their_terms_and_schedule() {
     for want in [
         "      = D*H + H^2 + H^2\n          the entries of each parameter",
         "W_W * h[i, j-1] (H^2)",
-        "the schedule time = i + j + c",
+        "the schedule time = i + j + offset",
     ] {
         assert!(text.contains(want), "{want}\n{text}");
     }

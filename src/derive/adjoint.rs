@@ -1187,13 +1187,24 @@ impl<'m> Adjoints<'m> {
             ));
             if !ops.is_empty() {
                 why.push(text(", through "));
-                why.extend(listed(ops.into_iter().map(Part::Code).collect()));
+                // Operators and names as code; words as words.
+                why.extend(listed(
+                    ops.into_iter()
+                        .map(|w| {
+                            if w.starts_with("a ") {
+                                text(w)
+                            } else {
+                                Part::Code(w)
+                            }
+                        })
+                        .collect(),
+                ));
             }
         }
-        steps.push(step(raw.clone(), why));
-        let mut last = raw;
         // The derivative identities.
-        if let Some((e, mut why)) = with_identities(&last) {
+        let identities = with_identities(&raw);
+        steps.push(step(raw, why));
+        if let Some((e, mut why)) = identities {
             why.insert(0, text("the derivative "));
             why.insert(
                 1,
@@ -1203,8 +1214,7 @@ impl<'m> Adjoints<'m> {
                     "identity "
                 }),
             );
-            steps.push(step(e.clone(), why));
-            last = e;
+            steps.push(step(e, why));
         }
         // The forward values named, each term simplified.
         let named_sum = sum_of(
@@ -1213,10 +1223,18 @@ impl<'m> Adjoints<'m> {
                 .map(|(t, _)| wrap_sums(t.expr.clone(), &t.summed))
                 .collect::<Vec<_>>(),
         );
-        let before = var_refs(&last);
-        let fresh: Vec<Part> = var_refs(&named_sum)
+        // A value is named where a term has it and had not before.
+        let mut fresh_refs: Vec<Ref> = Vec::new();
+        for (t, (n, _)) in terms.iter().zip(named.iter()) {
+            let before = var_refs(&t.local.clone().unwrap_or_else(|| t.expr.clone()));
+            for r in var_refs(&n.expr) {
+                if !before.contains(&r) && !fresh_refs.contains(&r) {
+                    fresh_refs.push(r);
+                }
+            }
+        }
+        let fresh: Vec<Part> = fresh_refs
             .into_iter()
-            .filter(|r| !before.contains(r))
             .map(|r| Part::Expr(leaf_expr(Leaf::Var(r))))
             .collect();
         let why = if fresh.is_empty() {
@@ -1244,16 +1262,30 @@ impl<'m> Adjoints<'m> {
                         })
                         .collect(),
                 ));
+                why.push(text(": the terms that vanish left out"));
                 if !zero.is_empty() {
-                    why.push(text("; the adjoints of "));
+                    why.push(text(" ("));
                     why.extend(listed(
                         zero.iter()
-                            .map(|&v| Part::Expr(leaf_expr(Leaf::Var(self.model.plain_ref(v)))))
+                            .map(|&v| {
+                                Part::Expr(leaf_expr(Leaf::Bar(Target::Var(
+                                    self.model.plain_ref(v),
+                                ))))
+                            })
                             .collect(),
                     ));
-                    why.push(text(" vanish under them"));
+                    why.push(text(if zero.len() > 1 {
+                        " are zero at every index value under the assumptions)"
+                    } else {
+                        " is zero at every index value under the assumptions)"
+                    }));
                 }
-                steps.push(step(sum_of(parts), why));
+                let left: Vec<RecExpr<Node>> = parts
+                    .iter()
+                    .filter(|p| !super::steps::is_zero(p))
+                    .cloned()
+                    .collect();
+                steps.push(step(sum_of(&left), why));
             }
         }
         steps.push(step(

@@ -115,10 +115,10 @@ fn steps(sys: &System, schedule: Option<&Schedule>, d: &Poly) -> Vec<Step> {
                 .map(|(v, c)| format!("{c} for {v}"))
                 .collect();
             why.push(text("the schedule "));
-            why.push(Part::Code(format!("time = {time} + c")));
+            why.push(Part::Code(format!("time = {time} + offset")));
             why.push(text(format!(
-                ", with offsets c: {}, gives every dependence at least one step, so the times of the values needed span at most this many steps; an induction on the dims builds a chain of dependent values as long, so no schedule does better"
-                , offsets.join(", ")
+                ", with offset {}, gives every dependence at least one step, so the times of the values needed span at most this many steps; an induction on the dims builds a chain of dependent values as long, so no schedule does better",
+                offsets.join(", ")
             )));
         }
         None => why.push(text(

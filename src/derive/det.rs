@@ -142,6 +142,7 @@ pub fn steps(
             let Some(next) = replaced(&ran.graph, roots[0], original) else {
                 continue;
             };
+            let next = super::steps::trivial_gone(&next);
             if text_of(&next) == text_of(&cur) {
                 continue;
             }

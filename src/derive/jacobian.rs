@@ -234,10 +234,27 @@ pub fn steps(
             }
         }
     }
-    out.push(step(
-        done.clone(),
-        vec![text("simplified, with the forward values named")],
-    ));
+    // The forward values the simplified matrix names that the blocks did
+    // not have.
+    let before: Vec<Ref> = out
+        .first()
+        .and_then(|st| match &st.rhs {
+            crate::key::Rhs::Expr(e) => Some(super::steps::var_refs(e)),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let named: Vec<Part> = super::steps::var_refs(done)
+        .into_iter()
+        .filter(|r| !before.contains(r) && !wrt.contains(r))
+        .map(|r| Part::Expr(leaf(Leaf::Var(r))))
+        .collect();
+    let mut why = vec![text("simplified")];
+    if !named.is_empty() {
+        why.push(text(", with the forward values "));
+        why.extend(listed(named));
+        why.push(text(" named"));
+    }
+    out.push(step(done.clone(), why));
     dedup(out, &model.symbols)
 }
 

@@ -263,6 +263,10 @@ pub fn trivial_gone(expr: &RecExpr<Node>) -> RecExpr<Node> {
             }
             Node::Mul([a, c]) if one(*a) => map[usize::from(*c)],
             Node::Mul([a, c]) if one(*c) => map[usize::from(*a)],
+            Node::Trans(a) => match &expr[*a] {
+                Node::Trans(x) => map[usize::from(*x)],
+                _ => b.add(n.clone().map_children(|c| map[usize::from(c)])),
+            },
             _ => b.add(n.clone().map_children(|c| map[usize::from(c)])),
         };
         map.push(id);
