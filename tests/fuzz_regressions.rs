@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// The limits the fuzz targets run with (`fuzz/fuzz_targets/common.rs`).
+/// The limits the fuzz targets run with (`fuzz/fuzz_targets/common.rs`),
+/// every request with its steps.
 fn fuzz_options() -> Options {
     Options {
         limits: Limits {
@@ -22,6 +23,7 @@ fn fuzz_options() -> Options {
             egraph_iters: 16,
             ..Default::default()
         },
+        steps: true,
         ..Default::default()
     }
 }

@@ -29,7 +29,8 @@ fn on_big_stack(f: impl FnOnce() + Send + 'static) {
 }
 
 /// Limits that keep each input to milliseconds: derivations small enough to
-/// finish, bounds of the parser left at their defaults.
+/// finish, bounds of the parser left at their defaults; every request with
+/// its steps, so that the steps are fuzzed too.
 pub fn options() -> Options {
     Options {
         limits: Limits {
@@ -37,6 +38,7 @@ pub fn options() -> Options {
             egraph_iters: 16,
             ..Default::default()
         },
+        steps: true,
         ..Default::default()
     }
 }

@@ -206,10 +206,35 @@ pub fn steps(
                 let raw =
                     sized_zero_blocks(&trivial_gone(&raw), &sizes(model, of), &sizes(model, wrt));
                 let var = |r: &Ref| Part::Expr(leaf(Leaf::Var(r.clone())));
-                let mut why = vec![text("block (i, j) is the Jacobian of the i-th of ")];
-                why.extend(listed(of.iter().map(var).collect()));
-                why.push(text(" by the j-th of "));
-                why.extend(listed(wrt.iter().map(var).collect()));
+                // One value by one: the matrix itself, not a block of one.
+                let single = match &raw[crate::ir::root(&raw)] {
+                    Node::Block(rows) if rows.len() == 1 => match &raw[rows[0]] {
+                        Node::Row(cells) if cells.len() == 1 => {
+                            Some(crate::ir::build::subtree(&raw, cells[0]))
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let mut why = Vec::new();
+                match (of, wrt) {
+                    ([y], [x]) if single.is_some() => {
+                        why.push(text("the Jacobian of "));
+                        why.push(var(y));
+                        why.push(text(" by "));
+                        why.push(var(x));
+                    }
+                    _ => {
+                        why.push(text("block (i, j) is the Jacobian of the i-th of "));
+                        why.extend(listed(of.iter().map(var).collect()));
+                        why.push(text(" by the j-th of "));
+                        why.extend(listed(wrt.iter().map(var).collect()));
+                    }
+                }
+                let raw = match single {
+                    Some(cell) if of.len() == 1 && wrt.len() == 1 => cell,
+                    _ => raw,
+                };
                 if !written.is_empty() {
                     why.push(text(", with "));
                     why.extend(listed(
@@ -229,7 +254,11 @@ pub fn steps(
                     ));
                     why.push(text(" written out"));
                 }
-                why.push(text("; each block by the chain rule"));
+                why.push(text(if of.len() == 1 && wrt.len() == 1 {
+                    ", by the chain rule"
+                } else {
+                    "; each block by the chain rule"
+                }));
                 out.push(step(raw, why));
             }
         }
