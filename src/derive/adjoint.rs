@@ -1168,7 +1168,6 @@ impl<'m> Adjoints<'m> {
             }
             seen.push(t.user.clone());
             users.push(match &t.user {
-                Some(u) if t.boundary => Part::Expr(u.clone()),
                 Some(u) => Part::Expr(u.clone()),
                 None => text("the loss"),
             });
@@ -1240,9 +1239,18 @@ impl<'m> Adjoints<'m> {
         let why = if fresh.is_empty() {
             vec![text("each term simplified")]
         } else {
-            let mut w = vec![text("the forward values ")];
+            let one = fresh.len() == 1;
+            let mut w = vec![text(if one {
+                "the forward value "
+            } else {
+                "the forward values "
+            })];
             w.extend(listed(fresh));
-            w.push(text(" named by their equations, each term simplified"));
+            w.push(text(if one {
+                " named by its equation, each term simplified"
+            } else {
+                " named by their equations, each term simplified"
+            }));
             w
         };
         steps.push(step(named_sum, why));

@@ -279,7 +279,11 @@ pub fn steps(
         .collect();
     let mut why = vec![text("simplified")];
     if !named.is_empty() {
-        why.push(text(", with the forward values "));
+        why.push(text(if named.len() == 1 {
+            ", with the forward value "
+        } else {
+            ", with the forward values "
+        }));
         why.extend(listed(named));
         why.push(text(" named"));
     }
