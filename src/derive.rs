@@ -473,7 +473,7 @@ impl<'m> Session<'m> {
             RequestKind::CountParams => {
                 let mut a = count::params(self.model, req, k)?;
                 if req.steps || self.options.steps {
-                    a.steps = vec![count::params_steps(self.model, &a)];
+                    a.steps = vec![count::params_steps(self.model, req, &a)];
                 }
                 return Ok(a);
             }
@@ -485,7 +485,7 @@ impl<'m> Session<'m> {
                 return Ok(a);
             }
             RequestKind::Depth(r) => {
-                return depth::depth(self.model, r, req, k, self.options.steps)
+                return depth::depth(self.model, r, req, k, req.steps || self.options.steps)
             }
             RequestKind::Expect {
                 lhs,
@@ -641,7 +641,7 @@ impl<'m> Session<'m> {
                     .collect()
             }
             Claim::Params => count::params(self.model, req, 0)
-                .map(|a| vec![count::params_steps(self.model, &a)])
+                .map(|a| vec![count::params_steps(self.model, req, &a)])
                 .unwrap_or_default(),
             Claim::Macs(r) => count::macs_answer(self.model, r, req, 0)
                 .map(|a| vec![count::macs_steps(self.model, r, &a)])
@@ -783,7 +783,7 @@ impl<'m> Session<'m> {
                                         let root = b.add(Node::SumAll(v));
                                         crate::key::Part::Equation(
                                             b.finish(root),
-                                            steps::number(s.value.clone()),
+                                            adjoint::num_expr(s.value.clone()),
                                         )
                                     })
                                     .collect(),

@@ -293,20 +293,10 @@ pub fn lhs_latex(lhs: &Lhs, s: &Symbols) -> String {
     }
 }
 
-/// A count's terms as a displayed right side: `+`-joined, broken into
-/// further rows before a `+` where a row would not fit `room`.
+/// A count's terms in LaTeX: `+`-joined, broken into further rows before
+/// a `+` where a row would not fit `room`.
 fn terms_display(ts: &[Poly], s: &Symbols, room: usize) -> String {
-    let shown: Vec<String> = ts
-        .iter()
-        .map(|p| {
-            let t = latex::poly(p, s);
-            if p.terms().len() > 1 {
-                format!("({t})")
-            } else {
-                t
-            }
-        })
-        .collect();
+    let shown: Vec<String> = ts.iter().map(|p| p.grouped(latex::poly(p, s))).collect();
     if shown.is_empty() {
         return "0".to_owned();
     }
@@ -349,14 +339,7 @@ pub fn rhs_latex(rhs: &Rhs, s: &Symbols) -> String {
     match rhs {
         Rhs::Expr(e) => latex::expr(s, e),
         Rhs::Poly(p) => latex::poly(p, s),
-        Rhs::Terms(ts) => terms(ts, |p| {
-            let t = latex::poly(p, s);
-            if p.terms().len() > 1 {
-                format!("({t})")
-            } else {
-                t
-            }
-        }),
+        Rhs::Terms(ts) => terms_display(ts, s, usize::MAX),
     }
 }
 

@@ -196,7 +196,7 @@ struct Term {
     /// (`c[t+1]` for the use of `c[t]` in `c[t+1]`); `None` for the loss.
     user: Option<RecExpr<Node>>,
     /// The operators the use flows back through, in words.
-    ops: Vec<String>,
+    ops: Vec<Part>,
     /// Whether the use is through a boundary value set by `init`.
     boundary: bool,
     /// The term as the chain rule alone gives it (`tanh'(c[t])` where
@@ -796,17 +796,12 @@ impl<'m> Adjoints<'m> {
     /// The raw adjoint of a target: the sum of its terms, unsimplified.
     pub fn raw(&mut self, target: &Target, span: Span) -> Result<RecExpr<Node>, Diagnostic> {
         let terms = self.terms(target, span)?;
-        let mut b = ExprBuilder::new();
-        let mut acc: Option<Id> = None;
-        for t in terms.iter() {
-            let id = b.copy_all(&wrap_sums(t.expr.clone(), &t.summed));
-            acc = Some(match acc {
-                Some(prev) => b.add(Node::Add([prev, id])),
-                None => id,
-            });
-        }
-        let root = acc.unwrap_or_else(|| b.num(Rational::zero()));
-        Ok(b.finish(root))
+        Ok(super::steps::sum_of(
+            &terms
+                .iter()
+                .map(|t| wrap_sums(t.expr.clone(), &t.summed))
+                .collect::<Vec<_>>(),
+        ))
     }
 
     /// The window of the whole adjoint of a target.
@@ -969,17 +964,7 @@ impl<'m> Adjoints<'m> {
             0 => num_expr(Rational::zero()),
             1 => parts.pop().unwrap_or_else(|| num_expr(Rational::zero())),
             _ => {
-                let mut b = ExprBuilder::new();
-                let mut acc: Option<Id> = None;
-                for p in &parts {
-                    let id = b.copy_all(p);
-                    acc = Some(match acc {
-                        Some(prev) => b.add(Node::Add([prev, id])),
-                        None => id,
-                    });
-                }
-                let root = acc.unwrap_or_else(|| b.num(Rational::zero()));
-                let sum = b.finish(root);
+                let sum = super::steps::sum_of(&parts);
                 let window = self.target_window(target);
                 let (e, more) =
                     self.simplify_in(&sum, &window, false, assuming, zero, &what, span)?;
@@ -1156,7 +1141,7 @@ impl<'m> Adjoints<'m> {
         };
         let mut users: Vec<Part> = Vec::new();
         let mut seen: Vec<Option<RecExpr<Node>>> = Vec::new();
-        let mut ops: Vec<String> = Vec::new();
+        let mut ops: Vec<Part> = Vec::new();
         for t in terms.iter() {
             for w in &t.ops {
                 if !ops.contains(w) {
@@ -1186,18 +1171,7 @@ impl<'m> Adjoints<'m> {
             ));
             if !ops.is_empty() {
                 why.push(text(", through "));
-                // Operators and names as code; words as words.
-                why.extend(listed(
-                    ops.into_iter()
-                        .map(|w| {
-                            if w.starts_with("a ") {
-                                text(w)
-                            } else {
-                                Part::Code(w)
-                            }
-                        })
-                        .collect(),
-                ));
+                why.extend(listed(ops));
             }
         }
         // The derivative identities.
@@ -1390,7 +1364,7 @@ pub fn leaf_expr(l: Leaf) -> RecExpr<Node> {
 }
 
 /// The expression of one constant.
-fn num_expr(r: Rational) -> RecExpr<Node> {
+pub fn num_expr(r: Rational) -> RecExpr<Node> {
     let mut e = RecExpr::default();
     e.add(Node::Num(r));
     e

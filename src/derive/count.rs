@@ -106,18 +106,38 @@ fn too_large(req: &Request, what: &str) -> Diagnostic {
     .hint("counts are polynomials of limited size in the dims")
 }
 
-/// `count params`: the total number of entries of the parameters the
-/// model uses; a note names declared parameters nothing uses.
-pub fn params(model: &Model, req: &Request, request: usize) -> Result<Answer, Diagnostic> {
+/// One parameter the model uses, as counted: its entries, for each value
+/// of its indices where it has them.
+struct Counted {
+    /// The parameter, as a leaf: `W`, or `W[l]` at its own indices.
+    leaf: Leaf,
+    /// The entries of one value.
+    size: Poly,
+    /// How many values it has, for a parameter with indices.
+    values: Option<Poly>,
+    /// Its entries in all.
+    total: Poly,
+}
+
+/// Every parameter the model uses, counted, and the names of those it
+/// declares and does not use.
+fn counted<'m>(
+    model: &'m Model,
+    req: &Request,
+) -> Result<(Vec<Counted>, Vec<&'m str>), Diagnostic> {
+    let large = || too_large(req, "the parameter count");
     let used = used_params(model);
-    let mut total = Poly::zero();
+    let mut out = Vec::new();
     let mut unused = Vec::new();
     for (p, decl) in model.params.iter().enumerate() {
         if used.contains(&(p as u32)) {
-            let size = decl.shape.rows.mul(&decl.shape.cols);
-            total = size
-                .and_then(|s| total.add(&s))
-                .ok_or_else(|| too_large(req, "the parameter count"))?;
+            let size = decl.shape.rows.mul(&decl.shape.cols).ok_or_else(large)?;
+            out.push(Counted {
+                leaf: Leaf::Param(p as u32),
+                total: size.clone(),
+                size,
+                values: None,
+            });
         } else {
             unused.push(decl.name.as_str());
         }
@@ -142,15 +162,28 @@ pub fn params(model: &Model, req: &Request, request: usize) -> Result<Answer, Di
         })?;
         match values {
             Some(n) => {
-                let size = decl.shape.rows.mul(&decl.shape.cols);
-                total = size
-                    .and_then(|s| s.mul(&n))
-                    .and_then(|s| total.add(&s))
-                    .ok_or_else(|| too_large(req, "the parameter count"))?;
+                let size = decl.shape.rows.mul(&decl.shape.cols).ok_or_else(large)?;
+                out.push(Counted {
+                    leaf: Leaf::Var(model.plain_ref(v as u32)),
+                    total: size.mul(&n).ok_or_else(large)?,
+                    size,
+                    values: Some(n),
+                });
             }
             None => unused.push(decl.name.as_str()),
         }
     }
+    Ok((out, unused))
+}
+
+/// `count params`: the total number of entries of the parameters the
+/// model uses; a note names declared parameters nothing uses.
+pub fn params(model: &Model, req: &Request, request: usize) -> Result<Answer, Diagnostic> {
+    let (counted, unused) = counted(model, req)?;
+    let total = counted
+        .iter()
+        .try_fold(Poly::zero(), |acc, c| acc.add(&c.total))
+        .ok_or_else(|| too_large(req, "the parameter count"))?;
     let mut notes = Vec::new();
     if !unused.is_empty() {
         notes.push(Note::UnusedParams(
@@ -174,45 +207,27 @@ pub fn params(model: &Model, req: &Request, request: usize) -> Result<Answer, Di
 
 /// The steps of `count params`: the size of each parameter the model
 /// uses, one term each, then their sum.
-pub fn params_steps(model: &Model, a: &Answer) -> Vec<Step> {
+pub fn params_steps(model: &Model, req: &Request, a: &Answer) -> Vec<Step> {
     use super::steps::text;
-    let used = used_params(model);
+    let Ok((counted, _)) = counted(model, req) else {
+        return Vec::new();
+    };
     let mut terms = Vec::new();
     let mut names = Vec::new();
-    for (p, decl) in model.params.iter().enumerate() {
-        if !used.contains(&(p as u32)) {
-            continue;
+    for c in counted {
+        let mut name = vec![
+            Part::Expr(super::adjoint::leaf_expr(c.leaf)),
+            text(" ("),
+            Part::Poly(c.size),
+        ];
+        if let Some(n) = c.values {
+            name.push(text(" each, for "));
+            name.push(Part::Poly(n));
+            name.push(text(" index values"));
         }
-        if let Some(size) = decl.shape.rows.mul(&decl.shape.cols) {
-            names.push(vec![
-                Part::Expr(super::steps::leaf(Leaf::Param(p as u32))),
-                text(" ("),
-                Part::Poly(size.clone()),
-                text(")"),
-            ]);
-            terms.push(size);
-        }
-    }
-    for (v, decl) in model.vars.iter().enumerate() {
-        if !decl.learned {
-            continue;
-        }
-        if let (Ok(Some(n)), Some(size)) = (
-            indexed_values(model, v as u32),
-            decl.shape.rows.mul(&decl.shape.cols),
-        ) {
-            if let Some(all) = size.mul(&n) {
-                names.push(vec![
-                    Part::Expr(super::steps::leaf(Leaf::Var(model.plain_ref(v as u32)))),
-                    text(" ("),
-                    Part::Poly(size),
-                    text(" each, for "),
-                    Part::Poly(n),
-                    text(" index values)"),
-                ]);
-                terms.push(all);
-            }
-        }
+        name.push(text(")"));
+        names.push(name);
+        terms.push(c.total);
     }
     let Some(total) = a.equations.first().map(|d| d.rhs.clone()) else {
         return Vec::new();

@@ -37,13 +37,14 @@ impl Refusal {
     }
 }
 
-/// `depth v[...]`: `depth(v[...]) = ...`, or a diagnostic at the request.
+/// `depth v[...]`: `depth(v[...]) = ...`, with its steps where `with_steps`,
+/// or a diagnostic at the request.
 pub fn depth(
     model: &Model,
     target: &Ref,
     req: &Request,
     request: usize,
-    steps_wanted: bool,
+    with_steps: bool,
 ) -> Result<Answer, Diagnostic> {
     let at_request = |r: Refusal| {
         r.3.into_iter().fold(
@@ -63,7 +64,7 @@ pub fn depth(
             "depths are polynomials of limited size in the dims",
         ))
     })?;
-    let steps = if req.steps || steps_wanted {
+    let steps = if with_steps {
         vec![steps(&sys, schedule.as_ref(), &d)]
     } else {
         Vec::new()

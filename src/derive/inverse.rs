@@ -508,7 +508,8 @@ fn isolation_steps(
     solutions: &[(Ref, RecExpr<Node>)],
     solution: &RecExpr<Node>,
 ) -> Vec<crate::key::Step> {
-    use super::steps::{dedup, leaf, listed, step, text};
+    use super::adjoint::leaf_expr as leaf;
+    use super::steps::{dedup, listed, step, text};
     use crate::key::Part;
     let leaf_u = Leaf::Var(u.clone());
     let mut out = Vec::new();
@@ -524,7 +525,7 @@ fn isolation_steps(
             }
             Coefficient::Number(c) => {
                 why.push(text(" with coefficient "));
-                why.push(Part::Expr(super::steps::number(c.clone())));
+                why.push(Part::Expr(super::adjoint::num_expr(c.clone())));
                 why.push(text(
                     ": the rest moved to the other side, then divided by it",
                 ));

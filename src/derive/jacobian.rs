@@ -189,7 +189,8 @@ pub fn steps(
     limits: &Limits,
     done: &RecExpr<Node>,
 ) -> Vec<crate::key::Step> {
-    use super::steps::{dedup, leaf, listed, step, text, trivial_gone};
+    use super::adjoint::leaf_expr as leaf;
+    use super::steps::{dedup, listed, step, text, trivial_gone};
     use crate::key::Part;
     let mut out = Vec::new();
     if let Ok((expr, written)) = blocks(model, of, wrt, Span::default()) {

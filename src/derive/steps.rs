@@ -73,58 +73,50 @@ pub fn listed_groups(items: Vec<Vec<Part>>) -> Vec<Part> {
     out
 }
 
-/// A number as an expression.
-pub fn number(r: Rational) -> RecExpr<Node> {
-    let mut b = ExprBuilder::new();
-    let root = b.num(r);
-    b.finish(root)
-}
-
-/// A one-leaf expression.
-pub fn leaf(l: Leaf) -> RecExpr<Node> {
-    let mut b = ExprBuilder::new();
-    let root = b.leaf(l);
-    b.finish(root)
-}
-
-/// The word for an operator a value flows back through, in the
-/// language's syntax; `None` for sums and negation, whose products are
-/// the seed itself.
-pub fn op_word(n: &Node, e: &RecExpr<Node>, s: &Symbols) -> Option<String> {
-    Some(match n {
-        Node::Mul(_) => "*".to_owned(),
-        Node::Had(_) => ".*".to_owned(),
-        Node::Div(_) => "/".to_owned(),
-        Node::Pow(_) => "a power".to_owned(),
-        Node::Trans(_) => "a transpose".to_owned(),
-        Node::Act(f, _) => format!("{}{}", f.act.name(), if f.prime { "'" } else { "" }),
+/// The operator a value flows back through, as the language writes it
+/// (`.*`, `tanh`, `grad F`), or in words where it has no symbol of its own
+/// (a power, a transpose); `None` for sums and negation, whose products
+/// are the seed itself.
+pub fn op_word(n: &Node, e: &RecExpr<Node>, s: &Symbols) -> Option<Part> {
+    let code = |w: &str| Some(Part::Code(w.to_owned()));
+    match n {
+        Node::Mul(_) => code("*"),
+        Node::Had(_) => code(".*"),
+        Node::Div(_) => code("/"),
+        Node::Pow(_) => Some(text("a power")),
+        Node::Trans(_) => Some(text("a transpose")),
+        Node::Block(_) | Node::Row(_) => Some(text("a block matrix")),
+        Node::Act(f, _) => code(&format!(
+            "{}{}",
+            f.act.name(),
+            if f.prime { "'" } else { "" }
+        )),
         Node::Call([f, _]) | Node::Grad([f, _]) | Node::Hess([f, _]) | Node::JacF([f, _]) => {
             let name = match &e[*f] {
                 Node::Leaf(Leaf::Fn(k)) => s.func(*k).to_owned(),
                 _ => "f".to_owned(),
             };
             match n {
-                Node::Call(_) => name,
-                Node::Grad(_) => format!("grad {name}"),
-                Node::Hess(_) => format!("hess {name}"),
-                _ => format!("jac {name}"),
+                Node::Call(_) => code(&name),
+                Node::Grad(_) => code(&format!("grad {name}")),
+                Node::Hess(_) => code(&format!("hess {name}")),
+                _ => code(&format!("jac {name}")),
             }
         }
-        Node::SumAll(_) | Node::Sum(_) => "sum".to_owned(),
-        Node::Prod(_) => "prod".to_owned(),
-        Node::Softmax(_) => "softmax".to_owned(),
-        Node::Diag(_) => "diag".to_owned(),
-        Node::Inv(_) => "inv".to_owned(),
-        Node::Det(_) => "det".to_owned(),
-        Node::Trace(_) => "tr".to_owned(),
-        Node::Block(_) | Node::Row(_) => "a block matrix".to_owned(),
-        _ => return None,
-    })
+        Node::SumAll(_) | Node::Sum(_) => code("sum"),
+        Node::Prod(_) => code("prod"),
+        Node::Softmax(_) => code("softmax"),
+        Node::Diag(_) => code("diag"),
+        Node::Inv(_) => code("inv"),
+        Node::Det(_) => code("det"),
+        Node::Trace(_) => code("tr"),
+        _ => None,
+    }
 }
 
 /// The operators on the way from the root of `rhs` to the leaf `used`,
 /// distinct, outermost first.
-pub fn ops_to(rhs: &RecExpr<Node>, used: &Leaf, s: &Symbols) -> Vec<String> {
+pub fn ops_to(rhs: &RecExpr<Node>, used: &Leaf, s: &Symbols) -> Vec<Part> {
     let nodes = rhs.as_ref();
     let mut contains = vec![false; nodes.len()];
     for (k, n) in nodes.iter().enumerate() {
@@ -133,7 +125,7 @@ pub fn ops_to(rhs: &RecExpr<Node>, used: &Leaf, s: &Symbols) -> Vec<String> {
             other => other.children().iter().any(|&c| contains[usize::from(c)]),
         };
     }
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<Part> = Vec::new();
     for (k, n) in nodes.iter().enumerate().rev() {
         if contains[k] {
             if let Some(w) = op_word(n, rhs, s) {
@@ -218,11 +210,14 @@ pub fn with_identities(expr: &RecExpr<Node>) -> Option<(RecExpr<Node>, Vec<Part>
 /// The derivative identity of a function, as a pattern in `?u`, where
 /// it is one a person writes (not a multiple of zero).
 fn identity(act: crate::ir::Act) -> Option<Pattern<Node>> {
-    let text = act.row().identity?;
-    if text.starts_with("(* 0 ") {
-        return None;
+    let pattern: Pattern<Node> = act.row().identity?.parse().ok()?;
+    let nodes = pattern.ast.as_ref();
+    let zero =
+        |id: Id| matches!(&nodes[usize::from(id)], ENodeOrVar::ENode(Node::Num(c)) if c.is_zero());
+    match nodes.last() {
+        Some(ENodeOrVar::ENode(Node::Mul([a, b]))) if zero(*a) || zero(*b) => None,
+        _ => Some(pattern),
     }
-    text.parse().ok()
 }
 
 /// Whether an expression is a zero as the chain rule leaves them.

@@ -680,16 +680,7 @@ pub fn self_check(key: &AnswerKey, limits: &Limits) -> Vec<(usize, Failure)> {
             checks.answer(a, unassumed)
         } else {
             let summed = inst.clone().with_sums(sums);
-            Checks {
-                key: checks.key,
-                inst: &summed,
-                limits,
-                forward: Forward::new(&summed, None),
-                truth: std::cell::OnceCell::new(),
-                deriver: None,
-                reader: std::cell::RefCell::new(None),
-            }
-            .answer(a, unassumed)
+            checks_for(checks.key, &summed, limits).answer(a, unassumed)
         };
         if let Err(mut f) = checked {
             if let Some(s) = &step {
