@@ -14,6 +14,7 @@ pub mod scope;
 pub mod simplify;
 pub mod steps;
 pub mod sums;
+pub mod unfold;
 pub mod window;
 
 use crate::diag::{Diagnostic, Span};
@@ -661,6 +662,9 @@ impl<'m> Session<'m> {
             if let Some(rhs) = rhs {
                 let how = match by {
                     Some(crate::key::ProofKind::NormalForm) => "both sides have one normal form",
+                    Some(crate::key::ProofKind::Unfolded) => {
+                        "both sides have one normal form once their values are written out"
+                    }
                     Some(crate::key::ProofKind::Rewrites) => {
                         "the two sides meet under the rewrite rules"
                     }

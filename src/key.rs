@@ -98,6 +98,9 @@ pub struct Step {
 pub enum ProofKind {
     /// Both sides have one normal form (`ir::normal`).
     NormalForm,
+    /// Both sides have one normal form once the forward values and
+    /// adjoints outside recurrences are written out by their equations.
+    Unfolded,
     /// The two sides met in an e-graph under the rewrite rules.
     Rewrites,
     /// Two equal polynomials in the dims (counts and depths).

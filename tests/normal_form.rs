@@ -95,6 +95,34 @@ fn identities_of_the_algebra_share_a_normal_form() {
         ("(A * diag(h)) * y", "A * (h .* y)"),
         ("(diag(h) * A) * y", "h .* (A * y)"),
         ("-(diag(h) * diag(z)) * y", "-(h .* z .* y)"),
+        // Powers of one base merge, in exact or symbolic exponents; a
+        // division is a power -1 and a square root a power 1/2.
+        ("s^(D - 1) * s", "s^D"),
+        ("s^D * s^(-D)", "1"),
+        (
+            "(s * s + 1)^(-1) * sqrt(s * s + 1)^(-1)",
+            "(s * s + 1)^(-3/2)",
+        ),
+        (
+            "1 / (2 * (s * s + 1) * sqrt(s * s + 1))",
+            "(s * s + 1)^(-3/2) / 2",
+        ),
+        (
+            "y ./ sqrt(h .* h + 1) ./ (h .* h + 1)",
+            "y .* (h .* h + 1)^(-3/2)",
+        ),
+        ("(r * (s * s + 1))^(-1)", "1 / r / (s * s + 1)"),
+        // Sums of entries and inner products are one form.
+        ("sum(y .* z)", "y^T * z"),
+        ("sum(y .* y)", "y^T * y"),
+        ("y^T * diag(h) * z", "sum(y .* h .* z)"),
+        ("(y^T * A) * z", "y^T * (A * z)"),
+        ("sum(y - sum(y) / D)", "0"),
+        ("sum(A * y)", "y^T * A^T * (y - y + 1)"),
+        // diag is linear and symmetric; a step is its own square.
+        ("diag(s * y + z)", "s * diag(y) + diag(z)"),
+        ("(diag(y) * A)^T", "A^T * diag(y)"),
+        ("step(y) .* step(y) .* z", "step(y) .* z"),
     ] {
         let e = difference(&m, a, b);
         assert!(e < 1e-9, "{a} and {b} differ in value ({e})");
@@ -130,6 +158,12 @@ fn different_values_have_different_normal_forms() {
         // A scalar in a sum with a matrix stands for every entry.
         ("(diag(h) + s) * y", "h .* y + s * y"),
         ("(diag(h) - h * h^T) * y", "h .* (y - h)"),
+        // A square root of a square is an absolute value.
+        ("(y .* y)^(1/2)", "y"),
+        ("((-s) * (-s))^(1/2)", "-s"),
+        ("s^(D - 1)", "s^D"),
+        ("sum(y .* z .* h)", "y^T * z"),
+        ("tanh(y) .* tanh(y)", "tanh(y)"),
     ] {
         let e = difference(&m, a, b);
         assert!(e > 1e-6, "{a} and {b} agree in value: not a useful case");
@@ -138,4 +172,159 @@ fn different_values_have_different_normal_forms() {
             "{a} and {b} share a normal form"
         );
     }
+}
+
+/// A small deterministic generator of random expressions of the test
+/// model, by shape: scalars, vectors of `D` and `D x D` matrices, built
+/// from the operations the normal form rearranges.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+
+    fn scalar(&mut self, depth: u32) -> String {
+        let leaves = ["s", "r", "2", "1/2", "D"];
+        if depth == 0 {
+            return leaves[self.next(leaves.len() as u64) as usize].to_owned();
+        }
+        let d = depth - 1;
+        match self.next(14) {
+            0 => format!("({} + {})", self.scalar(d), self.scalar(d)),
+            1 => format!("({} - {})", self.scalar(d), self.scalar(d)),
+            2 => format!("({} * {})", self.scalar(d), self.scalar(d)),
+            3 => format!("({} / {})", self.scalar(d), self.scalar(d)),
+            4 => format!("({})^2", self.scalar(d)),
+            5 => format!("({})^(-1)", self.scalar(d)),
+            6 => format!("sqrt({} * {0})", self.scalar(d)),
+            7 => format!("(({})^T * {})", self.vector(d), self.vector(d)),
+            8 => format!("sum({})", self.vector(d)),
+            9 => format!(
+                "(({})^T * {} * {})",
+                self.vector(d),
+                self.matrix(d),
+                self.vector(d)
+            ),
+            10 => format!("s^(D - 1) * {}", self.scalar(d)),
+            11 => format!(
+                "sqrt(s * s + 1)^({})",
+                ["3", "-1", "1/2", "-3"][self.next(4) as usize]
+            ),
+            12 => format!("(-{})", self.scalar(d)),
+            _ => self.scalar(0),
+        }
+    }
+
+    fn vector(&mut self, depth: u32) -> String {
+        let leaves = ["y", "z", "h"];
+        if depth == 0 {
+            return leaves[self.next(3) as usize].to_owned();
+        }
+        let d = depth - 1;
+        match self.next(14) {
+            0 => format!("({} * {})", self.matrix(d), self.vector(d)),
+            1 => format!("({} + {})", self.vector(d), self.vector(d)),
+            2 => format!("({} - {})", self.vector(d), self.vector(d)),
+            3 => format!("({} * {})", self.scalar(d), self.vector(d)),
+            4 => format!("({} .* {})", self.vector(d), self.vector(d)),
+            5 => format!("({} / {})", self.vector(d), self.scalar(d)),
+            6 => format!("(diag({}) * {})", self.vector(d), self.vector(d)),
+            7 => format!("({} ./ {})", self.vector(d), self.vector(d)),
+            8 => format!("({})^2", self.vector(d)),
+            9 => format!(
+                "(h .* h + 1)^({})",
+                ["-1/2", "1/2", "-1", "3/2"][self.next(4) as usize]
+            ),
+            10 => format!("({} + {})", self.vector(d), self.scalar(d)),
+            11 => format!("(({})^T * {})^T", self.vector(d), self.matrix(d)),
+            12 => format!("tanh({})", self.vector(d)),
+            _ => self.vector(0),
+        }
+    }
+
+    fn matrix(&mut self, depth: u32) -> String {
+        let leaves = ["A", "B"];
+        if depth == 0 {
+            return leaves[self.next(2) as usize].to_owned();
+        }
+        let d = depth - 1;
+        match self.next(9) {
+            0 => format!("({} * {})", self.matrix(d), self.matrix(d)),
+            1 => format!("({})^T", self.matrix(d)),
+            2 => format!("diag({})", self.vector(d)),
+            3 => format!("({} + {})", self.matrix(d), self.matrix(d)),
+            4 => format!("({} * {})", self.scalar(d), self.matrix(d)),
+            5 => "I(D)".to_owned(),
+            6 => format!("({} * ({})^T)", self.vector(d), self.vector(d)),
+            7 => format!("({} - {})", self.matrix(d), self.matrix(d)),
+            _ => self.matrix(0),
+        }
+    }
+}
+
+/// Random expressions of each shape, grouped by normal form: every two
+/// in a group must have one value wherever both are defined, at several
+/// sizes of `D` (the normal form knows `sum` of an all-ones vector is `D`).
+#[test]
+fn equal_normal_forms_are_equal_values_on_random_expressions() {
+    use std::collections::BTreeMap;
+    let m = model();
+    // More cases (and another seed) behind an environment variable.
+    let cases: usize = std::env::var("DERIV_NORMAL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6000);
+    let seed: u64 = std::env::var("DERIV_NORMAL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x9e37_79b9_7f4a_7c15);
+    let mut g = Gen(seed);
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for k in 0..cases {
+        let depth = 1 + (k % 3) as u32;
+        let text = match k % 3 {
+            0 => g.scalar(depth),
+            1 => g.vector(depth),
+            _ => g.matrix(depth),
+        };
+        let e = read(&m, &text);
+        let Some(form) = deriv::ir::normal::normal_form(&e, &m.symbols) else {
+            continue;
+        };
+        // Zeros of two shapes share the empty form: compare one shape.
+        groups
+            .entry(format!("{} {form}", k % 3))
+            .or_default()
+            .push(text);
+    }
+    let mut compared = 0;
+    for texts in groups.values() {
+        let first = &texts[0];
+        for other in texts.iter().skip(1).filter(|t| *t != first) {
+            let (ea, eb) = (read(&m, first), read(&m, other));
+            for (d, seed) in [(2, 11), (3, 12), (4, 13)] {
+                let inst = Instance::new(&m, vec![d], seed).unwrap();
+                let f = Forward::new(&inst, None);
+                let at = vec![Some(1)];
+                let (Ok(va), Ok(vb)) = (f.eval(&ea, &at), f.eval(&eb, &at)) else {
+                    continue;
+                };
+                if !(va.is_finite() && vb.is_finite()) {
+                    continue;
+                }
+                let e = deriv::eval::rel_error(&va, &vb);
+                assert!(
+                    e < 1e-8,
+                    "{first} and {other} share a normal form but differ ({e}) at D = {d}"
+                );
+                compared += 1;
+            }
+        }
+    }
+    println!("{compared} comparisons of expressions sharing a normal form");
+    assert!(compared > 500, "too few pairs compared: {compared}");
 }

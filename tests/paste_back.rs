@@ -51,6 +51,7 @@ fn every_printed_step_pasted_back_holds() {
 
 fn pasted_back_proven(steps: bool, at_least: usize) {
     let mut checked = 0;
+    let mut unproven = 0;
     let mut failures = Vec::new();
     for dir in ["derivations", "tests/cells", "tests/maps", "tests/repro"] {
         for path in common::scripts(dir) {
@@ -85,6 +86,7 @@ fn pasted_back_proven(steps: bool, at_least: usize) {
                     continue;
                 }
                 checked += 1;
+                unproven += usize::from(matches!(a.verdict, Some(Verdict::NotProven { .. })));
                 let holds = match &a.verdict {
                     Some(Verdict::Proven) => true,
                     Some(Verdict::NotProven { .. }) => steps,
@@ -99,6 +101,10 @@ fn pasted_back_proven(steps: bool, at_least: usize) {
             }
         }
     }
+    println!(
+        "{checked} pasted claims: {} proven, {unproven} not proven",
+        checked - unproven
+    );
     assert!(
         failures.is_empty(),
         "{} of {checked} pasted claims failed:\n{}",

@@ -56,7 +56,7 @@ pub fn constant_value(e: &RecExpr<Node>) -> Option<Rational> {
 /// An expression (an equation's right side, an assumed value) moved to a
 /// reference: each index shifted by the reference's offset there, each
 /// fixed position fixed.
-fn at_ref(e: &RecExpr<Node>, r: &Ref, own: &[u32]) -> RecExpr<Node> {
+pub(super) fn at_ref(e: &RecExpr<Node>, r: &Ref, own: &[u32]) -> RecExpr<Node> {
     let by = r.offsets();
     let moved = ir::shift(e, &|i| by.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1));
     let fixed: Vec<(u32, Ix)> = own

@@ -86,6 +86,9 @@ pub struct Row {
     /// 0 (`relu`, `step`): finite differences that cross 0 are not its
     /// derivative there, so numeric checks leave such points out.
     pub kink: bool,
+    /// Whether its only values are 0 and 1 (`step`), so that it is its
+    /// own square: the normal form of claims merges `step(u) .* step(u)`.
+    pub idempotent: bool,
     /// The exact value at a constant argument, where it is a rational
     /// number (`tanh(0) = 0`).
     pub fold: fn(&Rational) -> Option<Rational>,
@@ -179,6 +182,7 @@ pub const ROWS: [Row; 14] = [
         domain: Domain::Real,
         identity: Some("(.* (sigma ?u) (- 1 (sigma ?u)))"),
         kink: false,
+        idempotent: false,
         more: &[],
         fold: |c| c.is_zero().then(|| Rational::frac(1, 2)),
         prime_cost: 40,
@@ -196,6 +200,7 @@ pub const ROWS: [Row; 14] = [
         domain: Domain::Real,
         identity: Some("(- 1 (^ (tanh ?u) 2))"),
         kink: false,
+        idempotent: false,
         more: &[],
         fold: |c| c.is_zero().then(Rational::zero),
         prime_cost: 40,
@@ -210,6 +215,7 @@ pub const ROWS: [Row; 14] = [
         domain: Domain::Real,
         identity: Some("(exp ?u)"),
         kink: false,
+        idempotent: false,
         more: &[],
         fold: |c| c.is_zero().then(Rational::one),
         prime_cost: 40,
@@ -224,6 +230,7 @@ pub const ROWS: [Row; 14] = [
         domain: Domain::Positive,
         identity: Some("(^ ?u -1)"),
         kink: false,
+        idempotent: false,
         more: &[],
         fold: |c| c.is_one().then(Rational::zero),
         prime_cost: 40,
@@ -242,6 +249,7 @@ pub const ROWS: [Row; 14] = [
         domain: Domain::Positive,
         identity: Some("(* 1/2 (^ (sqrt ?u) -1))"),
         kink: false,
+        idempotent: false,
         more: &[],
         fold: |c| (c.is_zero() || c.is_one()).then(|| c.clone()),
         prime_cost: 40,
@@ -257,6 +265,7 @@ pub const ROWS: [Row; 14] = [
         // Zero, with the shape of the argument.
         identity: Some("(* 0 ?u)"),
         kink: true,
+        idempotent: true,
         // A rectified value is positive where its argument is.
         more: &[("(step (relu ?u))", "(step ?u)")],
         fold: |c| {
@@ -278,6 +287,7 @@ pub const ROWS: [Row; 14] = [
         domain: Domain::Real,
         identity: Some("(step ?u)"),
         kink: true,
+        idempotent: false,
         more: &[],
         fold: |c| rectified(c, Rational::zero()),
         prime_cost: 40,
@@ -292,6 +302,7 @@ pub const ROWS: [Row; 14] = [
         domain: Domain::Real,
         identity: None,
         kink: true,
+        idempotent: false,
         more: &[],
         fold: |c| rectified(c, Rational::frac(1, 100)),
         prime_cost: 10,
@@ -307,6 +318,7 @@ pub const ROWS: [Row; 14] = [
         domain: Domain::Real,
         identity: Some("(sigma ?u)"),
         kink: false,
+        idempotent: false,
         more: &[],
         fold: |_| None,
         prime_cost: 40,
@@ -321,6 +333,7 @@ pub const ROWS: [Row; 14] = [
         domain: Domain::Real,
         identity: None,
         kink: true,
+        idempotent: false,
         more: &[],
         fold: |c| c.is_zero().then(Rational::zero),
         prime_cost: 10,
@@ -335,6 +348,7 @@ pub const ROWS: [Row; 14] = [
         domain: Domain::Real,
         identity: None,
         kink: false,
+        idempotent: false,
         more: &[],
         fold: |c| c.is_zero().then(Rational::zero),
         prime_cost: 10,
@@ -349,6 +363,7 @@ pub const ROWS: [Row; 14] = [
         domain: Domain::Real,
         identity: None,
         kink: false,
+        idempotent: false,
         more: &[],
         fold: |c| c.is_zero().then(Rational::zero),
         prime_cost: 10,
@@ -369,6 +384,7 @@ pub const ROWS: [Row; 14] = [
         domain: Domain::Real,
         identity: Some("(+ (sigma ?u) (.* ?u (.* (sigma ?u) (- 1 (sigma ?u)))))"),
         kink: false,
+        idempotent: false,
         more: &[],
         fold: |c| c.is_zero().then(Rational::zero),
         prime_cost: 40,
@@ -383,6 +399,7 @@ pub const ROWS: [Row; 14] = [
         domain: Domain::Real,
         identity: None,
         kink: true,
+        idempotent: false,
         more: &[],
         fold: |c| c.is_zero().then(Rational::zero),
         prime_cost: 10,
@@ -590,6 +607,20 @@ mod tests {
                 assert!(close(got, (row.slope)(x)), "{}' identity at {x}", row.name);
             }
         }
+    }
+
+    /// A function marked idempotent takes only the values 0 and 1.
+    #[test]
+    fn idempotent_functions_take_only_0_and_1() {
+        let mut seen = 0;
+        for row in ROWS.iter().filter(|r| r.idempotent) {
+            for x in [-2.0, -0.5, 0.0, 0.3, 1.7] {
+                let v = (row.value)(x);
+                assert!(v == 0.0 || v == 1.0, "{} at {x} is {v}", row.name);
+            }
+            seen += 1;
+        }
+        assert!(seen > 0);
     }
 
     /// Each further identity holds at numbers.

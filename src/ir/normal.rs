@@ -1,23 +1,42 @@
 //! A normal form for the linear-algebra part of an expression: a linear
-//! combination, with exact coefficients, of products, each product a
-//! multiset of scalar factors (which commute with everything) times an
-//! ordered list of matrix factors (which associate but do not commute).
-//! Sums and differences are flattened and like terms merged, products are
-//! distributed over sums and flattened, transposes are pushed through
-//! products (`(A B)^T = B^T A^T`), elementwise products are flattened and
-//! sorted (they commute), a sum over an index is split over the terms it
-//! sums and its constant factors taken out, and division by a number is a
-//! coefficient. Everything else (function applications, powers, sums of
-//! entries, ...) is an atom whose arguments are normalised in turn.
+//! combination, with exact coefficients, of products, each product a set of
+//! scalar factors with their exponents (they commute with everything) times
+//! an ordered list of matrix factors (which associate but do not commute).
+//!
+//! - Sums and differences are flattened and like terms merged; products
+//!   are distributed over sums and flattened.
+//! - Powers of one base are merged (`x^a * x^b = x^(a+b)`, exponents exact
+//!   or in the dims: `beta^(D-1) * beta = beta^D`); a division by a scalar
+//!   is a power `-1`, `sqrt(x)` is `x^(1/2)`. A sum raised to a power other
+//!   than a small positive integer is one base, its common factors and its
+//!   leading coefficient taken out first, so that `2 * (v + eps) *
+//!   sqrt(v + eps)` and `(v + eps)^(3/2)` meet.
+//! - Transposes are pushed through products (`(A B)^T = B^T A^T`);
+//!   `diag(v)`, `I(n)` and Hessians are their own transposes, and `diag`
+//!   is linear (`diag(c * u + w) = c * diag(u) + diag(w)`).
+//! - Elementwise products are flattened, sorted (they commute) and powers
+//!   of one factor merged; `diag(v) * u` is `v .* u`.
+//! - An inner product of two vectors and the sum of a vector's entries are
+//!   one form: `u^T * w = sum(u .* w)`, `sum(u) = 1^T * u` with `1` the
+//!   all-ones vector of its size, and `1^T * 1` is that size.
+//! - A sum over an index is split over the terms it sums and its constant
+//!   factors taken out, and division by a number is a coefficient.
+//!
+//! Everything else (function applications, sums of entries of matrices,
+//! ...) is an atom whose arguments are normalised in turn.
 //!
 //! Two expressions with the same normal form are equal for every value of
-//! their leaves: each step above is an identity of the algebra. Different
-//! normal forms say nothing (`tanh(x)^2` and `1 - tanh'(x)` differ here).
-//! Where a shape is not known, a product is left as an atom rather than
-//! reordered.
+//! their leaves where both are defined: each step above is an identity of
+//! the algebra. Powers are merged only where that holds for real values:
+//! `(x^a)^b` is `x^(a b)` only where `b` is an integer, `a` is one, or `a`
+//! has an even denominator (then `x` is not negative), and a product is
+//! raised factor by factor under the same condition. Different normal forms
+//! say nothing (`tanh(x)^2` and `1 - tanh'(x)` differ here). Where a shape
+//! is not known, a product is left as an atom rather than reordered.
 
-use super::{LeafShapes, Node};
+use super::{Leaf, LeafShapes, Node};
 use crate::num::Rational;
+use crate::poly::Poly;
 use crate::shape::Shape;
 use egg::{Id, Language, RecExpr};
 use std::collections::BTreeMap;
@@ -27,19 +46,31 @@ use std::collections::BTreeMap;
 enum Factor {
     /// A value the normal form does not look into, as text.
     Atom(String),
-    /// The all-ones value a scalar broadcast stands for.
-    Ones,
+    /// A value that is its own transpose (`diag(v)`, `I(n)`, a Hessian).
+    Sym(String),
+    /// The all-ones matrix of the given rows and columns.
+    Ones(Poly, Poly),
     /// The transpose of a factor.
     T(Box<Factor>),
-    /// An elementwise product of matrix products, sorted (they commute).
-    Had(Vec<Vec<Factor>>),
+    /// An elementwise product of matrix products, each raised to its
+    /// elementwise power (they commute, so they are kept sorted).
+    Had(BTreeMap<Vec<Factor>, Combo>),
 }
 
 impl Factor {
     fn transposed(&self) -> Factor {
         match self {
             Factor::T(inner) => (**inner).clone(),
-            other => Factor::T(Box::new(other.clone())),
+            Factor::Sym(_) => self.clone(),
+            Factor::Ones(r, c) => Factor::Ones(c.clone(), r.clone()),
+            // `(u .* w)^T = u^T .* w^T`.
+            Factor::Had(groups) => Factor::Had(
+                groups
+                    .iter()
+                    .map(|(g, e)| (transposed_chain(g), e.clone()))
+                    .collect(),
+            ),
+            Factor::Atom(_) => Factor::T(Box::new(self.clone())),
         }
     }
 
@@ -48,18 +79,99 @@ impl Factor {
     }
 }
 
-/// One product: scalar factors (sorted, as they commute) and matrix
-/// factors (in order).
+/// The transpose of a matrix product: reversed, each factor transposed.
+fn transposed_chain(m: &[Factor]) -> Vec<Factor> {
+    m.iter().rev().map(Factor::transposed).collect()
+}
+
+/// One product: scalar factors with their exponents (keyed by their text,
+/// as they commute) and matrix factors (in order).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Product {
-    scalars: Vec<String>,
+    scalars: BTreeMap<String, Combo>,
     matrices: Vec<Factor>,
+}
+
+/// A linear combination of products.
+type Combo = BTreeMap<Product, Rational>;
+
+/// The exponent `1`.
+fn one() -> Combo {
+    constant(Rational::one())
+}
+
+/// A constant's normal form.
+fn constant(r: Rational) -> Combo {
+    single(Product::unit(), r)
+}
+
+/// The constant a normal form is, if it is one.
+fn as_constant(c: &Combo) -> Option<Rational> {
+    match c.len() {
+        0 => Some(Rational::zero()),
+        1 => c
+            .iter()
+            .next()
+            .filter(|(p, _)| p.scalars.is_empty() && p.matrices.is_empty())
+            .map(|(_, k)| k.clone()),
+        _ => None,
+    }
+}
+
+/// The text of the atom a dim's leaf is.
+fn dim_text(d: u32) -> String {
+    format!("{:?}{{}}", Leaf::Dim(d))
+}
+
+/// Whether an exponent is an integer for every value of the dims: integer
+/// coefficients of products of dims.
+fn integer(e: &Combo) -> bool {
+    e.iter().all(|(p, k)| {
+        k.is_integer()
+            && p.matrices.is_empty()
+            && p.scalars.iter().all(|(b, x)| {
+                b.starts_with("Dim(")
+                    && as_constant(x).is_some_and(|r| r.is_integer() && !r.is_negative())
+            })
+    })
+}
+
+/// Whether `(x^a)^e = x^(a e)` for every real `x` where `x^a` is defined:
+/// `a = 1`, `e` an integer, or `a` a constant with an even denominator (so
+/// that `x` is not negative).
+fn merges(a: &Combo, e: &Combo) -> bool {
+    as_constant(a).is_some_and(|r| r.is_one() || even_denominator(&r)) || integer(e)
+}
+
+/// Whether a base raised to `a` is never negative: `a` has an even
+/// denominator.
+fn nonnegative(a: &Combo) -> bool {
+    as_constant(a).is_some_and(|r| even_denominator(&r))
+}
+
+fn even_denominator(r: &Rational) -> bool {
+    let (_, d) = r.parts();
+    !d.bit(0)
+}
+
+/// The polynomial in dims as a normal form.
+fn poly_combo(p: &Poly) -> Combo {
+    let mut out = Combo::new();
+    for (m, k) in &p.0 {
+        let mut q = Product::unit();
+        for &(d, e) in &m.0 {
+            q.scalars
+                .insert(dim_text(d), constant(Rational::int(i64::from(e))));
+        }
+        out.insert(q, k.clone());
+    }
+    out
 }
 
 impl Product {
     fn unit() -> Product {
         Product {
-            scalars: Vec::new(),
+            scalars: BTreeMap::new(),
             matrices: Vec::new(),
         }
     }
@@ -67,23 +179,46 @@ impl Product {
     fn atom(key: String, scalar: bool) -> Product {
         let mut p = Product::unit();
         if scalar {
-            p.scalars.push(key);
+            p.scalars.insert(key, one());
         } else {
             p.matrices.push(Factor::Atom(key));
         }
         p
     }
 
-    fn times(&self, other: &Product) -> Product {
-        let mut scalars: Vec<String> = self.scalars.iter().chain(&other.scalars).cloned().collect();
-        scalars.sort();
-        let matrices = self
-            .matrices
-            .iter()
-            .chain(&other.matrices)
-            .cloned()
-            .collect();
-        Product { scalars, matrices }
+    /// The product, with the factor it takes on: exponents of one base
+    /// added, and `1^T * 1` (all-ones matrices meeting) its inner size.
+    /// `None` where an exponent leaves exact bounds.
+    fn times(&self, other: &Product) -> Option<(Product, Rational)> {
+        let mut scalars = self.scalars.clone();
+        for (b, e) in &other.scalars {
+            raise(&mut scalars, b, e)?;
+        }
+        let mut k = Rational::one();
+        let mut matrices = self.matrices.clone();
+        for f in &other.matrices {
+            if let (Some(Factor::Ones(r, inner)), Factor::Ones(inner2, c)) = (matrices.last(), f) {
+                if inner == inner2 {
+                    // `1 (r x n) * 1 (n x c) = n * 1 (r x c)`, for a size
+                    // that is one product of dims.
+                    let size = poly_combo(inner);
+                    if let [(p, m)] = size.iter().collect::<Vec<_>>().as_slice() {
+                        let r = r.clone();
+                        matrices.pop();
+                        k = k.mul(m)?;
+                        for (b, e) in &p.scalars {
+                            raise(&mut scalars, b, e)?;
+                        }
+                        if !(r.is_one() && c.is_one()) {
+                            matrices.push(Factor::Ones(r, c.clone()));
+                        }
+                        continue;
+                    }
+                }
+            }
+            matrices.push(f.clone());
+        }
+        Some((Product { scalars, matrices }, k))
     }
 
     fn key(&self) -> String {
@@ -95,13 +230,22 @@ impl Product {
     fn transposed(&self) -> Product {
         Product {
             scalars: self.scalars.clone(),
-            matrices: self.matrices.iter().rev().map(Factor::transposed).collect(),
+            matrices: transposed_chain(&self.matrices),
         }
     }
 }
 
-/// A linear combination of products.
-type Combo = BTreeMap<Product, Rational>;
+/// Multiplies the base `b` raised to `e` into `scalars`.
+fn raise(scalars: &mut BTreeMap<String, Combo>, b: &str, e: &Combo) -> Option<()> {
+    let mut sum = scalars.get(b).cloned().unwrap_or_default();
+    add_into(&mut sum, e, &Rational::one())?;
+    if sum.is_empty() {
+        scalars.remove(b);
+    } else {
+        scalars.insert(b.to_owned(), sum);
+    }
+    Some(())
+}
 
 fn single(p: Product, c: Rational) -> Combo {
     let mut m = Combo::new();
@@ -129,6 +273,11 @@ fn add_into(a: &mut Combo, b: &Combo, c: &Rational) -> Option<()> {
     Some(())
 }
 
+/// Adds `c` times the product `p` into `a`.
+fn add_product(a: &mut Combo, p: Product, c: &Rational) -> Option<()> {
+    add_into(a, &single(p, c.clone()), &Rational::one())
+}
+
 fn key(c: &Combo) -> String {
     let parts: Vec<String> = c.iter().map(|(p, k)| format!("{k}*{}", p.key())).collect();
     format!("({})", parts.join(" + "))
@@ -141,8 +290,22 @@ struct Normal<'a> {
 }
 
 impl Normal<'_> {
+    fn shape(&self, id: Id) -> Option<&Shape> {
+        self.shapes[usize::from(id)].as_ref()
+    }
+
     fn scalar(&self, id: Id) -> Option<bool> {
-        self.shapes[usize::from(id)].as_ref().map(Shape::is_scalar)
+        self.shape(id).map(Shape::is_scalar)
+    }
+
+    /// Whether `id` is a column vector (not a scalar).
+    fn vector(&self, id: Id) -> bool {
+        self.shape(id).is_some_and(Shape::is_vector)
+    }
+
+    /// Whether `id` is a row vector (not a scalar).
+    fn row(&self, id: Id) -> bool {
+        self.shape(id).is_some_and(Shape::is_row)
     }
 
     /// The normal form of `id`, or `None` where a coefficient leaves exact
@@ -168,7 +331,15 @@ impl Normal<'_> {
         let text = format!("{}{{{}}}", discriminant(&node), kids.join(","));
         // A value of unknown shape is not a scalar: it does not commute.
         let scalar = self.scalar(id).unwrap_or(false);
-        Some(single(Product::atom(text, scalar), Rational::one()))
+        let p = if !scalar && matches!(node, Node::Diag(_) | Node::Eye(_) | Node::Hess(_)) {
+            Product {
+                scalars: BTreeMap::new(),
+                matrices: vec![Factor::Sym(text)],
+            }
+        } else {
+            Product::atom(text, scalar)
+        };
+        Some(single(p, Rational::one()))
     }
 
     /// `id`'s normal form as an operand of a sum whose result is not a
@@ -177,19 +348,12 @@ impl Normal<'_> {
     fn operand(&mut self, id: Id, whole: Id) -> Option<Combo> {
         if self.scalar(id) == Some(true) && self.scalar(whole) == Some(false) {
             let x = self.scalar_part(id, true)?;
+            let shape = self.shape(whole)?.clone();
             let ones = Product {
-                scalars: Vec::new(),
-                matrices: vec![Factor::Ones],
+                scalars: BTreeMap::new(),
+                matrices: vec![Factor::Ones(shape.rows, shape.cols)],
             };
-            let mut out = Combo::new();
-            for (p, c) in &x {
-                add_into(
-                    &mut out,
-                    &single(p.times(&ones), c.clone()),
-                    &Rational::one(),
-                )?;
-            }
-            return Some(out);
+            return multiply(&x, &single(ones, Rational::one()));
         }
         self.combo(id)
     }
@@ -197,7 +361,7 @@ impl Normal<'_> {
     fn build(&mut self, id: Id) -> Option<Combo> {
         let node = self.expr[id].clone();
         match node {
-            Node::Num(r) => Some(single(Product::unit(), r)),
+            Node::Num(r) => Some(constant(r)),
             Node::Add([a, b]) | Node::Sub([a, b]) => {
                 if self.scalar(id).is_none() {
                     return self.atom(id);
@@ -216,6 +380,13 @@ impl Normal<'_> {
                 let (Some(sa), Some(sb)) = (self.scalar(a), self.scalar(b)) else {
                     return self.atom(id);
                 };
+                // A row times a column: an inner product.
+                if self.row(a) && self.vector(b) {
+                    let u = self.column(a)?;
+                    let w = self.combo(b)?;
+                    let n = self.shape(b)?.rows.clone();
+                    return inner(&u, &w, &n);
+                }
                 // A matrix applied to a vector: `diag(v) * u` is `v .* u`,
                 // through the sums and products the matrix is made of.
                 if !sa && self.vector(b) {
@@ -225,8 +396,7 @@ impl Normal<'_> {
                 let x = self.scalar_part(a, sa)?;
                 let y = self.scalar_part(b, sb)?;
                 let product = multiply(&x, &y)?;
-                // A product of matrices that is a scalar (`(c * w^T) * u`)
-                // commutes like one.
+                // A product of matrices that is a scalar commutes like one.
                 if !sa && !sb && self.scalar(id) == Some(true) {
                     as_scalar(&product)
                 } else {
@@ -240,8 +410,40 @@ impl Normal<'_> {
                     add_into(&mut out, &x, &Rational::one().div(r)?)?;
                     Some(out)
                 }
+                _ if self.scalar(d) == Some(true) && self.scalar(a).is_some() => {
+                    let sa = self.scalar(a) == Some(true);
+                    let x = self.scalar_part(a, sa)?;
+                    let y = self.scalar_part(d, true)?;
+                    match power(&y, &constant(Rational::int(-1)), None) {
+                        Some(inverse) => multiply(&x, &inverse),
+                        None => self.atom(id),
+                    }
+                }
                 _ => self.atom(id),
             },
+            // `diag` is linear: `diag(c * u + w) = c * diag(u) + diag(w)`.
+            Node::Diag(v) if self.vector(v) => {
+                let x = self.combo(v)?;
+                let mut out = Combo::new();
+                for (p, c) in &x {
+                    let inner = Product {
+                        scalars: BTreeMap::new(),
+                        matrices: p.matrices.clone(),
+                    };
+                    let text = format!("Diag{{{}}}", key(&single(inner, Rational::one())));
+                    let q = Product {
+                        scalars: p.scalars.clone(),
+                        matrices: vec![Factor::Sym(text)],
+                    };
+                    add_product(&mut out, q, c)?;
+                }
+                Some(out)
+            }
+            Node::Pow([x, e]) if self.scalar(e) == Some(true) => self.raised(id, x, e),
+            Node::Act(f, [x]) if f.act == super::Act::Sqrt && !f.prime => {
+                let half = constant(Rational::frac(1, 2));
+                self.power_of(id, x, &half)
+            }
             Node::Trans(a) => {
                 // The transpose of a sum over an index is the sum of the
                 // transposes.
@@ -257,9 +459,10 @@ impl Normal<'_> {
                 if self.scalar(id) != Some(false) {
                     return self.atom(id);
                 }
+                let shape = self.shape(id)?.clone();
                 let x = self.combo(a)?;
                 let y = self.combo(b)?;
-                hadamard(&x, &y)
+                hadamard(&x, &y, &shape)
             }
             Node::Sum([i, e]) => {
                 let scalar = self.scalar(e) == Some(true);
@@ -267,7 +470,95 @@ impl Normal<'_> {
                 let summed_scalar = self.scalar(id).unwrap_or(false);
                 self.summed(i, &x, summed_scalar, id)
             }
+            Node::SumAll(x) => {
+                let Some(shape) = self.shape(x).cloned() else {
+                    return self.atom(id);
+                };
+                if shape.is_scalar() {
+                    return self.scalar_part(x, true);
+                }
+                if shape.is_row() {
+                    let u = self.column(x)?;
+                    return sum_entries(&u, &shape.cols);
+                }
+                let u = self.combo(x)?;
+                if shape.is_vector() {
+                    return sum_entries(&u, &shape.rows);
+                }
+                // `1^T * X * 1`.
+                let left = single(
+                    Product {
+                        scalars: BTreeMap::new(),
+                        matrices: vec![Factor::Ones(Poly::int(1), shape.rows.clone())],
+                    },
+                    Rational::one(),
+                );
+                let right = single(
+                    Product {
+                        scalars: BTreeMap::new(),
+                        matrices: vec![Factor::Ones(shape.cols.clone(), Poly::int(1))],
+                    },
+                    Rational::one(),
+                );
+                as_scalar(&multiply(&multiply(&left, &u)?, &right)?)
+            }
             _ => self.atom(id),
+        }
+    }
+
+    /// `x ^ e` (`id` the node, for an atom where it cannot be merged):
+    /// a power of a scalar, or an elementwise power.
+    fn raised(&mut self, id: Id, x: Id, e: Id) -> Option<Combo> {
+        let exponent = self.scalar_part(e, true)?;
+        self.power_of(id, x, &exponent)
+    }
+
+    fn power_of(&mut self, id: Id, x: Id, e: &Combo) -> Option<Combo> {
+        let Some(shape) = self.shape(x).cloned() else {
+            return self.atom(id);
+        };
+        let base = self.scalar_part(x, shape.is_scalar())?;
+        let elementwise = (!shape.is_scalar()).then_some(&shape);
+        match power(&base, e, elementwise) {
+            Some(p) => Some(p),
+            None => self.atom(id),
+        }
+    }
+
+    /// The normal form of the column `a^T`, for a row `a`: a product of a
+    /// row and matrices is turned into matrices applied to a column, so
+    /// that `(u^T * diag(g))^T` is `g .* u`.
+    fn column(&mut self, a: Id) -> Option<Combo> {
+        let node = self.expr[a].clone();
+        match node {
+            Node::Trans(x) if self.vector(x) => self.combo(x),
+            Node::Mul([p, m]) => match (self.scalar(p), self.scalar(m)) {
+                (Some(true), Some(false)) => {
+                    let c = self.scalar_part(p, true)?;
+                    multiply(&c, &self.column(m)?)
+                }
+                (Some(false), Some(true)) => {
+                    let c = self.scalar_part(m, true)?;
+                    multiply(&c, &self.column(p)?)
+                }
+                (Some(false), Some(false)) if self.row(p) => {
+                    let u = self.column(p)?;
+                    self.apply_transposed(m, &u)
+                }
+                _ => transpose(&self.combo(a)?),
+            },
+            Node::Add([x, y]) | Node::Sub([x, y]) if self.row(x) && self.row(y) => {
+                let u = self.column(x)?;
+                let w = self.column(y)?;
+                signed_sum(u, &w, &node)
+            }
+            Node::Neg(x) => {
+                let u = self.column(x)?;
+                let mut out = Combo::new();
+                add_into(&mut out, &u, &Rational::one().neg())?;
+                Some(out)
+            }
+            _ => transpose(&self.combo(a)?),
         }
     }
 
@@ -276,7 +567,7 @@ impl Normal<'_> {
     /// leaf).
     fn summed(&mut self, i: Id, x: &Combo, scalar: bool, id: Id) -> Option<Combo> {
         let (index, n) = match &self.expr[i] {
-            Node::Leaf(l @ super::Leaf::Index(n)) => (format!("{l:?}"), *n),
+            Node::Leaf(l @ Leaf::Index(n)) => (format!("{l:?}"), *n),
             _ => return self.atom(id),
         };
         let depends_text = |text: &str| {
@@ -292,18 +583,11 @@ impl Normal<'_> {
             // depends on it and after the last.
             let first = p.matrices.iter().position(depends);
             let last = p.matrices.iter().rposition(depends);
-            let inner_scalars: Vec<String> = p
+            let (inner_scalars, outer_scalars): (BTreeMap<_, _>, BTreeMap<_, _>) = p
                 .scalars
-                .iter()
-                .filter(|s| depends_text(s))
-                .cloned()
-                .collect();
-            let outer_scalars: Vec<String> = p
-                .scalars
-                .iter()
-                .filter(|s| !depends_text(s))
-                .cloned()
-                .collect();
+                .clone()
+                .into_iter()
+                .partition(|(b, e)| depends_text(b) || depends_text(&key(e)));
             let (prefix, middle, suffix) = match (first, last) {
                 (Some(f), Some(l)) => (&p.matrices[..f], &p.matrices[f..=l], &p.matrices[l + 1..]),
                 _ => (&p.matrices[..0], &p.matrices[..0], &p.matrices[..]),
@@ -321,24 +605,16 @@ impl Normal<'_> {
                 let mut scalars = outer_scalars;
                 let mut matrices = prefix.to_vec();
                 if middle.is_empty() {
-                    scalars.push(text);
-                    scalars.sort();
+                    raise(&mut scalars, &text, &one())?;
                 } else {
                     matrices.push(Factor::Atom(text));
                 }
                 matrices.extend_from_slice(suffix);
                 Product { scalars, matrices }
             };
-            add_into(&mut out, &single(product, c.clone()), &Rational::one())?;
+            add_product(&mut out, product, c)?;
         }
         Some(out)
-    }
-
-    /// Whether `id` is a column vector (not a scalar).
-    fn vector(&self, id: Id) -> bool {
-        self.shapes[usize::from(id)]
-            .as_ref()
-            .is_some_and(|s| !s.is_scalar() && s.cols.is_one())
     }
 
     /// The normal form of the matrix `m` times the column vector whose
@@ -346,35 +622,50 @@ impl Normal<'_> {
     /// products `m` is made of, so that every `diag(v)` meets the vector
     /// it is applied to and becomes `v .* (...)`.
     fn apply(&mut self, m: Id, u: &Combo) -> Option<Combo> {
-        let out = self.apply_inner(m, u)?;
-        // A row applied to a vector is a scalar, which commutes like one.
-        let row = self.shapes[usize::from(m)]
-            .as_ref()
-            .is_some_and(|s| s.rows.is_one());
-        if row {
-            as_scalar(&out)
-        } else {
-            Some(out)
-        }
+        self.apply_as(m, u, false)
     }
 
-    fn apply_inner(&mut self, m: Id, u: &Combo) -> Option<Combo> {
+    /// The normal form of `m^T * u` for the column vector `u`, distributed
+    /// as [`Normal::apply`] does.
+    fn apply_transposed(&mut self, m: Id, u: &Combo) -> Option<Combo> {
+        self.apply_as(m, u, true)
+    }
+
+    /// `m * u`, or `m^T * u` where `t`.
+    fn apply_as(&mut self, m: Id, u: &Combo, t: bool) -> Option<Combo> {
+        // A row applied to a vector (a column transposed) is an inner
+        // product.
+        if !t && self.row(m) {
+            let w = self.column(m)?;
+            let n = self.shape(m)?.cols.clone();
+            return inner(&w, u, &n);
+        }
+        if t && self.vector(m) {
+            let w = self.combo(m)?;
+            let n = self.shape(m)?.rows.clone();
+            return inner(&w, u, &n);
+        }
         let node = self.expr[m].clone();
         let same = |this: &Self, a: Id, b: Id| {
             this.shapes[usize::from(a)].is_some()
                 && this.shapes[usize::from(a)] == this.shapes[usize::from(b)]
         };
         match node {
-            Node::Diag(v) if self.vector(v) => hadamard(&self.combo(v)?, u),
+            Node::Diag(v) if self.vector(v) => {
+                let shape = self.shape(v)?.clone();
+                hadamard(&self.combo(v)?, u, &shape)
+            }
+            Node::Eye(_) => Some(u.clone()),
+            Node::Trans(x) if self.shape(x).is_some() => self.apply_as(x, u, !t),
             // A sum of two matrices of one shape (a scalar in a sum with a
             // matrix stands for every entry, not for a multiple of `I`).
             Node::Add([a, b]) | Node::Sub([a, b]) if same(self, a, b) => {
-                let x = self.apply(a, u)?;
-                let y = self.apply(b, u)?;
+                let x = self.apply_as(a, u, t)?;
+                let y = self.apply_as(b, u, t)?;
                 signed_sum(x, &y, &node)
             }
             Node::Neg(a) => {
-                let x = self.apply(a, u)?;
+                let x = self.apply_as(a, u, t)?;
                 let mut out = Combo::new();
                 add_into(&mut out, &x, &Rational::one().neg())?;
                 Some(out)
@@ -382,22 +673,32 @@ impl Normal<'_> {
             Node::Mul([a, b]) => match (self.scalar(a), self.scalar(b)) {
                 (Some(true), Some(false)) => {
                     let c = self.scalar_part(a, true)?;
-                    multiply(&c, &self.apply(b, u)?)
+                    multiply(&c, &self.apply_as(b, u, t)?)
                 }
                 (Some(false), Some(true)) => {
                     let c = self.scalar_part(b, true)?;
-                    multiply(&c, &self.apply(a, u)?)
+                    multiply(&c, &self.apply_as(a, u, t)?)
                 }
-                // `(A * B) * u` is `A * (B * u)`.
-                (Some(false), Some(false)) if self.shapes[usize::from(b)].is_some() => {
-                    let inner = self.apply(b, u)?;
-                    // `B * u` is a vector where `A * B` is applied to one.
-                    self.apply(a, &inner)
+                // `(A * B) * u` is `A * (B * u)`, and `(A * B)^T * u` is
+                // `B^T * (A^T * u)`.
+                (Some(false), Some(false))
+                    if self.shape(a).is_some() && self.shape(b).is_some() =>
+                {
+                    let (first, then) = if t { (a, b) } else { (b, a) };
+                    let inner = self.apply_as(first, u, t)?;
+                    self.apply_as(then, &inner, t)
                 }
-                _ => multiply(&self.combo(m)?, u),
+                _ => self.applied_whole(m, u, t),
             },
-            _ => multiply(&self.combo(m)?, u),
+            _ => self.applied_whole(m, u, t),
         }
+    }
+
+    /// `m * u` (`m^T * u` where `t`) with `m` taken whole.
+    fn applied_whole(&mut self, m: Id, u: &Combo, t: bool) -> Option<Combo> {
+        let x = self.combo(m)?;
+        let x = if t { transpose(&x)? } else { x };
+        multiply(&x, u)
     }
 
     /// `id`'s normal form where it is a factor of a product: a scalar
@@ -417,27 +718,247 @@ impl Normal<'_> {
 fn as_scalar(x: &Combo) -> Option<Combo> {
     let mut out = Combo::new();
     for (p, c) in x {
-        let q = if p.matrices.is_empty() {
-            p.clone()
-        } else {
-            // A scalar is its own transpose (`y^T * z = z^T * y`): the
-            // smaller of the two texts of the matrix part stands for
-            // both; the scalar factors stay outside it, so that
-            // `(c * w^T) * u` and `c * (w^T * u)` meet.
-            let m = Product {
-                scalars: Vec::new(),
-                matrices: p.matrices.clone(),
-            };
-            let inner = Product::atom(m.key().min(m.transposed().key()), true);
-            Product {
-                scalars: p.scalars.clone(),
-                matrices: Vec::new(),
-            }
-            .times(&inner)
+        if p.matrices.is_empty() {
+            add_product(&mut out, p.clone(), c)?;
+            continue;
+        }
+        // A scalar is its own transpose (`y^T * z = z^T * y`): the smaller
+        // of the two texts of the matrix part stands for both; the scalar
+        // factors stay outside it, so that `(c * w^T) * u` and
+        // `c * (w^T * u)` meet.
+        let m = Product {
+            scalars: BTreeMap::new(),
+            matrices: p.matrices.clone(),
         };
-        add_into(&mut out, &single(q, c.clone()), &Rational::one())?;
+        let inner = Product::atom(m.key().min(m.transposed().key()), true);
+        let outer = Product {
+            scalars: p.scalars.clone(),
+            matrices: Vec::new(),
+        };
+        let (q, k) = outer.times(&inner)?;
+        add_product(&mut out, q, &c.mul(&k)?)?;
     }
     Some(out)
+}
+
+/// The sum of the entries of a column of `n` entries: `1^T * u`, and for
+/// an elementwise product of two columns (or a square) the inner product
+/// they make (`sum(u .* w) = u^T * w`).
+fn sum_entries(u: &Combo, n: &Poly) -> Option<Combo> {
+    let mut out = Combo::new();
+    for (p, c) in u {
+        let pair: Option<(Vec<Factor>, Vec<Factor>)> = match p.matrices.as_slice() {
+            [Factor::Had(groups)] => {
+                let entries: Vec<_> = groups.iter().collect();
+                let unit = |e: &Combo| as_constant(e).is_some_and(|r| r.is_one());
+                match entries.as_slice() {
+                    [(a, x), (b, y)] if unit(x) && unit(y) => Some(((*a).clone(), (*b).clone())),
+                    [(a, x)] if as_constant(x) == Some(Rational::int(2)) => {
+                        Some(((*a).clone(), (*a).clone()))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let (left, right) = match pair {
+            Some((a, b)) => (transposed_chain(&a), b),
+            None => (
+                vec![Factor::Ones(Poly::int(1), n.clone())],
+                p.matrices.clone(),
+            ),
+        };
+        let row = Product {
+            scalars: p.scalars.clone(),
+            matrices: left,
+        };
+        let column = Product {
+            scalars: BTreeMap::new(),
+            matrices: right,
+        };
+        let (q, k) = row.times(&column)?;
+        let term = as_scalar(&single(q, c.mul(&k)?))?;
+        add_into(&mut out, &term, &Rational::one())?;
+    }
+    Some(out)
+}
+
+/// The inner product of two columns of `n` entries.
+fn inner(u: &Combo, w: &Combo, n: &Poly) -> Option<Combo> {
+    let shape = Shape::matrix(n.clone(), Poly::int(1));
+    sum_entries(&hadamard(u, w, &shape)?, n)
+}
+
+/// `x ^ e`, of a scalar or elementwise (`shape` the base's shape), where
+/// the rules of the module documentation allow it; `None` otherwise (the
+/// caller keeps the power as an atom).
+fn power(x: &Combo, e: &Combo, shape: Option<&Shape>) -> Option<Combo> {
+    if e.is_empty() || x.is_empty() {
+        return None;
+    }
+    if as_constant(e).is_some_and(|r| r.is_one()) {
+        return Some(x.clone());
+    }
+    if x.len() == 1 {
+        let (p, c) = x.iter().next()?;
+        return power_product(p, c, e, shape).map(|(q, k)| single(q, k));
+    }
+    // A small positive integer power of a sum is multiplied out, as a
+    // product of sums is.
+    if let Some(k) = as_constant(e).and_then(|r| r.to_i64()) {
+        if (2..=4).contains(&k) && x.len() <= 8 {
+            let mut out = x.clone();
+            for _ in 1..k {
+                out = match shape {
+                    Some(s) => hadamard(&out, x, s)?,
+                    None => multiply(&out, x)?,
+                };
+            }
+            return Some(out);
+        }
+    }
+    // Otherwise the sum is one base: its common scalar factors and its
+    // first coefficient taken out, so that equal sums written with
+    // different factors meet.
+    let (content, lead, primitive) = primitive(x)?;
+    let (q, k) = power_product(&content, &lead, e, shape)?;
+    let text = key(&primitive);
+    let base = match shape {
+        None => {
+            let mut scalars = BTreeMap::new();
+            scalars.insert(text, e.clone());
+            Product {
+                scalars,
+                matrices: Vec::new(),
+            }
+        }
+        Some(_) => {
+            let mut groups = BTreeMap::new();
+            groups.insert(vec![Factor::Atom(text)], e.clone());
+            Product {
+                scalars: BTreeMap::new(),
+                matrices: vec![Factor::Had(groups)],
+            }
+        }
+    };
+    let (r, m) = q.times(&base)?;
+    Some(single(r, k.mul(&m)?))
+}
+
+/// A sum as its content (the scalar factors every term has, to the least
+/// constant positive exponent), the size of its first term's coefficient,
+/// and the rest.
+fn primitive(x: &Combo) -> Option<(Product, Rational, Combo)> {
+    let mut common: Option<BTreeMap<String, Rational>> = None;
+    for p in x.keys() {
+        let here: BTreeMap<String, Rational> = p
+            .scalars
+            .iter()
+            .filter_map(|(b, e)| {
+                as_constant(e)
+                    .filter(|r| !r.is_negative())
+                    .map(|r| (b.clone(), r))
+            })
+            .collect();
+        common = Some(match common {
+            None => here,
+            Some(c) => c
+                .into_iter()
+                .filter_map(|(b, r)| here.get(&b).map(|s| (b, r.min(s.clone()))))
+                .collect(),
+        });
+    }
+    let common = common.unwrap_or_default();
+    // The first coefficient's size, so that the factor taken out is
+    // positive (a fractional power of it is then defined).
+    let lead = x.values().next()?.abs();
+    let mut content = Product::unit();
+    for (b, r) in &common {
+        content.scalars.insert(b.clone(), constant(r.clone()));
+    }
+    let mut inverse = Product::unit();
+    for (b, r) in &common {
+        inverse.scalars.insert(b.clone(), constant(r.neg()));
+    }
+    let mut rest = Combo::new();
+    for (p, c) in x {
+        let (q, k) = p.times(&inverse)?;
+        add_product(&mut rest, q, &c.mul(&k)?.div(&lead)?)?;
+    }
+    Some((content, lead, rest))
+}
+
+/// `(c * p) ^ e` for one product, as a product and its coefficient.
+fn power_product(
+    p: &Product,
+    c: &Rational,
+    e: &Combo,
+    shape: Option<&Shape>,
+) -> Option<(Product, Rational)> {
+    let int = integer(e);
+    let mut out = Product::unit();
+    // The coefficient.
+    let k = match as_constant(e) {
+        Some(r) if r.is_integer() => c.pow(&r)?,
+        _ if c.is_one() => Rational::one(),
+        _ if !c.is_negative() && !int => {
+            out.scalars.insert(format!("#{c}"), e.clone());
+            Rational::one()
+        }
+        _ => return None,
+    };
+    // The factors: each raised, where that holds for every real value.
+    let groups: Vec<(Vec<Factor>, Combo)> = match (shape, p.matrices.as_slice()) {
+        (_, []) => Vec::new(),
+        (Some(_), [Factor::Had(g)]) => g.iter().map(|(a, b)| (a.clone(), b.clone())).collect(),
+        (Some(_), many) => vec![(many.to_vec(), one())],
+        (None, _) => return None,
+    };
+    let factors = p.scalars.len() + groups.len() + usize::from(!c.is_one());
+    if factors > 1
+        && !int
+        && !p
+            .scalars
+            .values()
+            .chain(groups.iter().map(|g| &g.1))
+            .all(nonnegative)
+    {
+        return None;
+    }
+    for (b, a) in &p.scalars {
+        if !merges(a, e) {
+            return None;
+        }
+        out.scalars.insert(b.clone(), multiply(a, e)?);
+    }
+    let mut raised = BTreeMap::new();
+    for (g, a) in groups {
+        if matches!(g.as_slice(), [Factor::Ones(..)]) {
+            raised.insert(g, a);
+            continue;
+        }
+        if !merges(&a, e) {
+            return None;
+        }
+        let r = multiply(&a, e)?;
+        if !r.is_empty() {
+            raised.insert(g, r);
+        }
+    }
+    out.matrices = match raised.len() {
+        0 => Vec::new(),
+        1 if raised
+            .values()
+            .all(|a| as_constant(a).is_some_and(|r| r.is_one())) =>
+        {
+            raised.into_keys().next().unwrap_or_default()
+        }
+        _ => vec![Factor::Had(raised)],
+    };
+    if out.matrices.is_empty() && shape.is_some() && !p.matrices.is_empty() {
+        return None;
+    }
+    Some((out, k))
 }
 
 /// `x + y` for an addition, `x - y` for a subtraction.
@@ -456,65 +977,96 @@ fn multiply(x: &Combo, y: &Combo) -> Option<Combo> {
     let mut out = Combo::new();
     for (p, c) in x {
         for (q, d) in y {
-            add_into(&mut out, &single(p.times(q), c.mul(d)?), &Rational::one())?;
+            let (r, k) = p.times(q)?;
+            add_product(&mut out, r, &c.mul(d)?.mul(&k)?)?;
         }
     }
     Some(out)
 }
 
-/// The elementwise product of two normal forms: scalars come out of each
-/// term, and the rest of each is one elementwise factor; the factors of an
-/// elementwise product commute.
-fn hadamard(x: &Combo, y: &Combo) -> Option<Combo> {
+/// The elementwise product of two normal forms of the given shape:
+/// scalars come out of each term, and the rest of each is one elementwise
+/// factor; the factors of an elementwise product commute, and powers of
+/// one factor are merged.
+fn hadamard(x: &Combo, y: &Combo, shape: &Shape) -> Option<Combo> {
     let mut out = Combo::new();
     for (p, c) in x {
         for (q, d) in y {
-            let mut scalars: Vec<String> = p.scalars.iter().chain(&q.scalars).cloned().collect();
-            scalars.sort();
-            // Each side's matrix part is one elementwise factor
-            // (or several, for an elementwise product).
-            let mut groups: Vec<Vec<Factor>> = Vec::new();
+            let scalars = Product {
+                scalars: p.scalars.clone(),
+                matrices: Vec::new(),
+            };
+            let (mut r, k) = scalars.times(&Product {
+                scalars: q.scalars.clone(),
+                matrices: Vec::new(),
+            })?;
+            let mut groups: BTreeMap<Vec<Factor>, Combo> = BTreeMap::new();
             for m in [&p.matrices, &q.matrices] {
-                groups.extend(hadamard_factors(m));
+                for (g, e) in hadamard_factors(m) {
+                    let mut sum = groups.remove(&g).unwrap_or_default();
+                    add_into(&mut sum, &e, &Rational::one())?;
+                    if !sum.is_empty() {
+                        groups.insert(g, sum);
+                    }
+                }
             }
+            idempotent(&mut groups);
             // The all-ones value is the unit of `.*`.
-            let ones = vec![Factor::Ones];
-            if groups.iter().any(|g| *g != ones) {
-                groups.retain(|g| *g != ones);
+            if groups
+                .keys()
+                .any(|g| !matches!(g.as_slice(), [Factor::Ones(..)]))
+            {
+                groups.retain(|g, _| !matches!(g.as_slice(), [Factor::Ones(..)]));
             }
-            groups.sort();
-            let matrices = match groups.as_slice() {
-                [] => Vec::new(),
-                [one] => one.clone(),
+            r.matrices = match groups.len() {
+                0 => vec![Factor::Ones(shape.rows.clone(), shape.cols.clone())],
+                1 if groups
+                    .values()
+                    .all(|e| as_constant(e).is_some_and(|r| r.is_one())) =>
+                {
+                    groups.into_keys().next().unwrap_or_default()
+                }
                 _ => vec![Factor::Had(groups)],
             };
-            let r = Product { scalars, matrices };
-            add_into(&mut out, &single(r, c.mul(d)?), &Rational::one())?;
+            add_product(&mut out, r, &c.mul(d)?.mul(&k)?)?;
         }
     }
     Some(out)
+}
+
+/// Each elementwise factor that is a function whose values are 0 and 1
+/// (`step(u)`), raised to a positive integer power, is itself.
+fn idempotent(groups: &mut BTreeMap<Vec<Factor>, Combo>) {
+    for (g, e) in groups.iter_mut() {
+        let [Factor::Atom(text)] = g.as_slice() else {
+            continue;
+        };
+        let name = text.split('{').next().unwrap_or("");
+        let zero_one = super::Act::from_name(name).is_some_and(|a| a.row().idempotent);
+        let positive = as_constant(e).is_some_and(|r| r.is_integer() && !r.is_negative());
+        if zero_one && positive {
+            *e = one();
+        }
+    }
 }
 
 /// The transpose of each term.
 fn transpose(x: &Combo) -> Option<Combo> {
     let mut out = Combo::new();
     for (p, c) in x {
-        add_into(
-            &mut out,
-            &single(p.transposed(), c.clone()),
-            &Rational::one(),
-        )?;
+        add_product(&mut out, p.transposed(), c)?;
     }
     Some(out)
 }
 
 /// The elementwise factors a matrix part contributes, each a matrix
-/// product: the factors of an elementwise product, or the part itself.
-fn hadamard_factors(m: &[Factor]) -> Vec<Vec<Factor>> {
+/// product with its elementwise power: the factors of an elementwise
+/// product, or the part itself.
+fn hadamard_factors(m: &[Factor]) -> Vec<(Vec<Factor>, Combo)> {
     match m {
-        [Factor::Had(groups)] => groups.clone(),
+        [Factor::Had(groups)] => groups.iter().map(|(g, e)| (g.clone(), e.clone())).collect(),
         [] => Vec::new(),
-        many => vec![many.to_vec()],
+        many => vec![(many.to_vec(), one())],
     }
 }
 

@@ -178,6 +178,7 @@ fn render(st: &dyn Style, s: &Symbols, n: &Note, latex_math: bool) -> String {
         }
         Note::Proof(kind) => st.text(match kind {
             ProofKind::NormalForm => "proved by their normal form: both sides are the same once sums, products, transposes and elementwise products are rearranged by the identities of the algebra and derivative forms such as tanh' are written out",
+            ProofKind::Unfolded => "proved by their normal form once written out: both sides are the same once the forward values and adjoints outside recurrences are written out by their equations and sums, products, powers, transposes and elementwise products are rearranged by the identities of the algebra",
             ProofKind::Rewrites => "proved by the rewrite rules: the two sides meet in an e-graph (activation identities, named forward values, assumptions)",
             ProofKind::Polynomial => "proved as equal polynomials in the dims",
         }),
@@ -318,6 +319,7 @@ pub fn json(s: &Symbols, n: &Note) -> Value {
             "kind": "proof",
             "by": match kind {
                 ProofKind::NormalForm => "normal_form",
+                ProofKind::Unfolded => "normal_form_written_out",
                 ProofKind::Rewrites => "rewrite_rules",
                 ProofKind::Polynomial => "polynomial",
             },

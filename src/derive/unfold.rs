@@ -1,0 +1,157 @@
+//! Forward values and adjoints written out by their equations, for the
+//! normal form of a claim: two sides that name a value differently (one
+//! writes `xhat`, the other `(a - mu) / sqrt(v + eps)`) meet once every
+//! value outside a recurrence is written out down to inputs, parameters
+//! and the values of recurrences. A value is written out only where its
+//! equation holds at every index value of the claim's window, and a
+//! variable with an assumption about it is kept, so the result is equal to
+//! the expression wherever the claim is made.
+
+use super::scope::at_ref;
+use super::window::Window;
+use crate::ir::build::ExprBuilder;
+use crate::ir::{Leaf, Node, Ref, Target};
+use crate::model::{Assumption, Model};
+use egg::{Id, Language, RecExpr};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The most nodes a written-out expression may have.
+const MAX_NODES: usize = 20_000;
+
+/// Variables in a recurrence: those their own equation reaches, through
+/// the equations of the values it uses.
+pub fn recurrent(model: &Model) -> BTreeSet<u32> {
+    let uses = |v: u32| -> BTreeSet<u32> {
+        model
+            .equation_of(v)
+            .map(|eq| {
+                eq.norm
+                    .as_ref()
+                    .iter()
+                    .filter_map(|n| match n {
+                        Node::Leaf(Leaf::Var(r)) => Some(r.var),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let all: Vec<BTreeSet<u32>> = (0..model.vars.len() as u32).map(uses).collect();
+    let mut out = BTreeSet::new();
+    for v in 0..model.vars.len() as u32 {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<u32> = all[v as usize].iter().copied().collect();
+        while let Some(w) = stack.pop() {
+            if w == v {
+                out.insert(v);
+                break;
+            }
+            if seen.insert(w) {
+                stack.extend(all.get(w as usize).into_iter().flatten().copied());
+            }
+        }
+    }
+    out
+}
+
+/// What may be written out, and how.
+pub struct Unfold<'a> {
+    /// The model.
+    pub model: &'a Model,
+    /// The index values the expression holds at.
+    pub window: &'a Window,
+    /// The adjoint equations (see [`Window::adjoint_at`]).
+    pub adjoints: &'a [(Ref, RecExpr<Node>)],
+    /// The assumptions of the claim: their variables are kept.
+    pub assuming: &'a [Assumption],
+    /// The variables in a recurrence (see [`recurrent`]).
+    pub recurrent: &'a BTreeSet<u32>,
+}
+
+struct Copy<'a, 'b> {
+    how: &'b Unfold<'a>,
+    b: ExprBuilder,
+    values: BTreeMap<Ref, Id>,
+    bars: BTreeMap<Ref, Id>,
+    size: usize,
+}
+
+impl Unfold<'_> {
+    /// `e` with every forward value and adjoint outside a recurrence
+    /// written out by its equation, recursively; `None` where it grows
+    /// past [`MAX_NODES`].
+    pub fn expr(&self, e: &RecExpr<Node>) -> Option<RecExpr<Node>> {
+        if e.as_ref().is_empty() {
+            return None;
+        }
+        let mut c = Copy {
+            how: self,
+            b: ExprBuilder::new(),
+            values: BTreeMap::new(),
+            bars: BTreeMap::new(),
+            size: 0,
+        };
+        let root = c.copy(e)?;
+        Some(c.b.finish(root))
+    }
+
+    fn kept(&self, v: u32) -> bool {
+        self.recurrent.contains(&v) || self.assuming.iter().any(|a| a.target.var == v)
+    }
+}
+
+impl Copy<'_, '_> {
+    /// Copies `e` into the builder, writing values out; its root's id.
+    fn copy(&mut self, e: &RecExpr<Node>) -> Option<Id> {
+        let mut map: Vec<Id> = Vec::with_capacity(e.as_ref().len());
+        for n in e.as_ref() {
+            self.size += 1;
+            if self.size > MAX_NODES {
+                return None;
+            }
+            let id = match n {
+                Node::Leaf(Leaf::Var(r)) => self.value(r)?,
+                Node::Leaf(Leaf::Bar(Target::Var(r))) => self.bar(r)?,
+                other => self
+                    .b
+                    .add(other.clone().map_children(|c| map[usize::from(c)])),
+            };
+            map.push(id);
+        }
+        map.last().copied()
+    }
+
+    fn value(&mut self, r: &Ref) -> Option<Id> {
+        if let Some(&id) = self.values.get(r) {
+            return Some(id);
+        }
+        let how = self.how;
+        let model = how.model;
+        let def = (!how.kept(r.var) && how.window.computes(model, r))
+            .then(|| model.equation_of(r.var).zip(model.vars.get(r.var as usize)))
+            .flatten()
+            .map(|(eq, decl)| at_ref(&eq.norm, r, &decl.indices));
+        let id = match def {
+            Some(d) => self.copy(&d)?,
+            None => self.b.add(Node::Leaf(Leaf::Var(r.clone()))),
+        };
+        self.values.insert(r.clone(), id);
+        Some(id)
+    }
+
+    fn bar(&mut self, r: &Ref) -> Option<Id> {
+        if let Some(&id) = self.bars.get(r) {
+            return Some(id);
+        }
+        let how = self.how;
+        let def = (!how.kept(r.var))
+            .then(|| how.window.adjoint_at(how.model, r, how.adjoints))
+            .flatten();
+        let id = match def {
+            Some(d) => self.copy(&d)?,
+            None => self.b.add(Node::Leaf(Leaf::Bar(Target::Var(r.clone())))),
+        };
+        self.bars.insert(r.clone(), id);
+        Some(id)
+    }
+}
