@@ -79,7 +79,7 @@ struct Copy<'a, 'b> {
 impl Unfold<'_> {
     /// `e` with every forward value and adjoint outside a recurrence
     /// written out by its equation, recursively; `None` where it grows
-    /// past [`MAX_NODES`].
+    /// past `MAX_NODES`.
     pub fn expr(&self, e: &RecExpr<Node>) -> Option<RecExpr<Node>> {
         if e.as_ref().is_empty() {
             return None;
