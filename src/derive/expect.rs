@@ -579,6 +579,9 @@ fn expression(
     // would be a bug in a rule).
     let sample = compare(model, claim, d, c, assuming, cx.sums, zero, false, true);
     let mut proven = false;
+    // Whether the written-out normal forms were compared already (they
+    // do not depend on the numbers).
+    let mut unfolded_tried = false;
     if sample.witness.is_none() && sample.agreed > 0 {
         // The same normal form (sums, products and transposes rearranged
         // by the identities of the algebra) is a proof on its own.
@@ -586,6 +589,7 @@ fn expression(
             *by = Some(ProofKind::NormalForm);
             return Verdict::Proven;
         }
+        unfolded_tried = true;
         if same_unfolded(cx, claim, d, c, assuming) {
             *by = Some(ProofKind::Unfolded);
             return Verdict::Proven;
@@ -607,7 +611,7 @@ fn expression(
         // equations. Only then: the equations make the graph much larger.
         let truth = compare(model, claim, d, c, assuming, cx.sums, zero, true, false);
         if truth.witness.is_none() && truth.agreed > 0 {
-            if same_unfolded(cx, claim, d, c, assuming) {
+            if !unfolded_tried && same_unfolded(cx, claim, d, c, assuming) {
                 *by = Some(ProofKind::Unfolded);
                 return Verdict::Proven;
             }

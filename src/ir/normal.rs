@@ -273,6 +273,13 @@ fn add_into(a: &mut Combo, b: &Combo, c: &Rational) -> Option<()> {
     Some(())
 }
 
+/// `c` times `x`.
+fn scaled(x: &Combo, c: &Rational) -> Option<Combo> {
+    let mut out = Combo::new();
+    add_into(&mut out, x, c)?;
+    Some(out)
+}
+
 /// Adds `c` times the product `p` into `a`.
 fn add_product(a: &mut Combo, p: Product, c: &Rational) -> Option<()> {
     add_into(a, &single(p, c.clone()), &Rational::one())
@@ -372,9 +379,7 @@ impl Normal<'_> {
             }
             Node::Neg(a) => {
                 let x = self.combo(a)?;
-                let mut out = Combo::new();
-                add_into(&mut out, &x, &Rational::one().neg())?;
-                Some(out)
+                scaled(&x, &Rational::one().neg())
             }
             Node::Mul([a, b]) => {
                 let (Some(sa), Some(sb)) = (self.scalar(a), self.scalar(b)) else {
@@ -406,9 +411,7 @@ impl Normal<'_> {
             Node::Div([a, d]) => match &self.expr[d] {
                 Node::Num(r) if !r.is_zero() => {
                     let x = self.combo(a)?;
-                    let mut out = Combo::new();
-                    add_into(&mut out, &x, &Rational::one().div(r)?)?;
-                    Some(out)
+                    scaled(&x, &Rational::one().div(r)?)
                 }
                 _ if self.scalar(d) == Some(true) && self.scalar(a).is_some() => {
                     let sa = self.scalar(a) == Some(true);
@@ -554,9 +557,7 @@ impl Normal<'_> {
             }
             Node::Neg(x) => {
                 let u = self.column(x)?;
-                let mut out = Combo::new();
-                add_into(&mut out, &u, &Rational::one().neg())?;
-                Some(out)
+                scaled(&u, &Rational::one().neg())
             }
             _ => transpose(&self.combo(a)?),
         }
@@ -666,9 +667,7 @@ impl Normal<'_> {
             }
             Node::Neg(a) => {
                 let x = self.apply_as(a, u, t)?;
-                let mut out = Combo::new();
-                add_into(&mut out, &x, &Rational::one().neg())?;
-                Some(out)
+                scaled(&x, &Rational::one().neg())
             }
             Node::Mul([a, b]) => match (self.scalar(a), self.scalar(b)) {
                 (Some(true), Some(false)) => {
