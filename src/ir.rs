@@ -495,6 +495,13 @@ pub trait LeafShapes {
     fn fn_codomain(&self, _f: u32) -> Shape {
         Shape::scalar()
     }
+    /// The number of values of index `i`'s range (`hi - lo + 1`), where
+    /// the range is declared and that number is never negative for dims
+    /// of at least 1: a sum over the index of a term free of it is that
+    /// many times the term.
+    fn index_count(&self, _i: u32) -> Option<crate::poly::Poly> {
+        None
+    }
 }
 
 /// Every node of `expr` in order, with its children's positions.

@@ -573,6 +573,35 @@ impl LeafShapes for Model {
         self.shape_of(leaf)
     }
 
+    fn stored_leaf_shape(&self, leaf: &Leaf) -> Option<&Shape> {
+        match leaf {
+            Leaf::Param(p) | Leaf::Bar(Target::Param(p)) => {
+                self.params.get(*p as usize).map(|d| &d.shape)
+            }
+            Leaf::Var(r) | Leaf::Bar(Target::Var(r)) => {
+                self.vars.get(r.var as usize).map(|d| &d.shape)
+            }
+            Leaf::Dim(_) | Leaf::Index(_) | Leaf::Fn(_) => None,
+        }
+    }
+
+    fn index_count(&self, i: u32) -> Option<Poly> {
+        let (lo, hi) = self.indices.get(i as usize)?.range.as_ref()?;
+        let count = hi.sub(lo)?.add(&Poly::int(1))?;
+        // Every dim is at least 1: where the coefficients of every term
+        // but the constant are not negative, the count is least with
+        // every dim at 1, and it must not be negative there (a range
+        // `3..T` is empty, not of length -1, at `T = 1`).
+        let mut at_ones = Rational::zero();
+        for (m, c) in count.terms() {
+            if !m.0.is_empty() && c.is_negative() {
+                return None;
+            }
+            at_ones = at_ones.add(c)?;
+        }
+        (!at_ones.is_negative()).then_some(count)
+    }
+
     fn fn_domain(&self, f: u32) -> Shape {
         self.fns
             .get(f as usize)

@@ -10,9 +10,10 @@ use deriv::eval::{Forward, Instance};
 use deriv::ir::normal::same;
 use deriv::Options;
 
-const MODEL: &str = "dim D
-index t
+const MODEL: &str = "dim D, T
+index t in 1..T
 input x[t] : D
+input q[t] : scalar
 param A, B : D x D
 param y, z, h : D
 param s, r : scalar
@@ -43,7 +44,7 @@ fn difference(m: &deriv::model::Model, a: &str, b: &str) -> f64 {
     let (ea, eb) = (read(m, a), read(m, b));
     let mut worst: f64 = 0.0;
     for seed in [1, 2, 3] {
-        let inst = Instance::new(m, vec![3], seed).unwrap();
+        let inst = Instance::new(m, vec![3, 3], seed).unwrap();
         let f = Forward::new(&inst, None);
         let at = vec![Some(1)];
         let (va, vb) = (f.eval(&ea, &at).unwrap(), f.eval(&eb, &at).unwrap());
@@ -123,11 +124,30 @@ fn identities_of_the_algebra_share_a_normal_form() {
         ("diag(s * y + z)", "s * diag(y) + diag(z)"),
         ("(diag(y) * A)^T", "A^T * diag(y)"),
         ("step(y) .* step(y) .* z", "step(y) .* z"),
+        // A sum over an index of a term free of it is the term times the
+        // length of the range; factors free of the index come out of
+        // elementwise products and inner products.
+        ("sum(t, y)", "T * y"),
+        ("sum(t, s * y - x[t])", "T * s * y - sum(t, x[t])"),
+        ("sum(t, y .* x[t])", "y .* sum(t, x[t])"),
+        (
+            "sum(t, y .* (x[t] - z))",
+            "y .* sum(t, x[t]) - T * (y .* z)",
+        ),
+        ("sum(t, (y^T * x[t]) * q[t])", "y^T * sum(t, q[t] * x[t])"),
+        (
+            "sum(t, (x[t]^T * A * y) * z)",
+            "(sum(t, x[t])^T * A * y) * z",
+        ),
+        (
+            "sum(t, q[t] * (y^T * x[t]) * z)",
+            "z * (sum(t, q[t] * x[t]^T) * y)",
+        ),
     ] {
         let e = difference(&m, a, b);
         assert!(e < 1e-9, "{a} and {b} differ in value ({e})");
         assert!(
-            same(&read(&m, a), &read(&m, b), &m.symbols),
+            same(&read(&m, a), &read(&m, b), &m),
             "{a} and {b}: normal forms differ"
         );
     }
@@ -164,11 +184,15 @@ fn different_values_have_different_normal_forms() {
         ("s^(D - 1)", "s^D"),
         ("sum(y .* z .* h)", "y^T * z"),
         ("tanh(y) .* tanh(y)", "tanh(y)"),
+        ("sum(t, y)", "y"),
+        ("sum(t, y .* x[t])", "sum(t, x[t])"),
+        ("sum(t, (y^T * x[t]) * q[t])", "y^T * sum(t, x[t])"),
+        ("sum(t, q[t] * y)", "sum(t, y)"),
     ] {
         let e = difference(&m, a, b);
         assert!(e > 1e-6, "{a} and {b} agree in value: not a useful case");
         assert!(
-            !same(&read(&m, a), &read(&m, b), &m.symbols),
+            !same(&read(&m, a), &read(&m, b), &m),
             "{a} and {b} share a normal form"
         );
     }
@@ -176,8 +200,9 @@ fn different_values_have_different_normal_forms() {
 
 /// A small deterministic generator of random expressions of the test
 /// model, by shape: scalars, vectors of `D` and `D x D` matrices, built
-/// from the operations the normal form rearranges.
-struct Gen(u64);
+/// from the operations the normal form rearranges, with sums over `t`
+/// (inside one, the values at step `t` are leaves too).
+struct Gen(u64, bool);
 
 impl Gen {
     fn next(&mut self, n: u64) -> u64 {
@@ -187,13 +212,27 @@ impl Gen {
         self.0 % n
     }
 
+    /// A sum over `t` of what `inner` makes, or what it makes alone inside
+    /// one already.
+    fn summed(&mut self, inner: impl FnOnce(&mut Gen) -> String) -> String {
+        if self.1 {
+            return inner(self);
+        }
+        self.1 = true;
+        let body = inner(self);
+        self.1 = false;
+        format!("sum(t, {body})")
+    }
+
     fn scalar(&mut self, depth: u32) -> String {
-        let leaves = ["s", "r", "2", "1/2", "D"];
+        let leaves = ["s", "r", "2", "1/2", "D", "T", "q[t]"];
         if depth == 0 {
-            return leaves[self.next(leaves.len() as u64) as usize].to_owned();
+            let n = leaves.len() as u64 - u64::from(!self.1);
+            return leaves[self.next(n) as usize].to_owned();
         }
         let d = depth - 1;
-        match self.next(14) {
+        match self.next(16) {
+            14 => self.summed(|g| g.scalar(d)),
             0 => format!("({} + {})", self.scalar(d), self.scalar(d)),
             1 => format!("({} - {})", self.scalar(d), self.scalar(d)),
             2 => format!("({} * {})", self.scalar(d), self.scalar(d)),
@@ -220,12 +259,14 @@ impl Gen {
     }
 
     fn vector(&mut self, depth: u32) -> String {
-        let leaves = ["y", "z", "h"];
+        let leaves = ["y", "z", "h", "x[t]"];
         if depth == 0 {
-            return leaves[self.next(3) as usize].to_owned();
+            let n = leaves.len() as u64 - u64::from(!self.1);
+            return leaves[self.next(n) as usize].to_owned();
         }
         let d = depth - 1;
-        match self.next(14) {
+        match self.next(16) {
+            14 => self.summed(|g| g.vector(d)),
             0 => format!("({} * {})", self.matrix(d), self.vector(d)),
             1 => format!("({} + {})", self.vector(d), self.vector(d)),
             2 => format!("({} - {})", self.vector(d), self.vector(d)),
@@ -252,7 +293,8 @@ impl Gen {
             return leaves[self.next(2) as usize].to_owned();
         }
         let d = depth - 1;
-        match self.next(9) {
+        match self.next(10) {
+            8 => self.summed(|g| format!("({} * ({})^T)", g.vector(d), g.vector(d))),
             0 => format!("({} * {})", self.matrix(d), self.matrix(d)),
             1 => format!("({})^T", self.matrix(d)),
             2 => format!("diag({})", self.vector(d)),
@@ -282,7 +324,7 @@ fn equal_normal_forms_are_equal_values_on_random_expressions() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0x9e37_79b9_7f4a_7c15);
-    let mut g = Gen(seed);
+    let mut g = Gen(seed, false);
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for k in 0..cases {
         let depth = 1 + (k % 3) as u32;
@@ -292,7 +334,7 @@ fn equal_normal_forms_are_equal_values_on_random_expressions() {
             _ => g.matrix(depth),
         };
         let e = read(&m, &text);
-        let Some(form) = deriv::ir::normal::normal_form(&e, &m.symbols) else {
+        let Some(form) = deriv::ir::normal::normal_form(&e, &m) else {
             continue;
         };
         // Zeros of two shapes share the empty form: compare one shape.
@@ -306,8 +348,8 @@ fn equal_normal_forms_are_equal_values_on_random_expressions() {
         let first = &texts[0];
         for other in texts.iter().skip(1).filter(|t| *t != first) {
             let (ea, eb) = (read(&m, first), read(&m, other));
-            for (d, seed) in [(2, 11), (3, 12), (4, 13)] {
-                let inst = Instance::new(&m, vec![d], seed).unwrap();
+            for (d, t, seed) in [(2, 3, 11), (3, 2, 12), (4, 1, 13)] {
+                let inst = Instance::new(&m, vec![d, t], seed).unwrap();
                 let f = Forward::new(&inst, None);
                 let at = vec![Some(1)];
                 let (Ok(va), Ok(vb)) = (f.eval(&ea, &at), f.eval(&eb, &at)) else {

@@ -249,7 +249,7 @@ fn same_unfolded(
         recurrent: &recurrent,
     };
     match (how.expr(d), how.expr(c)) {
-        (Some(x), Some(y)) => crate::ir::normal::same(&x, &y, &cx.model.symbols),
+        (Some(x), Some(y)) => crate::ir::normal::same(&x, &y, cx.model),
         _ => false,
     }
 }
@@ -585,7 +585,7 @@ fn expression(
     if sample.witness.is_none() && sample.agreed > 0 {
         // The same normal form (sums, products and transposes rearranged
         // by the identities of the algebra) is a proof on its own.
-        if crate::ir::normal::same(d, c, &model.symbols) {
+        if crate::ir::normal::same(d, c, model) {
             *by = Some(ProofKind::NormalForm);
             return Verdict::Proven;
         }

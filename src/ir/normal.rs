@@ -19,8 +19,16 @@
 //! - An inner product of two vectors and the sum of a vector's entries are
 //!   one form: `u^T * w = sum(u .* w)`, `sum(u) = 1^T * u` with `1` the
 //!   all-ones vector of its size, and `1^T * 1` is that size.
-//! - A sum over an index is split over the terms it sums and its constant
-//!   factors taken out, and division by a number is a coefficient.
+//! - A sum over an index is split over the terms it sums and the factors
+//!   free of the index taken out: constants, scalars, matrices before and
+//!   after the part that depends on it, elementwise factors
+//!   (`sum(n, a .* b[n]) = a .* sum(n, b[n])`) and the ends of an inner
+//!   product (`sum(n, (u^T * h[n]) * s[n]) = u^T * sum(n, s[n] * h[n])`).
+//!   A term free of the index is that many times itself where the range is
+//!   declared (`sum(n, mu) = N * mu` over `1..N`). References bound by an
+//!   inner sum over the same index are free of it outside that sum. The
+//!   sum of transposes is the transpose of the sum. Division by a number
+//!   is a coefficient.
 //!
 //! Everything else (function applications, sums of entries of matrices,
 //! ...) is an atom whose arguments are normalised in turn.
@@ -292,6 +300,7 @@ fn key(c: &Combo) -> String {
 
 struct Normal<'a> {
     expr: &'a RecExpr<Node>,
+    leaves: &'a dyn LeafShapes,
     shapes: Vec<Option<Shape>>,
     memo: Vec<Option<Option<Combo>>>,
 }
@@ -567,55 +576,154 @@ impl Normal<'_> {
     /// taken out (`id` is the node, for an atom where the index is not a
     /// leaf).
     fn summed(&mut self, i: Id, x: &Combo, scalar: bool, id: Id) -> Option<Combo> {
-        let (index, n) = match &self.expr[i] {
-            Node::Leaf(l @ Leaf::Index(n)) => (format!("{l:?}"), *n),
+        let n = match &self.expr[i] {
+            Node::Leaf(Leaf::Index(n)) => *n,
             _ => return self.atom(id),
         };
-        let depends_text = |text: &str| {
-            text.contains(&format!("Rel({n},"))
-                || text.contains(&format!("End({n},"))
-                || text.contains(&format!("Index({n})"))
-        };
-        let depends = |f: &Factor| depends_text(&f.text());
+        let shape = self.shape(id).cloned();
         let mut out = Combo::new();
         for (p, c) in x {
-            // Factors that do not depend on the index come out of the sum:
-            // scalars anywhere, matrices before the first factor that
-            // depends on it and after the last.
-            let first = p.matrices.iter().position(depends);
-            let last = p.matrices.iter().rposition(depends);
-            let (inner_scalars, outer_scalars): (BTreeMap<_, _>, BTreeMap<_, _>) = p
-                .scalars
-                .clone()
-                .into_iter()
-                .partition(|(b, e)| depends_text(b) || depends_text(&key(e)));
-            let (prefix, middle, suffix) = match (first, last) {
-                (Some(f), Some(l)) => (&p.matrices[..f], &p.matrices[f..=l], &p.matrices[l + 1..]),
-                _ => (&p.matrices[..0], &p.matrices[..0], &p.matrices[..]),
-            };
-            let product = if middle.is_empty() && inner_scalars.is_empty() {
-                // Nothing depends on the index: the sum as a whole.
-                let inner = single(p.clone(), Rational::one());
-                Product::atom(format!("sum{{{index},{}}}", key(&inner)), scalar)
-            } else {
-                let inner = Product {
-                    scalars: inner_scalars,
-                    matrices: middle.to_vec(),
-                };
-                let text = format!("sum{{{index},{}}}", key(&single(inner, Rational::one())));
-                let mut scalars = outer_scalars;
-                let mut matrices = prefix.to_vec();
-                if middle.is_empty() {
-                    raise(&mut scalars, &text, &one())?;
-                } else {
-                    matrices.push(Factor::Atom(text));
-                }
-                matrices.extend_from_slice(suffix);
-                Product { scalars, matrices }
-            };
-            add_product(&mut out, product, c)?;
+            let term = self.sum_term(n, p, scalar, shape.as_ref())?;
+            add_into(&mut out, &term, c)?;
         }
         Some(out)
+    }
+
+    /// The sum over index `n` of the product `p` (a scalar where `scalar`,
+    /// else of `shape` where that is known).
+    fn sum_term(&self, n: u32, p: &Product, scalar: bool, shape: Option<&Shape>) -> Option<Combo> {
+        // A reference at a fixed step (`h[T]`) does not depend on the
+        // index, nor does one bound by an inner sum over it (renamed by
+        // `bound`).
+        let depends_text = |text: &str| {
+            text.contains(&format!("Rel({n},")) || text.contains(&format!("Index({n})"))
+        };
+        let depends = |f: &Factor| depends_text(&f.text());
+        // Factors that do not depend on the index come out of the sum:
+        // scalars anywhere, matrices before the first factor that depends
+        // on it and after the last.
+        let first = p.matrices.iter().position(depends);
+        let last = p.matrices.iter().rposition(depends);
+        let (inner_scalars, outer_scalars): (BTreeMap<_, _>, BTreeMap<_, _>) = p
+            .scalars
+            .clone()
+            .into_iter()
+            .partition(|(b, e)| depends_text(b) || depends_text(&key(e)));
+        let (prefix, middle, suffix) = match (first, last) {
+            (Some(f), Some(l)) => (&p.matrices[..f], &p.matrices[f..=l], &p.matrices[l + 1..]),
+            _ => (&p.matrices[..0], &p.matrices[..0], &p.matrices[..]),
+        };
+        // `sum(n, a .* b[n]) = a .* sum(n, b[n])`: the elementwise factors
+        // free of the index come out of the sum, and the rest is summed as
+        // a term of its own.
+        if let ([], [Factor::Had(groups)], [], Some(shape)) = (prefix, middle, suffix, shape) {
+            let (free, dependent): (BTreeMap<_, _>, BTreeMap<_, _>) = groups
+                .clone()
+                .into_iter()
+                .partition(|(g, e)| !g.iter().any(depends) && !depends_text(&key(e)));
+            if !free.is_empty() {
+                let inner = Product {
+                    scalars: inner_scalars,
+                    matrices: had_chain(dependent),
+                };
+                let summed = self.sum_term(n, &inner, false, Some(shape))?;
+                let outside = Product {
+                    scalars: outer_scalars,
+                    matrices: had_chain(free),
+                };
+                return hadamard(&single(outside, Rational::one()), &summed, shape);
+            }
+        }
+        // `sum(n, s[n] * M) = sum(n, s[n]) * M` for scalar factors `s[n]`
+        // and matrices `M` free of the index.
+        if middle.is_empty() && !inner_scalars.is_empty() && !p.matrices.is_empty() {
+            let scalars = Product {
+                scalars: p.scalars.clone(),
+                matrices: Vec::new(),
+            };
+            let matrices = Product {
+                scalars: BTreeMap::new(),
+                matrices: p.matrices.clone(),
+            };
+            let summed = self.sum_term(n, &scalars, true, None)?;
+            return multiply(&summed, &single(matrices, Rational::one()));
+        }
+        // `sum(n, (u^T * h[n]) * s[n]) = u^T * sum(n, h[n] * s[n])`: in a
+        // scalar term, the parts of a matrix product made a scalar factor
+        // that do not depend on the index come out of the sum, the other
+        // factors that depend on it going into the middle of the product.
+        if p.matrices.is_empty() {
+            for (b, e) in &inner_scalars {
+                let Some(chain) = product_of(b) else {
+                    continue;
+                };
+                let unit = as_constant(e).is_some_and(|r| r.is_one());
+                let first = chain.iter().position(depends);
+                let last = chain.iter().rposition(depends);
+                let (Some(f), Some(l), true) = (first, last, unit) else {
+                    continue;
+                };
+                if f == 0 && l + 1 == chain.len() {
+                    continue;
+                }
+                let mut rest = inner_scalars.clone();
+                rest.remove(b);
+                let inner = Product {
+                    scalars: rest,
+                    matrices: chain[f..=l].to_vec(),
+                };
+                let summed = self.sum_term(n, &inner, false, None)?;
+                let row = single(
+                    Product {
+                        scalars: outer_scalars,
+                        matrices: chain[..f].to_vec(),
+                    },
+                    Rational::one(),
+                );
+                let column = single(
+                    Product {
+                        scalars: BTreeMap::new(),
+                        matrices: chain[l + 1..].to_vec(),
+                    },
+                    Rational::one(),
+                );
+                return as_scalar(&multiply(&multiply(&row, &summed)?, &column)?);
+            }
+        }
+        if middle.is_empty() && inner_scalars.is_empty() {
+            // Nothing depends on the index: as many times the term as the
+            // index has values, where that number is known, else the sum
+            // as a whole.
+            if let Some(count) = self.leaves.index_count(n) {
+                return multiply(&poly_combo(&count), &single(p.clone(), Rational::one()));
+            }
+            let inner = single(p.clone(), Rational::one());
+            return Some(single(
+                Product::atom(bound(n, &key(&inner)), scalar),
+                Rational::one(),
+            ));
+        }
+        let inner = Product {
+            scalars: inner_scalars,
+            matrices: middle.to_vec(),
+        };
+        // The sum of the transposes is the transpose of the sum: the
+        // smaller text of the two stands for both.
+        let flipped = inner.transposed();
+        let flip = flipped.key() < inner.key();
+        let inner = if flip { flipped } else { inner };
+        let text = bound(n, &key(&single(inner, Rational::one())));
+        let mut scalars = outer_scalars;
+        let mut matrices = prefix.to_vec();
+        if middle.is_empty() {
+            raise(&mut scalars, &text, &one())?;
+        } else if flip {
+            matrices.push(Factor::Atom(text).transposed());
+        } else {
+            matrices.push(Factor::Atom(text));
+        }
+        matrices.extend_from_slice(suffix);
+        Some(single(Product { scalars, matrices }, Rational::one()))
     }
 
     /// The normal form of the matrix `m` times the column vector whose
@@ -712,6 +820,21 @@ impl Normal<'_> {
     }
 }
 
+thread_local! {
+    /// The matrix products that scalar factors made by [`as_scalar`] stand
+    /// for, by their text, so that a sum over an index can take the parts
+    /// of one that do not depend on the index out of the sum. A text is a
+    /// function of its product, so the table never holds two products for
+    /// one text; it is emptied at the start of each normal form.
+    static PRODUCTS: std::cell::RefCell<BTreeMap<String, Vec<Factor>>> =
+        const { std::cell::RefCell::new(BTreeMap::new()) };
+}
+
+/// The matrix product a scalar factor's text stands for, if it is one.
+fn product_of(text: &str) -> Option<Vec<Factor>> {
+    PRODUCTS.with(|known| known.borrow().get(text).cloned())
+}
+
 /// A normal form whose value is a scalar, with each product's matrix part
 /// (a `1 x 1` product such as `w^T * u`) made one scalar factor.
 fn as_scalar(x: &Combo) -> Option<Combo> {
@@ -729,7 +852,14 @@ fn as_scalar(x: &Combo) -> Option<Combo> {
             scalars: BTreeMap::new(),
             matrices: p.matrices.clone(),
         };
-        let inner = Product::atom(m.key().min(m.transposed().key()), true);
+        let t = m.transposed();
+        let (text, chain) = if m.key() <= t.key() {
+            (m.key(), m.matrices)
+        } else {
+            (t.key(), t.matrices)
+        };
+        PRODUCTS.with(|known| known.borrow_mut().insert(text.clone(), chain));
+        let inner = Product::atom(text, true);
         let outer = Product {
             scalars: p.scalars.clone(),
             matrices: Vec::new(),
@@ -1069,6 +1199,29 @@ fn hadamard_factors(m: &[Factor]) -> Vec<(Vec<Factor>, Combo)> {
     }
 }
 
+/// The text of a sum over index `n` of the term whose normal form is
+/// `body`: the references to `n` in it are bound by the sum, so they are
+/// renamed, and a sum around it over `n` sees a term free of its index.
+fn bound(n: u32, body: &str) -> String {
+    let body = body
+        .replace(&format!("Rel({n},"), &format!("Bnd({n},"))
+        .replace(&format!("Index({n})"), &format!("Bound({n})"));
+    format!("sum{{{n},{body}}}")
+}
+
+/// The matrix part an elementwise product of `groups` is: the one
+/// factor's product where it is alone with power 1, else the product.
+fn had_chain(groups: BTreeMap<Vec<Factor>, Combo>) -> Vec<Factor> {
+    if groups.len() == 1
+        && groups
+            .values()
+            .all(|e| as_constant(e).is_some_and(|r| r.is_one()))
+    {
+        return groups.into_keys().next().unwrap_or_default();
+    }
+    vec![Factor::Had(groups)]
+}
+
 /// The operator of a node, without its children.
 fn discriminant(node: &Node) -> String {
     match node {
@@ -1088,8 +1241,10 @@ pub fn normal_form(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<Stri
     if expr.as_ref().is_empty() {
         return None;
     }
+    PRODUCTS.with(|known| known.borrow_mut().clear());
     let mut n = Normal {
         expr,
+        leaves,
         shapes: super::prec::shapes(expr, leaves),
         memo: vec![None; expr.as_ref().len()],
     };
