@@ -4,6 +4,7 @@
 //! needs `J`; an `expect` needs whatever it names).
 
 pub mod adjoint;
+pub mod cases;
 pub mod count;
 pub mod depth;
 pub mod det;
@@ -667,6 +668,9 @@ impl<'m> Session<'m> {
                     }
                     Some(crate::key::ProofKind::Rewrites) => {
                         "the two sides meet under the rewrite rules"
+                    }
+                    Some(crate::key::ProofKind::Cases) => {
+                        "they are equal at the last (or first) step and at the others"
                     }
                     Some(crate::key::ProofKind::Polynomial) => {
                         "they are equal polynomials in the dims"

@@ -103,6 +103,9 @@ pub enum ProofKind {
     Unfolded,
     /// The two sides met in an e-graph under the rewrite rules.
     Rewrites,
+    /// The claim split along an index into its last (or first) value and
+    /// the others, each case proved by one of the procedures above.
+    Cases,
     /// Two equal polynomials in the dims (counts and depths).
     Polynomial,
 }

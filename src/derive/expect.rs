@@ -179,6 +179,7 @@ fn meet(g: &crate::ir::analysis::Graph, a: egg::Id, b: egg::Id) -> bool {
 fn proves(
     cx: &Context<'_>,
     claim: &Claim,
+    window: &Window,
     d: &RecExpr<Node>,
     c: &RecExpr<Node>,
     assuming: &[Assumption],
@@ -186,12 +187,11 @@ fn proves(
     unfold: bool,
 ) -> Proof {
     let (model, limits) = (cx.model, cx.limits);
-    let window = claim_window(model, claim).for_proofs();
     // An inverse is stated in the next state's values; merging forward
     // values with their definitions there would prove vacuous claims.
     let scope = Scope {
         model,
-        window: &window,
+        window,
         assuming,
         zero,
         name: !matches!(claim, Claim::Inverse(_)),
@@ -200,7 +200,7 @@ fn proves(
     let (mut g, roots) = scope.graph(cx.shapes, &[d, c]);
     let (gd, gc) = (roots[0], roots[1]);
     if unfold {
-        name_adjoints(&mut g, model, &window, cx.adjoints, d, c);
+        name_adjoints(&mut g, model, window, cx.adjoints, d, c);
         g.rebuild();
     }
     super::scope::assume_sums(&mut g, model, cx.sums);
@@ -231,6 +231,7 @@ fn proves(
 fn same_unfolded(
     cx: &Context<'_>,
     claim: &Claim,
+    window: &Window,
     d: &RecExpr<Node>,
     c: &RecExpr<Node>,
     assuming: &[Assumption],
@@ -238,12 +239,11 @@ fn same_unfolded(
     if matches!(claim, Claim::Inverse(_)) {
         return false;
     }
-    let window = claim_window(cx.model, claim).for_proofs();
     let equations = adjoint_equations(cx.adjoints);
     let recurrent = super::unfold::recurrent(cx.model);
     let how = super::unfold::Unfold {
         model: cx.model,
-        window: &window,
+        window,
         adjoints: &equations,
         assuming,
         recurrent: &recurrent,
@@ -251,6 +251,78 @@ fn same_unfolded(
     match (how.expr(d), how.expr(c)) {
         (Some(x), Some(y)) => crate::ir::normal::same(&x, &y, cx.model),
         _ => false,
+    }
+}
+
+/// The most times a claim is split into cases (two: a grid's corner).
+const CASE_SPLITS: usize = 2;
+
+/// What a claim's proof attempts share, for proofs by cases.
+struct Sides<'a> {
+    claim: &'a Claim,
+    assuming: &'a [Assumption],
+    zero: &'a BTreeSet<u32>,
+    /// Whether the sides mention adjoints (then their equations are
+    /// tried too).
+    adjoints: bool,
+}
+
+impl Sides<'_> {
+    /// Whether `d` and `c` are proved equal on `window` by one of the
+    /// procedures a claim is tried with: their normal forms, written out
+    /// or not, or the rewrite rules (with the adjoint equations, where
+    /// the sides mention adjoints).
+    fn proved_on(
+        &self,
+        cx: &Context<'_>,
+        window: &Window,
+        d: &RecExpr<Node>,
+        c: &RecExpr<Node>,
+        proof: &mut Vec<RunStats>,
+    ) -> bool {
+        let (claim, assuming, zero) = (self.claim, self.assuming, self.zero);
+        if crate::ir::normal::same(d, c, cx.model)
+            || same_unfolded(cx, claim, window, d, c, assuming)
+        {
+            return true;
+        }
+        for unfold in [false, true] {
+            if unfold && !self.adjoints {
+                break;
+            }
+            let attempt = proves(cx, claim, window, d, c, assuming, zero, unfold);
+            proof.extend(attempt.stats);
+            if attempt.found {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether the claim is proved by cases along one index of its window
+    /// (see [`super::cases`]), each case by [`Sides::proved_on`] or split
+    /// again, to `depth` splits in all (a grid's corner is two).
+    fn by_cases(
+        &self,
+        cx: &Context<'_>,
+        window: &Window,
+        d: &RecExpr<Node>,
+        c: &RecExpr<Node>,
+        depth: usize,
+        proof: &mut Vec<RunStats>,
+    ) -> bool {
+        if depth == 0 || matches!(self.claim, Claim::Inverse(_)) {
+            return false;
+        }
+        super::cases::splits(cx.model, window, d, c)
+            .iter()
+            .any(|cases| {
+                cases.iter().rev().all(|k| {
+                    let (w, d, c) = (&k.window, &k.derived, &k.claimed);
+                    self.proved_on(cx, w, d, c, proof)
+                        || self.by_cases(cx, w, d, c, depth - 1, proof)
+                })
+            })
     }
 }
 
@@ -577,6 +649,7 @@ fn expression(
     // a claim they separate is not worth a proof attempt, and a proof is
     // only ever reported where they agree (a disagreement after a proof
     // would be a bug in a rule).
+    let window = claim_window(model, claim).for_proofs();
     let sample = compare(model, claim, d, c, assuming, cx.sums, zero, false, true);
     let mut proven = false;
     // Whether the written-out normal forms were compared already (they
@@ -590,11 +663,11 @@ fn expression(
             return Verdict::Proven;
         }
         unfolded_tried = true;
-        if same_unfolded(cx, claim, d, c, assuming) {
+        if same_unfolded(cx, claim, &window, d, c, assuming) {
             *by = Some(ProofKind::Unfolded);
             return Verdict::Proven;
         }
-        let attempt = proves(cx, claim, d, c, assuming, zero, false);
+        let attempt = proves(cx, claim, &window, d, c, assuming, zero, false);
         proof.extend(attempt.stats);
         if attempt.found {
             *by = Some(ProofKind::Rewrites);
@@ -611,11 +684,11 @@ fn expression(
         // equations. Only then: the equations make the graph much larger.
         let truth = compare(model, claim, d, c, assuming, cx.sums, zero, true, false);
         if truth.witness.is_none() && truth.agreed > 0 {
-            if !unfolded_tried && same_unfolded(cx, claim, d, c, assuming) {
+            if !unfolded_tried && same_unfolded(cx, claim, &window, d, c, assuming) {
                 *by = Some(ProofKind::Unfolded);
                 return Verdict::Proven;
             }
-            let attempt = proves(cx, claim, d, c, assuming, zero, true);
+            let attempt = proves(cx, claim, &window, d, c, assuming, zero, true);
             proven = attempt.found;
             proof.extend(attempt.stats);
         }
@@ -653,6 +726,18 @@ fn expression(
     if proven {
         *by = Some(ProofKind::Rewrites);
         return Verdict::Proven;
+    }
+    if agreed > 0 {
+        let on = Sides {
+            claim,
+            assuming,
+            zero,
+            adjoints: has_adjoints,
+        };
+        if on.by_cases(cx, &window, d, c, CASE_SPLITS, proof) {
+            *by = Some(ProofKind::Cases);
+            return Verdict::Proven;
+        }
     }
     let evidence = if agreed == 0 {
         format!(

@@ -96,6 +96,11 @@ impl Window {
         self
     }
 
+    /// The free indices, each as `(index, lower, upper)`.
+    pub fn spans(&self) -> Vec<(u32, i64, i64)> {
+        self.spans.clone()
+    }
+
     /// Sets index `i` to run from `lo + lower` to `hi + upper`.
     pub fn set(&mut self, i: u32, lower: i64, upper: i64) {
         match self.spans.iter_mut().find(|s| s.0 == i) {
