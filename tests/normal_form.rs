@@ -143,6 +143,13 @@ fn identities_of_the_algebra_share_a_normal_form() {
             "sum(t, q[t] * (y^T * x[t]) * z)",
             "z * (sum(t, q[t] * x[t]^T) * y)",
         ),
+        // The entries of a softmax sum to one.
+        ("sum(softmax(A * y))", "1"),
+        ("softmax(y)^T * (z + 1)", "z^T * softmax(y) + 1"),
+        (
+            "softmax(y) .* (z - softmax(y)^T * (z + 1))",
+            "softmax(y) .* z - softmax(y) * (softmax(y)^T * z) - softmax(y)",
+        ),
     ] {
         let e = difference(&m, a, b);
         assert!(e < 1e-9, "{a} and {b} differ in value ({e})");
@@ -188,6 +195,8 @@ fn different_values_have_different_normal_forms() {
         ("sum(t, y .* x[t])", "sum(t, x[t])"),
         ("sum(t, (y^T * x[t]) * q[t])", "y^T * sum(t, x[t])"),
         ("sum(t, q[t] * y)", "sum(t, y)"),
+        ("sum(softmax(y))", "sum(y)"),
+        ("softmax(y)^T * z", "sum(z)"),
     ] {
         let e = difference(&m, a, b);
         assert!(e > 1e-6, "{a} and {b} agree in value: not a useful case");
@@ -283,6 +292,7 @@ impl Gen {
             10 => format!("({} + {})", self.vector(d), self.scalar(d)),
             11 => format!("(({})^T * {})^T", self.vector(d), self.matrix(d)),
             12 => format!("tanh({})", self.vector(d)),
+            13 => format!("softmax({})", self.vector(d)),
             _ => self.vector(0),
         }
     }

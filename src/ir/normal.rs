@@ -18,7 +18,8 @@
 //!   of one factor merged; `diag(v) * u` is `v .* u`.
 //! - An inner product of two vectors and the sum of a vector's entries are
 //!   one form: `u^T * w = sum(u .* w)`, `sum(u) = 1^T * u` with `1` the
-//!   all-ones vector of its size, and `1^T * 1` is that size.
+//!   all-ones vector of its size, and `1^T * 1` is that size; the entries
+//!   of a softmax sum to one (`1^T * softmax(z) = 1`).
 //! - A sum over an index is split over the terms it sums and the factors
 //!   free of the index taken out: constants, scalars, matrices before and
 //!   after the part that depends on it, elementwise factors
@@ -224,6 +225,28 @@ impl Product {
                     }
                 }
             }
+            // The entries of a softmax sum to one: `1 (r x n) * softmax(z)
+            // = 1 (r x 1)`, and `softmax(z)^T * 1 (n x c) = 1 (1 x c)`.
+            match (matrices.last(), f) {
+                (Some(Factor::Ones(r, _)), Factor::Atom(t)) if is_softmax(t) => {
+                    let r = r.clone();
+                    matrices.pop();
+                    if !r.is_one() {
+                        matrices.push(Factor::Ones(r, Poly::int(1)));
+                    }
+                    continue;
+                }
+                (Some(Factor::T(inner)), Factor::Ones(_, c)) if matches!(&**inner, Factor::Atom(t) if is_softmax(t)) =>
+                {
+                    let c = c.clone();
+                    matrices.pop();
+                    if !c.is_one() {
+                        matrices.push(Factor::Ones(Poly::int(1), c));
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             matrices.push(f.clone());
         }
         Some((Product { scalars, matrices }, k))
@@ -241,6 +264,12 @@ impl Product {
             matrices: transposed_chain(&self.matrices),
         }
     }
+}
+
+/// Whether an atom's text is a softmax (of a vector: the language has no
+/// other), whose entries sum to one.
+fn is_softmax(text: &str) -> bool {
+    text.starts_with("Softmax{")
 }
 
 /// Multiplies the base `b` raised to `e` into `scalars`.
