@@ -566,14 +566,35 @@ impl<'m> Session<'m> {
                 });
             }
         };
-        let steps = if req.steps || self.options.steps {
+        let mut steps = if req.steps || self.options.steps {
             self.steps(req, &done.equations)
         } else {
             Vec::new()
         };
+        let mut equations = done.equations;
+        for (k, eq) in equations.iter_mut().enumerate() {
+            let Rhs::Expr(e) = &eq.rhs else {
+                continue;
+            };
+            let Some(c) = collected(e, self.model) else {
+                continue;
+            };
+            eq.rhs = Rhs::Expr(c.clone());
+            // The steps end at the collected form.
+            if let Some(list) = steps.get_mut(k) {
+                let assumed = list.last().is_some_and(|s| s.assumed);
+                list.push(crate::key::Step {
+                    rhs: Rhs::Expr(c),
+                    why: vec![steps::text(
+                        "like terms collected: the terms with one matrix part summed, powers of one base merged".to_owned(),
+                    )],
+                    assumed,
+                });
+            }
+        }
         Ok(Answer {
             request: k,
-            equations: done.equations,
+            equations,
             notes: done.notes,
             verdict: None,
             stats: done.stats,
@@ -938,4 +959,40 @@ pub fn rhs_expr(d: &Derived) -> Option<&RecExpr<Node>> {
         Rhs::Expr(e) => Some(e),
         Rhs::Poly(_) | Rhs::Terms(_) => None,
     }
+}
+
+/// `e` with like terms collected (see [`crate::ir::normal::collected`]),
+/// where that prints smaller; a block matrix entry by entry. `None` where
+/// nothing prints smaller.
+fn collected(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
+    let root = crate::ir::root(e);
+    if let Node::Block(rows) = &e[root] {
+        let mut b = crate::ir::build::ExprBuilder::new();
+        let mut changed = false;
+        let mut new_rows = Vec::with_capacity(rows.len());
+        for &r in rows.iter() {
+            let Node::Row(cells) = &e[r] else {
+                return None;
+            };
+            let mut new_cells = Vec::with_capacity(cells.len());
+            for &c in cells.iter() {
+                let mut cb = crate::ir::build::ExprBuilder::new();
+                let at = cb.copy(e, c);
+                let cell = cb.finish(at);
+                let cell = match collected(&cell, model) {
+                    Some(x) => {
+                        changed = true;
+                        x
+                    }
+                    None => cell,
+                };
+                new_cells.push(b.copy_all(&cell));
+            }
+            new_rows.push(b.add(Node::Row(new_cells.into())));
+        }
+        let root = b.add(Node::Block(new_rows.into()));
+        return changed.then(|| b.finish(root));
+    }
+    let c = crate::ir::normal::collected(e, model)?;
+    (crate::ir::size(&c) < crate::ir::size(e)).then_some(c)
 }

@@ -207,6 +207,22 @@ fn different_values_have_different_normal_forms() {
     }
 }
 
+/// The relative difference of two expressions on one instance (dims
+/// `dims`, at `t = 1`), where both have finite values there.
+fn gap(
+    m: &deriv::model::Model,
+    a: &egg::RecExpr<deriv::ir::Node>,
+    b: &egg::RecExpr<deriv::ir::Node>,
+    dims: Vec<i64>,
+    seed: u64,
+) -> Option<f64> {
+    let inst = Instance::new(m, dims, seed).unwrap();
+    let f = Forward::new(&inst, None);
+    let at = vec![Some(1)];
+    let (va, vb) = (f.eval(a, &at).ok()?, f.eval(b, &at).ok()?);
+    (va.is_finite() && vb.is_finite()).then(|| deriv::eval::rel_error(&va, &vb))
+}
+
 /// A small deterministic generator of random expressions of the test
 /// model, by shape: scalars, vectors of `D` and `D x D` matrices, built
 /// from the operations the normal form rearranges, with sums over `t`
@@ -359,16 +375,9 @@ fn equal_normal_forms_are_equal_values_on_random_expressions() {
         for other in texts.iter().skip(1).filter(|t| *t != first) {
             let (ea, eb) = (read(&m, first), read(&m, other));
             for (d, t, seed) in [(2, 3, 11), (3, 2, 12), (4, 1, 13)] {
-                let inst = Instance::new(&m, vec![d, t], seed).unwrap();
-                let f = Forward::new(&inst, None);
-                let at = vec![Some(1)];
-                let (Ok(va), Ok(vb)) = (f.eval(&ea, &at), f.eval(&eb, &at)) else {
+                let Some(e) = gap(&m, &ea, &eb, vec![d, t], seed) else {
                     continue;
                 };
-                if !(va.is_finite() && vb.is_finite()) {
-                    continue;
-                }
-                let e = deriv::eval::rel_error(&va, &vb);
                 assert!(
                     e < 1e-8,
                     "{first} and {other} share a normal form but differ ({e}) at D = {d}"
@@ -379,4 +388,57 @@ fn equal_normal_forms_are_equal_values_on_random_expressions() {
     }
     println!("{compared} comparisons of expressions sharing a normal form");
     assert!(compared > 500, "too few pairs compared: {compared}");
+}
+
+/// A normal form read back into an expression collects like terms, and
+/// has the value of the expression it was made from: on random
+/// expressions of every shape, compared numerically.
+#[test]
+fn collected_forms_keep_their_value() {
+    let m = model();
+    let text = |e: &egg::RecExpr<deriv::ir::Node>| deriv::ir::text::expr(&m.symbols, e);
+    for (a, b) in [
+        (
+            "diag(y) * ((1 - s) * A) + diag((1 - s) * y) * A",
+            "2 * (1 - s) * diag(y) * A",
+        ),
+        (
+            "(-s^(-2) * y) .* (1/2 * s^(-1) * z)",
+            "-1/2 * s^(-3) * (y .* z)",
+        ),
+        ("s * A * y + A * (s * y) - y", "2 * s * A * y - y"),
+    ] {
+        let c = deriv::ir::normal::collected(&read(&m, a), &m).unwrap();
+        assert_eq!(text(&c), b, "{a}");
+    }
+    let mut g = Gen(0x2545_f491_4f6c_dd1d, false);
+    let mut compared = 0;
+    for k in 0..3000 {
+        let depth = 1 + (k % 3) as u32;
+        let a = match k % 3 {
+            0 => g.scalar(depth),
+            1 => g.vector(depth),
+            _ => g.matrix(depth),
+        };
+        let e = read(&m, &a);
+        let Some(c) = deriv::ir::normal::collected(&e, &m) else {
+            continue;
+        };
+        for (d, t, seed) in [(2, 3, 21), (3, 2, 22)] {
+            let Some(err) = gap(&m, &e, &c, vec![d, t], seed) else {
+                continue;
+            };
+            assert!(
+                err < 1e-8,
+                "{a} collected is {} and differs ({err})",
+                text(&c)
+            );
+            compared += 1;
+        }
+    }
+    println!("{compared} collected forms compared");
+    assert!(
+        compared > 1000,
+        "too few collected forms compared: {compared}"
+    );
 }

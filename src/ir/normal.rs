@@ -50,6 +50,8 @@ use crate::shape::Shape;
 use egg::{Id, Language, RecExpr};
 use std::collections::BTreeMap;
 
+mod reify;
+
 /// A factor of a matrix product.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Factor {
@@ -129,7 +131,9 @@ fn as_constant(c: &Combo) -> Option<Rational> {
 
 /// The text of the atom a dim's leaf is.
 fn dim_text(d: u32) -> String {
-    format!("{:?}{{}}", Leaf::Dim(d))
+    let text = format!("{:?}{{}}", Leaf::Dim(d));
+    mean(&text, Meaning::Dim(d));
+    text
 }
 
 /// Whether an exponent is an integer for every value of the dims: integer
@@ -374,6 +378,7 @@ impl Normal<'_> {
             .map(|&c| self.combo(c).map(|x| key(&x)))
             .collect::<Option<_>>()?;
         let text = format!("{}{{{}}}", discriminant(&node), kids.join(","));
+        mean(&text, Meaning::Node(id));
         // A value of unknown shape is not a scalar: it does not commute.
         let scalar = self.scalar(id).unwrap_or(false);
         let p = if !scalar && matches!(node, Node::Diag(_) | Node::Eye(_) | Node::Hess(_)) {
@@ -471,7 +476,9 @@ impl Normal<'_> {
                         scalars: BTreeMap::new(),
                         matrices: p.matrices.clone(),
                     };
-                    let text = format!("Diag{{{}}}", key(&single(inner, Rational::one())));
+                    let body = single(inner, Rational::one());
+                    let text = format!("Diag{{{}}}", key(&body));
+                    mean(&text, Meaning::Diag(body));
                     let q = Product {
                         scalars: p.scalars.clone(),
                         matrices: vec![Factor::Sym(text)],
@@ -728,7 +735,7 @@ impl Normal<'_> {
             }
             let inner = single(p.clone(), Rational::one());
             return Some(single(
-                Product::atom(bound(n, &key(&inner)), scalar),
+                Product::atom(bound(n, &inner), scalar),
                 Rational::one(),
             ));
         }
@@ -741,7 +748,7 @@ impl Normal<'_> {
         let flipped = inner.transposed();
         let flip = flipped.key() < inner.key();
         let inner = if flip { flipped } else { inner };
-        let text = bound(n, &key(&single(inner, Rational::one())));
+        let text = bound(n, &single(inner, Rational::one()));
         let mut scalars = outer_scalars;
         let mut matrices = prefix.to_vec();
         if middle.is_empty() {
@@ -849,19 +856,54 @@ impl Normal<'_> {
     }
 }
 
+/// What the text of an opaque factor stands for, so that a normal form
+/// can be read back into an expression (and a sum over an index can take
+/// the parts of an inner product that do not depend on it out of it).
+#[derive(Debug, Clone)]
+enum Meaning {
+    /// A node of the expression, taken whole.
+    Node(Id),
+    /// A product of matrices that is a scalar (`w^T * u`).
+    Chain(Vec<Factor>),
+    /// The sum over an index of a normal form.
+    Sum(u32, Combo),
+    /// `diag` of a normal form.
+    Diag(Combo),
+    /// A sum taken as one base of a power.
+    Base(Combo),
+    /// A dim.
+    Dim(u32),
+    /// A number (raised to a power that is not an integer).
+    Number(Rational),
+}
+
 thread_local! {
-    /// The matrix products that scalar factors made by [`as_scalar`] stand
-    /// for, by their text, so that a sum over an index can take the parts
-    /// of one that do not depend on the index out of the sum. A text is a
-    /// function of its product, so the table never holds two products for
-    /// one text; it is emptied at the start of each normal form.
-    static PRODUCTS: std::cell::RefCell<BTreeMap<String, Vec<Factor>>> =
+    /// The meanings of the texts made while a normal form is built. A
+    /// text is a function of what it stands for, so the table never holds
+    /// two meanings for one text; it is emptied at the start of each
+    /// normal form.
+    static MEANINGS: std::cell::RefCell<BTreeMap<String, Meaning>> =
         const { std::cell::RefCell::new(BTreeMap::new()) };
+}
+
+/// Notes what `text` stands for.
+fn mean(text: &str, m: Meaning) {
+    MEANINGS.with(|known| {
+        known.borrow_mut().entry(text.to_owned()).or_insert(m);
+    });
+}
+
+/// What `text` stands for, if it was noted.
+fn meaning(text: &str) -> Option<Meaning> {
+    MEANINGS.with(|known| known.borrow().get(text).cloned())
 }
 
 /// The matrix product a scalar factor's text stands for, if it is one.
 fn product_of(text: &str) -> Option<Vec<Factor>> {
-    PRODUCTS.with(|known| known.borrow().get(text).cloned())
+    match meaning(text)? {
+        Meaning::Chain(c) => Some(c),
+        _ => None,
+    }
 }
 
 /// A normal form whose value is a scalar, with each product's matrix part
@@ -887,7 +929,7 @@ fn as_scalar(x: &Combo) -> Option<Combo> {
         } else {
             (t.key(), t.matrices)
         };
-        PRODUCTS.with(|known| known.borrow_mut().insert(text.clone(), chain));
+        mean(&text, Meaning::Chain(chain));
         let inner = Product::atom(text, true);
         let outer = Product {
             scalars: p.scalars.clone(),
@@ -981,6 +1023,7 @@ fn power(x: &Combo, e: &Combo, shape: Option<&Shape>) -> Option<Combo> {
     let (content, lead, primitive) = primitive(x)?;
     let (q, k) = power_product(&content, &lead, e, shape)?;
     let text = key(&primitive);
+    mean(&text, Meaning::Base(primitive));
     let base = match shape {
         None => {
             let mut scalars = BTreeMap::new();
@@ -1060,7 +1103,9 @@ fn power_product(
         Some(r) if r.is_integer() => c.pow(&r)?,
         _ if c.is_one() => Rational::one(),
         _ if !c.is_negative() && !int => {
-            out.scalars.insert(format!("#{c}"), e.clone());
+            let text = format!("#{c}");
+            mean(&text, Meaning::Number(c.clone()));
+            out.scalars.insert(text, e.clone());
             Rational::one()
         }
         _ => return None,
@@ -1231,11 +1276,13 @@ fn hadamard_factors(m: &[Factor]) -> Vec<(Vec<Factor>, Combo)> {
 /// The text of a sum over index `n` of the term whose normal form is
 /// `body`: the references to `n` in it are bound by the sum, so they are
 /// renamed, and a sum around it over `n` sees a term free of its index.
-fn bound(n: u32, body: &str) -> String {
-    let body = body
+fn bound(n: u32, body: &Combo) -> String {
+    let text = key(body)
         .replace(&format!("Rel({n},"), &format!("Bnd({n},"))
         .replace(&format!("Index({n})"), &format!("Bound({n})"));
-    format!("sum{{{n},{body}}}")
+    let text = format!("sum{{{n},{text}}}");
+    mean(&text, Meaning::Sum(n, body.clone()));
+    text
 }
 
 /// The matrix part an elementwise product of `groups` is: the one
@@ -1264,21 +1311,43 @@ fn discriminant(node: &Node) -> String {
     }
 }
 
-/// The normal form of `expr` as text; equal texts mean equal values.
-/// `None` where exact arithmetic would overflow.
-pub fn normal_form(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<String> {
+/// The normal form of `expr` (`None` for an empty expression, or where
+/// exact arithmetic would overflow), with the meanings of its texts noted.
+fn form(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<Combo> {
     if expr.as_ref().is_empty() {
         return None;
     }
-    PRODUCTS.with(|known| known.borrow_mut().clear());
+    MEANINGS.with(|known| known.borrow_mut().clear());
     let mut n = Normal {
         expr,
         leaves,
         shapes: super::prec::shapes(expr, leaves),
         memo: vec![None; expr.as_ref().len()],
     };
-    let root = super::root(expr);
-    n.combo(root).map(|c| key(&c))
+    n.combo(super::root(expr))
+}
+
+/// The normal form of `expr` as text; equal texts mean equal values.
+/// `None` where exact arithmetic would overflow.
+pub fn normal_form(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<String> {
+    form(expr, leaves).map(|c| key(&c))
+}
+
+/// `expr` written as its normal form read back: like terms and powers of
+/// one base merged, terms with one matrix part collected. `None` where
+/// that cannot be written (a zero, an all-ones matrix) or where reading it
+/// back does not give the same normal form.
+pub fn collected(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<RecExpr<Node>> {
+    let form = form(expr, leaves)?;
+    let mut r = reify::Reify {
+        expr,
+        b: super::build::ExprBuilder::new(),
+    };
+    let root = r.combo(&form)?;
+    let out = r.b.finish(root);
+    // The form read back must have the same normal form: a check of the
+    // reading, which is then an identity of the algebra.
+    (normal_form(&out, leaves)? == key(&form)).then_some(out)
 }
 
 /// Whether two expressions have one normal form (see the module

@@ -1,0 +1,301 @@
+//! A normal form read back into an expression: terms with one matrix part
+//! collected (their scalar parts summed: `diag(g) * ((1 - rho) * H) +
+//! diag((1 - rho) * g) * H` is `2 * (1 - rho) * diag(g) * H`), powers of
+//! one base merged, like terms merged. Each opaque factor is written as
+//! what its text stands for (see `Meaning`).
+
+use super::{as_constant, Combo, Factor, Meaning, Product};
+use crate::ir::build::ExprBuilder;
+use crate::ir::{Leaf, Node};
+use crate::num::Rational;
+use egg::{Id, Language, RecExpr};
+use std::collections::BTreeMap;
+
+/// Reads normal forms back into one expression.
+pub(super) struct Reify<'a> {
+    /// The expression the normal form was made of (opaque factors are
+    /// copied from it).
+    pub(super) expr: &'a RecExpr<Node>,
+    pub(super) b: ExprBuilder,
+}
+
+impl Reify<'_> {
+    /// The sum the normal form `c` is; `None` for zero, or where a factor
+    /// cannot be written (an all-ones matrix).
+    pub(super) fn combo(&mut self, c: &Combo) -> Option<Id> {
+        // Terms collected by their matrix part.
+        let mut parts: BTreeMap<Vec<Factor>, Combo> = BTreeMap::new();
+        for (p, k) in c {
+            let scalar = Product {
+                scalars: p.scalars.clone(),
+                matrices: Vec::new(),
+            };
+            parts
+                .entry(p.matrices.clone())
+                .or_default()
+                .insert(scalar, k.clone());
+        }
+        // A scalar in a sum with a matrix stands for every entry: where
+        // another term has the shape, an all-ones part is written as its
+        // scalar.
+        let broadcast = parts
+            .keys()
+            .any(|chain| !chain.is_empty() && !all_ones(chain));
+        let mut terms = Vec::new();
+        for (chain, scalars) in &parts {
+            let ones = all_ones(chain);
+            let chain: &[Factor] = if broadcast && ones { &[] } else { chain };
+            let (t, negative) = self.term(chain, scalars)?;
+            // Numbers first (`1 - rho`), a broadcast scalar last (`v +
+            // eps`).
+            let rank = match (chain.is_empty() || ones, is_number(scalars)) {
+                (true, true) => 0,
+                (true, false) if broadcast => 2,
+                _ => 1,
+            };
+            terms.push((t, negative, rank));
+        }
+        self.signed(terms)
+    }
+
+    /// Terms with their signs and ranks, added: by rank, then smaller
+    /// terms first (`I(D) - alpha * ...`), in a fixed order, and a
+    /// positive one first where there is one.
+    fn signed(&mut self, terms: Vec<(Id, bool, u8)>) -> Option<Id> {
+        let keys: Vec<(u8, usize)> = terms.iter().map(|t| (t.2, self.size(t.0))).collect();
+        let mut order: Vec<usize> = (0..terms.len()).collect();
+        order.sort_by_key(|&k| keys[k]);
+        let mut terms: Vec<(Id, bool)> = order
+            .into_iter()
+            .map(|k| (terms[k].0, terms[k].1))
+            .collect();
+        if let Some(k) = terms.iter().position(|t| !t.1) {
+            let first = terms.remove(k);
+            terms.insert(0, first);
+        }
+        let mut out: Option<Id> = None;
+        for (t, negative) in terms {
+            out = Some(match (out, negative) {
+                (None, false) => t,
+                (None, true) => self.b.add(Node::Neg(t)),
+                (Some(acc), false) => self.b.add(Node::Add([acc, t])),
+                (Some(acc), true) => self.b.add(Node::Sub([acc, t])),
+            });
+        }
+        out
+    }
+
+    /// The size of the expression at `id` as printed (a tree).
+    fn size(&self, id: Id) -> usize {
+        1 + self
+            .b
+            .node(id)
+            .children()
+            .iter()
+            .map(|&c| self.size(c))
+            .sum::<usize>()
+    }
+
+    /// One term: the scalar sum `scalars` (products without matrices)
+    /// times the matrix product `chain`, and whether it is negative.
+    fn term(&mut self, chain: &[Factor], scalars: &Combo) -> Option<(Id, bool)> {
+        let (content, negative, rest) = content(scalars)?;
+        let mut factors: Vec<Id> = Vec::new();
+        if !content.is_one() {
+            factors.push(self.b.num(content));
+        }
+        let common = common_factors(&rest);
+        factors.extend(self.monomial(&common)?);
+        let rest = divided(&rest, &common);
+        match rest.len() {
+            0 => return None,
+            1 => {
+                let (p, _) = rest.iter().next()?;
+                factors.extend(self.monomial(&p.scalars)?);
+            }
+            _ => {
+                let mut terms = Vec::new();
+                for (p, k) in &rest {
+                    let mut f = Vec::new();
+                    if !k.abs().is_one() {
+                        f.push(self.b.num(k.abs()));
+                    }
+                    f.extend(self.monomial(&p.scalars)?);
+                    let t = match self.product(&f) {
+                        Some(t) => t,
+                        None => self.b.int(1),
+                    };
+                    terms.push((t, k.is_negative(), u8::from(!p.scalars.is_empty())));
+                }
+                factors.push(self.signed(terms)?);
+            }
+        }
+        for f in chain {
+            factors.push(self.factor(f)?);
+        }
+        let t = match self.product(&factors) {
+            Some(t) => t,
+            None => self.b.int(1),
+        };
+        Some((t, negative))
+    }
+
+    /// The product of `factors`, left to right; `None` for none.
+    fn product(&mut self, factors: &[Id]) -> Option<Id> {
+        let mut out: Option<Id> = None;
+        for &f in factors {
+            out = Some(match out {
+                None => f,
+                Some(acc) => self.b.add(Node::Mul([acc, f])),
+            });
+        }
+        out
+    }
+
+    /// Each scalar base raised to its exponent.
+    fn monomial(&mut self, scalars: &BTreeMap<String, Combo>) -> Option<Vec<Id>> {
+        let mut out = Vec::new();
+        for (base, e) in scalars {
+            let b = self.text(base)?;
+            out.push(self.raised(b, e)?);
+        }
+        Some(out)
+    }
+
+    /// `b` raised to the exponent `e` (itself when `e` is one).
+    fn raised(&mut self, b: Id, e: &Combo) -> Option<Id> {
+        if as_constant(e).is_some_and(|r| r.is_one()) {
+            return Some(b);
+        }
+        if as_constant(e) == Some(Rational::frac(1, 2)) {
+            return Some(self.b.add(Node::act(crate::ir::Act::Sqrt, false, b)));
+        }
+        let e = match as_constant(e) {
+            Some(r) => self.b.num(r),
+            None => self.combo(e)?,
+        };
+        Some(self.b.add(Node::Pow([b, e])))
+    }
+
+    /// The matrix product of `chain`, left to right.
+    fn chain(&mut self, chain: &[Factor]) -> Option<Id> {
+        let mut ids = Vec::with_capacity(chain.len());
+        for f in chain {
+            ids.push(self.factor(f)?);
+        }
+        self.product(&ids)
+    }
+
+    fn factor(&mut self, f: &Factor) -> Option<Id> {
+        match f {
+            Factor::Atom(text) | Factor::Sym(text) => self.text(text),
+            Factor::T(inner) => {
+                let x = self.factor(inner)?;
+                Some(self.b.add(Node::Trans(x)))
+            }
+            Factor::Ones(..) => None,
+            Factor::Had(groups) => {
+                let mut out: Option<Id> = None;
+                for (g, e) in groups {
+                    let x = self.chain(g)?;
+                    let x = self.raised(x, e)?;
+                    out = Some(match out {
+                        None => x,
+                        Some(acc) => self.b.add(Node::Had([acc, x])),
+                    });
+                }
+                out
+            }
+        }
+    }
+
+    /// What an opaque factor's text stands for, as an expression.
+    fn text(&mut self, text: &str) -> Option<Id> {
+        match super::meaning(text)? {
+            Meaning::Node(id) => Some(self.b.copy(self.expr, id)),
+            Meaning::Chain(chain) => self.chain(&chain),
+            Meaning::Sum(n, body) => {
+                let i = self.b.leaf(Leaf::Index(n));
+                let body = self.combo(&body)?;
+                Some(self.b.add(Node::Sum([i, body])))
+            }
+            Meaning::Diag(body) => {
+                let v = self.combo(&body)?;
+                Some(self.b.add(Node::Diag(v)))
+            }
+            Meaning::Base(body) => self.combo(&body),
+            Meaning::Dim(d) => Some(self.b.leaf(Leaf::Dim(d))),
+            Meaning::Number(r) => Some(self.b.num(r)),
+        }
+    }
+}
+
+/// A scalar sum as its content (the least size of a coefficient, where
+/// every coefficient is a whole multiple of it, else one), whether its
+/// first term is negative, and the rest, divided by the content and the
+/// sign.
+fn content(x: &Combo) -> Option<(Rational, bool, Combo)> {
+    let (_, first) = x.iter().next()?;
+    let negative = first.is_negative();
+    let mut least: Option<Rational> = None;
+    for k in x.values() {
+        let k = k.abs();
+        least = Some(match least {
+            Some(l) if l.sub(&k)?.is_negative() => l,
+            _ => k,
+        });
+    }
+    let least = least?;
+    let whole = x
+        .values()
+        .all(|k| k.div(&least).is_some_and(|r| r.is_integer()));
+    let content = if whole { least } else { Rational::one() };
+    let by = if negative {
+        content.neg()
+    } else {
+        content.clone()
+    };
+    let mut rest = Combo::new();
+    for (p, k) in x {
+        rest.insert(p.clone(), k.div(&by)?);
+    }
+    Some((content, negative, rest))
+}
+
+/// The scalar factors every term of `x` has, with one exponent, where
+/// there is more than one term.
+fn common_factors(x: &Combo) -> BTreeMap<String, Combo> {
+    let mut terms = x.keys();
+    let Some(first) = terms.next() else {
+        return BTreeMap::new();
+    };
+    if x.len() < 2 {
+        return BTreeMap::new();
+    }
+    let mut common = first.scalars.clone();
+    for p in terms {
+        common.retain(|b, e| p.scalars.get(b) == Some(e));
+    }
+    common
+}
+
+/// `x` with the scalar factors `common` taken out of every term.
+fn divided(x: &Combo, common: &BTreeMap<String, Combo>) -> Combo {
+    x.iter()
+        .map(|(p, k)| {
+            let mut q = p.clone();
+            q.scalars.retain(|b, _| !common.contains_key(b));
+            (q, k.clone())
+        })
+        .collect()
+}
+
+/// Whether a matrix part is one all-ones matrix.
+fn all_ones(chain: &[Factor]) -> bool {
+    matches!(chain, [Factor::Ones(..)])
+}
+
+/// Whether a scalar sum is one number.
+fn is_number(x: &Combo) -> bool {
+    x.len() == 1 && x.keys().all(|p| p.scalars.is_empty())
+}
