@@ -994,5 +994,7 @@ fn collected(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
         return changed.then(|| b.finish(root));
     }
     let c = crate::ir::normal::collected(e, model)?;
-    (crate::ir::size(&c) < crate::ir::size(e)).then_some(c)
+    // Smaller both in nodes and in print.
+    let text = |x: &RecExpr<Node>| crate::ir::text::expr(&model.symbols, x).len();
+    (crate::ir::size(&c) < crate::ir::size(e) && text(&c) < text(e)).then_some(c)
 }

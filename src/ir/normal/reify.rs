@@ -23,6 +23,9 @@ impl Reify<'_> {
     /// The sum the normal form `c` is; `None` for zero, or where a factor
     /// cannot be written (an all-ones matrix).
     pub(super) fn combo(&mut self, c: &Combo) -> Option<Id> {
+        if let Some(f) = self.factored(c) {
+            return Some(f);
+        }
         // Terms collected by their matrix part.
         let mut parts: BTreeMap<Vec<Factor>, Combo> = BTreeMap::new();
         for (p, k) in c {
@@ -56,6 +59,74 @@ impl Reify<'_> {
             terms.push((t, negative, rank));
         }
         self.signed(terms)
+    }
+
+    /// A sum of several terms written with what every term has taken
+    /// out: a number (the least size of a coefficient, where every
+    /// coefficient is a whole multiple of it), scalar factors, and
+    /// elementwise factors (`a .* b .* x - a .* b .* y` is `a .* b .* (x
+    /// - y)`). `None` where nothing is common.
+    fn factored(&mut self, c: &Combo) -> Option<Id> {
+        // Terms of one matrix part are collected by `term` instead.
+        let first = c.keys().next()?;
+        if c.keys().all(|p| p.matrices == first.matrices) {
+            return None;
+        }
+        let least = c.values().map(Rational::abs).min_by(|a, b| {
+            if a.sub(b).is_some_and(|d| d.is_negative()) {
+                std::cmp::Ordering::Less
+            } else {
+                std::cmp::Ordering::Greater
+            }
+        })?;
+        let number = shared_number(c, least);
+        let scalars = common_factors(c);
+        // The elementwise factors of every term, with one power: each
+        // term's matrix part one elementwise product (or one factor).
+        let groups = |p: &Product| -> BTreeMap<Vec<Factor>, Combo> {
+            match p.matrices.as_slice() {
+                [Factor::Had(g)] => g.clone(),
+                [] => BTreeMap::new(),
+                m if all_ones(m) => BTreeMap::new(),
+                m => std::iter::once((m.to_vec(), super::one())).collect(),
+            }
+        };
+        let mut terms = c.keys();
+        let mut common = groups(terms.next()?);
+        for p in terms {
+            let g = groups(p);
+            common.retain(|k, e| g.get(k) == Some(e));
+        }
+        // Every term keeps an elementwise factor of its own.
+        if !common.is_empty() && c.keys().any(|p| groups(p).len() == common.len()) {
+            common.clear();
+        }
+        if number.is_one() && scalars.is_empty() && common.is_empty() {
+            return None;
+        }
+        let mut rest = Combo::new();
+        for (p, k) in c {
+            let mut q = p.clone();
+            q.scalars.retain(|b, _| !scalars.contains_key(b));
+            if !common.is_empty() {
+                let mut g = groups(p);
+                g.retain(|k, _| !common.contains_key(k));
+                q.matrices = super::had_chain(g);
+            }
+            rest.insert(q, k.div(&number)?);
+        }
+        let mut factors = Vec::new();
+        if !number.is_one() {
+            factors.push(self.b.num(number));
+        }
+        factors.extend(self.monomial(&scalars)?);
+        let mut inner = self.combo(&rest)?;
+        if !common.is_empty() {
+            let shared = self.factor(&Factor::Had(common))?;
+            inner = self.b.add(Node::Had([shared, inner]));
+        }
+        factors.push(inner);
+        self.product(&factors)
     }
 
     /// Terms with their signs and ranks, added: by rank, then smaller
@@ -245,11 +316,7 @@ fn content(x: &Combo) -> Option<(Rational, bool, Combo)> {
             _ => k,
         });
     }
-    let least = least?;
-    let whole = x
-        .values()
-        .all(|k| k.div(&least).is_some_and(|r| r.is_integer()));
-    let content = if whole { least } else { Rational::one() };
+    let content = shared_number(x, least?);
     let by = if negative {
         content.neg()
     } else {
@@ -298,4 +365,19 @@ fn all_ones(chain: &[Factor]) -> bool {
 /// Whether a scalar sum is one number.
 fn is_number(x: &Combo) -> bool {
     x.len() == 1 && x.keys().all(|p| p.scalars.is_empty())
+}
+
+/// The number a sum's coefficients share: their size where they all have
+/// one size (`1/2 * x + 1/2 * y`), or the least size where that is a whole
+/// number dividing every coefficient (`2 - 2 * rho`); else one.
+fn shared_number(x: &Combo, least: Rational) -> Rational {
+    let same = x.values().all(|k| k.abs() == least);
+    let divides = least.is_integer()
+        && x.values()
+            .all(|k| k.div(&least).is_some_and(|r| r.is_integer()));
+    if same || divides {
+        least
+    } else {
+        Rational::one()
+    }
 }
