@@ -425,6 +425,33 @@ impl Model {
         self.vars.get(v as usize).is_some_and(|d| d.learned)
     }
 
+    /// The `init` that sets the value `r` for every value of the dims:
+    /// the one `init` of its variable that may set it, where its fixed
+    /// positions are `r`'s (a free position fits any). `None` where
+    /// another may set it too for some dims (`h[0]` and `h[T-1]` at
+    /// `T = 1`).
+    pub fn init_of(&self, r: &Ref) -> Option<&Init> {
+        let fits = |init: &Init, exact: bool| {
+            init.target.var == r.var
+                && init.target.at.len() == r.at.len()
+                && init
+                    .target
+                    .at
+                    .iter()
+                    .zip(r.at.iter())
+                    .all(|(a, b)| match (*a, *b) {
+                        (Ix::Rel(..), _) => true,
+                        (Ix::Abs(x), Ix::Abs(y)) => x == y,
+                        (Ix::End(i, x), Ix::End(j, y)) => i == j && x == y,
+                        (Ix::Abs(_), Ix::End(..)) | (Ix::End(..), Ix::Abs(_)) => !exact,
+                        (_, Ix::Rel(..)) => !exact,
+                    })
+        };
+        let mut may = self.inits.iter().filter(|i| fits(i, false));
+        let one = may.next()?;
+        (may.next().is_none() && fits(one, true)).then_some(one)
+    }
+
     /// The right sides of the equations, then the loss's value.
     pub fn expressions(&self) -> impl Iterator<Item = &RecExpr<Node>> {
         self.equations

@@ -254,3 +254,44 @@ fn a_gradient_names_an_adjoint_it_cannot_give() {
     let json = deriv::print::render(&run.key, deriv::print::Format::Json, &Default::default());
     assert!(json.contains("\"kind\": \"adjoint_not_derived\""), "{json}");
 }
+
+/// A value an `init` sets is named by it only where that `init` is the one
+/// that sets it for every value of the dims.
+#[test]
+fn an_init_names_the_values_it_alone_sets() {
+    use deriv::ir::{Ix, Ref};
+    let text = "dim D, G
+index i, j in 1..G
+param W : D x D
+param a, c : D
+fn F : D -> scalar
+init h[i, 0] = a
+init h[0, j] = c
+h[i, j] = tanh(W * h[i-1, j] + W * h[i, j-1])
+loss L = F(h[G, G])
+";
+    let m = deriv::run(&Source::new("init.deriv", text), &Options::default())
+        .unwrap()
+        .key
+        .model;
+    let h = m.vars.iter().position(|v| v.name == "h").unwrap() as u32;
+    let (i, j) = (0, 1);
+    let at = |x: Ix, y: Ix| Ref {
+        var: h,
+        at: vec![x, y].into(),
+    };
+    let value = |r: &Ref| {
+        m.init_of(r)
+            .map(|init| deriv::ir::text::expr(&m.symbols, &init.value))
+    };
+    // `h[1, 0]` is set by the first, `h[0, 2]` by the second.
+    assert_eq!(value(&at(Ix::Abs(1), Ix::Abs(0))).as_deref(), Some("a"));
+    assert_eq!(value(&at(Ix::Abs(0), Ix::Abs(2))).as_deref(), Some("c"));
+    // `h[0, 0]` fits both; `h[G, 0]` and `h[i+1, 0]` are not known to be
+    // clear of the second; `h[i-1, j]` is set only at `i = 1`.
+    assert_eq!(value(&at(Ix::Abs(0), Ix::Abs(0))), None);
+    assert_eq!(value(&at(Ix::End(i, 0), Ix::Abs(0))), None);
+    assert_eq!(value(&at(Ix::Rel(i, 1), Ix::Abs(0))), None);
+    assert_eq!(value(&at(Ix::Rel(i, -1), Ix::Rel(j, 0))), None);
+    assert_eq!(value(&at(Ix::Rel(i, 0), Ix::Rel(j, 0))), None);
+}

@@ -113,18 +113,36 @@ impl Scope<'_> {
                     refs.push(r.clone());
                 }
             }
+            let first = refs.len();
             for r in refs.clone() {
-                if !self.window.computes(model, &r) {
-                    continue;
-                }
                 let (Some(eq), Some(decl)) =
                     (model.equation_of(r.var), model.vars.get(r.var as usize))
                 else {
                     continue;
                 };
+                if !self.window.computes(model, &r) {
+                    continue;
+                }
                 let def = at_ref(&eq.norm, &r, &decl.indices);
                 value_refs(&def, &mut refs, &mut seen);
                 named.push((r, def));
+            }
+            // A value an `init` sets is that value (`d[0] = h[T]`), for
+            // the values of the expressions and of the definitions above.
+            let mut k = 0;
+            while k < refs.len() {
+                let r = refs[k].clone();
+                k += 1;
+                if k <= first && self.window.computes(model, &r) {
+                    continue;
+                }
+                if let (Some(init), Some(decl)) =
+                    (model.init_of(&r), model.vars.get(r.var as usize))
+                {
+                    let def = at_ref(&init.value, &r, &decl.indices);
+                    value_refs(&def, &mut refs, &mut seen);
+                    named.push((r, def));
+                }
             }
         }
         let mut g = graph(shapes);

@@ -127,10 +127,21 @@ impl Copy<'_, '_> {
         }
         let how = self.how;
         let model = how.model;
-        let def = (!how.kept(r.var) && how.window.computes(model, r))
-            .then(|| model.equation_of(r.var).zip(model.vars.get(r.var as usize)))
-            .flatten()
-            .map(|(eq, decl)| at_ref(&eq.norm, r, &decl.indices));
+        let decl = model.vars.get(r.var as usize);
+        let def = if how.window.computes(model, r) {
+            (!how.kept(r.var))
+                .then(|| model.equation_of(r.var).zip(decl))
+                .flatten()
+                .map(|(eq, decl)| at_ref(&eq.norm, r, &decl.indices))
+        } else {
+            // A value an `init` sets is that value (not a recurrence: it
+            // is written out once).
+            let assumed = how.assuming.iter().any(|a| a.target.var == r.var);
+            (!assumed)
+                .then(|| model.init_of(r).zip(decl))
+                .flatten()
+                .map(|(init, decl)| at_ref(&init.value, r, &decl.indices))
+        };
         let id = match def {
             Some(d) => self.copy(&d)?,
             None => self.b.add(Node::Leaf(Leaf::Var(r.clone()))),
