@@ -249,11 +249,27 @@ impl Gen {
         format!("sum(t, {body})")
     }
 
+    /// One of `leaves`, the last only inside a sum (it is a value at
+    /// step `t`).
+    fn leaf(&mut self, leaves: &[&str]) -> String {
+        let n = leaves.len() as u64 - u64::from(!self.1);
+        leaves[self.next(n) as usize].to_owned()
+    }
+
+    /// The `k`-th expression of a run: a scalar, a vector or a matrix in
+    /// turn, of depth 1 to 3.
+    fn nth(&mut self, k: usize) -> String {
+        let depth = 1 + (k % 3) as u32;
+        match k % 3 {
+            0 => self.scalar(depth),
+            1 => self.vector(depth),
+            _ => self.matrix(depth),
+        }
+    }
+
     fn scalar(&mut self, depth: u32) -> String {
-        let leaves = ["s", "r", "2", "1/2", "D", "T", "q[t]"];
         if depth == 0 {
-            let n = leaves.len() as u64 - u64::from(!self.1);
-            return leaves[self.next(n) as usize].to_owned();
+            return self.leaf(&["s", "r", "2", "1/2", "D", "T", "q[t]"]);
         }
         let d = depth - 1;
         match self.next(16) {
@@ -284,10 +300,8 @@ impl Gen {
     }
 
     fn vector(&mut self, depth: u32) -> String {
-        let leaves = ["y", "z", "h", "x[t]"];
         if depth == 0 {
-            let n = leaves.len() as u64 - u64::from(!self.1);
-            return leaves[self.next(n) as usize].to_owned();
+            return self.leaf(&["y", "z", "h", "x[t]"]);
         }
         let d = depth - 1;
         match self.next(16) {
@@ -353,12 +367,7 @@ fn equal_normal_forms_are_equal_values_on_random_expressions() {
     let mut g = Gen(seed, false);
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for k in 0..cases {
-        let depth = 1 + (k % 3) as u32;
-        let text = match k % 3 {
-            0 => g.scalar(depth),
-            1 => g.vector(depth),
-            _ => g.matrix(depth),
-        };
+        let text = g.nth(k);
         let e = read(&m, &text);
         let Some(form) = deriv::ir::normal::normal_form(&e, &m) else {
             continue;
@@ -414,12 +423,7 @@ fn collected_forms_keep_their_value() {
     let mut g = Gen(0x2545_f491_4f6c_dd1d, false);
     let mut compared = 0;
     for k in 0..3000 {
-        let depth = 1 + (k % 3) as u32;
-        let a = match k % 3 {
-            0 => g.scalar(depth),
-            1 => g.vector(depth),
-            _ => g.matrix(depth),
-        };
+        let a = g.nth(k);
         let e = read(&m, &a);
         let Some(c) = deriv::ir::normal::collected(&e, &m) else {
             continue;

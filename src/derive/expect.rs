@@ -174,90 +174,10 @@ fn meet(g: &crate::ir::analysis::Graph, a: egg::Id, b: egg::Id) -> bool {
     !g.analysis.shape_conflict && (g.find(a) == g.find(b) || (zero(g, a) && zero(g, b)))
 }
 
-/// Whether the two meet in one e-graph.
-#[allow(clippy::too_many_arguments)]
-fn proves(
-    cx: &Context<'_>,
-    claim: &Claim,
-    window: &Window,
-    d: &RecExpr<Node>,
-    c: &RecExpr<Node>,
-    assuming: &[Assumption],
-    zero: &BTreeSet<u32>,
-    unfold: bool,
-) -> Proof {
-    let (model, limits) = (cx.model, cx.limits);
-    // An inverse is stated in the next state's values; merging forward
-    // values with their definitions there would prove vacuous claims.
-    let scope = Scope {
-        model,
-        window,
-        assuming,
-        zero,
-        name: !matches!(claim, Claim::Inverse(_)),
-        also: &[],
-    };
-    let (mut g, roots) = scope.graph(cx.shapes, &[d, c]);
-    let (gd, gc) = (roots[0], roots[1]);
-    if unfold {
-        name_adjoints(&mut g, model, window, cx.adjoints, d, c);
-        g.rebuild();
-    }
-    super::scope::assume_sums(&mut g, model, cx.sums);
-    if meet(&g, gd, gc) {
-        return Proof {
-            found: true,
-            stats: None,
-        };
-    }
-    let budget = Limits {
-        egraph_nodes: limits.egraph_nodes.min(PROOF_NODES),
-        egraph_iters: limits.egraph_iters.min(PROOF_ITERS),
-        ..limits.clone()
-    };
-    let ran = run_until(g, rules::prove(), &budget, "prove", Some((gd, gc)));
-    // Classes of two shapes merged: the meeting may be one of two values
-    // that only print alike, so it proves nothing.
-    Proof {
-        found: meet(&ran.graph, gd, gc),
-        stats: Some(ran.stats),
-    }
-}
-
-/// Whether the two sides have one normal form once the forward values and
-/// adjoints outside recurrences are written out by their equations (see
-/// [`super::unfold`]). Not for an inverse, which is stated in the next
-/// state's values.
-fn same_unfolded(
-    cx: &Context<'_>,
-    claim: &Claim,
-    window: &Window,
-    d: &RecExpr<Node>,
-    c: &RecExpr<Node>,
-    assuming: &[Assumption],
-) -> bool {
-    if matches!(claim, Claim::Inverse(_)) {
-        return false;
-    }
-    let equations = adjoint_equations(cx.adjoints);
-    let recurrent = super::unfold::recurrent(cx.model);
-    let how = super::unfold::Unfold {
-        model: cx.model,
-        window,
-        adjoints: &equations,
-        assuming,
-        recurrent: &recurrent,
-    };
-    match (how.expr(d), how.expr(c)) {
-        (Some(x), Some(y)) => crate::ir::normal::same(&x, &y, cx.model),
-        _ => false,
-    }
-}
-
 /// The most times a claim is split into cases (two: a grid's corner).
 const CASE_SPLITS: usize = 2;
 
-/// What a claim's proof attempts share, for proofs by cases.
+/// A claim and what its proof attempts share.
 struct Sides<'a> {
     claim: &'a Claim,
     assuming: &'a [Assumption],
@@ -268,6 +188,83 @@ struct Sides<'a> {
 }
 
 impl Sides<'_> {
+    /// Whether `d` and `c` meet in one e-graph on `window`, with the
+    /// adjoint equations merged in where `unfold`.
+    fn proves(
+        &self,
+        cx: &Context<'_>,
+        window: &Window,
+        d: &RecExpr<Node>,
+        c: &RecExpr<Node>,
+        unfold: bool,
+    ) -> Proof {
+        let (model, limits) = (cx.model, cx.limits);
+        // An inverse is stated in the next state's values; merging forward
+        // values with their definitions there would prove vacuous claims.
+        let scope = Scope {
+            model,
+            window,
+            assuming: self.assuming,
+            zero: self.zero,
+            name: !matches!(self.claim, Claim::Inverse(_)),
+            also: &[],
+        };
+        let (mut g, roots) = scope.graph(cx.shapes, &[d, c]);
+        let (gd, gc) = (roots[0], roots[1]);
+        if unfold {
+            name_adjoints(&mut g, model, window, cx.adjoints, d, c);
+            g.rebuild();
+        }
+        super::scope::assume_sums(&mut g, model, cx.sums);
+        if meet(&g, gd, gc) {
+            return Proof {
+                found: true,
+                stats: None,
+            };
+        }
+        let budget = Limits {
+            egraph_nodes: limits.egraph_nodes.min(PROOF_NODES),
+            egraph_iters: limits.egraph_iters.min(PROOF_ITERS),
+            ..limits.clone()
+        };
+        let ran = run_until(g, rules::prove(), &budget, "prove", Some((gd, gc)));
+        // Classes of two shapes merged: the meeting may be one of two values
+        // that only print alike, so it proves nothing.
+        Proof {
+            found: meet(&ran.graph, gd, gc),
+            stats: Some(ran.stats),
+        }
+    }
+
+    /// Whether `d` and `c` have one normal form on `window` once the
+    /// forward values and adjoints outside recurrences are written out by
+    /// their equations (see [`super::unfold`]). Not for an inverse, which
+    /// is stated in the next state's values.
+    fn same_unfolded(
+        &self,
+        cx: &Context<'_>,
+        window: &Window,
+        d: &RecExpr<Node>,
+        c: &RecExpr<Node>,
+    ) -> bool {
+        if matches!(self.claim, Claim::Inverse(_)) {
+            return false;
+        }
+        let equations = adjoint_equations(cx.adjoints);
+        let recurrent = super::unfold::recurrent(cx.model);
+        let how = super::unfold::Unfold {
+            model: cx.model,
+            window,
+            adjoints: &equations,
+            assuming: self.assuming,
+            recurrent: &recurrent,
+        };
+        match (how.expr(d), how.expr(c)) {
+            (Some(x), Some(y)) => crate::ir::normal::same(&x, &y, cx.model),
+            _ => false,
+        }
+    }
+
     /// Whether `d` and `c` are proved equal on `window` by one of the
     /// procedures a claim is tried with: their normal forms, written out
     /// or not, or the rewrite rules (with the adjoint equations, where
@@ -280,17 +277,14 @@ impl Sides<'_> {
         c: &RecExpr<Node>,
         proof: &mut Vec<RunStats>,
     ) -> bool {
-        let (claim, assuming, zero) = (self.claim, self.assuming, self.zero);
-        if crate::ir::normal::same(d, c, cx.model)
-            || same_unfolded(cx, claim, window, d, c, assuming)
-        {
+        if crate::ir::normal::same(d, c, cx.model) || self.same_unfolded(cx, window, d, c) {
             return true;
         }
         for unfold in [false, true] {
             if unfold && !self.adjoints {
                 break;
             }
-            let attempt = proves(cx, claim, window, d, c, assuming, zero, unfold);
+            let attempt = self.proves(cx, window, d, c, unfold);
             proof.extend(attempt.stats);
             if attempt.found {
                 return true;
@@ -650,6 +644,12 @@ fn expression(
     // only ever reported where they agree (a disagreement after a proof
     // would be a bug in a rule).
     let window = claim_window(model, claim).for_proofs();
+    let on = Sides {
+        claim,
+        assuming,
+        zero,
+        adjoints: has_adjoints,
+    };
     let sample = compare(model, claim, d, c, assuming, cx.sums, zero, false, true);
     let mut proven = false;
     // Whether the written-out normal forms were compared already (they
@@ -663,11 +663,11 @@ fn expression(
             return Verdict::Proven;
         }
         unfolded_tried = true;
-        if same_unfolded(cx, claim, &window, d, c, assuming) {
+        if on.same_unfolded(cx, &window, d, c) {
             *by = Some(ProofKind::Unfolded);
             return Verdict::Proven;
         }
-        let attempt = proves(cx, claim, &window, d, c, assuming, zero, false);
+        let attempt = on.proves(cx, &window, d, c, false);
         proof.extend(attempt.stats);
         if attempt.found {
             *by = Some(ProofKind::Rewrites);
@@ -684,11 +684,11 @@ fn expression(
         // equations. Only then: the equations make the graph much larger.
         let truth = compare(model, claim, d, c, assuming, cx.sums, zero, true, false);
         if truth.witness.is_none() && truth.agreed > 0 {
-            if !unfolded_tried && same_unfolded(cx, claim, &window, d, c, assuming) {
+            if !unfolded_tried && on.same_unfolded(cx, &window, d, c) {
                 *by = Some(ProofKind::Unfolded);
                 return Verdict::Proven;
             }
-            let attempt = proves(cx, claim, &window, d, c, assuming, zero, true);
+            let attempt = on.proves(cx, &window, d, c, true);
             proven = attempt.found;
             proof.extend(attempt.stats);
         }
@@ -727,17 +727,9 @@ fn expression(
         *by = Some(ProofKind::Rewrites);
         return Verdict::Proven;
     }
-    if agreed > 0 {
-        let on = Sides {
-            claim,
-            assuming,
-            zero,
-            adjoints: has_adjoints,
-        };
-        if on.by_cases(cx, &window, d, c, CASE_SPLITS, proof) {
-            *by = Some(ProofKind::Cases);
-            return Verdict::Proven;
-        }
+    if agreed > 0 && on.by_cases(cx, &window, d, c, CASE_SPLITS, proof) {
+        *by = Some(ProofKind::Cases);
+        return Verdict::Proven;
     }
     let evidence = if agreed == 0 {
         format!(

@@ -113,16 +113,15 @@ impl Scope<'_> {
                     refs.push(r.clone());
                 }
             }
-            let first = refs.len();
             for r in refs.clone() {
+                if !self.window.computes(model, &r) {
+                    continue;
+                }
                 let (Some(eq), Some(decl)) =
                     (model.equation_of(r.var), model.vars.get(r.var as usize))
                 else {
                     continue;
                 };
-                if !self.window.computes(model, &r) {
-                    continue;
-                }
                 let def = at_ref(&eq.norm, &r, &decl.indices);
                 value_refs(&def, &mut refs, &mut seen);
                 named.push((r, def));
@@ -133,7 +132,7 @@ impl Scope<'_> {
             while k < refs.len() {
                 let r = refs[k].clone();
                 k += 1;
-                if k <= first && self.window.computes(model, &r) {
+                if self.window.computes(model, &r) {
                     continue;
                 }
                 if let (Some(init), Some(decl)) =

@@ -72,14 +72,7 @@ impl Reify<'_> {
         if c.keys().all(|p| p.matrices == first.matrices) {
             return None;
         }
-        let least = c.values().map(Rational::abs).min_by(|a, b| {
-            if a.sub(b).is_some_and(|d| d.is_negative()) {
-                std::cmp::Ordering::Less
-            } else {
-                std::cmp::Ordering::Greater
-            }
-        })?;
-        let number = shared_number(c, least);
+        let number = shared_number(c)?;
         let scalars = common_factors(c);
         // The elementwise factors of every term, with one power: each
         // term's matrix part one elementwise product (or one factor).
@@ -308,15 +301,7 @@ impl Reify<'_> {
 fn content(x: &Combo) -> Option<(Rational, bool, Combo)> {
     let (_, first) = x.iter().next()?;
     let negative = first.is_negative();
-    let mut least: Option<Rational> = None;
-    for k in x.values() {
-        let k = k.abs();
-        least = Some(match least {
-            Some(l) if l.sub(&k)?.is_negative() => l,
-            _ => k,
-        });
-    }
-    let content = shared_number(x, least?);
+    let content = shared_number(x)?;
     let by = if negative {
         content.neg()
     } else {
@@ -369,15 +354,17 @@ fn is_number(x: &Combo) -> bool {
 
 /// The number a sum's coefficients share: their size where they all have
 /// one size (`1/2 * x + 1/2 * y`), or the least size where that is a whole
-/// number dividing every coefficient (`2 - 2 * rho`); else one.
-fn shared_number(x: &Combo, least: Rational) -> Rational {
+/// number dividing every coefficient (`2 - 2 * rho`); else one. `None`
+/// for an empty sum.
+fn shared_number(x: &Combo) -> Option<Rational> {
+    let least = x.values().map(Rational::abs).min()?;
     let same = x.values().all(|k| k.abs() == least);
     let divides = least.is_integer()
         && x.values()
             .all(|k| k.div(&least).is_some_and(|r| r.is_integer()));
-    if same || divides {
+    Some(if same || divides {
         least
     } else {
         Rational::one()
-    }
+    })
 }
