@@ -20,7 +20,7 @@ use deriv::key::Verdict;
 use deriv::Options;
 
 /// The share of true claims that must be proven, in percent.
-const PROVEN_FLOOR: usize = 96;
+const PROVEN_FLOOR: usize = 98;
 
 /// The share of false claims that must be refuted, in percent.
 const REFUTED_FLOOR: usize = 95;

@@ -11,8 +11,9 @@ use deriv::ir::normal::same;
 use deriv::Options;
 
 const MODEL: &str = "dim D, T
-index t in 1..T
+index t, n in 1..T
 input x[t] : D
+input w[t, n] : D
 input q[t] : scalar
 param A, B : D x D
 param y, z, h : D
@@ -29,11 +30,14 @@ fn model() -> deriv::model::Model {
 
 fn read(m: &deriv::model::Model, text: &str) -> egg::RecExpr<deriv::ir::Node> {
     let t = m.indices.iter().position(|i| i.name == "t").unwrap() as u32;
-    let bound = if text.contains("sum(t") {
-        vec![]
-    } else {
-        vec![t]
-    };
+    let n = m.indices.iter().position(|i| i.name == "n").unwrap() as u32;
+    let mut bound = Vec::new();
+    if !text.contains("sum(t") {
+        bound.push(t);
+    }
+    if !text.contains("sum(n") {
+        bound.push(n);
+    }
     deriv::check::expression(m, &Source::new("e", text), &bound)
         .unwrap_or_else(|d| panic!("{text}: {d}"))
         .0
@@ -46,7 +50,7 @@ fn difference(m: &deriv::model::Model, a: &str, b: &str) -> f64 {
     for seed in [1, 2, 3] {
         let inst = Instance::new(m, vec![3, 3], seed).unwrap();
         let f = Forward::new(&inst, None);
-        let at = vec![Some(1)];
+        let at = vec![Some(1), Some(1)];
         let (va, vb) = (f.eval(&ea, &at).unwrap(), f.eval(&eb, &at).unwrap());
         worst = worst.max(deriv::eval::rel_error(&va, &vb));
     }
@@ -124,12 +128,32 @@ fn identities_of_the_algebra_share_a_normal_form() {
         ("diag(s * y + z)", "s * diag(y) + diag(z)"),
         ("(diag(y) * A)^T", "A^T * diag(y)"),
         ("step(y) .* step(y) .* z", "step(y) .* z"),
+        // Diagonals multiply entrywise, and the identity is the unit.
+        ("diag(y) * diag(z) * A", "diag(z .* y) * A"),
+        ("A * diag(y) * (diag(z) * diag(h))", "A * diag(y .* z .* h)"),
+        ("diag(y) * (s * diag(y)) * B", "s * diag(y .* y) * B"),
+        ("I(D) * A * I(D) + B * I(D)", "A + B"),
+        ("diag(y) * I(D) * diag(z)", "diag(y .* z)"),
+        // `AB` and `BA` have one characteristic polynomial.
+        ("det(I(D) - s * A * diag(y))", "det(I(D) - diag(s * y) * A)"),
+        ("det(2 * I(D) + A * B * A^T)", "det(A^T * A * B + 2 * I(D))"),
+        ("det(A * B)", "det(B * A)"),
         // A sum over an index of a term free of it is the term times the
         // length of the range; factors free of the index come out of
         // elementwise products and inner products.
         ("sum(t, y)", "T * y"),
         ("sum(t, s * y - x[t])", "T * s * y - sum(t, x[t])"),
         ("sum(t, y .* x[t])", "y .* sum(t, x[t])"),
+        // Sums over two indices commute.
+        ("sum(n, sum(t, w[t, n]))", "sum(t, sum(n, w[t, n]))"),
+        (
+            "sum(n, sum(t, (y .* w[t, n]) * x[t]^T))",
+            "sum(t, sum(n, y .* w[t, n]) * x[t]^T)",
+        ),
+        (
+            "sum(n, A * sum(t, q[t] * x[t] * w[t, n]^T) * B)",
+            "A * sum(t, sum(n, w[t, n] * x[t]^T * q[t])^T) * B",
+        ),
         (
             "sum(t, y .* (x[t] - z))",
             "y .* sum(t, x[t]) - T * (y .* z)",
@@ -192,11 +216,22 @@ fn different_values_have_different_normal_forms() {
         ("sum(y .* z .* h)", "y^T * z"),
         ("tanh(y) .* tanh(y)", "tanh(y)"),
         ("sum(t, y)", "y"),
+        ("sum(n, sum(t, w[t, n]))", "sum(t, x[t])"),
+        (
+            "sum(n, sum(t, w[t, n] * x[t]^T))",
+            "sum(n, sum(t, w[t, n])) * sum(t, x[t])^T",
+        ),
         ("sum(t, y .* x[t])", "sum(t, x[t])"),
         ("sum(t, (y^T * x[t]) * q[t])", "y^T * sum(t, x[t])"),
         ("sum(t, q[t] * y)", "sum(t, y)"),
         ("sum(softmax(y))", "sum(y)"),
         ("softmax(y)^T * z", "sum(z)"),
+        ("diag(y) * A * diag(z)", "diag(y .* z) * A"),
+        ("diag(y) * diag(z) * A", "diag(y + z) * A"),
+        ("I(D) + A", "A"),
+        ("det(I(D) + A * B + diag(y))", "det(I(D) + B * A + diag(y))"),
+        ("det(I(D) + A * B * A^T)", "det(I(D) + B * A * A)"),
+        ("det(I(D) + A * y * z^T)", "det(I(D) + A * z * y^T)"),
     ] {
         let e = difference(&m, a, b);
         assert!(e > 1e-6, "{a} and {b} agree in value: not a useful case");
@@ -218,16 +253,17 @@ fn gap(
 ) -> Option<f64> {
     let inst = Instance::new(m, dims, seed).unwrap();
     let f = Forward::new(&inst, None);
-    let at = vec![Some(1)];
+    let at = vec![Some(1), Some(1)];
     let (va, vb) = (f.eval(a, &at).ok()?, f.eval(b, &at).ok()?);
     (va.is_finite() && vb.is_finite()).then(|| deriv::eval::rel_error(&va, &vb))
 }
 
 /// A small deterministic generator of random expressions of the test
 /// model, by shape: scalars, vectors of `D` and `D x D` matrices, built
-/// from the operations the normal form rearranges, with sums over `t`
-/// (inside one, the values at step `t` are leaves too).
-struct Gen(u64, bool);
+/// from the operations the normal form rearranges, with sums over `t` and
+/// `n`, nested in either order (inside them, the values at their steps
+/// are leaves too). The second field is the indices bound where it is.
+struct Gen(u64, (bool, bool));
 
 impl Gen {
     fn next(&mut self, n: u64) -> u64 {
@@ -237,23 +273,33 @@ impl Gen {
         self.0 % n
     }
 
-    /// A sum over `t` of what `inner` makes, or what it makes alone inside
-    /// one already.
+    /// A sum over `t` or `n` (one not bound yet) of what `inner` makes,
+    /// or what it makes alone inside both.
     fn summed(&mut self, inner: impl FnOnce(&mut Gen) -> String) -> String {
-        if self.1 {
-            return inner(self);
+        let outer = self.1;
+        let over_t = match outer {
+            (true, true) => return inner(self),
+            (false, false) => self.next(2) == 0,
+            (t, _) => !t,
+        };
+        if over_t {
+            self.1 .0 = true;
+        } else {
+            self.1 .1 = true;
         }
-        self.1 = true;
         let body = inner(self);
-        self.1 = false;
-        format!("sum(t, {body})")
+        self.1 = outer;
+        format!("sum({}, {body})", if over_t { "t" } else { "n" })
     }
 
-    /// One of `leaves`, the last only inside a sum (it is a value at
-    /// step `t`).
+    /// One of `leaves` whose indices are bound where it is.
     fn leaf(&mut self, leaves: &[&str]) -> String {
-        let n = leaves.len() as u64 - u64::from(!self.1);
-        leaves[self.next(n) as usize].to_owned()
+        let (t, n) = self.1;
+        let fits: Vec<&&str> = leaves
+            .iter()
+            .filter(|l| (t || !l.contains("t]") && !l.contains("[t")) && (n || !l.contains("n]")))
+            .collect();
+        fits[self.next(fits.len() as u64) as usize].to_string()
     }
 
     /// The `k`-th expression of a run: a scalar, a vector or a matrix in
@@ -295,13 +341,19 @@ impl Gen {
                 ["3", "-1", "1/2", "-3"][self.next(4) as usize]
             ),
             12 => format!("(-{})", self.scalar(d)),
+            13 => format!(
+                "det({} * I(D) + {} * {})",
+                self.scalar(d),
+                self.matrix(d),
+                self.matrix(d)
+            ),
             _ => self.scalar(0),
         }
     }
 
     fn vector(&mut self, depth: u32) -> String {
         if depth == 0 {
-            return self.leaf(&["y", "z", "h", "x[t]"]);
+            return self.leaf(&["y", "z", "h", "x[t]", "w[t, n]"]);
         }
         let d = depth - 1;
         match self.next(16) {
@@ -364,7 +416,7 @@ fn equal_normal_forms_are_equal_values_on_random_expressions() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0x9e37_79b9_7f4a_7c15);
-    let mut g = Gen(seed, false);
+    let mut g = Gen(seed, (false, false));
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for k in 0..cases {
         let text = g.nth(k);
@@ -420,7 +472,7 @@ fn collected_forms_keep_their_value() {
         let c = deriv::ir::normal::collected(&read(&m, a), &m).unwrap();
         assert_eq!(text(&c), b, "{a}");
     }
-    let mut g = Gen(0x2545_f491_4f6c_dd1d, false);
+    let mut g = Gen(0x2545_f491_4f6c_dd1d, (false, false));
     let mut compared = 0;
     for k in 0..3000 {
         let a = g.nth(k);

@@ -252,12 +252,14 @@ impl Sides<'_> {
         }
         let equations = adjoint_equations(cx.adjoints);
         let recurrent = super::unfold::recurrent(cx.model);
+        let floor = super::unfold::floor(&recurrent, &[d, c]);
         let how = super::unfold::Unfold {
             model: cx.model,
             window,
             adjoints: &equations,
             assuming: self.assuming,
             recurrent: &recurrent,
+            floor: &floor,
         };
         match (how.expr(d), how.expr(c)) {
             (Some(x), Some(y)) => crate::ir::normal::same(&x, &y, cx.model),

@@ -2,7 +2,9 @@
 //! normal form of a claim: two sides that name a value differently (one
 //! writes `xhat`, the other `(a - mu) / sqrt(v + eps)`) meet once every
 //! value outside a recurrence is written out down to inputs, parameters
-//! and the values of recurrences. A value is written out only where its
+//! and the values of recurrences. A value of a recurrence is written out
+//! too where its equation reaches, within two steps, a value of its
+//! variable that one of the sides names (`v[k+1]` beside `v[k]`). A value is written out only where its
 //! equation holds at every index value of the claim's window, and a
 //! variable with an assumption about it is kept, so the result is equal to
 //! the expression wherever the claim is made.
@@ -66,6 +68,23 @@ pub struct Unfold<'a> {
     pub assuming: &'a [Assumption],
     /// The variables in a recurrence (see [`recurrent`]).
     pub recurrent: &'a BTreeSet<u32>,
+    /// The values of recurrences the sides of the claim name (see
+    /// [`floor`]): a value of a recurrence whose equation reaches one of
+    /// them within two steps is written out, so that `v[k+1]` on one side
+    /// meets `rho * v[k] + ...` on the other.
+    pub floor: &'a BTreeSet<Ref>,
+}
+
+/// The values of recurrent variables that the expressions name.
+pub fn floor(recurrent: &BTreeSet<u32>, sides: &[&RecExpr<Node>]) -> BTreeSet<Ref> {
+    sides
+        .iter()
+        .flat_map(|e| e.as_ref().iter())
+        .filter_map(|n| match n {
+            Node::Leaf(Leaf::Var(r)) if recurrent.contains(&r.var) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 struct Copy<'a, 'b> {
@@ -98,6 +117,50 @@ impl Unfold<'_> {
     fn kept(&self, v: u32) -> bool {
         self.recurrent.contains(&v) || self.assuming.iter().any(|a| a.target.var == v)
     }
+
+    /// The equation of a value the window computes, at that value, where
+    /// it is written out: outside recurrences and assumptions, or a value
+    /// of a recurrence that reaches the floor (see [`Unfold::floor`]).
+    fn definition(&self, r: &Ref) -> Option<RecExpr<Node>> {
+        let assumed = self.assuming.iter().any(|a| a.target.var == r.var);
+        if assumed || (self.kept(r.var) && !self.reaches_floor(r, 2)) {
+            return None;
+        }
+        self.equation_at(r)
+    }
+
+    /// The equation of `r`'s variable at `r`, where the window computes
+    /// `r`.
+    fn equation_at(&self, r: &Ref) -> Option<RecExpr<Node>> {
+        if !self.window.computes(self.model, r) {
+            return None;
+        }
+        let decl = self.model.vars.get(r.var as usize)?;
+        let eq = self.model.equation_of(r.var)?;
+        Some(at_ref(&eq.norm, r, &decl.indices))
+    }
+
+    /// Whether the equation of the recurrent value `r` names a value of
+    /// its variable in the floor, directly or through at most `steps - 1`
+    /// more values of it.
+    fn reaches_floor(&self, r: &Ref, steps: u32) -> bool {
+        if steps == 0 || !self.floor.iter().any(|f| f.var == r.var) {
+            return false;
+        }
+        let Some(eq) = self.equation_at(r) else {
+            return false;
+        };
+        let own: Vec<&Ref> = eq
+            .as_ref()
+            .iter()
+            .filter_map(|n| match n {
+                Node::Leaf(Leaf::Var(q)) if q.var == r.var && q != r => Some(q),
+                _ => None,
+            })
+            .collect();
+        own.iter().any(|q| self.floor.contains(*q))
+            || own.iter().any(|q| self.reaches_floor(q, steps - 1))
+    }
 }
 
 impl Copy<'_, '_> {
@@ -129,10 +192,7 @@ impl Copy<'_, '_> {
         let model = how.model;
         let decl = model.vars.get(r.var as usize);
         let def = if how.window.computes(model, r) {
-            (!how.kept(r.var))
-                .then(|| model.equation_of(r.var).zip(decl))
-                .flatten()
-                .map(|(eq, decl)| at_ref(&eq.norm, r, &decl.indices))
+            how.definition(r)
         } else {
             // A value an `init` sets is that value (not a recurrence: it
             // is written out once).

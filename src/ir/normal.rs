@@ -13,7 +13,12 @@
 //!   sqrt(v + eps)` and `(v + eps)^(3/2)` meet.
 //! - Transposes are pushed through products (`(A B)^T = B^T A^T`);
 //!   `diag(v)`, `I(n)` and Hessians are their own transposes, and `diag`
-//!   is linear (`diag(c * u + w) = c * diag(u) + diag(w)`).
+//!   is linear (`diag(c * u + w) = c * diag(u) + diag(w)`); diagonals
+//!   multiply entrywise (`diag(u) * diag(w) = diag(u .* w)`) and `I(n)` is
+//!   the unit of products.
+//! - A determinant of `a * I(n) + c * M1 * ... * Mk`, with square factors
+//!   of size `n`, has its product rotated into one order: `AB` and `BA`
+//!   have one characteristic polynomial.
 //! - Elementwise products are flattened, sorted (they commute) and powers
 //!   of one factor merged; `diag(v) * u` is `v .* u`.
 //! - An inner product of two vectors and the sum of a vector's entries are
@@ -26,7 +31,9 @@
 //!   (`sum(n, a .* b[n]) = a .* sum(n, b[n])`) and the ends of an inner
 //!   product (`sum(n, (u^T * h[n]) * s[n]) = u^T * sum(n, s[n] * h[n])`).
 //!   A term free of the index is that many times itself where the range is
-//!   declared (`sum(n, mu) = N * mu` over `1..N`). References bound by an
+//!   declared (`sum(n, mu) = N * mu` over `1..N`). Sums over two indices
+//!   commute (ranges are fixed), so the sum over the index declared first
+//!   is outside. References bound by an
 //!   inner sum over the same index are free of it outside that sum. The
 //!   sum of transposes is the transpose of the sum. Division by a number
 //!   is a coefficient.
@@ -229,6 +236,18 @@ impl Product {
                     }
                 }
             }
+            // `I * M = M * I = M`, and `diag(u) * diag(w) = diag(u .* w)`.
+            if is_identity(f) && !matrices.is_empty() {
+                continue;
+            }
+            if matrices.len() == 1 && is_identity(&matrices[0]) {
+                matrices.pop();
+            }
+            if let Some(merged) = matrices.last().and_then(|m| diag_product(m, f)) {
+                matrices.pop();
+                matrices.push(merged);
+                continue;
+            }
             // The entries of a softmax sum to one: `1 (r x n) * softmax(z)
             // = 1 (r x 1)`, and `softmax(z)^T * 1 (n x c) = 1 (1 x c)`.
             match (matrices.last(), f) {
@@ -268,6 +287,38 @@ impl Product {
             matrices: transposed_chain(&self.matrices),
         }
     }
+}
+
+/// Whether a factor is an identity matrix `I(n)`.
+fn is_identity(f: &Factor) -> bool {
+    matches!(f, Factor::Sym(t) if t.starts_with("Eye{"))
+}
+
+/// The factor `diag(body)` (`body` a column of `rows` entries, with no
+/// scalar factors), its meaning noted.
+fn diag_of(body: Combo, rows: Poly) -> Factor {
+    let text = format!("Diag{{{}}}", key(&body));
+    mean(&text, Meaning::Diag(body, rows));
+    Factor::Sym(text)
+}
+
+/// `diag(u) * diag(w) = diag(u .* w)`, where both factors are diagonals.
+fn diag_product(a: &Factor, b: &Factor) -> Option<Factor> {
+    let (Factor::Sym(x), Factor::Sym(y)) = (a, b) else {
+        return None;
+    };
+    let (Meaning::Diag(u, rows), Meaning::Diag(w, _)) = (meaning(x)?, meaning(y)?) else {
+        return None;
+    };
+    let shape = Shape::matrix(rows.clone(), Poly::int(1));
+    let body = hadamard(&u, &w, Some(&shape))?;
+    // Both are one product without scalars, so their product is too.
+    let terms: Vec<_> = body.iter().collect();
+    match terms.as_slice() {
+        [(p, c)] if c.is_one() && p.scalars.is_empty() => {}
+        _ => return None,
+    }
+    Some(diag_of(body, rows))
 }
 
 /// Whether an atom's text is a softmax (of a vector: the language has no
@@ -470,23 +521,22 @@ impl Normal<'_> {
             // `diag` is linear: `diag(c * u + w) = c * diag(u) + diag(w)`.
             Node::Diag(v) if self.vector(v) => {
                 let x = self.combo(v)?;
+                let rows = self.shape(v)?.rows.clone();
                 let mut out = Combo::new();
                 for (p, c) in &x {
                     let inner = Product {
                         scalars: BTreeMap::new(),
                         matrices: p.matrices.clone(),
                     };
-                    let body = single(inner, Rational::one());
-                    let text = format!("Diag{{{}}}", key(&body));
-                    mean(&text, Meaning::Diag(body));
                     let q = Product {
                         scalars: p.scalars.clone(),
-                        matrices: vec![Factor::Sym(text)],
+                        matrices: vec![diag_of(single(inner, Rational::one()), rows.clone())],
                     };
                     add_product(&mut out, q, c)?;
                 }
                 Some(out)
             }
+            Node::Det(x) => self.determinant(id, x),
             Node::Pow([x, e]) if self.scalar(e) == Some(true) => self.raised(id, x, e),
             Node::Act(f, [x]) if f.act == super::Act::Sqrt && !f.prime => {
                 let half = constant(Rational::frac(1, 2));
@@ -510,7 +560,7 @@ impl Normal<'_> {
                 let shape = self.shape(id)?.clone();
                 let x = self.combo(a)?;
                 let y = self.combo(b)?;
-                hadamard(&x, &y, &shape)
+                hadamard(&x, &y, Some(&shape))
             }
             Node::Sum([i, e]) => {
                 let scalar = self.scalar(e) == Some(true);
@@ -551,6 +601,63 @@ impl Normal<'_> {
                 as_scalar(&multiply(&multiply(&left, &u)?, &right)?)
             }
             _ => self.atom(id),
+        }
+    }
+
+    /// `det(x)` (`id` the node), an atom of `x`'s normal form. Where `x`
+    /// is `a * I(n) + c * M1 * ... * Mk` with square factors `Mi` of size
+    /// `n`, the product is rotated to the first of its rotations: `AB` and
+    /// `BA` have one characteristic polynomial, so `det(a I + c AB) =
+    /// det(a I + c BA)` (Sylvester's identity for `a = 1`).
+    fn determinant(&mut self, id: Id, x: Id) -> Option<Combo> {
+        let mut inner = self.combo(x)?;
+        if let Some(n) = self
+            .shape(x)
+            .filter(|s| s.is_square())
+            .map(|s| s.rows.clone())
+        {
+            let others: Vec<Product> = inner
+                .keys()
+                .filter(|p| !matches!(p.matrices.as_slice(), [f] if is_identity(f)))
+                .cloned()
+                .collect();
+            if let [p] = others.as_slice() {
+                let chain = &p.matrices;
+                if chain.len() > 1 && chain.iter().all(|f| self.square_factor(f, &n)) {
+                    let best = (0..chain.len())
+                        .map(|i| [&chain[i..], &chain[..i]].concat())
+                        .min_by_key(|r| format!("{r:?}"))
+                        .unwrap_or_else(|| chain.clone());
+                    let c = inner.remove(p)?;
+                    let scalars = Product {
+                        scalars: p.scalars.clone(),
+                        matrices: Vec::new(),
+                    };
+                    let (q, k) = scalars.times(&Product {
+                        scalars: BTreeMap::new(),
+                        matrices: best,
+                    })?;
+                    add_product(&mut inner, q, &c.mul(&k)?)?;
+                }
+            }
+        }
+        let text = format!("Det{{{}}}", key(&inner));
+        mean(&text, Meaning::Node(id));
+        Some(single(Product::atom(text, true), Rational::one()))
+    }
+
+    /// Whether a factor of a normal form is a square matrix of size `n`.
+    fn square_factor(&self, f: &Factor, n: &Poly) -> bool {
+        let square = |s: &Shape| s.is_square() && &s.rows == n;
+        match f {
+            Factor::Ones(r, c) => r == n && c == n,
+            Factor::T(inner) => self.square_factor(inner, n),
+            Factor::Atom(t) | Factor::Sym(t) => match meaning(t) {
+                Some(Meaning::Diag(_, rows)) => &rows == n,
+                Some(Meaning::Node(id)) => self.shape(id).is_some_and(square),
+                _ => false,
+            },
+            Factor::Had(_) => false,
         }
     }
 
@@ -652,7 +759,12 @@ impl Normal<'_> {
         // `sum(n, a .* b[n]) = a .* sum(n, b[n])`: the elementwise factors
         // free of the index come out of the sum, and the rest is summed as
         // a term of its own.
-        if let ([], [Factor::Had(groups)], [], Some(shape)) = (prefix, middle, suffix, shape) {
+        // Between matrices free of the index, the elementwise product's
+        // shape is not known here, nor needed unless every factor cancels.
+        let whole = (prefix.is_empty() && suffix.is_empty())
+            .then_some(shape)
+            .flatten();
+        if let [Factor::Had(groups)] = middle {
             let (free, dependent): (BTreeMap<_, _>, BTreeMap<_, _>) = groups
                 .clone()
                 .into_iter()
@@ -662,12 +774,16 @@ impl Normal<'_> {
                     scalars: inner_scalars,
                     matrices: had_chain(dependent),
                 };
-                let summed = self.sum_term(n, &inner, false, Some(shape))?;
-                let outside = Product {
-                    scalars: outer_scalars,
-                    matrices: had_chain(free),
-                };
-                return hadamard(&single(outside, Rational::one()), &summed, shape);
+                let summed = self.sum_term(n, &inner, false, whole)?;
+                let outside = single(
+                    Product {
+                        scalars: BTreeMap::new(),
+                        matrices: had_chain(free),
+                    },
+                    Rational::one(),
+                );
+                let middle = hadamard(&outside, &summed, whole)?;
+                return Self::between(outer_scalars, prefix, &middle, suffix);
             }
         }
         // `sum(n, s[n] * M) = sum(n, s[n]) * M` for scalar factors `s[n]`
@@ -739,6 +855,11 @@ impl Normal<'_> {
                 Rational::one(),
             ));
         }
+        // Sums over two indices commute (their ranges are fixed): the sum
+        // over the index declared first is outside.
+        if let Some(swapped) = self.interchanged(n, &inner_scalars, middle, scalar, whole) {
+            return Self::between(outer_scalars, prefix, &swapped?, suffix);
+        }
         let inner = Product {
             scalars: inner_scalars,
             matrices: middle.to_vec(),
@@ -760,6 +881,84 @@ impl Normal<'_> {
         }
         matrices.extend_from_slice(suffix);
         Some(single(Product { scalars, matrices }, Rational::one()))
+    }
+
+    /// `scalars * prefix * middle * suffix`.
+    fn between(
+        scalars: BTreeMap<String, Combo>,
+        prefix: &[Factor],
+        middle: &Combo,
+        suffix: &[Factor],
+    ) -> Option<Combo> {
+        let front = single(
+            Product {
+                scalars,
+                matrices: prefix.to_vec(),
+            },
+            Rational::one(),
+        );
+        let back = single(
+            Product {
+                scalars: BTreeMap::new(),
+                matrices: suffix.to_vec(),
+            },
+            Rational::one(),
+        );
+        multiply(&multiply(&front, middle)?, &back)
+    }
+
+    /// `sum(n, sum(m, body))` as `sum(m, sum(n, body))`, where the part of
+    /// a term that depends on `n` (its scalar factors `scalars` and matrix
+    /// factors `middle`) is one sum over an index `m` declared before `n`.
+    /// `None` where it is not; `Some(None)` where exact bounds are left.
+    fn interchanged(
+        &self,
+        n: u32,
+        scalars: &BTreeMap<String, Combo>,
+        middle: &[Factor],
+        scalar: bool,
+        shape: Option<&Shape>,
+    ) -> Option<Option<Combo>> {
+        // A sum standing transposed (see `sum_term`) is summed as itself
+        // and transposed after.
+        let (text, flip) = match (scalars.iter().collect::<Vec<_>>().as_slice(), middle) {
+            ([], [Factor::Atom(t)]) => (t, false),
+            ([], [Factor::T(f)]) => match &**f {
+                Factor::Atom(t) => (t, true),
+                _ => return None,
+            },
+            ([(t, e)], []) if as_constant(e).is_some_and(|r| r.is_one()) => (*t, false),
+            _ => return None,
+        };
+        let Some(Meaning::Sum(m, body)) = meaning(text) else {
+            return None;
+        };
+        if m >= n {
+            return None;
+        }
+        let scalar = scalar || middle.is_empty();
+        let flipped = shape.map(|s| Shape::matrix(s.cols.clone(), s.rows.clone()));
+        let shape = match (scalar, flip) {
+            (true, _) => None,
+            (false, false) => shape,
+            (false, true) => flipped.as_ref(),
+        };
+        let swap = || {
+            let mut inner = Combo::new();
+            for (q, c) in &body {
+                add_into(&mut inner, &self.sum_term(n, q, scalar, shape)?, c)?;
+            }
+            let mut out = Combo::new();
+            for (q, c) in &inner {
+                add_into(&mut out, &self.sum_term(m, q, scalar, shape)?, c)?;
+            }
+            if flip {
+                transpose(&out)
+            } else {
+                Some(out)
+            }
+        };
+        Some(swap())
     }
 
     /// The normal form of the matrix `m` times the column vector whose
@@ -798,7 +997,7 @@ impl Normal<'_> {
         match node {
             Node::Diag(v) if self.vector(v) => {
                 let shape = self.shape(v)?.clone();
-                hadamard(&self.combo(v)?, u, &shape)
+                hadamard(&self.combo(v)?, u, Some(&shape))
             }
             Node::Eye(_) => Some(u.clone()),
             Node::Trans(x) if self.shape(x).is_some() => self.apply_as(x, u, !t),
@@ -867,8 +1066,8 @@ enum Meaning {
     Chain(Vec<Factor>),
     /// The sum over an index of a normal form.
     Sum(u32, Combo),
-    /// `diag` of a normal form.
-    Diag(Combo),
+    /// `diag` of a normal form, a column of the given rows.
+    Diag(Combo, Poly),
     /// A sum taken as one base of a power.
     Base(Combo),
     /// A dim.
@@ -986,7 +1185,7 @@ fn sum_entries(u: &Combo, n: &Poly) -> Option<Combo> {
 /// The inner product of two columns of `n` entries.
 fn inner(u: &Combo, w: &Combo, n: &Poly) -> Option<Combo> {
     let shape = Shape::matrix(n.clone(), Poly::int(1));
-    sum_entries(&hadamard(u, w, &shape)?, n)
+    sum_entries(&hadamard(u, w, Some(&shape))?, n)
 }
 
 /// `x ^ e`, of a scalar or elementwise (`shape` the base's shape), where
@@ -1010,7 +1209,7 @@ fn power(x: &Combo, e: &Combo, shape: Option<&Shape>) -> Option<Combo> {
             let mut out = x.clone();
             for _ in 1..k {
                 out = match shape {
-                    Some(s) => hadamard(&out, x, s)?,
+                    Some(s) => hadamard(&out, x, Some(s))?,
                     None => multiply(&out, x)?,
                 };
             }
@@ -1190,8 +1389,9 @@ fn multiply(x: &Combo, y: &Combo) -> Option<Combo> {
 /// The elementwise product of two normal forms of the given shape:
 /// scalars come out of each term, and the rest of each is one elementwise
 /// factor; the factors of an elementwise product commute, and powers of
-/// one factor are merged.
-fn hadamard(x: &Combo, y: &Combo, shape: &Shape) -> Option<Combo> {
+/// one factor are merged. Where every factor of a term cancels, the term
+/// is the all-ones value of `shape`, and `None` where that is not known.
+fn hadamard(x: &Combo, y: &Combo, shape: Option<&Shape>) -> Option<Combo> {
     let mut out = Combo::new();
     for (p, c) in x {
         for (q, d) in y {
@@ -1222,7 +1422,10 @@ fn hadamard(x: &Combo, y: &Combo, shape: &Shape) -> Option<Combo> {
                 groups.retain(|g, _| !matches!(g.as_slice(), [Factor::Ones(..)]));
             }
             r.matrices = match groups.len() {
-                0 => vec![Factor::Ones(shape.rows.clone(), shape.cols.clone())],
+                0 => {
+                    let shape = shape?;
+                    vec![Factor::Ones(shape.rows.clone(), shape.cols.clone())]
+                }
                 1 if groups
                     .values()
                     .all(|e| as_constant(e).is_some_and(|r| r.is_one())) =>

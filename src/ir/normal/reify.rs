@@ -283,7 +283,7 @@ impl Reify<'_> {
                 let body = self.combo(&body)?;
                 Some(self.b.add(Node::Sum([i, body])))
             }
-            Meaning::Diag(body) => {
+            Meaning::Diag(body, _) => {
                 let v = self.combo(&body)?;
                 Some(self.b.add(Node::Diag(v)))
             }
