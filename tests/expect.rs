@@ -295,3 +295,30 @@ loss L = F(h[G, G])
     assert_eq!(value(&at(Ix::Rel(i, -1), Ix::Rel(j, 0))), None);
     assert_eq!(value(&at(Ix::Rel(i, 0), Ix::Rel(j, 0))), None);
 }
+
+/// An assumed constant (`h[t] = 0`) holds at a value before the start
+/// (`h[t-1]` at `t = 1`) only where every `init` of the variable sets that
+/// constant too.
+#[test]
+fn an_assumed_constant_reaches_the_start_only_where_inits_agree() {
+    let script = |init: &str| {
+        format!(
+            "dim D, H, T
+index t in 1..T
+input x[t] : D
+param U : H x D
+param W : H x H
+fn ell : H -> scalar
+init h[0] = {init}
+h[t] = tanh(W * h[t-1] + U * x[t])
+loss L = sum(t, ell(h[t]))
+derive adjoints
+expect bar(W) = 0 assuming h[t] = 0
+"
+        )
+    };
+    assert_eq!(verdicts(&script("0")), vec![Verdict::Proven]);
+    // `h[0]` is a parameter: `bar(W)` keeps the term of `t = 1`.
+    let text = script("h0").replace("param W : H x H", "param W : H x H\nparam h0 : H");
+    assert!(!matches!(verdicts(&text)[0], Verdict::Proven));
+}

@@ -90,10 +90,23 @@ fn value_refs(e: &RecExpr<Node>, out: &mut Vec<Ref>, seen: &mut BTreeSet<Ref>) {
 
 impl Scope<'_> {
     /// The assumption about `r`'s variable, if it holds at `r` for every
-    /// index value of the window.
+    /// index value of the window: where the model computes `r` there, or,
+    /// for an assumed constant (`h[t] = 0`) that every `init` of the
+    /// variable sets too (`init h[0] = 0`), where every value of `r` is
+    /// computed or set by an `init` (`h[t-1]` in a sum over `t` is `h[0]`
+    /// at `t = 1`).
     fn assumption(&self, r: &Ref) -> Option<&Assumption> {
         let a = self.assuming.iter().find(|a| a.target.var == r.var)?;
-        self.window.computes(self.model, r).then_some(a)
+        if self.window.computes(self.model, r) {
+            return Some(a);
+        }
+        let c = constant_value(&a.value)?;
+        let mut inits = self.model.inits.iter().filter(|i| i.target.var == r.var);
+        let first = inits.next()?;
+        let all_set = std::iter::once(first)
+            .chain(inits)
+            .all(|i| constant_value(&i.value).as_ref() == Some(&c));
+        (all_set && self.window.computed_or_set(self.model, r)).then_some(a)
     }
 
     /// A graph holding `exprs` (their roots returned in order), with the

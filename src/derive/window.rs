@@ -257,6 +257,56 @@ impl Window {
     /// of the equation's left side there), each fixed position at or past
     /// `lo + d`.
     pub fn computes(&self, model: &Model, r: &Ref) -> bool {
+        self.within(model, r, true)
+    }
+
+    /// Whether every value `r` takes over the window is computed by the
+    /// model or set by an `init`: `r` is never past the end of what the
+    /// model computes, and at one position at most it reaches before the
+    /// start, by one value, which an `init` fixing that position alone
+    /// sets (`h[t-1]` at `t = 1` is `h[0]`, set by `init h[0] = ...`).
+    pub fn computed_or_set(&self, model: &Model, r: &Ref) -> bool {
+        let (Some(domain), Some(decl)) = (model.domain(r.var), model.vars.get(r.var as usize))
+        else {
+            return false;
+        };
+        let mut early = Vec::new();
+        for (p, ((ix, &(lo_d, _)), &own)) in r.at.iter().zip(&domain).zip(&decl.indices).enumerate()
+        {
+            let Some(lo) = model.range_start(own) else {
+                return false;
+            };
+            let least = match *ix {
+                Ix::Rel(i, k) => match self.spans.iter().find(|s| s.0 == i) {
+                    Some(&(_, lower, _)) => lower.saturating_add(k),
+                    None if self.bound_whole => k,
+                    None => return false,
+                },
+                Ix::Abs(a) => a.saturating_sub(lo),
+                Ix::End(_, o) => o,
+            };
+            if least < lo_d {
+                if least != lo_d - 1 || matches!(ix, Ix::End(..)) {
+                    return false;
+                }
+                early.push((p, lo.saturating_add(least)));
+            }
+        }
+        let set = |&(p, at): &(usize, i64)| {
+            model.inits.iter().any(|init| {
+                init.target.var == r.var
+                    && init.target.at.iter().enumerate().all(|(q, ix)| match *ix {
+                        Ix::Abs(a) => q == p && a == at,
+                        Ix::Rel(..) => q != p,
+                        Ix::End(..) => false,
+                    })
+            })
+        };
+        early.len() <= 1 && early.iter().all(set) && self.within(model, r, false)
+    }
+
+    /// [`Window::computes`], checking the start only where `start`.
+    fn within(&self, model: &Model, r: &Ref, start: bool) -> bool {
         let Some(domain) = model.domain(r.var) else {
             return false;
         };
@@ -269,15 +319,16 @@ impl Window {
             .all(|((ix, &(lo_d, hi_d)), &own)| match *ix {
                 Ix::Rel(i, k) => match self.spans.iter().find(|s| s.0 == i) {
                     Some(&(_, lower, upper)) => {
-                        lower.saturating_add(k) >= lo_d && upper.saturating_add(k) <= hi_d
+                        (!start || lower.saturating_add(k) >= lo_d)
+                            && upper.saturating_add(k) <= hi_d
                     }
-                    None => self.bound_whole && k >= lo_d && k <= hi_d,
+                    None => self.bound_whole && (!start || k >= lo_d) && k <= hi_d,
                 },
                 // Computed for every length of the range when `o <= d` at
                 // the end, and `o >= d` at the start: `hi + o >= lo + d`
                 // holds even when `hi = lo` (`h[T-2]` is not a computed
                 // value when `T = 2`).
-                Ix::End(_, o) => o <= hi_d && o >= lo_d,
+                Ix::End(_, o) => o <= hi_d && (!start || o >= lo_d),
                 Ix::Abs(a) => {
                     let lo = model.range_start(own);
                     // At or past the first value, and at or before the
@@ -285,7 +336,7 @@ impl Window {
                     // over `1..T` when `T = 1`, and past the end it is
                     // given, not computed).
                     lo.is_some_and(|lo| {
-                        a >= lo.saturating_add(lo_d) && a <= lo.saturating_add(hi_d)
+                        (!start || a >= lo.saturating_add(lo_d)) && a <= lo.saturating_add(hi_d)
                     })
                 }
             })
