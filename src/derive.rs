@@ -558,7 +558,7 @@ impl<'m> Session<'m> {
                     request: k,
                     equations,
                     notes,
-                    verdict: Some(verdict),
+                    verdict: Some(presented(verdict, self.model)),
                     stats,
                     failed: None,
                     refused: None,
@@ -958,6 +958,36 @@ pub fn rhs_expr(d: &Derived) -> Option<&RecExpr<Node>> {
     match &d.rhs {
         Rhs::Expr(e) => Some(e),
         Rhs::Poly(_) | Rhs::Terms(_) => None,
+    }
+}
+
+/// A verdict with the derived forms it shows collected as the answers of
+/// `derive` are (see [`collected`]).
+fn presented(verdict: crate::key::Verdict, model: &Model) -> crate::key::Verdict {
+    use crate::key::Verdict;
+    let shown = |mut derived: Vec<Derived>| {
+        for d in &mut derived {
+            if let Rhs::Expr(e) = &d.rhs {
+                if let Some(c) = collected(e, model) {
+                    d.rhs = Rhs::Expr(c);
+                }
+            }
+        }
+        derived
+    };
+    match verdict {
+        Verdict::Proven => Verdict::Proven,
+        Verdict::Refuted {
+            derived,
+            counterexample,
+        } => Verdict::Refuted {
+            derived: shown(derived),
+            counterexample,
+        },
+        Verdict::NotProven { derived, evidence } => Verdict::NotProven {
+            derived: shown(derived),
+            evidence,
+        },
     }
 }
 
