@@ -631,6 +631,9 @@ impl<'m> Adjoints<'m> {
             let mut moved: Vec<(u32, i64)> = Vec::new();
             let mut fixed_init: Vec<(u32, i64)> = Vec::new();
             let mut reaches = true;
+            // A position counted from the end, which is only a problem
+            // where the use reaches the boundary value at all.
+            let mut at_end = None;
             let h_domain = model.domain(h).unwrap_or_default();
             for (p, (a, b)) in init.target.at.iter().zip(r2.at.iter()).enumerate() {
                 let upper = h_domain.get(p).map_or(0, |x| x.1);
@@ -638,11 +641,18 @@ impl<'m> Adjoints<'m> {
                     // A use of a computed step counted from the end
                     // (`h[T]`) is not a boundary value before the start.
                     (Ix::Abs(_), Ix::End(_, o)) if o <= upper => reaches = false,
-                    (Ix::End(..), _) | (_, Ix::End(..)) => {
+                    (Ix::End(..), _) => {
                         return Err(unsupported(format!(
                             "`{}` is set past the end of a range",
                             model.symbols.var(h)
                         )))
+                    }
+                    (_, Ix::End(..)) => {
+                        at_end = Some(format!(
+                            "a boundary value of `{}` is used at a position counted from the end of a range (`{}`)",
+                            model.symbols.var(h),
+                            model.symbols.ref_text(r2)
+                        ));
                     }
                     (Ix::Abs(x), Ix::Rel(i, o)) => {
                         let q = x.saturating_sub(o);
@@ -664,6 +674,9 @@ impl<'m> Adjoints<'m> {
             }
             if !reaches {
                 continue;
+            }
+            if let Some(why) = at_end {
+                return Err(unsupported(why));
             }
             // The values reached must be set by this init, not an earlier
             // one of the same variable.
