@@ -642,7 +642,7 @@ impl Normal<'_> {
             }
         }
         let text = format!("Det{{{}}}", key(&inner));
-        mean(&text, Meaning::Node(id));
+        mean(&text, Meaning::Det(inner, id));
         Some(single(Product::atom(text, true), Rational::one()))
     }
 
@@ -1070,6 +1070,9 @@ enum Meaning {
     Diag(Combo, Poly),
     /// A sum taken as one base of a power.
     Base(Combo),
+    /// A determinant of a normal form (the node, where that cannot be
+    /// read back).
+    Det(Combo, Id),
     /// A dim.
     Dim(u32),
     /// A number (raised to a power that is not an integer).

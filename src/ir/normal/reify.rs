@@ -216,13 +216,15 @@ impl Reify<'_> {
         out
     }
 
-    /// Each scalar base raised to its exponent.
+    /// Each scalar base raised to its exponent, smaller factors first
+    /// (`rho^D * det(...)`), in a fixed order.
     fn monomial(&mut self, scalars: &BTreeMap<String, Combo>) -> Option<Vec<Id>> {
         let mut out = Vec::new();
         for (base, e) in scalars {
             let b = self.text(base)?;
             out.push(self.raised(b, e)?);
         }
+        out.sort_by_cached_key(|&f| self.size(f));
         Some(out)
     }
 
@@ -287,6 +289,10 @@ impl Reify<'_> {
                 let v = self.combo(&body)?;
                 Some(self.b.add(Node::Diag(v)))
             }
+            Meaning::Det(inner, id) => match self.combo(&inner) {
+                Some(m) => Some(self.b.add(Node::Det(m))),
+                None => Some(self.b.copy(self.expr, id)),
+            },
             Meaning::Base(body) => self.combo(&body),
             Meaning::Dim(d) => Some(self.b.leaf(Leaf::Dim(d))),
             Meaning::Number(r) => Some(self.b.num(r)),
