@@ -468,13 +468,27 @@ fn collected_forms_keep_their_value() {
             "-1/2 * s^(-3) * (y .* z)",
         ),
         ("s * A * y + A * (s * y) - y", "2 * s * A * y - y"),
+        // What some terms share is taken out of them, with the least
+        // power of a factor.
+        ("A * y + z - z .* h", "A * y + z .* (1 - h)"),
+        ("h .* z - h .* h .* z + y .* h", "h .* (y + z .* (1 - h))"),
     ] {
         let c = deriv::ir::normal::collected(&read(&m, a), &m).unwrap();
         assert_eq!(text(&c), b, "{a}");
     }
-    let mut g = Gen(0x2545_f491_4f6c_dd1d, (false, false));
+    // More cases (and another seed) behind the environment variables of
+    // the test above.
+    let cases: usize = std::env::var("DERIV_NORMAL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    let seed: u64 = std::env::var("DERIV_NORMAL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x2545_f491_4f6c_dd1d);
+    let mut g = Gen(seed, (false, false));
     let mut compared = 0;
-    for k in 0..3000 {
+    for k in 0..cases {
         let a = g.nth(k);
         let e = read(&m, &a);
         let Some(c) = deriv::ir::normal::collected(&e, &m) else {

@@ -26,7 +26,33 @@ impl Reify<'_> {
         if let Some(f) = self.factored(c) {
             return Some(f);
         }
-        // Terms collected by their matrix part.
+        // A scalar in a sum with a matrix stands for every entry: where
+        // another term has the shape, an all-ones part is written as its
+        // scalar.
+        let broadcast = c
+            .keys()
+            .any(|p| !p.matrices.is_empty() && !all_ones(&p.matrices));
+        let mut terms = Vec::new();
+        self.terms(c, broadcast, &mut terms)?;
+        self.signed(terms)
+    }
+
+    /// The terms of the sum `c`, with their signs and ranks (see
+    /// [`Reify::signed`]): the terms that share an elementwise factor
+    /// with it taken out (`a + x - x .* t` is `a + x .* (1 - t)`), in
+    /// turn, then the others collected by their matrix part.
+    fn terms(&mut self, c: &Combo, broadcast: bool, out: &mut Vec<(Id, bool, u8)>) -> Option<()> {
+        if let Some((with, rest)) = shared_part(c) {
+            if let Some(f) = self.factored(&with) {
+                out.push((f, false, 1));
+                // What is left may share a factor in every term.
+                if let Some(f) = shared_part_all(&rest).and_then(|()| self.factored(&rest)) {
+                    out.push((f, false, 1));
+                    return Some(());
+                }
+                return self.terms(&rest, broadcast, out);
+            }
+        }
         let mut parts: BTreeMap<Vec<Factor>, Combo> = BTreeMap::new();
         for (p, k) in c {
             let scalar = Product {
@@ -38,13 +64,6 @@ impl Reify<'_> {
                 .or_default()
                 .insert(scalar, k.clone());
         }
-        // A scalar in a sum with a matrix stands for every entry: where
-        // another term has the shape, an all-ones part is written as its
-        // scalar.
-        let broadcast = parts
-            .keys()
-            .any(|chain| !chain.is_empty() && !all_ones(chain));
-        let mut terms = Vec::new();
         for (chain, scalars) in &parts {
             let ones = all_ones(chain);
             let chain: &[Factor] = if broadcast && ones { &[] } else { chain };
@@ -56,9 +75,9 @@ impl Reify<'_> {
                 (true, false) if broadcast => 2,
                 _ => 1,
             };
-            terms.push((t, negative, rank));
+            out.push((t, negative, rank));
         }
-        self.signed(terms)
+        Some(())
     }
 
     /// A sum of several terms written with what every term has taken
@@ -76,22 +95,33 @@ impl Reify<'_> {
         let scalars = common_factors(c);
         // The elementwise factors of every term, with one power: each
         // term's matrix part one elementwise product (or one factor).
-        let groups = |p: &Product| -> BTreeMap<Vec<Factor>, Combo> {
-            match p.matrices.as_slice() {
-                [Factor::Had(g)] => g.clone(),
-                [] => BTreeMap::new(),
-                m if all_ones(m) => BTreeMap::new(),
-                m => std::iter::once((m.to_vec(), super::one())).collect(),
-            }
-        };
+        // Each factor every term has, with the least of its powers where
+        // they are positive numbers, or the one power they all have.
+        let groups = elementwise;
         let mut terms = c.keys();
         let mut common = groups(terms.next()?);
         for p in terms {
             let g = groups(p);
-            common.retain(|k, e| g.get(k) == Some(e));
+            common.retain(|k, _| g.contains_key(k));
+            for (k, e) in common.iter_mut() {
+                let (Some(mine), Some(theirs)) = (as_constant(e), g.get(k).and_then(as_constant))
+                else {
+                    continue;
+                };
+                if positive(&mine) && positive(&theirs) && theirs < mine {
+                    *e = super::constant(theirs);
+                }
+            }
+            common.retain(|k, e| {
+                g.get(k) == Some(e)
+                    || (as_constant(e).is_some_and(|r| positive(&r))
+                        && g.get(k).and_then(as_constant).is_some_and(|r| positive(&r)))
+            });
         }
-        // Every term keeps an elementwise factor of its own.
-        if !common.is_empty() && c.keys().any(|p| groups(p).len() == common.len()) {
+        // A term that is only the common factors leaves a one behind
+        // (`x - x .* t` is `x .* (1 - t)`), written as a scalar in a sum
+        // with the other terms; not where every term would.
+        if !common.is_empty() && c.keys().all(|p| without(&groups(p), &common).is_empty()) {
             common.clear();
         }
         if number.is_one() && scalars.is_empty() && common.is_empty() {
@@ -102,9 +132,12 @@ impl Reify<'_> {
             let mut q = p.clone();
             q.scalars.retain(|b, _| !scalars.contains_key(b));
             if !common.is_empty() {
-                let mut g = groups(p);
-                g.retain(|k, _| !common.contains_key(k));
-                q.matrices = super::had_chain(g);
+                let g = without(&groups(p), &common);
+                q.matrices = if g.is_empty() {
+                    Vec::new()
+                } else {
+                    super::had_chain(g)
+                };
             }
             rest.insert(q, k.div(&number)?);
         }
@@ -298,6 +331,79 @@ impl Reify<'_> {
             Meaning::Number(r) => Some(self.b.num(r)),
         }
     }
+}
+
+/// The elementwise factors `g` with the powers of `common` taken out.
+fn without(
+    g: &BTreeMap<Vec<Factor>, Combo>,
+    common: &BTreeMap<Vec<Factor>, Combo>,
+) -> BTreeMap<Vec<Factor>, Combo> {
+    let mut out = BTreeMap::new();
+    for (k, e) in g {
+        let left = match common.get(k) {
+            None => e.clone(),
+            Some(c) => {
+                let mut d = e.clone();
+                if super::add_into(&mut d, c, &Rational::one().neg()).is_none() {
+                    return g.clone();
+                }
+                d
+            }
+        };
+        if !left.is_empty() {
+            out.insert(k.clone(), left);
+        }
+    }
+    out
+}
+
+/// The elementwise factors of a term, with their powers: its matrix
+/// part's, or the part itself (none for a scalar or an all-ones part).
+fn elementwise(p: &Product) -> BTreeMap<Vec<Factor>, Combo> {
+    match p.matrices.as_slice() {
+        [Factor::Had(g)] => g.clone(),
+        [] => BTreeMap::new(),
+        m if all_ones(m) => BTreeMap::new(),
+        m => std::iter::once((m.to_vec(), super::one())).collect(),
+    }
+}
+
+/// The terms of `x` that have the elementwise factor most terms share
+/// (at least two, not all, the first such factor in a fixed order), and
+/// the others; `None` where no two terms share one.
+fn shared_part(x: &Combo) -> Option<(Combo, Combo)> {
+    let mut count: BTreeMap<(Vec<Factor>, Combo), usize> = BTreeMap::new();
+    for p in x.keys() {
+        for f in elementwise(p) {
+            *count.entry(f).or_default() += 1;
+        }
+    }
+    let most = count.values().copied().filter(|&n| n < x.len()).max()?;
+    if most < 2 {
+        return None;
+    }
+    let (g, e) = count.into_iter().find(|(_, n)| *n == most)?.0;
+    let (with, without): (Combo, Combo) = x
+        .iter()
+        .map(|(p, k)| (p.clone(), k.clone()))
+        .partition(|(p, _)| elementwise(p).get(&g) == Some(&e));
+    Some((with, without))
+}
+
+fn positive(r: &Rational) -> bool {
+    !r.is_negative() && !r.is_zero()
+}
+
+/// `Some` where every term of `x` (two at least) has one elementwise
+/// factor in common.
+fn shared_part_all(x: &Combo) -> Option<()> {
+    let mut terms = x.keys();
+    let mut common = elementwise(terms.next()?);
+    for p in terms {
+        let g = elementwise(p);
+        common.retain(|k, _| g.contains_key(k));
+    }
+    (x.len() > 1 && !common.is_empty()).then_some(())
 }
 
 /// A scalar sum as its content (the least size of a coefficient, where
