@@ -400,6 +400,20 @@ impl Gen {
     }
 }
 
+/// How many random expressions a test makes, and from what seed:
+/// `DERIV_NORMAL_CASES` and `DERIV_NORMAL_SEED` where set.
+fn runs(cases: usize, seed: u64) -> (usize, u64) {
+    let var = |name: &str| std::env::var(name).ok();
+    (
+        var("DERIV_NORMAL_CASES")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cases),
+        var("DERIV_NORMAL_SEED")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(seed),
+    )
+}
+
 /// Random expressions of each shape, grouped by normal form: every two
 /// in a group must have one value wherever both are defined, at several
 /// sizes of `D` (the normal form knows `sum` of an all-ones vector is `D`).
@@ -408,14 +422,7 @@ fn equal_normal_forms_are_equal_values_on_random_expressions() {
     use std::collections::BTreeMap;
     let m = model();
     // More cases (and another seed) behind an environment variable.
-    let cases: usize = std::env::var("DERIV_NORMAL_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(6000);
-    let seed: u64 = std::env::var("DERIV_NORMAL_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0x9e37_79b9_7f4a_7c15);
+    let (cases, seed) = runs(6000, 0x9e37_79b9_7f4a_7c15);
     let mut g = Gen(seed, (false, false));
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for k in 0..cases {
@@ -478,14 +485,7 @@ fn collected_forms_keep_their_value() {
     }
     // More cases (and another seed) behind the environment variables of
     // the test above.
-    let cases: usize = std::env::var("DERIV_NORMAL_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
-    let seed: u64 = std::env::var("DERIV_NORMAL_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0x2545_f491_4f6c_dd1d);
+    let (cases, seed) = runs(3000, 0x2545_f491_4f6c_dd1d);
     let mut g = Gen(seed, (false, false));
     let mut compared = 0;
     for k in 0..cases {
