@@ -1026,5 +1026,5 @@ fn collected(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
     let c = crate::ir::normal::collected(e, model)?;
     // Smaller both in nodes and in print.
     let text = |x: &RecExpr<Node>| crate::ir::text::expr(&model.symbols, x).len();
-    (crate::ir::size(&c) < crate::ir::size(e) && text(&c) < text(e)).then_some(c)
+    (crate::ir::size(&c) <= crate::ir::size(e) && text(&c) < text(e)).then_some(c)
 }
