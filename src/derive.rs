@@ -992,8 +992,8 @@ fn presented(verdict: crate::key::Verdict, model: &Model) -> crate::key::Verdict
 }
 
 /// `e` with like terms collected (see [`crate::ir::normal::collected`]),
-/// where that prints smaller; a block matrix entry by entry. `None` where
-/// nothing prints smaller.
+/// where that prints shorter with no more nodes; a block matrix entry by
+/// entry. `None` where nothing does.
 fn collected(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
     let root = crate::ir::root(e);
     if let Node::Block(rows) = &e[root] {
@@ -1024,7 +1024,7 @@ fn collected(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
         return changed.then(|| b.finish(root));
     }
     let c = crate::ir::normal::collected(e, model)?;
-    // Smaller both in nodes and in print.
+    // Shorter in print, with no more nodes.
     let text = |x: &RecExpr<Node>| crate::ir::text::expr(&model.symbols, x).len();
     (crate::ir::size(&c) <= crate::ir::size(e) && text(&c) < text(e)).then_some(c)
 }
