@@ -277,7 +277,8 @@ fn unreadable_and_missing_files_are_errors() {
 /// none; a result reused from an earlier request is not counted again.
 #[test]
 fn stats_account_for_every_request() {
-    let path = "derivations/lstm_grading.deriv";
+    // A script with claims under assumptions, which a proof run decides.
+    let path = "tests/claims/lstm.deriv";
     let out = deriv(&["run", path, "--stats"], None);
     assert_clean(path, &out);
     let stderr = String::from_utf8_lossy(&out.stderr);

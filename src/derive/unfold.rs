@@ -3,8 +3,9 @@
 //! writes `xhat`, the other `(a - mu) / sqrt(v + eps)`) meet once every
 //! value outside a recurrence is written out down to inputs, parameters
 //! and the values of recurrences. A value of a recurrence is written out
-//! too where its equation reaches, within two steps, a value of its
-//! variable that one of the sides names (`v[k+1]` beside `v[k]`). A value is written out only where its
+//! too where its equation reaches, within two steps, a value of a
+//! recurrence that one of the sides names (`v[k+1]` beside `v[k]`). A
+//! value is written out only where its
 //! equation holds at every index value of the claim's window, and a
 //! variable with an assumption about it is kept, so the result is equal to
 //! the expression wherever the claim is made.
@@ -71,7 +72,8 @@ pub struct Unfold<'a> {
     /// The values of recurrences the sides of the claim name (see
     /// [`floor`]): a value of a recurrence whose equation reaches one of
     /// them within two steps is written out, so that `v[k+1]` on one side
-    /// meets `rho * v[k] + ...` on the other.
+    /// meets `rho * v[k] + ...` on the other, and `q[k+1]` meets its
+    /// equation with the half step `m[k+1]` written out.
     pub floor: &'a BTreeSet<Ref>,
 }
 
@@ -140,11 +142,11 @@ impl Unfold<'_> {
         Some(at_ref(&eq.norm, r, &decl.indices))
     }
 
-    /// Whether the equation of the recurrent value `r` names a value of
-    /// its variable in the floor, directly or through at most `steps - 1`
-    /// more values of it.
+    /// Whether the equation of the recurrent value `r` names a value in
+    /// the floor, directly or through at most `steps - 1` more values of
+    /// recurrences.
     fn reaches_floor(&self, r: &Ref, steps: u32) -> bool {
-        if steps == 0 || !self.floor.iter().any(|f| f.var == r.var) {
+        if steps == 0 || self.floor.is_empty() {
             return false;
         }
         let Some(eq) = self.equation_at(r) else {
@@ -154,7 +156,7 @@ impl Unfold<'_> {
             .as_ref()
             .iter()
             .filter_map(|n| match n {
-                Node::Leaf(Leaf::Var(q)) if q.var == r.var && q != r => Some(q),
+                Node::Leaf(Leaf::Var(q)) if self.recurrent.contains(&q.var) && q != r => Some(q),
                 _ => None,
             })
             .collect();
