@@ -384,21 +384,26 @@ impl Model {
             // Inits that fix this position only, at the current start.
             loop {
                 let start = lo.saturating_add(span.0);
-                let fixes_start = self.inits.iter().any(|init| {
-                    init.target.var == v
-                        && init.target.at.iter().enumerate().all(|(q, ix)| match *ix {
-                            Ix::Abs(a) => q == p && a == start,
-                            Ix::Rel(..) => q != p,
-                            Ix::End(..) => false,
-                        })
-                });
-                if !fixes_start || span.0 > span.1.saturating_add(64) {
+                if !self.init_fixes(v, p, start) || span.0 > span.1.saturating_add(64) {
                     break;
                 }
                 span.0 += 1;
             }
         }
         Some(out)
+    }
+
+    /// Whether an `init` of `v` fixes position `p` alone, at `at`, the
+    /// other positions free (`init h[0, j] = ...` fixes position 0 at 0).
+    pub fn init_fixes(&self, v: u32, p: usize, at: i64) -> bool {
+        self.inits.iter().any(|init| {
+            init.target.var == v
+                && init.target.at.iter().enumerate().all(|(q, ix)| match *ix {
+                    Ix::Abs(a) => q == p && a == at,
+                    Ix::Rel(..) => q != p,
+                    Ix::End(..) => false,
+                })
+        })
     }
 
     /// Where the adjoint of `v` is derived, in the form of

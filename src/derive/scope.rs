@@ -101,11 +101,16 @@ impl Scope<'_> {
             return Some(a);
         }
         let c = constant_value(&a.value)?;
-        let mut inits = self.model.inits.iter().filter(|i| i.target.var == r.var);
-        let first = inits.next()?;
-        let all_set = std::iter::once(first)
-            .chain(inits)
-            .all(|i| constant_value(&i.value).as_ref() == Some(&c));
+        let inits: Vec<_> = self
+            .model
+            .inits
+            .iter()
+            .filter(|i| i.target.var == r.var)
+            .collect();
+        let all_set = !inits.is_empty()
+            && inits
+                .iter()
+                .all(|i| constant_value(&i.value).as_ref() == Some(&c));
         (all_set && self.window.computed_or_set(self.model, r)).then_some(a)
     }
 

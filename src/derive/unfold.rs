@@ -152,7 +152,7 @@ impl Unfold<'_> {
         let Some(eq) = self.equation_at(r) else {
             return false;
         };
-        let own: Vec<&Ref> = eq
+        let named: Vec<&Ref> = eq
             .as_ref()
             .iter()
             .filter_map(|n| match n {
@@ -160,8 +160,8 @@ impl Unfold<'_> {
                 _ => None,
             })
             .collect();
-        own.iter().any(|q| self.floor.contains(*q))
-            || own.iter().any(|q| self.reaches_floor(q, steps - 1))
+        named.iter().any(|q| self.floor.contains(*q))
+            || named.iter().any(|q| self.reaches_floor(q, steps - 1))
     }
 }
 

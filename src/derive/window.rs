@@ -292,17 +292,9 @@ impl Window {
                 early.push((p, lo.saturating_add(least)));
             }
         }
-        let set = |&(p, at): &(usize, i64)| {
-            model.inits.iter().any(|init| {
-                init.target.var == r.var
-                    && init.target.at.iter().enumerate().all(|(q, ix)| match *ix {
-                        Ix::Abs(a) => q == p && a == at,
-                        Ix::Rel(..) => q != p,
-                        Ix::End(..) => false,
-                    })
-            })
-        };
-        early.len() <= 1 && early.iter().all(set) && self.within(model, r, false)
+        early.len() <= 1
+            && early.iter().all(|&(p, at)| model.init_fixes(r.var, p, at))
+            && self.within(model, r, false)
     }
 
     /// [`Window::computes`], checking the start only where `start`.

@@ -240,7 +240,7 @@ impl Product {
             if is_identity(f) && !matrices.is_empty() {
                 continue;
             }
-            if matrices.len() == 1 && is_identity(&matrices[0]) {
+            if matrices.last().is_some_and(is_identity) {
                 matrices.pop();
             }
             if let Some(merged) = matrices.last().and_then(|m| diag_product(m, f)) {

@@ -45,11 +45,6 @@ impl Reify<'_> {
         if let Some((with, rest)) = shared_part(c) {
             if let Some(f) = self.factored(&with) {
                 out.push((f, false, 1));
-                // What is left may share a factor in every term.
-                if let Some(f) = shared_part_all(&rest).and_then(|()| self.factored(&rest)) {
-                    out.push((f, false, 1));
-                    return Some(());
-                }
                 return self.terms(&rest, broadcast, out);
             }
         }
@@ -102,20 +97,20 @@ impl Reify<'_> {
         let mut common = groups(terms.next()?);
         for p in terms {
             let g = groups(p);
-            common.retain(|k, _| g.contains_key(k));
-            for (k, e) in common.iter_mut() {
-                let (Some(mine), Some(theirs)) = (as_constant(e), g.get(k).and_then(as_constant))
-                else {
-                    continue;
-                };
-                if positive(&mine) && positive(&theirs) && theirs < mine {
-                    *e = super::constant(theirs);
-                }
-            }
             common.retain(|k, e| {
-                g.get(k) == Some(e)
-                    || (as_constant(e).is_some_and(|r| positive(&r))
-                        && g.get(k).and_then(as_constant).is_some_and(|r| positive(&r)))
+                let Some(theirs) = g.get(k) else {
+                    return false;
+                };
+                if theirs == e {
+                    return true;
+                }
+                match (as_constant(e), as_constant(theirs)) {
+                    (Some(mine), Some(theirs)) if positive(&mine) && positive(&theirs) => {
+                        *e = super::constant(mine.min(theirs));
+                        true
+                    }
+                    _ => false,
+                }
             });
         }
         // A term that is only the common factors leaves a one behind
@@ -369,8 +364,8 @@ fn elementwise(p: &Product) -> BTreeMap<Vec<Factor>, Combo> {
 }
 
 /// The terms of `x` that have the elementwise factor most terms share
-/// (at least two, not all, the first such factor in a fixed order), and
-/// the others; `None` where no two terms share one.
+/// (at least two; the first such factor in a fixed order), and the
+/// others; `None` where no two terms share one.
 fn shared_part(x: &Combo) -> Option<(Combo, Combo)> {
     let mut count: BTreeMap<(Vec<Factor>, Combo), usize> = BTreeMap::new();
     for p in x.keys() {
@@ -378,7 +373,7 @@ fn shared_part(x: &Combo) -> Option<(Combo, Combo)> {
             *count.entry(f).or_default() += 1;
         }
     }
-    let most = count.values().copied().filter(|&n| n < x.len()).max()?;
+    let most = count.values().copied().max()?;
     if most < 2 {
         return None;
     }
@@ -390,20 +385,9 @@ fn shared_part(x: &Combo) -> Option<(Combo, Combo)> {
     Some((with, without))
 }
 
+/// Whether a number is greater than zero.
 fn positive(r: &Rational) -> bool {
     !r.is_negative() && !r.is_zero()
-}
-
-/// `Some` where every term of `x` (two at least) has one elementwise
-/// factor in common.
-fn shared_part_all(x: &Combo) -> Option<()> {
-    let mut terms = x.keys();
-    let mut common = elementwise(terms.next()?);
-    for p in terms {
-        let g = elementwise(p);
-        common.retain(|k, _| g.contains_key(k));
-    }
-    (x.len() > 1 && !common.is_empty()).then_some(())
 }
 
 /// A scalar sum as its content (the least size of a coefficient, where
