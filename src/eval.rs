@@ -4,6 +4,7 @@
 //! it is the ground truth of the tests and of `expect` counterexamples.
 
 mod instance;
+mod solved;
 mod tape;
 mod truth;
 mod value;
@@ -12,6 +13,7 @@ pub use instance::{
     drawn_steps, loss_gradient, Forward, Instance, Perturb, Rng, TestFn, DEFAULT_STEPS,
     KINK_CROSSED,
 };
+pub use solved::SolvedAdjoints;
 pub use tape::TapeAdjoints;
 pub use truth::{positions, tuples, FdAdjoints, RandomAdjoints};
 pub use value::Mat;

@@ -2,7 +2,7 @@
 //! and gradients against the loss differentiated numerically (reverse mode
 //! on the evaluator), and results under
 //! assumptions against the unassumed results with the assumptions
-//! substituted. The tests and `deriv verify` use the same checks.
+//! substituted, their adjoints evaluated by the unassumed equations. The tests and `deriv verify` use the same checks.
 
 mod counts;
 mod selfcheck;
@@ -10,13 +10,14 @@ mod selfcheck;
 pub use counts::verify_counts;
 pub use selfcheck::{self_check, Failure};
 
-use crate::derive::adjoint::{is_zero, Adjoints as Deriver};
+use crate::derive::adjoint::Adjoints as Deriver;
 use crate::egraph::ShapeTable;
 use crate::eval::{
     positions, rel_error, Adjoints, EvalError, Evaluator, Forward, Instance, Mat, Perturb,
+    SolvedAdjoints,
 };
 pub use crate::eval::{tuples, FdAdjoints, RandomAdjoints, TapeAdjoints};
-use crate::ir::{Leaf, Node, Target};
+use crate::ir::{Leaf, Node, Ref, Target};
 use crate::key::{AnswerKey, Derived, Lhs, Rhs};
 use crate::model::{Assumption, Model, RequestKind};
 use crate::Limits;
@@ -103,14 +104,17 @@ pub fn adjoint_error(model: &Model, d: &Derived, inst: &Instance<'_>) -> Result<
 }
 
 /// The largest relative error between an adjoint derived under
-/// assumptions and the unassumed adjoint with the assumptions substituted
-/// (assumed values for the variables, zero for the adjoints in `zero`).
+/// assumptions and the unassumed adjoint with the assumptions substituted,
+/// with every adjoint either side mentions evaluated by the unassumed
+/// `equations` with the assumptions substituted, from the last step back
+/// (see [`SolvedAdjoints`]). No adjoint is taken as zero: one the
+/// derivation found to vanish under the assumptions is evaluated too.
 pub fn assumed_error(
     model: &Model,
     assumed: &Derived,
     unassumed: &Derived,
     assuming: &[Assumption],
-    zero: &BTreeSet<u32>,
+    equations: &[(Ref, RecExpr<Node>)],
     inst: &Instance<'_>,
 ) -> Result<f64, EvalError> {
     let target = target_of(assumed).ok_or_else(|| EvalError("not an adjoint".into()))?;
@@ -118,15 +122,16 @@ pub fn assumed_error(
         (Some(a), Some(u)) => (a, u),
         _ => return Err(EvalError("not an expression".into())),
     };
-    let fd = TapeAdjoints::new(inst, zero.clone())?;
     let forward = Forward::new(inst, None);
     let subst: Vec<(u32, RecExpr<Node>)> = assuming
         .iter()
         .map(|x| (x.target.var, x.value.clone()))
         .collect();
+    let none = BTreeSet::new();
+    let solved = SolvedAdjoints::new(&forward, equations, &subst, &none);
     let ev = Evaluator {
         forward: &forward,
-        adjoints: &fd,
+        adjoints: &solved,
         assumed: &subst,
     };
     let indices = match &target {
@@ -253,27 +258,20 @@ pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
             | RequestKind::Expect { .. } => continue,
         };
         // Under assumptions, compare with the unassumed derivation, with
-        // the assumptions substituted and the adjoints that vanish under
-        // them (all of them: a gradient depends on adjoints its request
-        // does not print) set to zero.
-        let assumed_all: Vec<Derived> = if assuming.is_empty() {
+        // the assumptions substituted and the adjoints evaluated by the
+        // unassumed equations (all of them: a gradient depends on
+        // adjoints its request does not print).
+        let unassumed: Vec<(Ref, RecExpr<Node>)> = if assuming.is_empty() {
             Vec::new()
         } else {
             deriver
-                .all(assuming, req.span)
-                .map(|all| all.into_iter().map(|x| x.derived).collect())
+                .all(&[], req.span)
+                .map(|all| {
+                    let all: Vec<Derived> = all.into_iter().map(|x| x.derived).collect();
+                    crate::derive::expect::adjoint_equations(&all)
+                })
                 .unwrap_or_default()
         };
-        let zero: BTreeSet<u32> = a
-            .equations
-            .iter()
-            .chain(&assumed_all)
-            .filter(|d| rhs_expr(d).is_some_and(is_zero))
-            .filter_map(|d| match target_of(d) {
-                Some(Target::Var(r)) => Some(r.var),
-                _ => None,
-            })
-            .collect();
         for d in &a.equations {
             let what = StepOf::label(
                 step.as_ref(),
@@ -309,7 +307,7 @@ pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
             for inst in if sums.is_empty() { &insts } else { &summed } {
                 let r = match &reference {
                     None => adjoint_error(model, d, inst),
-                    Some(u) => assumed_error(model, d, u, assuming, &zero, inst),
+                    Some(u) => assumed_error(model, d, u, assuming, &unassumed, inst),
                 };
                 match r {
                     Ok(e) => {
@@ -322,7 +320,7 @@ pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
             let how = if assuming.is_empty() {
                 "against the loss differentiated numerically"
             } else {
-                "against the unassumed result with the assumptions substituted"
+                "against the unassumed result with the assumptions substituted, its adjoints by the unassumed equations with them substituted"
             };
             let passed = checked > 0 && worst < TOLERANCE;
             out.push(Check {

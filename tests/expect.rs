@@ -322,3 +322,50 @@ expect bar(W) = 0 assuming h[t] = 0
     let text = script("h0").replace("param W : H x H", "param W : H x H\nparam h0 : H");
     assert!(!matches!(verdicts(&text)[0], Verdict::Proven));
 }
+
+/// A cell state carried back only by its own next value vanishes under an
+/// output gate held shut, by induction from the last step back; with a
+/// loss that reads the last cell value, it does not.
+#[test]
+fn adjoints_that_vanish_together_are_found_only_where_they_do() {
+    let script = |loss: &str| {
+        format!(
+            "dim D, H, T
+index t in 1..T
+input x[t] : D
+param W : H x D
+param U : H x D
+fn ell : H -> scalar
+fn m : H -> scalar
+init c[0] = 0
+o[t] = sigma(W * x[t])
+c[t] = c[t-1] + tanh(U * x[t])
+h[t] = o[t] .* tanh(c[t])
+loss L = {loss}
+derive adjoints assuming o[t] = 0
+expect bar(c[t]) = 0 assuming o[t] = 0
+expect bar(U) = 0 assuming o[t] = 0
+expect bar(c[t]) = bar(c[t+1]) assuming o[t] = 0
+"
+        )
+    };
+    let kinds = |text: &str| -> Vec<&'static str> {
+        verdicts(text)
+            .iter()
+            .map(|v| match v {
+                Verdict::Proven => "proven",
+                Verdict::Refuted { .. } => "refuted",
+                Verdict::NotProven { .. } => "not proven",
+            })
+            .collect()
+    };
+    let shut = script("sum(t, ell(h[t]))");
+    assert_eq!(kinds(&shut), ["proven", "proven", "proven"]);
+    let run = deriv::run(&Source::new("<test>", &shut), &Options::default()).unwrap();
+    let text = deriv::print::render(&run.key, deriv::print::Format::Text, &Default::default());
+    assert!(text.contains("  bar(c[t]) = 0\n"), "{text}");
+    // The last cell value reaches the loss by another path: `bar(c[T])`
+    // is not zero, and neither is any earlier one.
+    let read = script("sum(t, ell(h[t])) + m(c[T])");
+    assert_eq!(kinds(&read), ["refuted", "refuted", "proven"]);
+}

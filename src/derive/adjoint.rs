@@ -83,6 +83,9 @@ pub struct Adjoints<'m> {
     /// The vanishing adjoints of the latest derivation of each target under
     /// each set of assumptions: the one a request prints.
     last_zero: HashMap<(Target, AssumptionKey), Vec<u32>>,
+    /// The variables whose adjoints were found to vanish together under
+    /// each set of assumptions (see `vanishing_together`).
+    together: HashMap<AssumptionKey, BTreeSet<u32>>,
     /// Statistics of every e-graph run, in order.
     pub stats: Vec<RunStats>,
     /// Whether each term is also derived by the chain rule alone, for the
@@ -352,6 +355,7 @@ impl<'m> Adjoints<'m> {
             done: HashMap::default(),
             parts: HashMap::default(),
             last_zero: HashMap::default(),
+            together: HashMap::default(),
             stats: Vec::new(),
             keep_local: false,
         }
@@ -1052,25 +1056,7 @@ impl<'m> Adjoints<'m> {
         loop {
             let mut new_zero = BTreeSet::new();
             for (k, &v) in order.iter().enumerate() {
-                // Steps counted from the end come before the general
-                // equation and steps counted from the start after it, as
-                // backpropagation reaches them.
-                let steps = self.model.fixed_steps(v);
-                let from_end = |r: &Ref| r.at.iter().any(|ix| matches!(ix, Ix::End(..)));
-                let mut targets: Vec<Target> = steps
-                    .iter()
-                    .filter(|r| from_end(r))
-                    .cloned()
-                    .map(Target::Var)
-                    .collect();
-                targets.push(Target::Var(self.model.plain_ref(v)));
-                targets.extend(
-                    steps
-                        .iter()
-                        .filter(|r| !from_end(r))
-                        .cloned()
-                        .map(Target::Var),
-                );
+                let targets = self.targets_of(v);
                 if let Some(f) = &fresh {
                     let mut mentions = false;
                     for target in &targets {
@@ -1101,11 +1087,145 @@ impl<'m> Adjoints<'m> {
                 }
                 out[k] = Some(derived);
             }
+            if new_zero.is_empty() && !assuming.is_empty() {
+                new_zero = self.vanishing_together(&order, assuming, &zero, span)?;
+            }
             if new_zero.is_empty() {
                 return Ok(out.into_iter().flatten().flatten().collect());
             }
             zero.extend(new_zero.iter().copied());
             fresh = Some(new_zero);
+        }
+    }
+
+    /// The equations of variable `v`'s adjoint: steps counted from the end
+    /// come before the general equation and steps counted from the start
+    /// after it, as backpropagation reaches them.
+    fn targets_of(&self, v: u32) -> Vec<Target> {
+        let steps = self.model.fixed_steps(v);
+        let from_end = |r: &Ref| r.at.iter().any(|ix| matches!(ix, Ix::End(..)));
+        let mut targets: Vec<Target> = steps
+            .iter()
+            .filter(|r| from_end(r))
+            .cloned()
+            .map(Target::Var)
+            .collect();
+        targets.push(Target::Var(self.model.plain_ref(v)));
+        targets.extend(
+            steps
+                .iter()
+                .filter(|r| !from_end(r))
+                .cloned()
+                .map(Target::Var),
+        );
+        targets
+    }
+
+    /// The largest set of variables, none in `zero`, whose adjoints vanish
+    /// together under `assuming`: every equation of each (its fixed steps
+    /// too) is zero once the adjoints of the set and of `zero` are.
+    ///
+    /// Zero one at a time misses a recurrence that carries only its own
+    /// adjoint back (`bar(c[t]) = bar(c[t+1]) .* p[t+1]` under `o[t] = 0`,
+    /// where the last step's `bar(c[T])` is zero). The set is sound by
+    /// induction in backpropagation's order: an adjoint's equation reads
+    /// only adjoints of values computed after it, and the model computes
+    /// finitely many values, so the first adjoint of the set that
+    /// backpropagation reaches is zero, and so on to the last.
+    fn vanishing_together(
+        &mut self,
+        order: &[u32],
+        assuming: &[Assumption],
+        zero: &BTreeSet<u32>,
+        span: Span,
+    ) -> Result<BTreeSet<u32>, Diagnostic> {
+        let mut set: BTreeSet<u32> = order
+            .iter()
+            .copied()
+            .filter(|v| !zero.contains(v))
+            .collect();
+        // First by the terms as written: a term that mentions no assumed
+        // value and no adjoint that may vanish keeps its variable out.
+        loop {
+            let mut out = Vec::new();
+            for &v in &set {
+                for target in self.targets_of(v) {
+                    let terms = self.terms(&target, span)?;
+                    let stays = terms.iter().any(|t| {
+                        !t.expr.as_ref().iter().any(|n| match n {
+                            Node::Leaf(Leaf::Var(r)) => {
+                                assuming.iter().any(|a| a.target.var == r.var)
+                            }
+                            Node::Leaf(Leaf::Bar(Target::Var(r))) => {
+                                set.contains(&r.var) || zero.contains(&r.var)
+                            }
+                            _ => false,
+                        })
+                    });
+                    if stays {
+                        out.push(v);
+                        break;
+                    }
+                }
+            }
+            if out.is_empty() {
+                break;
+            }
+            for v in out {
+                set.remove(&v);
+            }
+        }
+        // Then simplified, with the set's adjoints zero, until every
+        // equation of every variable left is zero. The trials leave the
+        // vanishing adjoints that the steps print as they were.
+        let printed = self.last_zero.clone();
+        let found = self.vanishing_of(set, assuming, zero, span);
+        self.last_zero = printed;
+        let found = found?;
+        if !found.is_empty() {
+            let key: AssumptionKey = assuming
+                .iter()
+                .map(|a| (a.target.var, a.value.clone()))
+                .collect();
+            self.together
+                .entry(key)
+                .or_default()
+                .extend(found.iter().copied());
+        }
+        Ok(found)
+    }
+
+    /// The variables of `set` left once every variable with an equation
+    /// that is not zero, with the adjoints of `zero` and of those left
+    /// zero, is taken out, in turn.
+    fn vanishing_of(
+        &mut self,
+        mut set: BTreeSet<u32>,
+        assuming: &[Assumption],
+        zero: &BTreeSet<u32>,
+        span: Span,
+    ) -> Result<BTreeSet<u32>, Diagnostic> {
+        loop {
+            if set.is_empty() {
+                return Ok(set);
+            }
+            let with: BTreeSet<u32> = zero.union(&set).copied().collect();
+            let mut out = Vec::new();
+            for &v in &set {
+                for target in self.targets_of(v) {
+                    let (e, _) = self.adjoint(&target, assuming, &with, span)?;
+                    if !is_zero(&e) {
+                        out.push(v);
+                        break;
+                    }
+                }
+            }
+            if out.is_empty() {
+                return Ok(set);
+            }
+            for v in out {
+                set.remove(&v);
+            }
         }
     }
 
@@ -1246,7 +1366,7 @@ impl<'m> Adjoints<'m> {
         }
         // The assumptions substituted.
         if !assuming.is_empty() || !zero.is_empty() {
-            let key = (target.clone(), assumption_key, zero.clone());
+            let key = (target.clone(), assumption_key.clone(), zero.clone());
             if let Some(parts) = self.parts.get(&key) {
                 let mut why = vec![text("assuming ")];
                 why.extend(listed(
@@ -1259,21 +1379,41 @@ impl<'m> Adjoints<'m> {
                 ));
                 why.push(text(": the terms that vanish left out"));
                 if !zero.is_empty() {
-                    why.push(text(" ("));
-                    why.extend(listed(
-                        zero.iter()
+                    // Those found to vanish together are said so, with why.
+                    let together = self.together.get(&assumption_key);
+                    let (joint, alone): (Vec<u32>, Vec<u32>) = zero
+                        .iter()
+                        .partition(|v| together.is_some_and(|s| s.contains(v)));
+                    let bars = |vs: &[u32]| -> Vec<Part> {
+                        vs.iter()
                             .map(|&v| {
                                 Part::Expr(leaf_expr(Leaf::Bar(Target::Var(
                                     self.model.plain_ref(v),
                                 ))))
                             })
-                            .collect(),
-                    ));
-                    why.push(text(if zero.len() > 1 {
-                        " are zero at every index value under the assumptions)"
-                    } else {
-                        " is zero at every index value under the assumptions)"
-                    }));
+                            .collect()
+                    };
+                    why.push(text(" ("));
+                    if !alone.is_empty() {
+                        why.extend(listed(bars(&alone)));
+                        why.push(text(if alone.len() > 1 {
+                            " are zero at every index value under the assumptions"
+                        } else {
+                            " is zero at every index value under the assumptions"
+                        }));
+                    }
+                    if !joint.is_empty() {
+                        if !alone.is_empty() {
+                            why.push(text("; "));
+                        }
+                        why.extend(listed(bars(&joint)));
+                        why.push(text(if joint.len() > 1 {
+                            " vanish together at every index value: each of their equations is zero where they are zero later, so they are zero from the last step back"
+                        } else {
+                            " vanishes at every index value: its equation is zero where it is zero later, so it is zero from the last step back"
+                        }));
+                    }
+                    why.push(text(")"));
                 }
                 let left: Vec<RecExpr<Node>> = parts
                     .iter()

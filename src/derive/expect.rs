@@ -15,7 +15,8 @@ use super::scope::Scope;
 use super::window::Window;
 use crate::egraph::{run_until, ShapeTable};
 use crate::eval::{
-    positions, rel_error, Evaluator, Forward, Instance, Mat, RandomAdjoints, TapeAdjoints,
+    positions, rel_error, Evaluator, Forward, Instance, Mat, RandomAdjoints, SolvedAdjoints,
+    TapeAdjoints,
 };
 use crate::ir::analysis::Graph;
 use crate::ir::{Ix, Leaf, Node, Ref, Target};
@@ -482,7 +483,7 @@ pub fn parting(
             &[],
             sums,
             &zero,
-            false,
+            Values::Free,
             false,
         )
         .witness
@@ -502,9 +503,22 @@ struct Comparison {
     failure: Option<String>,
 }
 
+/// The values the adjoints take when a claim is evaluated.
+#[derive(Clone, Copy)]
+enum Values<'a> {
+    /// Drawn at random: the two sides compared as formulas.
+    Free,
+    /// The model's: the loss differentiated numerically.
+    Model,
+    /// Those of the adjoint equations, each at the position it is read
+    /// at, evaluated from the last step back: under an assumption about a
+    /// value, the equations with the assumption substituted.
+    Solved(&'a [(Ref, RecExpr<Node>)]),
+}
+
 /// Evaluates both sides on every instance (only the first that has points,
 /// as a sanity check before a proof, when `sample`) and index value, with the adjoints
-/// either free (random) or true (the loss differentiated numerically).
+/// taking the given values.
 #[allow(clippy::too_many_arguments)]
 fn compare(
     model: &Model,
@@ -514,7 +528,7 @@ fn compare(
     assuming: &[Assumption],
     sums: &[SumAssumption],
     zero: &BTreeSet<u32>,
-    true_adjoints: bool,
+    values: Values<'_>,
     sample: bool,
 ) -> Comparison {
     let subst: Vec<(u32, RecExpr<Node>)> = assuming
@@ -533,7 +547,7 @@ fn compare(
     };
     for inst in instances(model, usize::MAX, sums) {
         let random = RandomAdjoints::new(&inst, zero.clone());
-        let truth = if true_adjoints {
+        let truth = if matches!(values, Values::Model) {
             match TapeAdjoints::new(&inst, zero.clone()) {
                 Ok(t) => Some(t),
                 Err(e) => {
@@ -545,11 +559,18 @@ fn compare(
             None
         };
         let forward = Forward::new(&inst, None);
+        let solved = match values {
+            Values::Solved(equations) => {
+                Some(SolvedAdjoints::new(&forward, equations, &subst, zero))
+            }
+            _ => None,
+        };
         let ev = Evaluator {
             forward: &forward,
-            adjoints: match &truth {
-                Some(t) => t,
-                None => &random,
+            adjoints: match (&truth, &solved) {
+                (Some(t), _) => t,
+                (_, Some(s)) => s,
+                _ => &random,
             },
             assumed: &subst,
         };
@@ -652,7 +673,9 @@ fn expression(
         zero,
         adjoints: has_adjoints,
     };
-    let sample = compare(model, claim, d, c, assuming, cx.sums, zero, false, true);
+    let numbers_with =
+        |values, sample| compare(model, claim, d, c, assuming, cx.sums, zero, values, sample);
+    let sample = numbers_with(Values::Free, true);
     let mut proven = false;
     // Whether the written-out normal forms were compared already (they
     // do not depend on the numbers).
@@ -676,15 +699,24 @@ fn expression(
             return Verdict::Proven;
         }
     }
-    let free = compare(model, claim, d, c, assuming, cx.sums, zero, false, false);
+    let free = numbers_with(Values::Free, false);
     let with_truth = free.witness.is_some() && has_adjoints;
+    // The adjoints a claim under an assumption about a value speaks of
+    // are those of the equations with the assumption substituted, not the
+    // model's (`o[t] = 0` at every step makes every `bar(c[t])` zero).
+    let equations = adjoint_equations(cx.adjoints);
+    let values = if assuming.is_empty() {
+        Values::Model
+    } else {
+        Values::Solved(&equations)
+    };
     let numbers = if with_truth {
         // Two formulas that differ with free adjoints may still agree once
         // the adjoints take their true values (a claim that writes an
         // adjoint out as its equation): decide with the true values, and
         // where they agree, look for a proof that uses the adjoint
         // equations. Only then: the equations make the graph much larger.
-        let truth = compare(model, claim, d, c, assuming, cx.sums, zero, true, false);
+        let truth = numbers_with(values, false);
         if truth.witness.is_none() && truth.agreed > 0 {
             if !unfolded_tried && on.same_unfolded(cx, &window, d, c) {
                 *by = Some(ProofKind::Unfolded);
@@ -707,18 +739,11 @@ fn expression(
                 ),
             };
         }
-        // The true adjoints are those of the model as written: under an
-        // assumption about a value, the model the claim speaks of is
-        // another one (`o[t] = 0` at every step makes every `bar(c[t])`
-        // zero), so values that differ there refute nothing.
-        if with_truth && !assuming.is_empty() {
-            return Verdict::NotProven {
-                derived: derived.to_vec(),
-                evidence: format!(
-                    "no proof was found, and the numbers cannot decide: the two differ {counterexample} when the adjoints take their values in the model without the assumption, which are not their values under it"
-                ),
-            };
-        }
+        let counterexample = if with_truth && !assuming.is_empty() {
+            format!("{counterexample}, with the adjoints as their equations give them under the assumptions, from the last step back")
+        } else {
+            counterexample
+        };
         return Verdict::Refuted {
             derived: derived.to_vec(),
             counterexample,

@@ -7,10 +7,15 @@
 //!
 //! The truths: adjoints and gradients against the loss differentiated in
 //! reverse mode on the evaluator; results under assumptions against the
-//! unassumed results with the assumptions substituted; Jacobians against
+//! unassumed results with the assumptions substituted (with the adjoints
+//! free, those found to vanish zero, and again with every adjoint
+//! evaluated by the unassumed equations); Jacobians against
 //! finite differences of the step; determinants against the numeric
 //! determinant; inverses by a round trip; counts and depths by brute force;
-//! a `proven` claim against the derived form, with the true adjoints.
+//! a `proven` claim against the derived form, with the true adjoints (under
+//! assumptions about values, against the unassumed form with them
+//! substituted, the adjoints evaluated by the unassumed equations with them
+//! substituted, from the last step back).
 
 use super::counts::{count_error, Count};
 use super::{at_start, binding, inverse_error, jacobian_fd, rhs_expr, target_of, TOLERANCE};
@@ -18,7 +23,8 @@ use crate::derive::adjoint::Adjoints as Deriver;
 use crate::diag::Source;
 use crate::egraph::ShapeTable;
 use crate::eval::{
-    positions, rel_error, EvalError, Evaluator, Forward, Instance, RandomAdjoints, TapeAdjoints,
+    positions, rel_error, EvalError, Evaluator, Forward, Instance, RandomAdjoints, SolvedAdjoints,
+    TapeAdjoints,
 };
 use crate::ir::{Ix, Leaf, Node, Ref, Target};
 use crate::key::{Answer, AnswerKey, Derived, Lhs, Verdict};
@@ -136,6 +142,9 @@ fn free_indices(model: &Model, d: &Derived, kind: &RequestKind) -> Vec<u32> {
     out
 }
 
+/// Adjoint equations, each its variable's reference and right side.
+type Equations = Rc<[(Ref, RecExpr<Node>)]>;
+
 /// What the checks of one key share: the instance, its numeric truth
 /// (made when first needed), and a deriver for unassumed references.
 struct Checks<'k> {
@@ -148,6 +157,9 @@ struct Checks<'k> {
     deriver: Option<Deriver<'k>>,
     /// Reads printed forms back, made once: the model's names are many.
     reader: std::cell::RefCell<Option<crate::check::Reader>>,
+    /// The unassumed adjoint equations, derived when first needed (`None`
+    /// where they cannot be).
+    equations: Option<Option<Equations>>,
 }
 
 impl<'k> Checks<'k> {
@@ -331,7 +343,77 @@ impl<'k> Checks<'k> {
                 }
             }
         }
+        // The adjoints taken as zero above vanish in fact: with every
+        // adjoint evaluated by the unassumed equations, the assumptions
+        // substituted, the two still agree.
+        if let Some((e, p)) = self.solved_difference(rhs, &unassumed, &subst, &pts) {
+            return Err(self.fail(
+                d,
+                format!(
+                    "it disagrees with the unassumed result with the assumptions substituted, the adjoints evaluated by the unassumed equations from the last step back (relative difference {e:.1e} at {})",
+                    place(model, self.inst, &p)
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// The unassumed adjoint equations of the model.
+    fn unassumed_equations(&mut self) -> Option<Equations> {
+        if let Some(done) = &self.equations {
+            return done.clone();
+        }
+        let (model, limits) = (self.model(), self.limits);
+        // From the key where a request derived every adjoint without
+        // assumptions (each such result is checked against the truth).
+        let from_key = self.key.answers.iter().find(|a| {
+            matches!(
+                model.requests.get(a.request).map(|r| &r.kind),
+                Some(RequestKind::Adjoints { assuming, sums }) if assuming.is_empty() && sums.is_empty()
+            )
+        });
+        let found = match from_key {
+            Some(a) => Some(crate::derive::expect::adjoint_equations(&a.equations).into()),
+            None => {
+                let deriver = self.deriver.get_or_insert_with(|| {
+                    Deriver::new(model, Rc::new(ShapeTable::new(model)), limits)
+                });
+                deriver
+                    .all(&[], crate::diag::Span::default())
+                    .ok()
+                    .map(|all| {
+                        let all: Vec<Derived> = all.into_iter().map(|a| a.derived).collect();
+                        crate::derive::expect::adjoint_equations(&all).into()
+                    })
+            }
+        };
+        self.equations = Some(found.clone());
+        found
+    }
+
+    /// Where `a` and `b` differ beyond the tolerance at `pts`, with the
+    /// variables of `subst` replaced and every adjoint evaluated by the
+    /// unassumed equations with them replaced (see [`SolvedAdjoints`]):
+    /// the largest difference and its point. `None` where they agree or
+    /// cannot be evaluated.
+    fn solved_difference(
+        &mut self,
+        a: &RecExpr<Node>,
+        b: &RecExpr<Node>,
+        subst: &[(u32, RecExpr<Node>)],
+        pts: &[Vec<Option<i64>>],
+    ) -> Option<(f64, Vec<Option<i64>>)> {
+        let equations = self.unassumed_equations()?;
+        let none = BTreeSet::new();
+        let solved = SolvedAdjoints::new(&self.forward, &equations, subst, &none);
+        let ev = Evaluator {
+            forward: &self.forward,
+            adjoints: &solved,
+            assumed: subst,
+        };
+        difference(&ev, a, b, pts)
+            .ok()
+            .filter(|(e, _)| *e > TOLERANCE)
     }
 
     /// The unassumed adjoint of a target: from the key when an earlier
@@ -402,10 +484,35 @@ impl<'k> Checks<'k> {
         let Some(form) = rhs_expr(&d) else {
             return Ok(());
         };
-        // Only claims without assumptions are compared with the truth; one
-        // under assumptions is checked where its derived form is.
-        if !assuming.is_empty() || !sums.is_empty() {
+        // A claim under assumptions about values is compared with the
+        // unassumed form, the assumptions substituted, its adjoints by the
+        // unassumed equations with them substituted. One under assumptions
+        // about sums is checked where its derived form is.
+        if !sums.is_empty() {
             return Ok(());
+        }
+        if !assuming.is_empty() {
+            let Claim::Adjoint(t) = lhs else {
+                return Ok(());
+            };
+            let Some(unassumed) = self.unassumed(t) else {
+                return Ok(());
+            };
+            let subst: Vec<(u32, RecExpr<Node>)> = assuming
+                .iter()
+                .map(|a| (a.target.var, a.value.clone()))
+                .collect();
+            let pts = points(model, self.inst, &d);
+            return match self.solved_difference(claim, &unassumed, &subst, &pts) {
+                Some((e, p)) => Err(Failure {
+                    what: req.text.clone(),
+                    why: format!(
+                        "it was proven, but the claim and the unassumed form with the assumptions substituted differ, the adjoints evaluated by the unassumed equations from the last step back (relative difference {e:.1e} at {})",
+                        place(model, self.inst, &p)
+                    ),
+                }),
+                None => Ok(()),
+            };
         }
         let inst = self.inst;
         let truth = self.truth().map_err(|why| Failure {
@@ -637,6 +744,7 @@ pub fn self_check(key: &AnswerKey, limits: &Limits) -> Vec<(usize, Failure)> {
             truth: std::cell::OnceCell::new(),
             deriver: None,
             reader: std::cell::RefCell::new(None),
+            equations: None,
         }
     }
     let mut checks = checks_for(key, &inst, limits);
