@@ -479,6 +479,16 @@ fn collected_forms_keep_their_value() {
         // power of a factor.
         ("A * y + z - z .* h", "A * y + z .* (1 - h)"),
         ("h .* z - h .* h .* z + y .* h", "h .* (y + z .* (1 - h))"),
+        // Sums over one index, each times factors free of it, are one
+        // sum (batch norm's `bar(v)`).
+        (
+            "z .* sum(t, x[t]) - sum(t, x[t] .* a[t])",
+            "sum(t, x[t] .* (z - a[t]))",
+        ),
+        (
+            "s * sum(t, q[t]) + sum(t, q[t] * r) + r",
+            "r + sum(t, q[t] * (s + r))",
+        ),
     ] {
         let c = deriv::ir::normal::collected(&read(&m, a), &m).unwrap();
         assert_eq!(text(&c), b, "{a}");

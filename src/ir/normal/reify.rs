@@ -23,6 +23,64 @@ impl Reify<'_> {
     /// The sum the normal form `c` is; `None` for zero, or where a factor
     /// cannot be written (an all-ones matrix).
     pub(super) fn combo(&mut self, c: &Combo) -> Option<Id> {
+        let plain = self.unfolded(c);
+        match (plain, self.folded(c)) {
+            (Some(p), Some(f)) if self.size(f) < self.size(p) => Some(f),
+            (None, f) => f,
+            (p, _) => p,
+        }
+    }
+
+    /// The sum `c` with the terms that are sums over one index, each
+    /// times factors free of it, written as one sum: `mu .* sum(n, b[n]) -
+    /// sum(n, b[n] .* x[n])` is `sum(n, b[n] .* (mu - x[n]))`. `None`
+    /// where no two terms are such sums over one index.
+    fn folded(&mut self, c: &Combo) -> Option<Id> {
+        let mut groups: BTreeMap<(u32, bool), Vec<(&Product, Combo)>> = BTreeMap::new();
+        for (p, k) in c {
+            if let Some((n, scalar, body)) = summand(p) {
+                groups
+                    .entry((n, scalar))
+                    .or_default()
+                    .push((p, super::scaled(&body, k)?));
+            }
+        }
+        // The index with the most such terms, the first in a fixed order.
+        let most = groups.values().map(Vec::len).max()?;
+        if most < 2 {
+            return None;
+        }
+        let ((n, scalar), members) = groups.into_iter().find(|(_, m)| m.len() == most)?;
+        let mut body = Combo::new();
+        for (_, part) in &members {
+            super::add_into(&mut body, part, &Rational::one())?;
+        }
+        if body.is_empty() {
+            return None;
+        }
+        let text = super::bound(n, &body);
+        let mut rest: Combo = c
+            .iter()
+            .filter(|(p, _)| !members.iter().any(|(q, _)| q == p))
+            .map(|(p, k)| (p.clone(), k.clone()))
+            .collect();
+        let sum = if scalar {
+            Product {
+                scalars: std::iter::once((text, super::one())).collect(),
+                matrices: Vec::new(),
+            }
+        } else {
+            Product {
+                scalars: BTreeMap::new(),
+                matrices: vec![Factor::Atom(text)],
+            }
+        };
+        super::add_product(&mut rest, sum, &Rational::one())?;
+        self.combo(&rest)
+    }
+
+    /// The sum `c` read back term by term (see [`Reify::combo`]).
+    fn unfolded(&mut self, c: &Combo) -> Option<Id> {
         if let Some(f) = self.factored(c) {
             return Some(f);
         }
@@ -326,6 +384,59 @@ impl Reify<'_> {
             Meaning::Number(r) => Some(self.b.num(r)),
         }
     }
+}
+
+/// A term that is a sum over an index times factors free of it, as the
+/// index, whether the sum is a scalar, and the term written inside the
+/// sum (`mu .* sum(n, b[n])` is `sum(n, mu .* b[n])`): a scalar sum
+/// among the scalar factors of a scalar term, or a sum as an elementwise
+/// factor, each to the power one.
+fn summand(p: &Product) -> Option<(u32, bool, Combo)> {
+    let free = |q: &Product, n: u32| {
+        let text = super::key(&super::single(q.clone(), Rational::one()));
+        !text.contains(&format!("Rel({n},")) && !text.contains(&format!("Index({n})"))
+    };
+    let unit = |e: &Combo| as_constant(e).is_some_and(|r| r.is_one());
+    if p.matrices.is_empty() {
+        for (b, e) in &p.scalars {
+            let (Some(Meaning::Sum(n, body)), true) = (super::meaning(b), unit(e)) else {
+                continue;
+            };
+            let mut rest = p.clone();
+            rest.scalars.remove(b);
+            if !free(&rest, n) {
+                return None;
+            }
+            let inside = super::multiply(&super::single(rest, Rational::one()), &body)?;
+            return Some((n, true, inside));
+        }
+        return None;
+    }
+    let groups = elementwise(p);
+    for (g, e) in &groups {
+        let [Factor::Atom(text)] = g.as_slice() else {
+            continue;
+        };
+        let (Some(Meaning::Sum(n, body)), true) = (super::meaning(text), unit(e)) else {
+            continue;
+        };
+        let mut others = groups.clone();
+        others.remove(g);
+        let rest = Product {
+            scalars: p.scalars.clone(),
+            matrices: if others.is_empty() {
+                Vec::new()
+            } else {
+                super::had_chain(others)
+            },
+        };
+        if !free(&rest, n) {
+            return None;
+        }
+        let inside = super::hadamard(&super::single(rest, Rational::one()), &body, None)?;
+        return Some((n, false, inside));
+    }
+    None
 }
 
 /// The elementwise factors `g` with the powers of `common` taken out.
