@@ -431,6 +431,25 @@ impl<'c> Lowerer<'c> {
     fn binary(&mut self, e: &Expr, op: BinOp, a: &Expr, b: &Expr) -> Result<Lowered> {
         let (ia, sa) = self.expr(a)?;
         let (ib, sb) = self.expr(b)?;
+        // A scalar in an elementwise product or quotient stands for every
+        // entry (`2 .* x`, `x ./ N`, `1 ./ v`): a scaling, a division by a
+        // scalar, or a scaled elementwise inverse.
+        if let (BinOp::Had | BinOp::HadDiv, Some(x), Some(y)) = (op, &sa, &sb) {
+            if x.is_scalar() != y.is_scalar() {
+                let node = match op {
+                    BinOp::Had => Node::Mul([ia, ib]),
+                    _ if y.is_scalar() => Node::Div([ia, ib]),
+                    _ => {
+                        let minus_one = self.b.num(crate::num::Rational::int(-1));
+                        let inverse = self.b.add(Node::Pow([ib, minus_one]));
+                        Node::Mul([ia, inverse])
+                    }
+                };
+                let node = fold_fraction(&self.b, node);
+                let shape = if x.is_scalar() { y.clone() } else { x.clone() };
+                return Ok((self.b.add(node), Some(shape)));
+            }
+        }
         let node = match op {
             BinOp::Add => Node::Add([ia, ib]),
             BinOp::Sub => Node::Sub([ia, ib]),
@@ -478,9 +497,7 @@ impl<'c> Lowerer<'c> {
             },
             BinOp::HadDiv => {
                 if sa != sb {
-                    let hint = if sb.is_scalar() {
-                        "to divide by a scalar write `/`".to_owned()
-                    } else if sa.is_vector() && !sb.is_vector() {
+                    let hint = if sa.is_vector() && !sb.is_vector() {
                         format!("a vector is not divided by a matrix: multiply by the matrix's inverse, `inv({tb}) * {ta}`")
                     } else {
                         "an elementwise quotient needs equal shapes".to_owned()
@@ -501,11 +518,7 @@ impl<'c> Lowerer<'c> {
                         format!("`.*` needs two values of one shape, not a {} and a {}", self.describe(&sa), self.describe(&sb)),
                         format!("`{ta}` and `{tb}` differ in shape"),
                     )
-                    .hint(if sa.is_scalar() || sb.is_scalar() {
-                        "to scale by a scalar write `*`".to_owned()
-                    } else {
-                        "an elementwise product needs equal shapes".to_owned()
-                    }));
+                    .hint("an elementwise product needs equal shapes; a scalar stands for every entry"));
                 }
                 sa
             }
