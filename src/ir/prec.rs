@@ -334,16 +334,24 @@ pub fn product_reads_back(
 
 /// The divisor of `a .* b^(-1)` where it prints as the elementwise
 /// quotient `a ./ b`: `b` when the node at `id` is such a product and both
-/// sides have one known shape (a scalar divisor prints as a power, since
-/// `./` reads back only between equal shapes).
+/// sides have one known shape (a scalar divisor prints as a power), or
+/// `a * b^(-1)` with `a` a scalar and `b` not (`1 ./ v`, each entry's
+/// inverse).
 pub fn hadamard_divisor(expr: &RecExpr<Node>, shapes: &[Option<Shape>], id: Id) -> Option<Id> {
-    let Node::Had([a, b]) = &expr[id] else {
-        return None;
+    let shape = |k: Id| shapes.get(usize::from(k)).cloned().flatten();
+    let (a, b, scaled) = match &expr[id] {
+        Node::Had([a, b]) => (*a, *b, false),
+        Node::Mul([a, b]) => (*a, *b, true),
+        _ => return None,
     };
-    let Node::Pow([base, e]) = &expr[*b] else {
+    let Node::Pow([base, e]) = &expr[b] else {
         return None;
     };
     let minus_one = matches!(&expr[*e], Node::Num(r) if *r == crate::num::Rational::int(-1));
-    let shape = |k: Id| shapes.get(usize::from(k)).cloned().flatten();
-    (minus_one && shape(*a).is_some() && shape(*a) == shape(*base)).then_some(*base)
+    let fits = match (shape(a), shape(*base)) {
+        (Some(x), Some(y)) if scaled => x.is_scalar() && !y.is_scalar(),
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    };
+    (minus_one && fits).then_some(*base)
 }

@@ -148,15 +148,17 @@ impl Plain<'_> {
                     self.child(&node, Slot::Only, *a, false);
                 }
             }
-            Node::Mul([a, b]) => self.binary(&node, *a, " * ", *b, abs),
-            Node::Had([a, b]) => match super::prec::hadamard_divisor(self.expr, &self.shapes, id) {
-                Some(d) => {
-                    self.child(&node, Slot::Left, *a, abs);
-                    self.out.push_str(" ./ ");
-                    self.child(&Node::Div([*a, d]), Slot::Right, d, false);
+            Node::Mul([a, b]) | Node::Had([a, b]) => {
+                match super::prec::hadamard_divisor(self.expr, &self.shapes, id) {
+                    Some(d) => {
+                        self.child(&node, Slot::Left, *a, abs);
+                        self.out.push_str(" ./ ");
+                        self.child(&Node::Div([*a, d]), Slot::Right, d, false);
+                    }
+                    None if matches!(node, Node::Mul(_)) => self.binary(&node, *a, " * ", *b, abs),
+                    None => self.binary(&node, *a, " .* ", *b, abs),
                 }
-                None => self.binary(&node, *a, " .* ", *b, abs),
-            },
+            }
             Node::Div([a, b]) => self.binary(&node, *a, " / ", *b, abs),
             Node::Pow([a, b]) => self.binary(&node, *a, "^", *b, false),
             Node::Trans(a) => {
