@@ -431,6 +431,22 @@ impl<'c> Lowerer<'c> {
     fn binary(&mut self, e: &Expr, op: BinOp, a: &Expr, b: &Expr) -> Result<Lowered> {
         let (ia, sa) = self.expr(a)?;
         let (ib, sb) = self.expr(b)?;
+        let value = |id: Id| constant_value(&self.b, id);
+        let zero = |id: Id| value(id).is_some_and(|r| r.is_zero());
+        let negative = |id: Id| value(id).is_some_and(|r| r.is_negative());
+        let by_zero = match op {
+            BinOp::Div | BinOp::HadDiv => zero(ib),
+            BinOp::Pow => zero(ia) && negative(ib),
+            _ => false,
+        };
+        if by_zero {
+            return Err(Diagnostic::new(
+                e.span,
+                format!("`{}` divides by zero", self.text(e.span)),
+                "no value",
+            )
+            .hint("a quotient needs a divisor that is not zero; a constant offset such as `v + eps` keeps a value away from it"));
+        }
         // A scalar in an elementwise product or quotient stands for every
         // entry (`2 .* x`, `x ./ N`, `1 ./ v`): a scaling, a division by a
         // scalar, or a scaled elementwise inverse.
@@ -1101,6 +1117,21 @@ fn operand(text: &str) -> String {
 /// A quotient of two numbers (`1/2`, `-3/4`) as the one exact constant
 /// it is, so that a fraction reads and prints as a number; any other node
 /// as it is.
+/// The value of a constant expression of numbers (`1 - 1`, `-2/3`);
+/// `None` for anything else, or where the arithmetic has no exact value.
+fn constant_value(b: &crate::ir::build::ExprBuilder, id: Id) -> Option<crate::num::Rational> {
+    let v = |x: Id| constant_value(b, x);
+    match b.node(id) {
+        Node::Num(r) => Some(r.clone()),
+        Node::Neg(x) => Some(v(*x)?.neg()),
+        Node::Add([x, y]) => v(*x)?.add(&v(*y)?),
+        Node::Sub([x, y]) => v(*x)?.sub(&v(*y)?),
+        Node::Mul([x, y]) | Node::Had([x, y]) => v(*x)?.mul(&v(*y)?),
+        Node::Div([x, y]) => v(*x)?.div(&v(*y)?),
+        _ => None,
+    }
+}
+
 fn fold_fraction(b: &crate::ir::build::ExprBuilder, node: Node) -> Node {
     let Node::Div([a, d]) = node else {
         return node;
