@@ -1144,14 +1144,16 @@ impl<'m> Adjoints<'m> {
             .copied()
             .filter(|v| !zero.contains(v))
             .collect();
-        // First by the terms as written: a term that mentions no assumed
+        // First by the terms as derived: a term that mentions no assumed
         // value and no adjoint that may vanish keeps its variable out.
         loop {
             let mut out = Vec::new();
             for &v in &set {
                 for target in self.targets_of(v) {
-                    let terms = self.terms(&target, span)?;
-                    let stays = terms.iter().any(|t| {
+                    // With the forward values named, as they are
+                    // simplified: `sigma(...)` is `o[t]` there.
+                    let terms = self.named_terms(&target, span)?;
+                    let stays = terms.iter().any(|(t, _)| {
                         !t.expr.as_ref().iter().any(|n| match n {
                             Node::Leaf(Leaf::Var(r)) => {
                                 assuming.iter().any(|a| a.target.var == r.var)

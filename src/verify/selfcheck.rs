@@ -467,43 +467,35 @@ impl<'k> Checks<'k> {
         else {
             return Ok(());
         };
-        // The derived form the claim was proven equal to.
-        let derived = match lhs {
-            Claim::Adjoint(t) => self
-                .key
-                .answers
-                .iter()
-                .flat_map(|x| x.equations.iter())
-                .find(|d| target_of(d).as_ref() == Some(t))
-                .cloned(),
-            _ => None,
-        };
-        let Some(d) = derived else {
+        // One under assumptions about sums is checked where its derived
+        // form is.
+        let Claim::Adjoint(t) = lhs else {
             return Ok(());
         };
-        let Some(form) = rhs_expr(&d) else {
-            return Ok(());
-        };
-        // A claim under assumptions about values is compared with the
-        // unassumed form, the assumptions substituted, its adjoints by the
-        // unassumed equations with them substituted. One under assumptions
-        // about sums is checked where its derived form is.
         if !sums.is_empty() {
             return Ok(());
         }
+        // The derived form the claim was proven equal to is the unassumed
+        // one (not one a request derived under assumptions), with the
+        // assumptions substituted where the claim has them.
+        let Some(form) = self.unassumed(t) else {
+            return Ok(());
+        };
+        let d = Derived {
+            lhs: Lhs::Expr(crate::derive::adjoint::leaf_expr(Leaf::Bar(t.clone()))),
+            rhs: crate::key::Rhs::Expr(form.clone()),
+        };
+        let form = &form;
+        // A claim under assumptions about values is compared with the
+        // unassumed form, the assumptions substituted, its adjoints by the
+        // unassumed equations with them substituted.
         if !assuming.is_empty() {
-            let Claim::Adjoint(t) = lhs else {
-                return Ok(());
-            };
-            let Some(unassumed) = self.unassumed(t) else {
-                return Ok(());
-            };
             let subst: Vec<(u32, RecExpr<Node>)> = assuming
                 .iter()
                 .map(|a| (a.target.var, a.value.clone()))
                 .collect();
             let pts = points(model, self.inst, &d);
-            return match self.solved_difference(claim, &unassumed, &subst, &pts) {
+            return match self.solved_difference(claim, form, &subst, &pts) {
                 Some((e, p)) => Err(Failure {
                     what: req.text.clone(),
                     why: format!(
