@@ -449,9 +449,10 @@ impl<'c> Lowerer<'c> {
         }
         // A scalar in an elementwise product or quotient stands for every
         // entry (`2 .* x`, `x ./ N`, `1 ./ v`): a scaling, a division by a
-        // scalar, or a scaled elementwise inverse.
+        // scalar, or a scaled elementwise inverse; between two scalars, the
+        // quotient `/`.
         if let (BinOp::Had | BinOp::HadDiv, Some(x), Some(y)) = (op, &sa, &sb) {
-            if x.is_scalar() != y.is_scalar() {
+            if x.is_scalar() != y.is_scalar() || op == BinOp::HadDiv && y.is_scalar() {
                 let node = match op {
                     BinOp::Had => Node::Mul([ia, ib]),
                     _ if y.is_scalar() => Node::Div([ia, ib]),
