@@ -147,3 +147,37 @@ fn a_partial_inverse_gives_the_explicit_half_and_the_equation_for_the_rest() {
         refused.message
     );
 }
+
+/// A Jacobian whose values are not finite on an instance checks nothing
+/// there: a map with no value anywhere (the root of a negative number) is
+/// not passed, and one with a value only where its state is positive is
+/// checked on the instances that draw it so.
+#[test]
+fn values_that_are_not_finite_check_nothing() {
+    let script = |body: &str| {
+        format!(
+            "dim D
+index k
+param alpha : scalar
+{body}
+derive J = jacobian (theta[k+1]) wrt (theta[k])
+"
+        )
+    };
+    let checks = |text: String| {
+        let r = deriv::run(&Source::new("<test>", text), &Options::default()).unwrap();
+        verify_update_maps(&r.key, SEEDS)
+    };
+    let nowhere = checks(script(
+        "theta[k+1] = sqrt(-1 - theta[k] .* theta[k]) + alpha * theta[k]",
+    ));
+    assert!(nowhere.iter().all(|c| !c.passed), "{:?}", nowhere[0].how);
+    let positive = checks(script("theta[k+1] = sqrt(theta[k]) + alpha * theta[k]"));
+    assert!(
+        positive
+            .iter()
+            .all(|c| c.passed && c.how.contains("left out")),
+        "{:?}",
+        positive[0].how
+    );
+}

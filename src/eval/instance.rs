@@ -214,6 +214,9 @@ pub struct Instance<'m> {
     sizes: Vec<(usize, usize)>,
     /// Inputs drawn with a given sum of entries (`sum(y) = 1`).
     sums: Vec<(u32, f64)>,
+    /// Whether the values before the start are drawn positive (see
+    /// [`Instance::with_positive_states`]).
+    positive_states: bool,
 }
 
 /// How many steps an index without a declared range runs over, unless an
@@ -332,7 +335,16 @@ impl<'m> Instance<'m> {
             fns,
             sizes,
             sums: Vec::new(),
+            positive_states: false,
         })
+    }
+
+    /// This instance with the values before the start (an update map's
+    /// state) drawn positive: an accumulator of squares under a root
+    /// (AdaGrad's `sqrt(r[k+1]) + eps`) has a value only there.
+    pub fn with_positive_states(mut self) -> Instance<'m> {
+        self.positive_states = true;
+        self
     }
 
     /// An instance whose dims are drawn from the seed, each in `2..=4`, and
@@ -481,7 +493,13 @@ impl<'m> Instance<'m> {
         let (rows, cols) = self.size(var)?;
         let mut tags = vec![tag, i64::from(var)];
         tags.extend_from_slice(at);
-        Ok(Rng::new(self.seed, &tags).mat(rows, cols))
+        let value = Rng::new(self.seed, &tags).mat(rows, cols);
+        // Tag 4 draws the values before the start.
+        Ok(if self.positive_states && tag == 4 {
+            value.map(f64::abs)
+        } else {
+            value
+        })
     }
 
     /// A variable's concrete size (rows, columns).
