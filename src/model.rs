@@ -130,6 +130,17 @@ pub struct Assumption {
     pub span: Span,
 }
 
+impl Assumption {
+    /// Each assumed variable with its value, as the evaluator and the
+    /// derivation substitute them.
+    pub fn substitution(assuming: &[Assumption]) -> Vec<(u32, RecExpr<Node>)> {
+        assuming
+            .iter()
+            .map(|a| (a.target.var, a.value.clone()))
+            .collect()
+    }
+}
+
 /// An assumption about the sum of an input's entries (`sum(y) = 1`: a
 /// one-hot or probability target). Claims under it are checked on inputs
 /// scaled to that sum, and a proof may use it.

@@ -1,8 +1,9 @@
 //! Numeric verification of derived results on random instances: adjoints
 //! and gradients against the loss differentiated numerically (reverse mode
-//! on the evaluator), and results under
-//! assumptions against the unassumed results with the assumptions
-//! substituted, their adjoints evaluated by the unassumed equations. The tests and `deriv verify` use the same checks.
+//! on the evaluator), and results under assumptions against the unassumed
+//! results with the assumptions substituted, their adjoints evaluated by
+//! the unassumed equations. The tests and `deriv verify` use the same
+//! checks.
 
 mod counts;
 mod selfcheck;
@@ -123,10 +124,7 @@ pub fn assumed_error(
         _ => return Err(EvalError("not an expression".into())),
     };
     let forward = Forward::new(inst, None);
-    let subst: Vec<(u32, RecExpr<Node>)> = assuming
-        .iter()
-        .map(|x| (x.target.var, x.value.clone()))
-        .collect();
+    let subst = Assumption::substitution(assuming);
     let none = BTreeSet::new();
     let solved = SolvedAdjoints::new(&forward, equations, &subst, &none);
     let ev = Evaluator {
@@ -264,13 +262,7 @@ pub fn verify_adjoints(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
         let unassumed: Vec<(Ref, RecExpr<Node>)> = if assuming.is_empty() {
             Vec::new()
         } else {
-            deriver
-                .all(&[], req.span)
-                .map(|all| {
-                    let all: Vec<Derived> = all.into_iter().map(|x| x.derived).collect();
-                    crate::derive::expect::adjoint_equations(&all)
-                })
-                .unwrap_or_default()
+            deriver.unassumed_equations(req.span).unwrap_or_default()
         };
         for d in &a.equations {
             let what = StepOf::label(

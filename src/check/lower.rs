@@ -1115,9 +1115,6 @@ fn operand(text: &str) -> String {
     }
 }
 
-/// A quotient of two numbers (`1/2`, `-3/4`) as the one exact constant
-/// it is, so that a fraction reads and prints as a number; any other node
-/// as it is.
 /// The value of a constant expression of numbers (`1 - 1`, `-2/3`);
 /// `None` for anything else, or where the arithmetic has no exact value.
 fn constant_value(b: &crate::ir::build::ExprBuilder, id: Id) -> Option<crate::num::Rational> {
@@ -1133,6 +1130,9 @@ fn constant_value(b: &crate::ir::build::ExprBuilder, id: Id) -> Option<crate::nu
     }
 }
 
+/// A quotient of two numbers (`1/2`, `-3/4`) as the one exact constant
+/// it is, so that a fraction reads and prints as a number; any other node
+/// as it is.
 fn fold_fraction(b: &crate::ir::build::ExprBuilder, node: Node) -> Node {
     let Node::Div([a, d]) = node else {
         return node;

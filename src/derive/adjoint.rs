@@ -930,10 +930,7 @@ impl<'m> Adjoints<'m> {
     ) -> Result<(RecExpr<Node>, bool), Diagnostic> {
         let key = (
             target.clone(),
-            assuming
-                .iter()
-                .map(|a| (a.target.var, a.value.clone()))
-                .collect::<AssumptionKey>(),
+            Assumption::substitution(assuming),
             zero.iter().copied().collect::<Vec<u32>>(),
         );
         self.last_zero
@@ -1098,6 +1095,20 @@ impl<'m> Adjoints<'m> {
         }
     }
 
+    /// Every adjoint equation without assumptions, each as its variable's
+    /// reference and right side (see [`super::expect::adjoint_equations`]).
+    pub fn unassumed_equations(
+        &mut self,
+        span: Span,
+    ) -> Result<Vec<(Ref, RecExpr<Node>)>, Diagnostic> {
+        let all: Vec<Derived> = self
+            .all(&[], span)?
+            .into_iter()
+            .map(|a| a.derived)
+            .collect();
+        Ok(super::expect::adjoint_equations(&all))
+    }
+
     /// The equations of variable `v`'s adjoint: steps counted from the end
     /// come before the general equation and steps counted from the start
     /// after it, as backpropagation reaches them.
@@ -1139,56 +1150,50 @@ impl<'m> Adjoints<'m> {
         zero: &BTreeSet<u32>,
         span: Span,
     ) -> Result<BTreeSet<u32>, Diagnostic> {
-        let mut set: BTreeSet<u32> = order
+        let set: BTreeSet<u32> = order
             .iter()
             .copied()
             .filter(|v| !zero.contains(v))
             .collect();
         // First by the terms as derived: a term that mentions no assumed
         // value and no adjoint that may vanish keeps its variable out.
-        loop {
-            let mut out = Vec::new();
-            for &v in &set {
-                for target in self.targets_of(v) {
-                    // With the forward values named, as they are
-                    // simplified: `sigma(...)` is `o[t]` there.
-                    let terms = self.named_terms(&target, span)?;
-                    let stays = terms.iter().any(|(t, _)| {
-                        !t.expr.as_ref().iter().any(|n| match n {
-                            Node::Leaf(Leaf::Var(r)) => {
-                                assuming.iter().any(|a| a.target.var == r.var)
-                            }
-                            Node::Leaf(Leaf::Bar(Target::Var(r))) => {
-                                set.contains(&r.var) || zero.contains(&r.var)
-                            }
-                            _ => false,
-                        })
-                    });
-                    if stays {
-                        out.push(v);
-                        break;
-                    }
+        // They are read with the forward values named, as they are
+        // simplified: `sigma(...)` is `o[t]` there.
+        let set = self.largest(set, |this, set, v| {
+            for target in this.targets_of(v) {
+                let terms = this.named_terms(&target, span)?;
+                let stays = terms.iter().any(|(t, _)| {
+                    !t.expr.as_ref().iter().any(|n| match n {
+                        Node::Leaf(Leaf::Var(r)) => assuming.iter().any(|a| a.target.var == r.var),
+                        Node::Leaf(Leaf::Bar(Target::Var(r))) => {
+                            set.contains(&r.var) || zero.contains(&r.var)
+                        }
+                        _ => false,
+                    })
+                });
+                if stays {
+                    return Ok(false);
                 }
             }
-            if out.is_empty() {
-                break;
-            }
-            for v in out {
-                set.remove(&v);
-            }
-        }
+            Ok(true)
+        })?;
         // Then simplified, with the set's adjoints zero, until every
         // equation of every variable left is zero. The trials leave the
         // vanishing adjoints that the steps print as they were.
         let printed = self.last_zero.clone();
-        let found = self.vanishing_of(set, assuming, zero, span);
+        let found = self.largest(set, |this, set, v| {
+            let with: BTreeSet<u32> = zero.union(set).copied().collect();
+            for target in this.targets_of(v) {
+                if !is_zero(&this.adjoint(&target, assuming, &with, span)?.0) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        });
         self.last_zero = printed;
         let found = found?;
         if !found.is_empty() {
-            let key: AssumptionKey = assuming
-                .iter()
-                .map(|a| (a.target.var, a.value.clone()))
-                .collect();
+            let key = Assumption::substitution(assuming);
             self.together
                 .entry(key)
                 .or_default()
@@ -1197,29 +1202,19 @@ impl<'m> Adjoints<'m> {
         Ok(found)
     }
 
-    /// The variables of `set` left once every variable with an equation
-    /// that is not zero, with the adjoints of `zero` and of those left
-    /// zero, is taken out, in turn.
-    fn vanishing_of(
+    /// The largest subset of `set` whose every member `keeps` holds of
+    /// with that subset: the members it fails for taken out, in turn,
+    /// until it holds for all.
+    fn largest(
         &mut self,
         mut set: BTreeSet<u32>,
-        assuming: &[Assumption],
-        zero: &BTreeSet<u32>,
-        span: Span,
+        mut keeps: impl FnMut(&mut Self, &BTreeSet<u32>, u32) -> Result<bool, Diagnostic>,
     ) -> Result<BTreeSet<u32>, Diagnostic> {
         loop {
-            if set.is_empty() {
-                return Ok(set);
-            }
-            let with: BTreeSet<u32> = zero.union(&set).copied().collect();
             let mut out = Vec::new();
             for &v in &set {
-                for target in self.targets_of(v) {
-                    let (e, _) = self.adjoint(&target, assuming, &with, span)?;
-                    if !is_zero(&e) {
-                        out.push(v);
-                        break;
-                    }
+                if !keeps(self, &set, v)? {
+                    out.push(v);
                 }
             }
             if out.is_empty() {
@@ -1246,10 +1241,7 @@ impl<'m> Adjoints<'m> {
         use super::steps::{dedup, listed, step, sum_of, text, var_refs, with_identities};
         let terms = self.terms(target, span)?;
         let named = self.named_terms(target, span)?;
-        let assumption_key: AssumptionKey = assuming
-            .iter()
-            .map(|a| (a.target.var, a.value.clone()))
-            .collect();
+        let assumption_key = Assumption::substitution(assuming);
         let zero = self
             .last_zero
             .get(&(target.clone(), assumption_key.clone()))

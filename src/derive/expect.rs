@@ -531,10 +531,7 @@ fn compare(
     values: Values<'_>,
     sample: bool,
 ) -> Comparison {
-    let subst: Vec<(u32, RecExpr<Node>)> = assuming
-        .iter()
-        .map(|a| (a.target.var, a.value.clone()))
-        .collect();
+    let subst = Assumption::substitution(assuming);
     let indices: Vec<u32> = match claim {
         Claim::Adjoint(Target::Var(r)) => model.vars[r.var as usize].indices.clone(),
         _ => Vec::new(),
@@ -704,7 +701,11 @@ fn expression(
     // The adjoints a claim under an assumption about a value speaks of
     // are those of the equations with the assumption substituted, not the
     // model's (`o[t] = 0` at every step makes every `bar(c[t])` zero).
-    let equations = adjoint_equations(cx.adjoints);
+    let equations = if assuming.is_empty() {
+        Vec::new()
+    } else {
+        adjoint_equations(cx.adjoints)
+    };
     let values = if assuming.is_empty() {
         Values::Model
     } else {

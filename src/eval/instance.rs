@@ -493,9 +493,14 @@ impl<'m> Instance<'m> {
         let (rows, cols) = self.size(var)?;
         let mut tags = vec![tag, i64::from(var)];
         tags.extend_from_slice(at);
-        let value = Rng::new(self.seed, &tags).mat(rows, cols);
-        // Tag 4 draws the values before the start.
-        Ok(if self.positive_states && tag == 4 {
+        Ok(Rng::new(self.seed, &tags).mat(rows, cols))
+    }
+
+    /// A value the model does not compute (before the start, or past the
+    /// end), drawn; positive where the instance says so.
+    fn given(&self, var: u32, at: &[i64]) -> Result<Mat> {
+        let value = self.drawn(4, var, at)?;
+        Ok(if self.positive_states {
             value.map(f64::abs)
         } else {
             value
@@ -664,7 +669,7 @@ impl<'i> Forward<'i> {
         // The equation computes the value inside its range; a value before
         // the start (the initial state) or past the end is given.
         if !self.inst.computed(var, at) {
-            return self.inst.drawn(4, var, at);
+            return self.inst.given(var, at);
         }
         let mut binding: Vec<Option<i64>> = vec![None; model.indices.len()];
         for (ix, &v) in eq.lhs.at.iter().zip(at) {

@@ -738,9 +738,7 @@ impl Normal<'_> {
         // A reference at a fixed step (`h[T]`) does not depend on the
         // index, nor does one bound by an inner sum over it (renamed by
         // `bound`).
-        let depends_text = |text: &str| {
-            text.contains(&format!("Rel({n},")) || text.contains(&format!("Index({n})"))
-        };
+        let depends_text = |text: &str| depends_on(text, n);
         let depends = |f: &Factor| depends_text(&f.text());
         // Factors that do not depend on the index come out of the sum:
         // scalars anywhere, matrices before the first factor that depends
@@ -1477,6 +1475,14 @@ fn hadamard_factors(m: &[Factor]) -> Vec<(Vec<Factor>, Combo)> {
         [] => Vec::new(),
         many => vec![(many.to_vec(), one())],
     }
+}
+
+/// Whether the text of a normal form reads index `n` free: a reference
+/// relative to it (`h[t-1]`) or the index itself. A reference at a fixed
+/// step (`h[T]`), or one bound by a sum over `n` (renamed by `bound`),
+/// does not.
+fn depends_on(text: &str, n: u32) -> bool {
+    text.contains(&format!("Rel({n},")) || text.contains(&format!("Index({n})"))
 }
 
 /// The text of a sum over index `n` of the term whose normal form is

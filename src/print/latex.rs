@@ -624,19 +624,15 @@ impl Latex<'_> {
                     self.child(&node, Slot::Only, *a, false);
                 }
             }
-            Node::Mul([a, b])
-                if crate::ir::prec::hadamard_divisor(self.expr, &self.shapes, id).is_some() =>
-            {
-                // `1 ./ v`, each entry's inverse scaled.
-                let d =
-                    crate::ir::prec::hadamard_divisor(self.expr, &self.shapes, id).unwrap_or(*b);
-                self.child(&node, Slot::Left, *a, abs);
-                self.term_at(" \\oslash ", 1, |p| {
-                    p.child(&Node::Div([*a, d]), Slot::Right, d, false)
-                });
-            }
             Node::Mul([a, b]) => {
                 self.child(&node, Slot::Left, *a, abs);
+                // `1 ./ v`, each entry's inverse scaled.
+                if let Some(d) = crate::ir::prec::hadamard_divisor(self.expr, &self.shapes, id) {
+                    self.term_at(" \\oslash ", 1, |p| {
+                        p.child(&Node::Div([*a, d]), Slot::Right, d, false)
+                    });
+                    return;
+                }
                 let needs_dot = self.starts_with_number(*b)
                     && !needs_parens(self.expr, &node, Slot::Right, *b, false, &|_| false);
                 // A thin space keeps juxtaposed factors apart

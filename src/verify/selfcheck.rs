@@ -319,10 +319,7 @@ impl<'k> Checks<'k> {
             .collect();
         let random = RandomAdjoints::new(self.inst, zero);
         let forward = &self.forward;
-        let subst: Vec<(u32, RecExpr<Node>)> = assuming
-            .iter()
-            .map(|a| (a.target.var, a.value.clone()))
-            .collect();
+        let subst = Assumption::substitution(assuming);
         let ev = Evaluator {
             forward,
             adjoints: &random,
@@ -379,12 +376,9 @@ impl<'k> Checks<'k> {
                     Deriver::new(model, Rc::new(ShapeTable::new(model)), limits)
                 });
                 deriver
-                    .all(&[], crate::diag::Span::default())
+                    .unassumed_equations(crate::diag::Span::default())
                     .ok()
-                    .map(|all| {
-                        let all: Vec<Derived> = all.into_iter().map(|a| a.derived).collect();
-                        crate::derive::expect::adjoint_equations(&all).into()
-                    })
+                    .map(Into::into)
             }
         };
         self.equations = Some(found.clone());
@@ -490,10 +484,7 @@ impl<'k> Checks<'k> {
         // unassumed form, the assumptions substituted, its adjoints by the
         // unassumed equations with them substituted.
         if !assuming.is_empty() {
-            let subst: Vec<(u32, RecExpr<Node>)> = assuming
-                .iter()
-                .map(|a| (a.target.var, a.value.clone()))
-                .collect();
+            let subst = Assumption::substitution(assuming);
             let pts = points(model, self.inst, &d);
             return match self.solved_difference(claim, form, &subst, &pts) {
                 Some((e, p)) => Err(Failure {

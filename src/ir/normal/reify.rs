@@ -393,8 +393,7 @@ impl Reify<'_> {
 /// factor, each to the power one.
 fn summand(p: &Product) -> Option<(u32, bool, Combo)> {
     let free = |q: &Product, n: u32| {
-        let text = super::key(&super::single(q.clone(), Rational::one()));
-        !text.contains(&format!("Rel({n},")) && !text.contains(&format!("Index({n})"))
+        !super::depends_on(&super::key(&super::single(q.clone(), Rational::one())), n)
     };
     let unit = |e: &Combo| as_constant(e).is_some_and(|r| r.is_one());
     if p.matrices.is_empty() {
