@@ -687,6 +687,9 @@ impl<'m> Session<'m> {
                     Some(crate::key::ProofKind::Unfolded) => {
                         "both sides have one normal form once their values are written out"
                     }
+                    Some(crate::key::ProofKind::Cleared) => {
+                        "their difference is zero once cleared of the sums it divides by"
+                    }
                     Some(crate::key::ProofKind::Rewrites) => {
                         "the two sides meet under the rewrite rules"
                     }

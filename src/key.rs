@@ -101,6 +101,9 @@ pub enum ProofKind {
     /// Both sides have one normal form once the forward values and
     /// adjoints outside recurrences are written out by their equations.
     Unfolded,
+    /// The difference of the two sides, as written or written out, is
+    /// zero once multiplied by the sums it divides by.
+    Cleared,
     /// The two sides met in an e-graph under the rewrite rules.
     Rewrites,
     /// The claim split along an index into its last (or first) value and

@@ -237,10 +237,8 @@ impl Sides<'_> {
         }
     }
 
-    /// Whether `d` and `c` have one normal form on `window` once the
-    /// forward values and adjoints outside recurrences are written out by
-    /// their equations (see [`super::unfold`]). Not for an inverse, which
-    /// is stated in the next state's values.
+    /// Whether `d` and `c` have one normal form on `window` once written
+    /// out (see [`Sides::unfolded`]).
     fn same_unfolded(
         &self,
         cx: &Context<'_>,
@@ -248,8 +246,23 @@ impl Sides<'_> {
         d: &RecExpr<Node>,
         c: &RecExpr<Node>,
     ) -> bool {
+        self.unfolded(cx, window, d, c)
+            .is_some_and(|(x, y)| crate::ir::normal::same(&x, &y, cx.model))
+    }
+
+    /// `d` and `c` with the forward values and adjoints outside
+    /// recurrences written out by their equations on `window` (see
+    /// [`super::unfold`]). Not for an inverse, which is stated in the next
+    /// state's values.
+    fn unfolded(
+        &self,
+        cx: &Context<'_>,
+        window: &Window,
+        d: &RecExpr<Node>,
+        c: &RecExpr<Node>,
+    ) -> Option<(RecExpr<Node>, RecExpr<Node>)> {
         if matches!(self.claim, Claim::Inverse(_)) {
-            return false;
+            return None;
         }
         let equations = adjoint_equations(cx.adjoints);
         let recurrent = super::unfold::recurrent(cx.model);
@@ -262,15 +275,28 @@ impl Sides<'_> {
             recurrent: &recurrent,
             floor: &floor,
         };
-        match (how.expr(d), how.expr(c)) {
-            (Some(x), Some(y)) => crate::ir::normal::same(&x, &y, cx.model),
-            _ => false,
-        }
+        Some((how.expr(d)?, how.expr(c)?))
+    }
+
+    /// Whether the difference of `d` and `c`, as written or written out,
+    /// is zero once cleared of the sums it divides by (see
+    /// [`crate::ir::normal::same_cleared`]).
+    fn same_cleared(
+        &self,
+        cx: &Context<'_>,
+        window: &Window,
+        d: &RecExpr<Node>,
+        c: &RecExpr<Node>,
+    ) -> bool {
+        crate::ir::normal::same_cleared(d, c, cx.model)
+            || self
+                .unfolded(cx, window, d, c)
+                .is_some_and(|(x, y)| crate::ir::normal::same_cleared(&x, &y, cx.model))
     }
 
     /// Whether `d` and `c` are proved equal on `window` by one of the
     /// procedures a claim is tried with: their normal forms, written out
-    /// or not, or the rewrite rules (with the adjoint equations, where
+    /// or not, their difference cleared of denominators, or the rewrite rules (with the adjoint equations, where
     /// the sides mention adjoints).
     fn proved_on(
         &self,
@@ -280,7 +306,10 @@ impl Sides<'_> {
         c: &RecExpr<Node>,
         proof: &mut Vec<RunStats>,
     ) -> bool {
-        if crate::ir::normal::same(d, c, cx.model) || self.same_unfolded(cx, window, d, c) {
+        if crate::ir::normal::same(d, c, cx.model)
+            || self.same_unfolded(cx, window, d, c)
+            || self.same_cleared(cx, window, d, c)
+        {
             return true;
         }
         for unfold in [false, true] {
@@ -689,6 +718,10 @@ fn expression(
             *by = Some(ProofKind::Unfolded);
             return Verdict::Proven;
         }
+        if on.same_cleared(cx, &window, d, c) {
+            *by = Some(ProofKind::Cleared);
+            return Verdict::Proven;
+        }
         let attempt = on.proves(cx, &window, d, c, false);
         proof.extend(attempt.stats);
         if attempt.found {
@@ -721,6 +754,10 @@ fn expression(
         if truth.witness.is_none() && truth.agreed > 0 {
             if !unfolded_tried && on.same_unfolded(cx, &window, d, c) {
                 *by = Some(ProofKind::Unfolded);
+                return Verdict::Proven;
+            }
+            if !unfolded_tried && on.same_cleared(cx, &window, d, c) {
+                *by = Some(ProofKind::Cleared);
                 return Verdict::Proven;
             }
             let attempt = on.proves(cx, &window, d, c, true);

@@ -57,6 +57,7 @@ use crate::shape::Shape;
 use egg::{Id, Language, RecExpr};
 use std::collections::BTreeMap;
 
+mod cleared;
 mod reify;
 
 /// A factor of a matrix product.
@@ -1075,6 +1076,10 @@ enum Meaning {
     Dim(u32),
     /// A number (raised to a power that is not an integer).
     Number(Rational),
+    /// Under [`entries_text`] of a scalar factor's text: the scalar is the
+    /// sum of the entries of this matrix part, a column of the given rows
+    /// (`1^T * u`, or `y^T * z` for `u = y .* z`).
+    Entries(Poly, Vec<Factor>),
 }
 
 thread_local! {
@@ -1119,18 +1124,7 @@ fn as_scalar(x: &Combo) -> Option<Combo> {
         // of the two texts of the matrix part stands for both; the scalar
         // factors stay outside it, so that `(c * w^T) * u` and
         // `c * (w^T * u)` meet.
-        let m = Product {
-            scalars: BTreeMap::new(),
-            matrices: p.matrices.clone(),
-        };
-        let t = m.transposed();
-        let (text, chain) = if m.key() <= t.key() {
-            (m.key(), m.matrices)
-        } else {
-            (t.key(), t.matrices)
-        };
-        mean(&text, Meaning::Chain(chain));
-        let inner = Product::atom(text, true);
+        let inner = Product::atom(chain_text(&p.matrices), true);
         let outer = Product {
             scalars: p.scalars.clone(),
             matrices: Vec::new(),
@@ -1139,6 +1133,30 @@ fn as_scalar(x: &Combo) -> Option<Combo> {
         add_product(&mut out, q, &c.mul(&k)?)?;
     }
     Some(out)
+}
+
+/// The text of the scalar factor a `1 x 1` matrix product stands for, its
+/// meaning noted. A scalar is its own transpose (`y^T * z = z^T * y`): the
+/// smaller of the two texts stands for both.
+fn chain_text(matrices: &[Factor]) -> String {
+    let m = Product {
+        scalars: BTreeMap::new(),
+        matrices: matrices.to_vec(),
+    };
+    let t = m.transposed();
+    let (text, chain) = if m.key() <= t.key() {
+        (m.key(), m.matrices)
+    } else {
+        (t.key(), t.matrices)
+    };
+    mean(&text, Meaning::Chain(chain));
+    text
+}
+
+/// The text under which the column a scalar factor sums the entries of
+/// is noted (see [`Meaning::Entries`]).
+fn entries_text(text: &str) -> String {
+    format!("Entries{{{text}}}")
 }
 
 /// The sum of the entries of a column of `n` entries: `1^T * u`, and for
@@ -1176,7 +1194,17 @@ fn sum_entries(u: &Combo, n: &Poly) -> Option<Combo> {
             scalars: BTreeMap::new(),
             matrices: right,
         };
+        let whole = [row.matrices.as_slice(), column.matrices.as_slice()].concat();
         let (q, k) = row.times(&column)?;
+        // Where the product is the two parts as they are, its text is the
+        // sum of the entries of this term's column.
+        if q.matrices == whole {
+            let text = chain_text(&q.matrices);
+            mean(
+                &entries_text(&text),
+                Meaning::Entries(n.clone(), p.matrices.clone()),
+            );
+        }
         let term = as_scalar(&single(q, c.mul(&k)?))?;
         add_into(&mut out, &term, &Rational::one())?;
     }
@@ -1567,6 +1595,41 @@ pub fn collected(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<RecExp
 pub fn same(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShapes) -> bool {
     let (a, b) = (unprimed(a), unprimed(b));
     matches!((normal_form(&a, leaves), normal_form(&b, leaves)), (Some(x), Some(y)) if x == y)
+}
+
+/// Whether two expressions are equal where both are defined because their
+/// difference is zero once multiplied by the sums it divides by (and
+/// those multiplied out): `((1 - y) / (1 - p) - y / p) * p * (1 - p)` and
+/// `p - y`. The sums are not zero where the difference is defined, so the
+/// product is zero only where the difference is. For pairs whose normal
+/// forms differ; a proof on its own.
+pub fn same_cleared(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShapes) -> bool {
+    let (a, b) = (unprimed(a), unprimed(b));
+    // Each side is built with its own meanings (a meaning may name a node
+    // of its expression); the first side's are added back after, for the
+    // bases of both.
+    let Some(x) = form(&a, leaves) else {
+        return false;
+    };
+    let first = MEANINGS.with(|known| known.take());
+    let Some(y) = form(&b, leaves) else {
+        return false;
+    };
+    MEANINGS.with(|known| {
+        let mut known = known.borrow_mut();
+        for (text, m) in first {
+            known.entry(text).or_insert(m);
+        }
+    });
+    let mut d = x;
+    if add_into(&mut d, &y, &Rational::one().neg()).is_none() {
+        return false;
+    }
+    let shape = super::prec::shapes(&a, leaves)
+        .get(usize::from(super::root(&a)))
+        .cloned()
+        .flatten();
+    d.is_empty() || cleared::vanishes(&d, shape.as_ref())
 }
 
 /// `expr` with every derivative form of an activation written with its

@@ -179,6 +179,7 @@ fn render(st: &dyn Style, s: &Symbols, n: &Note, latex_math: bool) -> String {
         Note::Proof(kind) => st.text(match kind {
             ProofKind::NormalForm => "proved by their normal form: both sides are the same once sums, products, transposes and elementwise products are rearranged by the identities of the algebra and derivative forms such as tanh' are written out",
             ProofKind::Unfolded => "proved by their normal form once written out: both sides are the same once the forward values and adjoints outside recurrences are written out by their equations and sums, products, powers, transposes and elementwise products are rearranged by the identities of the algebra",
+            ProofKind::Cleared => "proved by clearing denominators: the difference of the two sides (with values written out where needed), times the sums it divides by, is zero by the identities of the algebra; those sums are not zero where the sides are defined",
             ProofKind::Rewrites => "proved by the rewrite rules: the two sides meet in an e-graph (activation identities, named forward values, assumptions)",
             ProofKind::Cases => "proved by cases: at the last (or first) step of the range, where adjoints of values past the model are zero, and at the other steps, where the next (or previous) values are the model's own, each case by normal form or rewrite rules",
             ProofKind::Polynomial => "proved as equal polynomials in the dims",
@@ -321,6 +322,7 @@ pub fn json(s: &Symbols, n: &Note) -> Value {
             "by": match kind {
                 ProofKind::NormalForm => "normal_form",
                 ProofKind::Unfolded => "normal_form_written_out",
+                ProofKind::Cleared => "denominators_cleared",
                 ProofKind::Rewrites => "rewrite_rules",
                 ProofKind::Cases => "cases",
                 ProofKind::Polynomial => "polynomial",

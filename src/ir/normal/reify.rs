@@ -382,6 +382,8 @@ impl Reify<'_> {
             Meaning::Base(body) => self.combo(&body),
             Meaning::Dim(d) => Some(self.b.leaf(Leaf::Dim(d))),
             Meaning::Number(r) => Some(self.b.num(r)),
+            // Noted under another text, never a factor's own.
+            Meaning::Entries(..) => None,
         }
     }
 }

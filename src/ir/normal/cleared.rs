@@ -1,0 +1,297 @@
+//! Equality of two rational expressions by clearing their denominators.
+//!
+//! A sum divided by (a sum raised to a negative integer power, such as
+//! `(1 - p)^(-1)`) is one base of the normal form, so `p .* (1 - p) ./ (1 -
+//! p)` and `p` have two normal forms: the numerator is multiplied out and
+//! the base is not. Their difference `d` is zero where it is defined
+//! exactly when `d` times every such base, to the largest power it is
+//! divided by, is zero: the bases are not zero wherever `d` is defined (it
+//! divides by them), so a product with them is zero only where `d` is. The
+//! product's positive powers of bases are multiplied out again, and it is
+//! compared with zero by its normal form.
+//!
+//! A base divided by entrywise (in an elementwise product, of the shape of
+//! the whole) clears by an elementwise product, whose entries are again
+//! not zero where `d` is defined; a scalar base by a product.
+
+use super::{
+    add_into, add_product, as_constant, constant, entries_text, had_chain, hadamard,
+    hadamard_factors, meaning, multiply, single, Combo, Factor, Meaning, Product,
+};
+use crate::num::Rational;
+use crate::poly::Poly;
+use crate::shape::Shape;
+use std::collections::BTreeMap;
+
+/// The most terms a product cleared of its denominators may have before
+/// the comparison gives up (it then proves nothing).
+const MAX_TERMS: usize = 400;
+
+/// The largest power, in all, that the bases are multiplied by.
+const MAX_POWER: i64 = 6;
+
+/// Whether `d`, a normal form of the given shape, is zero once cleared of
+/// the sums it divides by (see the module documentation); or once a
+/// matrix factor every term starts (or ends) with is taken out (`X^T * u +
+/// X^T * w` is zero where `u + w` is); or, for sums of entries, where the
+/// column they sum is (`sum(u) - sum(w)` is zero where `u - w` is). `false`
+/// where it is not, or the clearing grows past its bounds.
+pub(super) fn vanishes(d: &Combo, shape: Option<&Shape>) -> bool {
+    // A scalar whose every term sums the entries of a column of one size
+    // is the sum of the entries of their column: zero where that is.
+    if let Some((column, rows)) = summed(d) {
+        let shape = Shape::matrix(rows, Poly::int(1));
+        if bare_or_stripped(&column, true, Some(&shape)) {
+            return true;
+        }
+    }
+    bare_or_stripped(d, shape.is_some_and(|s| !s.is_scalar()), shape)
+}
+
+/// Whether `d` is zero once cleared, or once a factor every term starts
+/// (or ends) with is taken out and the rest cleared.
+fn bare_or_stripped(d: &Combo, elementwise: bool, shape: Option<&Shape>) -> bool {
+    if cleared(d, elementwise, shape).is_some_and(|c| c.is_empty()) {
+        return true;
+    }
+    let mut d = d.clone();
+    while let Some(rest) = stripped(&d) {
+        // The shape of what is left is that of an all-ones factor in it,
+        // where one is (it is needed where a term clears to all ones).
+        let shape = ones_shape(&rest);
+        if cleared(&rest, true, shape.as_ref()).is_some_and(|c| c.is_empty()) {
+            return true;
+        }
+        d = rest;
+    }
+    false
+}
+
+/// A scalar `d` each of whose terms has one factor that sums the entries
+/// of a column, all of one size, as the column whose entries `d` sums (each
+/// term's column times its other factors) and its rows.
+fn summed(d: &Combo) -> Option<(Combo, Poly)> {
+    let mut rows: Option<Poly> = None;
+    let mut column = Combo::new();
+    for (p, c) in d {
+        if !p.matrices.is_empty() {
+            return None;
+        }
+        let mut found = p.scalars.iter().filter_map(|(b, e)| {
+            let unit = as_constant(e).is_some_and(|r| r.is_one());
+            match (meaning(&entries_text(b)), unit) {
+                (Some(Meaning::Entries(n, m)), true) => Some((b, n, m)),
+                _ => None,
+            }
+        });
+        let (b, n, m) = found.next()?;
+        if rows.get_or_insert_with(|| n.clone()) != &n {
+            return None;
+        }
+        let mut q = p.clone();
+        q.scalars.remove(b);
+        q.matrices = m;
+        add_product(&mut column, q, c)?;
+    }
+    Some((column, rows?))
+}
+
+/// `d` with the matrix factor every term starts with taken out, or else
+/// the one every term ends with, where each term has another factor left.
+fn stripped(d: &Combo) -> Option<Combo> {
+    let first = d.keys().next()?;
+    if first.matrices.len() < 2 || d.keys().any(|p| p.matrices.len() < 2) {
+        return None;
+    }
+    let first_factor = first.matrices.first()?;
+    let last_factor = first.matrices.last()?;
+    let front = d.keys().all(|p| p.matrices.first() == Some(first_factor));
+    let back = d.keys().all(|p| p.matrices.last() == Some(last_factor));
+    if !front && !back {
+        return None;
+    }
+    let mut out = Combo::new();
+    for (p, c) in d {
+        let mut q = p.clone();
+        if front {
+            q.matrices.remove(0);
+        } else {
+            q.matrices.pop();
+        }
+        add_product(&mut out, q, c)?;
+    }
+    Some(out)
+}
+
+/// The shape of an all-ones elementwise factor of a term of `d`, which is
+/// the shape of every term.
+fn ones_shape(d: &Combo) -> Option<Shape> {
+    d.keys().find_map(|p| {
+        hadamard_factors(&p.matrices)
+            .into_iter()
+            .find_map(|(g, _)| match g.as_slice() {
+                [Factor::Ones(r, c)] => Some(Shape::matrix(r.clone(), c.clone())),
+                _ => None,
+            })
+    })
+}
+
+/// `d` times the sums it divides by, with the bases raised to positive
+/// powers multiplied out; repeated while what is left divides by sums (a
+/// base may hold another, which is multiplied out in the round after).
+/// `None` where no sum is divided by, or the clearing grows past bounds.
+fn cleared(d: &Combo, elementwise: bool, shape: Option<&Shape>) -> Option<Combo> {
+    let mut out = d.clone();
+    for round in 0..3 {
+        let (scalar, entrywise) = denominators(&out, elementwise);
+        if scalar.is_empty() && entrywise.is_empty() {
+            return (round > 0).then_some(out);
+        }
+        let total: i64 = scalar.values().chain(entrywise.values()).sum();
+        if total > MAX_POWER {
+            return None;
+        }
+        if !scalar.is_empty() {
+            let mut m = Product::unit();
+            for (b, k) in &scalar {
+                m.scalars.insert(b.clone(), constant(Rational::int(*k)));
+            }
+            out = multiply(&out, &single(m, Rational::one()))?;
+        }
+        if !entrywise.is_empty() {
+            let groups: BTreeMap<Vec<Factor>, Combo> = entrywise
+                .iter()
+                .map(|(b, k)| (vec![Factor::Atom(b.clone())], constant(Rational::int(*k))))
+                .collect();
+            let m = Product {
+                scalars: BTreeMap::new(),
+                matrices: had_chain(groups),
+            };
+            out = hadamard(&out, &single(m, Rational::one()), shape)?;
+        }
+        // The bases now raised to positive powers are multiplied out.
+        for _ in 0..3 {
+            let (next, changed) = expanded(&out, shape)?;
+            out = next;
+            if !changed {
+                break;
+            }
+        }
+        if out.is_empty() {
+            return Some(out);
+        }
+    }
+    Some(out)
+}
+
+/// The sums `d` divides by, each with the largest integer power it is
+/// divided by: those among its scalar factors, and (where `elementwise`)
+/// those among its elementwise factors.
+fn denominators(d: &Combo, elementwise: bool) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
+    let mut scalar = BTreeMap::new();
+    let mut entrywise = BTreeMap::new();
+    let note = |into: &mut BTreeMap<String, i64>, b: &str, e: &Combo| {
+        if !is_base(b) {
+            return;
+        }
+        let Some(k) = negative_integer(e) else {
+            return;
+        };
+        let old = into.entry(b.to_owned()).or_insert(0);
+        *old = (*old).max(k);
+    };
+    for p in d.keys() {
+        for (b, e) in &p.scalars {
+            note(&mut scalar, b, e);
+        }
+        if elementwise {
+            for (g, e) in hadamard_factors(&p.matrices) {
+                if let [Factor::Atom(b)] = g.as_slice() {
+                    note(&mut entrywise, b, &e);
+                }
+            }
+        }
+    }
+    (scalar, entrywise)
+}
+
+/// Whether a factor's text stands for a sum taken as one base.
+fn is_base(text: &str) -> bool {
+    matches!(meaning(text), Some(Meaning::Base(_)))
+}
+
+/// `k` where the exponent is the constant `-k`, a negative integer.
+fn negative_integer(e: &Combo) -> Option<i64> {
+    as_constant(e)
+        .filter(|r| r.is_integer() && r.is_negative())
+        .and_then(|r| r.neg().to_i64())
+}
+
+/// A positive integer exponent, small enough to multiply out.
+fn positive_integer(e: &Combo) -> Option<i64> {
+    as_constant(e)
+        .filter(|r| r.is_integer() && !r.is_negative())
+        .and_then(|r| r.to_i64())
+        .filter(|k| (1..=MAX_POWER).contains(k))
+}
+
+/// `x` with the bases it holds to positive integer powers multiplied out,
+/// and whether any was.
+fn expanded(x: &Combo, shape: Option<&Shape>) -> Option<(Combo, bool)> {
+    let mut out = Combo::new();
+    let mut changed = false;
+    for (p, c) in x {
+        let term = expand_term(p, c, shape)?;
+        changed |= term.is_some();
+        match term {
+            Some(t) => add_into(&mut out, &t, &Rational::one())?,
+            None => add_product(&mut out, p.clone(), c)?,
+        }
+        if out.len() > MAX_TERMS {
+            return None;
+        }
+    }
+    Some((out, changed))
+}
+
+/// One term with its first base to a positive power multiplied out, or
+/// `None` where it has none.
+fn expand_term(p: &Product, c: &Rational, shape: Option<&Shape>) -> Option<Option<Combo>> {
+    for (b, e) in &p.scalars {
+        let (Some(Meaning::Base(sum)), Some(k)) = (meaning(b), positive_integer(e)) else {
+            continue;
+        };
+        let mut rest = p.clone();
+        rest.scalars.remove(b);
+        let mut term = single(rest, c.clone());
+        for _ in 0..k {
+            term = multiply(&term, &sum)?;
+        }
+        return Some(Some(term));
+    }
+    let groups = hadamard_factors(&p.matrices);
+    for (g, e) in &groups {
+        let [Factor::Atom(b)] = g.as_slice() else {
+            continue;
+        };
+        let (Some(Meaning::Base(sum)), Some(k)) = (meaning(b), positive_integer(e)) else {
+            continue;
+        };
+        let others: BTreeMap<Vec<Factor>, Combo> =
+            groups.iter().filter(|(h, _)| h != g).cloned().collect();
+        let rest = Product {
+            scalars: p.scalars.clone(),
+            matrices: if others.is_empty() {
+                Vec::new()
+            } else {
+                had_chain(others)
+            },
+        };
+        let mut term = single(rest, c.clone());
+        for _ in 0..k {
+            term = hadamard(&term, &sum, shape)?;
+        }
+        return Some(Some(term));
+    }
+    Some(None)
+}
