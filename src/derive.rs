@@ -701,7 +701,9 @@ impl<'m> Session<'m> {
                     }
                     None => "they are one expression",
                 };
-                let assumed = last.last().is_none_or(|s| s.assumed);
+                // A claim under assumptions may hold by them alone (the
+                // derivation above need not change under them).
+                let assumed = !assuming.is_empty() || last.last().is_none_or(|s| s.assumed);
                 let text = |r: &Rhs| crate::print::rhs_plain(r, &self.model.symbols);
                 match last.last_mut() {
                     // The claim as written is the last form: said there.

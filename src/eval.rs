@@ -127,12 +127,18 @@ impl Evaluator<'_> {
     fn var(&self, r: &Ref, binding: &[Option<i64>]) -> Result<Mat> {
         let t = Self::tuple(self.forward.instance(), &r.at, binding)?;
         // An assumption holds where the model computes the variable, not
-        // at its boundary values.
+        // at its boundary values; about an input, at every value given.
+        let inst = self.forward.instance();
+        let input = inst
+            .model
+            .vars
+            .get(r.var as usize)
+            .is_some_and(|d| d.kind == crate::model::VarKind::Input);
         let assumed = self
             .assumed
             .iter()
             .find(|(v, _)| *v == r.var)
-            .filter(|_| self.forward.instance().computed(r.var, &t));
+            .filter(|_| input || inst.computed(r.var, &t));
         if let Some((_, value)) = assumed {
             let model = self.forward.instance().model;
             let mut b = vec![None; model.indices.len()];

@@ -168,6 +168,9 @@ pub struct StepOf {
     /// Whether the request's assumptions are in its form (see
     /// [`crate::key::Step::assumed`]).
     pub assumed: bool,
+    /// Whether it is a proven claim's last step, the claim as written: a
+    /// form that may write adjoints out, not one derived in them.
+    pub claim: bool,
 }
 
 impl StepOf {
@@ -199,10 +202,14 @@ pub fn with_steps(
             key.model.requests.get(a.request).map(|r| &r.kind),
             Some(RequestKind::Adjoints { .. } | RequestKind::Grad { .. })
         );
+        // Only a claim has a verdict (also once read as the request it
+        // names, see `claims_as_requests`).
+        let proven_claim = matches!(a.verdict, Some(crate::key::Verdict::Proven));
         for (eq, k) in a.step_numbers() {
             let Some(mut v) = a.at_step(eq, k) else {
                 continue;
             };
+            let claim = proven_claim && eq == 0 && k + 1 == a.steps[eq].len();
             if alone {
                 v.equations = vec![v.equations.swap_remove(eq)];
             }
@@ -215,6 +222,7 @@ pub fn with_steps(
                     number: k + 1,
                     of,
                     assumed,
+                    claim,
                 }),
             ));
         }

@@ -1371,7 +1371,14 @@ impl<'m> Adjoints<'m> {
                         })
                         .collect(),
                 ));
-                why.push(text(": the terms that vanish left out"));
+                let zeros = assuming
+                    .iter()
+                    .all(|a| super::scope::constant_value(&a.value).is_some_and(|c| c.is_zero()));
+                why.push(text(if zeros {
+                    ": the terms that vanish left out"
+                } else {
+                    ": the assumed values substituted, each term simplified"
+                }));
                 if !zero.is_empty() {
                     // Those found to vanish together are said so, with why.
                     let together = self.together.get(&assumption_key);

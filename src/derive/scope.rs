@@ -90,14 +90,22 @@ fn value_refs(e: &RecExpr<Node>, out: &mut Vec<Ref>, seen: &mut BTreeSet<Ref>) {
 
 impl Scope<'_> {
     /// The assumption about `r`'s variable, if it holds at `r` for every
-    /// index value of the window: where the model computes `r` there, or,
+    /// index value of the window: for an input, where the model computes
+    /// `r` there, or,
     /// for an assumed constant (`h[t] = 0`) that every `init` of the
     /// variable sets too (`init h[0] = 0`), where every value of `r` is
     /// computed or set by an `init` (`h[t-1]` in a sum over `t` is `h[0]`
     /// at `t = 1`).
     fn assumption(&self, r: &Ref) -> Option<&Assumption> {
         let a = self.assuming.iter().find(|a| a.target.var == r.var)?;
-        if self.window.computes(self.model, r) {
+        // An input is given at every index value: the assumption is about
+        // all of them.
+        let input = self
+            .model
+            .vars
+            .get(r.var as usize)
+            .is_some_and(|d| d.kind == crate::model::VarKind::Input);
+        if input || self.window.computes(self.model, r) {
             return Some(a);
         }
         let c = constant_value(&a.value)?;

@@ -7,8 +7,10 @@
 //! recurrence that one of the sides names (`v[k+1]` beside `v[k]`). A
 //! value is written out only where its
 //! equation holds at every index value of the claim's window, and a
-//! variable with an assumption about it is kept, so the result is equal to
-//! the expression wherever the claim is made.
+//! variable with an assumption about it is written as its assumed value
+//! where that holds (an input's at every value, another's where the
+//! window computes it) and kept elsewhere, so
+//! the result is equal to the expression wherever the claim is made.
 
 use super::scope::at_ref;
 use super::window::Window;
@@ -120,6 +122,39 @@ impl Unfold<'_> {
         self.recurrent.contains(&v) || self.assuming.iter().any(|a| a.target.var == v)
     }
 
+    /// The assumed value of `r`, where the assumption holds at every index
+    /// value of the window (an input's, or one the window computes) and
+    /// the value has `r`'s shape: a scalar value standing for every entry
+    /// is written only where it is zero (`0 * y`), as a number in place of
+    /// a vector would change what a sum of entries counts.
+    fn assumed_value(&self, r: &Ref) -> Option<RecExpr<Node>> {
+        let a = self.assuming.iter().find(|a| a.target.var == r.var)?;
+        let decl = self.model.vars.get(r.var as usize)?;
+        let input = decl.kind == crate::model::VarKind::Input;
+        if !input && !self.window.computes(self.model, r) {
+            return None;
+        }
+        let value = at_ref(&a.value, r, &decl.indices);
+        let shapes = crate::ir::prec::shapes(&value, self.model);
+        let scalar = shapes
+            .get(usize::from(crate::ir::root(&value)))
+            .cloned()
+            .flatten()
+            .is_none_or(|s| s.is_scalar());
+        if !scalar || decl.shape.is_scalar() {
+            return Some(value);
+        }
+        if !super::scope::constant_value(&a.value).is_some_and(|c| c.is_zero()) {
+            return None;
+        }
+        // `0 * r`, with `r` a leaf that is not written out again.
+        let mut b = ExprBuilder::new();
+        let zero = b.num(crate::num::Rational::zero());
+        let leaf = b.add(Node::Leaf(Leaf::Var(r.clone())));
+        let root = b.add(Node::Mul([zero, leaf]));
+        Some(b.finish(root))
+    }
+
     /// The equation of a value the window computes, at that value, where
     /// it is written out: outside recurrences and assumptions, or a value
     /// of a recurrence that reaches the floor (see [`Unfold::floor`]).
@@ -193,6 +228,14 @@ impl Copy<'_, '_> {
         let how = self.how;
         let model = how.model;
         let decl = model.vars.get(r.var as usize);
+        if let Some(v) = how.assumed_value(r) {
+            // The value's own leaf stands for itself in it (`0 * y`).
+            let leaf = self.b.add(Node::Leaf(Leaf::Var(r.clone())));
+            self.values.insert(r.clone(), leaf);
+            let id = self.copy(&v)?;
+            self.values.insert(r.clone(), id);
+            return Some(id);
+        }
         let def = if how.window.computes(model, r) {
             how.definition(r)
         } else {

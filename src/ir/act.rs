@@ -92,6 +92,12 @@ pub struct Row {
     /// The exact value at a constant argument, where it is a rational
     /// number (`tanh(0) = 0`).
     pub fold: fn(&Rational) -> Option<Rational>,
+    /// The function written with `exp` (and `log`), an e-graph pattern in
+    /// `?u` in which `.*` is a product where `?u` is a scalar: the form a
+    /// claim written by hand is compared in where no other procedure
+    /// proves it (`sigma(u) = (1 + exp(-u))^(-1)`). `None` where it has
+    /// none.
+    pub by_exp: Option<&'static str>,
     /// How hard the derivative form `name'(u)` is to read, against the
     /// identity's expansion: extraction prefers the identity unless it
     /// costs more than this.
@@ -183,8 +189,15 @@ pub const ROWS: [Row; 14] = [
         identity: Some("(.* (sigma ?u) (- 1 (sigma ?u)))"),
         kink: false,
         idempotent: false,
-        more: &[],
+        // Written by hand: `1 / (1 + exp(-u))`, `1 ./ (1 + exp(-u))`,
+        // `(1 + exp(-u))^(-1)`.
+        more: &[
+            ("(/ 1 (+ 1 (exp (neg ?u))))", "(sigma ?u)"),
+            ("(* 1 (^ (+ 1 (exp (neg ?u))) -1))", "(sigma ?u)"),
+            ("(^ (+ 1 (exp (neg ?u))) -1)", "(sigma ?u)"),
+        ],
         fold: |c| c.is_zero().then(|| Rational::frac(1, 2)),
+        by_exp: Some("(^ (+ 1 (exp (neg ?u))) -1)"),
         prime_cost: 40,
     },
     Row {
@@ -201,8 +214,20 @@ pub const ROWS: [Row; 14] = [
         identity: Some("(- 1 (^ (tanh ?u) 2))"),
         kink: false,
         idempotent: false,
-        more: &[],
+        // Written by hand: `(exp(u) - exp(-u)) / (exp(u) + exp(-u))`, or
+        // with `./`.
+        more: &[
+            (
+                "(/ (- (exp ?u) (exp (neg ?u))) (+ (exp ?u) (exp (neg ?u))))",
+                "(tanh ?u)",
+            ),
+            (
+                "(.* (- (exp ?u) (exp (neg ?u))) (^ (+ (exp ?u) (exp (neg ?u))) -1))",
+                "(tanh ?u)",
+            ),
+        ],
         fold: |c| c.is_zero().then(Rational::zero),
+        by_exp: Some("(.* (- (exp ?u) (exp (neg ?u))) (^ (+ (exp ?u) (exp (neg ?u))) -1))"),
         prime_cost: 40,
     },
     Row {
@@ -218,6 +243,7 @@ pub const ROWS: [Row; 14] = [
         idempotent: false,
         more: &[],
         fold: |c| c.is_zero().then(Rational::one),
+        by_exp: None,
         prime_cost: 40,
     },
     Row {
@@ -233,6 +259,7 @@ pub const ROWS: [Row; 14] = [
         idempotent: false,
         more: &[],
         fold: |c| c.is_one().then(Rational::zero),
+        by_exp: None,
         prime_cost: 40,
     },
     Row {
@@ -252,6 +279,7 @@ pub const ROWS: [Row; 14] = [
         idempotent: false,
         more: &[],
         fold: |c| (c.is_zero() || c.is_one()).then(|| c.clone()),
+        by_exp: None,
         prime_cost: 40,
     },
     Row {
@@ -275,6 +303,7 @@ pub const ROWS: [Row; 14] = [
                 Rational::one()
             })
         },
+        by_exp: None,
         prime_cost: 40,
     },
     Row {
@@ -290,6 +319,7 @@ pub const ROWS: [Row; 14] = [
         idempotent: false,
         more: &[],
         fold: |c| rectified(c, Rational::zero()),
+        by_exp: None,
         prime_cost: 40,
     },
     Row {
@@ -305,6 +335,7 @@ pub const ROWS: [Row; 14] = [
         idempotent: false,
         more: &[],
         fold: |c| rectified(c, Rational::frac(1, 100)),
+        by_exp: None,
         prime_cost: 10,
     },
     Row {
@@ -319,8 +350,10 @@ pub const ROWS: [Row; 14] = [
         identity: Some("(sigma ?u)"),
         kink: false,
         idempotent: false,
-        more: &[],
+        // Written by hand: `log(1 + exp(u))`.
+        more: &[("(log (+ 1 (exp ?u)))", "(softplus ?u)")],
         fold: |_| None,
+        by_exp: Some("(log (+ 1 (exp ?u)))"),
         prime_cost: 40,
     },
     Row {
@@ -336,6 +369,7 @@ pub const ROWS: [Row; 14] = [
         idempotent: false,
         more: &[],
         fold: |c| c.is_zero().then(Rational::zero),
+        by_exp: None,
         prime_cost: 10,
     },
     Row {
@@ -351,6 +385,7 @@ pub const ROWS: [Row; 14] = [
         idempotent: false,
         more: &[],
         fold: |c| c.is_zero().then(Rational::zero),
+        by_exp: None,
         prime_cost: 10,
     },
     Row {
@@ -366,6 +401,7 @@ pub const ROWS: [Row; 14] = [
         idempotent: false,
         more: &[],
         fold: |c| c.is_zero().then(Rational::zero),
+        by_exp: None,
         prime_cost: 10,
     },
     Row {
@@ -387,6 +423,7 @@ pub const ROWS: [Row; 14] = [
         idempotent: false,
         more: &[],
         fold: |c| c.is_zero().then(Rational::zero),
+        by_exp: Some("(.* ?u (^ (+ 1 (exp (neg ?u))) -1))"),
         prime_cost: 40,
     },
     Row {
@@ -402,6 +439,7 @@ pub const ROWS: [Row; 14] = [
         idempotent: false,
         more: &[],
         fold: |c| c.is_zero().then(Rational::zero),
+        by_exp: None,
         prime_cost: 10,
     },
 ];
@@ -569,42 +607,50 @@ mod tests {
         }
     }
 
+    /// The value of a pattern in `?u` at `u`, for the numeric checks of
+    /// the table's identities.
+    fn eval(e: &egg::RecExpr<egg::ENodeOrVar<crate::ir::Node>>, id: egg::Id, u: f64) -> f64 {
+        use crate::ir::Node;
+        use egg::ENodeOrVar;
+        let go = |k: egg::Id| eval(e, k, u);
+        match &e[id] {
+            ENodeOrVar::Var(_) => u,
+            ENodeOrVar::ENode(n) => match n {
+                Node::Num(r) => r.to_f64(),
+                Node::Add([a, b]) => go(*a) + go(*b),
+                Node::Sub([a, b]) => go(*a) - go(*b),
+                Node::Mul([a, b]) | Node::Had([a, b]) => go(*a) * go(*b),
+                Node::Div([a, b]) => go(*a) / go(*b),
+                Node::Pow([a, b]) => go(*a).powf(go(*b)),
+                Node::Neg(a) => -go(*a),
+                Node::Act(f, [a]) => f.eval(go(*a)),
+                other => panic!("an identity uses {other:?}, which this test cannot evaluate"),
+            },
+        }
+    }
+
+    /// The value of a pattern at `u`.
+    fn value(p: &egg::Pattern<crate::ir::Node>, u: f64) -> f64 {
+        eval(&p.ast, egg::Id::from(p.ast.as_ref().len() - 1), u)
+    }
+
     /// The derivative identity is the derivative: evaluated at numbers,
     /// the pattern gives the slope.
     #[test]
     fn identities_are_derivatives() {
-        use crate::ir::Node;
-        use egg::{ENodeOrVar, Id, Pattern, RecExpr};
-
-        fn eval(e: &RecExpr<ENodeOrVar<Node>>, id: Id, u: f64) -> f64 {
-            let go = |k: Id| eval(e, k, u);
-            match &e[id] {
-                ENodeOrVar::Var(_) => u,
-                ENodeOrVar::ENode(n) => match n {
-                    Node::Num(r) => r.to_f64(),
-                    Node::Add([a, b]) => go(*a) + go(*b),
-                    Node::Sub([a, b]) => go(*a) - go(*b),
-                    Node::Mul([a, b]) | Node::Had([a, b]) => go(*a) * go(*b),
-                    Node::Div([a, b]) => go(*a) / go(*b),
-                    Node::Pow([a, b]) => go(*a).powf(go(*b)),
-                    Node::Neg(a) => -go(*a),
-                    Node::Act(f, [a]) => f.eval(go(*a)),
-                    other => panic!("an identity uses {other:?}, which this test cannot evaluate"),
-                },
-            }
-        }
-
         for row in &ROWS {
             let Some(identity) = row.identity else {
                 continue;
             };
-            let Ok(p) = identity.parse::<Pattern<Node>>() else {
+            let Ok(p) = identity.parse::<egg::Pattern<crate::ir::Node>>() else {
                 panic!("the identity of {} does not parse", row.name);
             };
-            let root = Id::from(p.ast.as_ref().len() - 1);
             for x in points(row) {
-                let got = eval(&p.ast, root, x);
-                assert!(close(got, (row.slope)(x)), "{}' identity at {x}", row.name);
+                assert!(
+                    close(value(&p, x), (row.slope)(x)),
+                    "{}' identity at {x}",
+                    row.name
+                );
             }
         }
     }
@@ -626,34 +672,36 @@ mod tests {
     /// Each further identity holds at numbers.
     #[test]
     fn further_identities_hold() {
-        use crate::ir::Node;
-        use egg::{ENodeOrVar, Id, Pattern, RecExpr};
-
-        fn eval(e: &RecExpr<ENodeOrVar<Node>>, id: Id, u: f64) -> f64 {
-            match &e[id] {
-                ENodeOrVar::Var(_) => u,
-                ENodeOrVar::ENode(Node::Act(f, [a])) => f.eval(eval(e, *a, u)),
-                ENodeOrVar::ENode(Node::Num(r)) => r.to_f64(),
-                ENodeOrVar::ENode(other) => panic!("cannot evaluate {other:?}"),
-            }
-        }
+        use egg::Pattern;
         let mut seen = 0;
         for row in &ROWS {
             for (l, r) in row.more {
-                let (l, r): (Pattern<Node>, Pattern<Node>) =
+                let (l, r): (Pattern<crate::ir::Node>, Pattern<crate::ir::Node>) =
                     (l.parse().unwrap(), r.parse().unwrap());
                 for x in [-1.7, -0.3, 0.0, 0.4, 2.1] {
-                    let root = |p: &Pattern<Node>| Id::from(p.ast.as_ref().len() - 1);
-                    assert!(
-                        close(eval(&l.ast, root(&l), x), eval(&r.ast, root(&r), x)),
-                        "{} at {x}",
-                        row.name
-                    );
+                    assert!(close(value(&l, x), value(&r, x)), "{} at {x}", row.name);
                 }
                 seen += 1;
             }
         }
         assert!(seen > 0);
+    }
+
+    /// A function written with `exp` is the function.
+    #[test]
+    fn exp_forms_are_values() {
+        let mut seen = 0;
+        for row in &ROWS {
+            let Some(form) = row.by_exp else {
+                continue;
+            };
+            let p: egg::Pattern<crate::ir::Node> = form.parse().unwrap();
+            for x in points(row) {
+                assert!(close(value(&p, x), (row.value)(x)), "{} at {x}", row.name);
+            }
+            seen += 1;
+        }
+        assert!(seen >= 4);
     }
 
     /// The language reference describes every function.

@@ -58,6 +58,7 @@ use egg::{Id, Language, RecExpr};
 use std::collections::BTreeMap;
 
 mod cleared;
+mod exp_form;
 mod reify;
 
 /// A factor of a matrix product.
@@ -431,6 +432,9 @@ impl Normal<'_> {
             .collect::<Option<_>>()?;
         let text = format!("{}{{{}}}", discriminant(&node), kids.join(","));
         mean(&text, Meaning::Node(id));
+        if let Some(shape) = self.shape(id) {
+            mean(&shape_text(&text), Meaning::Shape(shape.clone()));
+        }
         // A value of unknown shape is not a scalar: it does not commute.
         let scalar = self.scalar(id).unwrap_or(false);
         let p = if !scalar && matches!(node, Node::Diag(_) | Node::Eye(_) | Node::Hess(_)) {
@@ -1080,6 +1084,8 @@ enum Meaning {
     /// sum of the entries of this matrix part, a column of the given rows
     /// (`1^T * u`, or `y^T * z` for `u = y .* z`).
     Entries(Poly, Vec<Factor>),
+    /// Under [`shape_text`] of an atom's text: its shape.
+    Shape(Shape),
 }
 
 thread_local! {
@@ -1151,6 +1157,12 @@ fn chain_text(matrices: &[Factor]) -> String {
     };
     mean(&text, Meaning::Chain(chain));
     text
+}
+
+/// The text under which the shape of an atom is noted (see
+/// [`Meaning::Shape`]).
+fn shape_text(text: &str) -> String {
+    format!("Shape{{{text}}}")
 }
 
 /// The text under which the column a scalar factor sums the entries of
@@ -1605,14 +1617,29 @@ pub fn same(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShapes) -> bo
 /// forms differ; a proof on its own.
 pub fn same_cleared(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShapes) -> bool {
     let (a, b) = (unprimed(a), unprimed(b));
+    if difference_clears(&a, &b, leaves) {
+        return true;
+    }
+    // Then with the functions written with `exp`: a side written by hand
+    // (`exp(a) ./ (1 + exp(a))`) meets one written with `sigma`.
+    let (x, y) = (
+        exp_form::written_with_exp(&a, leaves),
+        exp_form::written_with_exp(&b, leaves),
+    );
+    (x != a || y != b) && difference_clears(&x, &y, leaves)
+}
+
+/// Whether the difference of `a` and `b` is zero once cleared of
+/// denominators (see [`same_cleared`]).
+fn difference_clears(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShapes) -> bool {
     // Each side is built with its own meanings (a meaning may name a node
     // of its expression); the first side's are added back after, for the
     // bases of both.
-    let Some(x) = form(&a, leaves) else {
+    let Some(x) = form(a, leaves) else {
         return false;
     };
     let first = MEANINGS.with(|known| known.take());
-    let Some(y) = form(&b, leaves) else {
+    let Some(y) = form(b, leaves) else {
         return false;
     };
     MEANINGS.with(|known| {
@@ -1625,8 +1652,8 @@ pub fn same_cleared(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShape
     if add_into(&mut d, &y, &Rational::one().neg()).is_none() {
         return false;
     }
-    let shape = super::prec::shapes(&a, leaves)
-        .get(usize::from(super::root(&a)))
+    let shape = super::prec::shapes(a, leaves)
+        .get(usize::from(super::root(a)))
         .cloned()
         .flatten();
     d.is_empty() || cleared::vanishes(&d, shape.as_ref())
@@ -1637,7 +1664,7 @@ pub fn same_cleared(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShape
 /// `relu'(u)` is `step(u)`), so that a claim written either way has one
 /// normal form. Each identity is exact: it is the table's own.
 fn unprimed(expr: &RecExpr<Node>) -> RecExpr<Node> {
-    use egg::{ENodeOrVar, Pattern};
+    use egg::Pattern;
     let nodes = expr.as_ref();
     let mut b = super::build::ExprBuilder::new();
     let mut map: Vec<Id> = Vec::with_capacity(nodes.len());
@@ -1650,20 +1677,7 @@ fn unprimed(expr: &RecExpr<Node>) -> RecExpr<Node> {
                     .identity
                     .and_then(|p| p.parse::<Pattern<Node>>().ok());
                 match pattern {
-                    Some(p) => {
-                        let ast = p.ast.as_ref();
-                        let mut at: Vec<Id> = Vec::with_capacity(ast.len());
-                        for x in ast {
-                            let id = match x {
-                                ENodeOrVar::Var(_) => u,
-                                ENodeOrVar::ENode(e) => {
-                                    b.add(e.clone().map_children(|c| at[usize::from(c)]))
-                                }
-                            };
-                            at.push(id);
-                        }
-                        at.last().copied().unwrap_or(u)
-                    }
+                    Some(p) => instantiate(&mut b, &p, u, |b, node| b.add(node)),
                     None => b.add(n.clone().map_children(|c| map[usize::from(c)])),
                 }
             }
@@ -1673,4 +1687,25 @@ fn unprimed(expr: &RecExpr<Node>) -> RecExpr<Node> {
     }
     let root = map.last().copied().unwrap_or_else(|| Id::from(0));
     b.finish(root)
+}
+
+/// A pattern in `?u` with `?u` the node `u` of `b`, each of its nodes added
+/// by `add` (which may write it another way); the root's id.
+fn instantiate(
+    b: &mut super::build::ExprBuilder,
+    p: &egg::Pattern<Node>,
+    u: Id,
+    add: impl Fn(&mut super::build::ExprBuilder, Node) -> Id,
+) -> Id {
+    use egg::ENodeOrVar;
+    let ast = p.ast.as_ref();
+    let mut at: Vec<Id> = Vec::with_capacity(ast.len());
+    for x in ast {
+        let id = match x {
+            ENodeOrVar::Var(_) => u,
+            ENodeOrVar::ENode(e) => add(b, e.clone().map_children(|c| at[usize::from(c)])),
+        };
+        at.push(id);
+    }
+    at.last().copied().unwrap_or(u)
 }

@@ -98,9 +98,9 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("alg-trans-scale";  "(T (* ?s ?a))"      => "(* ?s (T ?a))" if is_scalar_var("?s")),
         rule!("alg-sumall-scalar"; "(sumall ?a)"       => "?a" if is_scalar_var("?a")),
         // The logistic function, as the chain rule meets it through
-        // `log(1 + exp(u))` (softplus): exp(u) / (1 + exp(u)) = sigma(u).
+        // `log(1 + exp(u))` (softplus): exp(u) / (1 + exp(u)) = sigma(u)
+        // (`(1 + exp(-u))^(-1)` is the function's own row of the table).
         rule!("alg-exp-recip";    "(^ (exp ?u) -1)"      => "(exp (neg ?u))"),
-        rule!("alg-logistic";     "(^ (+ 1 (exp (neg ?u))) -1)" => "(sigma ?u)"),
         rule!("alg-logistic-l";   "(.* (exp ?u) (^ (+ 1 (exp ?u)) -1))" => "(sigma ?u)"),
         rule!("alg-logistic-r";   "(.* (^ (+ 1 (exp ?u)) -1) (exp ?u))" => "(sigma ?u)"),
         rule!("alg-logistic-in";  "(.* (.* ?x (^ (+ 1 (exp ?u)) -1)) (exp ?u))" => "(.* ?x (sigma ?u))"),

@@ -16,7 +16,7 @@
 
 use super::{
     add_into, add_product, as_constant, constant, entries_text, had_chain, hadamard,
-    hadamard_factors, meaning, multiply, single, Combo, Factor, Meaning, Product,
+    hadamard_factors, meaning, multiply, shape_text, single, Combo, Factor, Meaning, Product,
 };
 use crate::num::Rational;
 use crate::poly::Poly;
@@ -55,10 +55,12 @@ fn bare_or_stripped(d: &Combo, elementwise: bool, shape: Option<&Shape>) -> bool
         return true;
     }
     let mut d = d.clone();
-    while let Some(rest) = stripped(&d) {
-        // The shape of what is left is that of an all-ones factor in it,
-        // where one is (it is needed where a term clears to all ones).
-        let shape = ones_shape(&rest);
+    let mut shape = shape.cloned();
+    while let Some((rest, left)) = stripped(&d, shape.as_ref()) {
+        // The shape of what is left, where the factor taken out tells it,
+        // or else that of an all-ones factor in it (it is needed where a
+        // term clears to all ones).
+        shape = left.or_else(|| ones_shape(&rest));
         if cleared(&rest, true, shape.as_ref()).is_some_and(|c| c.is_empty()) {
             return true;
         }
@@ -96,9 +98,11 @@ fn summed(d: &Combo) -> Option<(Combo, Poly)> {
     Some((column, rows?))
 }
 
-/// `d` with the matrix factor every term starts with taken out, or else
-/// the one every term ends with, where each term has another factor left.
-fn stripped(d: &Combo) -> Option<Combo> {
+/// `d` (of `shape`, where known) with the matrix factor every term starts
+/// with taken out, or else the one every term ends with, where each term
+/// has another factor left; with the shape of what is left, where the
+/// factor's shape tells it.
+fn stripped(d: &Combo, shape: Option<&Shape>) -> Option<(Combo, Option<Shape>)> {
     let first = d.keys().next()?;
     if first.matrices.len() < 2 || d.keys().any(|p| p.matrices.len() < 2) {
         return None;
@@ -120,7 +124,38 @@ fn stripped(d: &Combo) -> Option<Combo> {
         }
         add_product(&mut out, q, c)?;
     }
-    Some(out)
+    // `F * R` has `R`'s columns and `F`'s columns as `R`'s rows; `R * F`
+    // has `R`'s rows and `F`'s rows as `R`'s columns.
+    let left = shape.and_then(|s| {
+        if front {
+            let f = factor_shape(first_factor)?;
+            Some(Shape::matrix(f.cols, s.cols.clone()))
+        } else {
+            let f = factor_shape(last_factor)?;
+            Some(Shape::matrix(s.rows.clone(), f.rows))
+        }
+    });
+    Some((out, left))
+}
+
+/// The shape of a matrix factor, where it is known.
+fn factor_shape(f: &Factor) -> Option<Shape> {
+    match f {
+        Factor::Atom(t) => match meaning(&shape_text(t)) {
+            Some(Meaning::Shape(s)) => Some(s),
+            _ => None,
+        },
+        Factor::T(inner) => factor_shape(inner).map(|s| Shape::matrix(s.cols, s.rows)),
+        Factor::Sym(t) => match meaning(t) {
+            Some(Meaning::Diag(_, rows)) => Some(Shape::matrix(rows.clone(), rows)),
+            _ => match meaning(&shape_text(t)) {
+                Some(Meaning::Shape(s)) => Some(s),
+                _ => None,
+            },
+        },
+        Factor::Ones(r, c) => Some(Shape::matrix(r.clone(), c.clone())),
+        Factor::Had(_) => None,
+    }
 }
 
 /// The shape of an all-ones elementwise factor of a term of `d`, which is

@@ -155,21 +155,7 @@ impl Reify<'_> {
         let mut common = groups(terms.next()?);
         for p in terms {
             let g = groups(p);
-            common.retain(|k, e| {
-                let Some(theirs) = g.get(k) else {
-                    return false;
-                };
-                if theirs == e {
-                    return true;
-                }
-                match (as_constant(e), as_constant(theirs)) {
-                    (Some(mine), Some(theirs)) if positive(&mine) && positive(&theirs) => {
-                        *e = super::constant(mine.min(theirs));
-                        true
-                    }
-                    _ => false,
-                }
-            });
+            common.retain(|k, e| g.get(k).is_some_and(|theirs| shared_power(e, theirs)));
         }
         // A term that is only the common factors leaves a one behind
         // (`x - x .* t` is `x .* (1 - t)`), written as a scalar in a sum
@@ -181,9 +167,8 @@ impl Reify<'_> {
             return None;
         }
         let mut rest = Combo::new();
-        for (p, k) in c {
+        for (p, k) in &divided(c, &scalars)? {
             let mut q = p.clone();
-            q.scalars.retain(|b, _| !scalars.contains_key(b));
             if !common.is_empty() {
                 let g = without(&groups(p), &common);
                 q.matrices = if g.is_empty() {
@@ -256,7 +241,7 @@ impl Reify<'_> {
         }
         let common = common_factors(&rest);
         factors.extend(self.monomial(&common)?);
-        let rest = divided(&rest, &common);
+        let rest = divided(&rest, &common)?;
         match rest.len() {
             0 => return None,
             1 => {
@@ -383,7 +368,7 @@ impl Reify<'_> {
             Meaning::Dim(d) => Some(self.b.leaf(Leaf::Dim(d))),
             Meaning::Number(r) => Some(self.b.num(r)),
             // Noted under another text, never a factor's own.
-            Meaning::Entries(..) => None,
+            Meaning::Entries(..) | Meaning::Shape(_) => None,
         }
     }
 }
@@ -522,8 +507,9 @@ fn content(x: &Combo) -> Option<(Rational, bool, Combo)> {
     Some((content, negative, rest))
 }
 
-/// The scalar factors every term of `x` has, with one exponent, where
-/// there is more than one term.
+/// The scalar factors every term of `x` has, where there is more than one
+/// term: with the one exponent they all have, or the least of their
+/// exponents where these are positive numbers (`s - s^2` has `s`).
 fn common_factors(x: &Combo) -> BTreeMap<String, Combo> {
     let mut terms = x.keys();
     let Some(first) = terms.next() else {
@@ -534,20 +520,48 @@ fn common_factors(x: &Combo) -> BTreeMap<String, Combo> {
     }
     let mut common = first.scalars.clone();
     for p in terms {
-        common.retain(|b, e| p.scalars.get(b) == Some(e));
+        common.retain(|b, e| {
+            p.scalars
+                .get(b)
+                .is_some_and(|theirs| shared_power(e, theirs))
+        });
     }
     common
 }
 
-/// `x` with the scalar factors `common` taken out of every term.
-fn divided(x: &Combo, common: &BTreeMap<String, Combo>) -> Combo {
-    x.iter()
-        .map(|(p, k)| {
-            let mut q = p.clone();
-            q.scalars.retain(|b, _| !common.contains_key(b));
-            (q, k.clone())
-        })
-        .collect()
+/// Whether a factor with power `e` in one term and `theirs` in another is
+/// common to both, with `e` made the power they share: the one power they
+/// have, or the least where both are positive numbers.
+fn shared_power(e: &mut Combo, theirs: &Combo) -> bool {
+    if theirs == e {
+        return true;
+    }
+    match (as_constant(e), as_constant(theirs)) {
+        (Some(mine), Some(theirs)) if positive(&mine) && positive(&theirs) => {
+            *e = super::constant(mine.min(theirs));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `x` with the scalar factors `common` taken out of every term: their
+/// exponents less the common ones. `None` where an exponent leaves exact
+/// bounds.
+fn divided(x: &Combo, common: &BTreeMap<String, Combo>) -> Option<Combo> {
+    let mut out = Combo::new();
+    for (p, k) in x {
+        let mut q = p.clone();
+        for (b, e) in common {
+            let mut left = q.scalars.remove(b).unwrap_or_default();
+            super::add_into(&mut left, e, &Rational::one().neg())?;
+            if !left.is_empty() {
+                q.scalars.insert(b.clone(), left);
+            }
+        }
+        out.insert(q, k.clone());
+    }
+    Some(out)
 }
 
 /// Whether a matrix part is one all-ones matrix.
