@@ -296,6 +296,9 @@ fn expand_term(p: &Product, c: &Rational, shape: Option<&Shape>) -> Option<Optio
         let (Some(Meaning::Base(sum)), Some(k)) = (meaning(b), positive_integer(e)) else {
             continue;
         };
+        if too_many(&sum, k) {
+            return None;
+        }
         let mut rest = p.clone();
         rest.scalars.remove(b);
         let mut term = single(rest, c.clone());
@@ -322,6 +325,9 @@ fn expand_term(p: &Product, c: &Rational, shape: Option<&Shape>) -> Option<Optio
                 had_chain(others)
             },
         };
+        if too_many(&sum, k) {
+            return None;
+        }
         let mut term = single(rest, c.clone());
         for _ in 0..k {
             term = hadamard(&term, &sum, shape)?;
@@ -329,4 +335,13 @@ fn expand_term(p: &Product, c: &Rational, shape: Option<&Shape>) -> Option<Optio
         return Some(Some(term));
     }
     Some(None)
+}
+
+/// Whether a sum raised to the power `k` could have more terms than the
+/// clearing allows (multiplied out, it has up to its terms to the `k`).
+fn too_many(sum: &Combo, k: i64) -> bool {
+    u32::try_from(k)
+        .ok()
+        .and_then(|k| sum.len().checked_pow(k))
+        .is_none_or(|n| n > MAX_TERMS)
 }
