@@ -1628,27 +1628,13 @@ pub fn same_cleared(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShape
     );
     // Not where written out as a tree it grows large: the texts of nested
     // functions written with `exp` grow with the tree.
-    let small = |e: &RecExpr<Node>| tree_size(e) <= MAX_EXP_TREE;
+    let small = |e: &RecExpr<Node>| super::size(e) <= MAX_EXP_TREE;
     (x != a || y != b) && small(&x) && small(&y) && difference_clears(&x, &y, leaves)
 }
 
 /// The largest tree (nodes with sharing undone) a side written with `exp`
 /// may be for [`same_cleared`] to compare it.
 const MAX_EXP_TREE: usize = 4_000;
-
-/// The number of nodes of `e` as a tree, shared nodes counted at each use
-/// (saturating).
-fn tree_size(e: &RecExpr<Node>) -> usize {
-    let mut size: Vec<usize> = Vec::with_capacity(e.as_ref().len());
-    for n in e.as_ref() {
-        let s = n
-            .children()
-            .iter()
-            .fold(1usize, |acc, &c| acc.saturating_add(size[usize::from(c)]));
-        size.push(s);
-    }
-    size.last().copied().unwrap_or(0)
-}
 
 /// Whether the difference of `a` and `b` is zero once cleared of
 /// denominators (see [`same_cleared`]).
