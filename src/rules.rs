@@ -257,6 +257,24 @@ pub fn fn_vector(f: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     move |eg, _, s| fn_values_vectors(eg, s[f])
 }
 
+/// `?v` is a column vector (not a scalar): `n x 1`.
+pub fn is_column(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let v = var(v);
+    move |eg, _, s| {
+        !is_scalar(eg, s[v])
+            && crate::ir::analysis::shape_of(eg, s[v]).cols == crate::poly::Poly::int(1)
+    }
+}
+
+/// `?v` is a row vector (not a scalar): `1 x n`.
+pub fn is_row(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let v = var(v);
+    move |eg, _, s| {
+        !is_scalar(eg, s[v])
+            && crate::ir::analysis::shape_of(eg, s[v]).rows == crate::poly::Poly::int(1)
+    }
+}
+
 /// `?v` is a square matrix (not a scalar).
 pub fn is_square_matrix(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     let v = var(v);

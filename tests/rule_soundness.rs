@@ -51,7 +51,7 @@ q[t] = h[t] .* v - h[t] .* v + 0 * x[t] + sqrt(1 + h[t] .* h[t])
 k[t] = (r * s)^T * v .* h[t] + s * (r * h[t]) - (-h[t]) + (h[t] - 0) + 1 * x[t] / 1
 p[t] = A^T * h[t] + (x[t]^T * x[t]) * h[t] + A * ((h[t] - h[t]) - s) + ((v - v) - x[t]) + A * (1 - (v - v)) + (A + s) * h[t] + A * h[t]
 g[t] = sum(-(v .* h[t])) * h[t] + sum(h[t] + v) * v + softmax(A * h[t]) .* (x[t] ./ softmax(A * h[t])) + h[t]^T * (x[t] ./ h[t]) * v + (sum(h[t] + s) + sum(s - h[t]) + sum(h[t] - s) + sum(s + h[t]) + sum(h[t] / s)) * v + sigma(-h[t]) + step(h[t]) .* step(h[t]) + diag(h[t]) * x[t] + (x[t] .* (1 + exp(A * h[t]))^(-1)) .* exp(A * h[t]) + A * diag(h[t]) * x[t]
-e[t] = 1 / (1 + exp(-s)) * v + (exp(h[t]) - exp(-h[t])) ./ (exp(h[t]) + exp(-h[t])) + (exp(s) - exp(-s)) / (exp(s) + exp(-s)) * h[t] + 1 ./ (1 + exp(-h[t]))
+e[t] = 1 / (1 + exp(-s)) * v + (exp(h[t]) - exp(-h[t])) ./ (exp(h[t]) + exp(-h[t])) + (exp(s) - exp(-s)) / (exp(s) + exp(-s)) * h[t] + 1 ./ (1 + exp(-h[t])) + exp(A * h[t]) / sum(exp(A * h[t]))
 loss L = sum(t, ell(h[t]) + ell(u[t]) + ell(w[t]) + ell(m[t]) + ell(n[t]) + ell(q[t]) + ell(k[t]) + ell(p[t]) + ell(g[t]) + ell(e[t]))
 derive adjoints
 ";

@@ -267,6 +267,7 @@ impl Sides<'_> {
         let equations = adjoint_equations(cx.adjoints);
         let recurrent = super::unfold::recurrent(cx.model);
         let floor = super::unfold::floor(&recurrent, &[d, c]);
+        let bar_floor = super::unfold::bar_floor(&recurrent, &[d, c]);
         let how = super::unfold::Unfold {
             model: cx.model,
             window,
@@ -274,6 +275,7 @@ impl Sides<'_> {
             assuming: self.assuming,
             recurrent: &recurrent,
             floor: &floor,
+            bar_floor: &bar_floor,
         };
         Some((how.expr(d)?, how.expr(c)?))
     }

@@ -77,6 +77,12 @@ pub struct Unfold<'a> {
     /// meets `rho * v[k] + ...` on the other, and `q[k+1]` meets its
     /// equation with the half step `m[k+1]` written out.
     pub floor: &'a BTreeSet<Ref>,
+    /// The adjoints of values of recurrences the sides name (see
+    /// [`bar_floor`]): an adjoint in a recurrence whose equation reaches
+    /// one of them within two steps is written out, so that
+    /// `bar(a[t+1])` on one side meets `bar(h[t+1]) .* step(a[t+1])` on
+    /// the other.
+    pub bar_floor: &'a BTreeSet<Ref>,
 }
 
 /// The values of recurrent variables that the expressions name.
@@ -86,6 +92,19 @@ pub fn floor(recurrent: &BTreeSet<u32>, sides: &[&RecExpr<Node>]) -> BTreeSet<Re
         .flat_map(|e| e.as_ref().iter())
         .filter_map(|n| match n {
             Node::Leaf(Leaf::Var(r)) if recurrent.contains(&r.var) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The adjoints of values of recurrent variables that the expressions
+/// name.
+pub fn bar_floor(recurrent: &BTreeSet<u32>, sides: &[&RecExpr<Node>]) -> BTreeSet<Ref> {
+    sides
+        .iter()
+        .flat_map(|e| e.as_ref().iter())
+        .filter_map(|n| match n {
+            Node::Leaf(Leaf::Bar(Target::Var(r))) if recurrent.contains(&r.var) => Some(r.clone()),
             _ => None,
         })
         .collect()
@@ -177,6 +196,44 @@ impl Unfold<'_> {
         Some(at_ref(&eq.norm, r, &decl.indices))
     }
 
+    /// The adjoint equation of `r` on the window, where it is written
+    /// out: outside recurrences and assumptions, or an adjoint in a
+    /// recurrence that reaches the adjoints in the floor (see
+    /// [`Unfold::bar_floor`]).
+    fn adjoint_definition(&self, r: &Ref) -> Option<RecExpr<Node>> {
+        let assumed = self.assuming.iter().any(|a| a.target.var == r.var);
+        if assumed || (self.kept(r.var) && !self.bar_reaches_floor(r, 2)) {
+            return None;
+        }
+        self.window.adjoint_at(self.model, r, self.adjoints)
+    }
+
+    /// Whether the adjoint equation of the recurrent value `r` names an
+    /// adjoint in the floor, directly or through at most `steps - 1` more
+    /// adjoints of recurrences.
+    fn bar_reaches_floor(&self, r: &Ref, steps: u32) -> bool {
+        if steps == 0 || self.bar_floor.is_empty() {
+            return false;
+        }
+        let Some(eq) = self.window.adjoint_at(self.model, r, self.adjoints) else {
+            return false;
+        };
+        let named: Vec<&Ref> = eq
+            .as_ref()
+            .iter()
+            .filter_map(|n| match n {
+                Node::Leaf(Leaf::Bar(Target::Var(q)))
+                    if self.recurrent.contains(&q.var) && q != r =>
+                {
+                    Some(q)
+                }
+                _ => None,
+            })
+            .collect();
+        named.iter().any(|q| self.bar_floor.contains(*q))
+            || named.iter().any(|q| self.bar_reaches_floor(q, steps - 1))
+    }
+
     /// Whether the equation of the recurrent value `r` names a value in
     /// the floor, directly or through at most `steps - 1` more values of
     /// recurrences.
@@ -259,10 +316,7 @@ impl Copy<'_, '_> {
         if let Some(&id) = self.bars.get(r) {
             return Some(id);
         }
-        let how = self.how;
-        let def = (!how.kept(r.var))
-            .then(|| how.window.adjoint_at(how.model, r, how.adjoints))
-            .flatten();
+        let def = self.how.adjoint_definition(r);
         let id = match def {
             Some(d) => self.copy(&d)?,
             None => self.b.add(Node::Leaf(Leaf::Bar(Target::Var(r.clone())))),

@@ -233,14 +233,53 @@ impl Window {
             Some(crate::ir::shift(rhs, &|i| {
                 by.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1)
             }))
-        } else if r.offsets().iter().all(|x| x.1 == 0) {
-            equations
-                .iter()
-                .find(|(l, _)| l == r)
-                .map(|(_, rhs)| rhs.clone())
+        } else if let Some((_, rhs)) = equations.iter().find(|(l, _)| l == r) {
+            Some(rhs.clone())
         } else {
-            None
+            Self::general_at_fixed(model, r, equations)
         }
+    }
+
+    /// The general adjoint equation of `r`'s variable at `r`, a value the
+    /// model computes at a fixed position (`bar(o[T])`), where the
+    /// variable has no fixed step with an equation of its own anywhere:
+    /// then the general equation holds at every value it is computed at.
+    /// Not where the equation uses a fixed index as a value, nor for a
+    /// learned value or a position at an index other than its own.
+    fn general_at_fixed(
+        model: &Model,
+        r: &Ref,
+        equations: &[(Ref, RecExpr<Node>)],
+    ) -> Option<RecExpr<Node>> {
+        let decl = model.vars.get(r.var as usize)?;
+        if decl.learned || !model.fixed_steps(r.var).is_empty() || r.at.len() != decl.indices.len()
+        {
+            return None;
+        }
+        let mut by = Vec::new();
+        let mut fixed = Vec::new();
+        for (ix, &own) in r.at.iter().zip(&decl.indices) {
+            match *ix {
+                Ix::Rel(i, k) if i == own => by.push((i, k)),
+                Ix::Rel(..) => return None,
+                at => fixed.push((own, at)),
+            }
+        }
+        let (_, rhs) = equations
+            .iter()
+            .find(|(l, _)| l.var == r.var && l.at.iter().all(|ix| matches!(ix, Ix::Rel(_, 0))))?;
+        let as_value = rhs.as_ref().iter().any(|n| {
+            matches!(n, Node::Leaf(crate::ir::Leaf::Index(j)) if fixed.iter().any(|f| f.0 == *j))
+        });
+        if as_value {
+            return None;
+        }
+        let shifted = crate::ir::shift(rhs, &|i| {
+            by.iter().find(|(j, _)| *j == i).map_or(0, |x| x.1)
+        });
+        Some(crate::ir::fix_at(&shifted, &|i| {
+            fixed.iter().find(|f| f.0 == i).map(|f| f.1)
+        }))
     }
 
     /// The span of index `i`.

@@ -2,9 +2,11 @@
 //! values themselves, so that a named forward value (`i[t]` for
 //! `sigma(...)`) can stand in for them: `sigma' = sigma (1 - sigma)`,
 //! `tanh' = 1 - tanh^2`. Each identity is its function's row of the
-//! table (`ir::act::ROWS`).
+//! table (`ir::act::ROWS`). A softmax written by hand, `exp(z) /
+//! sum(exp(z))` of a vector, is the softmax, so that its adjoint has the
+//! textbook form.
 
-use super::{guarded, Rewrite};
+use super::{guarded, is_column, Rewrite};
 use crate::ir::act::ROWS;
 
 /// The activation identities.
@@ -25,5 +27,11 @@ pub fn rules() -> Vec<Rewrite> {
                 .enumerate()
                 .map(move |(k, (l, r))| guarded(&format!("act-{}-{k}", row.name), l, r, Vec::new()))
         }))
+        .chain([guarded(
+            "act-softmax-0",
+            "(/ (exp ?u) (sumall (exp ?u)))",
+            "(softmax ?u)",
+            vec![Box::new(is_column("?u"))],
+        )])
         .collect()
 }

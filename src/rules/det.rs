@@ -8,7 +8,8 @@
 //! the answer can state the condition.
 
 use super::{
-    built_row, is_scalar_var, is_square_matrix, is_zero_var, rule, same_shape, var, Rewrite,
+    built_row, is_column, is_row, is_scalar_var, is_square_matrix, is_zero_var, rule, same_shape,
+    var, Rewrite,
 };
 use crate::ir::analysis::{add_poly, constant, is_scalar, shape_of, Graph};
 use crate::ir::Node;
@@ -152,18 +153,6 @@ fn schur_three(eg: &mut Graph, s: &Subst) -> Option<Id> {
     let dq = eg.add(Node::Det(q));
     let pq = eg.add(Node::Mul([dp, dq]));
     Some(eg.add(Node::Mul([pq, dx])))
-}
-
-/// `?v` is a column vector (not a scalar): `n x 1`.
-fn is_column(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
-    let v = var(v);
-    move |eg, _, s| !is_scalar(eg, s[v]) && shape_of(eg, s[v]).cols == crate::poly::Poly::int(1)
-}
-
-/// `?v` is a row vector (not a scalar): `1 x n`.
-fn is_row(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
-    let v = var(v);
-    move |eg, _, s| !is_scalar(eg, s[v]) && shape_of(eg, s[v]).rows == crate::poly::Poly::int(1)
 }
 
 /// The determinant rules.
