@@ -412,11 +412,23 @@ impl<'m> Session<'m> {
             }
             Claim::Adjoint(t) => {
                 let all = self.adjoints_summed(assuming, sums, span)?;
+                let equations = expect::adjoint_equations(&all.equations);
                 let target = Leaf::Bar(t.clone());
-                Ok(pick(
+                let mut found = pick(
                     all,
                     &|d: &Derived| matches!(&d.lhs, Lhs::Expr(e) if e.as_ref().last() == Some(&Node::Leaf(target.clone()))),
-                ))
+                );
+                // A value at a fixed position with no equation of its own
+                // (`bar(h[T])`): the general equation there.
+                if let (true, Target::Var(r)) = (found.equations.is_empty(), t) {
+                    if let Some(rhs) = cases::adjoint_at_fixed(self.model, r, &equations) {
+                        found.equations.push(Derived {
+                            lhs: Lhs::Expr(adjoint::leaf_expr(target)),
+                            rhs: Rhs::Expr(rhs),
+                        });
+                    }
+                }
+                Ok(found)
             }
             Claim::Jacobian(k) => self.jacobian(*k),
             Claim::Det(k) => self.det(*k, span),

@@ -426,6 +426,57 @@ impl Checker {
         })
     }
 
+    /// Why a claim about `bar(r)`, at a fixed index value, is refused:
+    /// `r` is not a value the model computes (past the end, or set by an
+    /// `init`), or its variable has fixed steps with equations of their
+    /// own, which a general equation does not reach.
+    fn fixed_adjoint_refused(&self, r: &Ref, steps: &[Ref], span: Span) -> Diagnostic {
+        let text = |r: &Ref| self.model.symbols.ref_text(r);
+        let general = text(&self.model.plain_ref(r.var));
+        let computed =
+            crate::derive::window::Window::of_var(&self.model, r.var).computes(&self.model, r);
+        if !computed {
+            let later =
+                r.at.iter()
+                    .zip(&self.model.vars[r.var as usize].indices)
+                    .any(|(ix, &own)| match *ix {
+                        Ix::Abs(a) => self.model.range_start(own).is_some_and(|lo| a > lo),
+                        _ => false,
+                    });
+            let label = if self.model.init_of(r).is_some() {
+                "set by an `init`, not computed"
+            } else if later {
+                "computed only where the range is long enough to reach it"
+            } else {
+                "not a value the model computes"
+            };
+            return Diagnostic::new(
+                span,
+                format!(
+                    "a claim names `bar({})`, the adjoint of a value the model does not always compute",
+                    text(r)
+                ),
+                label,
+            )
+            .hint(format!(
+                "claim the adjoint of a value computed at every length of the range: the general `bar({general})`, or one step such as the first or the last"
+            ));
+        }
+        let named: Vec<String> = steps
+            .iter()
+            .map(|s| format!("`bar({})`", text(s)))
+            .collect();
+        Diagnostic::new(
+            span,
+            "a claim names an adjoint at a fixed index value that steps with equations of their own may reach",
+            "fixed index",
+        )
+        .hint(format!(
+            "claim the general `bar({general})`, which holds at every other step, or a fixed step with an equation of its own: {}",
+            named.join(", ")
+        ))
+    }
+
     /// What the left side of an `expect` names, the indices it binds and its shape.
     #[allow(clippy::type_complexity)]
     fn claim(&mut self, e: &Expr) -> Result<(Claim, Option<Vec<u32>>, Option<Shape>)> {
@@ -468,9 +519,13 @@ impl Checker {
                         let mut bound = bound;
                         if let Target::Var(r) = &target {
                             let steps = self.model.fixed_steps(r.var);
-                            if steps.contains(r) {
+                            if steps.contains(r)
+                                || crate::derive::cases::at_fixed_without_equation(&self.model, r)
+                            {
                                 // `bar(h[T])`: a fixed step with its own
-                                // equation binds only its free indices.
+                                // equation, or one where the general
+                                // equation holds, binds only its free
+                                // indices.
                                 let indices = &self.model.vars[r.var as usize].indices;
                                 bound = indices
                                     .iter()
@@ -479,28 +534,7 @@ impl Checker {
                                     .map(|(&i, _)| i)
                                     .collect();
                             } else if r.at.iter().any(|ix| !matches!(ix, Ix::Rel(..))) {
-                                let mut hint = format!(
-                                    "write `bar({})`",
-                                    self.model.symbols.ref_text(&self.model.plain_ref(r.var))
-                                );
-                                if !steps.is_empty() {
-                                    let named: Vec<String> = steps
-                                        .iter()
-                                        .map(|s| {
-                                            format!("`bar({})`", self.model.symbols.ref_text(s))
-                                        })
-                                        .collect();
-                                    hint.push_str(&format!(
-                                        ", or a fixed step with an equation of its own: {}",
-                                        named.join(", ")
-                                    ));
-                                }
-                                return Err(Diagnostic::new(
-                                    arg.span,
-                                    "a claim names an adjoint at a fixed index value without an equation of its own",
-                                    "fixed index",
-                                )
-                                .hint(hint));
+                                return Err(self.fixed_adjoint_refused(r, &steps, arg.span));
                             }
                         }
                         Ok((Claim::Adjoint(target), Some(bound), shape))

@@ -76,11 +76,75 @@ pub fn splits(
     out
 }
 
+/// The adjoint `bar(r)` of a value at a fixed position without an
+/// equation of its own (`bar(h[T])` where the loss reads every step
+/// alike): the general equation there (see [`Window::general_at_fixed`]),
+/// with the adjoints the model never has (`bar(a[T+1])`) zero and their
+/// terms left out. `None` where `r` is at free positions only, the model
+/// does not compute it, or its variable has fixed steps of its own.
+pub fn adjoint_at_fixed(
+    model: &Model,
+    r: &Ref,
+    equations: &[(Ref, RecExpr<Node>)],
+) -> Option<RecExpr<Node>> {
+    if !at_fixed_without_equation(model, r) {
+        return None;
+    }
+    let e = Window::general_at_fixed(model, r, equations)?;
+    let e = without_zero_terms(&past_the_model(model, &e));
+    Some(super::collected(&e, model).unwrap_or(e))
+}
+
+/// `e` with the terms of its sums that are zero left out: a product with
+/// a zero factor (`W^T * (0 * bar(h[T+1]))`), its transpose or negation.
+/// A sum that is zero as a whole stays as it is (it keeps its shape).
+fn without_zero_terms(e: &RecExpr<Node>) -> RecExpr<Node> {
+    let nodes = e.as_ref();
+    let mut zero = vec![false; nodes.len()];
+    let mut b = ExprBuilder::new();
+    let mut map = Vec::with_capacity(nodes.len());
+    for (k, n) in nodes.iter().enumerate() {
+        let z = |c: &egg::Id| zero[usize::from(*c)];
+        let (is_zero, id) = match n {
+            Node::Num(q) => (q.is_zero(), b.add(n.clone())),
+            Node::Mul([x, y]) | Node::Had([x, y]) if z(x) || z(y) => {
+                (true, b.add(n.clone().map_children(|c| map[usize::from(c)])))
+            }
+            Node::Div([x, _]) | Node::Trans(x) | Node::Neg(x) if z(x) => {
+                (true, b.add(n.clone().map_children(|c| map[usize::from(c)])))
+            }
+            Node::Add([x, y]) if z(x) != z(y) => {
+                (false, map[usize::from(if z(x) { *y } else { *x })])
+            }
+            Node::Sub([x, y]) if z(y) && !z(x) => (false, map[usize::from(*x)]),
+            Node::Sub([x, y]) if z(x) && !z(y) => (false, b.add(Node::Neg(map[usize::from(*y)]))),
+            _ => (
+                false,
+                b.add(n.clone().map_children(|c| map[usize::from(c)])),
+            ),
+        };
+        zero[k] = is_zero;
+        map.push(id);
+    }
+    let root = map.last().copied().unwrap_or_else(|| egg::Id::from(0));
+    b.finish(root)
+}
+
+/// Whether `r` is a value the model computes, at a fixed position, of a
+/// variable with no fixed step that has an equation of its own: its
+/// adjoint is the general equation there.
+pub fn at_fixed_without_equation(model: &Model, r: &Ref) -> bool {
+    !r.at.iter().all(|ix| matches!(ix, Ix::Rel(..)))
+        && !model.is_learned(r.var)
+        && model.fixed_steps(r.var).is_empty()
+        && Window::of_var(model, r.var).computes(model, r)
+}
+
 /// Whether the model never has an adjoint for `r`, for any value of the
 /// dims: at some position, `r` is past the last value its variable is
 /// computed at (past the end of its range, for a learned value), or
 /// before the first.
-fn never_has_adjoint(model: &Model, r: &Ref) -> bool {
+pub fn never_has_adjoint(model: &Model, r: &Ref) -> bool {
     let Some(decl) = model.vars.get(r.var as usize) else {
         return false;
     };

@@ -563,8 +563,15 @@ fn compare(
     sample: bool,
 ) -> Comparison {
     let subst = Assumption::substitution(assuming);
+    // The claim's free indices (`bar(h[T])` has none).
     let indices: Vec<u32> = match claim {
-        Claim::Adjoint(Target::Var(r)) => model.vars[r.var as usize].indices.clone(),
+        Claim::Adjoint(Target::Var(r)) => model.vars[r.var as usize]
+            .indices
+            .iter()
+            .zip(r.at.iter())
+            .filter(|(_, ix)| matches!(ix, Ix::Rel(..)))
+            .map(|(&i, _)| i)
+            .collect(),
         _ => Vec::new(),
     };
     let mut out = Comparison {

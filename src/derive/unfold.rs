@@ -201,11 +201,22 @@ impl Unfold<'_> {
     /// recurrence that reaches the adjoints in the floor (see
     /// [`Unfold::bar_floor`]).
     fn adjoint_definition(&self, r: &Ref) -> Option<RecExpr<Node>> {
-        let assumed = self.assuming.iter().any(|a| a.target.var == r.var);
-        if assumed || (self.kept(r.var) && !self.bar_reaches_floor(r, 2)) {
+        if self.assuming.iter().any(|a| a.target.var == r.var) {
             return None;
         }
-        self.window.adjoint_at(self.model, r, self.adjoints)
+        let eq = self.window.adjoint_at(self.model, r, self.adjoints)?;
+        let written = !self.kept(r.var) || self.closes(&eq) || self.bar_reaches_floor(r, 2);
+        written.then_some(eq)
+    }
+
+    /// Whether an adjoint equation names no adjoint of a recurrence that
+    /// the model has: the recurrence ends there (`bar(h[T])`, whose
+    /// `bar(a[T+1])` is zero), so writing it out stops.
+    fn closes(&self, eq: &RecExpr<Node>) -> bool {
+        !eq.as_ref().iter().any(|n| {
+            matches!(n, Node::Leaf(Leaf::Bar(Target::Var(q)))
+                if self.recurrent.contains(&q.var) && !super::cases::never_has_adjoint(self.model, q))
+        })
     }
 
     /// Whether the adjoint equation of the recurrent value `r` names an
@@ -314,6 +325,14 @@ impl Copy<'_, '_> {
 
     fn bar(&mut self, r: &Ref) -> Option<Id> {
         if let Some(&id) = self.bars.get(r) {
+            return Some(id);
+        }
+        // An adjoint the model never has (`bar(a[T+1])`) is zero.
+        if super::cases::never_has_adjoint(self.how.model, r) {
+            let leaf = self.b.add(Node::Leaf(Leaf::Bar(Target::Var(r.clone()))));
+            let zero = self.b.num(crate::num::Rational::zero());
+            let id = self.b.add(Node::Mul([zero, leaf]));
+            self.bars.insert(r.clone(), id);
             return Some(id);
         }
         let def = self.how.adjoint_definition(r);

@@ -246,7 +246,7 @@ impl Window {
     /// then the general equation holds at every value it is computed at.
     /// Not where the equation uses a fixed index as a value, nor for a
     /// learned value or a position at an index other than its own.
-    fn general_at_fixed(
+    pub fn general_at_fixed(
         model: &Model,
         r: &Ref,
         equations: &[(Ref, RecExpr<Node>)],

@@ -40,15 +40,17 @@ pub fn render(key: &AnswerKey) -> String {
                 "internal_error",
                 json!({ "what": f.what, "why": f.why, "text": super::failure_text(f) }),
                 "internal error",
+                "internal_error",
             )),
             (None, Some(r)) => Some((
                 "not_answered",
                 json!({ "message": r.message, "hint": r.hint }),
                 "not checked",
+                "not_checked",
             )),
             (None, None) => None,
         };
-        if let Some((field, why, how)) = missing {
+        if let Some((field, why, how, outcome)) = missing {
             let mut entry = json!({
                 "request": req.text,
                 "line": req.line,
@@ -61,6 +63,7 @@ pub fn render(key: &AnswerKey) -> String {
                 let mut e = json!({
                     "line": req.line,
                     "holds": false,
+                    "outcome": outcome,
                     "how": how,
                     "claim": req.text,
                 });
@@ -90,13 +93,13 @@ pub fn render(key: &AnswerKey) -> String {
             "note_details": a.notes.iter().map(|n| super::notes::json(&key.model.symbols, n)).collect::<Vec<_>>(),
         });
         if let RequestKind::Expect { .. } = req.kind {
-            let (holds, how, detail) = match &a.verdict {
-                Some(Verdict::Proven) => (true, "proof", Value::Null),
+            let (outcome, how, detail) = match &a.verdict {
+                Some(Verdict::Proven) => ("proven", "proof", Value::Null),
                 Some(Verdict::Refuted {
                     derived,
                     counterexample,
                 }) => (
-                    false,
+                    "refuted",
                     "refuted",
                     json!({
                         "derived": derived.iter().map(|d| equation(d, key)).collect::<Vec<_>>(),
@@ -104,7 +107,7 @@ pub fn render(key: &AnswerKey) -> String {
                     }),
                 ),
                 Some(Verdict::NotProven { derived, evidence }) => (
-                    false,
+                    "not_proven",
                     "numeric",
                     json!({
                         "derived": derived.iter().map(|d| equation(d, key)).collect::<Vec<_>>(),
@@ -113,7 +116,10 @@ pub fn render(key: &AnswerKey) -> String {
                 ),
                 None => continue,
             };
-            let mut e = json!({ "line": req.line, "holds": holds, "how": how, "claim": req.text });
+            // `holds` is true for a proven claim only: a claim not proven
+            // is not known to hold (`outcome` says which of the three).
+            let holds = outcome == "proven";
+            let mut e = json!({ "line": req.line, "holds": holds, "outcome": outcome, "how": how, "claim": req.text });
             if !detail.is_null() {
                 e["detail"] = detail;
             }

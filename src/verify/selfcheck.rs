@@ -447,7 +447,17 @@ impl<'k> Checks<'k> {
                     .find(|d| target_of(d).as_ref() == Some(target))
             }),
         };
-        found.and_then(|d| rhs_expr(&d).cloned())
+        if let Some(form) = found.and_then(|d| rhs_expr(&d).cloned()) {
+            return Some(form);
+        }
+        // A value at a fixed position without an equation of its own
+        // (`bar(h[T])`): the general equation there, as the claim's
+        // derivation takes it.
+        let Target::Var(r) = target else {
+            return None;
+        };
+        let equations = self.unassumed_equations()?;
+        crate::derive::cases::adjoint_at_fixed(self.model(), r, &equations)
     }
 
     /// A proven claim against the derived form, with the true adjoints.
@@ -483,6 +493,14 @@ impl<'k> Checks<'k> {
             lhs: Lhs::Expr(crate::derive::adjoint::leaf_expr(Leaf::Bar(t.clone()))),
             rhs: crate::key::Rhs::Expr(form.clone()),
         };
+        // A value at a fixed position without an equation of its own: its
+        // form is the general equation there, checked against the true
+        // adjoint itself, as no request derives it.
+        if let Target::Var(r) = t {
+            if crate::derive::cases::at_fixed_without_equation(model, r) {
+                self.adjoint(&d, None)?;
+            }
+        }
         let form = &form;
         // A claim under assumptions about values is compared with the
         // unassumed form, the assumptions substituted, its adjoints by the
