@@ -479,7 +479,7 @@ fn collected_forms_keep_their_value() {
         ),
         (
             "(-s^(-2) * y) .* (1/2 * s^(-1) * z)",
-            "-1/2 * s^(-3) * (y .* z)",
+            "-1/2 * (y .* z) / s^3",
         ),
         ("s * A * y + A * (s * y) - y", "2 * s * A * y - y"),
         // What some terms share is taken out of them, with the least

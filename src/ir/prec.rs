@@ -355,3 +355,77 @@ pub fn hadamard_divisor(expr: &RecExpr<Node>, shapes: &[Option<Shape>], id: Id) 
     };
     (minus_one && fits).then_some(*base)
 }
+
+/// `expr` with each elementwise inverse `v^(-1)` of a vector or matrix
+/// that does not print as the divisor of a quotient written `1 * v^(-1)`
+/// (a scaled inverse), so that it prints as `1 ./ v`, not as a power that
+/// could read as a matrix inverse; `None` where there is none.
+pub fn lone_inverses_as_quotients(
+    expr: &RecExpr<Node>,
+    shapes: &[Option<Shape>],
+) -> Option<RecExpr<Node>> {
+    use egg::Language;
+    let nodes = expr.as_ref();
+    let inverse = |id: Id| match &expr[id] {
+        Node::Pow([base, e]) => {
+            matches!(&expr[*e], Node::Num(r) if *r == crate::num::Rational::int(-1))
+                && shapes
+                    .get(usize::from(*base))
+                    .cloned()
+                    .flatten()
+                    .is_some_and(|s| !s.is_scalar())
+        }
+        _ => false,
+    };
+    // The children each node prints as themselves: all but the divisor of
+    // a quotient.
+    let plain_children = |id: Id| -> Vec<Id> {
+        let n = &expr[id];
+        match (n, hadamard_divisor(expr, shapes, id)) {
+            (Node::Mul([a, _]) | Node::Had([a, _]), Some(_)) => vec![*a],
+            _ => n.children().to_vec(),
+        }
+    };
+    let mut lone = vec![false; nodes.len()];
+    let root = crate::ir::root(expr);
+    lone[usize::from(root)] = inverse(root);
+    for k in 0..nodes.len() {
+        for c in plain_children(Id::from(k)) {
+            if inverse(c) {
+                lone[usize::from(c)] = true;
+            }
+        }
+    }
+    if !lone.iter().any(|&l| l) {
+        return None;
+    }
+    // Each node's id in the new expression, as itself (`own`) and as a
+    // child it prints as itself (`used`: a lone inverse as `1 * v^(-1)`).
+    let mut out: Vec<Node> = Vec::with_capacity(nodes.len() + 4);
+    let mut own: Vec<Id> = Vec::with_capacity(nodes.len());
+    let mut used: Vec<Id> = Vec::with_capacity(nodes.len());
+    for (k, n) in nodes.iter().enumerate() {
+        let id = Id::from(k);
+        let copied = match (n, hadamard_divisor(expr, shapes, id)) {
+            (Node::Mul([a, b]), Some(_)) => {
+                Node::Mul([used[usize::from(*a)], own[usize::from(*b)]])
+            }
+            (Node::Had([a, b]), Some(_)) => {
+                Node::Had([used[usize::from(*a)], own[usize::from(*b)]])
+            }
+            _ => n.clone().map_children(|c| used[usize::from(c)]),
+        };
+        out.push(copied);
+        let at = Id::from(out.len() - 1);
+        own.push(at);
+        if lone[k] {
+            out.push(Node::Num(crate::num::Rational::one()));
+            let one = Id::from(out.len() - 1);
+            out.push(Node::Mul([one, at]));
+            used.push(Id::from(out.len() - 1));
+        } else {
+            used.push(at);
+        }
+    }
+    Some(out.into())
+}

@@ -21,10 +21,15 @@ pub fn expr(symbols: &Symbols, expr: &RecExpr<Node>) -> String {
     if expr.as_ref().is_empty() {
         return String::new();
     }
+    let shapes = super::prec::shapes(expr, symbols);
+    // A lone elementwise inverse prints as `1 ./ v`.
+    if let Some(e) = super::prec::lone_inverses_as_quotients(expr, &shapes) {
+        return self::expr(symbols, &e);
+    }
     let mut p = Plain {
         symbols,
         expr,
-        shapes: super::prec::shapes(expr, symbols),
+        shapes,
         out: String::new(),
     };
     p.node(crate::ir::root(expr), false);

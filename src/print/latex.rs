@@ -284,10 +284,15 @@ fn print(symbols: &Symbols, expr: &RecExpr<Node>, wrap: Option<(usize, usize)>) 
     if expr.as_ref().is_empty() {
         return String::new();
     }
+    let shapes = crate::ir::prec::shapes(expr, symbols);
+    // A lone elementwise inverse prints as `1 \oslash v`.
+    if let Some(e) = crate::ir::prec::lone_inverses_as_quotients(expr, &shapes) {
+        return print(symbols, &e, wrap);
+    }
     let mut p = Latex {
         symbols,
         expr,
-        shapes: crate::ir::prec::shapes(expr, symbols),
+        shapes,
         out: String::new(),
         wrap,
         depth: 0,

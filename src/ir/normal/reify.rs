@@ -4,7 +4,7 @@
 //! one base merged, like terms merged. Each opaque factor is written as
 //! what its text stands for (see `Meaning`).
 
-use super::{as_constant, Combo, Factor, Meaning, Product};
+use super::{as_constant, constant, Combo, Factor, Meaning, Product};
 use crate::ir::build::ExprBuilder;
 use crate::ir::{Leaf, Node};
 use crate::num::Rational;
@@ -180,17 +180,31 @@ impl Reify<'_> {
             rest.insert(q, k.div(&number)?);
         }
         let mut factors = Vec::new();
+        let mut divisors = Vec::new();
         if !number.is_one() {
             factors.push(self.b.num(number));
         }
-        factors.extend(self.monomial(&scalars)?);
+        self.split_monomial(&scalars, &mut factors, &mut divisors)?;
         let mut inner = self.combo(&rest)?;
-        if !common.is_empty() {
-            let shared = self.factor(&Factor::Had(common))?;
+        // Shared inverses divide the rest (`(x - y) ./ b`).
+        let (inverses, shared): (BTreeMap<_, _>, BTreeMap<_, _>) = common
+            .into_iter()
+            .partition(|(_, e)| as_constant(e).is_some_and(|r| r == Rational::int(-1)));
+        if !shared.is_empty() {
+            let shared = self.factor(&Factor::Had(shared))?;
             inner = self.b.add(Node::Had([shared, inner]));
         }
+        for (g, e) in &inverses {
+            let x = self.chain(g)?;
+            let x = self.raised(x, e)?;
+            inner = self.b.add(Node::Had([inner, x]));
+        }
         factors.push(inner);
-        self.product(&factors)
+        let t = self.product(&factors)?;
+        Some(match self.product(&divisors) {
+            Some(d) => self.b.add(Node::Div([t, d])),
+            None => t,
+        })
     }
 
     /// Terms with their signs and ranks, added: by rank, then smaller
@@ -236,17 +250,20 @@ impl Reify<'_> {
     fn term(&mut self, chain: &[Factor], scalars: &Combo) -> Option<(Id, bool)> {
         let (content, negative, rest) = content(scalars)?;
         let mut factors: Vec<Id> = Vec::new();
+        // Scalar factors with a negative exponent, written as a divisor
+        // (`r / N`, not `N^(-1) * r`).
+        let mut divisors: Vec<Id> = Vec::new();
         if !content.is_one() {
             factors.push(self.b.num(content));
         }
         let common = common_factors(&rest);
-        factors.extend(self.monomial(&common)?);
+        self.split_monomial(&common, &mut factors, &mut divisors)?;
         let rest = divided(&rest, &common)?;
         match rest.len() {
             0 => return None,
             1 => {
                 let (p, _) = rest.iter().next()?;
-                factors.extend(self.monomial(&p.scalars)?);
+                self.split_monomial(&p.scalars, &mut factors, &mut divisors)?;
             }
             _ => {
                 let mut terms = Vec::new();
@@ -272,7 +289,36 @@ impl Reify<'_> {
             Some(t) => t,
             None => self.b.int(1),
         };
+        let t = match self.product(&divisors) {
+            Some(d) => self.b.add(Node::Div([t, d])),
+            None => t,
+        };
         Some((t, negative))
+    }
+
+    /// The factors of the monomial `scalars` (see [`Reify::monomial`]):
+    /// those with a negative number as exponent onto `divisors`, raised
+    /// to its size, the others onto `factors`.
+    fn split_monomial(
+        &mut self,
+        scalars: &BTreeMap<String, Combo>,
+        factors: &mut Vec<Id>,
+        divisors: &mut Vec<Id>,
+    ) -> Option<()> {
+        let (up, down): (BTreeMap<String, Combo>, BTreeMap<String, Combo>) = scalars
+            .iter()
+            .map(|(b, e)| (b.clone(), e.clone()))
+            .partition(|(_, e)| !as_constant(e).is_some_and(|r| r.is_negative()));
+        factors.extend(self.monomial(&up)?);
+        let down: BTreeMap<String, Combo> = down
+            .into_iter()
+            .map(|(b, e)| {
+                let r = as_constant(&e).unwrap_or_else(Rational::zero);
+                (b, constant(r.abs()))
+            })
+            .collect();
+        divisors.extend(self.monomial(&down)?);
+        Some(())
     }
 
     /// The product of `factors`, left to right; `None` for none.
@@ -332,11 +378,20 @@ impl Reify<'_> {
             }
             Factor::Ones(..) => None,
             Factor::Had(groups) => {
+                // Inverses last, so that they print as quotients (`a ./
+                // b`); a lone inverse as `1 ./ b`.
+                let inverse = |e: &Combo| as_constant(e).is_some_and(|r| r == Rational::int(-1));
+                let mut order: Vec<_> = groups.iter().collect();
+                order.sort_by_key(|(_, e)| inverse(e));
                 let mut out: Option<Id> = None;
-                for (g, e) in groups {
+                for (g, e) in order {
                     let x = self.chain(g)?;
                     let x = self.raised(x, e)?;
                     out = Some(match out {
+                        None if inverse(e) => {
+                            let one = self.b.int(1);
+                            self.b.add(Node::Mul([one, x]))
+                        }
                         None => x,
                         Some(acc) => self.b.add(Node::Had([acc, x])),
                     });
