@@ -441,7 +441,8 @@ impl Checker {
                     .zip(&self.model.vars[r.var as usize].indices)
                     .any(|(ix, &own)| match *ix {
                         Ix::Abs(a) => self.model.range_start(own).is_some_and(|lo| a > lo),
-                        _ => false,
+                        Ix::End(_, o) => o < 0,
+                        Ix::Rel(..) => false,
                     });
             let label = if self.model.init_of(r).is_some() {
                 "set by an `init`, not computed"

@@ -1254,10 +1254,7 @@ impl<'m> Adjoints<'m> {
             &terms
                 .iter()
                 .map(|t| {
-                    let e = t
-                        .local
-                        .clone()
-                        .unwrap_or_else(|| super::steps::trivial_gone(&t.expr));
+                    let e = super::steps::trivial_gone(t.local.as_ref().unwrap_or(&t.expr));
                     wrap_sums(e, &t.summed)
                 })
                 .collect::<Vec<_>>(),

@@ -235,14 +235,34 @@ fn is_zero_at(e: &RecExpr<Node>, id: Id) -> bool {
     }
 }
 
+/// Whether the expression at `id` is a negation, and what it negates (or
+/// `id` itself).
+fn unsigned(b: &ExprBuilder, id: Id) -> (bool, Id) {
+    match b.node(id) {
+        Node::Neg(x) => (true, *x),
+        _ => (false, id),
+    }
+}
+
+/// The negation of the expression at `id`: what it negates, where it is a
+/// negation.
+fn negated(b: &mut ExprBuilder, id: Id) -> Id {
+    match unsigned(b, id) {
+        (true, x) => x,
+        (false, x) => b.add(Node::Neg(x)),
+    }
+}
+
 /// `expr` without the zero terms of its sums and the factors `1` of its
-/// products: what the chain rule leaves behind on its way, which a person
-/// does not write.
+/// products, and with a factor `-1` written as a minus sign (`-y`, not
+/// `y * (-1)`): what the chain rule leaves behind on its way, which a
+/// person does not write.
 pub fn trivial_gone(expr: &RecExpr<Node>) -> RecExpr<Node> {
     let nodes = expr.as_ref();
     let mut b = ExprBuilder::new();
     let mut map: Vec<Id> = Vec::with_capacity(nodes.len());
     let one = |id: Id| matches!(&expr[id], Node::Num(c) if *c == Rational::one());
+    let minus_one = |id: Id| matches!(&expr[id], Node::Num(c) if *c == Rational::int(-1));
     for n in nodes {
         let id = match n {
             Node::Add([a, c]) if is_zero_at(expr, *a) && !is_zero_at(expr, *c) => {
@@ -258,6 +278,31 @@ pub fn trivial_gone(expr: &RecExpr<Node>) -> RecExpr<Node> {
             }
             Node::Mul([a, c]) if one(*a) => map[usize::from(*c)],
             Node::Mul([a, c]) if one(*c) => map[usize::from(*a)],
+            Node::Mul([a, c]) if minus_one(*a) => negated(&mut b, map[usize::from(*c)]),
+            Node::Mul([a, c]) if minus_one(*c) => negated(&mut b, map[usize::from(*a)]),
+            // Signs out of products, and a subtracted negative added.
+            Node::Mul([a, c]) | Node::Had([a, c]) => {
+                let (sa, xa) = unsigned(&b, map[usize::from(*a)]);
+                let (sc, xc) = unsigned(&b, map[usize::from(*c)]);
+                let p = b.add(match n {
+                    Node::Mul(_) => Node::Mul([xa, xc]),
+                    _ => Node::Had([xa, xc]),
+                });
+                if sa != sc {
+                    b.add(Node::Neg(p))
+                } else {
+                    p
+                }
+            }
+            Node::Add([a, c]) | Node::Sub([a, c]) => {
+                let (sc, xc) = unsigned(&b, map[usize::from(*c)]);
+                let x = map[usize::from(*a)];
+                b.add(match (n, sc) {
+                    (Node::Add(_), false) | (Node::Sub(_), true) => Node::Add([x, xc]),
+                    _ => Node::Sub([x, xc]),
+                })
+            }
+            Node::Neg(a) => negated(&mut b, map[usize::from(*a)]),
             Node::Trans(a) => match &expr[*a] {
                 Node::Trans(x) => map[usize::from(*x)],
                 _ => b.add(n.clone().map_children(|c| map[usize::from(c)])),
