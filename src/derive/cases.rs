@@ -91,43 +91,8 @@ pub fn adjoint_at_fixed(
         return None;
     }
     let e = Window::general_at_fixed(model, r, equations)?;
-    let e = without_zero_terms(&past_the_model(model, &e));
+    let e = super::steps::trivial_gone(&past_the_model(model, &e));
     Some(super::collected(&e, model).unwrap_or(e))
-}
-
-/// `e` with the terms of its sums that are zero left out: a product with
-/// a zero factor (`W^T * (0 * bar(h[T+1]))`), its transpose or negation.
-/// A sum that is zero as a whole stays as it is (it keeps its shape).
-fn without_zero_terms(e: &RecExpr<Node>) -> RecExpr<Node> {
-    let nodes = e.as_ref();
-    let mut zero = vec![false; nodes.len()];
-    let mut b = ExprBuilder::new();
-    let mut map = Vec::with_capacity(nodes.len());
-    for (k, n) in nodes.iter().enumerate() {
-        let z = |c: &egg::Id| zero[usize::from(*c)];
-        let (is_zero, id) = match n {
-            Node::Num(q) => (q.is_zero(), b.add(n.clone())),
-            Node::Mul([x, y]) | Node::Had([x, y]) if z(x) || z(y) => {
-                (true, b.add(n.clone().map_children(|c| map[usize::from(c)])))
-            }
-            Node::Div([x, _]) | Node::Trans(x) | Node::Neg(x) if z(x) => {
-                (true, b.add(n.clone().map_children(|c| map[usize::from(c)])))
-            }
-            Node::Add([x, y]) if z(x) != z(y) => {
-                (false, map[usize::from(if z(x) { *y } else { *x })])
-            }
-            Node::Sub([x, y]) if z(y) && !z(x) => (false, map[usize::from(*x)]),
-            Node::Sub([x, y]) if z(x) && !z(y) => (false, b.add(Node::Neg(map[usize::from(*y)]))),
-            _ => (
-                false,
-                b.add(n.clone().map_children(|c| map[usize::from(c)])),
-            ),
-        };
-        zero[k] = is_zero;
-        map.push(id);
-    }
-    let root = map.last().copied().unwrap_or_else(|| egg::Id::from(0));
-    b.finish(root)
 }
 
 /// Whether `r` is a value the model computes, at a fixed position, of a

@@ -225,12 +225,13 @@ pub fn is_zero(e: &RecExpr<Node>) -> bool {
     !e.as_ref().is_empty() && is_zero_at(e, ir::root(e))
 }
 
-/// Whether a node is a zero as the chain rule leaves them: `0`, or a
-/// product with `0`.
+/// Whether a node is a zero as the chain rule leaves them: `0`, a
+/// product with `0`, or its transpose or negation.
 fn is_zero_at(e: &RecExpr<Node>, id: Id) -> bool {
     match &e[id] {
         Node::Num(c) => c.is_zero(),
         Node::Mul([a, b]) | Node::Had([a, b]) => is_zero_at(e, *a) || is_zero_at(e, *b),
+        Node::Trans(a) | Node::Neg(a) => is_zero_at(e, *a),
         _ => false,
     }
 }

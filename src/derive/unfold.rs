@@ -89,11 +89,8 @@ pub struct Unfold<'a> {
 pub fn floor(recurrent: &BTreeSet<u32>, sides: &[&RecExpr<Node>]) -> BTreeSet<Ref> {
     sides
         .iter()
-        .flat_map(|e| e.as_ref().iter())
-        .filter_map(|n| match n {
-            Node::Leaf(Leaf::Var(r)) if recurrent.contains(&r.var) => Some(r.clone()),
-            _ => None,
-        })
+        .flat_map(|e| recurrent_refs(e, recurrent, false))
+        .cloned()
         .collect()
 }
 
@@ -102,12 +99,23 @@ pub fn floor(recurrent: &BTreeSet<u32>, sides: &[&RecExpr<Node>]) -> BTreeSet<Re
 pub fn bar_floor(recurrent: &BTreeSet<u32>, sides: &[&RecExpr<Node>]) -> BTreeSet<Ref> {
     sides
         .iter()
-        .flat_map(|e| e.as_ref().iter())
-        .filter_map(|n| match n {
-            Node::Leaf(Leaf::Bar(Target::Var(r))) if recurrent.contains(&r.var) => Some(r.clone()),
-            _ => None,
-        })
+        .flat_map(|e| recurrent_refs(e, recurrent, true))
+        .cloned()
         .collect()
+}
+
+/// The values of recurrent variables that `e` names, or with `bars` the
+/// values whose adjoints it names.
+fn recurrent_refs<'e>(
+    e: &'e RecExpr<Node>,
+    recurrent: &'e BTreeSet<u32>,
+    bars: bool,
+) -> impl Iterator<Item = &'e Ref> {
+    e.as_ref().iter().filter_map(move |n| match n {
+        Node::Leaf(Leaf::Var(r)) if !bars && recurrent.contains(&r.var) => Some(r),
+        Node::Leaf(Leaf::Bar(Target::Var(r))) if bars && recurrent.contains(&r.var) => Some(r),
+        _ => None,
+    })
 }
 
 struct Copy<'a, 'b> {
@@ -179,7 +187,7 @@ impl Unfold<'_> {
     /// of a recurrence that reaches the floor (see [`Unfold::floor`]).
     fn definition(&self, r: &Ref) -> Option<RecExpr<Node>> {
         let assumed = self.assuming.iter().any(|a| a.target.var == r.var);
-        if assumed || (self.kept(r.var) && !self.reaches_floor(r, 2)) {
+        if assumed || (self.kept(r.var) && !self.reaches(r, 2, false)) {
             return None;
         }
         self.equation_at(r)
@@ -205,7 +213,7 @@ impl Unfold<'_> {
             return None;
         }
         let eq = self.window.adjoint_at(self.model, r, self.adjoints)?;
-        let written = !self.kept(r.var) || self.closes(&eq) || self.bar_reaches_floor(r, 2);
+        let written = !self.kept(r.var) || self.closes(&eq) || self.reaches(r, 2, true);
         written.then_some(eq)
     }
 
@@ -219,52 +227,28 @@ impl Unfold<'_> {
         })
     }
 
-    /// Whether the adjoint equation of the recurrent value `r` names an
-    /// adjoint in the floor, directly or through at most `steps - 1` more
-    /// adjoints of recurrences.
-    fn bar_reaches_floor(&self, r: &Ref, steps: u32) -> bool {
-        if steps == 0 || self.bar_floor.is_empty() {
+    /// Whether the equation of the recurrent value `r` (its adjoint
+    /// equation, with `bars`) names a value in the floor (an adjoint in
+    /// [`Unfold::bar_floor`]), directly or through at most `steps - 1`
+    /// more of the recurrences'.
+    fn reaches(&self, r: &Ref, steps: u32, bars: bool) -> bool {
+        let floor = if bars { self.bar_floor } else { self.floor };
+        if steps == 0 || floor.is_empty() {
             return false;
         }
-        let Some(eq) = self.window.adjoint_at(self.model, r, self.adjoints) else {
+        let eq = if bars {
+            self.window.adjoint_at(self.model, r, self.adjoints)
+        } else {
+            self.equation_at(r)
+        };
+        let Some(eq) = eq else {
             return false;
         };
-        let named: Vec<&Ref> = eq
-            .as_ref()
-            .iter()
-            .filter_map(|n| match n {
-                Node::Leaf(Leaf::Bar(Target::Var(q)))
-                    if self.recurrent.contains(&q.var) && q != r =>
-                {
-                    Some(q)
-                }
-                _ => None,
-            })
+        let named: Vec<&Ref> = recurrent_refs(&eq, self.recurrent, bars)
+            .filter(|q| *q != r)
             .collect();
-        named.iter().any(|q| self.bar_floor.contains(*q))
-            || named.iter().any(|q| self.bar_reaches_floor(q, steps - 1))
-    }
-
-    /// Whether the equation of the recurrent value `r` names a value in
-    /// the floor, directly or through at most `steps - 1` more values of
-    /// recurrences.
-    fn reaches_floor(&self, r: &Ref, steps: u32) -> bool {
-        if steps == 0 || self.floor.is_empty() {
-            return false;
-        }
-        let Some(eq) = self.equation_at(r) else {
-            return false;
-        };
-        let named: Vec<&Ref> = eq
-            .as_ref()
-            .iter()
-            .filter_map(|n| match n {
-                Node::Leaf(Leaf::Var(q)) if self.recurrent.contains(&q.var) && q != r => Some(q),
-                _ => None,
-            })
-            .collect();
-        named.iter().any(|q| self.floor.contains(*q))
-            || named.iter().any(|q| self.reaches_floor(q, steps - 1))
+        named.iter().any(|q| floor.contains(*q))
+            || named.iter().any(|q| self.reaches(q, steps - 1, bars))
     }
 }
 
