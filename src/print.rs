@@ -16,7 +16,7 @@ use crate::key::{Answer, AnswerKey, Derived, Lhs, Rhs, Verdict};
 use crate::model::{Item, Model, RequestKind};
 use crate::poly::Poly;
 use crate::shape::Shape;
-use egg::Id;
+use egg::{Id, RecExpr};
 use std::fmt::Write as _;
 
 /// An output format.
@@ -241,10 +241,7 @@ fn model_lines(m: &Model) -> Vec<ModelLine> {
                 ModelLine {
                     plain: format!("init {lhs} = {}", plain::expr(s, &init.value)),
                     decl: None,
-                    eq: Some((
-                        latex::reference(s, &init.target),
-                        latex::expr(s, &init.value),
-                    )),
+                    eq: Some(wrapped(latex::reference(s, &init.target), &init.value, s)),
                 }
             }
             Item::Equation(k) => {
@@ -252,7 +249,7 @@ fn model_lines(m: &Model) -> Vec<ModelLine> {
                 ModelLine {
                     plain: format!("{} = {}", s.ref_text(&eq.lhs), plain::expr(s, &eq.rhs)),
                     decl: None,
-                    eq: Some((latex::reference(s, &eq.lhs), latex::expr(s, &eq.rhs))),
+                    eq: Some(wrapped(latex::reference(s, &eq.lhs), &eq.rhs, s)),
                 }
             }
             Item::Loss => {
@@ -260,13 +257,29 @@ fn model_lines(m: &Model) -> Vec<ModelLine> {
                 ModelLine {
                     plain: format!("loss {} = {}", loss.name, plain::expr(s, &loss.value)),
                     decl: None,
-                    eq: Some((latex::name(&loss.name), latex::expr(s, &loss.value))),
+                    eq: Some(wrapped(latex::name(&loss.name), &loss.value, s)),
                 }
             }
         };
         out.push(line);
     }
     out
+}
+
+/// An equation of the model in LaTeX: its left side, and its right side
+/// broken into further rows where it would not fit beside it.
+fn wrapped(lhs: String, rhs: &RecExpr<Node>, s: &Symbols) -> (String, String) {
+    let room = display_room(&lhs);
+    let rhs = latex::display(s, rhs, room);
+    (lhs, rhs)
+}
+
+/// The width an equation's right side may take beside its left side
+/// `lhs` (LaTeX) in a display.
+fn display_room(lhs: &str) -> usize {
+    latex::DISPLAY_WIDTH
+        .saturating_sub(latex::width(lhs))
+        .max(latex::DISPLAY_WIDTH / 2)
 }
 
 /// The left side of a derived equation in the language's syntax.
@@ -348,9 +361,7 @@ pub fn rhs_latex(rhs: &Rhs, s: &Symbols) -> String {
 /// its blocks named (`J_{21}`), each block then given on its own row.
 pub(crate) fn rows_latex(lhs: &Lhs, rhs: &Rhs, s: &Symbols) -> Vec<(String, String)> {
     let l = lhs_latex(lhs, s);
-    let room = latex::DISPLAY_WIDTH
-        .saturating_sub(latex::width(&l))
-        .max(latex::DISPLAY_WIDTH / 2);
+    let room = display_room(&l);
     if let Rhs::Terms(ts) = rhs {
         return vec![(l, terms_display(ts, s, room))];
     }

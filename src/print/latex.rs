@@ -392,14 +392,25 @@ struct Latex<'a> {
 
 impl Latex<'_> {
     fn child(&mut self, parent: &Node, slot: Slot, id: Id, abs: bool) {
-        let is_t = |l: &Leaf| plain_leaf(self.symbols, l) == "T";
-        if needs_parens(self.expr, parent, slot, id, abs, &is_t)
-            || !crate::ir::prec::product_reads_back(self.expr, &self.shapes, parent, slot, id)
-        {
+        if self.in_parens(parent, slot, id, abs) {
             self.parenthesized(&[id], |p| p.node(id, abs));
         } else {
             self.node(id, abs);
         }
+    }
+
+    /// Whether [`Latex::child`] prints `id` in parentheses.
+    fn in_parens(&self, parent: &Node, slot: Slot, id: Id, abs: bool) -> bool {
+        let is_t = |l: &Leaf| plain_leaf(self.symbols, l) == "T";
+        needs_parens(self.expr, parent, slot, id, abs, &is_t)
+            || !crate::ir::prec::product_reads_back(self.expr, &self.shapes, parent, slot, id)
+    }
+
+    /// Whether what is printed from `start` on is wider than a displayed
+    /// line: a group that must then let the line break inside it.
+    fn too_wide(&self, start: usize) -> bool {
+        self.wrap
+            .is_some_and(|(w, _)| width(&self.out[start..]) > w)
     }
 
     /// Whether `id` prints something tall: a sum over an index, a
@@ -547,10 +558,19 @@ impl Latex<'_> {
 
     /// Prints `id` as the base of a superscript, braced so that a base
     /// which already carries a superscript stays valid TeX.
+    ///
+    /// Braces keep a line from breaking inside, so a parenthesized base
+    /// wider than a line is printed without them (`\\Bigl(...\\Bigr)^\\top`
+    /// is valid as it is): its line may then break inside the parentheses.
     fn base(&mut self, parent: &Node, id: Id) {
+        let start = self.out.len();
         self.out.push('{');
         self.child(parent, Slot::Left, id, false);
         self.out.push('}');
+        if self.in_parens(parent, Slot::Left, id, false) && self.too_wide(start) {
+            self.out.truncate(start);
+            self.child(parent, Slot::Left, id, false);
+        }
     }
 
     fn args(&mut self, args: &[Id]) {
@@ -659,11 +679,26 @@ impl Latex<'_> {
                 }
             }
             Node::Div([a, b]) => {
+                let start = self.out.len();
                 self.out.push_str("\\frac{");
                 self.node(*a, abs);
                 self.out.push_str("}{");
+                let numerator = self.out.len();
                 self.node(*b, false);
                 self.out.push('}');
+                // A numerator wider than a line cannot break inside
+                // `\\frac`: the quotient is written `\\frac{1}{b} \\, (a)`
+                // instead, which may break inside its parentheses.
+                let wide = self
+                    .wrap
+                    .is_some_and(|(w, _)| width(&self.out[start..numerator]) > w);
+                if wide {
+                    self.out.truncate(start);
+                    self.out.push_str("\\frac{1}{");
+                    self.node(*b, false);
+                    self.out.push_str("} \\, ");
+                    self.parenthesized(&[*a], |p| p.node(*a, abs));
+                }
             }
             Node::Pow([a, b]) => {
                 match (&self.expr[*a], self.expr[*a].as_act()) {
