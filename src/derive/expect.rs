@@ -298,7 +298,8 @@ impl Sides<'_> {
 
     /// Whether `d` and `c` are proved equal on `window` by one of the
     /// procedures a claim is tried with: their normal forms, written out
-    /// or not, their difference cleared of denominators, or the rewrite rules (with the adjoint equations, where
+    /// or not, their difference cleared of denominators, or, where
+    /// `rewrites`, the rewrite rules (with the adjoint equations, where
     /// the sides mention adjoints).
     fn proved_on(
         &self,
@@ -306,6 +307,7 @@ impl Sides<'_> {
         window: &Window,
         d: &RecExpr<Node>,
         c: &RecExpr<Node>,
+        rewrites: bool,
         proof: &mut Vec<RunStats>,
     ) -> bool {
         if crate::ir::normal::same(d, c, cx.model)
@@ -313,6 +315,9 @@ impl Sides<'_> {
             || self.same_cleared(cx, window, d, c)
         {
             return true;
+        }
+        if !rewrites {
+            return false;
         }
         for unfold in [false, true] {
             if unfold && !self.adjoints {
@@ -328,8 +333,10 @@ impl Sides<'_> {
     }
 
     /// Whether the claim is proved by cases along one index of its window
-    /// (see [`super::cases`]), each case by [`Sides::proved_on`] or split
-    /// again, to `depth` splits in all (a grid's corner is two).
+    /// (see [`super::cases`]), each case by [`Sides::proved_on`] (with
+    /// the rewrite rules where `rewrites`) or split again, to `depth`
+    /// splits in all (a grid's corner is two).
+    #[allow(clippy::too_many_arguments)]
     fn by_cases(
         &self,
         cx: &Context<'_>,
@@ -337,6 +344,7 @@ impl Sides<'_> {
         d: &RecExpr<Node>,
         c: &RecExpr<Node>,
         depth: usize,
+        rewrites: bool,
         proof: &mut Vec<RunStats>,
     ) -> bool {
         if depth == 0 || matches!(self.claim, Claim::Inverse(_)) {
@@ -347,8 +355,8 @@ impl Sides<'_> {
             .any(|cases| {
                 cases.iter().rev().all(|k| {
                     let (w, d, c) = (&k.window, &k.derived, &k.claimed);
-                    self.proved_on(cx, w, d, c, proof)
-                        || self.by_cases(cx, w, d, c, depth - 1, proof)
+                    self.proved_on(cx, w, d, c, rewrites, proof)
+                        || self.by_cases(cx, w, d, c, depth - 1, rewrites, proof)
                 })
             })
     }
@@ -731,6 +739,12 @@ fn expression(
             *by = Some(ProofKind::Cleared);
             return Verdict::Proven;
         }
+        // Cases by the normal forms alone, before the rewrite rules,
+        // which cost far more where they fail.
+        if on.by_cases(cx, &window, d, c, CASE_SPLITS, false, proof) {
+            *by = Some(ProofKind::Cases);
+            return Verdict::Proven;
+        }
         let attempt = on.proves(cx, &window, d, c, false);
         proof.extend(attempt.stats);
         if attempt.found {
@@ -769,6 +783,10 @@ fn expression(
                 *by = Some(ProofKind::Cleared);
                 return Verdict::Proven;
             }
+            if !unfolded_tried && on.by_cases(cx, &window, d, c, CASE_SPLITS, false, proof) {
+                *by = Some(ProofKind::Cases);
+                return Verdict::Proven;
+            }
             let attempt = on.proves(cx, &window, d, c, true);
             proven = attempt.found;
             proof.extend(attempt.stats);
@@ -801,7 +819,7 @@ fn expression(
         *by = Some(ProofKind::Rewrites);
         return Verdict::Proven;
     }
-    if agreed > 0 && on.by_cases(cx, &window, d, c, CASE_SPLITS, proof) {
+    if agreed > 0 && on.by_cases(cx, &window, d, c, CASE_SPLITS, true, proof) {
         *by = Some(ProofKind::Cases);
         return Verdict::Proven;
     }

@@ -431,6 +431,9 @@ impl Normal<'_> {
             .map(|&c| self.combo(c).map(|x| key(&x)))
             .collect::<Option<_>>()?;
         let text = format!("{}{{{}}}", discriminant(&node), kids.join(","));
+        if text.len() > MAX_ATOM_TEXT {
+            return None;
+        }
         mean(&text, Meaning::Node(id));
         if let Some(shape) = self.shape(id) {
             mean(&shape_text(&text), Meaning::Shape(shape.clone()));
@@ -1415,8 +1418,12 @@ fn signed_sum(mut x: Combo, y: &Combo, node: &Node) -> Option<Combo> {
     Some(x)
 }
 
-/// The product of two normal forms, distributed over their terms.
+/// The product of two normal forms, distributed over their terms. `None`
+/// where it would have more than [`MAX_TERMS`] terms.
 fn multiply(x: &Combo, y: &Combo) -> Option<Combo> {
+    if x.len() * y.len() > MAX_TERMS {
+        return None;
+    }
     let mut out = Combo::new();
     for (p, c) in x {
         for (q, d) in y {
@@ -1433,6 +1440,9 @@ fn multiply(x: &Combo, y: &Combo) -> Option<Combo> {
 /// one factor are merged. Where every factor of a term cancels, the term
 /// is the all-ones value of `shape`, and `None` where that is not known.
 fn hadamard(x: &Combo, y: &Combo, shape: Option<&Shape>) -> Option<Combo> {
+    if x.len() * y.len() > MAX_TERMS {
+        return None;
+    }
     let mut out = Combo::new();
     for (p, c) in x {
         for (q, d) in y {
@@ -1631,6 +1641,17 @@ pub fn same_cleared(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShape
     let small = |e: &RecExpr<Node>| super::size(e) <= MAX_EXP_TREE;
     (x != a || y != b) && small(&x) && small(&y) && difference_clears(&x, &y, leaves)
 }
+
+/// The most terms a product of two normal forms may have before
+/// distributing (the product of their numbers of terms): past it, the
+/// expression has no normal form here, and a procedure that needs one
+/// fails rather than grow without bound.
+const MAX_TERMS: usize = 4_096;
+
+/// The longest text an atom (a function applied to normal forms) may
+/// have: the texts of nested functions grow with the depth of the nesting,
+/// and past this the expression has no normal form here.
+const MAX_ATOM_TEXT: usize = 65_536;
 
 /// The largest tree (nodes with sharing undone) a side written with `exp`
 /// may be for [`same_cleared`] to compare it.
