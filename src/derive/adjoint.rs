@@ -1472,21 +1472,25 @@ impl<'m> Adjoints<'m> {
         span: Span,
     ) -> Result<Adjoint, Diagnostic> {
         let target = target.clone();
-        let zero: BTreeSet<u32> = if assuming.is_empty() {
-            BTreeSet::new()
+        // The adjoints that vanish (a value the loss does not use, or one
+        // an assumption cuts off) feed the gradient as zeros. Without
+        // assumptions, an adjoint that cannot be derived is only not known
+        // to vanish; under them, the gradient needs every adjoint.
+        let all = if assuming.is_empty() {
+            self.all(assuming, span).unwrap_or_default()
         } else {
-            // Under assumptions, the adjoints that vanish feed the gradient.
             self.all(assuming, span)?
-                .iter()
-                .filter_map(|a| match (&a.derived.lhs, &a.derived.rhs) {
-                    (Lhs::Expr(l), Rhs::Expr(r)) if is_zero(r) => match l.as_ref().last() {
-                        Some(Node::Leaf(Leaf::Bar(Target::Var(rf)))) => Some(rf.var),
-                        _ => None,
-                    },
-                    _ => None,
-                })
-                .collect()
         };
+        let zero: BTreeSet<u32> = all
+            .iter()
+            .filter_map(|a| match (&a.derived.lhs, &a.derived.rhs) {
+                (Lhs::Expr(l), Rhs::Expr(r)) if is_zero(r) => match l.as_ref().last() {
+                    Some(Node::Leaf(Leaf::Bar(Target::Var(rf)))) => Some(rf.var),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
         let (e, limited) = self.adjoint(&target, assuming, &zero, span)?;
         Ok(Adjoint {
             derived: Derived {

@@ -360,8 +360,22 @@ impl Reify<'_> {
         Some(self.b.add(Node::Pow([b, e])))
     }
 
-    /// The matrix product of `chain`, left to right.
+    /// The matrix product of `chain`, left to right; a row of ones before
+    /// the rest (`1^T * u`) or a column of ones after it (`u^T * 1`) is the
+    /// sum of the rest's entries (which the reading back checks: the rest
+    /// must then be a column, or a row).
     fn chain(&mut self, chain: &[Factor]) -> Option<Id> {
+        let one = |p: &crate::poly::Poly| *p == crate::poly::Poly::int(1);
+        let rest = match chain {
+            [Factor::Ones(r, _), rest @ .., Factor::Ones(_, c)] if one(r) && one(c) => Some(rest),
+            [Factor::Ones(r, _), rest @ ..] if one(r) => Some(rest),
+            [rest @ .., Factor::Ones(_, c)] if one(c) => Some(rest),
+            _ => None,
+        };
+        if let Some(rest) = rest.filter(|r| !r.is_empty()) {
+            let x = self.chain(rest)?;
+            return Some(self.b.add(Node::SumAll(x)));
+        }
         let mut ids = Vec::with_capacity(chain.len());
         for f in chain {
             ids.push(self.factor(f)?);
