@@ -369,3 +369,47 @@ expect bar(c[t]) = bar(c[t+1]) assuming o[t] = 0
     let read = script("sum(t, ell(h[t])) + m(c[T])");
     assert_eq!(kinds(&read), ["refuted", "refuted", "proven"]);
 }
+
+/// A counterexample is a point where the claim reads only values the
+/// model computes, where there is one; where the claim is refuted only at
+/// a step where it reads a value the model does not compute (`a[0]`), the
+/// counterexample names that value.
+#[test]
+fn counterexamples_name_values_the_model_does_not_compute() {
+    let model = "dim D, H, K, T
+index t in 1..T
+input x[t] : D
+input y[t] : K
+param W : H x H
+param U : H x D
+param V : K x H
+param c : K
+init h[0] = 0
+a[t] = W * h[t-1] + U * x[t]
+h[t] = relu(a[t])
+o[t] = V * h[t] + c
+loss L = sum(t, (o[t] - y[t])^T * (o[t] - y[t])) / 2
+";
+    let counterexample = |claim: &str| {
+        let text = format!("{model}{claim}\n");
+        let run = deriv::run(&Source::new("c.deriv", text), &Options::default()).unwrap();
+        match run.key.answers.last().unwrap().verdict.clone().unwrap() {
+            Verdict::Refuted { counterexample, .. } => counterexample,
+            other => panic!("{claim}: {other:?}"),
+        }
+    };
+    // Wrong at every step: shown where `a[t-1]` is computed.
+    let wrong = counterexample("expect bar(a[t]) = step(a[t-1]) .* bar(h[t])");
+    assert!(!wrong.contains("t = 1 "), "{wrong}");
+    assert!(!wrong.contains("does not compute"), "{wrong}");
+    // Right wherever it reads computed values: `a[t-1] - W * h[t-2] - U
+    // * x[t-1]` is zero from `t = 2` on, but reads `a[0]` and `h[-1]` at
+    // `t = 1`.
+    let given =
+        counterexample("expect bar(o[t]) = o[t] - y[t] + V * (a[t-1] - W * h[t-2] - U * x[t-1])");
+    assert!(given.contains("t = 1 "), "{given}");
+    assert!(
+        given.contains("reads `a[0]` and `h[-1]`, which the model does not compute"),
+        "{given}"
+    );
+}

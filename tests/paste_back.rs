@@ -86,7 +86,10 @@ fn pasted_back_proven(steps: bool, at_least: usize) {
                     continue;
                 }
                 checked += 1;
-                unproven += usize::from(matches!(a.verdict, Some(Verdict::NotProven { .. })));
+                if matches!(a.verdict, Some(Verdict::NotProven { .. })) {
+                    unproven += 1;
+                    println!("not proven: {name}:{}: {}", req.line, req.text);
+                }
                 let holds = match &a.verdict {
                     Some(Verdict::Proven) => true,
                     Some(Verdict::NotProven { .. }) => steps,

@@ -28,6 +28,7 @@ use crate::rules;
 use crate::Limits;
 use egg::RecExpr;
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::rc::Rc;
 
 /// The largest relative difference that still counts as equal.
@@ -538,6 +539,9 @@ struct Comparison {
     worst: f64,
     /// The point where they differ most, if beyond the tolerance.
     witness: Option<(f64, String)>,
+    /// Whether the claim reads, at the witness, only values the model
+    /// computes there (such a point is preferred).
+    witness_clean: bool,
     /// Why some point could not be evaluated.
     failure: Option<String>,
 }
@@ -586,6 +590,7 @@ fn compare(
         agreed: 0,
         worst: 0.0,
         witness: None,
+        witness_clean: false,
         failure: None,
     };
     for inst in instances(model, usize::MAX, sums) {
@@ -641,7 +646,18 @@ fn compare(
             match (ev.eval(d, &b), ev.eval(c, &b)) {
                 (Ok(x), Ok(y)) if x.is_finite() && y.is_finite() => {
                     let e = rel_error(&x, &y);
-                    if e > TOLERANCE && out.witness.as_ref().is_none_or(|(w, _)| e > *w) {
+                    // A point where the claim reads a value the model
+                    // does not compute (`a[0]`) is a counterexample only
+                    // where there is no other, and says so.
+                    let given: BTreeSet<String> =
+                        &given_reads(model, &inst, c, &b) - &given_reads(model, &inst, d, &b);
+                    let clean = given.is_empty();
+                    let better = match (&out.witness, out.witness_clean) {
+                        (Some((w, _)), was_clean) => (clean, e) > (was_clean, *w),
+                        (None, _) => true,
+                    };
+                    if e > TOLERANCE && better {
+                        out.witness_clean = clean;
                         let at: Vec<String> = indices
                             .iter()
                             .filter_map(|&i| {
@@ -653,10 +669,18 @@ fn compare(
                         if !at.is_empty() {
                             place = format!("{place}, {}", at.join(", "));
                         }
-                        out.witness = Some((
-                            e,
-                            format!("at {place} (seed {}): {}", inst.seed, difference(&x, &y)),
-                        ));
+                        let mut text =
+                            format!("at {place} (seed {}): {}", inst.seed, difference(&x, &y));
+                        if !clean {
+                            let named: Vec<String> =
+                                given.iter().map(|g| format!("`{g}`")).collect();
+                            let _ = write!(
+                                text,
+                                "; there the claim reads {}, which the model does not compute (a given value, drawn at random)",
+                                crate::print::notes::listed(&named)
+                            );
+                        }
+                        out.witness = Some((e, text));
                     }
                     out.worst = out.worst.max(e);
                     out.agreed += 1;
@@ -670,6 +694,37 @@ fn compare(
         // ends of a range of 2).
         if sample && out.agreed > 0 {
             break;
+        }
+    }
+    out
+}
+
+/// The values `e` reads at the point `b` that a variable's equation does
+/// not compute there and no `init` sets (`a[0]` for `a[t-1]` at `t = 1`),
+/// as text.
+fn given_reads(
+    model: &Model,
+    inst: &crate::eval::Instance<'_>,
+    e: &RecExpr<Node>,
+    b: &[Option<i64>],
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for n in e.as_ref() {
+        let Node::Leaf(Leaf::Var(r)) = n else {
+            continue;
+        };
+        if model.equation_of(r.var).is_none() {
+            continue;
+        }
+        let Ok(at) = crate::eval::Evaluator::tuple(inst, &r.at, b) else {
+            continue;
+        };
+        if !inst.computed(r.var, &at) && inst.init_of(r.var, &at).is_none() {
+            let fixed = Ref {
+                var: r.var,
+                at: at.iter().map(|&v| Ix::Abs(v)).collect(),
+            };
+            out.insert(model.symbols.ref_text(&fixed));
         }
     }
     out

@@ -79,7 +79,7 @@ fn conditions(st: &dyn Style, s: &Symbols, cs: &[Condition], latex_math: bool) -
 }
 
 /// Names as a note lists them: `a, b and c`.
-fn listed(names: &[String]) -> String {
+pub fn listed(names: &[String]) -> String {
     match names.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
         _ => names.join(""),

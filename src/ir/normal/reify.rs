@@ -187,9 +187,8 @@ impl Reify<'_> {
         self.split_monomial(&scalars, &mut factors, &mut divisors)?;
         let mut inner = self.combo(&rest)?;
         // Shared inverses divide the rest (`(x - y) ./ b`).
-        let (inverses, shared): (BTreeMap<_, _>, BTreeMap<_, _>) = common
-            .into_iter()
-            .partition(|(_, e)| as_constant(e).is_some_and(|r| r == Rational::int(-1)));
+        let (inverses, shared): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            common.into_iter().partition(|(_, e)| is_inverse(e));
         if !shared.is_empty() {
             let shared = self.factor(&Factor::Had(shared))?;
             inner = self.b.add(Node::Had([shared, inner]));
@@ -394,7 +393,7 @@ impl Reify<'_> {
             Factor::Had(groups) => {
                 // Inverses last, so that they print as quotients (`a ./
                 // b`); a lone inverse as `1 ./ b`.
-                let inverse = |e: &Combo| as_constant(e).is_some_and(|r| r == Rational::int(-1));
+                let inverse = is_inverse;
                 let mut order: Vec<_> = groups.iter().collect();
                 order.sort_by_key(|(_, e)| inverse(e));
                 let mut out: Option<Id> = None;
@@ -631,6 +630,11 @@ fn divided(x: &Combo, common: &BTreeMap<String, Combo>) -> Option<Combo> {
         out.insert(q, k.clone());
     }
     Some(out)
+}
+
+/// Whether an exponent is `-1`: the factor is an inverse.
+fn is_inverse(e: &Combo) -> bool {
+    as_constant(e).is_some_and(|r| r == Rational::int(-1))
 }
 
 /// Whether a matrix part is one all-ones matrix.
