@@ -125,6 +125,16 @@ fn identities_of_the_algebra_share_a_normal_form() {
         ("sum(y .* z)", "y^T * z"),
         ("sum(y .* y)", "y^T * y"),
         ("y^T * diag(h) * z", "sum(y .* h .* z)"),
+        // A negative whole power goes into powers and elementwise products.
+        ("y ./ ((h + z)^2 .* z)", "y .* (h + z)^(-2) ./ z"),
+        (
+            "y ./ (sqrt(h .* h + z .* z) .* z)",
+            "y .* (h .* h + z .* z)^(-1/2) ./ z",
+        ),
+        // A diagonal beside a column or row inside a longer product.
+        ("y^T * diag(h)", "(h .* y)^T"),
+        ("z * y^T * diag(h)", "z * (diag(h) * y)^T"),
+        ("diag(h) * y * z^T", "(h .* y) * z^T"),
         ("(y^T * A) * z", "y^T * (A * z)"),
         ("sum(y - sum(y) / D)", "0"),
         ("sum(A * y)", "y^T * A^T * (y - y + 1)"),
@@ -199,6 +209,9 @@ fn different_values_have_different_normal_forms() {
         ("(s * y^T) * A * z", "s * (z^T * A * y)"),
         ("A^T * y", "A * y"),
         ("diag(h) * y", "h + y"),
+        ("z * y^T * diag(h)", "z * (h .* z)^T"),
+        ("y ./ ((h + z)^2 .* z)", "y .* (h + z)^(-2) .* z"),
+        ("y^T * diag(h)", "(h .* z)^T"),
         ("(A * y)^T * z", "y^T * A * z"),
         ("A * (y + 1)", "A * y + 1"),
         ("y .* z", "y + z"),

@@ -138,6 +138,11 @@ fn tape_adjoints_match_finite_differences() {
                         }
                         other => other.unwrap(),
                     };
+                    // A value not defined at this instance (a root of a
+                    // negative input) has no derivative to compare.
+                    if !a.is_finite() && !b.is_finite() {
+                        continue;
+                    }
                     let e = rel_error(&a, &b);
                     assert!(
                         e < 1e-6,

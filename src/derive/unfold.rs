@@ -83,6 +83,28 @@ pub struct Unfold<'a> {
     /// `bar(a[t+1])` on one side meets `bar(h[t+1]) .* step(a[t+1])` on
     /// the other.
     pub bar_floor: &'a BTreeSet<Ref>,
+    /// Values and adjoints kept as they are (named by both sides: writing
+    /// them out would only grow both alike), as leaves.
+    pub kept: &'a BTreeSet<Leaf>,
+}
+
+/// The values and adjoints (outside recurrences) that every one of the
+/// expressions names: kept, the rest written out, they meet sooner and
+/// smaller (`xhat` on one side written out to `(a - mu) / sqrt(v + eps)`
+/// with `v` kept, not written out to the sums it is made of).
+pub fn shared(sides: &[&RecExpr<Node>]) -> BTreeSet<Leaf> {
+    let named = |e: &RecExpr<Node>| -> BTreeSet<Leaf> {
+        e.as_ref()
+            .iter()
+            .filter_map(|n| match n {
+                Node::Leaf(l @ (Leaf::Var(_) | Leaf::Bar(Target::Var(_)))) => Some(l.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut sets = sides.iter().map(|e| named(e));
+    let first = sets.next().unwrap_or_default();
+    sets.fold(first, |acc, s| &acc & &s)
 }
 
 /// The values of recurrent variables that the expressions name.
@@ -277,6 +299,12 @@ impl Copy<'_, '_> {
         if let Some(&id) = self.values.get(r) {
             return Some(id);
         }
+        let leaf = Leaf::Var(r.clone());
+        if self.how.kept.contains(&leaf) {
+            let id = self.b.add(Node::Leaf(leaf));
+            self.values.insert(r.clone(), id);
+            return Some(id);
+        }
         let how = self.how;
         let model = how.model;
         let decl = model.vars.get(r.var as usize);
@@ -309,6 +337,12 @@ impl Copy<'_, '_> {
 
     fn bar(&mut self, r: &Ref) -> Option<Id> {
         if let Some(&id) = self.bars.get(r) {
+            return Some(id);
+        }
+        let leaf = Leaf::Bar(Target::Var(r.clone()));
+        if self.how.kept.contains(&leaf) {
+            let id = self.b.add(Node::Leaf(leaf));
+            self.bars.insert(r.clone(), id);
             return Some(id);
         }
         // An adjoint the model never has (`bar(a[T+1])`) is zero.

@@ -217,6 +217,9 @@ pub struct Instance<'m> {
     /// Whether the values before the start are drawn positive (see
     /// [`Instance::with_positive_states`]).
     positive_states: bool,
+    /// Whether the inputs are drawn positive (see
+    /// [`Instance::with_positive_values`]).
+    positive_inputs: bool,
 }
 
 /// How many steps an index without a declared range runs over, unless an
@@ -336,6 +339,7 @@ impl<'m> Instance<'m> {
             sizes,
             sums: Vec::new(),
             positive_states: false,
+            positive_inputs: false,
         })
     }
 
@@ -344,6 +348,16 @@ impl<'m> Instance<'m> {
     /// (AdaGrad's `sqrt(r[k+1]) + eps`) has a value only there.
     pub fn with_positive_states(mut self) -> Instance<'m> {
         self.positive_states = true;
+        self
+    }
+
+    /// This instance with the parameters, the inputs and the values before
+    /// the start all drawn positive: a formula with a root or a logarithm
+    /// of an input (`sqrt(w)`) has a value only there.
+    pub fn with_positive_values(mut self) -> Instance<'m> {
+        self.positive_states = true;
+        self.positive_inputs = true;
+        self.params = self.params.iter().map(|m| m.map(f64::abs)).collect();
         self
     }
 
@@ -474,6 +488,11 @@ impl<'m> Instance<'m> {
     /// The value of an input at the given index values.
     fn input(&self, var: u32, at: &[i64]) -> Result<Mat> {
         let v = self.drawn(3, var, at)?;
+        let v = if self.positive_inputs {
+            v.map(f64::abs)
+        } else {
+            v
+        };
         let Some(&(_, want)) = self.sums.iter().find(|(x, _)| *x == var) else {
             return Ok(v);
         };

@@ -250,6 +250,20 @@ impl Product {
                 matrices.push(merged);
                 continue;
             }
+            // `x^T * diag(v) = (v .* x)^T` and `diag(v) * x = v .* x`, for
+            // a column `x` inside a longer product.
+            let scaled = match (matrices.last(), f) {
+                (Some(Factor::T(x)), Factor::Sym(d)) => {
+                    diag_times_column(d, x).map(|c| transposed_chain(&c))
+                }
+                (Some(Factor::Sym(d)), x @ Factor::Atom(_)) => diag_times_column(d, x),
+                _ => None,
+            };
+            if let Some(c) = scaled {
+                matrices.pop();
+                matrices.extend(c);
+                continue;
+            }
             // The entries of a softmax sum to one: `1 (r x n) * softmax(z)
             // = 1 (r x 1)`, and `softmax(z)^T * 1 (n x c) = 1 (1 x c)`.
             match (matrices.last(), f) {
@@ -321,6 +335,30 @@ fn diag_product(a: &Factor, b: &Factor) -> Option<Factor> {
         _ => return None,
     }
     Some(diag_of(body, rows))
+}
+
+/// `diag(v) * x` as the elementwise product `v .* x`, where `d` is the
+/// text of `diag(v)` and `x` an atom that is a column of its size.
+fn diag_times_column(d: &str, x: &Factor) -> Option<Vec<Factor>> {
+    let (Meaning::Diag(v, rows), Factor::Atom(t)) = (meaning(d)?, x) else {
+        return None;
+    };
+    let Meaning::Shape(shape) = meaning(&shape_text(t))? else {
+        return None;
+    };
+    if !shape.is_vector() || shape.rows != rows {
+        return None;
+    }
+    let column = Product {
+        scalars: BTreeMap::new(),
+        matrices: vec![x.clone()],
+    };
+    let body = hadamard(&v, &single(column, Rational::one()), Some(&shape))?;
+    // Both are one product without scalars, so their product is too.
+    match body.iter().collect::<Vec<_>>().as_slice() {
+        [(p, c)] if c.is_one() && p.scalars.is_empty() => Some(p.matrices.clone()),
+        _ => None,
+    }
 }
 
 /// Whether an atom's text is a softmax (of a vector: the language has no
@@ -493,6 +531,13 @@ impl Normal<'_> {
                     let w = self.combo(b)?;
                     let n = self.shape(b)?.rows.clone();
                     return inner(&u, &w, &n);
+                }
+                // A row times a matrix: `u^T * B` is `(B^T * u)^T`, so that
+                // `x^T * diag(f)` is `(f .* x)^T`.
+                if self.row(a) && !sb && !self.vector(b) && self.shape(b).is_some() {
+                    let u = self.column(a)?;
+                    let x = self.apply_transposed(b, &u)?;
+                    return transpose(&x);
                 }
                 // A matrix applied to a vector: `diag(v) * u` is `v .* u`,
                 // through the sums and products the matrix is made of.
@@ -680,11 +725,63 @@ impl Normal<'_> {
         let Some(shape) = self.shape(x).cloned() else {
             return self.atom(id);
         };
+        // A negative whole power goes into the powers and elementwise
+        // products it raises, before they are multiplied out: `a ./
+        // (s^2 .* w)` is `a .* s^(-2) .* w^(-1)` for a sum `s`, as
+        // `a .* s^(-2) ./ w` is.
+        if let Some(k) = as_constant(e).filter(|k| k.is_integer() && k.is_negative()) {
+            if let Some(p) = self.pushed_power(x, &k) {
+                return Some(p);
+            }
+        }
         let base = self.scalar_part(x, shape.is_scalar())?;
         let elementwise = (!shape.is_scalar()).then_some(&shape);
         match power(&base, e, elementwise) {
             Some(p) => Some(p),
             None => self.atom(id),
+        }
+    }
+
+    /// `x` raised to the whole power `k`, taken into `x` where it is a
+    /// power (`(s^2)^(-1) = s^(-2)`), a square root or an elementwise
+    /// product (`(u .* w)^k = u^k .* w^k`), each an identity for a whole
+    /// `k`; `None` where `x` is none of these.
+    fn pushed_power(&mut self, x: Id, k: &Rational) -> Option<Combo> {
+        let shape = self.shape(x)?.clone();
+        let inner = |this: &mut Self, y: Id, by: Rational| -> Option<Combo> {
+            let exponent = by.mul(k)?;
+            if exponent.is_integer() {
+                if let Some(p) = this.pushed_power(y, &exponent) {
+                    return Some(p);
+                }
+            }
+            let y_shape = this.shape(y)?.clone();
+            let base = this.scalar_part(y, y_shape.is_scalar())?;
+            let elementwise = (!y_shape.is_scalar()).then_some(&y_shape);
+            power(&base, &constant(exponent), elementwise)
+        };
+        match self.expr[x].clone() {
+            Node::Pow([y, f]) => match &self.expr[f] {
+                Node::Num(a) => inner(self, y, a.clone()),
+                _ => None,
+            },
+            Node::Act(f, [y]) if f.act == super::Act::Sqrt && !f.prime => {
+                inner(self, y, Rational::frac(1, 2))
+            }
+            Node::Had([a, b])
+                if !shape.is_scalar()
+                    && self.shape(a) == Some(&shape)
+                    && self.shape(b) == Some(&shape) =>
+            {
+                let pa = self
+                    .pushed_power(a, k)
+                    .or_else(|| inner(self, a, Rational::one()))?;
+                let pb = self
+                    .pushed_power(b, k)
+                    .or_else(|| inner(self, b, Rational::one()))?;
+                hadamard(&pa, &pb, Some(&shape))
+            }
+            _ => None,
         }
     }
 
