@@ -1481,16 +1481,23 @@ impl<'m> Adjoints<'m> {
         } else {
             self.all(assuming, span)?
         };
-        let zero: BTreeSet<u32> = all
-            .iter()
-            .filter_map(|a| match (&a.derived.lhs, &a.derived.rhs) {
-                (Lhs::Expr(l), Rhs::Expr(r)) if is_zero(r) => match l.as_ref().last() {
-                    Some(Node::Leaf(Leaf::Bar(Target::Var(rf)))) => Some(rf.var),
-                    _ => None,
-                },
-                _ => None,
-            })
-            .collect();
+        // A variable's adjoint vanishes only where every one of its
+        // equations (the general one and those of its fixed steps) is
+        // zero: `bar(v[t]) = 0` beside `bar(v[T+1]) = grad F(...)` does not.
+        let mut zero = BTreeSet::new();
+        let mut nonzero = BTreeSet::new();
+        for a in &all {
+            if let (Lhs::Expr(l), Rhs::Expr(r)) = (&a.derived.lhs, &a.derived.rhs) {
+                if let Some(Node::Leaf(Leaf::Bar(Target::Var(rf)))) = l.as_ref().last() {
+                    if is_zero(r) {
+                        zero.insert(rf.var);
+                    } else {
+                        nonzero.insert(rf.var);
+                    }
+                }
+            }
+        }
+        let zero: BTreeSet<u32> = &zero - &nonzero;
         let (e, limited) = self.adjoint(&target, assuming, &zero, span)?;
         Ok(Adjoint {
             derived: Derived {
