@@ -614,122 +614,118 @@ fn compare(
         witness_clean: false,
         failure: None,
     };
-    let mut fallback = Some(positive_instances(model, sums));
-    let mut all = instances(model, usize::MAX, sums);
-    let mut k = 0;
-    loop {
-        if k == all.len() {
-            // Nothing could be evaluated: then on positive values.
-            match fallback.take() {
-                Some(more) if out.agreed == 0 => all.extend(more),
-                _ => break,
-            }
-            if k == all.len() {
-                break;
-            }
+    // Where nothing could be evaluated, then on positive values.
+    for positive in [false, true] {
+        if positive && out.agreed > 0 {
+            break;
         }
-        let inst = &all[k];
-        k += 1;
-        let random = RandomAdjoints::new(inst, zero.clone());
-        let truth = if matches!(values, Values::Model) {
-            match TapeAdjoints::new(inst, zero.clone()) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    out.failure = Some(e.0);
-                    continue;
-                }
-            }
+        let list = if positive {
+            positive_instances(model, sums)
         } else {
-            None
+            instances(model, usize::MAX, sums)
         };
-        let forward = Forward::new(inst, None);
-        let solved = match values {
-            Values::Solved(equations) => {
-                Some(SolvedAdjoints::new(&forward, equations, &subst, zero))
-            }
-            _ => None,
-        };
-        let ev = Evaluator {
-            forward: &forward,
-            adjoints: match (&truth, &solved) {
-                (Some(t), _) => t,
-                (_, Some(s)) => s,
-                _ => &random,
-            },
-            assumed: &subst,
-        };
-        let points: Vec<Vec<Option<i64>>> = if indices.is_empty() {
-            vec![(0..model.indices.len() as u32)
-                .map(|i| Some(inst.range(i).0))
-                .collect()]
-        } else {
-            let target = match claim {
-                Claim::Adjoint(t) => t.clone(),
-                _ => Target::Param(0),
-            };
-            positions(inst, &target)
-                .into_iter()
-                .map(|t| {
-                    let mut b = vec![None; model.indices.len()];
-                    for (&i, &v) in indices.iter().zip(&t) {
-                        b[i as usize] = Some(v);
+        for inst in &list {
+            let random = RandomAdjoints::new(inst, zero.clone());
+            let truth = if matches!(values, Values::Model) {
+                match TapeAdjoints::new(inst, zero.clone()) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        out.failure = Some(e.0);
+                        continue;
                     }
-                    b
-                })
-                .collect()
-        };
-        for b in points {
-            match (ev.eval(d, &b), ev.eval(c, &b)) {
-                (Ok(x), Ok(y)) if x.is_finite() && y.is_finite() => {
-                    let e = rel_error(&x, &y);
-                    // A point where the claim reads a value the model
-                    // does not compute (`a[0]`) is a counterexample only
-                    // where there is no other, and says so.
-                    let given: BTreeSet<String> =
-                        &given_reads(model, inst, c, &b) - &given_reads(model, inst, d, &b);
-                    let clean = given.is_empty();
-                    let better = match (&out.witness, out.witness_clean) {
-                        (Some((w, _)), was_clean) => (clean, e) > (was_clean, *w),
-                        (None, _) => true,
-                    };
-                    if e > TOLERANCE && better {
-                        out.witness_clean = clean;
-                        let at: Vec<String> = indices
-                            .iter()
-                            .filter_map(|&i| {
-                                b[i as usize]
-                                    .map(|v| format!("{} = {v}", model.symbols.index_name(i)))
-                            })
-                            .collect();
-                        let mut place = dims_text(model, inst);
-                        if !at.is_empty() {
-                            place = format!("{place}, {}", at.join(", "));
+                }
+            } else {
+                None
+            };
+            let forward = Forward::new(inst, None);
+            let solved = match values {
+                Values::Solved(equations) => {
+                    Some(SolvedAdjoints::new(&forward, equations, &subst, zero))
+                }
+                _ => None,
+            };
+            let ev = Evaluator {
+                forward: &forward,
+                adjoints: match (&truth, &solved) {
+                    (Some(t), _) => t,
+                    (_, Some(s)) => s,
+                    _ => &random,
+                },
+                assumed: &subst,
+            };
+            let points: Vec<Vec<Option<i64>>> = if indices.is_empty() {
+                vec![(0..model.indices.len() as u32)
+                    .map(|i| Some(inst.range(i).0))
+                    .collect()]
+            } else {
+                let target = match claim {
+                    Claim::Adjoint(t) => t.clone(),
+                    _ => Target::Param(0),
+                };
+                positions(inst, &target)
+                    .into_iter()
+                    .map(|t| {
+                        let mut b = vec![None; model.indices.len()];
+                        for (&i, &v) in indices.iter().zip(&t) {
+                            b[i as usize] = Some(v);
                         }
-                        let mut text =
-                            format!("at {place} (seed {}): {}", inst.seed, difference(&x, &y));
-                        if !clean {
-                            let named: Vec<String> =
-                                given.iter().map(|g| format!("`{g}`")).collect();
-                            let _ = write!(
+                        b
+                    })
+                    .collect()
+            };
+            for b in points {
+                match (ev.eval(d, &b), ev.eval(c, &b)) {
+                    (Ok(x), Ok(y)) if x.is_finite() && y.is_finite() => {
+                        let e = rel_error(&x, &y);
+                        // A point where the claim reads a value the model
+                        // does not compute (`a[0]`) is a counterexample only
+                        // where there is no other, and says so.
+                        let given: BTreeSet<String> =
+                            &given_reads(model, inst, c, &b) - &given_reads(model, inst, d, &b);
+                        let clean = given.is_empty();
+                        let better = match (&out.witness, out.witness_clean) {
+                            (Some((w, _)), was_clean) => (clean, e) > (was_clean, *w),
+                            (None, _) => true,
+                        };
+                        if e > TOLERANCE && better {
+                            out.witness_clean = clean;
+                            let at: Vec<String> = indices
+                                .iter()
+                                .filter_map(|&i| {
+                                    b[i as usize]
+                                        .map(|v| format!("{} = {v}", model.symbols.index_name(i)))
+                                })
+                                .collect();
+                            let mut place = dims_text(model, inst);
+                            if !at.is_empty() {
+                                place = format!("{place}, {}", at.join(", "));
+                            }
+                            let mut text =
+                                format!("at {place} (seed {}): {}", inst.seed, difference(&x, &y));
+                            if !clean {
+                                let named: Vec<String> =
+                                    given.iter().map(|g| format!("`{g}`")).collect();
+                                let _ = write!(
                                 text,
                                 "; there the claim reads {}, which the model does not compute (a given value, drawn at random)",
                                 crate::print::notes::listed(&named)
                             );
+                            }
+                            out.witness = Some((e, text));
                         }
-                        out.witness = Some((e, text));
+                        out.worst = out.worst.max(e);
+                        out.agreed += 1;
                     }
-                    out.worst = out.worst.max(e);
-                    out.agreed += 1;
+                    (Err(e), _) | (_, Err(e)) => out.failure = Some(e.0),
+                    _ => out.failure = Some("a value is not finite".to_owned()),
                 }
-                (Err(e), _) | (_, Err(e)) => out.failure = Some(e.0),
-                _ => out.failure = Some("a value is not finite".to_owned()),
             }
-        }
-        // A sample is one instance with points: the first may have none
-        // (the general adjoint of a variable with fixed steps at both
-        // ends of a range of 2).
-        if sample && out.agreed > 0 {
-            break;
+            // A sample is one instance with points: the first may have none
+            // (the general adjoint of a variable with fixed steps at both
+            // ends of a range of 2).
+            if sample && out.agreed > 0 {
+                break;
+            }
         }
     }
     out

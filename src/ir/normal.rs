@@ -532,13 +532,6 @@ impl Normal<'_> {
                     let n = self.shape(b)?.rows.clone();
                     return inner(&u, &w, &n);
                 }
-                // A row times a matrix: `u^T * B` is `(B^T * u)^T`, so that
-                // `x^T * diag(f)` is `(f .* x)^T`.
-                if self.row(a) && !sb && !self.vector(b) && self.shape(b).is_some() {
-                    let u = self.column(a)?;
-                    let x = self.apply_transposed(b, &u)?;
-                    return transpose(&x);
-                }
                 // A matrix applied to a vector: `diag(v) * u` is `v .* u`,
                 // through the sums and products the matrix is made of.
                 if !sa && self.vector(b) {
@@ -748,8 +741,9 @@ impl Normal<'_> {
     /// `k`; `None` where `x` is none of these.
     fn pushed_power(&mut self, x: Id, k: &Rational) -> Option<Combo> {
         let shape = self.shape(x)?.clone();
-        let inner = |this: &mut Self, y: Id, by: Rational| -> Option<Combo> {
-            let exponent = by.mul(k)?;
+        // `y^exponent`, taken into `y` where the exponent is whole and `y`
+        // is one of these, else with `y` whole.
+        let raise = |this: &mut Self, y: Id, exponent: Rational| -> Option<Combo> {
             if exponent.is_integer() {
                 if let Some(p) = this.pushed_power(y, &exponent) {
                     return Some(p);
@@ -762,23 +756,19 @@ impl Normal<'_> {
         };
         match self.expr[x].clone() {
             Node::Pow([y, f]) => match &self.expr[f] {
-                Node::Num(a) => inner(self, y, a.clone()),
+                Node::Num(a) => raise(self, y, a.mul(k)?),
                 _ => None,
             },
             Node::Act(f, [y]) if f.act == super::Act::Sqrt && !f.prime => {
-                inner(self, y, Rational::frac(1, 2))
+                raise(self, y, Rational::frac(1, 2).mul(k)?)
             }
             Node::Had([a, b])
                 if !shape.is_scalar()
                     && self.shape(a) == Some(&shape)
                     && self.shape(b) == Some(&shape) =>
             {
-                let pa = self
-                    .pushed_power(a, k)
-                    .or_else(|| inner(self, a, Rational::one()))?;
-                let pb = self
-                    .pushed_power(b, k)
-                    .or_else(|| inner(self, b, Rational::one()))?;
+                let pa = raise(self, a, k.clone())?;
+                let pb = raise(self, b, k.clone())?;
                 hadamard(&pa, &pb, Some(&shape))
             }
             _ => None,

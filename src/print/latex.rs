@@ -406,11 +406,10 @@ impl Latex<'_> {
             || !crate::ir::prec::product_reads_back(self.expr, &self.shapes, parent, slot, id)
     }
 
-    /// Whether what is printed from `start` on is wider than a displayed
-    /// line: a group that must then let the line break inside it.
-    fn too_wide(&self, start: usize) -> bool {
-        self.wrap
-            .is_some_and(|(w, _)| width(&self.out[start..]) > w)
+    /// Whether `printed` is wider than a displayed line: a group that must
+    /// then let the line break inside it.
+    fn too_wide(&self, printed: &str) -> bool {
+        self.wrap.is_some_and(|(w, _)| width(printed) > w)
     }
 
     /// Whether `id` prints something tall: a sum over an index, a
@@ -567,7 +566,7 @@ impl Latex<'_> {
         self.out.push('{');
         self.child(parent, Slot::Left, id, false);
         self.out.push('}');
-        if self.in_parens(parent, Slot::Left, id, false) && self.too_wide(start) {
+        if self.in_parens(parent, Slot::Left, id, false) && self.too_wide(&self.out[start..]) {
             self.out.truncate(start);
             self.child(parent, Slot::Left, id, false);
         }
@@ -683,16 +682,13 @@ impl Latex<'_> {
                 self.out.push_str("\\frac{");
                 self.node(*a, abs);
                 self.out.push_str("}{");
-                let numerator = self.out.len();
+                let numerator_end = self.out.len();
                 self.node(*b, false);
                 self.out.push('}');
                 // A numerator wider than a line cannot break inside
                 // `\\frac`: the quotient is written `\\frac{1}{b} \\, (a)`
                 // instead, which may break inside its parentheses.
-                let wide = self
-                    .wrap
-                    .is_some_and(|(w, _)| width(&self.out[start..numerator]) > w);
-                if wide {
+                if self.too_wide(&self.out[start..numerator_end]) {
                     self.out.truncate(start);
                     self.out.push_str("\\frac{1}{");
                     self.node(*b, false);
