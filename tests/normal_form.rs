@@ -142,6 +142,10 @@ fn identities_of_the_algebra_share_a_normal_form() {
         ("diag(s * y + z)", "s * diag(y) + diag(z)"),
         ("(diag(y) * A)^T", "A^T * diag(y)"),
         ("step(y) .* step(y) .* z", "step(y) .* z"),
+        // The activation table's further identities.
+        ("step(relu(A * y)) .* z", "z .* relu'(A * y)"),
+        ("1 ./ (1 + exp(-y))", "sigma(y)"),
+        ("log(1 + exp(y + z))", "softplus(z + y)"),
         // Diagonals multiply entrywise, and the identity is the unit.
         ("diag(y) * diag(z) * A", "diag(z .* y) * A"),
         ("A * diag(y) * (diag(z) * diag(h))", "A * diag(y .* z .* h)"),
@@ -206,6 +210,8 @@ fn different_values_have_different_normal_forms() {
         ("(s * y^T) * z", "s * (y^T * y)"),
         ("tanh'(y)", "1 - tanh(y)"),
         ("sigma'(y)", "tanh'(y)"),
+        ("step(relu(y))", "relu(y)"),
+        ("relu(step(y))", "step(y) .* y"),
         ("(s * y^T) * A * z", "s * (z^T * A * y)"),
         ("A^T * y", "A * y"),
         ("diag(h) * y", "h + y"),
@@ -392,6 +398,13 @@ impl Gen {
             11 => format!("(({})^T * {})^T", self.vector(d), self.matrix(d)),
             12 => format!("tanh({})", self.vector(d)),
             13 => format!("softmax({})", self.vector(d)),
+            15 => {
+                let f =
+                    ["relu", "step", "step(relu", "sigma", "1 ./ (1 + exp"][self.next(5) as usize];
+                let open = f.matches('(').count();
+                let neg = if f.ends_with("exp") { "-" } else { "" };
+                format!("{f}({neg}({}))", self.vector(d)) + &")".repeat(open)
+            }
             _ => self.vector(0),
         }
     }

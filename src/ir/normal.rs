@@ -94,9 +94,54 @@ impl Factor {
         }
     }
 
-    fn text(&self) -> String {
-        format!("{self:?}")
+    /// Writes the factor's text: equal texts for equal factors only. The
+    /// texts of atoms are written after their length, not escaped, so that
+    /// an atom nested in an atom's text does not grow with its depth.
+    fn write(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        match self {
+            Factor::Atom(t) => {
+                let _ = write!(out, "A{}:{t}", t.len());
+            }
+            Factor::Sym(t) => {
+                let _ = write!(out, "S{}:{t}", t.len());
+            }
+            Factor::Ones(r, c) => {
+                let _ = write!(out, "O<{r:?};{c:?}>");
+            }
+            Factor::T(inner) => {
+                out.push_str("T(");
+                inner.write(out);
+                out.push(')');
+            }
+            Factor::Had(groups) => {
+                out.push_str("H[");
+                for (g, e) in groups {
+                    write_chain(g, out);
+                    out.push('^');
+                    write_combo(e, out);
+                    out.push(';');
+                }
+                out.push(']');
+            }
+        }
     }
+
+    fn text(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+}
+
+/// Writes a matrix product's text, each factor's in order.
+fn write_chain(m: &[Factor], out: &mut String) {
+    out.push('[');
+    for f in m {
+        f.write(out);
+        out.push(',');
+    }
+    out.push(']');
 }
 
 /// The transpose of a matrix product: reversed, each factor transposed.
@@ -291,8 +336,25 @@ impl Product {
         Some((Product { scalars, matrices }, k))
     }
 
+    /// Writes the product's text: its scalar factors' texts (after their
+    /// lengths) with their exponents, then its matrix factors.
+    fn write(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        out.push('{');
+        for (b, e) in &self.scalars {
+            let _ = write!(out, "{}:{b}^", b.len());
+            write_combo(e, out);
+            out.push(';');
+        }
+        out.push('|');
+        write_chain(&self.matrices, out);
+        out.push('}');
+    }
+
     fn key(&self) -> String {
-        format!("{self:?}")
+        let mut out = String::new();
+        self.write(&mut out);
+        out
     }
 
     /// The transpose: matrix factors reversed and each transposed (a
@@ -418,8 +480,23 @@ fn add_product(a: &mut Combo, p: Product, c: &Rational) -> Option<()> {
 }
 
 fn key(c: &Combo) -> String {
-    let parts: Vec<String> = c.iter().map(|(p, k)| format!("{k}*{}", p.key())).collect();
-    format!("({})", parts.join(" + "))
+    let mut out = String::new();
+    write_combo(c, &mut out);
+    out
+}
+
+/// Writes a normal form's text: each term's coefficient and product.
+fn write_combo(c: &Combo, out: &mut String) {
+    use std::fmt::Write as _;
+    out.push('(');
+    for (i, (p, k)) in c.iter().enumerate() {
+        if i > 0 {
+            out.push_str(" + ");
+        }
+        let _ = write!(out, "{k}*");
+        p.write(out);
+    }
+    out.push(')');
 }
 
 struct Normal<'a> {
@@ -1736,8 +1813,9 @@ pub fn same_cleared(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShape
 const MAX_TERMS: usize = 4_096;
 
 /// The longest text an atom (a function applied to normal forms) may
-/// have: the texts of nested functions grow with the depth of the nesting,
-/// and past this the expression has no normal form here.
+/// have: an atom's text holds its arguments' texts, so the texts of nested
+/// functions grow with the nesting, and past this the expression has no
+/// normal form here.
 const MAX_ATOM_TEXT: usize = 65_536;
 
 /// The largest tree (nodes with sharing undone) a side written with `exp`
@@ -1776,32 +1854,94 @@ fn difference_clears(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShap
 
 /// `expr` with every derivative form of an activation written with its
 /// identity from the activation table (`tanh'(u)` is `1 - tanh(u)^2`,
-/// `relu'(u)` is `step(u)`), so that a claim written either way has one
-/// normal form. Each identity is exact: it is the table's own.
+/// `relu'(u)` is `step(u)`), and the table's further identities applied
+/// left to right (`step(relu(u))` is `step(u)`, `1 / (1 + exp(-u))` is
+/// `sigma(u)`), so that a claim written either way has one normal form.
+/// Each identity is exact: it is the table's own.
 fn unprimed(expr: &RecExpr<Node>) -> RecExpr<Node> {
-    use egg::Pattern;
     let nodes = expr.as_ref();
     let mut b = super::build::ExprBuilder::new();
     let mut map: Vec<Id> = Vec::with_capacity(nodes.len());
+    let (derivatives, more) = table_patterns();
     for n in nodes {
-        let id = match n.as_act() {
+        let mut id = match n.as_act() {
             Some((act, true, arg)) => {
                 let u = map[usize::from(arg)];
-                let pattern = act
-                    .row()
-                    .identity
-                    .and_then(|p| p.parse::<Pattern<Node>>().ok());
-                match pattern {
-                    Some(p) => instantiate(&mut b, &p, u, |b, node| b.add(node)),
+                match derivatives.iter().find(|(a, _)| *a == act) {
+                    Some((_, p)) => instantiate(&mut b, p, u, |b, node| b.add(node)),
                     None => b.add(n.clone().map_children(|c| map[usize::from(c)])),
                 }
             }
             _ => b.add(n.clone().map_children(|c| map[usize::from(c)])),
         };
+        // Each identity makes the expression smaller, so this ends; the
+        // bound is a guard.
+        for _ in 0..8 {
+            let Some((u, rhs)) = more.iter().find_map(|(lhs, rhs)| {
+                let mut u = None;
+                matches_at(&b, lhs.ast.as_ref(), lhs.ast.as_ref().len() - 1, id, &mut u)
+                    .then_some((u?, rhs))
+            }) else {
+                break;
+            };
+            id = instantiate(&mut b, rhs, u, |b, node| b.add(node));
+        }
         map.push(id);
     }
     let root = map.last().copied().unwrap_or_else(|| Id::from(0));
     b.finish(root)
+}
+
+/// Patterns in `?u` from the activation table, parsed once: each
+/// derivative identity by its function, and the further identities.
+type TablePatterns = (
+    Vec<(super::Act, egg::Pattern<Node>)>,
+    Vec<(egg::Pattern<Node>, egg::Pattern<Node>)>,
+);
+
+fn table_patterns() -> &'static TablePatterns {
+    static PATTERNS: std::sync::OnceLock<TablePatterns> = std::sync::OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        let parse = |p: &str| p.parse::<egg::Pattern<Node>>().ok();
+        let rows = || super::Act::all().map(super::Act::row);
+        let derivatives = rows()
+            .filter_map(|r| Some((r.act, parse(r.identity?)?)))
+            .collect();
+        let more = rows()
+            .flat_map(|r| r.more.iter())
+            .filter_map(|(l, r)| Some((parse(l)?, parse(r)?)))
+            .collect();
+        (derivatives, more)
+    })
+}
+
+/// Whether the node `at` of `b` matches the pattern node `p` of `ast`, a
+/// pattern whose one variable is `?u` (bound in `u`: the builder shares
+/// equal nodes, so equal values have one id).
+fn matches_at(
+    b: &super::build::ExprBuilder,
+    ast: &[egg::ENodeOrVar<Node>],
+    p: usize,
+    at: Id,
+    u: &mut Option<Id>,
+) -> bool {
+    match &ast[p] {
+        egg::ENodeOrVar::Var(_) => match u {
+            Some(bound) => *bound == at,
+            None => {
+                *u = Some(at);
+                true
+            }
+        },
+        egg::ENodeOrVar::ENode(e) => {
+            let node = b.node(at);
+            e.matches(node)
+                && e.children()
+                    .iter()
+                    .zip(node.children())
+                    .all(|(&pc, &c)| matches_at(b, ast, usize::from(pc), c, u))
+        }
+    }
 }
 
 /// A pattern in `?u` with `?u` the node `u` of `b`, each of its nodes added
