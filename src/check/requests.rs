@@ -483,6 +483,17 @@ impl Checker {
     fn claim(&mut self, e: &Expr) -> Result<(Claim, Option<Vec<u32>>, Option<Shape>)> {
         let forms = "an `expect` names a derived result: `bar(h[t])`, `bar(W)`, `J`, `det(J)`, `theta[k]`, `params`, `macs(h[i, j])` or `depth(h[i, j])`";
         let not_derived = |span: Span| {
+            if let Some(inner) = adjoint_inside(e).map(|at| self.text(at)) {
+                // `sum(bar(a)) = 0`: an expression of a derived result.
+                return Diagnostic::new(
+                    span,
+                    "an `expect` claims one derived result, and this is an expression of one",
+                    "an expression of a derived result",
+                )
+                .hint(format!(
+                    "claims about expressions of derived results are not supported yet; claim `{inner}` itself, as in `expect {inner} = ...`"
+                ));
+            }
             Diagnostic::new(
                 span,
                 "this is not a result deriv derives",
@@ -612,5 +623,28 @@ impl Checker {
             })
         };
         Some(Shape::matrix(total(of)?, total(wrt)?))
+    }
+}
+
+/// Where the first `bar(...)` inside `e` below its root is, if any: a
+/// left side such as `sum(bar(a))` is an expression of a derived result.
+fn adjoint_inside(e: &Expr) -> Option<Span> {
+    let inside = |x: &Expr| match &x.kind {
+        ExprKind::Call {
+            name, prime: false, ..
+        } if name.name == "bar" => Some(x.span),
+        _ => adjoint_inside(x),
+    };
+    match &e.kind {
+        ExprKind::Num(_) | ExprKind::Ref(_) => None,
+        ExprKind::Neg(a)
+        | ExprKind::Transpose(a)
+        | ExprKind::Paren(a)
+        | ExprKind::Grad(_, a)
+        | ExprKind::Hess(_, a)
+        | ExprKind::Jac(_, a) => inside(a),
+        ExprKind::Binary(_, a, b) => inside(a).or_else(|| inside(b)),
+        ExprKind::Call { args, .. } => args.iter().find_map(inside),
+        ExprKind::Block(rows) => rows.iter().flatten().find_map(inside),
     }
 }
