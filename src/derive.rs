@@ -1041,7 +1041,37 @@ fn collected(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
         return changed.then(|| b.finish(root));
     }
     let c = crate::ir::normal::collected(e, model)?;
-    // Shorter in print, with no more nodes.
+    // Shorter in print, with no more nodes; or as short, with less inside
+    // sums (`-sum(x) / s`, not `-sum(x / s)`).
     let text = |x: &RecExpr<Node>| crate::ir::text::expr(&model.symbols, x).len();
-    (crate::ir::size(&c) <= crate::ir::size(e) && text(&c) < text(e)).then_some(c)
+    let shorter = match text(&c).cmp(&text(e)) {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Equal => summed_size(&c) < summed_size(e),
+        std::cmp::Ordering::Greater => false,
+    };
+    (crate::ir::size(&c) <= crate::ir::size(e) && shorter).then_some(c)
+}
+
+/// The nodes inside sums (over an index or of entries), each counted once
+/// for every sum it is inside.
+fn summed_size(e: &RecExpr<Node>) -> usize {
+    let nodes = e.as_ref();
+    // The size of each node's tree, and the nodes inside sums within it.
+    let mut size: Vec<usize> = Vec::with_capacity(nodes.len());
+    let mut inside: Vec<usize> = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        let kids = egg::Language::children(n);
+        let s = kids
+            .iter()
+            .fold(1usize, |a, &c| a.saturating_add(size[usize::from(c)]));
+        let mut i = kids
+            .iter()
+            .fold(0usize, |a, &c| a.saturating_add(inside[usize::from(c)]));
+        if matches!(n, Node::Sum(_) | Node::SumAll(_)) {
+            i = i.saturating_add(s - 1);
+        }
+        size.push(s);
+        inside.push(i);
+    }
+    inside.last().copied().unwrap_or(0)
 }

@@ -504,6 +504,9 @@ struct Normal<'a> {
     leaves: &'a dyn LeafShapes,
     shapes: Vec<Option<Shape>>,
     memo: Vec<Option<Option<Combo>>>,
+    /// Whether to note each sum as written (see [`written_text`]), for
+    /// reading the form back.
+    written: bool,
 }
 
 impl Normal<'_> {
@@ -533,6 +536,14 @@ impl Normal<'_> {
             return done.clone();
         }
         let out = self.build(id);
+        // A sum as written, under its normal form's text: a base read back
+        // is written as here where that is no longer (`v + eps`, not the
+        // sorted `eps + v`).
+        if self.written && matches!(self.expr[id], Node::Add(_) | Node::Sub(_)) {
+            if let Some(x) = out.as_ref().filter(|x| x.len() > 1) {
+                mean(&written_text(&key(x)), Meaning::Node(id));
+            }
+        }
         self.memo[k] = Some(out.clone());
         out
     }
@@ -1338,6 +1349,12 @@ fn entries_text(text: &str) -> String {
     format!("Entries{{{text}}}")
 }
 
+/// The text under which a sum of the expression whose normal form has the
+/// text `text` is noted, as written there.
+fn written_text(text: &str) -> String {
+    format!("Written{{{text}}}")
+}
+
 /// The sum of the entries of a column of `n` entries: `1^T * u`, and for
 /// an elementwise product of two columns (or a square) the inner product
 /// they make (`sum(u .* w) = u^T * w`).
@@ -1738,8 +1755,9 @@ fn discriminant(node: &Node) -> String {
 }
 
 /// The normal form of `expr` (`None` for an empty expression, or where
-/// exact arithmetic would overflow), with the meanings of its texts noted.
-fn form(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<Combo> {
+/// exact arithmetic would overflow), with the meanings of its texts noted
+/// (and its sums as written, where `written`).
+fn form(expr: &RecExpr<Node>, leaves: &dyn LeafShapes, written: bool) -> Option<Combo> {
     if expr.as_ref().is_empty() {
         return None;
     }
@@ -1749,6 +1767,7 @@ fn form(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<Combo> {
         leaves,
         shapes: super::prec::shapes(expr, leaves),
         memo: vec![None; expr.as_ref().len()],
+        written,
     };
     n.combo(super::root(expr))
 }
@@ -1756,7 +1775,7 @@ fn form(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<Combo> {
 /// The normal form of `expr` as text; equal texts mean equal values.
 /// `None` where exact arithmetic would overflow.
 pub fn normal_form(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<String> {
-    form(expr, leaves).map(|c| key(&c))
+    form(expr, leaves, false).map(|c| key(&c))
 }
 
 /// `expr` written as its normal form read back: like terms and powers of
@@ -1764,7 +1783,7 @@ pub fn normal_form(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<Stri
 /// that cannot be written (a zero, an all-ones matrix) or where reading it
 /// back does not give the same normal form.
 pub fn collected(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<RecExpr<Node>> {
-    let form = form(expr, leaves)?;
+    let form = form(expr, leaves, true)?;
     let mut r = reify::Reify {
         expr,
         b: super::build::ExprBuilder::new(),
@@ -1828,11 +1847,11 @@ fn difference_clears(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShap
     // Each side is built with its own meanings (a meaning may name a node
     // of its expression); the first side's are added back after, for the
     // bases of both.
-    let Some(x) = form(a, leaves) else {
+    let Some(x) = form(a, leaves, false) else {
         return false;
     };
     let first = MEANINGS.with(|known| known.take());
-    let Some(y) = form(b, leaves) else {
+    let Some(y) = form(b, leaves, false) else {
         return false;
     };
     MEANINGS.with(|known| {

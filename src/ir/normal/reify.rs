@@ -414,6 +414,13 @@ impl Reify<'_> {
         }
     }
 
+    /// The number of nodes of the tree at `id` of the builder, sharing
+    /// undone.
+    fn tree_size(&self, id: Id) -> usize {
+        let mut memo = std::collections::HashMap::new();
+        tree_size(&self.b, id, &mut memo)
+    }
+
     /// What an opaque factor's text stands for, as an expression.
     fn text(&mut self, text: &str) -> Option<Id> {
         match super::meaning(text)? {
@@ -432,7 +439,24 @@ impl Reify<'_> {
                 Some(m) => Some(self.b.add(Node::Det(m))),
                 None => Some(self.b.copy(self.expr, id)),
             },
-            Meaning::Base(body) => self.combo(&body),
+            Meaning::Base(body) => {
+                let read = self.combo(&body)?;
+                // The sum as the expression writes it, where it is no
+                // longer than read back: one normal form, so one value.
+                let written = match super::meaning(&super::written_text(&super::key(&body))) {
+                    Some(Meaning::Node(id)) => Some(id),
+                    _ => None,
+                };
+                Some(match written {
+                    Some(id)
+                        if crate::ir::size(&crate::ir::build::subtree(self.expr, id))
+                            <= self.tree_size(read) =>
+                    {
+                        self.b.copy(self.expr, id)
+                    }
+                    _ => read,
+                })
+            }
             Meaning::Dim(d) => Some(self.b.leaf(Leaf::Dim(d))),
             Meaning::Number(r) => Some(self.b.num(r)),
             // Noted under another text, never a factor's own.
@@ -662,4 +686,21 @@ fn shared_number(x: &Combo) -> Option<Rational> {
     } else {
         Rational::one()
     })
+}
+
+fn tree_size(
+    b: &crate::ir::build::ExprBuilder,
+    id: Id,
+    memo: &mut std::collections::HashMap<Id, usize>,
+) -> usize {
+    if let Some(&n) = memo.get(&id) {
+        return n;
+    }
+    let n = b
+        .node(id)
+        .children()
+        .iter()
+        .fold(1usize, |acc, &c| acc.saturating_add(tree_size(b, c, memo)));
+    memo.insert(id, n);
+    n
 }
