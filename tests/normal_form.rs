@@ -572,6 +572,21 @@ fn cleared_denominators_prove_only_equal_values() {
     assert!(!same_cleared(&read(&m, a), &read(&m, "s - r"), &m));
     let (a, b) = ("(y - z) ./ (h - h .* h)", "(y - z) ./ h ./ (1 - h)");
     assert!(same_cleared(&read(&m, a), &read(&m, b), &m));
+    // Inside a diagonal (`diag` is linear), and block by block.
+    let (a, b) = (
+        "diag(1 ./ (h + z)) * A",
+        "diag((h + z)^(-2) .* (h + z)) * A",
+    );
+    assert!(same_cleared(&read(&m, a), &read(&m, b), &m));
+    let wrong = "diag((h + z)^(-2) .* (h - z)) * A";
+    assert!(!same_cleared(&read(&m, a), &read(&m, wrong), &m));
+    let block = |cell: &str| format!("[{cell}, A; B, I(D)]");
+    assert!(same_cleared(&read(&m, &block(a)), &read(&m, &block(b)), &m));
+    assert!(!same_cleared(
+        &read(&m, &block(a)),
+        &read(&m, &block(wrong)),
+        &m
+    ));
     // Functions nested deep, written with `exp`, are not compared (their
     // texts would grow with the tree): no proof, and no time or memory.
     let nested = |f: &str| (0..8).fold("y".to_owned(), |e, _| format!("{f}({e})"));
@@ -614,6 +629,14 @@ fn cleared_denominators_prove_only_equal_values() {
                 false,
             ),
         ];
+        // A vector pair inside a diagonal (`diag` is linear), times a
+        // matrix, and as one entry of a block matrix.
+        let wrapped = pairs.iter().filter(|_| vector).flat_map(|(a, b, equal)| {
+            let diag = |x: &str| format!("diag({x}) * A");
+            let block = |x: &str| format!("[B, {}; A, I(D)]", diag(x));
+            [(diag(a), diag(b), *equal), (block(a), block(b), *equal)]
+        });
+        let pairs: Vec<(String, String, bool)> = wrapped.chain(pairs.iter().cloned()).collect();
         for (a, b, equal) in pairs {
             // A pair that divides by a constant zero is refused.
             let (Some(ea), Some(eb)) = (try_read(&m, &a), try_read(&m, &b)) else {

@@ -1809,6 +1809,12 @@ pub fn same(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShapes) -> bo
 /// product is zero only where the difference is. For pairs whose normal
 /// forms differ; a proof on its own.
 pub fn same_cleared(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShapes) -> bool {
+    // Two block matrices of one layout, entry by entry.
+    if let Some(pairs) = block_entries(a, b) {
+        return pairs
+            .iter()
+            .all(|(x, y)| same(x, y, leaves) || same_cleared(x, y, leaves));
+    }
     let (a, b) = (unprimed(a), unprimed(b));
     if difference_clears(&a, &b, leaves) {
         return true;
@@ -1823,6 +1829,39 @@ pub fn same_cleared(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShape
     // functions written with `exp` grow with the tree.
     let small = |e: &RecExpr<Node>| super::size(e) <= MAX_EXP_TREE;
     (x != a || y != b) && small(&x) && small(&y) && difference_clears(&x, &y, leaves)
+}
+
+/// The entries of two block matrices of one layout (rows of one number of
+/// entries each), pair by pair; `None` where either is not a block matrix
+/// or the layouts differ.
+fn block_entries(
+    a: &RecExpr<Node>,
+    b: &RecExpr<Node>,
+) -> Option<Vec<(RecExpr<Node>, RecExpr<Node>)>> {
+    let cells = |e: &RecExpr<Node>| -> Option<Vec<Vec<Id>>> {
+        let Node::Block(rows) = &e[super::root(e)] else {
+            return None;
+        };
+        rows.iter()
+            .map(|&r| match &e[r] {
+                Node::Row(cells) => Some(cells.to_vec()),
+                _ => None,
+            })
+            .collect()
+    };
+    let (x, y) = (cells(a)?, cells(b)?);
+    let layout = |c: &[Vec<Id>]| c.iter().map(Vec::len).collect::<Vec<_>>();
+    if layout(&x) != layout(&y) {
+        return None;
+    }
+    let sub = super::build::subtree;
+    Some(
+        x.iter()
+            .flatten()
+            .zip(y.iter().flatten())
+            .map(|(&i, &j)| (sub(a, i), sub(b, j)))
+            .collect(),
+    )
 }
 
 /// The most terms a product of two normal forms may have before

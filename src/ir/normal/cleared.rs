@@ -51,7 +51,7 @@ pub(super) fn vanishes(d: &Combo, shape: Option<&Shape>) -> bool {
 /// Whether `d` is zero once cleared, or once a factor every term starts
 /// (or ends) with is taken out and the rest cleared.
 fn bare_or_stripped(d: &Combo, elementwise: bool, shape: Option<&Shape>) -> bool {
-    if cleared(d, elementwise, shape).is_some_and(|c| c.is_empty()) {
+    if cleared(d, elementwise, shape).is_some_and(|c| c.is_empty()) || diagonal_clears(d) {
         return true;
     }
     let mut d = d.clone();
@@ -61,12 +61,50 @@ fn bare_or_stripped(d: &Combo, elementwise: bool, shape: Option<&Shape>) -> bool
         // or else that of an all-ones factor in it (it is needed where a
         // term clears to all ones).
         shape = left.or_else(|| ones_shape(&rest));
-        if cleared(&rest, true, shape.as_ref()).is_some_and(|c| c.is_empty()) {
+        if cleared(&rest, true, shape.as_ref()).is_some_and(|c| c.is_empty())
+            || diagonal_clears(&rest)
+        {
             return true;
         }
         d = rest;
     }
     false
+}
+
+/// Whether `d` is a sum of diagonals whose column clears (see
+/// [`diagonal`]).
+fn diagonal_clears(d: &Combo) -> bool {
+    diagonal(d).is_some_and(|(column, rows)| {
+        let shape = Shape::matrix(rows, Poly::int(1));
+        column.is_empty() || cleared(&column, true, Some(&shape)).is_some_and(|c| c.is_empty())
+    })
+}
+
+/// A matrix `d` each of whose terms is a diagonal `diag(u)` times scalar
+/// factors, all of one size, as the column that `diag` is linear in (each
+/// term's column times its scalar factors and coefficient) and its rows:
+/// `d` is `diag` of that column, zero where the column is.
+fn diagonal(d: &Combo) -> Option<(Combo, Poly)> {
+    let mut rows: Option<Poly> = None;
+    let mut column = Combo::new();
+    for (p, c) in d {
+        let [Factor::Sym(t)] = p.matrices.as_slice() else {
+            return None;
+        };
+        let Some(Meaning::Diag(body, n)) = meaning(t) else {
+            return None;
+        };
+        if rows.get_or_insert_with(|| n.clone()) != &n {
+            return None;
+        }
+        let outer = Product {
+            scalars: p.scalars.clone(),
+            matrices: Vec::new(),
+        };
+        let term = multiply(&single(outer, c.clone()), &body)?;
+        add_into(&mut column, &term, &Rational::one())?;
+    }
+    Some((column, rows?))
 }
 
 /// A scalar `d` each of whose terms has one factor that sums the entries
