@@ -359,6 +359,34 @@ impl Reify<'_> {
         Some(self.b.add(Node::Pow([b, e])))
     }
 
+    /// An elementwise product as a quotient: the factors with negative
+    /// constant exponents, raised to their opposites, are one denominator
+    /// (`1 ./ d` where nothing else is left).
+    fn quotient(&mut self, groups: &BTreeMap<Vec<Factor>, Combo>) -> Option<Id> {
+        let mut numerator: Option<Id> = None;
+        let mut denominator: Option<Id> = None;
+        for (g, e) in groups {
+            let x = self.chain(g)?;
+            let (into, x) = match as_constant(e).filter(|r| r.is_negative()) {
+                Some(r) => (&mut denominator, self.raised(x, &constant(r.neg()))?),
+                None => (&mut numerator, self.raised(x, e)?),
+            };
+            *into = Some(match *into {
+                None => x,
+                Some(acc) => self.b.add(Node::Had([acc, x])),
+            });
+        }
+        let minus_one = self.b.int(-1);
+        let inverse = self.b.add(Node::Pow([denominator?, minus_one]));
+        Some(match numerator {
+            Some(n) => self.b.add(Node::Had([n, inverse])),
+            None => {
+                let one = self.b.int(1);
+                self.b.add(Node::Mul([one, inverse]))
+            }
+        })
+    }
+
     /// The matrix product of `chain`, left to right; a row of ones before
     /// the rest (`1^T * u`) or a column of ones after it (`u^T * 1`) is the
     /// sum of the rest's entries (which the reading back checks: the rest
@@ -391,6 +419,16 @@ impl Reify<'_> {
             }
             Factor::Ones(..) => None,
             Factor::Had(groups) => {
+                let negative = |e: &Combo| as_constant(e).filter(|r| r.is_negative());
+                let below = groups.values().filter_map(negative).collect::<Vec<_>>();
+                let root = below.contains(&Rational::frac(-1, 2));
+                // Two or more factors with negative exponents, or a root
+                // beside others, are one denominator, so that they print as
+                // a quotient (`a ./ (b.^2 .* sqrt(c))`, not `b^(-2) .*
+                // c^(-1/2) .* a`).
+                if below.len() >= 2 || (root && below.len() < groups.len()) {
+                    return self.quotient(groups);
+                }
                 // Inverses last, so that they print as quotients (`a ./
                 // b`); a lone inverse as `1 ./ b`.
                 let inverse = is_inverse;
