@@ -1111,10 +1111,29 @@ impl<'m> Adjoints<'m> {
 
     /// The equations of variable `v`'s adjoint: steps counted from the end
     /// come before the general equation and steps counted from the start
-    /// after it, as backpropagation reaches them.
+    /// after it, as backpropagation reaches them; the other way round for
+    /// a variable computed from its later steps only (`b[t]` from
+    /// `b[t+1]`), which backpropagation reaches from the start.
     fn targets_of(&self, v: u32) -> Vec<Target> {
         let steps = self.model.fixed_steps(v);
-        let from_end = |r: &Ref| r.at.iter().any(|ix| matches!(ix, Ix::End(..)));
+        let backward = self.model.equation_of(v).is_some_and(|eq| {
+            let offsets: Vec<i64> = eq
+                .norm
+                .as_ref()
+                .iter()
+                .filter_map(|n| match n {
+                    Node::Leaf(Leaf::Var(r)) if r.var == v => Some(r),
+                    _ => None,
+                })
+                .flat_map(|r| r.at.iter())
+                .filter_map(|ix| match ix {
+                    Ix::Rel(_, o) => Some(*o),
+                    _ => None,
+                })
+                .collect();
+            offsets.iter().any(|&o| o > 0) && offsets.iter().all(|&o| o >= 0)
+        });
+        let from_end = |r: &Ref| backward != r.at.iter().any(|ix| matches!(ix, Ix::End(..)));
         let mut targets: Vec<Target> = steps
             .iter()
             .filter(|r| from_end(r))
