@@ -577,6 +577,27 @@ impl Checker {
                     Ok((Claim::Jacobian(k), Some(bound), self.jacobian_shape(k)))
                 }
                 Some(&(Named::Var(v), _)) if self.model.vars[v as usize].kind != VarKind::Input => {
+                    // Only a state of an update map (`theta[k+1] = ...`)
+                    // has a previous value an inverse derives.
+                    let state = self.model.equation_of(v).is_none_or(|eq| {
+                        eq.lhs
+                            .at
+                            .iter()
+                            .any(|ix| matches!(ix, Ix::Rel(_, o) if *o > 0))
+                    });
+                    if !state {
+                        return Err(Diagnostic::new(
+                            e.span,
+                            format!(
+                                "`{}` is a value the model computes, not a derived result",
+                                r.name.name
+                            ),
+                            "a forward value",
+                        )
+                        .hint(format!(
+                            "{forms}; a forward value is claimed only as the previous state of an update map (`theta[k] = ...` for `theta[k+1] = ...`)"
+                        )));
+                    }
                     let r = self.plain_var(r, "an inverse claim")?;
                     let decl = &self.model.vars[v as usize];
                     Ok((

@@ -637,7 +637,10 @@ fn compare(
             } else {
                 None
             };
-            let forward = Forward::new(inst, None);
+            // Under assumptions, the values computed from an assumed one
+            // follow it (`f[t] = 1 - i[t]` is `1` where `i[t] = 0`), as
+            // the proofs write them out.
+            let forward = Forward::assuming(inst, subst.clone());
             let solved = match values {
                 Values::Solved(equations) => {
                     Some(SolvedAdjoints::new(&forward, equations, &subst, zero))

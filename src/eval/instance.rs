@@ -583,6 +583,10 @@ pub enum Perturb {
 pub struct Forward<'i> {
     inst: &'i Instance<'i>,
     perturb: Option<Perturb>,
+    /// Variables whose values are assumed (`i[t] = 0`), each with its
+    /// value: the values computed from them follow (`f[t] = 1 - i[t]` is
+    /// `1`).
+    assumed: Vec<(u32, RecExpr<Node>)>,
     memo: RefCell<HashMap<(u32, Vec<i64>), Mat>>,
     busy: RefCell<HashSet<(u32, Vec<i64>)>>,
 }
@@ -593,8 +597,20 @@ impl<'i> Forward<'i> {
         Forward {
             inst,
             perturb,
+            assumed: Vec::new(),
             memo: RefCell::new(HashMap::default()),
             busy: RefCell::new(HashSet::default()),
+        }
+    }
+
+    /// The forward pass of the model under assumptions about its values
+    /// (see [`crate::model::Assumption::substitution`]): each assumed
+    /// variable has its assumed value wherever its equation computes it,
+    /// and the values computed from it follow.
+    pub fn assuming(inst: &'i Instance<'i>, assumed: Vec<(u32, RecExpr<Node>)>) -> Forward<'i> {
+        Forward {
+            assumed,
+            ..Forward::new(inst, None)
         }
     }
 
@@ -689,6 +705,15 @@ impl<'i> Forward<'i> {
         // the start (the initial state) or past the end is given.
         if !self.inst.computed(var, at) {
             return self.inst.given(var, at);
+        }
+        // An assumed value, at the variable's own index values.
+        if let Some((_, value)) = self.assumed.iter().find(|(v, _)| *v == var) {
+            let mut b: Vec<Option<i64>> = vec![None; model.indices.len()];
+            for (&i, &v) in decl.indices.iter().zip(at) {
+                b[i as usize] = Some(v);
+            }
+            let value = self.evaluator().eval(value, &b)?;
+            return self.fit(var, value);
         }
         let mut binding: Vec<Option<i64>> = vec![None; model.indices.len()];
         for (ix, &v) in eq.lhs.at.iter().zip(at) {

@@ -319,10 +319,12 @@ impl<'k> Checks<'k> {
             })
             .collect();
         let random = RandomAdjoints::new(self.inst, zero);
-        let forward = &self.forward;
         let subst = Assumption::substitution(assuming);
+        // The values computed from an assumed one follow it, as a claim's
+        // numbers and proofs take them.
+        let forward = Forward::assuming(self.inst, subst.clone());
         let ev = Evaluator {
-            forward,
+            forward: &forward,
             adjoints: &random,
             assumed: &subst,
         };
@@ -347,7 +349,7 @@ impl<'k> Checks<'k> {
         // The adjoints taken as zero above vanish in fact: with every
         // adjoint evaluated by the unassumed equations, the assumptions
         // substituted, the two still agree.
-        if let Some((e, p)) = self.solved_difference(rhs, &unassumed, &subst, &pts) {
+        if let Some((e, p)) = self.solved_difference(&forward, rhs, &unassumed, &subst, &pts) {
             return Err(self.fail(
                 d,
                 format!(
@@ -396,6 +398,7 @@ impl<'k> Checks<'k> {
     /// cannot be evaluated.
     fn solved_difference(
         &mut self,
+        forward: &Forward<'_>,
         a: &RecExpr<Node>,
         b: &RecExpr<Node>,
         subst: &[(u32, RecExpr<Node>)],
@@ -403,9 +406,9 @@ impl<'k> Checks<'k> {
     ) -> Option<(f64, Vec<Option<i64>>)> {
         let equations = self.unassumed_equations()?;
         let none = BTreeSet::new();
-        let solved = SolvedAdjoints::new(&self.forward, &equations, subst, &none);
+        let solved = SolvedAdjoints::new(forward, &equations, subst, &none);
         let ev = Evaluator {
-            forward: &self.forward,
+            forward,
             adjoints: &solved,
             assumed: subst,
         };
@@ -508,7 +511,8 @@ impl<'k> Checks<'k> {
         if !assuming.is_empty() {
             let subst = Assumption::substitution(assuming);
             let pts = points(model, self.inst, &d);
-            return match self.solved_difference(claim, form, &subst, &pts) {
+            let forward = Forward::assuming(self.inst, subst.clone());
+            return match self.solved_difference(&forward, claim, form, &subst, &pts) {
                 Some((e, p)) => Err(Failure {
                     what: req.text.clone(),
                     why: format!(
