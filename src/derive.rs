@@ -1042,14 +1042,27 @@ fn collected(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
     }
     let c = crate::ir::normal::collected(e, model)?;
     // Shorter in print, with no more nodes; or as short, with less inside
-    // sums (`-sum(x) / s`, not `-sum(x / s)`).
+    // sums (`-sum(x) / s`, not `-sum(x / s)`), or with fewer numbers after
+    // what they scale (`2 * (o - y)`, not `(o - y) * 2`).
     let text = |x: &RecExpr<Node>| crate::ir::text::expr(&model.symbols, x).len();
+    let tie = |x: &RecExpr<Node>| (summed_size(x), numbers_last(x));
     let shorter = match text(&c).cmp(&text(e)) {
         std::cmp::Ordering::Less => true,
-        std::cmp::Ordering::Equal => summed_size(&c) < summed_size(e),
+        std::cmp::Ordering::Equal => tie(&c) < tie(e),
         std::cmp::Ordering::Greater => false,
     };
     (crate::ir::size(&c) <= crate::ir::size(e) && shorter).then_some(c)
+}
+
+/// The products with a number after the factor it scales (`x * 2`).
+fn numbers_last(e: &RecExpr<Node>) -> usize {
+    e.as_ref()
+        .iter()
+        .filter(|n| match n {
+            Node::Mul([a, b]) => matches!(e[*b], Node::Num(_)) && !matches!(e[*a], Node::Num(_)),
+            _ => false,
+        })
+        .count()
 }
 
 /// The nodes inside sums (over an index or of entries), each counted once

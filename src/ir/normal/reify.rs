@@ -414,6 +414,21 @@ impl Reify<'_> {
         match f {
             Factor::Atom(text) | Factor::Sym(text) => self.text(text),
             Factor::T(inner) => {
+                // The transpose of a sum over an index is the sum of the
+                // transposes: written inside where that has no more
+                // transposes (`sum(t, a[t] * h[t]^T)`, not `sum(t, h[t] *
+                // a[t]^T)^T`).
+                if let Factor::Atom(text) = &**inner {
+                    if let Some(Meaning::Sum(n, body)) = super::meaning(text) {
+                        if let Some(flipped) = super::transpose(&body) {
+                            if transposes(&flipped) <= transposes(&body) {
+                                let i = self.b.leaf(Leaf::Index(n));
+                                let body = self.combo(&flipped)?;
+                                return Some(self.b.add(Node::Sum([i, body])));
+                            }
+                        }
+                    }
+                }
                 let x = self.factor(inner)?;
                 Some(self.b.add(Node::Trans(x)))
             }
@@ -695,6 +710,14 @@ fn divided(x: &Combo, common: &BTreeMap<String, Combo>) -> Option<Combo> {
 }
 
 /// Whether an exponent is `-1`: the factor is an inverse.
+/// The transposed factors in the matrix parts of a normal form's terms.
+fn transposes(c: &Combo) -> usize {
+    c.keys()
+        .flat_map(|p| &p.matrices)
+        .filter(|f| matches!(f, Factor::T(_)))
+        .count()
+}
+
 fn is_inverse(e: &Combo) -> bool {
     as_constant(e).is_some_and(|r| r == Rational::int(-1))
 }
