@@ -235,13 +235,7 @@ impl Reify<'_> {
 
     /// The size of the expression at `id` as printed (a tree).
     fn size(&self, id: Id) -> usize {
-        1 + self
-            .b
-            .node(id)
-            .children()
-            .iter()
-            .map(|&c| self.size(c))
-            .sum::<usize>()
+        tree_size(&self.b, id, &mut std::collections::HashMap::new())
     }
 
     /// One term: the scalar sum `scalars` (products without matrices)
@@ -361,7 +355,7 @@ impl Reify<'_> {
 
     /// An elementwise product as a quotient: the factors with negative
     /// constant exponents, raised to their opposites, are one denominator
-    /// (`1 ./ d` where nothing else is left).
+    /// (`1 ./ d` where nothing else is left), the others in order before it.
     fn quotient(&mut self, groups: &BTreeMap<Vec<Factor>, Combo>) -> Option<Id> {
         let mut numerator: Option<Id> = None;
         let mut denominator: Option<Id> = None;
@@ -376,8 +370,11 @@ impl Reify<'_> {
                 Some(acc) => self.b.add(Node::Had([acc, x])),
             });
         }
+        let Some(denominator) = denominator else {
+            return numerator;
+        };
         let minus_one = self.b.int(-1);
-        let inverse = self.b.add(Node::Pow([denominator?, minus_one]));
+        let inverse = self.b.add(Node::Pow([denominator, minus_one]));
         Some(match numerator {
             Some(n) => self.b.add(Node::Had([n, inverse])),
             None => {
@@ -436,28 +433,26 @@ impl Reify<'_> {
             Factor::Had(groups) => {
                 let negative = |e: &Combo| as_constant(e).filter(|r| r.is_negative());
                 let below = groups.values().filter_map(negative).collect::<Vec<_>>();
-                let root = below.contains(&Rational::frac(-1, 2));
-                // Two or more factors with negative exponents, or a root
-                // beside others, are one denominator, so that they print as
-                // a quotient (`a ./ (b.^2 .* sqrt(c))`, not `b^(-2) .*
-                // c^(-1/2) .* a`).
-                if below.len() >= 2 || (root && below.len() < groups.len()) {
+                // One factor with a negative power other than `-1` stays a
+                // power (`a .* b^(-2)`), unless it is a root beside others;
+                // else the factors with negative powers are one denominator,
+                // so that they print as a quotient (`a ./ b`, `a ./ (b.^2
+                // .* sqrt(c))`, a lone one as `1 ./ b`).
+                let power = match below.as_slice() {
+                    [r] => {
+                        *r != Rational::int(-1)
+                            && !(*r == Rational::frac(-1, 2) && groups.len() > 1)
+                    }
+                    _ => false,
+                };
+                if !power {
                     return self.quotient(groups);
                 }
-                // Inverses last, so that they print as quotients (`a ./
-                // b`); a lone inverse as `1 ./ b`.
-                let inverse = is_inverse;
-                let mut order: Vec<_> = groups.iter().collect();
-                order.sort_by_key(|(_, e)| inverse(e));
                 let mut out: Option<Id> = None;
-                for (g, e) in order {
+                for (g, e) in groups {
                     let x = self.chain(g)?;
                     let x = self.raised(x, e)?;
                     out = Some(match out {
-                        None if inverse(e) => {
-                            let one = self.b.int(1);
-                            self.b.add(Node::Mul([one, x]))
-                        }
                         None => x,
                         Some(acc) => self.b.add(Node::Had([acc, x])),
                     });
@@ -465,13 +460,6 @@ impl Reify<'_> {
                 out
             }
         }
-    }
-
-    /// The number of nodes of the tree at `id` of the builder, sharing
-    /// undone.
-    fn tree_size(&self, id: Id) -> usize {
-        let mut memo = std::collections::HashMap::new();
-        tree_size(&self.b, id, &mut memo)
     }
 
     /// What an opaque factor's text stands for, as an expression.
@@ -503,7 +491,7 @@ impl Reify<'_> {
                 Some(match written {
                     Some(id)
                         if crate::ir::size(&crate::ir::build::subtree(self.expr, id))
-                            <= self.tree_size(read) =>
+                            <= self.size(read) =>
                     {
                         self.b.copy(self.expr, id)
                     }
@@ -709,7 +697,6 @@ fn divided(x: &Combo, common: &BTreeMap<String, Combo>) -> Option<Combo> {
     Some(out)
 }
 
-/// Whether an exponent is `-1`: the factor is an inverse.
 /// The transposed factors in the matrix parts of a normal form's terms.
 fn transposes(c: &Combo) -> usize {
     c.keys()
@@ -718,6 +705,7 @@ fn transposes(c: &Combo) -> usize {
         .count()
 }
 
+/// Whether an exponent is `-1`: the factor is an inverse.
 fn is_inverse(e: &Combo) -> bool {
     as_constant(e).is_some_and(|r| r == Rational::int(-1))
 }
@@ -749,6 +737,8 @@ fn shared_number(x: &Combo) -> Option<Rational> {
     })
 }
 
+/// The number of nodes of the tree at `id` of `b`, sharing undone (each
+/// shared node's count remembered in `memo`).
 fn tree_size(
     b: &crate::ir::build::ExprBuilder,
     id: Id,
