@@ -89,6 +89,8 @@ pub struct Session<'m> {
     /// All adjoints under assumptions about sums too, by both.
     sum_sets: HashMap<(AssumptionKey, SumKey), Derivation>,
     dets: HashMap<usize, Derivation>,
+    /// The matrix each determinant was taken of (as derived, or collected).
+    det_from: HashMap<usize, RecExpr<Node>>,
     inverse: Option<Derivation>,
     /// The steps of the inverse's equations.
     inverse_steps: Vec<Vec<crate::key::Step>>,
@@ -116,6 +118,7 @@ impl<'m> Session<'m> {
             adjoint_sets: HashMap::default(),
             sum_sets: HashMap::default(),
             dets: HashMap::default(),
+            det_from: HashMap::default(),
             inverse: None,
             inverse_steps: Vec::new(),
         }
@@ -347,42 +350,70 @@ impl<'m> Session<'m> {
         if let Some(done) = self.dets.get(&k) {
             return reused(done);
         }
-        let done = match self.jacobian(k) {
-            Ok(j) => {
-                let (name, window) = match &self.model.requests[k].kind {
-                    RequestKind::Jacobian { name, of, .. } => {
-                        (name.clone(), window::Window::computing(self.model, of))
+        let done =
+            match self.jacobian(k) {
+                Ok(j) => {
+                    let (name, window) = match &self.model.requests[k].kind {
+                        RequestKind::Jacobian { name, of, .. } => {
+                            (name.clone(), window::Window::computing(self.model, of))
+                        }
+                        _ => (String::new(), window::Window::whole()),
+                    };
+                    match j.equations.first().map(|d| &d.rhs) {
+                        Some(Rhs::Expr(m)) => {
+                            // Of the matrix as printed above (collected) and as
+                            // derived, the result with fewer determinants left,
+                            // then the smaller, then the shorter in print.
+                            let printed = collected(m, self.model);
+                            let mut best: Option<(RecExpr<Node>, _)> = None;
+                            // The determinants the derived matrix's result
+                            // leaves: its steps are shown unless the printed
+                            // matrix's leaves fewer.
+                            let mut derived_left = None;
+                            for from in std::iter::once(m).chain(printed.as_ref()) {
+                                let got = det::determinant(
+                                    self.model,
+                                    &self.shapes,
+                                    from,
+                                    &window,
+                                    &self.options.limits,
+                                );
+                                let rank = |d: &RecExpr<Node>| {
+                                    let text = crate::ir::text::expr(&self.model.symbols, d).len();
+                                    (det::block_dets(d), det::dets(d), crate::ir::size(d), text)
+                                };
+                                let left = (det::block_dets(&got.0), det::dets(&got.0));
+                                let derived_left = *derived_left.get_or_insert(left);
+                                if best.as_ref().is_none_or(
+                                    |(_, b): &(_, (RecExpr<Node>, _, _))| rank(&got.0) < rank(&b.0),
+                                ) {
+                                    let shown = if left < derived_left { from } else { m };
+                                    best = Some((shown.clone(), got));
+                                }
+                            }
+                            let Some((from, (d, notes, stats))) = best else {
+                                unreachable!("one matrix at least")
+                            };
+                            self.det_from.insert(k, from);
+                            Ok(Found {
+                                equations: vec![Derived {
+                                    lhs: Lhs::Det(name),
+                                    rhs: Rhs::Expr(d),
+                                }],
+                                notes,
+                                stats,
+                            })
+                        }
+                        _ => Err(Diagnostic::new(span, "the Jacobian has no matrix", "here")),
                     }
-                    _ => (String::new(), window::Window::whole()),
-                };
-                match j.equations.first().map(|d| &d.rhs) {
-                    Some(Rhs::Expr(m)) => {
-                        let (d, notes, stats) = det::determinant(
-                            self.model,
-                            &self.shapes,
-                            m,
-                            &window,
-                            &self.options.limits,
-                        );
-                        Ok(Found {
-                            equations: vec![Derived {
-                                lhs: Lhs::Det(name),
-                                rhs: Rhs::Expr(d),
-                            }],
-                            notes,
-                            stats,
-                        })
-                    }
-                    _ => Err(Diagnostic::new(span, "the Jacobian has no matrix", "here")),
                 }
-            }
-            Err(_) => Err(Diagnostic::new(
-                span,
-                "the Jacobian this determinant needs could not be derived",
-                "no Jacobian",
-            )
-            .hint("see the error reported for the Jacobian's request")),
-        };
+                Err(_) => Err(Diagnostic::new(
+                    span,
+                    "the Jacobian this determinant needs could not be derived",
+                    "no Jacobian",
+                )
+                .hint("see the error reported for the Jacobian's request")),
+            };
         self.dets.insert(k, done.clone());
         done
     }
@@ -858,10 +889,11 @@ impl<'m> Session<'m> {
                 })
                 .collect(),
             RequestKind::Det { of } => {
-                let matrix = self
-                    .jacobian(*of)
-                    .ok()
-                    .and_then(|j| j.equations.first().and_then(rhs_expr).cloned());
+                let matrix = self.det_from.get(of).cloned().or_else(|| {
+                    self.jacobian(*of)
+                        .ok()
+                        .and_then(|j| j.equations.first().and_then(rhs_expr).cloned())
+                });
                 let window = match &self.model.requests[*of].kind {
                     RequestKind::Jacobian { of, .. } => window::Window::computing(self.model, of),
                     _ => window::Window::whole(),
@@ -1040,18 +1072,39 @@ fn collected(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
         let root = b.add(Node::Block(new_rows.into()));
         return changed.then(|| b.finish(root));
     }
-    let c = crate::ir::normal::collected(e, model)?;
     // Shorter in print, with no more nodes; or as short, with less inside
     // sums (`-sum(x) / s`, not `-sum(x / s)`), or with fewer numbers after
     // what they scale (`2 * (o - y)`, not `(o - y) * 2`).
     let text = |x: &RecExpr<Node>| crate::ir::text::expr(&model.symbols, x).len();
     let tie = |x: &RecExpr<Node>| (summed_size(x), numbers_last(x));
-    let shorter = match text(&c).cmp(&text(e)) {
-        std::cmp::Ordering::Less => true,
-        std::cmp::Ordering::Equal => tie(&c) < tie(e),
-        std::cmp::Ordering::Greater => false,
+    let better = |c: &RecExpr<Node>, than: &RecExpr<Node>| {
+        let shorter = match text(c).cmp(&text(than)) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Equal => tie(c) < tie(than),
+            std::cmp::Ordering::Greater => false,
+        };
+        crate::ir::size(c) <= crate::ir::size(than) && shorter
     };
-    (crate::ir::size(&c) <= crate::ir::size(e) && shorter).then_some(c)
+    // The like terms collected in the normal form, and the diagonal terms
+    // joined as written (of the derived form and of the collected one);
+    // a joined form is used where it has the derived form's normal form.
+    let collected = crate::ir::normal::collected(e, model);
+    let mut candidates: Vec<RecExpr<Node>> = Vec::new();
+    for from in std::iter::once(e).chain(collected.as_ref()) {
+        if let Some(j) = crate::ir::join::joined(from) {
+            if crate::ir::normal::same(e, &j, model) {
+                candidates.push(j);
+            }
+        }
+    }
+    candidates.extend(collected);
+    let mut best: Option<RecExpr<Node>> = None;
+    for c in candidates {
+        if better(&c, best.as_ref().unwrap_or(e)) {
+            best = Some(c);
+        }
+    }
+    best
 }
 
 /// The products with a number after the factor it scales (`x * 2`).

@@ -7,6 +7,7 @@
 pub mod act;
 pub mod analysis;
 pub mod build;
+pub mod join;
 pub mod normal;
 pub mod prec;
 pub mod text;

@@ -7,8 +7,9 @@
 //! value per step (`W[t]`), a softmax classifier with adjoints under an
 //! assumed sum of its target, scalar factors and
 //! subtracted sums, assumptions with the values 0 and 1, grids with
-//! diagonal neighbours, and update maps whose blocks have dims of different
-//! sizes. For each script: it checks, no result fails the self-check,
+//! diagonal neighbours, update maps whose blocks have dims of different
+//! sizes, and update maps of three states of one size (determinants by
+//! block elimination). For each script: it checks, no result fails the self-check,
 //! `verify` passes every result, and every printed result, pasted back as
 //! an `expect`, is proven.
 //!
@@ -410,6 +411,47 @@ fn update_map(t: &mut Tape<'_>) -> String {
     out
 }
 
+/// An update map over three states of one dim: blocks that are scalar
+/// multiples of the identity, of one another or of nothing, for the
+/// determinant's block elimination (pivots on and off the diagonal, by
+/// rows and by columns).
+fn square_update_map(t: &mut Tape<'_>) -> String {
+    let mut out = String::from(
+        "dim D\nindex k\nparam C : D x D\nparam a, c : scalar\nstate x[k], y[k], z[k] : D\n",
+    );
+    let x = match t.pick(4) {
+        0 => "x[k+1] = a * x[k] + c * y[k]",
+        1 => "x[k+1] = x[k] - a * tanh(C * x[k]) + z[k]",
+        2 => "x[k+1] = c * y[k]",
+        _ => "x[k+1] = x[k] + y[k] - C * z[k]",
+    };
+    let y = match t.pick(4) {
+        0 => "y[k+1] = y[k] - x[k+1]",
+        1 => "y[k+1] = a * y[k] + tanh(C * x[k])",
+        2 => "y[k+1] = x[k]",
+        _ => "y[k+1] = c * z[k] - y[k]",
+    };
+    let z = match t.pick(4) {
+        0 => "z[k+1] = z[k] + x[k+1] - y[k+1]",
+        1 => "z[k+1] = a * z[k]",
+        2 => "z[k+1] = tanh(C * y[k]) + c * z[k]",
+        _ => "z[k+1] = z[k] .* exp(C * x[k])",
+    };
+    let _ = writeln!(out, "{x}\n{y}\n{z}");
+    let of = match t.pick(3) {
+        0 => "(x[k+1], y[k+1], z[k+1])",
+        1 => "(z[k+1], x[k+1], y[k+1])",
+        _ => "(y[k+1], z[k+1], x[k+1])",
+    };
+    let wrt = if t.chance(50) {
+        "(x[k], y[k], z[k])"
+    } else {
+        "(y[k], x[k], z[k])"
+    };
+    let _ = writeln!(out, "derive J = jacobian {of} wrt {wrt}\nderive det(J)");
+    out
+}
+
 /// A feed-forward layer over examples, with a regulariser beside the sum.
 fn examples(t: &mut Tape<'_>) -> String {
     let mut out = String::from(
@@ -444,7 +486,8 @@ fn script(bytes: &[u8]) -> String {
     match t.pick(8) {
         0..=3 => sequence(&mut t),
         4 => grid(&mut t),
-        5 | 6 => update_map(&mut t),
+        5 => update_map(&mut t),
+        6 => square_update_map(&mut t),
         _ => examples(&mut t),
     }
 }

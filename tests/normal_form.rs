@@ -108,6 +108,14 @@ fn identities_of_the_algebra_share_a_normal_form() {
         // division is a power -1 and a square root a power 1/2.
         ("s^(D - 1) * s", "s^D"),
         ("s^D * s^(-D)", "1"),
+        // A sign raised to a dim: its exponent counts mod 2.
+        ("((-1)^D)^2", "1"),
+        ("(-1)^D * (-1)^D * s", "s"),
+        ("(-1)^(3 * D)", "(-1)^D"),
+        ("(-1)^D * (-1)^(D + 1)", "(-1)^1"),
+        // Determinants of scaled identities and of zero.
+        ("det(s * I(D))", "s^D"),
+        ("det(I(D) - I(D))", "0"),
         (
             "(s * s + 1)^(-1) * sqrt(s * s + 1)^(-1)",
             "(s * s + 1)^(-3/2)",
@@ -236,6 +244,10 @@ fn different_values_have_different_normal_forms() {
         ("(y .* y)^(1/2)", "y"),
         ("((-s) * (-s))^(1/2)", "-s"),
         ("s^(D - 1)", "s^D"),
+        ("(-1)^D", "1"),
+        ("(-1)^(D + 1)", "(-1)^D"),
+        ("((-1)^D)^3", "1"),
+        ("det(s * I(D))", "s"),
         ("sum(y .* z .* h)", "y^T * z"),
         ("tanh(y) .* tanh(y)", "tanh(y)"),
         ("sum(t, y)", "y"),
@@ -369,6 +381,11 @@ impl Gen {
                 self.scalar(d),
                 self.matrix(d),
                 self.matrix(d)
+            ),
+            15 => format!(
+                "(-1)^({}) * {}",
+                ["D", "2 * D", "D + 1", "3 * D - 1"][self.next(4) as usize],
+                self.scalar(d)
             ),
             _ => self.scalar(0),
         }

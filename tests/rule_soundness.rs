@@ -66,7 +66,7 @@ param v : H
 fn F : H -> scalar
 a = det(A * B) + det(A^T) + det(inv(A)) + det(s * A) + det(I(H)) + det(r)
 b = det([A, 0; B, C]) + det([A, B; 0, C]) + det([A, B; C, B]) + det([A, B; A, C]) + det([A, A; B, C]) + det([A, B; C, s * I(H)]) + det([s * I(H), B; C, A])
-m = inv(inv(A)) + inv(A^T) + inv(s * A) + inv(I(H)) + A * inv(A) + inv(B) * B + (A - B)^T + I(H)^T + hess F(v)^T + 0^T + [A]
+m = inv(inv(A)) + inv(-A) + inv(A^T) + inv(s * A) + inv(I(H)) + A * inv(A) + inv(B) * B + (A - B)^T + I(H)^T + hess F(v)^T + 0^T + [A]
 q = inv(s) + s / s + s^(-1) * r + 0 / s + r^0 + 0 * s + ((r + s) - s) + det(I(1))
 u = sigma'(v) + tanh'(v) + exp'(v) + log'(v .* v + 1) + sqrt'(v .* v + 1) + relu'(v) + step'(v) + softplus'(v) + silu'(v) + step(relu(v)) + elu'(v) + gelu'(v) + leaky_relu(v - 1)
 w = s * A - s * B

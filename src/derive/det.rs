@@ -14,6 +14,8 @@ use crate::Limits;
 use egg::RecExpr;
 use std::rc::Rc;
 
+mod elimination;
+
 /// The simplified determinant of `matrix`, the notes it needs, and the
 /// statistics of its run.
 pub fn determinant(
@@ -23,25 +25,37 @@ pub fn determinant(
     window: &super::window::Window,
     limits: &Limits,
 ) -> (RecExpr<Node>, Vec<Note>, Vec<RunStats>) {
-    let mut b = ExprBuilder::new();
-    let m = b.copy_all(matrix);
-    let root = b.add(Node::Det(m));
-    let expr = b.finish(root);
-    let done = rewrite(
+    let expr = det_of(matrix);
+    let zero = Default::default();
+    let scope = plain_scope(model, window, &zero);
+    let mut done = rewrite(
         shapes,
-        Some(&super::scope::Scope {
-            model,
-            window,
-            assuming: &[],
-            zero: &Default::default(),
-            name: true,
-            also: &[],
-        }),
+        Some(&scope),
         &expr,
         rules::linear_algebra(),
         limits,
         "determinant",
     );
+    let mut runs = Vec::new();
+    // Block elimination, where it gives fewer determinants of block
+    // matrices, fewer determinants, or a smaller form than the rules.
+    if matches!(matrix[crate::ir::root(matrix)], Node::Block(_)) {
+        if let Some(el) = elimination::eliminated(matrix, model) {
+            let mut again = rewrite(
+                shapes,
+                Some(&scope),
+                &el.expr,
+                rules::linear_algebra(),
+                limits,
+                "determinant",
+            );
+            let rank = |e: &RecExpr<Node>| (block_dets(e), dets(e), crate::ir::size(e));
+            if rank(&again.expr) < rank(&done.expr) {
+                again.nonzero.extend(el.pivots);
+                runs.push(std::mem::replace(&mut done, again).stats);
+            }
+        }
+    }
     let mut notes = Vec::new();
     if divides(&done.expr) && !done.nonzero.is_empty() {
         notes.push(Note::HoldsWhere(
@@ -58,7 +72,49 @@ pub fn determinant(
     if done.expr.as_ref().iter().any(|n| matches!(n, Node::Det(_))) {
         notes.push(Note::DeterminantLeft);
     }
-    (done.expr, notes, vec![done.stats])
+    runs.push(done.stats);
+    (done.expr, notes, runs)
+}
+
+/// `det(matrix)`.
+fn det_of(matrix: &RecExpr<Node>) -> RecExpr<Node> {
+    let mut b = ExprBuilder::new();
+    let m = b.copy_all(matrix);
+    let root = b.add(Node::Det(m));
+    b.finish(root)
+}
+
+/// The scope a determinant is simplified in: forward values named, no
+/// assumptions.
+fn plain_scope<'a>(
+    model: &'a Model,
+    window: &'a super::window::Window,
+    zero: &'a std::collections::BTreeSet<u32>,
+) -> super::scope::Scope<'a> {
+    super::scope::Scope {
+        model,
+        window,
+        assuming: &[],
+        zero,
+        name: true,
+        also: &[],
+    }
+}
+
+/// The determinants of block matrices an expression holds.
+pub fn block_dets(e: &RecExpr<Node>) -> usize {
+    e.as_ref()
+        .iter()
+        .filter(|n| matches!(n, Node::Det(m) if matches!(e[*m], Node::Block(_))))
+        .count()
+}
+
+/// The determinants an expression holds.
+pub fn dets(e: &RecExpr<Node>) -> usize {
+    e.as_ref()
+        .iter()
+        .filter(|n| matches!(n, Node::Det(_)))
+        .count()
 }
 
 /// Whether an expression divides by something (a quotient, an inverse or
@@ -86,19 +142,9 @@ pub fn steps(
     use super::steps::{dedup, step, text};
     use crate::egraph::{extract, run};
     use crate::key::Part;
-    let mut b = ExprBuilder::new();
-    let m = b.copy_all(matrix);
-    let root = b.add(Node::Det(m));
-    let start = b.finish(root);
+    let start = det_of(matrix);
     let zero = Default::default();
-    let scope = super::scope::Scope {
-        model,
-        window,
-        assuming: &[],
-        zero: &zero,
-        name: true,
-        also: &[],
-    };
+    let scope = plain_scope(model, window, &zero);
     let one = Limits {
         egraph_iters: 1,
         ..limits.clone()
@@ -108,6 +154,21 @@ pub fn steps(
         start.clone(),
         vec![text("the determinant of the matrix derived above")],
     )];
+    // A step taken, then the algebra of its factors: the form it leaves.
+    let taken = |out: &mut Vec<crate::key::Step>, next: RecExpr<Node>, why: Vec<Part>| {
+        out.push(step(next.clone(), why));
+        let tidy = rewrite(
+            shapes,
+            Some(&scope),
+            &next,
+            rules::tidy_factors(),
+            limits,
+            "determinant step",
+        );
+        let cur = if tidy.limited { next } else { tidy.expr };
+        out.push(step(cur.clone(), vec![text("the factors simplified")]));
+        cur
+    };
     let mut cur = start;
     let mut applied = 0;
     'rounds: while applied < MAX_DET_STEPS {
@@ -151,17 +212,21 @@ pub fn steps(
                 why.push(text("; here it is "));
                 why.push(Part::Expr(e));
             }
-            out.push(step(next.clone(), why));
-            let tidy = rewrite(
-                shapes,
-                Some(&scope),
-                &next,
-                rules::tidy_factors(),
-                limits,
-                "determinant step",
-            );
-            cur = if tidy.limited { next } else { tidy.expr };
-            out.push(step(cur.clone(), vec![text("the factors simplified")]));
+            cur = taken(&mut out, next, why);
+            applied += 1;
+            continue 'rounds;
+        }
+        // No rule applies: block elimination, where it finds a pivot.
+        if let Some((next, pivots)) = eliminated_inside(&cur, model) {
+            let mut why = vec![Part::Words {
+                plain: ELIMINATION,
+                latex: ELIMINATION,
+            }];
+            for (k, c) in pivots.into_iter().enumerate() {
+                why.push(text(if k == 0 { "; pivot: " } else { ", then " }));
+                why.push(Part::Expr(c));
+            }
+            cur = taken(&mut out, next, why);
             applied += 1;
             continue 'rounds;
         }
@@ -169,6 +234,37 @@ pub fn steps(
     }
     out.push(step(done.clone(), vec![text("simplified")]));
     dedup(out, &model.symbols)
+}
+
+/// What a step of block elimination does.
+const ELIMINATION: &str = "block elimination: where the other blocks of a block column are scalar multiples of one block, the pivot, subtracting those multiples of its block row clears them and keeps the determinant; the determinant is then the pivot's (c^n for c * I) times that of what is left without the pivot's row and column, times (-1)^n where their numbers add to an odd number (the same with block rows and columns exchanged)";
+
+/// The first determinant of a block matrix in `e` replaced by its block
+/// elimination, with the pivots' scalars; `None` where none has a pivot.
+fn eliminated_inside(
+    e: &RecExpr<Node>,
+    model: &Model,
+) -> Option<(RecExpr<Node>, Vec<RecExpr<Node>>)> {
+    use egg::Language;
+    let (at, el) = e.as_ref().iter().enumerate().find_map(|(i, n)| match n {
+        Node::Det(m) if matches!(e[*m], Node::Block(_)) => {
+            let matrix = crate::ir::build::subtree(e, *m);
+            elimination::eliminated(&matrix, model).map(|el| (i, el))
+        }
+        _ => None,
+    })?;
+    let mut b = ExprBuilder::new();
+    let mut map: Vec<egg::Id> = Vec::with_capacity(e.as_ref().len());
+    for (i, n) in e.as_ref().iter().enumerate() {
+        let id = if i == at {
+            b.copy_all(&el.expr)
+        } else {
+            b.add(n.clone().map_children(|c| map[usize::from(c)]))
+        };
+        map.push(id);
+    }
+    let root = *map.last()?;
+    Some((b.finish(root), el.all_pivots))
 }
 
 /// The most determinant rules the steps of one determinant apply.

@@ -444,7 +444,11 @@ fn isolate(
     let condition = match &coef {
         Coefficient::Zero => return Ok(Err(format!("`{name}` drops out of its equation"))),
         Coefficient::One | Coefficient::Number(_) => None,
-        Coefficient::Scalar(c) => Some(Condition::Nonzero(c.clone())),
+        // `-c` is nonzero where `c` is.
+        Coefficient::Scalar(c) => Some(Condition::Nonzero(match &c[crate::ir::root(c)] {
+            Node::Neg(x) => crate::ir::build::subtree(c, *x),
+            _ => c.clone(),
+        })),
         Coefficient::Matrix(m) => Some(Condition::Invertible(m.clone())),
     };
     let sol = isolated(next, rhs, &leaf, &coef);
@@ -470,12 +474,32 @@ fn isolated(
     let rest = super::steps::trivial_gone(&substitute(rhs, leaf, &zero));
     let mut b = ExprBuilder::new();
     let n = b.copy_all(next);
-    let numerator = if super::steps::is_zero(&rest) {
-        n
-    } else {
-        let r = b.copy_all(&rest);
-        b.add(Node::Sub([n, r]))
+    // A negated scalar coefficient `-c` turns the difference round:
+    // `(rest - next) / c`.
+    let negated = match coef {
+        Coefficient::Scalar(c) => match &c[crate::ir::root(c)] {
+            Node::Neg(x) => Some(crate::ir::build::subtree(c, *x)),
+            _ => None,
+        },
+        _ => None,
     };
+    let numerator = match (super::steps::is_zero(&rest), &negated) {
+        (true, None) => n,
+        (true, Some(_)) => b.add(Node::Neg(n)),
+        (false, None) => {
+            let r = b.copy_all(&rest);
+            b.add(Node::Sub([n, r]))
+        }
+        (false, Some(_)) => {
+            let r = b.copy_all(&rest);
+            b.add(Node::Sub([r, n]))
+        }
+    };
+    if let Some(c) = negated {
+        let c = b.copy_all(&c);
+        let root = b.add(Node::Div([numerator, c]));
+        return b.finish(root);
+    }
     let root = match coef {
         Coefficient::Zero | Coefficient::One => numerator,
         Coefficient::Number(c) => {
@@ -597,7 +621,22 @@ enum Coefficient {
 /// (when the unknown is a scalar), or a general matrix.
 fn coefficient(c: &RecExpr<Node>, scalar: bool) -> Coefficient {
     let root = crate::ir::root(c);
+    // A negated identity, alone or scaled, is a negated number or scalar.
+    let negated_eye = |m: Id| matches!(&c[m], Node::Neg(e) if matches!(c[*e], Node::Eye(_)));
     match &c[root] {
+        Node::Neg(e) if matches!(c[*e], Node::Eye(_)) => {
+            Coefficient::Number(crate::num::Rational::int(-1))
+        }
+        Node::Mul([s, m]) if negated_eye(*m) => match &c[*s] {
+            Node::Num(r) if r.is_zero() => Coefficient::Zero,
+            Node::Num(r) => Coefficient::Number(r.neg()),
+            _ => {
+                let mut b = crate::ir::build::ExprBuilder::new();
+                let x = b.copy(c, *s);
+                let n = b.add(Node::Neg(x));
+                Coefficient::Scalar(b.finish(n))
+            }
+        },
         Node::Num(r) if r.is_zero() => Coefficient::Zero,
         Node::Num(r) if r.is_one() => Coefficient::One,
         Node::Num(r) => Coefficient::Number(r.clone()),

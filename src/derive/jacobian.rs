@@ -341,6 +341,51 @@ pub fn sized_zero_blocks(m: &RecExpr<Node>, rows: &[Poly], cols: &[Poly]) -> Rec
     b.finish(top)
 }
 
+/// The innermost part of `e` (in `expr`) whose Jacobian by `x` the chain
+/// rule does not find: the operation itself where every operand that
+/// depends on `x` has a Jacobian (`sum(z[k])` in `z[k] + z0 * sum(z[k])`,
+/// not the `+`).
+fn blocking(
+    shapes: &Rc<ShapeTable>,
+    expr: &RecExpr<Node>,
+    x: Id,
+    e: Id,
+    limits: &Limits,
+) -> RecExpr<Node> {
+    use egg::Language;
+    let wrt = crate::ir::build::subtree(expr, x);
+    let depends = |c: Id| {
+        let part = crate::ir::build::subtree(expr, c);
+        let leaves: Vec<&Node> = wrt.as_ref().iter().collect();
+        leaves.iter().all(|l| part.as_ref().contains(l))
+    };
+    let resolves = |c: Id| {
+        let mut b = ExprBuilder::new();
+        let xi = b.copy(expr, x);
+        let ci = b.copy(expr, c);
+        let j = b.add(Node::Jac([xi, ci]));
+        let e = b.finish(j);
+        let mut g = graph(shapes);
+        let root = g.add_expr(&e);
+        let ran = run(g, rules::jacobians(), limits, "jacobian");
+        extract(&ran.graph, root).is_some_and(|(cost, _)| cost < UNRESOLVED)
+    };
+    let mut at = e;
+    // At most as deep as the expression.
+    for _ in 0..expr.as_ref().len() {
+        let next = expr[at]
+            .children()
+            .iter()
+            .copied()
+            .find(|&c| depends(c) && !resolves(c));
+        match next {
+            Some(c) => at = c,
+            None => break,
+        }
+    }
+    crate::ir::build::subtree(expr, at)
+}
+
 /// Resolves every `jac` in `expr` by the chain rule, then simplifies (with
 /// the forward values named when `named` is given).
 pub fn resolve(
@@ -359,7 +404,13 @@ pub fn resolve(
     };
     if cost >= UNRESOLVED {
         let blocked = raw.as_ref().iter().find_map(|n| match n {
-            Node::Jac([_, e]) => Some(raw[*e].to_string()),
+            Node::Jac([x, e]) => {
+                let part = blocking(shapes, &raw, *x, *e, limits);
+                Some(match named {
+                    Some(scope) => crate::ir::text::expr(&scope.model.symbols, &part),
+                    None => part[crate::ir::root(&part)].to_string(),
+                })
+            }
             _ => None,
         });
         let why = if ran.limited {
@@ -374,7 +425,7 @@ pub fn resolve(
             )
         };
         return Err(Diagnostic::new(span, format!("this Jacobian cannot be derived: {why}"), "while deriving this")
-            .hint("Jacobians pass through sums, scaling, products by matrices that do not depend on the state, elementwise functions and declared functions"));
+            .hint("Jacobians pass through sums, scaling, products by matrices that do not depend on the state, elementwise functions and declared functions; the part named is where the chain rule stops (not supported yet)"));
     }
     let done = rewrite(
         shapes,

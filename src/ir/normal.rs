@@ -221,6 +221,31 @@ fn even_denominator(r: &Rational) -> bool {
     !d.bit(0)
 }
 
+/// The text of the sign factor `(-1)^e`, its meaning noted.
+fn sign_text() -> String {
+    let text = "#-1".to_owned();
+    mean(&text, Meaning::Number(Rational::int(-1)));
+    text
+}
+
+/// The exponent `e` of `(-1)^e`, an integer for every value of the dims,
+/// with each coefficient taken mod 2 (`(-1)^(2*D) = 1`, `(-1)^(3*D) =
+/// (-1)^D`); `None` where nothing is left (the factor is one).
+fn sign_exponent(e: &Combo) -> Option<Combo> {
+    let mut out = Combo::new();
+    for (p, k) in e {
+        // An integer too large to reduce stays as it is.
+        let r = match k.to_i64() {
+            Some(n) if k.is_integer() => Rational::int(n.rem_euclid(2)),
+            _ => k.clone(),
+        };
+        if !r.is_zero() {
+            out.insert(p.clone(), r);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// The polynomial in dims as a normal form.
 fn poly_combo(p: &Poly) -> Combo {
     let mut out = Combo::new();
@@ -333,6 +358,9 @@ impl Product {
             }
             matrices.push(f.clone());
         }
+        if sign_constant_out(&mut scalars) {
+            k = k.neg();
+        }
         Some((Product { scalars, matrices }, k))
     }
 
@@ -373,11 +401,71 @@ fn is_identity(f: &Factor) -> bool {
 }
 
 /// The factor `diag(body)` (`body` a column of `rows` entries, with no
-/// scalar factors), its meaning noted.
+/// scalar factors), its meaning noted. The diagonal of a column of ones
+/// is the identity `I(n)` where `n` is a dim or a number (what `I` takes):
+/// `diag(1 - t)` is `I(D) - diag(t)`.
 fn diag_of(body: Combo, rows: Poly) -> Factor {
+    if let Some(eye) = identity_of(&body, &rows) {
+        return eye;
+    }
     let text = format!("Diag{{{}}}", key(&body));
     mean(&text, Meaning::Diag(body, rows));
     Factor::Sym(text)
+}
+
+/// The identity factor `I(n)` that `diag(body)` is, where `body` is one
+/// column of ones of `rows` entries and `rows` a dim or a whole number; its
+/// text is the text of `I(n)` as written.
+fn identity_of(body: &Combo, rows: &Poly) -> Option<Factor> {
+    let [(p, k)] = body.iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let ones = matches!(p.matrices.as_slice(), [Factor::Ones(r, c)] if r == rows && c.is_one());
+    if !(ones && k.is_one() && p.scalars.is_empty()) {
+        return None;
+    }
+    identity_factor(rows)
+}
+
+/// The identity factor `I(n)`, where `n` is a dim or a whole number; its
+/// text is the text of `I(n)` as written.
+fn identity_factor(rows: &Poly) -> Option<Factor> {
+    let size = match rows.terms().as_slice() {
+        [(m, c)] if c.is_one() && matches!(m.0.as_slice(), [(_, 1)]) => {
+            let d = m.0[0].0;
+            let unit = Product {
+                scalars: std::iter::once((dim_text(d), one())).collect(),
+                matrices: Vec::new(),
+            };
+            single(unit, Rational::one())
+        }
+        _ => {
+            let n = rows
+                .as_constant()
+                .filter(|r| r.is_integer() && !r.is_negative() && !r.is_zero())?;
+            constant(n)
+        }
+    };
+    let text = format!("Eye{{{}}}", key(&size));
+    mean(&text, Meaning::Eye(rows.clone()));
+    mean(
+        &shape_text(&text),
+        Meaning::Shape(Shape::matrix(rows.clone(), rows.clone())),
+    );
+    Some(Factor::Sym(text))
+}
+
+/// The size of the identity matrix whose text is `text`; `None` where the
+/// text is not an identity's or its size is not known.
+fn identity_rows(text: &str) -> Option<Poly> {
+    if !is_identity(&Factor::Sym(text.to_owned())) {
+        return None;
+    }
+    match (meaning(text), meaning(&shape_text(text))) {
+        (Some(Meaning::Eye(n)), _) => Some(n),
+        (_, Some(Meaning::Shape(s))) if s.is_square() => Some(s.rows),
+        _ => None,
+    }
 }
 
 /// `diag(u) * diag(w) = diag(u .* w)`, where both factors are diagonals.
@@ -433,6 +521,9 @@ fn is_softmax(text: &str) -> bool {
 fn raise(scalars: &mut BTreeMap<String, Combo>, b: &str, e: &Combo) -> Option<()> {
     let mut sum = scalars.get(b).cloned().unwrap_or_default();
     add_into(&mut sum, e, &Rational::one())?;
+    if b == sign_text() {
+        sum = sign_exponent(&sum).unwrap_or_default();
+    }
     if sum.is_empty() {
         scalars.remove(b);
     } else {
@@ -597,6 +688,8 @@ impl Normal<'_> {
         let node = self.expr[id].clone();
         match node {
             Node::Num(r) => Some(constant(r)),
+            // A zero matrix is zero, as a block or a term (`zeros(D, D)`).
+            Node::Zeros(_) => Some(Combo::new()),
             Node::Add([a, b]) | Node::Sub([a, b]) => {
                 if self.scalar(id).is_none() {
                     return self.atom(id);
@@ -750,6 +843,28 @@ impl Normal<'_> {
             .filter(|s| s.is_square())
             .map(|s| s.rows.clone())
         {
+            // The determinant of a zero matrix is zero.
+            if inner.is_empty() && !n.is_zero() {
+                return Some(Combo::new());
+            }
+            // `det(c * I(n)) = c^n`, `det(I(n)) = 1`.
+            if !inner.is_empty()
+                && inner
+                    .keys()
+                    .all(|p| matches!(p.matrices.as_slice(), [f] if is_identity(f)))
+            {
+                let mut c = Combo::new();
+                for (p, k) in &inner {
+                    let scalar = Product {
+                        scalars: p.scalars.clone(),
+                        matrices: Vec::new(),
+                    };
+                    add_product(&mut c, scalar, k)?;
+                }
+                if let Some(d) = power(&c, &poly_combo(&n), None) {
+                    return Some(d);
+                }
+            }
             let others: Vec<Product> = inner
                 .keys()
                 .filter(|p| !matches!(p.matrices.as_slice(), [f] if is_identity(f)))
@@ -1256,6 +1371,8 @@ enum Meaning {
     Det(Combo, Id),
     /// A dim.
     Dim(u32),
+    /// The identity matrix of a size that is a dim or a whole number.
+    Eye(Poly),
     /// A number (raised to a power that is not an integer).
     Number(Rational),
     /// Under [`entries_text`] of a scalar factor's text: the scalar is the
@@ -1526,6 +1643,14 @@ fn power_product(
     let k = match as_constant(e) {
         Some(r) if r.is_integer() => c.pow(&r)?,
         _ if c.is_one() => Rational::one(),
+        // `(-1)^e` for an integer `e` (in dims) is a sign factor.
+        _ if int && c.neg().is_one() => {
+            let text = sign_text();
+            if let Some(r) = sign_exponent(e) {
+                out.scalars.insert(text, r);
+            }
+            Rational::one()
+        }
         _ if !c.is_negative() && !int => {
             let text = format!("#{c}");
             mean(&text, Meaning::Number(c.clone()));
@@ -1553,6 +1678,15 @@ fn power_product(
         return None;
     }
     for (b, a) in &p.scalars {
+        if *b == sign_text() {
+            if !int {
+                return None;
+            }
+            if let Some(r) = sign_exponent(&multiply(a, e)?) {
+                out.scalars.insert(b.clone(), r);
+            }
+            continue;
+        }
         if !merges(a, e) {
             return None;
         }
@@ -1585,7 +1719,32 @@ fn power_product(
     if out.matrices.is_empty() && shape.is_some() && !p.matrices.is_empty() {
         return None;
     }
+    let k = if sign_constant_out(&mut out.scalars) {
+        k.neg()
+    } else {
+        k
+    };
     Some((out, k))
+}
+
+/// Takes the constant part of a sign factor's exponent out as a sign:
+/// `(-1)^(D + 1)` is `-(-1)^D`. Whether it was odd (the coefficient then
+/// changes sign).
+fn sign_constant_out(scalars: &mut BTreeMap<String, Combo>) -> bool {
+    let text = sign_text();
+    let Some(e) = scalars.get_mut(&text) else {
+        return false;
+    };
+    // Reduced, the constant is 1; one too large to reduce stays.
+    let odd = match e.get(&Product::unit()) {
+        Some(k) if k.is_one() => true,
+        _ => return false,
+    };
+    e.remove(&Product::unit());
+    if e.is_empty() {
+        scalars.remove(&text);
+    }
+    odd
 }
 
 /// `x + y` for an addition, `x - y` for a subtraction.
@@ -1788,11 +1947,54 @@ pub fn collected(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<RecExp
         expr,
         b: super::build::ExprBuilder::new(),
     };
-    let root = r.combo(&form)?;
+    // Zero is read back as the number, but a zero matrix written with its
+    // shape (`zeros(D, D)`, which a block matrix may need) stays.
+    let root = match form.is_empty() {
+        true if matches!(expr[super::root(expr)], Node::Zeros(_)) => return None,
+        true => r.b.int(0),
+        false => r.combo(&form)?,
+    };
     let out = r.b.finish(root);
     // The form read back must have the same normal form: a check of the
     // reading, which is then an identity of the algebra.
     (normal_form(&out, leaves)? == key(&form)).then_some(out)
+}
+
+/// A block of a block matrix in a form that block elimination uses.
+#[derive(Debug, Clone)]
+pub enum BlockForm {
+    /// Zero.
+    Zero,
+    /// A scalar times an identity matrix: the scalar, read back
+    /// (`(1 + beta) * I(D) - beta * I(D)` is `1`).
+    ScaledIdentity(RecExpr<Node>),
+}
+
+/// Whether `expr` is zero or a scalar times an identity matrix, by its
+/// normal form (derivative forms written out); `None` for anything else.
+pub fn block_form(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<BlockForm> {
+    let expr = unprimed(expr);
+    let form = form(&expr, leaves, true)?;
+    if form.is_empty() {
+        return Some(BlockForm::Zero);
+    }
+    let mut scalars = Combo::new();
+    for (p, k) in &form {
+        if !matches!(p.matrices.as_slice(), [f] if is_identity(f)) {
+            return None;
+        }
+        let scalar = Product {
+            scalars: p.scalars.clone(),
+            matrices: Vec::new(),
+        };
+        add_product(&mut scalars, scalar, k)?;
+    }
+    let mut r = reify::Reify {
+        expr: &expr,
+        b: super::build::ExprBuilder::new(),
+    };
+    let root = r.combo(&scalars)?;
+    Some(BlockForm::ScaledIdentity(r.b.finish(root)))
 }
 
 /// Whether two expressions have one normal form (see the module

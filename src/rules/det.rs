@@ -101,12 +101,17 @@ fn no_diagonal_pivot(eg: &mut Graph, _: Id, s: &Subst) -> bool {
     invertible(eg, a).is_none() && invertible(eg, d).is_none()
 }
 
-/// Whether four blocks are square matrices of one size.
+/// Whether four blocks are square matrices of one size; a block written
+/// `0` is a zero matrix of the size the others give it.
 fn same_square(eg: &Graph, blocks: [Id; 4]) -> bool {
-    let first = shape_of(eg, blocks[0]);
-    !is_scalar(eg, blocks[0])
-        && first.is_square()
-        && blocks.iter().all(|&b| shape_of(eg, b) == first)
+    let zero = |b: Id| constant(eg, b).is_some_and(|k| k.is_zero());
+    let Some(&first) = blocks.iter().find(|&&b| !zero(b)) else {
+        return false;
+    };
+    let shape = shape_of(eg, first);
+    !is_scalar(eg, first)
+        && shape.is_square()
+        && blocks.iter().all(|&b| zero(b) || shape_of(eg, b) == shape)
 }
 
 /// An off-diagonal block invertible, all four blocks `n x n`: exchanging

@@ -29,6 +29,7 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("mat-inv-scale";     "(inv (* ?c ?a))"       => "(* (^ ?c -1) (inv ?a))" if is_scalar_var("?c") if is_matrix("?a")),
         rule!("mat-inv-scalar";    "(inv ?c)"              => "(^ ?c -1)" if is_scalar_var("?c")),
         rule!("mat-inv-inv";       "(inv (inv ?a))"        => "?a"),
+        rule!("mat-inv-neg";       "(inv (neg ?a))"        => "(neg (inv ?a))"),
         rule!("mat-inv-trans";     "(inv (T ?a))"          => "(T (inv ?a))"),
         rule!("mat-trans-eye";     "(T (I ?n))"            => "(I ?n)"),
         rule!("mat-trans-hess";    "(T (hess ?f ?u))"      => "(hess ?f ?u)"),

@@ -85,16 +85,25 @@ fn diagonal_clears(d: &Combo) -> bool {
 /// term's column times its scalar factors and coefficient) and its rows:
 /// `d` is `diag` of that column, zero where the column is.
 fn diagonal(d: &Combo) -> Option<(Combo, Poly)> {
-    let mut rows: Option<Poly> = None;
-    let mut column = Combo::new();
+    // Each term's diagonal: `diag(u)`, or `I(n)` (of a column of ones).
+    let mut parts: Vec<((Combo, Poly), &Product, &Rational)> = Vec::new();
     for (p, c) in d {
         let [Factor::Sym(t)] = p.matrices.as_slice() else {
             return None;
         };
-        let Some(Meaning::Diag(body, n)) = meaning(t) else {
-            return None;
+        let part = match meaning(t) {
+            Some(Meaning::Diag(body, n)) => (body, n),
+            _ => {
+                let n = super::identity_rows(t)?;
+                (ones(&n), n)
+            }
         };
-        if rows.get_or_insert_with(|| n.clone()) != &n {
+        parts.push((part, p, c));
+    }
+    let rows = parts.first()?.0 .1.clone();
+    let mut column = Combo::new();
+    for ((body, n), p, c) in parts {
+        if n != rows {
             return None;
         }
         let outer = Product {
@@ -104,7 +113,16 @@ fn diagonal(d: &Combo) -> Option<(Combo, Poly)> {
         let term = multiply(&single(outer, c.clone()), &body)?;
         add_into(&mut column, &term, &Rational::one())?;
     }
-    Some((column, rows?))
+    Some((column, rows))
+}
+
+/// A column of ones of `n` entries.
+fn ones(n: &Poly) -> Combo {
+    let ones = Product {
+        scalars: std::collections::BTreeMap::new(),
+        matrices: vec![Factor::Ones(n.clone(), Poly::int(1))],
+    };
+    single(ones, Rational::one())
 }
 
 /// A scalar `d` each of whose terms has one factor that sums the entries
@@ -141,8 +159,10 @@ fn summed(d: &Combo) -> Option<(Combo, Poly)> {
 /// has another factor left; with the shape of what is left, where the
 /// factor's shape tells it.
 fn stripped(d: &Combo, shape: Option<&Shape>) -> Option<(Combo, Option<Shape>)> {
-    let first = d.keys().next()?;
-    if first.matrices.len() < 2 || d.keys().any(|p| p.matrices.len() < 2) {
+    // A term that is only the factor leaves an identity behind (`s * A`
+    // beside `diag(u) * A` leaves `s * I`), of the factor's size.
+    let first = d.keys().find(|p| p.matrices.len() > 1)?;
+    if d.keys().any(|p| p.matrices.is_empty()) {
         return None;
     }
     let first_factor = first.matrices.first()?;
@@ -159,6 +179,11 @@ fn stripped(d: &Combo, shape: Option<&Shape>) -> Option<(Combo, Option<Shape>)> 
             q.matrices.remove(0);
         } else {
             q.matrices.pop();
+        }
+        if q.matrices.is_empty() {
+            let f = factor_shape(if front { first_factor } else { last_factor })?;
+            let n = if front { f.cols } else { f.rows };
+            q.matrices.push(super::identity_factor(&n)?);
         }
         add_product(&mut out, q, c)?;
     }

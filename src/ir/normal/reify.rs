@@ -499,6 +499,13 @@ impl Reify<'_> {
                 })
             }
             Meaning::Dim(d) => Some(self.b.leaf(Leaf::Dim(d))),
+            Meaning::Eye(n) => {
+                let size = match n.terms().as_slice() {
+                    [(m, _)] if m.0.len() == 1 => self.b.leaf(Leaf::Dim(m.0[0].0)),
+                    _ => self.b.num(n.as_constant()?),
+                };
+                Some(self.b.add(Node::Eye(size)))
+            }
             Meaning::Number(r) => Some(self.b.num(r)),
             // Noted under another text, never a factor's own.
             Meaning::Entries(..) | Meaning::Shape(_) => None,

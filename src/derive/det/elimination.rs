@@ -1,0 +1,374 @@
+//! Block elimination for determinants of block matrices whose blocks are
+//! square and of one size.
+//!
+//! Where every other block of a block column is a scalar multiple of one
+//! block `M` (the pivot, in row `p` and column `j`), subtracting those
+//! multiples of the pivot's row from the other rows clears the column but
+//! for the pivot. Such row operations keep the determinant. The
+//! determinant is then `(-1)^((p + j) * n) * det(M) * det(R)`, where `R` is
+//! what is left without the pivot's row and column (a block triangular
+//! matrix once the pivot's row and column are moved first, which takes
+//! `(p + j) * n * n` exchanges of rows or columns, and `(-1)^(n * n) =
+//! (-1)^n`). A pivot `c * I(n)` has `det(M) = c^n` and clears any scalar
+//! multiple `d * I(n)` (`d / c` times its row); any other pivot clears
+//! blocks equal to it or to its negation. The same holds with rows and
+//! columns exchanged (column operations), since the multiples are scalars.
+//!
+//! Momentum with RMSProp, `[A, -mu * I, P; B, mu * I, -P; C, 0, rho *
+//! I]` with `A + B = I`: the pivot `mu * I` adds the second row to the
+//! first, which becomes `[I, 0, 0]`, and the determinant is `mu^n * rho^n`.
+//!
+//! Blocks are recognised by their normal forms ([`block_form`]), so a new
+//! block that is zero once its terms cancel is written `0`.
+
+use crate::ir::build::ExprBuilder;
+use crate::ir::normal::{block_form, BlockForm};
+use crate::ir::Node;
+use crate::model::Model;
+use crate::poly::Poly;
+use egg::{Id, RecExpr};
+
+/// A block of the grid: its expression and its form.
+#[derive(Clone)]
+struct Cell {
+    expr: RecExpr<Node>,
+    form: Option<BlockForm>,
+}
+
+/// The result of eliminating: the factors taken out (signs and pivots'
+/// determinants) times the determinant of what is left, and the pivots.
+pub struct Eliminated {
+    pub expr: RecExpr<Node>,
+    /// The scalars of the pivots that are scalar multiples of the
+    /// identity, where they are not numbers (the other blocks of their
+    /// columns were cleared with multiples divided by them).
+    pub pivots: Vec<RecExpr<Node>>,
+    /// Every pivot block, in the order taken.
+    pub all_pivots: Vec<RecExpr<Node>>,
+}
+
+/// `det(matrix)` by block elimination (see the module documentation), as
+/// far as pivots are found; `None` where no column (or row) has one.
+pub fn eliminated(matrix: &RecExpr<Node>, model: &Model) -> Option<Eliminated> {
+    let (mut grid, size) = grid(matrix, model)?;
+    // The sign's parity, the scalar pivots (with how often each was taken,
+    // in the order first taken), and the other pivots' determinants.
+    let mut odd = false;
+    let mut scalars: Vec<(RecExpr<Node>, u32)> = Vec::new();
+    let mut dets: Vec<RecExpr<Node>> = Vec::new();
+    let mut pivots = Vec::new();
+    let mut all_pivots = Vec::new();
+    let mut steps = 0;
+    while grid.len() > 1 {
+        let Some((rest, flip, c)) = step(&grid, &size, model).or_else(|| {
+            let (r, flip, c) = step(&transposed(&grid), &size, model)?;
+            Some((transposed(&r), flip, c))
+        }) else {
+            break;
+        };
+        steps += 1;
+        odd ^= flip;
+        match &c.form {
+            // `det(c * I(n)) = c^n`; `-1` only flips the sign, `1` nothing.
+            Some(BlockForm::ScaledIdentity(k)) => match number(k) {
+                Some(r) if r.is_one() => {}
+                Some(r) if r.neg().is_one() => odd ^= true,
+                _ => {
+                    if !matches!(k.as_ref(), [Node::Num(_)]) {
+                        pivots.push(k.clone());
+                    }
+                    match scalars.iter_mut().find(|(x, _)| x == k) {
+                        Some((_, m)) => *m += 1,
+                        None => scalars.push((k.clone(), 1)),
+                    }
+                }
+            },
+            _ => dets.push(c.expr.clone()),
+        }
+        all_pivots.push(c.expr);
+        grid = rest;
+    }
+    if steps == 0 {
+        return None;
+    }
+    let mut b = ExprBuilder::new();
+    // A block row or column of zeros: the determinant is zero.
+    let zero_line = grid.iter().any(|row| row.iter().all(Cell::is_zero))
+        || (0..grid.len()).any(|j| grid.iter().all(|row| row[j].is_zero()));
+    if zero_line {
+        let zero = b.int(0);
+        return Some(Eliminated {
+            expr: b.finish(zero),
+            pivots,
+            all_pivots,
+        });
+    }
+    let rest = if grid.len() == 1 {
+        b.copy_all(&grid[0][0].expr)
+    } else {
+        let rows: Vec<Id> = grid
+            .iter()
+            .map(|row| {
+                let cells: Vec<Id> = row.iter().map(|c| b.copy_all(&c.expr)).collect();
+                b.add(Node::Row(cells.into()))
+            })
+            .collect();
+        b.add(Node::Block(rows.into()))
+    };
+    let mut factors: Vec<Id> = Vec::new();
+    if odd {
+        let minus = b.int(-1);
+        let n = b.poly(&size);
+        factors.push(b.add(Node::Pow([minus, n])));
+    }
+    for (k, m) in &scalars {
+        let n = size.mul(&Poly::int(i64::from(*m)))?;
+        let n = b.poly(&n);
+        let s = b.copy_all(k);
+        factors.push(b.add(Node::Pow([s, n])));
+    }
+    for m in &dets {
+        let m = b.copy_all(m);
+        factors.push(b.add(Node::Det(m)));
+    }
+    let mut acc = b.add(Node::Det(rest));
+    for &f in factors.iter().rev() {
+        acc = b.add(Node::Mul([f, acc]));
+    }
+    Some(Eliminated {
+        expr: b.finish(acc),
+        pivots,
+        all_pivots,
+    })
+}
+
+impl Cell {
+    fn is_zero(&self) -> bool {
+        matches!(self.form, Some(BlockForm::Zero))
+    }
+}
+
+/// The blocks of `matrix` as a square grid, each with its form, and the
+/// blocks' size; `None` unless every block is square of one size (at
+/// least two rows of blocks). A block whose shape is not known takes it
+/// from the others of its row and column; a block written `0` is zero of
+/// that shape.
+fn grid(matrix: &RecExpr<Node>, model: &Model) -> Option<(Vec<Vec<Cell>>, Poly)> {
+    let Node::Block(rows) = &matrix[crate::ir::root(matrix)] else {
+        return None;
+    };
+    let shapes = crate::ir::prec::shapes(matrix, model);
+    let n = rows.len();
+    if n < 2 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(n);
+    // The rows of each block row and the columns of each block column,
+    // from the blocks whose shapes are known.
+    let mut row_size: Vec<Option<Poly>> = vec![None; n];
+    let mut col_size: Vec<Option<Poly>> = vec![None; n];
+    for (r, &row) in rows.iter().enumerate() {
+        let Node::Row(cells) = &matrix[row] else {
+            return None;
+        };
+        if cells.len() != n {
+            return None;
+        }
+        let mut line = Vec::with_capacity(n);
+        for (c, &cell) in cells.iter().enumerate() {
+            let expr = crate::ir::build::subtree(matrix, cell);
+            let form = block_form(&expr, model);
+            let zero = matches!(form, Some(BlockForm::Zero));
+            if let Some(Some(shape)) = shapes.get(usize::from(cell)) {
+                if !(zero && shape.is_scalar()) {
+                    for (slot, size) in [
+                        (&mut row_size[r], &shape.rows),
+                        (&mut col_size[c], &shape.cols),
+                    ] {
+                        match slot {
+                            Some(s) if s != size => return None,
+                            Some(_) => {}
+                            None => *slot = Some(size.clone()),
+                        }
+                    }
+                }
+            }
+            line.push(Cell { expr, form });
+        }
+        out.push(line);
+    }
+    let size = row_size.first()?.clone()?;
+    let all = row_size
+        .iter()
+        .chain(&col_size)
+        .all(|s| s.as_ref() == Some(&size));
+    (all && !size.is_one()).then_some((out, size))
+}
+
+/// The grid with rows and columns exchanged (each block as it is).
+fn transposed(grid: &[Vec<Cell>]) -> Vec<Vec<Cell>> {
+    (0..grid.len())
+        .map(|j| grid.iter().map(|row| row[j].clone()).collect())
+        .collect()
+}
+
+/// How a block of a pivot's column is a scalar multiple of the pivot.
+enum Ratio {
+    /// Zero: nothing to clear.
+    Zero,
+    /// The pivot itself.
+    Same,
+    /// The pivot negated.
+    Negated,
+    /// `d * I` for the pivot `c * I`: `d / c` times it.
+    Scaled(RecExpr<Node>, RecExpr<Node>),
+}
+
+/// How the block `x` is a scalar multiple of the pivot `pivot`, if it is.
+fn ratio(x: &Cell, pivot: &Cell, model: &Model) -> Option<Ratio> {
+    use crate::ir::normal::same;
+    match (&x.form, &pivot.form) {
+        (Some(BlockForm::Zero), _) => Some(Ratio::Zero),
+        (Some(BlockForm::ScaledIdentity(d)), Some(BlockForm::ScaledIdentity(c))) => {
+            Some(Ratio::Scaled(d.clone(), c.clone()))
+        }
+        _ if same(&x.expr, &pivot.expr, model) => Some(Ratio::Same),
+        _ => {
+            let mut b = ExprBuilder::new();
+            let y = b.copy_all(&pivot.expr);
+            let minus = b.add(Node::Neg(y));
+            same(&x.expr, &b.finish(minus), model).then_some(Ratio::Negated)
+        }
+    }
+}
+
+/// One elimination by row operations: the grid without the pivot's row
+/// and column, whether the sign is `(-1)^n`, and the pivot.
+fn step(grid: &[Vec<Cell>], size: &Poly, model: &Model) -> Option<(Vec<Vec<Cell>>, bool, Cell)> {
+    let n = grid.len();
+    // The best pivot: the fewest other blocks to clear, then a scalar
+    // multiple of the identity, then on the diagonal, then the first.
+    type Rank = (usize, bool, bool, usize, usize);
+    let mut best: Option<(Rank, usize, usize, Vec<Ratio>)> = None;
+    for j in 0..n {
+        for (p, row) in grid.iter().enumerate() {
+            let pivot = &row[j];
+            let scaled = match &pivot.form {
+                Some(BlockForm::Zero) => continue,
+                Some(BlockForm::ScaledIdentity(c)) if is_zero_number(c) => continue,
+                Some(BlockForm::ScaledIdentity(_)) => true,
+                None => false,
+            };
+            let others = (0..n)
+                .filter(|&r| r != p && !matches!(grid[r][j].form, Some(BlockForm::Zero)))
+                .count();
+            let rank = (others, !scaled, p != j, j, p);
+            if best.as_ref().is_some_and(|b| b.0 <= rank) {
+                continue;
+            }
+            let ratios: Option<Vec<Ratio>> = (0..n)
+                .map(|r| {
+                    if r == p {
+                        Some(Ratio::Zero)
+                    } else {
+                        ratio(&grid[r][j], pivot, model)
+                    }
+                })
+                .collect();
+            if let Some(ratios) = ratios {
+                best = Some((rank, p, j, ratios));
+            }
+        }
+    }
+    let (_, p, j, ratios) = best?;
+    let mut rest = Vec::with_capacity(n - 1);
+    for (r, row) in grid.iter().enumerate() {
+        if r == p {
+            continue;
+        }
+        let mut new_row = Vec::with_capacity(n - 1);
+        for (k, cell) in row.iter().enumerate() {
+            if k == j {
+                continue;
+            }
+            let cell = match (&ratios[r], &grid[p][k].form) {
+                (Ratio::Zero, _) | (_, Some(BlockForm::Zero)) => cell.clone(),
+                (ratio, _) => subtracted(cell, ratio, &grid[p][k].expr, size, model),
+            };
+            new_row.push(cell);
+        }
+        rest.push(new_row);
+    }
+    Some((rest, (p + j) % 2 == 1, grid[p][j].clone()))
+}
+
+/// `x` minus the multiple `ratio` of `y`, written in its simplest form,
+/// with its form.
+fn subtracted(x: &Cell, ratio: &Ratio, y: &RecExpr<Node>, size: &Poly, model: &Model) -> Cell {
+    let mut b = ExprBuilder::new();
+    let xi = b.copy_all(&x.expr);
+    let yi = b.copy_all(y);
+    let diff = match ratio {
+        Ratio::Zero => xi,
+        Ratio::Same => b.add(Node::Sub([xi, yi])),
+        Ratio::Negated => b.add(Node::Add([xi, yi])),
+        Ratio::Scaled(d, c) => {
+            let di = b.copy_all(d);
+            let ci = b.copy_all(c);
+            let k = b.add(Node::Div([di, ci]));
+            let scaled = b.add(Node::Mul([k, yi]));
+            b.add(Node::Sub([xi, scaled]))
+        }
+    };
+    let expr = b.finish(diff);
+    let form = block_form(&expr, model);
+    let written = match &form {
+        Some(BlockForm::Zero) => {
+            let mut z = RecExpr::default();
+            z.add(Node::Num(crate::num::Rational::zero()));
+            Some(z)
+        }
+        Some(BlockForm::ScaledIdentity(s)) => scaled_identity(s, size),
+        None => None,
+    };
+    let expr = written.unwrap_or_else(|| {
+        crate::ir::normal::collected(&expr, model)
+            .filter(|c| crate::ir::size(c) < crate::ir::size(&expr))
+            .unwrap_or(expr)
+    });
+    Cell { expr, form }
+}
+
+/// `s * I(n)` (`I(n)` where `s` is one), where `n` is a dim or a number.
+fn scaled_identity(s: &RecExpr<Node>, n: &Poly) -> Option<RecExpr<Node>> {
+    let mut b = ExprBuilder::new();
+    let size = match n.terms().as_slice() {
+        [(m, k)] if k.is_one() && matches!(m.0.as_slice(), [(_, 1)]) => {
+            b.leaf(crate::ir::Leaf::Dim(m.0[0].0))
+        }
+        _ => b.num(n.as_constant()?),
+    };
+    let eye = b.add(Node::Eye(size));
+    let root = match s.as_ref() {
+        [Node::Num(r)] if r.is_one() => eye,
+        _ => {
+            let c = b.copy_all(s);
+            b.add(Node::Mul([c, eye]))
+        }
+    };
+    Some(b.finish(root))
+}
+
+/// The number `e` is, written as one or negated.
+fn number(e: &RecExpr<Node>) -> Option<crate::num::Rational> {
+    match e.as_ref() {
+        [Node::Num(r)] => Some(r.clone()),
+        [Node::Num(r), Node::Neg(_)] => Some(r.neg()),
+        _ => None,
+    }
+}
+
+/// Whether `e` is the number zero.
+fn is_zero_number(e: &RecExpr<Node>) -> bool {
+    matches!(e.as_ref(), [Node::Num(r)] if r.is_zero())
+}
