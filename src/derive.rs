@@ -350,70 +350,45 @@ impl<'m> Session<'m> {
         if let Some(done) = self.dets.get(&k) {
             return reused(done);
         }
-        let done =
-            match self.jacobian(k) {
-                Ok(j) => {
-                    let (name, window) = match &self.model.requests[k].kind {
-                        RequestKind::Jacobian { name, of, .. } => {
-                            (name.clone(), window::Window::computing(self.model, of))
-                        }
-                        _ => (String::new(), window::Window::whole()),
-                    };
-                    match j.equations.first().map(|d| &d.rhs) {
-                        Some(Rhs::Expr(m)) => {
-                            // Of the matrix as printed above (collected) and as
-                            // derived, the result with fewer determinants left,
-                            // then the smaller, then the shorter in print.
-                            let printed = collected(m, self.model);
-                            let mut best: Option<(RecExpr<Node>, _)> = None;
-                            // The determinants the derived matrix's result
-                            // leaves: its steps are shown unless the printed
-                            // matrix's leaves fewer.
-                            let mut derived_left = None;
-                            for from in std::iter::once(m).chain(printed.as_ref()) {
-                                let got = det::determinant(
-                                    self.model,
-                                    &self.shapes,
-                                    from,
-                                    &window,
-                                    &self.options.limits,
-                                );
-                                let rank = |d: &RecExpr<Node>| {
-                                    let text = crate::ir::text::expr(&self.model.symbols, d).len();
-                                    (det::block_dets(d), det::dets(d), crate::ir::size(d), text)
-                                };
-                                let left = (det::block_dets(&got.0), det::dets(&got.0));
-                                let derived_left = *derived_left.get_or_insert(left);
-                                if best.as_ref().is_none_or(
-                                    |(_, b): &(_, (RecExpr<Node>, _, _))| rank(&got.0) < rank(&b.0),
-                                ) {
-                                    let shown = if left < derived_left { from } else { m };
-                                    best = Some((shown.clone(), got));
-                                }
-                            }
-                            let Some((from, (d, notes, stats))) = best else {
-                                unreachable!("one matrix at least")
-                            };
-                            self.det_from.insert(k, from);
-                            Ok(Found {
-                                equations: vec![Derived {
-                                    lhs: Lhs::Det(name),
-                                    rhs: Rhs::Expr(d),
-                                }],
-                                notes,
-                                stats,
-                            })
-                        }
-                        _ => Err(Diagnostic::new(span, "the Jacobian has no matrix", "here")),
+        let done = match self.jacobian(k) {
+            Ok(j) => {
+                let (name, window) = match &self.model.requests[k].kind {
+                    RequestKind::Jacobian { name, of, .. } => {
+                        (name.clone(), window::Window::computing(self.model, of))
                     }
+                    _ => (String::new(), window::Window::whole()),
+                };
+                match j.equations.first().map(|d| &d.rhs) {
+                    Some(Rhs::Expr(m)) => {
+                        let printed = collected(m, self.model);
+                        let (from, (d, notes, stats)) = det::of_derived_or_printed(
+                            self.model,
+                            &self.shapes,
+                            m,
+                            printed.as_ref(),
+                            &window,
+                            &self.options.limits,
+                        );
+                        self.det_from.insert(k, from);
+                        Ok(Found {
+                            equations: vec![Derived {
+                                lhs: Lhs::Det(name),
+                                rhs: Rhs::Expr(d),
+                            }],
+                            notes,
+                            stats,
+                        })
+                    }
+                    _ => Err(Diagnostic::new(span, "the Jacobian has no matrix", "here")),
                 }
-                Err(_) => Err(Diagnostic::new(
-                    span,
-                    "the Jacobian this determinant needs could not be derived",
-                    "no Jacobian",
-                )
-                .hint("see the error reported for the Jacobian's request")),
-            };
+            }
+            Err(_) => Err(Diagnostic::new(
+                span,
+                "the Jacobian this determinant needs could not be derived",
+                "no Jacobian",
+            )
+            .hint("see the error reported for the Jacobian's request")),
+        };
         self.dets.insert(k, done.clone());
         done
     }

@@ -18,13 +18,13 @@ mod elimination;
 
 /// The simplified determinant of `matrix`, the notes it needs, and the
 /// statistics of its run.
-pub fn determinant(
+fn determinant(
     model: &Model,
     shapes: &Rc<ShapeTable>,
     matrix: &RecExpr<Node>,
     window: &super::window::Window,
     limits: &Limits,
-) -> (RecExpr<Node>, Vec<Note>, Vec<RunStats>) {
+) -> Determinant {
     let expr = det_of(matrix);
     let zero = Default::default();
     let scope = plain_scope(model, window, &zero);
@@ -102,7 +102,7 @@ fn plain_scope<'a>(
 }
 
 /// The determinants of block matrices an expression holds.
-pub fn block_dets(e: &RecExpr<Node>) -> usize {
+fn block_dets(e: &RecExpr<Node>) -> usize {
     e.as_ref()
         .iter()
         .filter(|n| matches!(n, Node::Det(m) if matches!(e[*m], Node::Block(_))))
@@ -110,11 +110,48 @@ pub fn block_dets(e: &RecExpr<Node>) -> usize {
 }
 
 /// The determinants an expression holds.
-pub fn dets(e: &RecExpr<Node>) -> usize {
+fn dets(e: &RecExpr<Node>) -> usize {
     e.as_ref()
         .iter()
         .filter(|n| matches!(n, Node::Det(_)))
         .count()
+}
+
+/// A simplified determinant, the notes it needs and the statistics of its
+/// run.
+type Determinant = (RecExpr<Node>, Vec<Note>, Vec<RunStats>);
+
+/// The determinant of the matrix as derived or as printed (collected),
+/// whichever result leaves fewer determinants of block matrices, fewer
+/// determinants, then is smaller, then shorter in print; with the matrix
+/// its steps start from: the derived one, unless the printed one's result
+/// leaves fewer determinants.
+pub fn of_derived_or_printed(
+    model: &Model,
+    shapes: &Rc<ShapeTable>,
+    derived: &RecExpr<Node>,
+    printed: Option<&RecExpr<Node>>,
+    window: &super::window::Window,
+    limits: &Limits,
+) -> (RecExpr<Node>, Determinant) {
+    let left = |d: &RecExpr<Node>| (block_dets(d), dets(d));
+    let rank = |d: &RecExpr<Node>| {
+        let text = crate::ir::text::expr(&model.symbols, d).len();
+        (left(d), crate::ir::size(d), text)
+    };
+    let from_derived = determinant(model, shapes, derived, window, limits);
+    if let Some(p) = printed {
+        let got = determinant(model, shapes, p, window, limits);
+        if rank(&got.0) < rank(&from_derived.0) {
+            let shown = if left(&got.0) < left(&from_derived.0) {
+                p
+            } else {
+                derived
+            };
+            return (shown.clone(), got);
+        }
+    }
+    (derived.clone(), from_derived)
 }
 
 /// Whether an expression divides by something (a quotient, an inverse or

@@ -445,16 +445,23 @@ fn isolate(
         Coefficient::Zero => return Ok(Err(format!("`{name}` drops out of its equation"))),
         Coefficient::One | Coefficient::Number(_) => None,
         // `-c` is nonzero where `c` is.
-        Coefficient::Scalar(c) => Some(Condition::Nonzero(match &c[crate::ir::root(c)] {
-            Node::Neg(x) => crate::ir::build::subtree(c, *x),
-            _ => c.clone(),
-        })),
+        Coefficient::Scalar(c) => Some(Condition::Nonzero(
+            unnegated(c).unwrap_or_else(|| c.clone()),
+        )),
         Coefficient::Matrix(m) => Some(Condition::Invertible(m.clone())),
     };
     let sol = isolated(next, rhs, &leaf, &coef);
     let done = rewrite(shapes, None, &sol, rules::linear_algebra(), limits, "solve");
     stats.push(done.stats);
     Ok(Ok((done.expr, condition, Some(coef))))
+}
+
+/// `c` where the expression is `-c`.
+fn unnegated(e: &RecExpr<Node>) -> Option<RecExpr<Node>> {
+    match &e[crate::ir::root(e)] {
+        Node::Neg(x) => Some(crate::ir::build::subtree(e, *x)),
+        _ => None,
+    }
 }
 
 /// `u` isolated from `next = rhs`, affine in `u` with coefficient `coef`,
@@ -477,10 +484,7 @@ fn isolated(
     // A negated scalar coefficient `-c` turns the difference round:
     // `(rest - next) / c`.
     let negated = match coef {
-        Coefficient::Scalar(c) => match &c[crate::ir::root(c)] {
-            Node::Neg(x) => Some(crate::ir::build::subtree(c, *x)),
-            _ => None,
-        },
+        Coefficient::Scalar(c) => unnegated(c),
         _ => None,
     };
     let numerator = match (super::steps::is_zero(&rest), &negated) {

@@ -81,6 +81,39 @@ impl ExprBuilder {
         }
     }
 
+    /// The sum of `terms`, each added or (where marked) subtracted, with
+    /// the first positive term moved to the front (`b - a`, not `-a + b`);
+    /// `None` for no terms.
+    pub fn signed_sum(&mut self, mut terms: Vec<(Id, bool)>) -> Option<Id> {
+        if let Some(k) = terms.iter().position(|t| !t.1) {
+            let first = terms.remove(k);
+            terms.insert(0, first);
+        }
+        let mut out: Option<Id> = None;
+        for (t, negative) in terms {
+            out = Some(match (out, negative) {
+                (None, false) => t,
+                (None, true) => self.add(Node::Neg(t)),
+                (Some(acc), false) => self.add(Node::Add([acc, t])),
+                (Some(acc), true) => self.add(Node::Sub([acc, t])),
+            });
+        }
+        out
+    }
+
+    /// `I(n)`, where `n` is a dim or a whole number (what `I` takes).
+    pub fn eye(&mut self, n: &crate::poly::Poly) -> Option<Id> {
+        let dim = matches!(n.terms().as_slice(), [(m, c)] if c.is_one() && matches!(m.0.as_slice(), [(_, 1)]));
+        let count = n
+            .as_constant()
+            .is_some_and(|r| r.is_integer() && !r.is_negative() && !r.is_zero());
+        if !(dim || count) {
+            return None;
+        }
+        let size = self.poly(n);
+        Some(self.add(Node::Eye(size)))
+    }
+
     /// Copies the sub-expression of `from` rooted at `at`; returns its root here.
     pub fn copy(&mut self, from: &RecExpr<Node>, at: Id) -> Id {
         let nodes = from.as_ref();

@@ -102,21 +102,8 @@ pub fn joined(e: &RecExpr<Node>) -> Option<RecExpr<Node>> {
             None => out.push((t.id, t.negative)),
         }
     }
-    // A positive term first where there is one.
-    if let Some(k) = out.iter().position(|t| !t.1) {
-        let first = out.remove(k);
-        out.insert(0, first);
-    }
-    let mut acc: Option<Id> = None;
-    for (t, negative) in out {
-        acc = Some(match (acc, negative) {
-            (None, false) => t,
-            (None, true) => b.add(Node::Neg(t)),
-            (Some(a), false) => b.add(Node::Add([a, t])),
-            (Some(a), true) => b.add(Node::Sub([a, t])),
-        });
-    }
-    Some(b.finish(acc?))
+    let sum = b.signed_sum(out)?;
+    Some(b.finish(sum))
 }
 
 /// The terms of the sum at `id` with their signs, left to right.
@@ -183,8 +170,7 @@ fn joined_column(b: &mut ExprBuilder, parts: &[(Id, bool)]) -> Option<(Id, bool)
             None => false,
         });
     }
-    let mut sum: Option<Id> = None;
-    let mut rests = Vec::with_capacity(parts.len());
+    let mut terms = Vec::with_capacity(parts.len());
     for (f, &(_, negative)) in factors.iter().zip(parts) {
         let mut rest = f.clone();
         for c in &common {
@@ -196,24 +182,17 @@ fn joined_column(b: &mut ExprBuilder, parts: &[(Id, bool)]) -> Option<(Id, bool)
             Some(t) => t,
             None => b.int(1),
         };
-        rests.push(t);
-        let negative = negative != all_negative;
-        sum = Some(match (sum, negative) {
-            (None, false) => t,
-            (None, true) => b.add(Node::Neg(t)),
-            (Some(a), false) => b.add(Node::Add([a, t])),
-            (Some(a), true) => b.add(Node::Sub([a, t])),
-        });
+        terms.push((t, negative != all_negative));
     }
     // Parts that are one column once their shared factors are out do not
     // make a sum worth writing (`diag(s) - diag(s)`).
-    let mut distinct = rests.clone();
+    let mut distinct: Vec<Id> = terms.iter().map(|t| t.0).collect();
     distinct.sort_unstable();
     distinct.dedup();
-    if distinct.len() < rests.len() {
+    if distinct.len() < terms.len() {
         return None;
     }
-    let sum = sum?;
+    let sum = b.signed_sum(terms)?;
     let column = match product(b, &common) {
         Some(c) => b.add(Node::Had([sum, c])),
         None => sum,

@@ -427,6 +427,26 @@ fn identity_of(body: &Combo, rows: &Poly) -> Option<Factor> {
     identity_factor(rows)
 }
 
+/// The scalar `c` where the nonzero form `x` is `c * I(n)`; `None` where
+/// it is zero or has another matrix part.
+fn identity_scale(x: &Combo) -> Option<Combo> {
+    if x.is_empty() {
+        return None;
+    }
+    let mut c = Combo::new();
+    for (p, k) in x {
+        if !matches!(p.matrices.as_slice(), [f] if is_identity(f)) {
+            return None;
+        }
+        let scalar = Product {
+            scalars: p.scalars.clone(),
+            matrices: Vec::new(),
+        };
+        add_product(&mut c, scalar, k)?;
+    }
+    Some(c)
+}
+
 /// The identity factor `I(n)`, where `n` is a dim or a whole number; its
 /// text is the text of `I(n)` as written.
 fn identity_factor(rows: &Poly) -> Option<Factor> {
@@ -848,22 +868,8 @@ impl Normal<'_> {
                 return Some(Combo::new());
             }
             // `det(c * I(n)) = c^n`, `det(I(n)) = 1`.
-            if !inner.is_empty()
-                && inner
-                    .keys()
-                    .all(|p| matches!(p.matrices.as_slice(), [f] if is_identity(f)))
-            {
-                let mut c = Combo::new();
-                for (p, k) in &inner {
-                    let scalar = Product {
-                        scalars: p.scalars.clone(),
-                        matrices: Vec::new(),
-                    };
-                    add_product(&mut c, scalar, k)?;
-                }
-                if let Some(d) = power(&c, &poly_combo(&n), None) {
-                    return Some(d);
-                }
+            if let Some(d) = identity_scale(&inner).and_then(|c| power(&c, &poly_combo(&n), None)) {
+                return Some(d);
             }
             let others: Vec<Product> = inner
                 .keys()
@@ -1978,17 +1984,7 @@ pub fn block_form(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<Block
     if form.is_empty() {
         return Some(BlockForm::Zero);
     }
-    let mut scalars = Combo::new();
-    for (p, k) in &form {
-        if !matches!(p.matrices.as_slice(), [f] if is_identity(f)) {
-            return None;
-        }
-        let scalar = Product {
-            scalars: p.scalars.clone(),
-            matrices: Vec::new(),
-        };
-        add_product(&mut scalars, scalar, k)?;
-    }
+    let scalars = identity_scale(&form)?;
     let mut r = reify::Reify {
         expr: &expr,
         b: super::build::ExprBuilder::new(),

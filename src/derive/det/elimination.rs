@@ -342,13 +342,7 @@ fn subtracted(x: &Cell, ratio: &Ratio, y: &RecExpr<Node>, size: &Poly, model: &M
 /// `s * I(n)` (`I(n)` where `s` is one), where `n` is a dim or a number.
 fn scaled_identity(s: &RecExpr<Node>, n: &Poly) -> Option<RecExpr<Node>> {
     let mut b = ExprBuilder::new();
-    let size = match n.terms().as_slice() {
-        [(m, k)] if k.is_one() && matches!(m.0.as_slice(), [(_, 1)]) => {
-            b.leaf(crate::ir::Leaf::Dim(m.0[0].0))
-        }
-        _ => b.num(n.as_constant()?),
-    };
-    let eye = b.add(Node::Eye(size));
+    let eye = b.eye(n)?;
     let root = match s.as_ref() {
         [Node::Num(r)] if r.is_one() => eye,
         _ => {

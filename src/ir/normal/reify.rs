@@ -213,24 +213,11 @@ impl Reify<'_> {
         let keys: Vec<(u8, usize)> = terms.iter().map(|t| (t.2, self.size(t.0))).collect();
         let mut order: Vec<usize> = (0..terms.len()).collect();
         order.sort_by_key(|&k| keys[k]);
-        let mut terms: Vec<(Id, bool)> = order
+        let terms: Vec<(Id, bool)> = order
             .into_iter()
             .map(|k| (terms[k].0, terms[k].1))
             .collect();
-        if let Some(k) = terms.iter().position(|t| !t.1) {
-            let first = terms.remove(k);
-            terms.insert(0, first);
-        }
-        let mut out: Option<Id> = None;
-        for (t, negative) in terms {
-            out = Some(match (out, negative) {
-                (None, false) => t,
-                (None, true) => self.b.add(Node::Neg(t)),
-                (Some(acc), false) => self.b.add(Node::Add([acc, t])),
-                (Some(acc), true) => self.b.add(Node::Sub([acc, t])),
-            });
-        }
-        out
+        self.b.signed_sum(terms)
     }
 
     /// The size of the expression at `id` as printed (a tree).
@@ -499,13 +486,7 @@ impl Reify<'_> {
                 })
             }
             Meaning::Dim(d) => Some(self.b.leaf(Leaf::Dim(d))),
-            Meaning::Eye(n) => {
-                let size = match n.terms().as_slice() {
-                    [(m, _)] if m.0.len() == 1 => self.b.leaf(Leaf::Dim(m.0[0].0)),
-                    _ => self.b.num(n.as_constant()?),
-                };
-                Some(self.b.add(Node::Eye(size)))
-            }
+            Meaning::Eye(n) => self.b.eye(&n),
             Meaning::Number(r) => Some(self.b.num(r)),
             // Noted under another text, never a factor's own.
             Meaning::Entries(..) | Meaning::Shape(_) => None,
