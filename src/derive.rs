@@ -711,6 +711,9 @@ impl<'m> Session<'m> {
                     Some(crate::key::ProofKind::Rewrites) => {
                         "the two sides meet under the rewrite rules"
                     }
+                    Some(crate::key::ProofKind::Elimination) => {
+                        "the claim's determinant by block elimination has the derived form's normal form"
+                    }
                     Some(crate::key::ProofKind::Cases) => {
                         "they are equal at the last (or first) step and at the others"
                     }

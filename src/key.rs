@@ -106,6 +106,9 @@ pub enum ProofKind {
     Cleared,
     /// The two sides met in an e-graph under the rewrite rules.
     Rewrites,
+    /// The claim's determinants of block matrices taken by block
+    /// elimination, then one of the procedures above.
+    Elimination,
     /// The claim split along an index into its last (or first) value and
     /// the others, each case proved by one of the procedures above.
     Cases,

@@ -419,22 +419,27 @@ fn square_update_map(t: &mut Tape<'_>) -> String {
     let mut out = String::from(
         "dim D\nindex k\nparam C : D x D\nparam a, c : scalar\nstate x[k], y[k], z[k] : D\n",
     );
-    let x = match t.pick(4) {
+    // Blocks that are scalar identities, multiples of one another,
+    // diagonal (elementwise products) or general.
+    let x = match t.pick(5) {
         0 => "x[k+1] = a * x[k] + c * y[k]",
         1 => "x[k+1] = x[k] - a * tanh(C * x[k]) + z[k]",
         2 => "x[k+1] = c * y[k]",
+        3 => "x[k+1] = x[k] .* y[k] + c * z[k]",
         _ => "x[k+1] = x[k] + y[k] - C * z[k]",
     };
-    let y = match t.pick(4) {
+    let y = match t.pick(5) {
         0 => "y[k+1] = y[k] - x[k+1]",
         1 => "y[k+1] = a * y[k] + tanh(C * x[k])",
         2 => "y[k+1] = x[k]",
+        3 => "y[k+1] = a * y[k] + x[k] .* z[k]",
         _ => "y[k+1] = c * z[k] - y[k]",
     };
-    let z = match t.pick(4) {
+    let z = match t.pick(5) {
         0 => "z[k+1] = z[k] + x[k+1] - y[k+1]",
         1 => "z[k+1] = a * z[k]",
         2 => "z[k+1] = tanh(C * y[k]) + c * z[k]",
+        3 => "z[k+1] = tanh(y[k]) .* z[k] + a * x[k]",
         _ => "z[k+1] = z[k] .* exp(C * x[k])",
     };
     let _ = writeln!(out, "{x}\n{y}\n{z}");

@@ -51,7 +51,15 @@ fn determinant(
             );
             let rank = |e: &RecExpr<Node>| (block_dets(e), dets(e), crate::ir::size(e));
             if rank(&again.expr) < rank(&done.expr) {
-                again.nonzero.extend(el.pivots);
+                // A pivot divided by matters where the result still
+                // divides by it; where it does not, the result is
+                // continuous in it and holds where it is zero too.
+                let kept: Vec<_> = el
+                    .pivots
+                    .into_iter()
+                    .filter(|k| divides_by(&again.expr, k))
+                    .collect();
+                again.nonzero.extend(kept);
                 runs.push(std::mem::replace(&mut done, again).stats);
             }
         }
@@ -164,6 +172,21 @@ pub fn divides(e: &RecExpr<Node>) -> bool {
     })
 }
 
+/// Whether `e` divides by something that holds `k` (a quotient's
+/// denominator, an inverse's matrix or a negative power's base).
+fn divides_by(e: &RecExpr<Node>, k: &RecExpr<Node>) -> bool {
+    let holds = |id: egg::Id| {
+        let below = crate::ir::build::subtree(e, id);
+        (0..below.as_ref().len()).any(|i| crate::ir::build::subtree(&below, egg::Id::from(i)) == *k)
+    };
+    e.as_ref().iter().any(|n| match n {
+        Node::Div([_, d]) => holds(*d),
+        Node::Inv(m) => holds(*m),
+        Node::Pow([b, p]) => e[*p].as_num().is_some_and(|r| r.is_negative()) && holds(*b),
+        _ => false,
+    })
+}
+
 /// The derivation of a determinant, step by step: the determinant of the
 /// derived matrix, then each determinant rule as it applies (the first in
 /// the table's order that changes the form), each followed by the algebra
@@ -254,14 +277,26 @@ pub fn steps(
             continue 'rounds;
         }
         // No rule applies: block elimination, where it finds a pivot.
-        if let Some((next, pivots)) = eliminated_inside(&cur, model) {
-            let mut why = vec![Part::Words {
-                plain: ELIMINATION,
-                latex: ELIMINATION,
-            }];
-            for (k, c) in pivots.into_iter().enumerate() {
+        if let Some((next, el)) = eliminated_inside(&cur, model) {
+            let mut why = Vec::new();
+            for (k, c) in el.all_pivots.into_iter().enumerate() {
+                if k == 0 {
+                    why.push(Part::Words {
+                        plain: ELIMINATION,
+                        latex: ELIMINATION,
+                    });
+                }
                 why.push(text(if k == 0 { "; pivot: " } else { ", then " }));
                 why.push(Part::Expr(c));
+            }
+            if let Some(rule) = el.commuting {
+                if !why.is_empty() {
+                    why.push(text("; then "));
+                }
+                why.push(Part::Words {
+                    plain: rule,
+                    latex: rule,
+                });
             }
             cur = taken(&mut out, next, why);
             applied += 1;
@@ -274,14 +309,15 @@ pub fn steps(
 }
 
 /// What a step of block elimination does.
-const ELIMINATION: &str = "block elimination: where the other blocks of a block column are scalar multiples of one block, the pivot, subtracting those multiples of its block row clears them and keeps the determinant; the determinant is then the pivot's (c^n for c * I) times that of what is left without the pivot's row and column, times (-1)^n where their numbers add to an odd number (the same with block rows and columns exchanged)";
+const ELIMINATION: &str = "block elimination: where the other blocks of a block column are multiples of one block, the pivot (scalar multiples, or any block X where the pivot is c * I, X / c times it), subtracting those multiples of its block row clears them and keeps the determinant; the determinant is then the pivot's (c^n for c * I) times that of what is left without the pivot's row and column, times (-1)^n where their numbers add to an odd number (the same with block rows and columns exchanged)";
 
 /// The first determinant of a block matrix in `e` replaced by its block
-/// elimination, with the pivots' scalars; `None` where none has a pivot.
+/// elimination, with how it was eliminated; `None` where none has a
+/// pivot.
 fn eliminated_inside(
     e: &RecExpr<Node>,
     model: &Model,
-) -> Option<(RecExpr<Node>, Vec<RecExpr<Node>>)> {
+) -> Option<(RecExpr<Node>, elimination::Eliminated)> {
     use egg::Language;
     let (at, el) = e.as_ref().iter().enumerate().find_map(|(i, n)| match n {
         Node::Det(m) if matches!(e[*m], Node::Block(_)) => {
@@ -301,7 +337,30 @@ fn eliminated_inside(
         map.push(id);
     }
     let root = *map.last()?;
-    Some((b.finish(root), el.all_pivots))
+    Some((b.finish(root), el))
+}
+
+/// `e` with each determinant of a block matrix taken by block elimination
+/// where it finds a pivot, as often as that goes on; `None` where none
+/// does, or where what it gives still divides by a pivot (it holds only
+/// where the pivot is nonzero, and `e` may not divide by it). Every step
+/// is an identity, so the result has the value of `e` wherever `e` has
+/// one: a claim written as the determinant of the block matrix meets a
+/// derived determinant that block elimination gave.
+pub fn eliminated_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
+    let mut cur = e.clone();
+    let mut changed = false;
+    for _ in 0..MAX_DET_STEPS {
+        let Some((next, el)) = eliminated_inside(&cur, model) else {
+            break;
+        };
+        if el.pivots.iter().any(|k| divides_by(&next, k)) {
+            return None;
+        }
+        cur = next;
+        changed = true;
+    }
+    changed.then_some(cur)
 }
 
 /// The most determinant rules the steps of one determinant apply.

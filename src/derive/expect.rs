@@ -829,6 +829,17 @@ fn expression(
             *by = Some(ProofKind::Cleared);
             return Verdict::Proven;
         }
+        // A claim written with the determinant of a block matrix: that
+        // determinant by block elimination, then the same procedures.
+        if let Some(e) = super::det::eliminated_claim(c, model) {
+            if crate::ir::normal::same(d, &e, model)
+                || on.same_unfolded(cx, &window, d, &e)
+                || on.same_cleared(cx, &window, d, &e)
+            {
+                *by = Some(ProofKind::Elimination);
+                return Verdict::Proven;
+            }
+        }
         // Cases by the normal forms alone, before the rewrite rules,
         // which cost far more where they fail.
         if on.by_cases(cx, &window, d, c, CASE_SPLITS, false, proof) {

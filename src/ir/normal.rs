@@ -1974,17 +1974,30 @@ pub enum BlockForm {
     /// A scalar times an identity matrix: the scalar, read back
     /// (`(1 + beta) * I(D) - beta * I(D)` is `1`).
     ScaledIdentity(RecExpr<Node>),
+    /// A diagonal matrix that is not a scalar times the identity: a sum of
+    /// products of diagonals (`diag(u)`, `I(n)`) times scalars. Diagonals
+    /// commute with one another.
+    Diagonal,
 }
 
-/// Whether `expr` is zero or a scalar times an identity matrix, by its
-/// normal form (derivative forms written out); `None` for anything else.
+/// Whether `expr` is zero, a scalar times an identity matrix or another
+/// diagonal matrix, by its normal form (derivative forms written out);
+/// `None` for anything else.
 pub fn block_form(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<BlockForm> {
     let expr = unprimed(expr);
     let form = form(&expr, leaves, true)?;
     if form.is_empty() {
         return Some(BlockForm::Zero);
     }
-    let scalars = identity_scale(&form)?;
+    let Some(scalars) = identity_scale(&form) else {
+        let diagonal = form.iter().all(|(p, _)| {
+            !p.matrices.is_empty() && p.matrices.iter().all(|f| {
+                is_identity(f)
+                    || matches!(f, Factor::Sym(t) if matches!(meaning(t), Some(Meaning::Diag(..))))
+            })
+        });
+        return diagonal.then_some(BlockForm::Diagonal);
+    };
     let mut r = reify::Reify {
         expr: &expr,
         b: super::build::ExprBuilder::new(),

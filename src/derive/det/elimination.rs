@@ -45,6 +45,9 @@ pub struct Eliminated {
     pub pivots: Vec<RecExpr<Node>>,
     /// Every pivot block, in the order taken.
     pub all_pivots: Vec<RecExpr<Node>>,
+    /// The rule that took the determinant of the last two block rows,
+    /// two of whose blocks commute, where one did.
+    pub commuting: Option<&'static str>,
 }
 
 /// `det(matrix)` by block elimination (see the module documentation), as
@@ -60,12 +63,24 @@ pub fn eliminated(matrix: &RecExpr<Node>, model: &Model) -> Option<Eliminated> {
     let mut all_pivots = Vec::new();
     let mut steps = 0;
     while grid.len() > 1 {
-        let Some((rest, flip, c)) = step(&grid, &size, model).or_else(|| {
-            let (r, flip, c) = step(&transposed(&grid), &size, model)?;
-            Some((transposed(&r), flip, c))
-        }) else {
+        // Row operations or column operations, whichever pivot ranks
+        // better (row operations on a tie).
+        let by_rows = step(&grid, &size, model, false);
+        let by_cols = step(&transposed(&grid), &size, model, true)
+            .map(|(rank, r, flip, c)| (rank, transposed(&r), flip, c));
+        let chosen = match (by_rows, by_cols) {
+            (Some(r), Some(c)) => Some(if c.0 < r.0 { c } else { r }),
+            (r, c) => r.or(c),
+        };
+        let Some((rank, rest, flip, c)) = chosen else {
             break;
         };
+        // Of two block rows, a pivot that clears with a matrix multiple
+        // divides by it; where two blocks commute, one determinant of a
+        // product does not.
+        if grid.len() == 2 && rank.0 > 0 && commuted(&grid, model).is_some() {
+            break;
+        }
         steps += 1;
         odd ^= flip;
         match &c.form {
@@ -88,6 +103,19 @@ pub fn eliminated(matrix: &RecExpr<Node>, model: &Model) -> Option<Eliminated> {
         all_pivots.push(c.expr);
         grid = rest;
     }
+    // Two block rows left, two of whose blocks commute: one determinant
+    // of a product (see [`commuted`]).
+    let mut commuting = None;
+    if grid.len() == 2 {
+        if let Some((inner, rule)) = commuted(&grid, model) {
+            grid = vec![vec![Cell {
+                expr: inner,
+                form: None,
+            }]];
+            commuting = Some(rule);
+            steps += 1;
+        }
+    }
     if steps == 0 {
         return None;
     }
@@ -101,6 +129,7 @@ pub fn eliminated(matrix: &RecExpr<Node>, model: &Model) -> Option<Eliminated> {
             expr: b.finish(zero),
             pivots,
             all_pivots,
+            commuting,
         });
     }
     let rest = if grid.len() == 1 {
@@ -139,6 +168,7 @@ pub fn eliminated(matrix: &RecExpr<Node>, model: &Model) -> Option<Eliminated> {
         expr: b.finish(acc),
         pivots,
         all_pivots,
+        commuting,
     })
 }
 
@@ -212,7 +242,7 @@ fn transposed(grid: &[Vec<Cell>]) -> Vec<Vec<Cell>> {
         .collect()
 }
 
-/// How a block of a pivot's column is a scalar multiple of the pivot.
+/// How a block of a pivot's column is cleared by the pivot's row.
 enum Ratio {
     /// Zero: nothing to clear.
     Zero,
@@ -222,9 +252,20 @@ enum Ratio {
     Negated,
     /// `d * I` for the pivot `c * I`: `d / c` times it.
     Scaled(RecExpr<Node>, RecExpr<Node>),
+    /// Any block `X` for the pivot `c * I`: `X / c` times it, a matrix
+    /// multiple (on the left of the pivot's row for row operations, on
+    /// the right of its column for column operations).
+    Over(RecExpr<Node>, RecExpr<Node>),
 }
 
-/// How the block `x` is a scalar multiple of the pivot `pivot`, if it is.
+impl Ratio {
+    /// Whether clearing with it multiplies blocks by a matrix.
+    fn is_matrix(&self) -> bool {
+        matches!(self, Ratio::Over(..))
+    }
+}
+
+/// How the block `x` is cleared by the pivot `pivot`, if it can be.
 fn ratio(x: &Cell, pivot: &Cell, model: &Model) -> Option<Ratio> {
     use crate::ir::normal::same;
     match (&x.form, &pivot.form) {
@@ -233,37 +274,58 @@ fn ratio(x: &Cell, pivot: &Cell, model: &Model) -> Option<Ratio> {
             Some(Ratio::Scaled(d.clone(), c.clone()))
         }
         _ if same(&x.expr, &pivot.expr, model) => Some(Ratio::Same),
-        _ => {
+        (_, pivot_form) => {
             let mut b = ExprBuilder::new();
             let y = b.copy_all(&pivot.expr);
             let minus = b.add(Node::Neg(y));
-            same(&x.expr, &b.finish(minus), model).then_some(Ratio::Negated)
+            if same(&x.expr, &b.finish(minus), model) {
+                return Some(Ratio::Negated);
+            }
+            match pivot_form {
+                Some(BlockForm::ScaledIdentity(c)) => Some(Ratio::Over(x.expr.clone(), c.clone())),
+                _ => None,
+            }
         }
     }
 }
 
-/// One elimination by row operations: the grid without the pivot's row
-/// and column, whether the sign is `(-1)^n`, and the pivot.
-fn step(grid: &[Vec<Cell>], size: &Poly, model: &Model) -> Option<(Vec<Vec<Cell>>, bool, Cell)> {
+/// How a pivot ranks: the fewest products of blocks its clearing makes,
+/// then the fewest other blocks to clear, then a scalar multiple of the
+/// identity, then one whose scalar is a number (nothing is divided by a
+/// symbol), then on the diagonal, then the first.
+type Rank = (usize, usize, bool, bool, bool, usize, usize);
+
+/// One elimination by row operations (column operations where `columns`,
+/// on the transposed grid): the pivot's rank, the grid without the
+/// pivot's row and column, whether the sign is `(-1)^n`, and the pivot.
+fn step(
+    grid: &[Vec<Cell>],
+    size: &Poly,
+    model: &Model,
+    columns: bool,
+) -> Option<(Rank, Vec<Vec<Cell>>, bool, Cell)> {
     let n = grid.len();
-    // The best pivot: the fewest other blocks to clear, then a scalar
-    // multiple of the identity, then on the diagonal, then the first.
-    type Rank = (usize, bool, bool, usize, usize);
     let mut best: Option<(Rank, usize, usize, Vec<Ratio>)> = None;
     for j in 0..n {
         for (p, row) in grid.iter().enumerate() {
             let pivot = &row[j];
-            let scaled = match &pivot.form {
+            let (scaled, symbolic) = match &pivot.form {
                 Some(BlockForm::Zero) => continue,
                 Some(BlockForm::ScaledIdentity(c)) if is_zero_number(c) => continue,
-                Some(BlockForm::ScaledIdentity(_)) => true,
-                None => false,
+                Some(BlockForm::ScaledIdentity(c)) => (true, number(c).is_none()),
+                Some(BlockForm::Diagonal) | None => (false, false),
             };
             let others = (0..n)
                 .filter(|&r| r != p && !matches!(grid[r][j].form, Some(BlockForm::Zero)))
                 .count();
-            let rank = (others, !scaled, p != j, j, p);
-            if best.as_ref().is_some_and(|b| b.0 <= rank) {
+            let filled = (0..n)
+                .filter(|&k| k != j && !matches!(row[k].form, Some(BlockForm::Zero)))
+                .count();
+            // Zero products is a lower bound, before the ratios.
+            if best
+                .as_ref()
+                .is_some_and(|b| b.0 <= (0, others, !scaled, symbolic, p != j, j, p))
+            {
                 continue;
             }
             let ratios: Option<Vec<Ratio>> = (0..n)
@@ -275,12 +337,17 @@ fn step(grid: &[Vec<Cell>], size: &Poly, model: &Model) -> Option<(Vec<Vec<Cell>
                     }
                 })
                 .collect();
-            if let Some(ratios) = ratios {
+            let Some(ratios) = ratios else {
+                continue;
+            };
+            let products = ratios.iter().filter(|r| r.is_matrix()).count() * filled;
+            let rank = (products, others, !scaled, symbolic, p != j, j, p);
+            if best.as_ref().is_none_or(|b| rank < b.0) {
                 best = Some((rank, p, j, ratios));
             }
         }
     }
-    let (_, p, j, ratios) = best?;
+    let (rank, p, j, ratios) = best?;
     let mut rest = Vec::with_capacity(n - 1);
     for (r, row) in grid.iter().enumerate() {
         if r == p {
@@ -293,18 +360,26 @@ fn step(grid: &[Vec<Cell>], size: &Poly, model: &Model) -> Option<(Vec<Vec<Cell>
             }
             let cell = match (&ratios[r], &grid[p][k].form) {
                 (Ratio::Zero, _) | (_, Some(BlockForm::Zero)) => cell.clone(),
-                (ratio, _) => subtracted(cell, ratio, &grid[p][k].expr, size, model),
+                (ratio, _) => subtracted(cell, ratio, &grid[p][k].expr, size, model, columns),
             };
             new_row.push(cell);
         }
         rest.push(new_row);
     }
-    Some((rest, (p + j) % 2 == 1, grid[p][j].clone()))
+    Some((rank, rest, (p + j) % 2 == 1, grid[p][j].clone()))
 }
 
-/// `x` minus the multiple `ratio` of `y`, written in its simplest form,
+/// `x` minus the multiple `ratio` of `y` (a matrix multiple on the left,
+/// or on the right for column operations), written in its simplest form,
 /// with its form.
-fn subtracted(x: &Cell, ratio: &Ratio, y: &RecExpr<Node>, size: &Poly, model: &Model) -> Cell {
+fn subtracted(
+    x: &Cell,
+    ratio: &Ratio,
+    y: &RecExpr<Node>,
+    size: &Poly,
+    model: &Model,
+    columns: bool,
+) -> Cell {
     let mut b = ExprBuilder::new();
     let xi = b.copy_all(&x.expr);
     let yi = b.copy_all(y);
@@ -319,8 +394,27 @@ fn subtracted(x: &Cell, ratio: &Ratio, y: &RecExpr<Node>, size: &Poly, model: &M
             let scaled = b.add(Node::Mul([k, yi]));
             b.add(Node::Sub([xi, scaled]))
         }
+        Ratio::Over(m, c) => {
+            let mi = b.copy_all(m);
+            let ci = b.copy_all(c);
+            let one = b.int(1);
+            let k = b.add(Node::Div([one, ci]));
+            let product = if columns {
+                b.add(Node::Mul([yi, mi]))
+            } else {
+                b.add(Node::Mul([mi, yi]))
+            };
+            let scaled = b.add(Node::Mul([k, product]));
+            b.add(Node::Sub([xi, scaled]))
+        }
     };
-    let expr = b.finish(diff);
+    written(b.finish(diff), size, model)
+}
+
+/// A new block in its simplest form, with its form: zero as `0`, a scalar
+/// times the identity as `s * I(n)`, anything else collected where that
+/// is smaller.
+fn written(expr: RecExpr<Node>, size: &Poly, model: &Model) -> Cell {
     let form = block_form(&expr, model);
     let written = match &form {
         Some(BlockForm::Zero) => {
@@ -329,7 +423,7 @@ fn subtracted(x: &Cell, ratio: &Ratio, y: &RecExpr<Node>, size: &Poly, model: &M
             Some(z)
         }
         Some(BlockForm::ScaledIdentity(s)) => scaled_identity(s, size),
-        None => None,
+        Some(BlockForm::Diagonal) | None => None,
     };
     let expr = written.unwrap_or_else(|| {
         crate::ir::normal::collected(&expr, model)
@@ -337,6 +431,86 @@ fn subtracted(x: &Cell, ratio: &Ratio, y: &RecExpr<Node>, size: &Poly, model: &M
             .unwrap_or(expr)
     });
     Cell { expr, form }
+}
+
+/// The determinant of `[A, B; C, D]` where two of its blocks commute, as
+/// the determinant of one matrix (Silvester, "Determinants of block
+/// matrices", 2000): `det(D * A - B * C)` where `B` and `D` commute,
+/// `det(A * D - B * C)` where `C` and `D` do, `det(A * D - C * B)` where
+/// `A` and `C` do, `det(D * A - C * B)` where `A` and `B` do. For `D`
+/// invertible, `det(M) = det(D) * det(A - B * inv(D) * C)`, which is
+/// `det(D * A - D * B * inv(D) * C)`, and that is `det(D * A - B * C)`
+/// where `B * D = D * B`; the others alike; and the identities are polynomial, so they hold
+/// where `D` is singular too. Blocks commute where one is zero or a
+/// scalar times the identity, or both are diagonal. The smallest of the
+/// forms that apply, with the rule that gave it.
+fn commuted(grid: &[Vec<Cell>], model: &Model) -> Option<(RecExpr<Node>, &'static str)> {
+    let [a, bb, c, d] = [&grid[0][0], &grid[0][1], &grid[1][0], &grid[1][1]];
+    let commute = |x: &Cell, y: &Cell| {
+        let plain = |f: &Option<BlockForm>| {
+            matches!(f, Some(BlockForm::Zero | BlockForm::ScaledIdentity(_)))
+        };
+        plain(&x.form)
+            || plain(&y.form)
+            || matches!(
+                (&x.form, &y.form),
+                (Some(BlockForm::Diagonal), Some(BlockForm::Diagonal))
+            )
+    };
+    // (the pair that commutes, the first product, the second product, the
+    // rule's words)
+    let candidates: [(bool, [&Cell; 2], [&Cell; 2], &'static str); 4] = [
+        (
+            commute(bb, d),
+            [d, a],
+            [bb, c],
+            "det([A, B; C, D]) = det(D * A - B * C) where B and D commute",
+        ),
+        (
+            commute(c, d),
+            [a, d],
+            [bb, c],
+            "det([A, B; C, D]) = det(A * D - B * C) where C and D commute",
+        ),
+        (
+            commute(a, c),
+            [a, d],
+            [c, bb],
+            "det([A, B; C, D]) = det(A * D - C * B) where A and C commute",
+        ),
+        (
+            commute(a, bb),
+            [d, a],
+            [c, bb],
+            "det([A, B; C, D]) = det(D * A - C * B) where A and B commute",
+        ),
+    ];
+    let mut best: Option<(RecExpr<Node>, &'static str)> = None;
+    for (applies, [x1, x2], [y1, y2], rule) in candidates {
+        if !applies {
+            continue;
+        }
+        let mut b = ExprBuilder::new();
+        let product = |b: &mut ExprBuilder, u: &Cell, v: &Cell| {
+            let ui = b.copy_all(&u.expr);
+            let vi = b.copy_all(&v.expr);
+            b.add(Node::Mul([ui, vi]))
+        };
+        let first = product(&mut b, x1, x2);
+        let second = product(&mut b, y1, y2);
+        let diff = b.add(Node::Sub([first, second]));
+        let expr = b.finish(diff);
+        let expr = crate::ir::normal::collected(&expr, model)
+            .filter(|c| crate::ir::size(c) < crate::ir::size(&expr))
+            .unwrap_or(expr);
+        if best
+            .as_ref()
+            .is_none_or(|(e, _)| crate::ir::size(&expr) < crate::ir::size(e))
+        {
+            best = Some((expr, rule));
+        }
+    }
+    best
 }
 
 /// `s * I(n)` (`I(n)` where `s` is one), where `n` is a dim or a number.
