@@ -1962,8 +1962,14 @@ pub fn collected(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Option<RecExp
     };
     let out = r.b.finish(root);
     // The form read back must have the same normal form: a check of the
-    // reading, which is then an identity of the algebra.
-    (normal_form(&out, leaves)? == key(&form)).then_some(out)
+    // reading, which is then an identity of the algebra. A sum read back
+    // over a common denominator has another normal form where terms
+    // cancelled in its numerator (`z - s / (1 + s) * z` is `z / (1 +
+    // s)`): there their difference must clear.
+    if normal_form(&out, leaves)? == key(&form) {
+        return Some(out);
+    }
+    same_cleared(&out, expr, leaves).then_some(out)
 }
 
 /// A block of a block matrix in a form that block elimination uses.

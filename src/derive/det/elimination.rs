@@ -57,7 +57,7 @@ pub fn eliminated(matrix: &RecExpr<Node>, model: &Model) -> Option<Eliminated> {
     // The sign's parity, the scalar pivots (with how often each was taken,
     // in the order first taken), and the other pivots' determinants.
     let mut odd = false;
-    let mut scalars: Vec<(RecExpr<Node>, u32)> = Vec::new();
+    let mut scalars: Vec<(RecExpr<Node>, i64)> = Vec::new();
     let mut dets: Vec<RecExpr<Node>> = Vec::new();
     let mut pivots = Vec::new();
     let mut all_pivots = Vec::new();
@@ -133,7 +133,19 @@ pub fn eliminated(matrix: &RecExpr<Node>, model: &Model) -> Option<Eliminated> {
         });
     }
     let rest = if grid.len() == 1 {
-        b.copy_all(&grid[0][0].expr)
+        // `det(M / s) = s^(-n) * det(M)` and `det(s * M) = s^n * det(M)`
+        // for a scalar `s`, which may meet a pivot's power.
+        let last = &grid[0][0].expr;
+        match scaled(last, model) {
+            Some((m, s, power)) => {
+                match scalars.iter_mut().find(|(x, _)| *x == s) {
+                    Some((_, k)) => *k += power,
+                    None => scalars.push((s, power)),
+                }
+                b.copy_all(&m)
+            }
+            None => b.copy_all(last),
+        }
     } else {
         let rows: Vec<Id> = grid
             .iter()
@@ -151,7 +163,10 @@ pub fn eliminated(matrix: &RecExpr<Node>, model: &Model) -> Option<Eliminated> {
         factors.push(b.add(Node::Pow([minus, n])));
     }
     for (k, m) in &scalars {
-        let n = size.mul(&Poly::int(i64::from(*m)))?;
+        if *m == 0 {
+            continue;
+        }
+        let n = size.mul(&Poly::int(*m))?;
         let n = b.poly(&n);
         let s = b.copy_all(k);
         factors.push(b.add(Node::Pow([s, n])));
@@ -511,6 +526,28 @@ fn commuted(grid: &[Vec<Cell>], model: &Model) -> Option<(RecExpr<Node>, &'stati
         }
     }
     best
+}
+
+/// A matrix written as `M / s` or `s * M` (as it is, or collected) for a
+/// scalar `s` that is not a number: `M`, `s` and its power (`-1` or `1`).
+fn scaled(e: &RecExpr<Node>, model: &Model) -> Option<(RecExpr<Node>, RecExpr<Node>, i64)> {
+    let split = |x: &RecExpr<Node>| {
+        let shapes = crate::ir::prec::shapes(x, model);
+        let scalar = |id: Id| {
+            shapes
+                .get(usize::from(id))
+                .and_then(Option::as_ref)
+                .is_some_and(|s| s.is_scalar())
+                && !matches!(x[id], Node::Num(_))
+        };
+        let sub = |id: Id| crate::ir::build::subtree(x, id);
+        match &x[crate::ir::root(x)] {
+            Node::Div([m, s]) if scalar(*s) && !scalar(*m) => Some((sub(*m), sub(*s), -1)),
+            Node::Mul([s, m]) if scalar(*s) && !scalar(*m) => Some((sub(*m), sub(*s), 1)),
+            _ => None,
+        }
+    };
+    split(e).or_else(|| split(&crate::ir::normal::collected(e, model)?))
 }
 
 /// `s * I(n)` (`I(n)` where `s` is one), where `n` is a dim or a number.

@@ -24,11 +24,68 @@ impl Reify<'_> {
     /// cannot be written (an all-ones matrix).
     pub(super) fn combo(&mut self, c: &Combo) -> Option<Id> {
         let plain = self.unfolded(c);
-        match (plain, self.folded(c)) {
+        let best = match (plain, self.folded(c)) {
             (Some(p), Some(f)) if self.size(f) < self.size(p) => Some(f),
             (None, f) => f,
             (p, _) => p,
+        };
+        match (best, self.over_common(c)) {
+            (Some(b), Some(o)) if self.size(o) < self.size(b) => Some(o),
+            (None, o) => o,
+            (b, _) => b,
         }
+    }
+
+    /// The sum `c` over a common denominator: where some terms but not
+    /// all divide by a scalar `s` (to the power one, and none to another
+    /// negative power), `c * s` read back, divided by `s`. RMSProp's
+    /// inverse `v / rho + (1 - rho^(-1)) * g^2` is `(v - (1 - rho) * g^2)
+    /// / rho`. `None` where no term divides by a scalar so.
+    fn over_common(&mut self, c: &Combo) -> Option<Id> {
+        if c.len() < 2 {
+            return None;
+        }
+        let divides = |p: &Product, b: &str| p.scalars.get(b).is_some_and(is_inverse);
+        let base = c
+            .keys()
+            .flat_map(|p| p.scalars.iter())
+            .find(|(b, e)| {
+                is_inverse(e)
+                    && !c.keys().all(|p| divides(p, b))
+                    && c.keys().all(|p| {
+                        p.scalars
+                            .get(*b)
+                            .and_then(as_constant)
+                            .is_none_or(|r| !r.is_negative() || r == Rational::int(-1))
+                    })
+            })
+            .map(|(b, _)| b.clone())?;
+        // What the base stands for: a sum (multiplied out into the terms
+        // that do not divide by it, so that like terms meet) or a scalar.
+        let value = match super::meaning(&base) {
+            Some(Meaning::Base(sum)) => sum,
+            _ => super::single(
+                Product {
+                    scalars: std::iter::once((base.clone(), super::one())).collect(),
+                    matrices: Vec::new(),
+                },
+                Rational::one(),
+            ),
+        };
+        let mut times = Combo::new();
+        for (p, k) in c {
+            let mut q = p.clone();
+            if divides(p, &base) {
+                q.scalars.remove(&base);
+                super::add_product(&mut times, q, k)?;
+            } else {
+                let term = super::multiply(&super::single(q, k.clone()), &value)?;
+                super::add_into(&mut times, &term, &Rational::one())?;
+            }
+        }
+        let numerator = self.combo(&times)?;
+        let denominator = self.text(&base)?;
+        Some(self.b.add(Node::Div([numerator, denominator])))
     }
 
     /// The sum `c` with the terms that are sums over one index, each
