@@ -539,9 +539,23 @@ fn collected_forms_keep_their_value() {
             "s * sum(t, q[t]) + sum(t, q[t] * r) + r",
             "r + sum(t, q[t] * (s + r))",
         ),
+        // Over a common denominator, where terms divide by a scalar
+        // (RMSProp's inverse), and where terms cancel over it.
+        ("z / s + (1 - s^(-1)) * y", "(z - (1 - s) * y) / s"),
+        ("z - s / (1 + s) * z", "z / (1 + s)"),
+        (
+            "diag(h) * A - r * diag(y) + r * s / (1 + s) * diag(y) - s / (1 + s) * (diag(h) * A)",
+            "(diag(h) * A - r * diag(y)) / (1 + s)",
+        ),
+        // A perfect square as one.
+        ("(1 - 2 * s + s^2) * y", "(1 - s)^2 * y"),
+        ("(r^2 + 4 * r * s + 4 * s^2) * A", "(r + 2 * s)^2 * A"),
     ] {
-        let c = deriv::ir::normal::collected(&read(&m, a), &m).unwrap();
+        let e = read(&m, a);
+        let c = deriv::ir::normal::collected(&e, &m).unwrap();
         assert_eq!(text(&c), b, "{a}");
+        let err = gap(&m, &e, &c, vec![3, 2], 5).unwrap();
+        assert!(err < 1e-8, "{a} collected is {b} and differs ({err})");
     }
     // More cases (and another seed) behind the environment variables of
     // the test above.

@@ -29,11 +29,53 @@ impl Reify<'_> {
             (None, f) => f,
             (p, _) => p,
         };
-        match (best, self.over_common(c)) {
+        let mut best = match (best, self.over_common(c)) {
             (Some(b), Some(o)) if self.size(o) < self.size(b) => Some(o),
             (None, o) => o,
             (b, _) => b,
+        };
+        if let Some(q) = self.squared(c) {
+            if best.is_none_or(|b| self.size(q) < self.size(b)) {
+                best = Some(q);
+            }
         }
+        best
+    }
+
+    /// The scalar sum `c` of three terms as the square of a sum of two,
+    /// where it is one: `1 - 2 * rho + rho^2` is `(1 - rho)^2`. `None`
+    /// otherwise.
+    fn squared(&mut self, c: &Combo) -> Option<Id> {
+        if c.len() != 3 || c.keys().any(|p| !p.matrices.is_empty()) {
+            return None;
+        }
+        let terms: Vec<(&Product, &Rational)> = c.iter().collect();
+        for (i, j, k) in [(0, 1, 2), (0, 2, 1), (1, 2, 0)] {
+            let (Some((p, a)), Some((q, b))) = (square_root(terms[i]), square_root(terms[j]))
+            else {
+                continue;
+            };
+            // The cross term must be `2 * a * b * p * q`, or its negation.
+            let (pq, m) = p.times(&q)?;
+            if pq != *terms[k].0 {
+                continue;
+            }
+            let cross = m.mul(&a)?.mul(&b)?.mul(&Rational::int(2))?;
+            let sign = if *terms[k].1 == cross {
+                Rational::one()
+            } else if *terms[k].1 == cross.neg() {
+                Rational::one().neg()
+            } else {
+                continue;
+            };
+            let mut base = Combo::new();
+            super::add_product(&mut base, p, &a)?;
+            super::add_product(&mut base, q, &b.mul(&sign)?)?;
+            let inner = self.combo(&base)?;
+            let two = self.b.int(2);
+            return Some(self.b.add(Node::Pow([inner, two])));
+        }
+        None
     }
 
     /// The sum `c` over a common denominator: where some terms but not
@@ -303,6 +345,11 @@ impl Reify<'_> {
                 self.split_monomial(&p.scalars, &mut factors, &mut divisors)?;
             }
             _ => {
+                // A perfect square as one: `(1 - rho)^2`.
+                if let Some(q) = self.squared(&rest) {
+                    factors.push(q);
+                    return self.finished(factors, divisors, chain, negative);
+                }
                 let mut terms = Vec::new();
                 for (p, k) in &rest {
                     let mut f = Vec::new();
@@ -319,6 +366,18 @@ impl Reify<'_> {
                 factors.push(self.signed(terms)?);
             }
         }
+        self.finished(factors, divisors, chain, negative)
+    }
+
+    /// A term's scalar factors times its matrix product `chain`, over its
+    /// divisors, with its sign.
+    fn finished(
+        &mut self,
+        mut factors: Vec<Id>,
+        divisors: Vec<Id>,
+        chain: &[Factor],
+        negative: bool,
+    ) -> Option<(Id, bool)> {
         for f in chain {
             factors.push(self.factor(f)?);
         }
@@ -658,6 +717,25 @@ fn shared_part(x: &Combo) -> Option<(Combo, Combo)> {
         .map(|(p, k)| (p.clone(), k.clone()))
         .partition(|(p, _)| elementwise(p).get(&g) == Some(&e));
     Some((with, without))
+}
+
+/// A term `k * p` as the square of `a * r` (`a` a positive whole
+/// number, `r` a product of scalars to whole powers), where it is one.
+fn square_root((p, k): (&Product, &Rational)) -> Option<(Product, Rational)> {
+    let n = k.to_i64().filter(|n| *n > 0)?;
+    let a = (1..=n).take_while(|a| a * a <= n).find(|a| a * a == n)?;
+    let mut r = Product::unit();
+    for (b, e) in &p.scalars {
+        let half = as_constant(e)
+            .filter(|e| e.is_integer())
+            .and_then(|e| e.div(&Rational::int(2)))
+            .filter(|h| h.is_integer() && !h.is_zero())?;
+        if b.starts_with('#') {
+            return None;
+        }
+        r.scalars.insert(b.clone(), constant(half));
+    }
+    Some((r, Rational::int(a)))
 }
 
 /// Whether a number is greater than zero.
