@@ -610,10 +610,20 @@ impl<'m> Session<'m> {
                 });
             }
         }
+        // A determinant whose collected form divides by nothing is
+        // continuous where the Jacobian is, so it holds where a scalar the
+        // simplification divided by is zero too: the condition goes.
+        let mut notes = done.notes;
+        let undivided = equations.iter().all(|eq| {
+            matches!(eq.lhs, Lhs::Det(_)) && matches!(&eq.rhs, Rhs::Expr(e) if !det::divides(e))
+        });
+        if undivided && !equations.is_empty() {
+            notes.retain(|n| !matches!(n, crate::key::Note::HoldsWhere(_)));
+        }
         Ok(Answer {
             request: k,
             equations,
-            notes: done.notes,
+            notes,
             verdict: None,
             stats: done.stats,
             failed: None,
