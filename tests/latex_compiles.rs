@@ -144,10 +144,10 @@ fn every_answer_key_compiles() {
     }
 }
 
-/// Every example's key with the steps of every request (`--steps`)
-/// compiles, and no line of it leaves the page: long steps break, wide
-/// block matrices in a step are written with named blocks, and the reasons
-/// wrap.
+/// Every example's and update map's key with the steps of every request
+/// (`--steps`) compiles, and no line of it leaves the page: long steps
+/// break, wide block matrices in a step are written with named blocks,
+/// and the reasons wrap (their formulas in math mode).
 #[test]
 fn every_key_with_steps_compiles_within_the_page() {
     if !have_pdflatex() {
@@ -157,7 +157,10 @@ fn every_key_with_steps_compiles_within_the_page() {
         steps: true,
         ..Options::default()
     };
-    for (seen, path) in common_scripts("derivations").into_iter().enumerate() {
+    let paths = common_scripts("derivations")
+        .into_iter()
+        .chain(common_scripts("tests/maps"));
+    for (seen, path) in paths.enumerate() {
         let tex = latex_with(&path, false, &options);
         assert!(tex.contains("Step by step"), "{}", path.display());
         if let Err(log) = compile(&format!("steps{seen}"), &tex) {

@@ -283,20 +283,17 @@ pub fn steps(
                 if k == 0 {
                     why.push(Part::Words {
                         plain: ELIMINATION,
-                        latex: ELIMINATION,
+                        latex: ELIMINATION_LATEX,
                     });
                 }
                 why.push(text(if k == 0 { "; pivot: " } else { ", then " }));
                 why.push(Part::Expr(c));
             }
-            if let Some(rule) = el.commuting {
+            if let Some((plain, latex)) = el.commuting {
                 if !why.is_empty() {
                     why.push(text("; then "));
                 }
-                why.push(Part::Words {
-                    plain: rule,
-                    latex: rule,
-                });
+                why.push(Part::Words { plain, latex });
             }
             cur = taken(&mut out, next, why);
             applied += 1;
@@ -310,6 +307,9 @@ pub fn steps(
 
 /// What a step of block elimination does.
 const ELIMINATION: &str = "block elimination: where the other blocks of a block column are multiples of one block, the pivot (scalar multiples, or any block X where the pivot is c * I, X / c times it), subtracting those multiples of its block row clears them and keeps the determinant; the determinant is then the pivot's (c^n for c * I) times that of what is left without the pivot's row and column, times (-1)^n where their numbers add to an odd number (the same with block rows and columns exchanged)";
+
+/// [`ELIMINATION`] in LaTeX (text mode, with its formulas in math).
+const ELIMINATION_LATEX: &str = r"block elimination: where the other blocks of a block column are multiples of one block, the pivot (scalar multiples, or any block $X$ where the pivot is $c\,I$, $X / c$ times it), subtracting those multiples of its block row clears them and keeps the determinant; the determinant is then the pivot's ($c^n$ for $c\,I$) times that of what is left without the pivot's row and column, times $(-1)^n$ where their numbers add to an odd number (the same with block rows and columns exchanged)";
 
 /// The first determinant of a block matrix in `e` replaced by its block
 /// elimination, with how it was eliminated; `None` where none has a

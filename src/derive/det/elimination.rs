@@ -46,8 +46,8 @@ pub struct Eliminated {
     /// Every pivot block, in the order taken.
     pub all_pivots: Vec<RecExpr<Node>>,
     /// The rule that took the determinant of the last two block rows,
-    /// two of whose blocks commute, where one did.
-    pub commuting: Option<&'static str>,
+    /// two of whose blocks commute, where one did: in words and in LaTeX.
+    pub commuting: Option<(&'static str, &'static str)>,
 }
 
 /// `det(matrix)` by block elimination (see the module documentation), as
@@ -448,6 +448,29 @@ fn written(expr: RecExpr<Node>, size: &Poly, model: &Model) -> Cell {
     Cell { expr, form }
 }
 
+/// A rule in words and in LaTeX.
+type Rule = (&'static str, &'static str);
+
+/// The rules of [`commuted`], in words and in LaTeX.
+const COMMUTING: [Rule; 4] = [
+    (
+        "det([A, B; C, D]) = det(D * A - B * C) where B and D commute",
+        r"$\det\begin{bmatrix} A & B \\ C & D \end{bmatrix} = \det(DA - BC)$ where $B$ and $D$ commute",
+    ),
+    (
+        "det([A, B; C, D]) = det(A * D - B * C) where C and D commute",
+        r"$\det\begin{bmatrix} A & B \\ C & D \end{bmatrix} = \det(AD - BC)$ where $C$ and $D$ commute",
+    ),
+    (
+        "det([A, B; C, D]) = det(A * D - C * B) where A and C commute",
+        r"$\det\begin{bmatrix} A & B \\ C & D \end{bmatrix} = \det(AD - CB)$ where $A$ and $C$ commute",
+    ),
+    (
+        "det([A, B; C, D]) = det(D * A - C * B) where A and B commute",
+        r"$\det\begin{bmatrix} A & B \\ C & D \end{bmatrix} = \det(DA - CB)$ where $A$ and $B$ commute",
+    ),
+];
+
 /// The determinant of `[A, B; C, D]` where two of its blocks commute, as
 /// the determinant of one matrix (Silvester, "Determinants of block
 /// matrices", 2000): `det(D * A - B * C)` where `B` and `D` commute,
@@ -459,7 +482,7 @@ fn written(expr: RecExpr<Node>, size: &Poly, model: &Model) -> Cell {
 /// where `D` is singular too. Blocks commute where one is zero or a
 /// scalar times the identity, or both are diagonal. The smallest of the
 /// forms that apply, with the rule that gave it.
-fn commuted(grid: &[Vec<Cell>], model: &Model) -> Option<(RecExpr<Node>, &'static str)> {
+fn commuted(grid: &[Vec<Cell>], model: &Model) -> Option<(RecExpr<Node>, Rule)> {
     let [a, bb, c, d] = [&grid[0][0], &grid[0][1], &grid[1][0], &grid[1][1]];
     let commute = |x: &Cell, y: &Cell| {
         let plain = |f: &Option<BlockForm>| {
@@ -474,33 +497,13 @@ fn commuted(grid: &[Vec<Cell>], model: &Model) -> Option<(RecExpr<Node>, &'stati
     };
     // (the pair that commutes, the first product, the second product, the
     // rule's words)
-    let candidates: [(bool, [&Cell; 2], [&Cell; 2], &'static str); 4] = [
-        (
-            commute(bb, d),
-            [d, a],
-            [bb, c],
-            "det([A, B; C, D]) = det(D * A - B * C) where B and D commute",
-        ),
-        (
-            commute(c, d),
-            [a, d],
-            [bb, c],
-            "det([A, B; C, D]) = det(A * D - B * C) where C and D commute",
-        ),
-        (
-            commute(a, c),
-            [a, d],
-            [c, bb],
-            "det([A, B; C, D]) = det(A * D - C * B) where A and C commute",
-        ),
-        (
-            commute(a, bb),
-            [d, a],
-            [c, bb],
-            "det([A, B; C, D]) = det(D * A - C * B) where A and B commute",
-        ),
+    let candidates: [(bool, [&Cell; 2], [&Cell; 2], Rule); 4] = [
+        (commute(bb, d), [d, a], [bb, c], COMMUTING[0]),
+        (commute(c, d), [a, d], [bb, c], COMMUTING[1]),
+        (commute(a, c), [a, d], [c, bb], COMMUTING[2]),
+        (commute(a, bb), [d, a], [c, bb], COMMUTING[3]),
     ];
-    let mut best: Option<(RecExpr<Node>, &'static str)> = None;
+    let mut best: Option<(RecExpr<Node>, Rule)> = None;
     for (applies, [x1, x2], [y1, y2], rule) in candidates {
         if !applies {
             continue;
