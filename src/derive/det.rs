@@ -38,8 +38,9 @@ fn determinant(
     );
     let mut runs = Vec::new();
     // Block elimination, where it gives fewer determinants of block
-    // matrices, fewer determinants, or a smaller form than the rules.
-    if matches!(matrix[crate::ir::root(matrix)], Node::Block(_)) {
+    // matrices, fewer determinants, or a smaller form than the rules;
+    // not where the rules left no determinant.
+    if matches!(matrix[crate::ir::root(matrix)], Node::Block(_)) && dets(&done.expr) > 0 {
         if let Some(el) = elimination::eliminated(matrix, model) {
             let mut again = rewrite(
                 shapes,
