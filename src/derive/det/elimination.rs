@@ -64,15 +64,10 @@ pub fn eliminated(matrix: &RecExpr<Node>, model: &Model) -> Option<Eliminated> {
     let mut steps = 0;
     while grid.len() > 1 {
         // Row operations or column operations, whichever pivot ranks
-        // better (row operations on a tie, or where they make no products
-        // of blocks).
+        // better (row operations on a tie).
         let by_rows = step(&grid, &size, model, false);
-        // Column operations only where row operations make products.
-        let by_cols = match &by_rows {
-            Some(r) if r.0 .0 == 0 => None,
-            _ => step(&transposed(&grid), &size, model, true)
-                .map(|(rank, r, flip, c)| (rank, transposed(&r), flip, c)),
-        };
+        let by_cols = step(&transposed(&grid), &size, model, true)
+            .map(|(rank, r, flip, c)| (rank, transposed(&r), flip, c));
         let chosen = match (by_rows, by_cols) {
             (Some(r), Some(c)) => Some(if c.0 < r.0 { c } else { r }),
             (r, c) => r.or(c),
