@@ -62,6 +62,8 @@ pub fn eliminated(matrix: &RecExpr<Node>, model: &Model) -> Option<Eliminated> {
     let mut pivots = Vec::new();
     let mut all_pivots = Vec::new();
     let mut steps = 0;
+    // The commuting rule's result where the loop stopped for it.
+    let mut last = None;
     while grid.len() > 1 {
         // Row operations or column operations, whichever pivot ranks
         // better (row operations on a tie).
@@ -78,8 +80,11 @@ pub fn eliminated(matrix: &RecExpr<Node>, model: &Model) -> Option<Eliminated> {
         // Of two block rows, a pivot that clears with a matrix multiple
         // divides by it; where two blocks commute, one determinant of a
         // product does not.
-        if grid.len() == 2 && rank.0 > 0 && commuted(&grid, model).is_some() {
-            break;
+        if grid.len() == 2 && rank.0 > 0 {
+            if let Some(found) = commuted(&grid, model) {
+                last = Some(found);
+                break;
+            }
         }
         steps += 1;
         odd ^= flip;
@@ -107,7 +112,7 @@ pub fn eliminated(matrix: &RecExpr<Node>, model: &Model) -> Option<Eliminated> {
     // of a product (see [`commuted`]).
     let mut commuting = None;
     if grid.len() == 2 {
-        if let Some((inner, rule)) = commuted(&grid, model) {
+        if let Some((inner, rule)) = last.or_else(|| commuted(&grid, model)) {
             grid = vec![vec![Cell {
                 expr: inner,
                 form: None,
