@@ -618,6 +618,57 @@ fn cleared_denominators_prove_only_equal_values() {
         &read(&m, &block(wrong)),
         &m
     ));
+    // A sum raised to a fraction clears by that fraction, and powers that
+    // merge into a whole number are multiplied out; products with a
+    // common factor (also powers of equal bases) are equal where the rest
+    // is. Each pair is also checked by value.
+    let n = "sqrt((y - z)^T * (y - z))";
+    for (a, b, equal) in [
+        ("(1 + r^2) / sqrt(1 + r^2)", "sqrt(1 + r^2)".to_owned(), true),
+        ("(1 + r^2) / sqrt(1 + r^2)", "sqrt(1 + r^2) + 1".to_owned(), false),
+        ("sqrt(1 + r^2)^2", "1 + r^2".to_owned(), true),
+        ("sqrt(1 + r^2)^2", "1 - r^2".to_owned(), false),
+        ("(1 + r^2)^(3/2)", "(1 + r^2) * sqrt(1 + r^2)".to_owned(), true),
+        ("(1 + r^2)^(3/2)", "(1 - r^2) * sqrt(1 + r^2)".to_owned(), false),
+        (
+            "(y - z)^T * (s * (y - z)) / sqrt((y - z)^T * (y - z))",
+            format!("s * {n}"),
+            true,
+        ),
+        (
+            "1 / (r^2 + sqrt((y - z)^T * (y - z))) - (y - z)^T * (y - z) / sqrt((y - z)^T * (y - z)) / (r^2 + sqrt((y - z)^T * (y - z)))^2",
+            format!("r^2 / (r^2 + {n})^2"),
+            true,
+        ),
+        (
+            "1 / (r^2 + sqrt((y - z)^T * (y - z))) - (y - z)^T * (y - z) / sqrt((y - z)^T * (y - z)) / (r^2 + sqrt((y - z)^T * (y - z)))^2",
+            format!("r^2 / (r^2 + {n})^3"),
+            false,
+        ),
+        (
+            "(1 + s^2 / (1 + r^2))^(D - 1) * (1 - r / (1 + r^2))",
+            "((1 + r^2 + s^2) / (1 + r^2))^(D - 1) * ((1 + r^2 - r) / (1 + r^2))".to_owned(),
+            true,
+        ),
+        (
+            "(1 + s^2 / (1 + r^2))^(D - 1) * (1 - r / (1 + r^2))",
+            "((1 + r^2 + s^2) / (1 + r^2))^(D - 1) * ((1 + r^2 + r) / (1 + r^2))".to_owned(),
+            false,
+        ),
+        (
+            "(1 + s^2 / (1 + r^2))^(D - 1) * (1 - r / (1 + r^2))",
+            "((1 + r^2 + s) / (1 + r^2))^(D - 1) * ((1 + r^2 - r) / (1 + r^2))".to_owned(),
+            false,
+        ),
+    ] {
+        let (ea, eb) = (read(&m, a), read(&m, &b));
+        assert_eq!(same_cleared(&ea, &eb, &m), equal, "{a} and {b}");
+        let err = [(2, 3, 41), (3, 2, 42)]
+            .into_iter()
+            .filter_map(|(d, t, seed)| gap(&m, &ea, &eb, vec![d, t], seed))
+            .fold(0.0, f64::max);
+        assert_eq!(err < 1e-8, equal, "{a} and {b} differ by {err}");
+    }
     // Functions nested deep, written with `exp`, are not compared (their
     // texts would grow with the tree): no proof, and no time or memory.
     let nested = |f: &str| (0..8).fold("y".to_owned(), |e, _| format!("{f}({e})"));

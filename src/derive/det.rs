@@ -15,6 +15,7 @@ use egg::RecExpr;
 use std::rc::Rc;
 
 mod elimination;
+mod low_rank;
 
 /// The simplified determinant of `matrix`, the notes it needs, and the
 /// statistics of its run.
@@ -61,6 +62,42 @@ fn determinant(
                     .filter(|k| divides_by(&again.expr, k))
                     .collect();
                 again.nonzero.extend(kept);
+                runs.push(std::mem::replace(&mut done, again).stats);
+            }
+        }
+    }
+    // The matrix determinant lemma, where the determinant left reads as a
+    // scaled identity plus a rank-one matrix (as simplified, or as
+    // derived): its scale and its last factor simplified apart (the
+    // power of a scale with a symbolic exponent gives the rules of the
+    // whole product much to grow on).
+    if let Node::Det(m) = done.expr[crate::ir::root(&done.expr)] {
+        let simplified = crate::ir::build::subtree(&done.expr, m);
+        let candidates = [
+            low_rank::parts(&simplified, model),
+            low_rank::parts(matrix, model),
+        ];
+        for l in candidates.into_iter().flatten() {
+            let simplify = |e: &RecExpr<Node>| {
+                rewrite(
+                    shapes,
+                    Some(&scope),
+                    e,
+                    rules::linear_algebra(),
+                    limits,
+                    "determinant",
+                )
+            };
+            let (scale, sum) = (simplify(&l.scale), simplify(&l.sum));
+            let expr = low_rank::Lemma::assembled(&scale.expr, &l.exponent, &sum.expr);
+            let rank = |e: &RecExpr<Node>| (block_dets(e), dets(e), crate::ir::size(e));
+            if rank(&expr) < rank(&done.expr) {
+                let mut again = sum;
+                again.expr = expr;
+                again.limited |= scale.limited;
+                again.nonzero.extend(scale.nonzero);
+                again.nonzero.extend(std::mem::take(&mut done.nonzero));
+                runs.push(scale.stats);
                 runs.push(std::mem::replace(&mut done, again).stats);
             }
         }
@@ -300,6 +337,16 @@ pub fn steps(
             applied += 1;
             continue 'rounds;
         }
+        // Then the matrix determinant lemma.
+        if let Some(next) = lemma_inside(&cur, model) {
+            let why = vec![Part::Words {
+                plain: LEMMA,
+                latex: LEMMA_LATEX,
+            }];
+            cur = taken(&mut out, next, why);
+            applied += 1;
+            continue 'rounds;
+        }
         break;
     }
     out.push(step(done.clone(), vec![text("simplified")]));
@@ -312,6 +359,12 @@ const ELIMINATION: &str = "block elimination: where the other blocks of a block 
 /// [`ELIMINATION`] in LaTeX (text mode, with its formulas in math).
 const ELIMINATION_LATEX: &str = r"block elimination: where the other blocks of a block column are multiples of one block, the pivot (scalar multiples, or any block $X$ where the pivot is $c\,I$, $X / c$ times it), subtracting those multiples of its block row clears them and keeps the determinant; the determinant is then the pivot's ($c^n$ for $c\,I$) times that of what is left without the pivot's row and column, times $(-1)^n$ where their numbers add to an odd number (the same with block rows and columns exchanged)";
 
+/// What the matrix determinant lemma says.
+const LEMMA: &str = "the matrix determinant lemma: a scalar a times the identity plus a rank-one matrix u * w^T has det(a * I(n) + u * w^T) = a^(n-1) * (a + w^T * u), for every a";
+
+/// [`LEMMA`] in LaTeX (text mode, with its formulas in math).
+const LEMMA_LATEX: &str = r"the matrix determinant lemma: a scalar $a$ times the identity plus a rank-one matrix $u w^\top$ has $\det(a I_n + u w^\top) = a^{n-1} (a + w^\top u)$, for every $a$";
+
 /// The first determinant of a block matrix in `e` replaced by its block
 /// elimination, with how it was eliminated; `None` where none has a
 /// pivot.
@@ -319,7 +372,6 @@ fn eliminated_inside(
     e: &RecExpr<Node>,
     model: &Model,
 ) -> Option<(RecExpr<Node>, elimination::Eliminated)> {
-    use egg::Language;
     let (at, el) = e.as_ref().iter().enumerate().find_map(|(i, n)| match n {
         Node::Det(m) if matches!(e[*m], Node::Block(_)) => {
             let matrix = crate::ir::build::subtree(e, *m);
@@ -327,27 +379,47 @@ fn eliminated_inside(
         }
         _ => None,
     })?;
+    Some((replaced_at(e, at, &el.expr)?, el))
+}
+
+/// The first determinant in `e` whose matrix the matrix determinant lemma
+/// applies to, replaced by what it gives; `None` where there is none.
+fn lemma_inside(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
+    let (at, by) = e.as_ref().iter().enumerate().find_map(|(i, n)| match n {
+        Node::Det(m) => {
+            let matrix = crate::ir::build::subtree(e, *m);
+            low_rank::lemma(&matrix, model).map(|l| (i, l))
+        }
+        _ => None,
+    })?;
+    replaced_at(e, at, &by)
+}
+
+/// `e` with its node at `at` replaced by the expression `by`.
+fn replaced_at(e: &RecExpr<Node>, at: usize, by: &RecExpr<Node>) -> Option<RecExpr<Node>> {
+    use egg::Language;
     let mut b = ExprBuilder::new();
     let mut map: Vec<egg::Id> = Vec::with_capacity(e.as_ref().len());
     for (i, n) in e.as_ref().iter().enumerate() {
         let id = if i == at {
-            b.copy_all(&el.expr)
+            b.copy_all(by)
         } else {
             b.add(n.clone().map_children(|c| map[usize::from(c)]))
         };
         map.push(id);
     }
     let root = *map.last()?;
-    Some((b.finish(root), el))
+    Some(b.finish(root))
 }
 
 /// `e` with each determinant of a block matrix taken by block elimination
-/// where it finds a pivot, as often as that goes on; `None` where none
-/// does, or where what it gives still divides by a pivot (it holds only
-/// where the pivot is nonzero, and `e` may not divide by it). Every step
-/// is an identity, so the result has the value of `e` wherever `e` has
-/// one: a claim written as the determinant of the block matrix meets a
-/// derived determinant that block elimination gave.
+/// where it finds a pivot, as often as that goes on, then each
+/// determinant the matrix determinant lemma applies to taken by it; `None`
+/// where neither applies, or where what elimination gives still divides
+/// by a pivot (it holds only where the pivot is nonzero, and `e` may not
+/// divide by it). Every step is an identity, so the result has the value
+/// of `e` wherever `e` has one: a claim written as the determinant of the
+/// block matrix meets a derived determinant that block elimination gave.
 pub fn eliminated_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
     let mut cur = e.clone();
     let mut changed = false;
@@ -358,6 +430,14 @@ pub fn eliminated_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node
         if el.pivots.iter().any(|k| divides_by(&next, k)) {
             return None;
         }
+        cur = next;
+        changed = true;
+    }
+    // The matrix determinant lemma needs no condition.
+    for _ in 0..MAX_DET_STEPS {
+        let Some(next) = lemma_inside(&cur, model) else {
+            break;
+        };
         cur = next;
         changed = true;
     }

@@ -2036,6 +2036,12 @@ pub fn same_cleared(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShape
     if difference_clears(&a, &b, leaves) {
         return true;
     }
+    // Products with a common factor: equal where what is left is.
+    if let Some((x, y)) = without_common_factors(&a, &b, leaves) {
+        if same(&x, &y, leaves) || difference_clears(&x, &y, leaves) {
+            return true;
+        }
+    }
     // Then with the functions written with `exp`: a side written by hand
     // (`exp(a) ./ (1 + exp(a))`) meets one written with `sigma`.
     let (x, y) = (
@@ -2046,6 +2052,115 @@ pub fn same_cleared(a: &RecExpr<Node>, b: &RecExpr<Node>, leaves: &dyn LeafShape
     // functions written with `exp` grow with the tree.
     let small = |e: &RecExpr<Node>| super::size(e) <= MAX_EXP_TREE;
     (x != a || y != b) && small(&x) && small(&y) && difference_clears(&x, &y, leaves)
+}
+
+/// Two scalar products without the factors they share (factors with one
+/// normal form, as often as both have them): `P * X` and `P * Y` are
+/// equal where `X` and `Y` are, whatever `P` is (a power with a symbolic
+/// exponent the clearing of denominators cannot multiply out, such as a
+/// determinant's `(1 + b / (a + r))^(D - 1)`). `None` where they share
+/// none.
+fn without_common_factors(
+    a: &RecExpr<Node>,
+    b: &RecExpr<Node>,
+    leaves: &dyn LeafShapes,
+) -> Option<(RecExpr<Node>, RecExpr<Node>)> {
+    let (fa, fb) = (factors(a, leaves), factors(b, leaves));
+    if fa.len() < 2 && fb.len() < 2 {
+        return None;
+    }
+    let key = |e: &RecExpr<Node>, at: Id| normal_form(&super::build::subtree(e, at), leaves);
+    let kb: Vec<Option<String>> = fb.iter().map(|&f| key(b, f)).collect();
+    let mut taken = vec![false; fb.len()];
+    let mut left_a = Vec::new();
+    for &f in &fa {
+        let k = key(a, f);
+        let mut shared = k.is_some()
+            && (0..fb.len())
+                .find(|&j| !taken[j] && kb[j] == k)
+                .map(|j| taken[j] = true)
+                .is_some();
+        // Or powers with one exponent whose bases are equal where
+        // defined (`(1 + b / s)^(D - 1)` and `((s + b) / s)^(D - 1)`).
+        if !shared {
+            if let Some(j) =
+                (0..fb.len()).find(|&j| !taken[j] && same_powers(a, f, b, fb[j], leaves))
+            {
+                taken[j] = true;
+                shared = true;
+            }
+        }
+        if !shared {
+            left_a.push(f);
+        }
+    }
+    let left_b: Vec<Id> = (0..fb.len())
+        .filter(|&j| !taken[j])
+        .map(|j| fb[j])
+        .collect();
+    if left_a.len() == fa.len() {
+        return None;
+    }
+    Some((multiplied(a, &left_a), multiplied(b, &left_b)))
+}
+
+/// Whether the subexpressions `x` of `a` and `y` of `b` are powers with
+/// one exponent (by normal form) of bases equal where defined (by normal
+/// form or by clearing their difference of denominators).
+fn same_powers(
+    a: &RecExpr<Node>,
+    x: Id,
+    b: &RecExpr<Node>,
+    y: Id,
+    leaves: &dyn LeafShapes,
+) -> bool {
+    let (Node::Pow([p, e]), Node::Pow([q, f])) = (&a[x], &b[y]) else {
+        return false;
+    };
+    let sub = super::build::subtree;
+    let (p, q) = (sub(a, *p), sub(b, *q));
+    same(&sub(a, *e), &sub(b, *f), leaves)
+        && (same(&p, &q, leaves) || difference_clears(&p, &q, leaves))
+}
+
+/// The factors of a scalar product (`x * y * z`, each a scalar), or the
+/// expression itself.
+fn factors(e: &RecExpr<Node>, leaves: &dyn LeafShapes) -> Vec<Id> {
+    let shapes = super::prec::shapes(e, leaves);
+    let scalar = |id: Id| {
+        shapes
+            .get(usize::from(id))
+            .cloned()
+            .flatten()
+            .is_some_and(|s| s.is_scalar())
+    };
+    let mut out = Vec::new();
+    let mut stack = vec![super::root(e)];
+    while let Some(id) = stack.pop() {
+        match &e[id] {
+            Node::Mul([x, y]) if scalar(*x) && scalar(*y) => {
+                stack.push(*y);
+                stack.push(*x);
+            }
+            _ => out.push(id),
+        }
+    }
+    out
+}
+
+/// The product of some subexpressions of `e` (`1` for none).
+fn multiplied(e: &RecExpr<Node>, parts: &[Id]) -> RecExpr<Node> {
+    let mut b = super::build::ExprBuilder::new();
+    let mut acc: Option<Id> = None;
+    for &p in parts {
+        let x = b.copy(e, p);
+        acc = Some(match acc {
+            Some(a) => b.add(Node::Mul([a, x])),
+            None => x,
+        });
+    }
+    let root = acc.unwrap_or_else(|| b.int(1));
+    b.finish(root)
 }
 
 /// The entries of two block matrices of one layout (rows of one number of

@@ -4,7 +4,10 @@
 //! gradient or Hessian. Like the adjoint rules, these assume independent
 //! leaves.
 
-use super::{built, built_if, depends, free_of_bound, guarded, is_independent, rule, var, Rewrite};
+use super::{
+    built, built_if, depends, free_of_bound, guarded, is_independent, is_scalar_var, rule, var,
+    Rewrite,
+};
 use crate::ir::analysis::{add_poly, independent, is_scalar, shape_of, Graph};
 use crate::ir::{Act, Node};
 use crate::num::Rational;
@@ -63,21 +66,57 @@ fn product_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
         let right = eg.add(Node::Mul([w, jc]));
         return Some(eg.add(Node::Add([left, right])));
     }
-    if !shape_of(eg, v).cols.is_one() || !independent(eg, u, x) {
+    if !shape_of(eg, v).cols.is_one() {
         return None;
+    }
+    if independent(eg, u, x) {
+        let jv = jac(eg, x, v);
+        return Some(eg.add(Node::Mul([u, jv])));
+    }
+    // An inner product `w^T * v` whose row depends on `x`:
+    // d(w^T v) = v^T dw + w^T dv.
+    let w = transposed_vector(eg, u)?;
+    let jw = jac(eg, x, w);
+    let vt = eg.add(Node::Trans(v));
+    let left = eg.add(Node::Mul([vt, jw]));
+    if independent(eg, v, x) {
+        return Some(left);
     }
     let jv = jac(eg, x, v);
-    Some(eg.add(Node::Mul([u, jv])))
+    let right = eg.add(Node::Mul([u, jv]));
+    Some(eg.add(Node::Add([left, right])))
 }
 
-/// `(jac x (u / s))` for `s` not depending on `x`.
+/// The column vector `w` of a class holding `w^T`.
+fn transposed_vector(eg: &Graph, u: Id) -> Option<Id> {
+    eg[u].nodes.iter().find_map(|n| match n {
+        Node::Trans(w) if shape_of(eg, *w).cols.is_one() => Some(*w),
+        _ => None,
+    })
+}
+
+/// `(jac x (u / s))`: `jac(u) / s`, less `u * jac(s) / s^2` where the
+/// scalar `s` depends on `x` (for a vector or scalar `u`).
 fn quotient_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
     let (x, u, d) = (s[var("?x")], s[var("?u")], s[var("?s")]);
-    if !independent(eg, d, x) {
+    if independent(eg, d, x) {
+        let ju = jac(eg, x, u);
+        return Some(eg.add(Node::Div([ju, d])));
+    }
+    if !is_scalar(eg, d) || !shape_of(eg, u).cols.is_one() {
         return None;
     }
+    let jd = jac(eg, x, d);
+    let two = eg.add(Node::Num(Rational::from(2)));
+    let square = eg.add(Node::Pow([d, two]));
+    let outer = eg.add(Node::Mul([u, jd]));
+    let right = eg.add(Node::Div([outer, square]));
+    if independent(eg, u, x) {
+        return Some(eg.add(Node::Neg(right)));
+    }
     let ju = jac(eg, x, u);
-    Some(eg.add(Node::Div([ju, d])))
+    let left = eg.add(Node::Div([ju, d]));
+    Some(eg.add(Node::Sub([left, right])))
 }
 
 /// `(jac x (u ^ n))` for a constant exponent `n`.
@@ -136,6 +175,7 @@ pub fn rules() -> Vec<Rewrite> {
     let mut rules = vec![
         rule!("jac-constant";    "(jac ?x ?y)"              => "(* 0 (* ?y (T ?x)))" if is_independent("?y", "?x")),
         rule!("jac-neg";         "(jac ?x (neg ?u))"        => "(neg (jac ?x ?u))" if depends(&["?u"])),
+        rule!("jac-scalar-transpose"; "(jac ?x (T ?u))"     => "(jac ?x ?u)" if depends(&["?u"]) if is_scalar_var("?u")),
         rule!("jac-hadamard";    "(jac ?x (.* ?u ?v))"      => "(+ (* (diag ?v) (jac ?x ?u)) (* (diag ?u) (jac ?x ?v)))" if depends(&["?u", "?v"])),
     ];
     // The chain rule through each elementwise function of the table.

@@ -10,6 +10,13 @@
 //! product's positive powers of bases are multiplied out again, and it is
 //! compared with zero by its normal form.
 //!
+//! A base raised to a negative fraction (`sqrt(1 + r^2)^(-1)` is `(1 +
+//! r^2)^(-1/2)`) clears the same way, by that fraction: a fractional power
+//! of a base is defined only where the base is positive, so the power it
+//! is multiplied by is not zero there. Where no term divides by a base, a
+//! base whose powers merged into a positive integer (`sqrt(1 + r)^2`) is
+//! multiplied out.
+//!
 //! A base divided by entrywise (in an elementwise product, of the shape of
 //! the whole) clears by an elementwise product, whose entries are again
 //! not zero where `d` is defined; a scalar base by a product.
@@ -243,23 +250,32 @@ fn cleared(d: &Combo, elementwise: bool, shape: Option<&Shape>) -> Option<Combo>
     for round in 0..3 {
         let (scalar, entrywise) = denominators(&out, elementwise);
         if scalar.is_empty() && entrywise.is_empty() {
-            return (round > 0).then_some(out);
+            if round > 0 {
+                return Some(out);
+            }
+            // No denominators, but powers of bases that merged into
+            // positive integers (`sqrt(1 + r)^2`): multiplied out.
+            let (next, changed) = expanded(&out, shape)?;
+            return changed.then_some(next);
         }
-        let total: i64 = scalar.values().chain(entrywise.values()).sum();
-        if total > MAX_POWER {
+        let mut total = Rational::zero();
+        for k in scalar.values().chain(entrywise.values()) {
+            total = total.add(k)?;
+        }
+        if total > Rational::int(MAX_POWER) {
             return None;
         }
         if !scalar.is_empty() {
             let mut m = Product::unit();
             for (b, k) in &scalar {
-                m.scalars.insert(b.clone(), constant(Rational::int(*k)));
+                m.scalars.insert(b.clone(), constant(k.clone()));
             }
             out = multiply(&out, &single(m, Rational::one()))?;
         }
         if !entrywise.is_empty() {
             let groups: BTreeMap<Vec<Factor>, Combo> = entrywise
                 .iter()
-                .map(|(b, k)| (vec![Factor::Atom(b.clone())], constant(Rational::int(*k))))
+                .map(|(b, k)| (vec![Factor::Atom(b.clone())], constant(k.clone())))
                 .collect();
             let m = Product {
                 scalars: BTreeMap::new(),
@@ -282,21 +298,26 @@ fn cleared(d: &Combo, elementwise: bool, shape: Option<&Shape>) -> Option<Combo>
     Some(out)
 }
 
-/// The sums `d` divides by, each with the largest integer power it is
-/// divided by: those among its scalar factors, and (where `elementwise`)
-/// those among its elementwise factors.
-fn denominators(d: &Combo, elementwise: bool) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
+/// The sums `d` divides by, each with the largest power it is divided
+/// by (a constant, possibly a fraction: a base to the power `-1/2` is
+/// positive where it is defined, so its power `1/2` is not zero there):
+/// those among its scalar factors, and (where `elementwise`) those among
+/// its elementwise factors.
+type Powers = BTreeMap<String, Rational>;
+fn denominators(d: &Combo, elementwise: bool) -> (Powers, Powers) {
     let mut scalar = BTreeMap::new();
     let mut entrywise = BTreeMap::new();
-    let note = |into: &mut BTreeMap<String, i64>, b: &str, e: &Combo| {
+    let note = |into: &mut Powers, b: &str, e: &Combo| {
         if !is_base(b) {
             return;
         }
-        let Some(k) = negative_integer(e) else {
+        let Some(k) = negative_constant(e) else {
             return;
         };
-        let old = into.entry(b.to_owned()).or_insert(0);
-        *old = (*old).max(k);
+        let old = into.entry(b.to_owned()).or_insert_with(Rational::zero);
+        if k > *old {
+            *old = k;
+        }
     };
     for p in d.keys() {
         for (b, e) in &p.scalars {
@@ -318,19 +339,21 @@ fn is_base(text: &str) -> bool {
     matches!(meaning(text), Some(Meaning::Base(_)))
 }
 
-/// `k` where the exponent is the constant `-k`, a negative integer.
-fn negative_integer(e: &Combo) -> Option<i64> {
-    as_constant(e)
-        .filter(|r| r.is_integer() && r.is_negative())
-        .and_then(|r| r.neg().to_i64())
+/// `k` where the exponent is the negative constant `-k`.
+fn negative_constant(e: &Combo) -> Option<Rational> {
+    as_constant(e).filter(|r| r.is_negative()).map(|r| r.neg())
 }
 
-/// A positive integer exponent, small enough to multiply out.
-fn positive_integer(e: &Combo) -> Option<i64> {
-    as_constant(e)
-        .filter(|r| r.is_integer() && !r.is_negative())
-        .and_then(|r| r.to_i64())
-        .filter(|k| (1..=MAX_POWER).contains(k))
+/// A constant exponent of at least one, as its whole part (small enough
+/// to multiply out) and the fraction left (`3/2` is `1` and `1/2`): a
+/// base to a fractional power is positive where it is defined, so its
+/// powers' exponents add.
+fn whole_part(e: &Combo) -> Option<(i64, Rational)> {
+    let r = as_constant(e)?;
+    (1..=MAX_POWER).rev().find_map(|k| {
+        let left = r.sub(&Rational::int(k))?;
+        (!left.is_negative() && left < Rational::one()).then_some((k, left))
+    })
 }
 
 /// `x` with the bases it holds to positive integer powers multiplied out,
@@ -356,14 +379,18 @@ fn expanded(x: &Combo, shape: Option<&Shape>) -> Option<(Combo, bool)> {
 /// `None` where it has none.
 fn expand_term(p: &Product, c: &Rational, shape: Option<&Shape>) -> Option<Option<Combo>> {
     for (b, e) in &p.scalars {
-        let (Some(Meaning::Base(sum)), Some(k)) = (meaning(b), positive_integer(e)) else {
+        let (Some(Meaning::Base(sum)), Some((k, left))) = (meaning(b), whole_part(e)) else {
             continue;
         };
         if too_many(&sum, k) {
             return None;
         }
         let mut rest = p.clone();
-        rest.scalars.remove(b);
+        if left.is_zero() {
+            rest.scalars.remove(b);
+        } else {
+            rest.scalars.insert(b.clone(), constant(left));
+        }
         let mut term = single(rest, c.clone());
         for _ in 0..k {
             term = multiply(&term, &sum)?;
@@ -375,11 +402,14 @@ fn expand_term(p: &Product, c: &Rational, shape: Option<&Shape>) -> Option<Optio
         let [Factor::Atom(b)] = g.as_slice() else {
             continue;
         };
-        let (Some(Meaning::Base(sum)), Some(k)) = (meaning(b), positive_integer(e)) else {
+        let (Some(Meaning::Base(sum)), Some((k, left))) = (meaning(b), whole_part(e)) else {
             continue;
         };
-        let others: BTreeMap<Vec<Factor>, Combo> =
+        let mut others: BTreeMap<Vec<Factor>, Combo> =
             groups.iter().filter(|(h, _)| h != g).cloned().collect();
+        if !left.is_zero() {
+            others.insert(g.clone(), constant(left));
+        }
         let rest = Product {
             scalars: p.scalars.clone(),
             matrices: if others.is_empty() {
