@@ -457,6 +457,38 @@ fn square_update_map(t: &mut Tape<'_>) -> String {
     out
 }
 
+/// A flow on one state: a scaled identity plus a rank-one update, through
+/// inner products of the state with itself or a parameter, norms and
+/// quotients by scalars that depend on the state (planar and radial
+/// flows, normalisation), for the chain rule through them and the matrix
+/// determinant lemma.
+fn flow_map(t: &mut Tape<'_>) -> String {
+    let mut out =
+        String::from("dim D\nindex k\nparam q, u : D\nparam a, c : scalar\nstate z[k] : D\n");
+    let scale = match t.pick(4) {
+        0 => "z[k]",
+        1 => "a * z[k]",
+        2 => "z[k] / (1 + c^2)",
+        _ => "-z[k]",
+    };
+    let update = match t.pick(7) {
+        0 => "u * tanh(q^T * z[k] + c)",
+        1 => "c / (1 + a^2 + r[k]) * (z[k] - q)",
+        2 => "(q^T * z[k]) * u",
+        3 => "z[k] * (z[k]^T * q)",
+        4 => "z[k] / sqrt(1 + z[k]^T * z[k])",
+        5 => "(z[k] - q) / (1 + r[k]^2)",
+        _ => "c * (u^T * z[k]) * z[k] / (1 + a^2)",
+    };
+    let sign = if t.chance(50) { "+" } else { "-" };
+    if update.contains("r[k]") {
+        out.push_str("r[k] = sqrt((z[k] - q)^T * (z[k] - q))\n");
+    }
+    let _ = writeln!(out, "z[k+1] = {scale} {sign} {update}");
+    out.push_str("derive J = jacobian (z[k+1]) wrt (z[k])\nderive det(J)\n");
+    out
+}
+
 /// A feed-forward layer over examples, with a regulariser beside the sum.
 fn examples(t: &mut Tape<'_>) -> String {
     let mut out = String::from(
@@ -488,11 +520,12 @@ fn examples(t: &mut Tape<'_>) -> String {
 
 fn script(bytes: &[u8]) -> String {
     let mut t = Tape { bytes, at: 0 };
-    match t.pick(8) {
+    match t.pick(9) {
         0..=3 => sequence(&mut t),
         4 => grid(&mut t),
         5 => update_map(&mut t),
         6 => square_update_map(&mut t),
+        7 => flow_map(&mut t),
         _ => examples(&mut t),
     }
 }
@@ -619,6 +652,11 @@ fn the_generator_covers_its_shapes() {
             ("[1])", "a fixed step at the start"),
             ("= tanh(Po", "a read-out at a fixed step"),
             (" -> D\n", "a vector-valued function"),
+            (
+                "z[k] * (z[k]^T",
+                "an inner product of the state with itself",
+            ),
+            ("r[k] = sqrt(", "a norm of the state"),
             ("param Wt", "a parameter with one value per step"),
             (
                 "derive grad W assuming sum(y[n])",
@@ -630,5 +668,5 @@ fn the_generator_covers_its_shapes() {
             }
         }
     }
-    assert_eq!(seen.len(), 26, "{seen:?}");
+    assert_eq!(seen.len(), 28, "{seen:?}");
 }

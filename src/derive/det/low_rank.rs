@@ -280,8 +280,15 @@ impl Reader<'_> {
     fn map(&mut self, x: LowRank, f: impl Fn(&mut ExprBuilder, Id) -> Id) -> LowRank {
         let mut terms = Vec::with_capacity(x.terms.len());
         for (c, u, r) in x.terms {
-            let c = c.unwrap_or_else(|| self.b.int(1));
-            terms.push((Some(f(&mut self.b, c)), u, r));
+            let one = self.b.int(1);
+            let mut fc = f(&mut self.b, c.unwrap_or(one));
+            // `c * 1` is `c`.
+            if let (None, &Node::Mul([k, x])) = (c, self.b.node(fc)) {
+                if x == one {
+                    fc = k;
+                }
+            }
+            terms.push((Some(fc), u, r));
         }
         LowRank {
             scale: x.scale.map(|s| f(&mut self.b, s)),

@@ -4,7 +4,7 @@
 //! one base merged, like terms merged. Each opaque factor is written as
 //! what its text stands for (see `Meaning`).
 
-use super::{as_constant, constant, Combo, Factor, Meaning, Product};
+use super::{as_constant, constant, meaning, Combo, Factor, Meaning, Product};
 use crate::ir::build::ExprBuilder;
 use crate::ir::{Leaf, Node};
 use crate::num::Rational;
@@ -449,9 +449,11 @@ impl Reify<'_> {
         if as_constant(e) == Some(Rational::frac(1, 2)) {
             return Some(self.b.add(Node::act(crate::ir::Act::Sqrt, false, b)));
         }
-        let e = match as_constant(e) {
-            Some(r) => self.b.num(r),
-            None => self.combo(e)?,
+        let e = match (as_constant(e), dims_poly(e, self.expr)) {
+            (Some(r), _) => self.b.num(r),
+            // A polynomial in dims in its canonical form (`D - 1`).
+            (None, Some(p)) => self.b.poly(&p),
+            (None, None) => self.combo(e)?,
         };
         Some(self.b.add(Node::Pow([b, e])))
     }
@@ -877,4 +879,32 @@ fn tree_size(
         .fold(1usize, |acc, &c| acc.saturating_add(tree_size(b, c, memo)));
     memo.insert(id, n);
     n
+}
+
+/// An exponent that is a polynomial in dims, as one: its terms products of
+/// dims raised to whole powers. `None` otherwise.
+fn dims_poly(e: &Combo, expr: &RecExpr<Node>) -> Option<crate::poly::Poly> {
+    let mut out = crate::poly::Poly::zero();
+    for (p, c) in e {
+        if !p.matrices.is_empty() {
+            return None;
+        }
+        let mut term = crate::poly::Poly::constant(c.clone());
+        for (base, k) in &p.scalars {
+            let d = match meaning(base)? {
+                Meaning::Dim(d) => d,
+                Meaning::Node(id) => match expr.as_ref().get(usize::from(id))? {
+                    Node::Leaf(Leaf::Dim(d)) => *d,
+                    _ => return None,
+                },
+                _ => return None,
+            };
+            let k = as_constant(k)
+                .and_then(|r| r.to_i64())
+                .and_then(|k| u32::try_from(k).ok())?;
+            term = term.mul(&crate::poly::Poly::dim(d).pow(k)?)?;
+        }
+        out = out.add(&term)?;
+    }
+    Some(out)
 }
