@@ -724,6 +724,9 @@ impl<'m> Session<'m> {
                     Some(crate::key::ProofKind::Elimination) => {
                         "the claim's determinant by block elimination has the derived form's normal form"
                     }
+                    Some(crate::key::ProofKind::Lemma) => {
+                        "the claim's determinant by the matrix determinant lemma has the derived form's normal form"
+                    }
                     Some(crate::key::ProofKind::Cases) => {
                         "they are equal at the last (or first) step and at the others"
                     }

@@ -109,6 +109,10 @@ pub enum ProofKind {
     /// The claim's determinants of block matrices taken by block
     /// elimination, then one of the procedures above.
     Elimination,
+    /// The claim's determinants of a scaled identity plus a rank-one
+    /// matrix taken by the matrix determinant lemma, then one of the
+    /// procedures above.
+    Lemma,
     /// The claim split along an index into its last (or first) value and
     /// the others, each case proved by one of the procedures above.
     Cases,

@@ -413,13 +413,12 @@ fn replaced_at(e: &RecExpr<Node>, at: usize, by: &RecExpr<Node>) -> Option<RecEx
 }
 
 /// `e` with each determinant of a block matrix taken by block elimination
-/// where it finds a pivot, as often as that goes on, then each
-/// determinant the matrix determinant lemma applies to taken by it; `None`
-/// where neither applies, or where what elimination gives still divides
-/// by a pivot (it holds only where the pivot is nonzero, and `e` may not
-/// divide by it). Every step is an identity, so the result has the value
-/// of `e` wherever `e` has one: a claim written as the determinant of the
-/// block matrix meets a derived determinant that block elimination gave.
+/// where it finds a pivot, as often as that goes on; `None` where none
+/// does, or where what it gives still divides by a pivot (it holds only
+/// where the pivot is nonzero, and `e` may not divide by it). Every step
+/// is an identity, so the result has the value of `e` wherever `e` has
+/// one: a claim written as the determinant of the block matrix meets a
+/// derived determinant that block elimination gave.
 pub fn eliminated_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
     let mut cur = e.clone();
     let mut changed = false;
@@ -433,15 +432,20 @@ pub fn eliminated_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node
         cur = next;
         changed = true;
     }
-    // The matrix determinant lemma needs no condition.
-    for _ in 0..MAX_DET_STEPS {
+    changed.then_some(cur)
+}
+
+/// `e` with each determinant the matrix determinant lemma applies to taken
+/// by it (it needs no condition); `None` where there is none.
+pub fn lemma_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
+    let mut cur = lemma_inside(e, model)?;
+    for _ in 1..MAX_DET_STEPS {
         let Some(next) = lemma_inside(&cur, model) else {
             break;
         };
         cur = next;
-        changed = true;
     }
-    changed.then_some(cur)
+    Some(cur)
 }
 
 /// The most determinant rules the steps of one determinant apply.

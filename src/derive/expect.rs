@@ -840,6 +840,17 @@ fn expression(
                 return Verdict::Proven;
             }
         }
+        // One written with the determinant of a scaled identity plus a
+        // rank-one matrix: that determinant by the lemma.
+        if let Some(e) = super::det::lemma_claim(c, model) {
+            if crate::ir::normal::same(d, &e, model)
+                || on.same_unfolded(cx, &window, d, &e)
+                || on.same_cleared(cx, &window, d, &e)
+            {
+                *by = Some(ProofKind::Lemma);
+                return Verdict::Proven;
+            }
+        }
         // Cases by the normal forms alone, before the rewrite rules,
         // which cost far more where they fail.
         if on.by_cases(cx, &window, d, c, CASE_SPLITS, false, proof) {
