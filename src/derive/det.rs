@@ -29,29 +29,26 @@ fn determinant(
     let expr = det_of(matrix);
     let zero = Default::default();
     let scope = plain_scope(model, window, &zero);
-    let mut done = rewrite(
-        shapes,
-        Some(&scope),
-        &expr,
-        rules::linear_algebra(),
-        limits,
-        "determinant",
-    );
+    let simplify = |e: &RecExpr<Node>| {
+        rewrite(
+            shapes,
+            Some(&scope),
+            e,
+            rules::linear_algebra(),
+            limits,
+            "determinant",
+        )
+    };
+    // Fewer determinants of block matrices, fewer determinants, smaller.
+    let rank = |e: &RecExpr<Node>| (block_dets(e), dets(e), crate::ir::size(e));
+    let mut done = simplify(&expr);
     let mut runs = Vec::new();
     // Block elimination, where it gives fewer determinants of block
     // matrices, fewer determinants, or a smaller form than the rules;
     // not where the rules left no determinant.
     if matches!(matrix[crate::ir::root(matrix)], Node::Block(_)) && dets(&done.expr) > 0 {
         if let Some(el) = elimination::eliminated(matrix, model) {
-            let mut again = rewrite(
-                shapes,
-                Some(&scope),
-                &el.expr,
-                rules::linear_algebra(),
-                limits,
-                "determinant",
-            );
-            let rank = |e: &RecExpr<Node>| (block_dets(e), dets(e), crate::ir::size(e));
+            let mut again = simplify(&el.expr);
             if rank(&again.expr) < rank(&done.expr) {
                 // A pivot divided by matters where the result still
                 // divides by it; where it does not, the result is
@@ -73,24 +70,11 @@ fn determinant(
     // whole product much to grow on).
     if let Node::Det(m) = done.expr[crate::ir::root(&done.expr)] {
         let simplified = crate::ir::build::subtree(&done.expr, m);
-        let candidates = [
-            low_rank::parts(&simplified, model),
-            low_rank::parts(matrix, model),
-        ];
+        let derived = (simplified != *matrix).then(|| low_rank::parts(matrix, model));
+        let candidates = [low_rank::parts(&simplified, model), derived.flatten()];
         for l in candidates.into_iter().flatten() {
-            let simplify = |e: &RecExpr<Node>| {
-                rewrite(
-                    shapes,
-                    Some(&scope),
-                    e,
-                    rules::linear_algebra(),
-                    limits,
-                    "determinant",
-                )
-            };
             let (scale, sum) = (simplify(&l.scale), simplify(&l.sum));
             let expr = low_rank::Lemma::assembled(&scale.expr, &l.exponent, &sum.expr);
-            let rank = |e: &RecExpr<Node>| (block_dets(e), dets(e), crate::ir::size(e));
             if rank(&expr) < rank(&done.expr) {
                 let mut again = sum;
                 again.expr = expr;

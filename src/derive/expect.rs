@@ -31,6 +31,10 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
+/// A procedure that takes a claim's determinants (block elimination, the
+/// matrix determinant lemma), where it applies.
+type ClaimDet = fn(&RecExpr<Node>, &Model) -> Option<RecExpr<Node>>;
+
 /// The largest relative difference that still counts as equal.
 const TOLERANCE: f64 = 1e-6;
 
@@ -829,25 +833,23 @@ fn expression(
             *by = Some(ProofKind::Cleared);
             return Verdict::Proven;
         }
-        // A claim written with the determinant of a block matrix: that
-        // determinant by block elimination, then the same procedures.
-        if let Some(e) = super::det::eliminated_claim(c, model) {
+        // A claim written with the determinant of a block matrix (or of
+        // a scaled identity plus a rank-one matrix): that determinant by
+        // block elimination (or the matrix determinant lemma), then the
+        // same procedures.
+        let taken: [(ClaimDet, ProofKind); 2] = [
+            (super::det::eliminated_claim, ProofKind::Elimination),
+            (super::det::lemma_claim, ProofKind::Lemma),
+        ];
+        for (take, kind) in taken {
+            let Some(e) = take(c, model) else {
+                continue;
+            };
             if crate::ir::normal::same(d, &e, model)
                 || on.same_unfolded(cx, &window, d, &e)
                 || on.same_cleared(cx, &window, d, &e)
             {
-                *by = Some(ProofKind::Elimination);
-                return Verdict::Proven;
-            }
-        }
-        // One written with the determinant of a scaled identity plus a
-        // rank-one matrix: that determinant by the lemma.
-        if let Some(e) = super::det::lemma_claim(c, model) {
-            if crate::ir::normal::same(d, &e, model)
-                || on.same_unfolded(cx, &window, d, &e)
-                || on.same_cleared(cx, &window, d, &e)
-            {
-                *by = Some(ProofKind::Lemma);
+                *by = Some(kind);
                 return Verdict::Proven;
             }
         }
