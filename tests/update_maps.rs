@@ -181,3 +181,105 @@ derive J = jacobian (theta[k+1]) wrt (theta[k])
         positive[0].how
     );
 }
+
+/// The bases a form divides by: each quotient's divisor, each negative
+/// power's base and each inverse's matrix, split into the factors of a
+/// product (or elementwise product) and stripped of positive powers (`c^2` is `c`), as written.
+fn divisor_bases(e: &egg::RecExpr<deriv::ir::Node>) -> Vec<egg::RecExpr<deriv::ir::Node>> {
+    use deriv::ir::build::subtree;
+    use deriv::ir::Node;
+    fn split(e: &egg::RecExpr<Node>, id: egg::Id, out: &mut Vec<egg::RecExpr<Node>>) {
+        match &e[id] {
+            Node::Mul([a, b]) | Node::Had([a, b]) => {
+                split(e, *a, out);
+                split(e, *b, out);
+            }
+            Node::Pow([b, p]) if e[*p].as_num().is_some_and(|r| !r.is_negative()) => {
+                split(e, *b, out)
+            }
+            _ => out.push(subtree(e, id)),
+        }
+    }
+    let mut out = Vec::new();
+    for n in e.as_ref() {
+        match n {
+            Node::Div([_, d]) => split(e, *d, &mut out),
+            Node::Inv(m) => split(e, *m, &mut out),
+            Node::Pow([b, p]) if e[*p].as_num().is_some_and(|r| r.is_negative()) => {
+                split(e, *b, &mut out)
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A determinant that divides by something its Jacobian does not (a pivot
+/// of block elimination) says where it holds: every base it divides by is
+/// one the Jacobian divides by, or named in its conditions. (`c^(-2)`
+/// divides by `c^2`: a pivot `c^2` must not go unnoticed because the form
+/// writes it as a power.)
+#[test]
+fn a_determinant_names_what_it_divides_by() {
+    use deriv::key::{Condition, Note, Rhs};
+    use deriv::model::RequestKind;
+    let mut checked = 0;
+    for path in common::scripts("tests/maps") {
+        let path = path.display().to_string();
+        let r = run(&path);
+        let model = &r.key.model;
+        let rhs = |a: &deriv::key::Answer| -> Vec<egg::RecExpr<deriv::ir::Node>> {
+            a.equations
+                .iter()
+                .filter_map(|d| match &d.rhs {
+                    Rhs::Expr(e) => Some(e.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        for a in &r.key.answers {
+            let Some(RequestKind::Det { of }) = model.requests.get(a.request).map(|q| &q.kind)
+            else {
+                continue;
+            };
+            let mut allowed: Vec<_> = r
+                .key
+                .answers
+                .iter()
+                .filter(|j| j.request == *of)
+                .flat_map(|j| rhs(j).iter().flat_map(divisor_bases).collect::<Vec<_>>())
+                .collect();
+            for n in &a.notes {
+                if let Note::HoldsWhere(cs) = n {
+                    for c in cs {
+                        if let Condition::Nonzero(e) = c {
+                            let mut b = divisor_bases(&{
+                                // A condition `x != 0` allows dividing by `x`.
+                                let mut w = deriv::ir::build::ExprBuilder::new();
+                                let x = w.copy_all(e);
+                                let one = w.add(deriv::ir::Node::Num(deriv::num::Rational::one()));
+                                let q = w.add(deriv::ir::Node::Div([one, x]));
+                                w.finish(q)
+                            });
+                            allowed.append(&mut b);
+                        }
+                    }
+                }
+            }
+            for e in rhs(a) {
+                for d in divisor_bases(&e) {
+                    // Compared as written (the same form may be stored
+                    // with its nodes in another order).
+                    assert!(
+                        allowed.iter().any(|x| x.to_string() == d.to_string()),
+                        "{path}: det(J) = {} divides by {} with no condition named",
+                        deriv::ir::text::expr(&model.symbols, &e),
+                        deriv::ir::text::expr(&model.symbols, &d),
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 0, "no determinant divides by anything");
+}

@@ -980,8 +980,10 @@ impl<'m> Adjoints<'m> {
             _ => {
                 let sum = super::steps::sum_of(&parts);
                 let window = self.target_window(target);
+                // The terms' forward values named across terms too (a term
+                // in `exp(z)` beside one in `e`), where nothing is assumed.
                 let (e, more) =
-                    self.simplify_in(&sum, &window, false, assuming, zero, &what, span)?;
+                    self.simplify_in(&sum, &window, plain, assuming, zero, &what, span)?;
                 limited |= more;
                 e
             }

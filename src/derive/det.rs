@@ -57,6 +57,7 @@ fn determinant(
                     .pivots
                     .into_iter()
                     .filter(|k| divides_by(&again.expr, k))
+                    .map(|k| nonzero_base(&k))
                     .collect();
                 again.nonzero.extend(kept);
                 runs.push(std::mem::replace(&mut done, again).stats);
@@ -194,12 +195,38 @@ pub fn divides(e: &RecExpr<Node>) -> bool {
     })
 }
 
+/// What `k` is nonzero exactly where it is: `k` without a sign, a nonzero
+/// number's factor or a positive power (`-c`, `2 * c` and `c^2` are
+/// nonzero where `c` is).
+fn nonzero_base(k: &RecExpr<Node>) -> RecExpr<Node> {
+    let sub = |id| nonzero_base(&crate::ir::build::subtree(k, id));
+    let nonzero_number = |id: egg::Id| k[id].as_num().is_some_and(|r| !r.is_zero());
+    match k[crate::ir::root(k)] {
+        Node::Neg(a) => sub(a),
+        Node::Pow([b, p])
+            if k[p]
+                .as_num()
+                .is_some_and(|r| !r.is_negative() && !r.is_zero()) =>
+        {
+            sub(b)
+        }
+        Node::Mul([a, b]) if nonzero_number(a) => sub(b),
+        Node::Mul([a, b]) if nonzero_number(b) => sub(a),
+        _ => k.clone(),
+    }
+}
+
 /// Whether `e` divides by something that holds `k` (a quotient's
-/// denominator, an inverse's matrix or a negative power's base).
+/// denominator, an inverse's matrix or a negative power's base), or the
+/// base of `k` where `k` is a positive power (`c^(-2)` divides by `c^2`).
 fn divides_by(e: &RecExpr<Node>, k: &RecExpr<Node>) -> bool {
+    let base = nonzero_base(k);
     let holds = |id: egg::Id| {
         let below = crate::ir::build::subtree(e, id);
-        (0..below.as_ref().len()).any(|i| crate::ir::build::subtree(&below, egg::Id::from(i)) == *k)
+        (0..below.as_ref().len()).any(|i| {
+            let t = crate::ir::build::subtree(&below, egg::Id::from(i));
+            t == *k || t == base
+        })
     };
     e.as_ref().iter().any(|n| match n {
         Node::Div([_, d]) => holds(*d),

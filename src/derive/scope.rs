@@ -76,6 +76,18 @@ pub(super) fn at_ref(e: &RecExpr<Node>, r: &Ref, own: &[u32]) -> RecExpr<Node> {
     }
 }
 
+/// The argument `x` of a definition that is its square root, `sqrt(x)` or
+/// `x^(1/2)`.
+fn square_root_of(def: &RecExpr<Node>) -> Option<RecExpr<Node>> {
+    let root = ir::root(def);
+    let x = match &def[root] {
+        Node::Act(f, [x]) if f.act == crate::ir::act::Act::Sqrt && !f.prime => *x,
+        Node::Pow([x, e]) if matches!(&def[*e], Node::Num(h) if *h == Rational::frac(1, 2)) => *x,
+        _ => return None,
+    };
+    Some(ir::build::subtree(def, x))
+}
+
 /// The references of an expression, as values (an adjoint `bar(v[t])`
 /// gives `v[t]`), distinct, in order of appearance.
 fn value_refs(e: &RecExpr<Node>, out: &mut Vec<Ref>, seen: &mut BTreeSet<Ref>) {
@@ -181,6 +193,15 @@ impl Scope<'_> {
             let l = g.add(Node::Leaf(Leaf::Var(r.clone())));
             let d = g.add_expr(def);
             union_value(&mut g, l, d);
+            // A value defined as a square root names its argument too:
+            // `r = sqrt(x)` is defined only where `x >= 0`, and there
+            // `x = r^2` (a norm's square is the inner product).
+            if let Some(x) = square_root_of(def) {
+                let x = g.add_expr(&x);
+                let two = g.add(Node::Num(Rational::int(2)));
+                let squared = g.add(Node::Pow([l, two]));
+                union_value(&mut g, squared, x);
+            }
         }
         for r in &refs {
             let Some(a) = self.assumption(r) else {

@@ -200,11 +200,25 @@ impl Costs {
     }
 }
 
-/// An extra cost for a node that can only be written the long way: an
-/// elementwise product with a number that stands for a whole vector
+/// An extra cost for a node that can only be written the long way, or reads
+/// worse than another form: an elementwise product with a number that stands for a whole vector
 /// (`x .* 1/4` does not check; `1/4 * x`, in the same class, does).
 fn awkward(eg: &Graph, n: &Node) -> usize {
     match n {
+        // A negative power of a scalar reads worse than a quotient by its
+        // positive power (`b / s^2`, not `b * s^(-2)`), where the graph
+        // holds one.
+        Node::Pow([_, e]) if number(eg, *e).is_some_and(|k| k.is_negative()) => 2,
+        // A power of a power reads worse than one power: `c^(2 * D)`, not
+        // `(c^2)^D`, where the graph holds both.
+        Node::Pow([b, _])
+            if eg[*b]
+                .nodes
+                .iter()
+                .any(|n| matches!(n, Node::Pow([_, k]) if eg[*k].data.konst.is_some())) =>
+        {
+            1
+        }
         Node::Had(ab) => {
             let vector_number =
                 |id: &Id| number(eg, *id).is_some() && !crate::ir::analysis::is_scalar(eg, *id);
@@ -652,7 +666,7 @@ mod tests {
     impl egg::CostFunction<Node> for Readable<'_> {
         type Cost = usize;
         fn cost<C: FnMut(Id) -> usize>(&mut self, enode: &Node, costs: C) -> usize {
-            readable_cost(enode, |id| is_zero(self.0, id), costs)
+            readable_cost(enode, |id| is_zero(self.0, id), costs) + awkward(self.0, enode)
         }
     }
 

@@ -7,8 +7,10 @@
 //! is not `s`.
 
 use super::{built_row, distributes, is_scalar_var, is_zero_var, rule, same_shape, var, Rewrite};
-use crate::ir::analysis::{constant, is_scalar};
+use crate::ir::analysis::{constant, is_scalar, Graph};
 use crate::ir::Node;
+use crate::num::Rational;
+use egg::{Id, Subst};
 
 /// The identities of zero and one: the rules that drop terms and factors.
 /// They only ever merge a node with one of its operands, so they are safe
@@ -50,6 +52,55 @@ fn is_vector_constant(
 fn not_constant(v: &str) -> impl Fn(&mut crate::ir::analysis::Graph, egg::Id, &egg::Subst) -> bool {
     let v = var(v);
     move |eg, _, s| constant(eg, s[v]).is_none()
+}
+
+/// Quotients by scalars, as books write them: a product with a negative
+/// power of a scalar is a quotient by the positive power (`b * s^(-2)` is
+/// `b / s^2`, `b * (1 / s)` is `b / s`), and a negative power divided by a
+/// scalar is one over the product (`s^(-2) / b` is `1 / (s^2 * b)`).
+/// Extraction prefers them to negative powers where the graph holds both.
+fn quotients() -> Vec<Rewrite> {
+    vec![
+        rule!("scal-one-div-r"; "(* ?a (/ 1 ?c))" => "(/ ?a ?c)" if is_scalar_var("?c") if not_fraction("?a")),
+        built_row!("scal-neg-pow-div-r"; "(* ?a (^ ?c ?k))" => |eg, s| over_power(eg, s, "?a"), if is_scalar_var("?c")),
+        built_row!("scal-neg-pow-div-l"; "(* (^ ?c ?k) ?a)" => |eg, s| over_power(eg, s, "?a"), if is_scalar_var("?c")),
+        built_row!("scal-neg-pow-over"; "(/ (^ ?c ?k) ?b)" => |eg, s| {
+            let k = constant(eg, s[var("?k")])?;
+            if !k.is_negative() {
+                return None;
+            }
+            let pos = eg.add(Node::Num(k.neg()));
+            let power = eg.add(Node::Pow([s[var("?c")], pos]));
+            let divisor = eg.add(Node::Mul([power, s[var("?b")]]));
+            let one = eg.add(Node::Num(Rational::one()));
+            Some(eg.add(Node::Div([one, divisor])))
+        }, if is_scalar_var("?c"), if is_scalar_var("?b")),
+    ]
+}
+
+/// `?a / ?c^(-k)` for a product of `?a` with `?c^k`, `k` a negative
+/// number (`?a / ?c` for `k = -1`), where `?a` is not a fraction
+/// (`1/2 * s^(-1/2)` reads better than `1/2 / s^(1/2)`).
+fn over_power(eg: &mut Graph, s: &Subst, a: &str) -> Option<Id> {
+    let k = constant(eg, s[var("?k")])?;
+    let a = s[var(a)];
+    if !k.is_negative() || constant(eg, a).is_some_and(|c| !c.is_integer()) {
+        return None;
+    }
+    let c = s[var("?c")];
+    let divisor = if k == Rational::int(-1) {
+        c
+    } else {
+        let pos = eg.add(Node::Num(k.neg()));
+        eg.add(Node::Pow([c, pos]))
+    };
+    Some(eg.add(Node::Div([a, divisor])))
+}
+
+/// `?a` is not a number that is a fraction.
+fn not_fraction(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let v = var(v);
+    move |eg, _, s| constant(eg, s[v]).is_none_or(|c| c.is_integer())
 }
 
 /// The algebra that tidies a finished derivative: signs, transposes, like
@@ -118,6 +169,19 @@ pub fn rules() -> Vec<Rewrite> {
             Some(eg.add(Node::Mul([n, s[b]])))
         }
     };
+    // A power of a power is one power, where the outer exponent is a whole
+    // number (an integer, or a polynomial in dims with integer
+    // coefficients) and the inner one a number or such a polynomial:
+    // `(c^2)^D = c^(2 * D)`, `(a^D)^2 = a^(2 * D)`. (`(x^2)^(1/2)` is
+    // `|x|`, not `x`: a fractional outer exponent stays.)
+    // `-1` to an even power is 1: `(-1)^(2 * D)`.
+    rules.push(built_row!("alg-minus-one-even"; "(^ -1 ?e)" => |eg, s| {
+        let e = eg[s[var("?e")]].data.konst.clone()?;
+        let two = crate::num::Rational::int(2);
+        let even = e.terms().iter().all(|(_, c)| c.div(&two).is_some_and(|h| h.is_integer()));
+        even.then(|| eg.add(Node::Num(crate::num::Rational::one())))
+    }));
+    rules.extend(quotients());
     rules.extend([
         built_row!("alg-had-const-l"; "(.* ?a ?b)" => scale("?b"), if is_vector_constant("?a")),
         built_row!("alg-had-const-r"; "(.* ?b ?a)" => scale("?b"), if is_vector_constant("?a")),

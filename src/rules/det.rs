@@ -37,14 +37,32 @@ pub fn invertible(eg: &Graph, id: Id) -> Option<Vec<Id>> {
     None
 }
 
-/// `det(c * A) = c^n det(A)` for a scalar `c` and an `n x n` matrix `A`.
-fn scaled(eg: &mut Graph, s: &Subst) -> Option<Id> {
-    let (c, a) = (s[var("?c")], s[var("?a")]);
+/// `c^n` and `det(A)` for an `n x n` matrix `A`: the parts of the rules
+/// that take a scalar out of a determinant.
+fn size_power(eg: &mut Graph, c: Id, a: Id) -> (Id, Id) {
     let n = shape_of(eg, a).rows.clone();
     let size = add_poly(eg, &n);
-    let p = eg.add(Node::Pow([c, size]));
-    let d = eg.add(Node::Det(a));
+    (eg.add(Node::Pow([c, size])), eg.add(Node::Det(a)))
+}
+
+/// `det(c * A) = c^n * det(A)` for an `n x n` matrix `A`.
+fn scaled(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (p, d) = size_power(eg, s[var("?c")], s[var("?a")]);
     Some(eg.add(Node::Mul([p, d])))
+}
+
+/// `det(-A) = (-1)^n * det(A)` for an `n x n` matrix `A`.
+fn negated(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let minus_one = eg.add(Node::Num(crate::num::Rational::int(-1)));
+    let (p, d) = size_power(eg, minus_one, s[var("?a")]);
+    Some(eg.add(Node::Mul([p, d])))
+}
+
+/// `det(A / c) = det(A) / c^n` for an `n x n` matrix `A` (both sides are
+/// defined where `c != 0`).
+fn divided(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (p, d) = size_power(eg, s[var("?c")], s[var("?a")]);
+    Some(eg.add(Node::Div([d, p])))
 }
 
 /// The four blocks `?a`, `?b`, `?c`, `?d` of `[A, B; C, D]`.
@@ -194,6 +212,8 @@ pub fn rules() -> Vec<Rewrite> {
     ];
     rules.extend([
         built_row!("det-scaled";            "(det (* ?c ?a))"                       => scaled, if is_scalar_var("?c"), if is_square_matrix("?a")),
+        built_row!("det-negated";           "(det (neg ?a))"                        => negated, if is_square_matrix("?a")),
+        built_row!("det-divided";           "(det (/ ?a ?c))"                       => divided, if is_scalar_var("?c"), if is_square_matrix("?a")),
         built_row!("det-schur";             "(det (block (row ?a ?b) (row ?c ?d)))" => schur, if is_invertible("?d"), if is_square_matrix("?a")),
         built_row!("det-schur-mirror";      "(det (block (row ?a ?b) (row ?c ?d)))" => schur_mirror, if is_invertible("?a"), if is_square_matrix("?d")),
         built_row!("det-schur-upper-right"; "(det (block (row ?a ?b) (row ?c ?d)))" => |eg, s| schur_off_diagonal(eg, s, true), if blocks_same_square, if no_diagonal_pivot, if is_invertible("?b")),

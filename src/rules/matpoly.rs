@@ -300,15 +300,23 @@ fn integer_exponent(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     move |eg, _, s| exponent(eg, s[v], 0).is_some()
 }
 
-/// `(x^a)^b = x^(a*b)` for an integer constant `a` and an integer `b`.
+/// `(x^a)^b = x^(a*b)` for an integer `b` and an integer `a`, one of the
+/// two a constant.
 fn power_of_power(eg: &mut Graph, s: &Subst) -> Option<Id> {
     let (inner, e) = (s[var("?a")], s[var("?e")]);
+    // A power of a constant is that constant's: the class of `1` may hold
+    // `((-1)^D)^2`, and its powers would only give new exponents.
+    if eg[inner].data.konst.is_some() {
+        return None;
+    }
     let outer = exponent(eg, e, 0)?;
-    // The inner exponent a constant: `(x^-1)^D = x^(-D)`. A symbolic one
-    // would let `det(c * A) = c^n * det(A)` raise powers without end.
-    let (x, a) = powers(eg, inner)
-        .into_iter()
-        .find(|(x, a)| *x != eg.find(inner) && !a.is_one() && a.as_constant().is_some())?;
+    // One exponent a constant: `(x^-1)^D = x^(-D)`, `(a^D)^2 = a^(2 * D)`.
+    // Two symbolic ones would let `det(c * A) = c^n * det(A)` raise powers
+    // without end.
+    let outer_constant = outer.as_constant().is_some();
+    let (x, a) = powers(eg, inner).into_iter().find(|(x, a)| {
+        *x != eg.find(inner) && !a.is_one() && (outer_constant || a.as_constant().is_some())
+    })?;
     let p = a.mul(&outer)?;
     Some(power(eg, x, &p))
 }
@@ -332,6 +340,6 @@ pub fn rules() -> Vec<Rewrite> {
             let px = eg.add(Node::Pow([x, e]));
             let py = eg.add(Node::Pow([y, e]));
             Some(eg.add(Node::Mul([px, py])))
-        }, if is_scalar_var("?x"), if is_scalar_var("?y"), if integer_exponent("?e")),
+        }, if is_scalar_var("?x"), if is_scalar_var("?y"), if integer_exponent("?e"), if |eg: &mut Graph, class: Id, _: &Subst| eg[class].data.konst.is_none()),
     ]
 }
