@@ -7,6 +7,7 @@
 mod common;
 
 use deriv::diag::Source;
+use deriv::ir::Node;
 use deriv::verify::{verify_update_maps, TOLERANCE};
 use deriv::Options;
 
@@ -182,31 +183,35 @@ derive J = jacobian (theta[k+1]) wrt (theta[k])
     );
 }
 
-/// The bases a form divides by: each quotient's divisor, each negative
-/// power's base and each inverse's matrix, split into the factors of a
-/// product (or elementwise product) and stripped of positive powers (`c^2` is `c`), as written.
-fn divisor_bases(e: &egg::RecExpr<deriv::ir::Node>) -> Vec<egg::RecExpr<deriv::ir::Node>> {
-    use deriv::ir::build::subtree;
-    use deriv::ir::Node;
-    fn split(e: &egg::RecExpr<Node>, id: egg::Id, out: &mut Vec<egg::RecExpr<Node>>) {
-        match &e[id] {
-            Node::Mul([a, b]) | Node::Had([a, b]) => {
-                split(e, *a, out);
-                split(e, *b, out);
-            }
-            Node::Pow([b, p]) if e[*p].as_num().is_some_and(|r| !r.is_negative()) => {
-                split(e, *b, out)
-            }
-            _ => out.push(subtree(e, id)),
+/// The factors of the node at `id`, split through products (matrix or
+/// elementwise) and stripped of positive powers (`c^2` is `c`), as written.
+fn factors(e: &egg::RecExpr<Node>, id: egg::Id, out: &mut Vec<egg::RecExpr<Node>>) {
+    match &e[id] {
+        Node::Mul([a, b]) | Node::Had([a, b]) => {
+            factors(e, *a, out);
+            factors(e, *b, out);
         }
+        Node::Pow([b, p])
+            if e[*p]
+                .as_num()
+                .is_some_and(|r| !r.is_negative() && !r.is_zero()) =>
+        {
+            factors(e, *b, out)
+        }
+        _ => out.push(deriv::ir::build::subtree(e, id)),
     }
+}
+
+/// The bases a form divides by: the [`factors`] of each quotient's
+/// divisor, each negative power's base and each inverse's matrix.
+fn divisor_bases(e: &egg::RecExpr<Node>) -> Vec<egg::RecExpr<Node>> {
     let mut out = Vec::new();
     for n in e.as_ref() {
         match n {
-            Node::Div([_, d]) => split(e, *d, &mut out),
-            Node::Inv(m) => split(e, *m, &mut out),
+            Node::Div([_, d]) => factors(e, *d, &mut out),
+            Node::Inv(m) => factors(e, *m, &mut out),
             Node::Pow([b, p]) if e[*p].as_num().is_some_and(|r| r.is_negative()) => {
-                split(e, *b, &mut out)
+                factors(e, *b, &mut out)
             }
             _ => {}
         }
@@ -228,7 +233,7 @@ fn a_determinant_names_what_it_divides_by() {
         let path = path.display().to_string();
         let r = run(&path);
         let model = &r.key.model;
-        let rhs = |a: &deriv::key::Answer| -> Vec<egg::RecExpr<deriv::ir::Node>> {
+        let rhs = |a: &deriv::key::Answer| -> Vec<egg::RecExpr<Node>> {
             a.equations
                 .iter()
                 .filter_map(|d| match &d.rhs {
@@ -252,16 +257,9 @@ fn a_determinant_names_what_it_divides_by() {
             for n in &a.notes {
                 if let Note::HoldsWhere(cs) = n {
                     for c in cs {
+                        // A condition `x != 0` allows dividing by `x`.
                         if let Condition::Nonzero(e) = c {
-                            let mut b = divisor_bases(&{
-                                // A condition `x != 0` allows dividing by `x`.
-                                let mut w = deriv::ir::build::ExprBuilder::new();
-                                let x = w.copy_all(e);
-                                let one = w.add(deriv::ir::Node::Num(deriv::num::Rational::one()));
-                                let q = w.add(deriv::ir::Node::Div([one, x]));
-                                w.finish(q)
-                            });
-                            allowed.append(&mut b);
+                            factors(e, deriv::ir::root(e), &mut allowed);
                         }
                     }
                 }

@@ -217,8 +217,9 @@ fn nonzero_base(k: &RecExpr<Node>) -> RecExpr<Node> {
 }
 
 /// Whether `e` divides by something that holds `k` (a quotient's
-/// denominator, an inverse's matrix or a negative power's base), or the
-/// base of `k` where `k` is a positive power (`c^(-2)` divides by `c^2`).
+/// denominator, an inverse's matrix or a negative power's base), or what
+/// `k` is nonzero exactly where it is ([`nonzero_base`]: `c^(-2)` divides
+/// by `c^2`, `1 / c` by `-c`).
 fn divides_by(e: &RecExpr<Node>, k: &RecExpr<Node>) -> bool {
     let base = nonzero_base(k);
     let holds = |id: egg::Id| {

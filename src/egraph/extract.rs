@@ -200,15 +200,22 @@ impl Costs {
     }
 }
 
-/// An extra cost for a node that can only be written the long way, or reads
-/// worse than another form: an elementwise product with a number that stands for a whole vector
-/// (`x .* 1/4` does not check; `1/4 * x`, in the same class, does).
+/// An extra cost for a node that can only be written the long way, or that
+/// reads worse than another form of its class: an elementwise product with
+/// a number that stands for a whole vector (`x .* 1/4` does not check;
+/// `1/4 * x`, in the same class, does), a negative power of a scalar, a
+/// power of a power.
 fn awkward(eg: &Graph, n: &Node) -> usize {
     match n {
         // A negative power of a scalar reads worse than a quotient by its
         // positive power (`b / s^2`, not `b * s^(-2)`), where the graph
         // holds one.
-        Node::Pow([_, e]) if number(eg, *e).is_some_and(|k| k.is_negative()) => 2,
+        Node::Pow([b, e])
+            if crate::ir::analysis::is_scalar(eg, *b)
+                && number(eg, *e).is_some_and(|k| k.is_negative()) =>
+        {
+            2
+        }
         // A power of a power reads worse than one power: `c^(2 * D)`, not
         // `(c^2)^D`, where the graph holds both.
         Node::Pow([b, _])

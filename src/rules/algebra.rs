@@ -169,17 +169,12 @@ pub fn rules() -> Vec<Rewrite> {
             Some(eg.add(Node::Mul([n, s[b]])))
         }
     };
-    // A power of a power is one power, where the outer exponent is a whole
-    // number (an integer, or a polynomial in dims with integer
-    // coefficients) and the inner one a number or such a polynomial:
-    // `(c^2)^D = c^(2 * D)`, `(a^D)^2 = a^(2 * D)`. (`(x^2)^(1/2)` is
-    // `|x|`, not `x`: a fractional outer exponent stays.)
     // `-1` to an even power is 1: `(-1)^(2 * D)`.
     rules.push(built_row!("alg-minus-one-even"; "(^ -1 ?e)" => |eg, s| {
         let e = eg[s[var("?e")]].data.konst.clone()?;
-        let two = crate::num::Rational::int(2);
+        let two = Rational::int(2);
         let even = e.terms().iter().all(|(_, c)| c.div(&two).is_some_and(|h| h.is_integer()));
-        even.then(|| eg.add(Node::Num(crate::num::Rational::one())))
+        even.then(|| eg.add(Node::Num(Rational::one())))
     }));
     rules.extend(quotients());
     rules.extend([
