@@ -76,6 +76,7 @@ z = det(diag(exp(A * v))) + prod(tanh(v) .* exp(v)) + det(I(H) + v * (s * v^T)) 
 g = diag(v) * diag(exp(v)) + A * diag(v) * diag(tanh(v)) + inv(diag(exp(v))) + diag(exp(v)^(-1))
 x = (-1)^(2 * H) * det(-A) + det(A / s) + (r^H)^2 * s * r^(-2) + r^(-2) / s + s * (1 / r) + (s^2)^H
 o2 = v - s * v^0
+x2 = 1 / s * A + (r / (s + r) * s + r / s^2 * r + (1 / s) * r) * B
 ";
 
 /// The expressions to check for one script: every equation's right side,

@@ -62,6 +62,8 @@ fn not_constant(v: &str) -> impl Fn(&mut crate::ir::analysis::Graph, egg::Id, &e
 fn quotients() -> Vec<Rewrite> {
     vec![
         rule!("scal-one-div-r"; "(* ?a (/ 1 ?c))" => "(/ ?a ?c)" if is_scalar_var("?c") if not_fraction("?a")),
+        rule!("scal-one-div-l"; "(* (/ 1 ?c) ?a)" => "(/ ?a ?c)" if is_scalar_var("?c") if not_fraction("?a")),
+        rule!("scal-div-times"; "(* (/ ?a ?b) ?c)" => "(/ (* ?a ?c) ?b)" if is_scalar_var("?a") if is_scalar_var("?b") if named_factor("?a", "?b", "?c")),
         built_row!("scal-neg-pow-div-r"; "(* ?a (^ ?c ?k))" => |eg, s| over_power(eg, s, "?a"), if is_scalar_var("?c")),
         built_row!("scal-neg-pow-div-l"; "(* (^ ?c ?k) ?a)" => |eg, s| over_power(eg, s, "?a"), if is_scalar_var("?c")),
         built_row!("scal-neg-pow-over"; "(/ (^ ?c ?k) ?b)" => |eg, s| {
@@ -95,6 +97,22 @@ fn over_power(eg: &mut Graph, s: &Subst, a: &str) -> Option<Id> {
         eg.add(Node::Pow([c, pos]))
     };
     Some(eg.add(Node::Div([a, divisor])))
+}
+
+/// `?c` is a named scalar (a leaf), other than the divisor `?b`, that a
+/// quotient `?a / ?b` may take into its numerator (`beta * r / s^2`, not
+/// `beta / s^2 * r`). Only names: a factor such as `c^D`, or the divisor
+/// itself, would let the product and the quotient feed each other without
+/// end (`c^D / c^D * c^D = c^(2 * D) / c^D`, and so on).
+fn named_factor(a: &str, b: &str, c: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let (a, b, c) = (var(a), var(b), var(c));
+    move |eg, _, s| {
+        let (b, c) = (eg.find(s[b]), eg.find(s[c]));
+        is_scalar(eg, c)
+            && b != c
+            && constant(eg, s[a]).is_none()
+            && eg[c].nodes.iter().any(|n| matches!(n, Node::Leaf(_)))
+    }
 }
 
 /// `?a` is not a number that is a fraction.
