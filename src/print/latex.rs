@@ -678,6 +678,21 @@ impl Latex<'_> {
                 }
             }
             Node::Div([a, b]) => {
+                // A fraction that scales the numerator stands before the
+                // quotient, full size beside it: `-\frac{1}{2} \,
+                // \frac{x}{y}`, not a fraction inside a fraction.
+                let (a, abs) = match &self.expr[*a] {
+                    Node::Mul([c, rest]) if matches!(&self.expr[*c], Node::Num(r) if !r.is_integer()) =>
+                    {
+                        if let Node::Num(r) = &self.expr[*c] {
+                            let coefficient = number(r, abs).replace("\\tfrac", "\\frac");
+                            self.out.push_str(&coefficient);
+                        }
+                        self.out.push_str(" \\, ");
+                        (rest, false)
+                    }
+                    _ => (a, abs),
+                };
                 let start = self.out.len();
                 self.out.push_str("\\frac{");
                 self.node(*a, abs);
