@@ -471,13 +471,18 @@ fn flow_map(t: &mut Tape<'_>) -> String {
         2 => "z[k] / (1 + c^2)",
         _ => "-z[k]",
     };
-    let update = match t.pick(7) {
+    let update = match t.pick(10) {
         0 => "u * tanh(q^T * z[k] + c)",
         1 => "c / (1 + a^2 + r[k]) * (z[k] - q)",
         2 => "(q^T * z[k]) * u",
         3 => "z[k] * (z[k]^T * q)",
         4 => "z[k] / sqrt(1 + z[k]^T * z[k])",
         5 => "(z[k] - q) / (1 + r[k]^2)",
+        // A scalar of the state broadcast onto every entry, and sums of
+        // entries (columns of ones in the Jacobian).
+        6 => "a * tanh(q^T * z[k] + c)",
+        7 => "sum(z[k] .* q) * u",
+        8 => "sum(z[k]) / D",
         _ => "c * (u^T * z[k]) * z[k] / (1 + a^2)",
     };
     let sign = if t.chance(50) { "+" } else { "-" };
@@ -657,6 +662,8 @@ fn the_generator_covers_its_shapes() {
                 "an inner product of the state with itself",
             ),
             ("r[k] = sqrt(", "a norm of the state"),
+            ("a * tanh(q^T", "a scalar of the state broadcast onto it"),
+            ("sum(z[k]", "a sum of the state's entries"),
             ("param Wt", "a parameter with one value per step"),
             (
                 "derive grad W assuming sum(y[n])",
@@ -668,5 +675,5 @@ fn the_generator_covers_its_shapes() {
             }
         }
     }
-    assert_eq!(seen.len(), 28, "{seen:?}");
+    assert_eq!(seen.len(), 30, "{seen:?}");
 }

@@ -193,6 +193,14 @@ fn identities_of_the_algebra_share_a_normal_form() {
             "sum(t, q[t] * (y^T * x[t]) * z)",
             "z * (sum(t, q[t] * x[t]^T) * y)",
         ),
+        // `y^0` is the all-ones value of `y`'s shape: its row picks a
+        // diagonal's entries and sums a vector's.
+        ("y^0 * (z^0)^T * diag(h)", "y^0 * h^T"),
+        ("diag(h) * y^0", "h"),
+        ("(y^0)^T * z", "sum(z)"),
+        ("sum(y^0)", "D"),
+        ("y^0 .* z", "z"),
+        ("s^0 * y", "y"),
         // The entries of a softmax sum to one.
         ("sum(softmax(A * y))", "1"),
         ("softmax(y)^T * (z + 1)", "z^T * softmax(y) + 1"),
@@ -396,8 +404,10 @@ impl Gen {
             return self.leaf(&["y", "z", "h", "x[t]", "w[t, n]"]);
         }
         let d = depth - 1;
-        match self.next(16) {
+        match self.next(17) {
             14 => self.summed(|g| g.vector(d)),
+            // A column of ones, `u^0`, scaling and summed.
+            16 => format!("({} * ({})^0)", self.scalar(d), self.vector(d)),
             0 => format!("({} * {})", self.matrix(d), self.vector(d)),
             1 => format!("({} + {})", self.vector(d), self.vector(d)),
             2 => format!("({} - {})", self.vector(d), self.vector(d)),

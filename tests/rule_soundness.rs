@@ -77,6 +77,7 @@ g = diag(v) * diag(exp(v)) + A * diag(v) * diag(tanh(v)) + inv(diag(exp(v))) + d
 x = (-1)^(2 * H) * det(-A) + det(A / s) + (r^H)^2 * s * r^(-2) + r^(-2) / s + s * (1 / r) + (s^2)^H
 o2 = v - s * v^0
 x2 = 1 / s * A + (r / (s + r) * s + r / s^2 * r + (1 / s) * r) * B
+o3 = ((v^0)^T * diag(v) + (v^0)^T .* v^T + v^T .* (v^0)^T) * B * (A * (diag(v) * v^0) + (v^T * v^0 + sum(v^0)) * v)
 ";
 
 /// The expressions to check for one script: every equation's right side,

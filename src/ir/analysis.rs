@@ -478,41 +478,10 @@ pub fn union_value(eg: &mut Graph, a: Id, b: Id) {
     }
 }
 
-/// Adds a polynomial in dims in its canonical form.
+/// Adds a polynomial in dims in its canonical form (see
+/// [`crate::ir::build::poly_nodes`]).
 pub fn add_poly(eg: &mut Graph, p: &Poly) -> Id {
-    let mut acc: Option<Id> = None;
-    for (m, c) in p.terms() {
-        let mut factor: Option<Id> = None;
-        for &(d, e) in &m.0 {
-            let leaf = eg.add(Node::Leaf(Leaf::Dim(d)));
-            let f = if e == 1 {
-                leaf
-            } else {
-                let n = eg.add(Node::Num(Rational::int(i64::from(e))));
-                eg.add(Node::Pow([leaf, n]))
-            };
-            factor = Some(match factor {
-                Some(prev) => eg.add(Node::Mul([prev, f])),
-                None => f,
-            });
-        }
-        let term = match factor {
-            Some(f) if c.is_one() => f,
-            Some(f) => {
-                let n = eg.add(Node::Num(c.clone()));
-                eg.add(Node::Mul([n, f]))
-            }
-            None => eg.add(Node::Num(c.clone())),
-        };
-        acc = Some(match acc {
-            Some(prev) => eg.add(Node::Add([prev, term])),
-            None => term,
-        });
-    }
-    match acc {
-        Some(a) => a,
-        None => eg.add(Node::Num(Rational::zero())),
-    }
+    crate::ir::build::poly_nodes(p, &mut |n| eg.add(n))
 }
 
 /// Every node of a class, for conditions that inspect them.

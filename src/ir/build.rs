@@ -46,39 +46,7 @@ impl ExprBuilder {
 
     /// Adds a polynomial in dims, in its canonical form (`2*D + H^2`).
     pub fn poly(&mut self, p: &crate::poly::Poly) -> Id {
-        let mut acc: Option<Id> = None;
-        for (m, c) in p.terms() {
-            let mut factor: Option<Id> = None;
-            for &(d, e) in &m.0 {
-                let leaf = self.leaf(Leaf::Dim(d));
-                let f = if e == 1 {
-                    leaf
-                } else {
-                    let n = self.int(i64::from(e));
-                    self.add(Node::Pow([leaf, n]))
-                };
-                factor = Some(match factor {
-                    Some(prev) => self.add(Node::Mul([prev, f])),
-                    None => f,
-                });
-            }
-            let term = match factor {
-                Some(f) if c.is_one() => f,
-                Some(f) => {
-                    let n = self.num(c.clone());
-                    self.add(Node::Mul([n, f]))
-                }
-                None => self.num(c.clone()),
-            };
-            acc = Some(match acc {
-                Some(prev) => self.add(Node::Add([prev, term])),
-                None => term,
-            });
-        }
-        match acc {
-            Some(a) => a,
-            None => self.int(0),
-        }
+        poly_nodes(p, &mut |n| self.add(n))
     }
 
     /// The sum of `terms`, each added or (where marked) subtracted, with
@@ -180,4 +148,58 @@ fn reaches_all(expr: &RecExpr<Node>) -> bool {
         }
     }
     reach.into_iter().all(|r| r)
+}
+
+/// A polynomial in dims in its canonical form, its nodes made by `add`:
+/// terms by degree, a negative term subtracted (`D - 1`, `1 - D`, `-D`,
+/// not `-1 * D + 1`), leading with a positive term where there is one.
+pub fn poly_nodes(p: &crate::poly::Poly, add: &mut dyn FnMut(Node) -> Id) -> Id {
+    let terms = p.terms();
+    let positive = terms.iter().filter(|(_, c)| !c.is_negative());
+    let negative = terms.iter().filter(|(_, c)| c.is_negative());
+    let mut acc: Option<Id> = None;
+    for (m, c) in positive {
+        let term = poly_term(m, c, add);
+        acc = Some(match acc {
+            Some(prev) => add(Node::Add([prev, term])),
+            None => term,
+        });
+    }
+    for (m, c) in negative {
+        let term = poly_term(m, &c.neg(), add);
+        acc = Some(match acc {
+            Some(prev) => add(Node::Sub([prev, term])),
+            None => add(Node::Neg(term)),
+        });
+    }
+    match acc {
+        Some(a) => a,
+        None => add(Node::Num(Rational::zero())),
+    }
+}
+
+/// One term `c * m` of a polynomial in dims, `c` not negative.
+fn poly_term(m: &crate::poly::Monomial, c: &Rational, add: &mut dyn FnMut(Node) -> Id) -> Id {
+    let mut factor: Option<Id> = None;
+    for &(d, e) in &m.0 {
+        let leaf = add(Node::Leaf(Leaf::Dim(d)));
+        let f = if e == 1 {
+            leaf
+        } else {
+            let n = add(Node::Num(Rational::int(i64::from(e))));
+            add(Node::Pow([leaf, n]))
+        };
+        factor = Some(match factor {
+            Some(prev) => add(Node::Mul([prev, f])),
+            None => f,
+        });
+    }
+    match factor {
+        Some(f) if c.is_one() => f,
+        Some(f) => {
+            let n = add(Node::Num(c.clone()));
+            add(Node::Mul([n, f]))
+        }
+        None => add(Node::Num(c.clone())),
+    }
 }

@@ -334,6 +334,34 @@ impl Product {
                 matrices.extend(c);
                 continue;
             }
+            // `1 (r x n) * diag(v) = 1 (r x 1) * v^T` and `diag(v) * 1 (n x
+            // c) = v * 1 (1 x c)`: each row (column) of ones picks the
+            // diagonal's entries.
+            match (matrices.last(), f) {
+                (Some(Factor::Ones(r, n)), Factor::Sym(d)) => {
+                    if let Some(v) = diagonal_column(d, n) {
+                        let r = r.clone();
+                        matrices.pop();
+                        if !r.is_one() {
+                            matrices.push(Factor::Ones(r, Poly::int(1)));
+                        }
+                        matrices.extend(transposed_chain(&v));
+                        continue;
+                    }
+                }
+                (Some(Factor::Sym(d)), Factor::Ones(n, c)) => {
+                    if let Some(v) = diagonal_column(d, n) {
+                        let c = c.clone();
+                        matrices.pop();
+                        matrices.extend(v);
+                        if !c.is_one() {
+                            matrices.push(Factor::Ones(Poly::int(1), c));
+                        }
+                        continue;
+                    }
+                }
+                _ => {}
+            }
             // The entries of a softmax sum to one: `1 (r x n) * softmax(z)
             // = 1 (r x 1)`, and `softmax(z)^T * 1 (n x c) = 1 (1 x c)`.
             match (matrices.last(), f) {
@@ -527,6 +555,23 @@ fn diag_times_column(d: &str, x: &Factor) -> Option<Vec<Factor>> {
     // Both are one product without scalars, so their product is too.
     match body.iter().collect::<Vec<_>>().as_slice() {
         [(p, c)] if c.is_one() && p.scalars.is_empty() => Some(p.matrices.clone()),
+        _ => None,
+    }
+}
+
+/// The column `v` of `diag(v)` (the text `d`) of `n` rows, as a chain of
+/// matrix factors, where it is one product without scalars.
+fn diagonal_column(d: &str, n: &Poly) -> Option<Vec<Factor>> {
+    let Meaning::Diag(v, rows) = meaning(d)? else {
+        return None;
+    };
+    if rows != *n {
+        return None;
+    }
+    match v.iter().collect::<Vec<_>>().as_slice() {
+        [(p, c)] if c.is_one() && p.scalars.is_empty() && !p.matrices.is_empty() => {
+            Some(p.matrices.clone())
+        }
         _ => None,
     }
 }
@@ -927,6 +972,18 @@ impl Normal<'_> {
         let Some(shape) = self.shape(x).cloned() else {
             return self.atom(id);
         };
+        // `x^0` is the all-ones value of `x`'s shape (`1` for a scalar).
+        if e.is_empty() {
+            let p = Product {
+                scalars: BTreeMap::new(),
+                matrices: if shape.is_scalar() {
+                    Vec::new()
+                } else {
+                    vec![Factor::Ones(shape.rows.clone(), shape.cols.clone())]
+                },
+            };
+            return Some(single(p, Rational::one()));
+        }
         // A negative whole power goes into the powers and elementwise
         // products it raises, before they are multiplied out: `a ./
         // (s^2 .* w)` is `a .* s^(-2) .* w^(-1)` for a sum `s`, as

@@ -164,6 +164,19 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("alg-ones-had-r";   "(.* ?v (^ ?w 0))"   => "?v" if same_shape("?v", "?w")),
         rule!("alg-ones-scaled-had-l"; "(.* (* ?c (^ ?w 0)) ?v)" => "(* ?c ?v)" if is_scalar_var("?c") if same_shape("?v", "?w")),
         rule!("alg-ones-scaled-had-r"; "(.* ?v (* ?c (^ ?w 0)))" => "(* ?c ?v)" if is_scalar_var("?c") if same_shape("?v", "?w")),
+        // The row of ones times a vector is the sum of its entries (a
+        // Jacobian through `sum(v)` or a scalar broadcast meets it).
+        rule!("alg-ones-inner-l"; "(* (T (^ ?w 0)) ?v)" => "(sumall ?v)" if columns("?w", "?v")),
+        rule!("alg-ones-inner-r"; "(* (T ?v) (^ ?w 0))" => "(sumall ?v)" if columns("?w", "?v")),
+        rule!("alg-ones-row-diag"; "(* (T (^ ?w 0)) (diag ?v))" => "(T ?v)" if columns("?w", "?v")),
+        rule!("alg-ones-diag-col"; "(* (diag ?v) (^ ?w 0))" => "?v" if columns("?w", "?v")),
+        rule!("alg-ones-row-had-l"; "(.* (T (^ ?w 0)) (T ?v))" => "(T ?v)" if same_shape("?v", "?w")),
+        rule!("alg-ones-row-had-r"; "(.* (T ?v) (T (^ ?w 0)))" => "(T ?v)" if same_shape("?v", "?w")),
+        built_row!("alg-ones-count"; "(sumall (^ ?w 0))" => |eg, s| {
+            let shape = crate::ir::analysis::shape_of(eg, s[var("?w")]);
+            let size = shape.rows.mul(&shape.cols)?;
+            Some(crate::ir::analysis::add_poly(eg, &size))
+        }, if same_shape("?w", "?w")),
         rule!("alg-trans-scale";  "(T (* ?s ?a))"      => "(* ?s (T ?a))" if is_scalar_var("?s")),
         rule!("alg-sumall-scalar"; "(sumall ?a)"       => "?a" if is_scalar_var("?a")),
         // The logistic function, as the chain rule meets it through

@@ -9,7 +9,7 @@ use super::{
     Rewrite,
 };
 use crate::ir::analysis::{add_poly, independent, is_scalar, shape_of, Graph};
-use crate::ir::{Act, Node};
+use crate::ir::{Act, Leaf, Node};
 use crate::num::Rational;
 use egg::{Id, Subst};
 
@@ -25,23 +25,73 @@ fn self_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
     Some(eg.add(Node::Eye(size)))
 }
 
+/// The all-ones value of `v`'s shape, `v^0`, written as the power of the
+/// first variable (or else parameter) of that shape in the graph, so that
+/// the columns of ones of one Jacobian are one value and print alike.
+fn ones(eg: &mut Graph, v: Id) -> Id {
+    let shape = shape_of(eg, v);
+    let first = eg
+        .classes()
+        .filter(|c| shape_of(eg, c.id) == shape)
+        .flat_map(|c| c.nodes.iter())
+        .filter_map(|n| match n {
+            Node::Leaf(l @ (Leaf::Var(_) | Leaf::Param(_))) => Some(l.clone()),
+            _ => None,
+        })
+        .min();
+    let base = match first {
+        Some(l) => eg.add(Node::Leaf(l)),
+        None => v,
+    };
+    let zero = eg.add(Node::Num(Rational::zero()));
+    eg.add(Node::Pow([base, zero]))
+}
+
+/// The Jacobian of a scalar `c` broadcast onto every entry of the vector
+/// `v`: the column of ones times the scalar's row, `v^0 * jac(c)`.
+fn broadcast(eg: &mut Graph, x: Id, c: Id, v: Id) -> Id {
+    let column = ones(eg, v);
+    let jc = jac(eg, x, c);
+    eg.add(Node::Mul([column, jc]))
+}
+
 /// `(jac x (u ± v))`. A scalar broadcast onto a vector (`v[k] + eps`)
 /// adds nothing where the scalar does not depend on `x`; where it does,
-/// its Jacobian (a column of ones times a row) has no form the language
-/// can write, so it is left alone.
+/// it adds a column of ones times the scalar's row.
 fn sum_rule(eg: &mut Graph, s: &Subst, negate: bool) -> Option<Id> {
     let (x, u, v) = (s[var("?x")], s[var("?u")], s[var("?v")]);
-    match (is_scalar(eg, u), is_scalar(eg, v)) {
+    let (ju, jv) = match (is_scalar(eg, u), is_scalar(eg, v)) {
+        (false, true) if !shape_of(eg, u).cols.is_one() => return None,
+        (true, false) if !shape_of(eg, v).cols.is_one() => return None,
         (false, true) if independent(eg, v, x) => return Some(jac(eg, x, u)),
         (true, false) if independent(eg, u, x) => {
             let jv = jac(eg, x, v);
             return Some(if negate { eg.add(Node::Neg(jv)) } else { jv });
         }
-        (su, sv) if su != sv => return None,
-        _ => {}
-    }
-    let ju = jac(eg, x, u);
-    let jv = jac(eg, x, v);
+        (false, true) => {
+            let ju = if independent(eg, u, x) {
+                None
+            } else {
+                Some(jac(eg, x, u))
+            };
+            (ju, Some(broadcast(eg, x, v, u)))
+        }
+        (true, false) => {
+            let jv = if independent(eg, v, x) {
+                None
+            } else {
+                Some(jac(eg, x, v))
+            };
+            (Some(broadcast(eg, x, u, v)), jv)
+        }
+        _ => (Some(jac(eg, x, u)), Some(jac(eg, x, v))),
+    };
+    let (ju, jv) = match (ju, jv) {
+        (Some(ju), Some(jv)) => (ju, jv),
+        (Some(ju), None) => return Some(ju),
+        (None, Some(jv)) => return Some(if negate { eg.add(Node::Neg(jv)) } else { jv }),
+        (None, None) => return None,
+    };
     Some(eg.add(if negate {
         Node::Sub([ju, jv])
     } else {
@@ -93,6 +143,19 @@ fn transposed_vector(eg: &Graph, u: Id) -> Option<Id> {
         Node::Trans(w) if shape_of(eg, *w).cols.is_one() => Some(*w),
         _ => None,
     })
+}
+
+/// `(jac x (sumall u))` for a vector `u`: the row of ones times its
+/// Jacobian, `(u^0)^T * jac(u)`.
+fn sumall_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let (x, u) = (s[var("?x")], s[var("?u")]);
+    if !shape_of(eg, u).cols.is_one() {
+        return None;
+    }
+    let column = ones(eg, u);
+    let row = eg.add(Node::Trans(column));
+    let ju = jac(eg, x, u);
+    Some(eg.add(Node::Mul([row, ju])))
 }
 
 /// `(jac x (u / s))`: `jac(u) / s`, less `u * jac(s) / s^2` where the
@@ -195,6 +258,7 @@ pub fn rules() -> Vec<Rewrite> {
     rules.push(built_if("jac-mul", "(jac ?x (* ?u ?v))", depends(&["?u", "?v"]), product_rule));
     rules.push(built_if("jac-div", "(jac ?x (/ ?u ?s))", depends(&["?u", "?s"]), quotient_rule));
     rules.push(built_if("jac-pow", "(jac ?x (^ ?u ?n))", depends(&["?u", "?n"]), power_rule));
+    rules.push(built_if("jac-sumall", "(jac ?x (sumall ?u))", depends(&["?u"]), sumall_rule));
     rules.push(built_if("jac-softmax", "(jac ?x (softmax ?u))", depends(&["?u"]), softmax_rule));
     let through_block = depends(&["?m"]);
     rules.push(built_if("jac-block", "(jac ?x ?m)", move |eg, id, s| super::calculus::block_cells(eg, s[var("?m")]).is_some() && through_block(eg, id, s), block_rule));
