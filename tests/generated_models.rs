@@ -471,7 +471,7 @@ fn flow_map(t: &mut Tape<'_>) -> String {
         2 => "z[k] / (1 + c^2)",
         _ => "-z[k]",
     };
-    let update = match t.pick(10) {
+    let update = match t.pick(11) {
         0 => "u * tanh(q^T * z[k] + c)",
         1 => "c / (1 + a^2 + r[k]) * (z[k] - q)",
         2 => "(q^T * z[k]) * u",
@@ -483,6 +483,8 @@ fn flow_map(t: &mut Tape<'_>) -> String {
         6 => "a * tanh(q^T * z[k] + c)",
         7 => "sum(z[k] .* q) * u",
         8 => "sum(z[k]) / D",
+        // A matrix that depends on the state times a vector.
+        9 => "c * diag(tanh(z[k])) * (q + z[k])",
         _ => "c * (u^T * z[k]) * z[k] / (1 + a^2)",
     };
     let sign = if t.chance(50) { "+" } else { "-" };
@@ -664,6 +666,7 @@ fn the_generator_covers_its_shapes() {
             ("r[k] = sqrt(", "a norm of the state"),
             ("a * tanh(q^T", "a scalar of the state broadcast onto it"),
             ("sum(z[k]", "a sum of the state's entries"),
+            ("diag(tanh(z[k])) *", "a matrix of the state times a vector"),
             ("param Wt", "a parameter with one value per step"),
             (
                 "derive grad W assuming sum(y[n])",
@@ -675,5 +678,5 @@ fn the_generator_covers_its_shapes() {
             }
         }
     }
-    assert_eq!(seen.len(), 30, "{seen:?}");
+    assert_eq!(seen.len(), 31, "{seen:?}");
 }

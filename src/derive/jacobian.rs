@@ -425,7 +425,7 @@ pub fn resolve(
             )
         };
         return Err(Diagnostic::new(span, format!("this Jacobian cannot be derived: {why}"), "while deriving this")
-            .hint("Jacobians pass through sums (a scalar broadcast onto a vector included), sums of entries, scaling and quotients by scalars (which may depend on the state), inner products, products by matrices that do not depend on the state, elementwise functions and declared functions; the part named is where the chain rule stops (not supported yet)"));
+            .hint("Jacobians pass through sums (a scalar broadcast onto a vector included), sums of entries, scaling and quotients by scalars (which may depend on the state), inner products, products of matrices and vectors (a matrix that depends on the state where it is a diagonal, or a product, sum or negation of such matrices), elementwise functions and declared functions; the part named is where the chain rule stops (not supported yet)"));
     }
     let done = rewrite(
         shapes,

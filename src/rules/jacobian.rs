@@ -123,6 +123,13 @@ fn product_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
         let jv = jac(eg, x, v);
         return Some(eg.add(Node::Mul([u, jv])));
     }
+    // A matrix that depends on `x` times a vector: a diagonal is an
+    // elementwise product (`diag(w) * v = w .* v`), and a product of
+    // matrices is applied one factor at a time (`(A * B) * v = A * (B *
+    // v)`), until a matrix free of `x` or a row is left.
+    if let Some(rewritten) = applied(eg, u, v) {
+        return Some(jac(eg, x, rewritten));
+    }
     // An inner product `w^T * v` whose row depends on `x`:
     // d(w^T v) = v^T dw + w^T dv.
     let w = transposed_vector(eg, u)?;
@@ -135,6 +142,41 @@ fn product_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
     let jv = jac(eg, x, v);
     let right = eg.add(Node::Mul([u, jv]));
     Some(eg.add(Node::Add([left, right])))
+}
+
+/// The matrix `u` times the column `v`, with the product taken into `u`:
+/// `diag(w) * v = w .* v`, `(a * b) * v = a * (b * v)`, `(-a) * v = -(a *
+/// v)` and `(a ± b) * v = a * v ± b * v`; `None` where `u` is none of
+/// these.
+fn applied(eg: &mut Graph, u: Id, v: Id) -> Option<Id> {
+    let node = eg[u]
+        .nodes
+        .iter()
+        .find(|n| {
+            matches!(n, Node::Diag(_) | Node::Mul(_) | Node::Neg(_))
+                || matches!(n, Node::Add([a, b]) | Node::Sub([a, b]) if !is_scalar(eg, *a) && !is_scalar(eg, *b))
+        })?
+        .clone();
+    Some(match node {
+        Node::Diag(w) => eg.add(Node::Had([w, v])),
+        Node::Mul([a, b]) => {
+            let bv = eg.add(Node::Mul([b, v]));
+            eg.add(Node::Mul([a, bv]))
+        }
+        Node::Neg(a) => {
+            let av = eg.add(Node::Mul([a, v]));
+            eg.add(Node::Neg(av))
+        }
+        Node::Add([a, b]) | Node::Sub([a, b]) => {
+            let av = eg.add(Node::Mul([a, v]));
+            let bv = eg.add(Node::Mul([b, v]));
+            eg.add(match node {
+                Node::Add(_) => Node::Add([av, bv]),
+                _ => Node::Sub([av, bv]),
+            })
+        }
+        _ => return None,
+    })
 }
 
 /// The column vector `w` of a class holding `w^T`.
