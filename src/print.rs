@@ -757,9 +757,7 @@ fn markdown(key: &AnswerKey) -> String {
     let s = &m.symbols;
     let mut out = String::new();
     let _ = writeln!(out, "# Answer key: `{}`\n", key.script.replace('`', "'"));
-    if let Some(c) = conventions_sentence(m, Convention::latex) {
-        let _ = writeln!(out, "{c}\n");
-    }
+    let conventions_at = out.len();
     out.push_str("## Model\n\n");
     let lines = model_lines(m);
     for l in lines
@@ -870,6 +868,9 @@ fn markdown(key: &AnswerKey) -> String {
         for n in &a.notes {
             let _ = writeln!(out, "\n*Note:* {}", notes::sentence(notes::text(s, n)));
         }
+    }
+    if let Some(c) = latex_conventions(m, &out[conventions_at..]) {
+        out.insert_str(conventions_at, &format!("{c}\n\n"));
     }
     out
 }
@@ -1054,9 +1055,7 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
             .replace('/', "/\\allowbreak{}")
             .replace("\\_", "\\_\\allowbreak{}")
     );
-    if let Some(c) = conventions_sentence(m, Convention::latex) {
-        let _ = writeln!(out, "\\noindent {c}\n");
-    }
+    let conventions_at = out.len();
     out.push_str("\\subsection*{Model}\n");
     let lines = model_lines(m);
     let values = computed_values(m);
@@ -1174,10 +1173,23 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
             );
         }
     }
+    if let Some(c) = latex_conventions(m, &out[conventions_at..]) {
+        out.insert_str(conventions_at, &format!("\\noindent {c}\n\n"));
+    }
     if !opts.fragment {
         out.push_str("\\end{document}\n");
     }
     out
+}
+
+/// The conventions sentence of a key typeset in LaTeX, naming `\mathbf{1}`
+/// (a column of ones) where the key's `body` writes one.
+fn latex_conventions(m: &Model, body: &str) -> Option<String> {
+    let mut parts: Vec<&str> = conventions(m).into_iter().map(Convention::latex).collect();
+    if body.contains(latex::ONES) {
+        parts.push("$\\mathbf{1}$ is a column of ones (the value the plain text writes $x^0$)");
+    }
+    (!parts.is_empty()).then(|| format!("Conventions: {}.", parts.join("; ")))
 }
 
 fn write_align(out: &mut String, eqs: Vec<(String, String)>) {

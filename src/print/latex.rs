@@ -151,6 +151,9 @@ pub fn reference(symbols: &Symbols, r: &Ref) -> String {
     format!("{}{}", name(symbols.var(r.var)), index_sup(symbols, &r.at))
 }
 
+/// A column of ones, as LaTeX writes it.
+pub const ONES: &str = "\\mathbf{1}";
+
 /// A leaf typeset.
 pub fn leaf(symbols: &Symbols, l: &Leaf) -> String {
     match l {
@@ -602,6 +605,14 @@ impl Latex<'_> {
         }
     }
 
+    /// Whether the node at `id` is `x^0` of a vector or matrix `x`: its
+    /// all-ones value.
+    fn is_ones(&self, id: Id) -> bool {
+        matches!(&self.expr[id], Node::Pow([a, b])
+            if matches!(&self.expr[*b], Node::Num(r) if r.is_zero())
+                && self.shapes[usize::from(*a)].as_ref().is_some_and(|s| !s.is_scalar()))
+    }
+
     fn node(&mut self, id: Id, abs: bool) {
         let node = self.expr[id].clone();
         match &node {
@@ -711,6 +722,8 @@ impl Latex<'_> {
                     self.parenthesized(&[*a], |p| p.node(*a, abs));
                 }
             }
+            // A column (or matrix) of ones, `x^0` of a vector `x`.
+            Node::Pow(_) if self.is_ones(id) => self.out.push_str(ONES),
             Node::Pow([a, b]) => {
                 match (&self.expr[*a], self.expr[*a].as_act()) {
                     // `\tanh^{2}(c)`, as a squared function is written.
@@ -742,6 +755,11 @@ impl Latex<'_> {
                 self.out.push_str("^{");
                 self.node(*b, false);
                 self.out.push('}');
+            }
+            // `\mathbf{1}^\top`, the row of ones.
+            Node::Trans(a) if self.is_ones(*a) => {
+                self.out.push_str(ONES);
+                self.out.push_str("^\\top");
             }
             Node::Trans(a) => match &self.expr[*a] {
                 // `x^{(t)\top}`: the transpose joins the step's superscript.
