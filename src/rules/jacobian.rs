@@ -11,7 +11,7 @@ use super::{
 use crate::ir::analysis::{add_poly, independent, is_scalar, shape_of, Graph};
 use crate::ir::{Act, Leaf, Node};
 use crate::num::Rational;
-use egg::{Id, Subst};
+use egg::{Id, Language, Subst};
 
 fn jac(eg: &mut Graph, x: Id, e: Id) -> Id {
     eg.add(Node::Jac([x, e]))
@@ -149,12 +149,16 @@ fn product_rule(eg: &mut Graph, s: &Subst) -> Option<Id> {
 /// v)` and `(a ± b) * v = a * v ± b * v`; `None` where `u` is none of
 /// these.
 fn applied(eg: &mut Graph, u: Id, v: Id) -> Option<Id> {
+    let u = eg.find(u);
+    // A form that holds `u` itself (`u * I`, where identities have merged)
+    // would only be applied again without end.
     let node = eg[u]
         .nodes
         .iter()
         .find(|n| {
-            matches!(n, Node::Diag(_) | Node::Mul(_) | Node::Neg(_))
-                || matches!(n, Node::Add([a, b]) | Node::Sub([a, b]) if !is_scalar(eg, *a) && !is_scalar(eg, *b))
+            let own = n.children().iter().any(|&c| eg.find(c) == u);
+            !own && (matches!(n, Node::Diag(_) | Node::Mul(_) | Node::Neg(_))
+                || matches!(n, Node::Add([a, b]) | Node::Sub([a, b]) if !is_scalar(eg, *a) && !is_scalar(eg, *b)))
         })?
         .clone();
     Some(match node {
