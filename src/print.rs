@@ -1033,7 +1033,11 @@ fn conventions(m: &Model) -> Vec<Convention> {
 
 /// The conventions as one sentence, each written by `part`.
 fn conventions_sentence(m: &Model, part: fn(Convention) -> &'static str) -> Option<String> {
-    let parts: Vec<&str> = conventions(m).into_iter().map(part).collect();
+    sentence(conventions(m).into_iter().map(part).collect())
+}
+
+/// Conventions as one sentence; `None` for none.
+fn sentence(parts: Vec<&str>) -> Option<String> {
     (!parts.is_empty()).then(|| format!("Conventions: {}.", parts.join("; ")))
 }
 
@@ -1189,7 +1193,7 @@ fn latex_conventions(m: &Model, body: &str) -> Option<String> {
     if body.contains(latex::ONES) {
         parts.push("$\\mathbf{1}$ is a column of ones (the value the plain text writes $x^0$)");
     }
-    (!parts.is_empty()).then(|| format!("Conventions: {}.", parts.join("; ")))
+    sentence(parts)
 }
 
 fn write_align(out: &mut String, eqs: Vec<(String, String)>) {

@@ -692,21 +692,24 @@ impl Latex<'_> {
                 // A fraction that scales the numerator stands before the
                 // quotient, full size beside it: `-\frac{1}{2} \,
                 // \frac{x}{y}`, not a fraction inside a fraction.
-                let (a, abs) = match &self.expr[*a] {
-                    Node::Mul([c, rest]) if matches!(&self.expr[*c], Node::Num(r) if !r.is_integer()) =>
-                    {
-                        if let Node::Num(r) = &self.expr[*c] {
-                            let coefficient = number(r, abs).replace("\\tfrac", "\\frac");
-                            self.out.push_str(&coefficient);
-                        }
+                let fraction = match &self.expr[*a] {
+                    Node::Mul([c, rest]) => match &self.expr[*c] {
+                        Node::Num(r) if !r.is_integer() => Some((number(r, abs), *rest)),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let (a, abs) = match fraction {
+                    Some((coefficient, rest)) => {
+                        self.out.push_str(&coefficient.replace("\\tfrac", "\\frac"));
                         self.out.push_str(" \\, ");
                         (rest, false)
                     }
-                    _ => (a, abs),
+                    None => (*a, abs),
                 };
                 let start = self.out.len();
                 self.out.push_str("\\frac{");
-                self.node(*a, abs);
+                self.node(a, abs);
                 self.out.push_str("}{");
                 let numerator_end = self.out.len();
                 self.node(*b, false);
@@ -719,7 +722,7 @@ impl Latex<'_> {
                     self.out.push_str("\\frac{1}{");
                     self.node(*b, false);
                     self.out.push_str("} \\, ");
-                    self.parenthesized(&[*a], |p| p.node(*a, abs));
+                    self.parenthesized(&[a], |p| p.node(a, abs));
                 }
             }
             // A column (or matrix) of ones, `x^0` of a vector `x`.

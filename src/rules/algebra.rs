@@ -6,7 +6,9 @@
 //! only classes of one shape (`rules::may_merge`), so `s + v` with `v` zero
 //! is not `s`.
 
-use super::{built_row, distributes, is_scalar_var, is_zero_var, rule, same_shape, var, Rewrite};
+use super::{
+    built_row, distributes, is_matrix, is_scalar_var, is_zero_var, rule, same_shape, var, Rewrite,
+};
 use crate::ir::analysis::{constant, is_scalar, Graph};
 use crate::ir::Node;
 use crate::num::Rational;
@@ -176,7 +178,7 @@ pub fn rules() -> Vec<Rewrite> {
             let shape = crate::ir::analysis::shape_of(eg, s[var("?w")]);
             let size = shape.rows.mul(&shape.cols)?;
             Some(crate::ir::analysis::add_poly(eg, &size))
-        }, if same_shape("?w", "?w")),
+        }, if is_matrix("?w")),
         rule!("alg-trans-scale";  "(T (* ?s ?a))"      => "(* ?s (T ?a))" if is_scalar_var("?s")),
         rule!("alg-sumall-scalar"; "(sumall ?a)"       => "?a" if is_scalar_var("?a")),
         // The logistic function, as the chain rule meets it through

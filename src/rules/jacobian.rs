@@ -55,48 +55,38 @@ fn broadcast(eg: &mut Graph, x: Id, c: Id, v: Id) -> Id {
     eg.add(Node::Mul([column, jc]))
 }
 
-/// `(jac x (u ± v))`. A scalar broadcast onto a vector (`v[k] + eps`)
-/// adds nothing where the scalar does not depend on `x`; where it does,
-/// it adds a column of ones times the scalar's row.
+/// `(jac x (u ± v))`: the Jacobians of the sides that depend on `x`. A
+/// scalar broadcast onto a vector (`v[k] + eps`) contributes a column of
+/// ones times the scalar's row.
 fn sum_rule(eg: &mut Graph, s: &Subst, negate: bool) -> Option<Id> {
     let (x, u, v) = (s[var("?x")], s[var("?u")], s[var("?v")]);
-    let (ju, jv) = match (is_scalar(eg, u), is_scalar(eg, v)) {
-        (false, true) if !shape_of(eg, u).cols.is_one() => return None,
-        (true, false) if !shape_of(eg, v).cols.is_one() => return None,
-        (false, true) if independent(eg, v, x) => return Some(jac(eg, x, u)),
-        (true, false) if independent(eg, u, x) => {
-            let jv = jac(eg, x, v);
-            return Some(if negate { eg.add(Node::Neg(jv)) } else { jv });
+    let (su, sv) = (is_scalar(eg, u), is_scalar(eg, v));
+    // A scalar broadcast onto a matrix has no Jacobian here.
+    if su != sv && !shape_of(eg, if su { v } else { u }).cols.is_one() {
+        return None;
+    }
+    let mut part = |side: Id, other: Id, broadcast_onto_other: bool| {
+        if independent(eg, side, x) {
+            None
+        } else if broadcast_onto_other {
+            Some(broadcast(eg, x, side, other))
+        } else {
+            Some(jac(eg, x, side))
         }
-        (false, true) => {
-            let ju = if independent(eg, u, x) {
-                None
-            } else {
-                Some(jac(eg, x, u))
-            };
-            (ju, Some(broadcast(eg, x, v, u)))
-        }
-        (true, false) => {
-            let jv = if independent(eg, v, x) {
-                None
-            } else {
-                Some(jac(eg, x, v))
-            };
-            (Some(broadcast(eg, x, u, v)), jv)
-        }
-        _ => (Some(jac(eg, x, u)), Some(jac(eg, x, v))),
     };
-    let (ju, jv) = match (ju, jv) {
-        (Some(ju), Some(jv)) => (ju, jv),
-        (Some(ju), None) => return Some(ju),
-        (None, Some(jv)) => return Some(if negate { eg.add(Node::Neg(jv)) } else { jv }),
+    let ju = part(u, v, su && !sv);
+    let jv = part(v, u, sv && !su);
+    Some(match (ju, jv) {
+        (Some(ju), Some(jv)) => eg.add(if negate {
+            Node::Sub([ju, jv])
+        } else {
+            Node::Add([ju, jv])
+        }),
+        (Some(ju), None) => ju,
+        (None, Some(jv)) if negate => eg.add(Node::Neg(jv)),
+        (None, Some(jv)) => jv,
         (None, None) => return None,
-    };
-    Some(eg.add(if negate {
-        Node::Sub([ju, jv])
-    } else {
-        Node::Add([ju, jv])
-    }))
+    })
 }
 
 /// `(jac x (u * v))`: scaling, or a matrix (or row) times a vector whose
