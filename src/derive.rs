@@ -727,6 +727,9 @@ impl<'m> Session<'m> {
                     Some(crate::key::ProofKind::Lemma) => {
                         "the claim's determinant by the matrix determinant lemma has the derived form's normal form"
                     }
+                    Some(crate::key::ProofKind::Diagonal) => {
+                        "the claim's determinant as the product of its diagonal has the derived form's normal form"
+                    }
                     Some(crate::key::ProofKind::Cases) => {
                         "they are equal at the last (or first) step and at the others"
                     }

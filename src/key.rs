@@ -113,6 +113,10 @@ pub enum ProofKind {
     /// matrix taken by the matrix determinant lemma, then one of the
     /// procedures above.
     Lemma,
+    /// The claim's determinants of sums of scaled identities and diagonal
+    /// matrices taken as products of the diagonal's entries, then one of
+    /// the procedures above.
+    Diagonal,
     /// The claim split along an index into its last (or first) value and
     /// the others, each case proved by one of the procedures above.
     Cases,

@@ -201,6 +201,17 @@ fn identities_of_the_algebra_share_a_normal_form() {
         ("sum(y^0)", "D"),
         ("y^0 .* z", "z"),
         ("s^0 * y", "y"),
+        // A product of entries takes out what every entry shares:
+        // `prod(c * v) = c^D * prod(v)`, signs and scalars alike.
+        ("prod(s - h)", "(-1)^D * prod(h - s)"),
+        ("prod(2 * y)", "2^D * prod(y)"),
+        ("prod(s * y - s * z)", "s^D * prod(y - z)"),
+        ("prod(-y / 3)", "(-1/3)^D * prod(y)"),
+        ("prod(s^2 * (y - 1))", "(-1)^D * s^(2 * D) * prod(1 - y)"),
+        // A number's power is its numerator's over its denominator's.
+        ("(1/2)^D * 2^D * s", "s"),
+        ("(2/3)^D * 3^D", "2^D"),
+        ("(-3/2)^(D + 1) * 2^D", "-3/2 * (-3)^D"),
         // The entries of a softmax sum to one.
         ("sum(softmax(A * y))", "1"),
         ("softmax(y)^T * (z + 1)", "z^T * softmax(y) + 1"),
@@ -256,6 +267,13 @@ fn different_values_have_different_normal_forms() {
         ("(-1)^(D + 1)", "(-1)^D"),
         ("((-1)^D)^3", "1"),
         ("det(s * I(D))", "s"),
+        ("prod(-y)", "prod(y)"),
+        ("prod(2 * y)", "2 * prod(y)"),
+        ("prod(s * y)", "s * prod(y)"),
+        ("prod(y - s)", "prod(s - y)"),
+        ("prod(y + z)", "prod(y) + prod(z)"),
+        ("(1/2)^D", "2^D"),
+        ("(2/3)^D * 3^D", "3^D"),
         ("sum(y .* z .* h)", "y^T * z"),
         ("tanh(y) .* tanh(y)", "tanh(y)"),
         ("sum(t, y)", "y"),
@@ -361,8 +379,16 @@ impl Gen {
             return self.leaf(&["s", "r", "2", "1/2", "D", "T", "q[t]"]);
         }
         let d = depth - 1;
-        match self.next(16) {
+        match self.next(18) {
             14 => self.summed(|g| g.scalar(d)),
+            // A product of entries, and a number to a power in the dims.
+            16 => format!("prod({})", self.vector(d)),
+            17 => format!(
+                "({})^({}) * {}",
+                ["2", "-2", "1/2", "-3/2"][self.next(4) as usize],
+                ["D", "D - 1", "2 * D"][self.next(3) as usize],
+                self.scalar(d)
+            ),
             0 => format!("({} + {})", self.scalar(d), self.scalar(d)),
             1 => format!("({} - {})", self.scalar(d), self.scalar(d)),
             2 => format!("({} * {})", self.scalar(d), self.scalar(d)),

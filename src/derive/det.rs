@@ -87,6 +87,20 @@ fn determinant(
             }
         }
     }
+    // Determinants of sums of scaled identities and diagonal matrices (as
+    // simplified, anywhere in the form left, or the whole matrix as
+    // derived): the products of their diagonals' entries.
+    if dets(&done.expr) > 0 {
+        let derived = low_rank::diagonal(matrix, model);
+        let candidates = [diagonal_claim(&done.expr, model), derived];
+        for p in candidates.into_iter().flatten() {
+            let mut again = simplify(&p);
+            if rank(&again.expr) < rank(&done.expr) {
+                again.nonzero.extend(std::mem::take(&mut done.nonzero));
+                runs.push(std::mem::replace(&mut done, again).stats);
+            }
+        }
+    }
     let mut notes = Vec::new();
     if divides(&done.expr) && !done.nonzero.is_empty() {
         notes.push(Note::HoldsWhere(
@@ -349,15 +363,18 @@ pub fn steps(
             applied += 1;
             continue 'rounds;
         }
-        // Then the matrix determinant lemma.
-        if let Some(next) = lemma_inside(&cur, model) {
-            let why = vec![Part::Words {
-                plain: LEMMA,
-                latex: LEMMA_LATEX,
-            }];
-            cur = taken(&mut out, next, why);
-            applied += 1;
-            continue 'rounds;
+        // Then the matrix determinant lemma, and the product of a
+        // diagonal.
+        let read: [(Reading, &str, &str); 2] = [
+            (low_rank::lemma, LEMMA, LEMMA_LATEX),
+            (low_rank::diagonal, DIAGONAL, DIAGONAL_LATEX),
+        ];
+        for (reading, plain, latex) in read {
+            if let Some(next) = taken_inside(&cur, model, reading) {
+                cur = taken(&mut out, next, vec![Part::Words { plain, latex }]);
+                applied += 1;
+                continue 'rounds;
+            }
         }
         break;
     }
@@ -377,6 +394,12 @@ const LEMMA: &str = "the matrix determinant lemma: a scalar a times the identity
 /// [`LEMMA`] in LaTeX (text mode, with its formulas in math).
 const LEMMA_LATEX: &str = r"the matrix determinant lemma: a scalar $a$ times the identity plus a rank-one matrix $u w^\top$ has $\det(a I_n + u w^\top) = a^{n-1} (a + w^\top u)$, for every $a$";
 
+/// What a step taking the determinant of a diagonal matrix does.
+const DIAGONAL: &str = "the determinant of a diagonal matrix: a sum of scaled identities and diagonal matrices is the diagonal matrix of the sum of their diagonals, and its determinant is the product of that diagonal's entries";
+
+/// [`DIAGONAL`] in LaTeX (text mode, with its formulas in math).
+const DIAGONAL_LATEX: &str = r"the determinant of a diagonal matrix: a sum of scaled identities and diagonal matrices is the diagonal matrix of the sum of their diagonals, and its determinant is the product of that diagonal's entries, $\det(\operatorname{diag}(v)) = \prod_i v_i$";
+
 /// The first determinant of a block matrix in `e` replaced by its block
 /// elimination, with how it was eliminated; `None` where none has a
 /// pivot.
@@ -394,13 +417,17 @@ fn eliminated_inside(
     Some((replaced_at(e, at, &el.expr)?, el))
 }
 
-/// The first determinant in `e` whose matrix the matrix determinant lemma
-/// applies to, replaced by what it gives; `None` where there is none.
-fn lemma_inside(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
+/// A reading of a determinant's matrix that takes the determinant: the
+/// matrix determinant lemma, or the product of a diagonal.
+type Reading = fn(&RecExpr<Node>, &Model) -> Option<RecExpr<Node>>;
+
+/// The first determinant in `e` whose matrix `reading` takes, replaced by
+/// what it gives; `None` where there is none.
+fn taken_inside(e: &RecExpr<Node>, model: &Model, reading: Reading) -> Option<RecExpr<Node>> {
     let (at, by) = e.as_ref().iter().enumerate().find_map(|(i, n)| match n {
         Node::Det(m) => {
             let matrix = crate::ir::build::subtree(e, *m);
-            low_rank::lemma(&matrix, model).map(|l| (i, l))
+            reading(&matrix, model).map(|l| (i, l))
         }
         _ => None,
     })?;
@@ -450,9 +477,22 @@ pub fn eliminated_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node
 /// `e` with each determinant the matrix determinant lemma applies to taken
 /// by it (it needs no condition); `None` where there is none.
 pub fn lemma_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
-    let mut cur = lemma_inside(e, model)?;
+    taken_claim(e, model, low_rank::lemma)
+}
+
+/// `e` with each determinant of a sum of scaled identities and diagonal
+/// matrices taken as the product of the diagonal's entries; `None` where
+/// there is none.
+pub fn diagonal_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
+    taken_claim(e, model, low_rank::diagonal)
+}
+
+/// `e` with each determinant `reading` takes taken by it; `None` where
+/// there is none.
+fn taken_claim(e: &RecExpr<Node>, model: &Model, reading: Reading) -> Option<RecExpr<Node>> {
+    let mut cur = taken_inside(e, model, reading)?;
     for _ in 1..MAX_DET_STEPS {
-        let Some(next) = lemma_inside(&cur, model) else {
+        let Some(next) = taken_inside(&cur, model, reading) else {
             break;
         };
         cur = next;

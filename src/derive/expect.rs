@@ -833,13 +833,14 @@ fn expression(
             *by = Some(ProofKind::Cleared);
             return Verdict::Proven;
         }
-        // A claim written with the determinant of a block matrix (or of
-        // a scaled identity plus a rank-one matrix): that determinant by
-        // block elimination (or the matrix determinant lemma), then the
-        // same procedures.
-        let taken: [(ClaimDet, ProofKind); 2] = [
+        // A claim written with the determinant of a block matrix (of a
+        // scaled identity plus a rank-one matrix, of a diagonal matrix):
+        // that determinant by block elimination (the matrix determinant
+        // lemma, the product of the diagonal), then the same procedures.
+        let taken: [(ClaimDet, ProofKind); 3] = [
             (super::det::eliminated_claim, ProofKind::Elimination),
             (super::det::lemma_claim, ProofKind::Lemma),
+            (super::det::diagonal_claim, ProofKind::Diagonal),
         ];
         for (take, kind) in taken {
             let Some(e) = take(c, model) else {

@@ -386,9 +386,7 @@ impl Product {
             }
             matrices.push(f.clone());
         }
-        if sign_constant_out(&mut scalars) {
-            k = k.neg();
-        }
+        let k = k.mul(&constants_out(&mut scalars)?)?;
         Some((Product { scalars, matrices }, k))
     }
 
@@ -829,6 +827,7 @@ impl Normal<'_> {
                 Some(out)
             }
             Node::Det(x) => self.determinant(id, x),
+            Node::Prod(x) => self.entries_product(id, x),
             Node::Pow([x, e]) if self.scalar(e) == Some(true) => self.raised(id, x, e),
             Node::Act(f, [x]) if f.act == super::Act::Sqrt && !f.prime => {
                 let half = constant(Rational::frac(1, 2));
@@ -944,6 +943,48 @@ impl Normal<'_> {
         let text = format!("Det{{{}}}", key(&inner));
         mean(&text, Meaning::Det(inner, id));
         Some(single(Product::atom(text, true), Rational::one()))
+    }
+
+    /// `prod(x)` (`id` the node), an atom of `x`'s normal form with the
+    /// factors every entry shares taken out, `prod(c * v) = c^n * prod(v)`
+    /// for `n` entries: the scalar factors common to every term and the
+    /// first coefficient, sign included (`(-1)^D * prod(g - c)` is
+    /// `prod(c - g)`).
+    fn entries_product(&mut self, id: Id, x: Id) -> Option<Combo> {
+        let Some(shape) = self.shape(x).filter(|s| !s.is_scalar()).cloned() else {
+            return self.atom(id);
+        };
+        let inner = self.combo(x)?;
+        let Some(first) = inner.values().next() else {
+            return self.atom(id);
+        };
+        let negative = first.is_negative();
+        let (content, lead, rest) = primitive(&inner)?;
+        if content.scalars.is_empty() && lead.is_one() && !negative {
+            return self.atom(id);
+        }
+        let rest = if negative {
+            scaled(&rest, &Rational::one().neg())?
+        } else {
+            rest
+        };
+        let count = poly_combo(&shape.rows.mul(&shape.cols)?);
+        let Some(mut taken) = power(&single(content, lead), &count, None) else {
+            return self.atom(id);
+        };
+        if negative {
+            let Some(sign) = power(&constant(Rational::int(-1)), &count, None) else {
+                return self.atom(id);
+            };
+            taken = multiply(&taken, &sign)?;
+        }
+        let text = format!("{}{{{}}}", discriminant(&self.expr[id]), key(&rest));
+        if text.len() > MAX_ATOM_TEXT {
+            return None;
+        }
+        mean(&text, Meaning::Prod(rest));
+        mean(&shape_text(&text), Meaning::Shape(Shape::scalar()));
+        multiply(&taken, &single(Product::atom(text, true), Rational::one()))
     }
 
     /// Whether a factor of a normal form is a square matrix of size `n`.
@@ -1432,6 +1473,8 @@ enum Meaning {
     /// A determinant of a normal form (the node, where that cannot be
     /// read back).
     Det(Combo, Id),
+    /// The product of the entries of a normal form.
+    Prod(Combo),
     /// A dim.
     Dim(u32),
     /// The identity matrix of a size that is a dim or a whole number.
@@ -1706,18 +1749,18 @@ fn power_product(
     let k = match as_constant(e) {
         Some(r) if r.is_integer() => c.pow(&r)?,
         _ if c.is_one() => Rational::one(),
-        // `(-1)^e` for an integer `e` (in dims) is a sign factor.
-        _ if int && c.neg().is_one() => {
+        // `(-1)^e` for an integer `e` (in dims) is a sign factor, and
+        // `(-c)^e` that sign factor times `c^e`.
+        _ if int && c.is_negative() => {
             let text = sign_text();
             if let Some(r) = sign_exponent(e) {
                 out.scalars.insert(text, r);
             }
+            number_power(&mut out, &c.abs(), e)?;
             Rational::one()
         }
-        _ if !c.is_negative() && !int => {
-            let text = format!("#{c}");
-            mean(&text, Meaning::Number(c.clone()));
-            out.scalars.insert(text, e.clone());
+        _ if !c.is_negative() && (!int || !c.is_zero()) => {
+            number_power(&mut out, c, e)?;
             Rational::one()
         }
         _ => return None,
@@ -1782,12 +1825,75 @@ fn power_product(
     if out.matrices.is_empty() && shape.is_some() && !p.matrices.is_empty() {
         return None;
     }
-    let k = if sign_constant_out(&mut out.scalars) {
-        k.neg()
-    } else {
-        k
-    };
+    let k = k.mul(&constants_out(&mut out.scalars)?)?;
     Some((out, k))
+}
+
+/// `c^e` for a positive number `c`, into `out`'s scalar factors, with its
+/// numerator and denominator apart (`(2/3)^D` is `2^D * 3^(-D)`, so that
+/// `(1/2)^D * 2^D` is one).
+fn number_power(out: &mut Product, c: &Rational, e: &Combo) -> Option<()> {
+    use num_traits::ToPrimitive;
+    let (n, d) = c.parts();
+    let parts = match (n.to_i64(), d.to_i64()) {
+        (Some(n), Some(d)) if d != 1 => vec![
+            (Rational::int(n), e.clone()),
+            (Rational::int(d), scaled(e, &Rational::int(-1))?),
+        ],
+        _ => vec![(c.clone(), e.clone())],
+    };
+    for (base, exponent) in parts {
+        if base.is_one() {
+            continue;
+        }
+        let text = format!("#{base}");
+        mean(&text, Meaning::Number(base));
+        out.scalars.insert(text, exponent);
+    }
+    Some(())
+}
+
+/// The largest whole constant of a number's exponent taken out into the
+/// coefficient ([`constants_out`]).
+const MAX_CONSTANT_OUT: i64 = 64;
+
+/// Takes the whole constant parts of the exponents of numbers out as a
+/// coefficient, which it gives: `(-1)^(D + 1)` is `-(-1)^D` and `3^(D +
+/// 1)` is `3 * 3^D`, so that `2^(-D) * 2^(D - 1)` is `1/2`.
+fn constants_out(scalars: &mut BTreeMap<String, Combo>) -> Option<Rational> {
+    let mut k = Rational::one();
+    if sign_constant_out(scalars) {
+        k = k.neg();
+    }
+    let sign = sign_text();
+    let numbers: Vec<String> = scalars
+        .keys()
+        .filter(|t| t.starts_with('#') && **t != sign)
+        .cloned()
+        .collect();
+    for text in numbers {
+        let Some(Meaning::Number(base)) =
+            meaning(&text).filter(|m| !matches!(m, Meaning::Number(b) if b.is_zero()))
+        else {
+            continue;
+        };
+        let Some(e) = scalars.get_mut(&text) else {
+            continue;
+        };
+        let Some(m) = e
+            .get(&Product::unit())
+            .cloned()
+            .filter(|m| m.is_integer() && m.to_i64().is_some_and(|m| m.abs() <= MAX_CONSTANT_OUT))
+        else {
+            continue;
+        };
+        k = k.mul(&base.pow(&m)?)?;
+        e.remove(&Product::unit());
+        if e.is_empty() {
+            scalars.remove(&text);
+        }
+    }
+    Some(k)
 }
 
 /// Takes the constant part of a sign factor's exponent out as a sign:

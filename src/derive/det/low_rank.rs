@@ -20,14 +20,23 @@ use crate::model::Model;
 use crate::shape::Shape;
 use egg::{Id, Language, RecExpr};
 
-/// A square matrix as `scale * I(n) + sum_k c_k * u_k * r_k`, each term
-/// with its scalar factor `c_k` apart (none for one), so that the lemma's
-/// inner product reads `c * (r * u)`; no scale is zero. Ids are of the
-/// builder the expression was copied into.
+/// A square matrix as `scale * I(n) + sum_j diag(d_j) + sum_k c_k * u_k *
+/// r_k`, each term with its scalar factor `c_k` apart (none for one), so
+/// that the lemma's inner product reads `c * (r * u)`; no scale is zero.
+/// Ids are of the builder the expression was copied into.
 #[derive(Clone)]
 struct LowRank {
     scale: Option<Id>,
+    /// The columns `d_j` of the diagonal matrices, each with its factor.
+    diagonal: Vec<Id>,
     terms: Vec<Term>,
+}
+
+impl LowRank {
+    /// The number of parts besides the scale.
+    fn parts(&self) -> usize {
+        self.diagonal.len() + self.terms.len()
+    }
 }
 
 /// A rank-one term: its scalar factor, column and row.
@@ -69,23 +78,38 @@ pub fn lemma(matrix: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
     Some(Lemma::assembled(&l.scale, &l.exponent, &l.sum))
 }
 
+/// `det(matrix)` as the product of the entries of its diagonal, where
+/// `matrix` reads as a sum of scaled identities and diagonal matrices (at
+/// least one); `None` where it does not.
+pub fn diagonal(matrix: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
+    let shapes = crate::ir::prec::shapes(matrix, model);
+    let mut r = Reader::new(matrix, &shapes);
+    let lr = r.read(matrix, crate::ir::root(matrix))?;
+    if !lr.terms.is_empty() {
+        return None;
+    }
+    let b = &mut r.b;
+    let mut entries = lr.diagonal.into_iter();
+    let first = entries.next()?;
+    let mut v = entries.fold(first, |v, d| b.add(Node::Add([v, d])));
+    if let Some(a) = lr.scale {
+        v = b.add(Node::Add([a, v]));
+    }
+    let prod = b.add(Node::Prod(v));
+    Some(r.b.finish(prod))
+}
+
 /// The parts of `det(matrix)` by the lemma (see [`lemma`]).
 pub fn parts(matrix: &RecExpr<Node>, model: &Model) -> Option<Lemma> {
     let shapes = crate::ir::prec::shapes(matrix, model);
     let root = crate::ir::root(matrix);
     let n = shapes.get(usize::from(root))?.as_ref()?.rows.clone();
-    let mut r = Reader {
-        shapes: &shapes,
-        b: ExprBuilder::new(),
-        ids: Vec::with_capacity(matrix.as_ref().len()),
-    };
-    for node in matrix.as_ref() {
-        let id =
-            r.b.add(node.clone().map_children(|c| r.ids[usize::from(c)]));
-        r.ids.push(id);
-    }
+    let mut r = Reader::new(matrix, &shapes);
     let lr = r.read(matrix, root)?;
     let a = lr.scale?;
+    if !lr.diagonal.is_empty() {
+        return None;
+    }
     let terms = r.merged(lr.terms);
     let [(c, u, row)] = terms[..] else {
         return None;
@@ -122,7 +146,22 @@ struct Reader<'a> {
     ids: Vec<Id>,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// A reader of `e`, copied node by node into its builder.
+    fn new(e: &RecExpr<Node>, shapes: &'a [Option<Shape>]) -> Self {
+        let mut r = Reader {
+            shapes,
+            b: ExprBuilder::new(),
+            ids: Vec::with_capacity(e.as_ref().len()),
+        };
+        for node in e.as_ref() {
+            let id =
+                r.b.add(node.clone().map_children(|c| r.ids[usize::from(c)]));
+            r.ids.push(id);
+        }
+        r
+    }
+
     fn shape(&self, id: Id) -> Option<&Shape> {
         self.shapes.get(usize::from(id))?.as_ref()
     }
@@ -155,9 +194,15 @@ impl Reader<'_> {
                 let one = self.b.int(1);
                 Some(LowRank {
                     scale: Some(one),
+                    diagonal: Vec::new(),
                     terms: Vec::new(),
                 })
             }
+            Node::Diag(v) if self.column(v) => Some(LowRank {
+                scale: None,
+                diagonal: vec![at(self, v)],
+                terms: Vec::new(),
+            }),
             Node::Add([x, y]) | Node::Sub([x, y]) => {
                 let p = self.read(e, x)?;
                 let mut q = self.read(e, y)?;
@@ -168,9 +213,16 @@ impl Reader<'_> {
                     (Some(s), Some(t)) => Some(self.b.add(Node::Add([s, t]))),
                     (s, t) => s.or(t),
                 };
+                let mut diagonal = p.diagonal;
+                diagonal.extend(q.diagonal);
                 let mut terms = p.terms;
                 terms.extend(q.terms);
-                (terms.len() <= MAX_TERMS).then_some(LowRank { scale, terms })
+                let sum = LowRank {
+                    scale,
+                    diagonal,
+                    terms,
+                };
+                (sum.parts() <= MAX_TERMS).then_some(sum)
             }
             Node::Neg(x) => {
                 let p = self.read(e, x)?;
@@ -185,6 +237,7 @@ impl Reader<'_> {
                     .collect();
                 Some(LowRank {
                     scale: p.scale,
+                    diagonal: p.diagonal,
                     terms,
                 })
             }
@@ -200,6 +253,7 @@ impl Reader<'_> {
             }
             Node::Mul([u, r]) if self.column(u) && self.row(r) => Some(LowRank {
                 scale: None,
+                diagonal: Vec::new(),
                 terms: vec![(None, at(self, u), at(self, r))],
             }),
             Node::Mul([x, y]) => {
@@ -211,11 +265,44 @@ impl Reader<'_> {
         }
     }
 
-    /// `(p * I + sum c u r) * (q * I + sum d v s)`.
+    /// `(p * I + sum c u r) * (q * I + sum d v s)`, or `(p * I + sum
+    /// diag(a)) * (q * I + sum diag(b))`; `None` for a diagonal matrix
+    /// times a rank-one term, which the lemma does not take.
     fn product(&mut self, x: LowRank, y: LowRank) -> Option<LowRank> {
-        let (m, n) = (x.terms.len(), y.terms.len());
+        let (m, n) = (x.parts(), y.parts());
         if m + n + m * n > MAX_TERMS {
             return None;
+        }
+        if !x.diagonal.is_empty() || !y.diagonal.is_empty() {
+            if !x.terms.is_empty() || !y.terms.is_empty() {
+                return None;
+            }
+            // p * b, q * a and a .* b.
+            let mut diagonal = Vec::new();
+            if let Some(p) = x.scale {
+                for &b in &y.diagonal {
+                    diagonal.push(self.b.add(Node::Mul([p, b])));
+                }
+            }
+            if let Some(q) = y.scale {
+                for &a in &x.diagonal {
+                    diagonal.push(self.b.add(Node::Mul([q, a])));
+                }
+            }
+            for &a in &x.diagonal {
+                for &b in &y.diagonal {
+                    diagonal.push(self.b.add(Node::Had([a, b])));
+                }
+            }
+            let scale = match (x.scale, y.scale) {
+                (Some(p), Some(q)) => Some(self.b.add(Node::Mul([p, q]))),
+                _ => None,
+            };
+            return Some(LowRank {
+                scale,
+                diagonal,
+                terms: Vec::new(),
+            });
         }
         let mut terms = Vec::new();
         // p * d * v * s, and q * c * u * r.
@@ -241,7 +328,11 @@ impl Reader<'_> {
             (Some(p), Some(q)) => Some(self.b.add(Node::Mul([p, q]))),
             _ => None,
         };
-        Some(LowRank { scale, terms })
+        Some(LowRank {
+            scale,
+            diagonal: Vec::new(),
+            terms,
+        })
     }
 
     /// Terms with one column, or one row, merged into one: `c * u * r + d
@@ -276,7 +367,8 @@ impl Reader<'_> {
         }
     }
 
-    /// The scale and each term's factor mapped by `f` (a scaling).
+    /// The scale, each diagonal and each term's factor mapped by `f` (a
+    /// scaling).
     fn map(&mut self, x: LowRank, f: impl Fn(&mut ExprBuilder, Id) -> Id) -> LowRank {
         let mut terms = Vec::with_capacity(x.terms.len());
         for (c, u, r) in x.terms {
@@ -290,8 +382,18 @@ impl Reader<'_> {
             }
             terms.push((Some(fc), u, r));
         }
+        // `c * 1` is `c` for the scale too.
+        let scale = x.scale.map(|s| {
+            let one = self.b.int(1);
+            let fs = f(&mut self.b, s);
+            match *self.b.node(fs) {
+                Node::Mul([k, x]) if s == one && x == one => k,
+                _ => fs,
+            }
+        });
         LowRank {
-            scale: x.scale.map(|s| f(&mut self.b, s)),
+            scale,
+            diagonal: x.diagonal.into_iter().map(|d| f(&mut self.b, d)).collect(),
             terms,
         }
     }

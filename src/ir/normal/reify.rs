@@ -603,6 +603,10 @@ impl Reify<'_> {
                     _ => read,
                 })
             }
+            Meaning::Prod(body) => {
+                let v = self.combo(&body)?;
+                Some(self.b.add(Node::Prod(v)))
+            }
             Meaning::Dim(d) => Some(self.b.leaf(Leaf::Dim(d))),
             Meaning::Eye(n) => self.b.eye(&n),
             Meaning::Number(r) => Some(self.b.num(r)),
