@@ -94,6 +94,8 @@ pub struct Session<'m> {
     inverse: Option<Derivation>,
     /// The steps of the inverse's equations.
     inverse_steps: Vec<Vec<crate::key::Step>>,
+    /// Every value the inverse solved, intermediate values included.
+    inverse_solved: Vec<(crate::ir::Ref, egg::RecExpr<crate::ir::Node>)>,
 }
 
 /// A request's assumptions as written (in order), the key under which its
@@ -121,6 +123,7 @@ impl<'m> Session<'m> {
             det_from: HashMap::default(),
             inverse: None,
             inverse_steps: Vec::new(),
+            inverse_solved: Vec::new(),
         }
     }
 
@@ -302,6 +305,7 @@ impl<'m> Session<'m> {
         let done =
             inverse::inverse(self.model, &self.shapes, &self.options.limits, span).map(|inv| {
                 self.inverse_steps = inv.steps;
+                self.inverse_solved = inv.solved;
                 Found {
                     equations: inv.equations,
                     notes: inv.notes,
@@ -545,10 +549,33 @@ impl<'m> Session<'m> {
                     adjoints: &adjoints,
                     sums,
                 };
-                let (verdict, proof, by) =
+                let (mut verdict, proof, mut by) =
                     expect::decide(&cx, lhs, &derived.equations, rhs, assuming, &zero);
                 stats.extend(proof);
-                let mut notes: Vec<Note> = by.map(Note::Proof).into_iter().collect();
+                let mut notes: Vec<Note> = Vec::new();
+                // A claimed previous value written with others the inverse
+                // solves (a worked step of the inverse): those solved (the
+                // claim's own derivation above derived the inverse).
+                if let (
+                    Claim::Inverse(r),
+                    crate::model::Claimed::Expr(e),
+                    crate::key::Verdict::NotProven { .. },
+                ) = (lhs, rhs, &verdict)
+                {
+                    if let Some((solved, why)) =
+                        inverse::solved_in_claim(e, r, &self.inverse_solved)
+                    {
+                        let solved = crate::model::Claimed::Expr(solved);
+                        let (v, proof, kind) =
+                            expect::decide(&cx, lhs, &derived.equations, &solved, assuming, &zero);
+                        stats.extend(proof);
+                        if matches!(v, crate::key::Verdict::Proven) {
+                            (verdict, by) = (v, kind);
+                            notes.push(why);
+                        }
+                    }
+                }
+                notes.extend(by.map(Note::Proof));
                 if matches!(lhs, Claim::Adjoint(_)) {
                     notes.extend(self.fixed_steps_notes(&derived.equations));
                 }

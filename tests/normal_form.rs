@@ -208,6 +208,11 @@ fn identities_of_the_algebra_share_a_normal_form() {
         ("prod(s * y - s * z)", "s^D * prod(y - z)"),
         ("prod(-y / 3)", "(-1/3)^D * prod(y)"),
         ("prod(s^2 * (y - 1))", "(-1)^D * s^(2 * D) * prod(1 - y)"),
+        // The inverse of a scaled identity.
+        ("inv(s * I(D)) * y", "y / s"),
+        ("det(2 * s * I(D)) * det(inv(s * I(D)) * A)", "2^D * det(A)"),
+        ("inv(-I(D) / 2)", "-2 * I(D)"),
+        ("(-2 * (-1)^D)^D", "(-1)^D * 2^D * (-1)^(D * D)"),
         // A number's power is its numerator's over its denominator's.
         ("(1/2)^D * 2^D * s", "s"),
         ("(2/3)^D * 3^D", "2^D"),
@@ -273,6 +278,12 @@ fn different_values_have_different_normal_forms() {
         ("prod(y - s)", "prod(s - y)"),
         ("prod(y + z)", "prod(y) + prod(z)"),
         ("(1/2)^D", "2^D"),
+        // A power of a signed power keeps both signs' exponents.
+        ("((-1)^(D + 1))^D", "(-1)^D"),
+        ("(-(-1)^D)^D * s", "(-1)^D * s"),
+        ("(2 * 2^D)^D", "2^(D * D)"),
+        ("inv(s * I(D)) * y", "s * y"),
+        ("inv(s * I(D) + A) * y", "y / s + A * y"),
         ("(2/3)^D * 3^D", "3^D"),
         ("sum(y .* z .* h)", "y^T * z"),
         ("tanh(y) .* tanh(y)", "tanh(y)"),
@@ -379,10 +390,13 @@ impl Gen {
             return self.leaf(&["s", "r", "2", "1/2", "D", "T", "q[t]"]);
         }
         let d = depth - 1;
-        match self.next(18) {
+        match self.next(19) {
             14 => self.summed(|g| g.scalar(d)),
             // A product of entries, and a number to a power in the dims.
             16 => format!("prod({})", self.vector(d)),
+            // (Shifted off a rank-one matrix, whose determinant is zero
+            // and computes as noise.)
+            18 => format!("det({} * ({} + 3 * I(D)))", self.scalar(d), self.matrix(d)),
             17 => format!(
                 "({})^({}) * {}",
                 ["2", "-2", "1/2", "-3/2"][self.next(4) as usize],
@@ -468,8 +482,10 @@ impl Gen {
             return leaves[self.next(2) as usize].to_owned();
         }
         let d = depth - 1;
-        match self.next(10) {
+        match self.next(11) {
             8 => self.summed(|g| format!("({} * ({})^T)", g.vector(d), g.vector(d))),
+            // The inverse of a scaled identity.
+            10 => format!("inv({} * I(D))", self.scalar(d)),
             0 => format!("({} * {})", self.matrix(d), self.matrix(d)),
             1 => format!("({})^T", self.matrix(d)),
             2 => format!("diag({})", self.vector(d)),

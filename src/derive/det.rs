@@ -92,7 +92,7 @@ fn determinant(
     // derived): the products of their diagonals' entries.
     if dets(&done.expr) > 0 {
         let derived = low_rank::diagonal(matrix, model);
-        let candidates = [diagonal_claim(&done.expr, model), derived];
+        let candidates = [taken_claim(&done.expr, model, low_rank::diagonal), derived];
         for p in candidates.into_iter().flatten() {
             let mut again = simplify(&p);
             if rank(&again.expr) < rank(&done.expr) {
@@ -453,19 +453,36 @@ fn replaced_at(e: &RecExpr<Node>, at: usize, by: &RecExpr<Node>) -> Option<RecEx
 
 /// `e` with each determinant of a block matrix taken by block elimination
 /// where it finds a pivot, as often as that goes on; `None` where none
-/// does, or where what it gives still divides by a pivot (it holds only
-/// where the pivot is nonzero, and `e` may not divide by it). Every step
-/// is an identity, so the result has the value of `e` wherever `e` has
-/// one: a claim written as the determinant of the block matrix meets a
-/// derived determinant that block elimination gave.
-pub fn eliminated_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
+/// does, or where a pivot it divides by is zero by its normal form. Every
+/// step is an identity where its pivots are nonzero, so the result has the
+/// value of `e` there: a claim written as the determinant of the block
+/// matrix meets a derived determinant that block elimination gave. An
+/// expression equal to the result by the normal forms (an identity in the
+/// atoms, where both are defined) is equal to `e` where the pivots are
+/// nonzero, and so, both continuous in the atoms, where a pivot is zero
+/// too, wherever it is defined (as a derived determinant holds without the
+/// condition of a pivot it no longer divides by).
+pub fn eliminated_claim(
+    e: &RecExpr<Node>,
+    model: &Model,
+    _: &RecExpr<Node>,
+) -> Option<RecExpr<Node>> {
+    let zero = {
+        let mut b = ExprBuilder::new();
+        let z = b.int(0);
+        b.finish(z)
+    };
     let mut cur = e.clone();
     let mut changed = false;
     for _ in 0..MAX_DET_STEPS {
         let Some((next, el)) = eliminated_inside(&cur, model) else {
             break;
         };
-        if el.pivots.iter().any(|k| divides_by(&next, k)) {
+        if el
+            .pivots
+            .iter()
+            .any(|k| divides_by(&next, k) && crate::ir::normal::same(k, &zero, model))
+        {
             return None;
         }
         cur = next;
@@ -476,14 +493,18 @@ pub fn eliminated_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node
 
 /// `e` with each determinant the matrix determinant lemma applies to taken
 /// by it (it needs no condition); `None` where there is none.
-pub fn lemma_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
+pub fn lemma_claim(e: &RecExpr<Node>, model: &Model, _: &RecExpr<Node>) -> Option<RecExpr<Node>> {
     taken_claim(e, model, low_rank::lemma)
 }
 
 /// `e` with each determinant of a sum of scaled identities and diagonal
 /// matrices taken as the product of the diagonal's entries; `None` where
 /// there is none.
-pub fn diagonal_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
+pub fn diagonal_claim(
+    e: &RecExpr<Node>,
+    model: &Model,
+    _: &RecExpr<Node>,
+) -> Option<RecExpr<Node>> {
     taken_claim(e, model, low_rank::diagonal)
 }
 

@@ -33,7 +33,7 @@ use std::rc::Rc;
 
 /// A procedure that takes a claim's determinants (block elimination, the
 /// matrix determinant lemma), where it applies.
-type ClaimDet = fn(&RecExpr<Node>, &Model) -> Option<RecExpr<Node>>;
+type ClaimDet = fn(&RecExpr<Node>, &Model, &RecExpr<Node>) -> Option<RecExpr<Node>>;
 
 /// The largest relative difference that still counts as equal.
 const TOLERANCE: f64 = 1e-6;
@@ -836,22 +836,38 @@ fn expression(
         // A claim written with the determinant of a block matrix (of a
         // scaled identity plus a rank-one matrix, of a diagonal matrix):
         // that determinant by block elimination (the matrix determinant
-        // lemma, the product of the diagonal), then the same procedures.
+        // lemma, the product of the diagonal), then the same procedures;
+        // each on the claim as written, then in turn on what the one
+        // before gave (elimination may leave a diagonal block's
+        // determinant). The proof is named by the first that applied.
         let taken: [(ClaimDet, ProofKind); 3] = [
             (super::det::eliminated_claim, ProofKind::Elimination),
             (super::det::lemma_claim, ProofKind::Lemma),
             (super::det::diagonal_claim, ProofKind::Diagonal),
         ];
+        let meets = |e: &RecExpr<Node>| {
+            crate::ir::normal::same(d, e, model)
+                || on.same_unfolded(cx, &window, d, e)
+                || on.same_cleared(cx, &window, d, e)
+        };
+        let mut chained: Option<(RecExpr<Node>, ProofKind)> = None;
         for (take, kind) in taken {
-            let Some(e) = take(c, model) else {
-                continue;
-            };
-            if crate::ir::normal::same(d, &e, model)
-                || on.same_unfolded(cx, &window, d, &e)
-                || on.same_cleared(cx, &window, d, &e)
-            {
+            let alone = take(c, model, d);
+            if alone.as_ref().is_some_and(&meets) {
                 *by = Some(kind);
                 return Verdict::Proven;
+            }
+            match &chained {
+                Some((cur, first)) => {
+                    if let Some(e) = take(cur, model, d) {
+                        if meets(&e) {
+                            *by = Some(*first);
+                            return Verdict::Proven;
+                        }
+                        chained = Some((e, *first));
+                    }
+                }
+                None => chained = alone.map(|e| (e, kind)),
             }
         }
         // Cases by the normal forms alone, before the rewrite rules,

@@ -35,6 +35,10 @@ pub struct Inverse {
     /// isolated, the values solved before it substituted, the result
     /// simplified (none for the equations of a partial inverse).
     pub steps: Vec<Vec<crate::key::Step>>,
+    /// Every value solved, intermediate values of the step included
+    /// (`m[k+1]` of a leapfrog step), in the order they were solved, each
+    /// in the next state's values.
+    pub solved: Vec<(Ref, RecExpr<Node>)>,
 }
 
 /// A state equation: `next = rhs`, where `prev` is the value it may give.
@@ -61,6 +65,41 @@ fn substitute(expr: &RecExpr<Node>, from: &Leaf, to: &RecExpr<Node>) -> RecExpr<
     }
     let root = map.last().copied().unwrap_or_else(|| b.int(0));
     b.finish(root)
+}
+
+/// A claimed previous value `r` written with other values the inverse
+/// solves in closed form (a worked step of the inverse, pasted back: other
+/// previous values, intermediate values of the step): `claim` with those
+/// values replaced by their solutions (`solved`, as [`Inverse::solved`]),
+/// which hold wherever the inverse does, and the words that say so;
+/// `None` where the claim reads none of them.
+pub fn solved_in_claim(
+    claim: &RecExpr<Node>,
+    r: &Ref,
+    solved: &[(Ref, RecExpr<Node>)],
+) -> Option<(RecExpr<Node>, crate::key::Note)> {
+    use super::steps::{listed, text};
+    use crate::key::Part;
+    let mut out = claim.clone();
+    let mut used = Vec::new();
+    for (x, solution) in solved {
+        let leaf = Leaf::Var(x.clone());
+        if x == r || !contains(&out, &leaf) {
+            continue;
+        }
+        out = substitute(&out, &leaf, solution);
+        let mut l = RecExpr::default();
+        l.add(Node::Leaf(leaf));
+        used.push(Part::Equation(l, solution.clone()));
+    }
+    if used.is_empty() {
+        return None;
+    }
+    let mut why = vec![text(
+        "proved with the previous values the inverse solves substituted in the claim: ",
+    )];
+    why.extend(listed(used));
+    Some((out, Note::Parts(why)))
 }
 
 fn contains(expr: &RecExpr<Node>, leaf: &Leaf) -> bool {
@@ -182,6 +221,7 @@ pub fn inverse(
         notes: Vec::new(),
         stats: Vec::new(),
         steps: Vec::new(),
+        solved: Vec::new(),
     };
     // Each pending equation as written, before solved values replaced
     // anything in it (removed in step with `pending`).
@@ -297,6 +337,7 @@ pub fn inverse(
     if !conditions.is_empty() {
         out.notes.push(Note::InverseExistsWhere(conditions));
     }
+    out.solved = solutions;
     Ok(out)
 }
 

@@ -828,6 +828,18 @@ impl Normal<'_> {
             }
             Node::Det(x) => self.determinant(id, x),
             Node::Prod(x) => self.entries_product(id, x),
+            // `inv(c * I(n)) = c^(-1) * I(n)`: the scaled identity times
+            // `c^(-2)`.
+            Node::Inv(x) => {
+                let inner = self.combo(x)?;
+                let inverse = identity_scale(&inner)
+                    .and_then(|c| power(&c, &constant(Rational::int(-2)), None))
+                    .and_then(|k| multiply(&inner, &k));
+                match inverse {
+                    Some(i) => Some(i),
+                    None => self.atom(id),
+                }
+            }
             Node::Pow([x, e]) if self.scalar(e) == Some(true) => self.raised(id, x, e),
             Node::Act(f, [x]) if f.act == super::Act::Sqrt && !f.prime => {
                 let half = constant(Rational::frac(1, 2));
@@ -940,8 +952,19 @@ impl Normal<'_> {
                 }
             }
         }
+        // The factors every term shares taken out, `det(c * M) = c^n *
+        // det(M)`; the determinant as read back is then of what is left.
+        let square = self
+            .shape(x)
+            .filter(|s| s.is_square())
+            .map(|s| s.rows.clone());
+        if let Some((taken, rest)) = square.and_then(|n| taken_out(&inner, &poly_combo(&n))) {
+            let text = format!("Det{{{}}}", key(&rest));
+            mean(&text, Meaning::Det(rest, None));
+            return multiply(&taken, &single(Product::atom(text, true), Rational::one()));
+        }
         let text = format!("Det{{{}}}", key(&inner));
-        mean(&text, Meaning::Det(inner, id));
+        mean(&text, Meaning::Det(inner, Some(id)));
         Some(single(Product::atom(text, true), Rational::one()))
     }
 
@@ -955,29 +978,10 @@ impl Normal<'_> {
             return self.atom(id);
         };
         let inner = self.combo(x)?;
-        let Some(first) = inner.values().next() else {
-            return self.atom(id);
-        };
-        let negative = first.is_negative();
-        let (content, lead, rest) = primitive(&inner)?;
-        if content.scalars.is_empty() && lead.is_one() && !negative {
-            return self.atom(id);
-        }
-        let rest = if negative {
-            scaled(&rest, &Rational::one().neg())?
-        } else {
-            rest
-        };
         let count = poly_combo(&shape.rows.mul(&shape.cols)?);
-        let Some(mut taken) = power(&single(content, lead), &count, None) else {
+        let Some((taken, rest)) = taken_out(&inner, &count) else {
             return self.atom(id);
         };
-        if negative {
-            let Some(sign) = power(&constant(Rational::int(-1)), &count, None) else {
-                return self.atom(id);
-            };
-            taken = multiply(&taken, &sign)?;
-        }
         let text = format!("{}{{{}}}", discriminant(&self.expr[id]), key(&rest));
         if text.len() > MAX_ATOM_TEXT {
             return None;
@@ -1471,8 +1475,8 @@ enum Meaning {
     /// A sum taken as one base of a power.
     Base(Combo),
     /// A determinant of a normal form (the node, where that cannot be
-    /// read back).
-    Det(Combo, Id),
+    /// read back and has that determinant's value).
+    Det(Combo, Option<Id>),
     /// The product of the entries of a normal form.
     Prod(Combo),
     /// A dim.
@@ -1693,10 +1697,38 @@ fn power(x: &Combo, e: &Combo, shape: Option<&Shape>) -> Option<Combo> {
     Some(single(r, k.mul(&m)?))
 }
 
+/// What every entry of a value shares, to the power `count` (its number
+/// of entries, or the size of a square matrix): `x` as `c * rest` with
+/// `c` the scalar factors every term has to the least constant exponent
+/// (negative ones too) times the first term's coefficient, sign included,
+/// as `c^count` and `rest`; `None` where `c` is one or its power cannot
+/// be taken. `prod(c * v) = c^n * prod(v)` and `det(c * M) = c^n *
+/// det(M)`, wherever `c * v` (`c * M`) is defined.
+fn taken_out(x: &Combo, count: &Combo) -> Option<(Combo, Combo)> {
+    let negative = x.values().next()?.is_negative();
+    let (content, lead, rest) = content_of(x, true)?;
+    if content.scalars.is_empty() && lead.is_one() && !negative {
+        return None;
+    }
+    let mut taken = power(&single(content, lead), count, None)?;
+    if negative {
+        let sign = power(&constant(Rational::int(-1)), count, None)?;
+        taken = multiply(&taken, &sign)?;
+        return Some((taken, scaled(&rest, &Rational::one().neg())?));
+    }
+    Some((taken, rest))
+}
+
 /// A sum as its content (the scalar factors every term has, to the least
 /// constant positive exponent), the size of its first term's coefficient,
 /// and the rest.
 fn primitive(x: &Combo) -> Option<(Product, Rational, Combo)> {
+    content_of(x, false)
+}
+
+/// [`primitive`], with negative exponents of the content too where
+/// `negative` is set.
+fn content_of(x: &Combo, negative: bool) -> Option<(Product, Rational, Combo)> {
     let mut common: Option<BTreeMap<String, Rational>> = None;
     for p in x.keys() {
         let here: BTreeMap<String, Rational> = p
@@ -1704,7 +1736,7 @@ fn primitive(x: &Combo) -> Option<(Product, Rational, Combo)> {
             .iter()
             .filter_map(|(b, e)| {
                 as_constant(e)
-                    .filter(|r| !r.is_negative())
+                    .filter(|r| negative || !r.is_negative())
                     .map(|r| (b.clone(), r))
             })
             .collect();
@@ -1754,7 +1786,7 @@ fn power_product(
         _ if int && c.is_negative() => {
             let text = sign_text();
             if let Some(r) = sign_exponent(e) {
-                out.scalars.insert(text, r);
+                raise(&mut out.scalars, &text, &r)?;
             }
             number_power(&mut out, &c.abs(), e)?;
             Rational::one()
@@ -1789,14 +1821,14 @@ fn power_product(
                 return None;
             }
             if let Some(r) = sign_exponent(&multiply(a, e)?) {
-                out.scalars.insert(b.clone(), r);
+                raise(&mut out.scalars, b, &r)?;
             }
             continue;
         }
         if !merges(a, e) {
             return None;
         }
-        out.scalars.insert(b.clone(), multiply(a, e)?);
+        raise(&mut out.scalars, b, &multiply(a, e)?)?;
     }
     let mut raised = BTreeMap::new();
     for (g, a) in groups {
@@ -1848,7 +1880,7 @@ fn number_power(out: &mut Product, c: &Rational, e: &Combo) -> Option<()> {
         }
         let text = format!("#{base}");
         mean(&text, Meaning::Number(base));
-        out.scalars.insert(text, exponent);
+        raise(&mut out.scalars, &text, &exponent)?;
     }
     Some(())
 }

@@ -583,7 +583,7 @@ impl Reify<'_> {
             }
             Meaning::Det(inner, id) => match self.combo(&inner) {
                 Some(m) => Some(self.b.add(Node::Det(m))),
-                None => Some(self.b.copy(self.expr, id)),
+                None => id.map(|id| self.b.copy(self.expr, id)),
             },
             Meaning::Base(body) => {
                 let read = self.combo(&body)?;
