@@ -91,12 +91,37 @@ pub fn diagonal(matrix: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> 
     let b = &mut r.b;
     let mut entries = lr.diagonal.into_iter();
     let first = entries.next()?;
-    let mut v = entries.fold(first, |v, d| b.add(Node::Add([v, d])));
+    // A negated entry is subtracted: `1 + h * a - h * b`, not `1 + h * a
+    // + h * (-b)`.
+    let mut v = entries.fold(first, |v, d| match positive(b, d) {
+        Some(p) => b.add(Node::Sub([v, p])),
+        None => b.add(Node::Add([v, d])),
+    });
     if let Some(a) = lr.scale {
-        v = b.add(Node::Add([a, v]));
+        v = match positive(b, v) {
+            Some(p) => b.add(Node::Sub([a, p])),
+            None => b.add(Node::Add([a, v])),
+        };
     }
     let prod = b.add(Node::Prod(v));
     Some(r.b.finish(prod))
+}
+
+/// `x` where `id` is `-x` or a scaling of it (`c * -x`, `-x / c`), the
+/// scaling kept (`c * x`); `None` otherwise.
+fn positive(b: &mut ExprBuilder, id: Id) -> Option<Id> {
+    match *b.node(id) {
+        Node::Neg(x) => Some(x),
+        Node::Mul([c, x]) => {
+            let p = positive(b, x)?;
+            Some(b.add(Node::Mul([c, p])))
+        }
+        Node::Div([x, c]) => {
+            let p = positive(b, x)?;
+            Some(b.add(Node::Div([p, c])))
+        }
+        _ => None,
+    }
 }
 
 /// The parts of `det(matrix)` by the lemma (see [`lemma`]).
