@@ -462,11 +462,7 @@ fn replaced_at(e: &RecExpr<Node>, at: usize, by: &RecExpr<Node>) -> Option<RecEx
 /// nonzero, and so, both continuous in the atoms, where a pivot is zero
 /// too, wherever it is defined (as a derived determinant holds without the
 /// condition of a pivot it no longer divides by).
-pub fn eliminated_claim(
-    e: &RecExpr<Node>,
-    model: &Model,
-    _: &RecExpr<Node>,
-) -> Option<RecExpr<Node>> {
+pub fn eliminated_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
     let zero = {
         let mut b = ExprBuilder::new();
         let z = b.int(0);
@@ -493,18 +489,14 @@ pub fn eliminated_claim(
 
 /// `e` with each determinant the matrix determinant lemma applies to taken
 /// by it (it needs no condition); `None` where there is none.
-pub fn lemma_claim(e: &RecExpr<Node>, model: &Model, _: &RecExpr<Node>) -> Option<RecExpr<Node>> {
+pub fn lemma_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
     taken_claim(e, model, low_rank::lemma)
 }
 
 /// `e` with each determinant of a sum of scaled identities and diagonal
 /// matrices taken as the product of the diagonal's entries; `None` where
 /// there is none.
-pub fn diagonal_claim(
-    e: &RecExpr<Node>,
-    model: &Model,
-    _: &RecExpr<Node>,
-) -> Option<RecExpr<Node>> {
+pub fn diagonal_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
     taken_claim(e, model, low_rank::diagonal)
 }
 

@@ -32,8 +32,8 @@ use std::fmt::Write as _;
 use std::rc::Rc;
 
 /// A procedure that takes a claim's determinants (block elimination, the
-/// matrix determinant lemma), where it applies.
-type ClaimDet = fn(&RecExpr<Node>, &Model, &RecExpr<Node>) -> Option<RecExpr<Node>>;
+/// matrix determinant lemma, the product of a diagonal), where it applies.
+type ClaimDet = fn(&RecExpr<Node>, &Model) -> Option<RecExpr<Node>>;
 
 /// The largest relative difference that still counts as equal.
 const TOLERANCE: f64 = 1e-6;
@@ -852,14 +852,14 @@ fn expression(
         };
         let mut chained: Option<(RecExpr<Node>, ProofKind)> = None;
         for (take, kind) in taken {
-            let alone = take(c, model, d);
+            let alone = take(c, model);
             if alone.as_ref().is_some_and(&meets) {
                 *by = Some(kind);
                 return Verdict::Proven;
             }
             match &chained {
                 Some((cur, first)) => {
-                    if let Some(e) = take(cur, model, d) {
+                    if let Some(e) = take(cur, model) {
                         if meets(&e) {
                             *by = Some(*first);
                             return Verdict::Proven;
