@@ -113,6 +113,10 @@ fn identities_of_the_algebra_share_a_normal_form() {
         ("(-1)^D * (-1)^D * s", "s"),
         ("(-1)^(3 * D)", "(-1)^D"),
         ("(-1)^D * (-1)^(D + 1)", "(-1)^1"),
+        ("(-1)^(D * D + D) * s", "s"),
+        ("(-1)^(D * D * D)", "(-1)^D"),
+        ("(-1)^(D * D * T + 3 * D * T)", "1"),
+        ("(-(-1)^D)^(D + 1) * s", "-(-1)^D * s"),
         // Determinants of scaled identities and of zero.
         ("det(s * I(D))", "s^D"),
         ("det(I(D) - I(D))", "0"),
@@ -270,6 +274,8 @@ fn different_values_have_different_normal_forms() {
         ("s^(D - 1)", "s^D"),
         ("(-1)^D", "1"),
         ("(-1)^(D + 1)", "(-1)^D"),
+        ("(-1)^(D * D)", "1"),
+        ("(-1)^(D * D + 1)", "(-1)^D"),
         ("((-1)^D)^3", "1"),
         ("det(s * I(D))", "s"),
         ("prod(-y)", "prod(y)"),
@@ -432,7 +438,15 @@ impl Gen {
             ),
             15 => format!(
                 "(-1)^({}) * {}",
-                ["D", "2 * D", "D + 1", "3 * D - 1"][self.next(4) as usize],
+                [
+                    "D",
+                    "2 * D",
+                    "D + 1",
+                    "3 * D - 1",
+                    "D * D",
+                    "D * D + D",
+                    "D * T * D - T"
+                ][self.next(7) as usize],
                 self.scalar(d)
             ),
             _ => self.scalar(0),

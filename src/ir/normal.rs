@@ -229,21 +229,44 @@ fn sign_text() -> String {
 }
 
 /// The exponent `e` of `(-1)^e`, an integer for every value of the dims,
-/// with each coefficient taken mod 2 (`(-1)^(2*D) = 1`, `(-1)^(3*D) =
-/// (-1)^D`); `None` where nothing is left (the factor is one).
+/// reduced mod 2: a term with an integer coefficient over powers of dims
+/// has the parity of its dims' plain product (`x^k` and `x` have one parity
+/// for `k >= 1`, so `(-1)^(D*D + D) = 1`), and each coefficient is taken
+/// mod 2 (`(-1)^(2*D) = 1`, `(-1)^(3*D) = (-1)^D`). Each change is by an
+/// even integer, so other terms need not be integers. `None` where nothing
+/// is left (the factor is one).
 fn sign_exponent(e: &Combo) -> Option<Combo> {
+    // Where a sum leaves exact bounds, the dims' powers stay.
+    let merged = dims_plain(e).unwrap_or_else(|| e.clone());
     let mut out = Combo::new();
-    for (p, k) in e {
+    for (p, k) in merged {
         // An integer too large to reduce stays as it is.
         let r = match k.to_i64() {
             Some(n) if k.is_integer() => Rational::int(n.rem_euclid(2)),
             _ => k.clone(),
         };
         if !r.is_zero() {
-            out.insert(p.clone(), r);
+            out.insert(p, r);
         }
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// `e` with each term that has an integer coefficient over powers of dims
+/// taken over the dims' plain product (`D^2 * E` as `D * E`), which changes
+/// it by an even integer; `None` where a sum leaves exact bounds.
+fn dims_plain(e: &Combo) -> Option<Combo> {
+    let mut out = Combo::new();
+    for (p, k) in e {
+        let mut q = p.clone();
+        if integer(&single(p.clone(), k.clone())) {
+            for x in q.scalars.values_mut() {
+                *x = one();
+            }
+        }
+        add_into(&mut out, &single(q, k.clone()), &Rational::one())?;
+    }
+    Some(out)
 }
 
 /// The polynomial in dims as a normal form.
