@@ -46,15 +46,21 @@ pub fn splits(
         if as_value(d) || as_value(c) {
             continue;
         }
-        let mut edges = vec![(Ix::End(i, upper), (lower, upper - 1))];
-        if let Some(lo) = model.range_start(i) {
+        // Only an end where a value the sides read leaves what the model
+        // computes: elsewhere the case at that end is no easier.
+        let (before, past) = reach(model, i, lower, upper, &[d, c]);
+        let mut edges = Vec::new();
+        if past {
+            edges.push((Ix::End(i, upper), (lower, upper - 1)));
+        }
+        if let Some(lo) = model.range_start(i).filter(|_| before) {
             edges.push((Ix::Abs(lo.saturating_add(lower)), (lower + 1, upper)));
         }
         for (at, (l, u)) in edges {
             let mut rest = window.clone();
             rest.set(i, l, u);
             let mut edge = window.clone();
-            edge.remove(i);
+            edge.fix(model, i);
             let fixed = |e: &RecExpr<Node>| {
                 let e = crate::ir::fix_at(e, &|j| (j == i).then_some(at));
                 past_the_model(model, &e)
@@ -74,6 +80,32 @@ pub fn splits(
         }
     }
     out
+}
+
+/// Whether some value that `sides` read at a position along index `i`
+/// (running from `lo + lower` to `hi + upper`) reaches before the first
+/// value its variable is computed at, and whether one reaches past the
+/// last (`h[t+1]` at `t = T`, `bar(h[i+1, j-1])` at `j = 1`).
+fn reach(model: &Model, i: u32, lower: i64, upper: i64, sides: &[&RecExpr<Node>]) -> (bool, bool) {
+    let (mut before, mut past) = (false, false);
+    for n in sides.iter().flat_map(|e| e.as_ref()) {
+        let r = match n {
+            Node::Leaf(Leaf::Var(r) | Leaf::Bar(Target::Var(r))) => r,
+            _ => continue,
+        };
+        let Some(domain) = model.domain(r.var) else {
+            continue;
+        };
+        for (ix, &(lo_d, hi_d)) in r.at.iter().zip(&domain) {
+            if let Ix::Rel(j, k) = *ix {
+                if j == i {
+                    before |= lower.saturating_add(k) < lo_d;
+                    past |= upper.saturating_add(k) > hi_d;
+                }
+            }
+        }
+    }
+    (before, past)
 }
 
 /// The adjoint `bar(r)` of a value at a fixed position without an

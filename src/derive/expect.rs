@@ -180,8 +180,14 @@ fn meet(g: &crate::ir::analysis::Graph, a: egg::Id, b: egg::Id) -> bool {
     !g.analysis.shape_conflict && (g.find(a) == g.find(b) || (zero(g, a) && zero(g, b)))
 }
 
-/// The most times a claim is split into cases (two: a grid's corner).
-const CASE_SPLITS: usize = 2;
+/// The most times a claim is split into cases by its normal forms alone
+/// (three: a grid's corner, and a neighbour that reaches across it).
+const CASE_SPLITS: usize = 3;
+
+/// The most times a claim is split into cases where each case is also
+/// tried with the rewrite rules, which cost far more (two: a grid's
+/// corner).
+const CASE_SPLITS_REWRITTEN: usize = 2;
 
 /// A claim and what its proof attempts share.
 struct Sides<'a> {
@@ -347,10 +353,31 @@ impl Sides<'_> {
         false
     }
 
+    /// [`Sides::by_cases`] from the claim's window: by normal forms only,
+    /// to [`CASE_SPLITS`], or with the rewrite rules too (`rewrites`), to
+    /// [`CASE_SPLITS_REWRITTEN`].
+    fn cases(
+        &self,
+        cx: &Context<'_>,
+        window: &Window,
+        (d, c): (&RecExpr<Node>, &RecExpr<Node>),
+        rewrites: bool,
+        proof: &mut Vec<RunStats>,
+    ) -> bool {
+        let depth = if rewrites {
+            CASE_SPLITS_REWRITTEN
+        } else {
+            CASE_SPLITS
+        };
+        let mut seen = Seen::new();
+        self.by_cases(cx, window, d, c, depth, rewrites, proof, &mut seen)
+    }
+
     /// Whether the claim is proved by cases along one index of its window
     /// (see [`super::cases`]), each case by [`Sides::proved_on`] (with
     /// the rewrite rules where `rewrites`) or split again, to `depth`
-    /// splits in all (a grid's corner is two).
+    /// splits in all. Each case is decided once (`seen`): splits along
+    /// two indices in either order meet the same cases.
     #[allow(clippy::too_many_arguments)]
     fn by_cases(
         &self,
@@ -361,6 +388,7 @@ impl Sides<'_> {
         depth: usize,
         rewrites: bool,
         proof: &mut Vec<RunStats>,
+        seen: &mut Seen,
     ) -> bool {
         if depth == 0 || matches!(self.claim, Claim::Inverse(_)) {
             return false;
@@ -370,12 +398,24 @@ impl Sides<'_> {
             .any(|cases| {
                 cases.iter().rev().all(|k| {
                     let (w, d, c) = (&k.window, &k.derived, &k.claimed);
-                    self.proved_on(cx, w, d, c, rewrites, proof)
-                        || self.by_cases(cx, w, d, c, depth - 1, rewrites, proof)
+                    let key = (w.clone(), d.clone(), c.clone());
+                    let proved = match seen.get(&key) {
+                        Some(&(proved, tried)) if proved || tried >= depth - 1 => return proved,
+                        Some(_) => false,
+                        None => self.proved_on(cx, w, d, c, rewrites, proof),
+                    };
+                    let proved =
+                        proved || self.by_cases(cx, w, d, c, depth - 1, rewrites, proof, seen);
+                    seen.insert(key, (proved, depth - 1));
+                    proved
                 })
             })
     }
 }
+
+/// The cases [`Sides::by_cases`] has decided: whether each was proved, and
+/// to how many further splits it was tried.
+type Seen = std::collections::HashMap<(Window, RecExpr<Node>, RecExpr<Node>), (bool, usize)>;
 
 /// The index values a claim is about: where its adjoint's variable is
 /// computed, or the steps of its Jacobian.
@@ -872,7 +912,7 @@ fn expression(
         }
         // Cases by the normal forms alone, before the rewrite rules,
         // which cost far more where they fail.
-        if on.by_cases(cx, &window, d, c, CASE_SPLITS, false, proof) {
+        if on.cases(cx, &window, (d, c), false, proof) {
             *by = Some(ProofKind::Cases);
             return Verdict::Proven;
         }
@@ -914,7 +954,7 @@ fn expression(
                 *by = Some(ProofKind::Cleared);
                 return Verdict::Proven;
             }
-            if !unfolded_tried && on.by_cases(cx, &window, d, c, CASE_SPLITS, false, proof) {
+            if !unfolded_tried && on.cases(cx, &window, (d, c), false, proof) {
                 *by = Some(ProofKind::Cases);
                 return Verdict::Proven;
             }
@@ -950,7 +990,7 @@ fn expression(
         *by = Some(ProofKind::Rewrites);
         return Verdict::Proven;
     }
-    if agreed > 0 && on.by_cases(cx, &window, d, c, CASE_SPLITS, true, proof) {
+    if agreed > 0 && on.cases(cx, &window, (d, c), true, proof) {
         *by = Some(ProofKind::Cases);
         return Verdict::Proven;
     }

@@ -11,7 +11,7 @@ use crate::model::Model;
 use egg::RecExpr;
 
 /// Index values, per index, relative to the ends of its range.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Window {
     /// `(index, lower, upper)`: the index runs from `lo + lower` to
     /// `hi + upper`. An index not listed is not free in the form (it is
@@ -23,6 +23,12 @@ pub struct Window {
     /// `sum` over it, and a proof only compares classes; extraction, which
     /// could write a value with its index outside the sum, never uses it).
     bound_whole: bool,
+    /// `(index, n)`: the range of the index is known to run past its
+    /// first value by at least `n` (`hi - lo >= n`). A case split that
+    /// fixes an index at one end of a window keeps what the window's
+    /// values imply: `t = T` out of `2..T` has `T >= 2` (see
+    /// [`Window::fix`]).
+    spread: Vec<(u32, i64)>,
 }
 
 /// The one fixed position of a step (`h[T]` in `h[t]`'s frame), with its
@@ -112,6 +118,38 @@ impl Window {
     /// Index `i` is no longer free (it is fixed to one value).
     pub fn remove(&mut self, i: u32) {
         self.spans.retain(|s| s.0 != i);
+    }
+
+    /// Index `i` is fixed to one of its values in the window, which the
+    /// range of `i` is then known to be long enough to hold (see
+    /// [`Window::spread`]).
+    pub fn fix(&mut self, model: &Model, i: u32) {
+        let n = self.spread(model, i);
+        self.remove(i);
+        // Kept once for indices with one range, so that equal windows
+        // compare equal.
+        if n > self.spread(model, i) {
+            match self.spread.iter_mut().find(|s| s.0 == i) {
+                Some(s) => s.1 = n,
+                None => self.spread.push((i, n)),
+            }
+        }
+    }
+
+    /// What `hi - lo` of the range of `i` is known to be at least: a form
+    /// on a window says nothing where the window has no values, so each
+    /// free index, from `lo + lower` to `hi + upper`, has `hi - lo >=
+    /// lower - upper`, and so has every index with the same range.
+    pub fn spread(&self, model: &Model, i: u32) -> i64 {
+        let range = |j: u32| model.indices.get(j as usize).and_then(|d| d.range.as_ref());
+        let same = |j: u32| j == i || range(i).is_some_and(|r| range(j) == Some(r));
+        let free = self
+            .spans
+            .iter()
+            .filter(|s| same(s.0))
+            .map(|s| s.1.saturating_sub(s.2));
+        let known = self.spread.iter().filter(|s| same(s.0)).map(|s| s.1);
+        free.chain(known).fold(0, i64::max)
     }
 
     /// Narrows index `i` to the values where also `lo + lower ..= hi +
@@ -322,7 +360,7 @@ impl Window {
                     None => return false,
                 },
                 Ix::Abs(a) => a.saturating_sub(lo),
-                Ix::End(_, o) => o,
+                Ix::End(_, o) => o.saturating_add(self.spread(model, own)),
             };
             if least < lo_d {
                 if least != lo_d - 1 || matches!(ix, Ix::End(..)) {
@@ -357,17 +395,22 @@ impl Window {
                 },
                 // Computed for every length of the range when `o <= d` at
                 // the end, and `o >= d` at the start: `hi + o >= lo + d`
-                // holds even when `hi = lo` (`h[T-2]` is not a computed
-                // value when `T = 2`).
-                Ix::End(_, o) => o <= hi_d && (!start || o >= lo_d),
+                // holds even when `hi` is as small as the window allows
+                // (`h[T-2]` is not a computed value when `T = 2`).
+                Ix::End(_, o) => {
+                    o <= hi_d && (!start || o.saturating_add(self.spread(model, own)) >= lo_d)
+                }
                 Ix::Abs(a) => {
                     let lo = model.range_start(own);
                     // At or past the first value, and at or before the
-                    // last even when `hi = lo` (`h[2]` is not computed
-                    // over `1..T` when `T = 1`, and past the end it is
-                    // given, not computed).
+                    // last even when `hi` is as small as the window
+                    // allows (`h[2]` is not computed over `1..T` when
+                    // `T = 1`, and past the end it is given, not
+                    // computed).
+                    let spread = self.spread(model, own);
                     lo.is_some_and(|lo| {
-                        (!start || a >= lo.saturating_add(lo_d)) && a <= lo.saturating_add(hi_d)
+                        (!start || a >= lo.saturating_add(lo_d))
+                            && a <= lo.saturating_add(hi_d).saturating_add(spread)
                     })
                 }
             })
