@@ -126,7 +126,7 @@ fn phrase(rule: Rule) -> Option<&'static str> {
         neg_op => "an expression",
         pow_op => "an operator",
         transpose => "an operator",
-        ref_tuple => "a list such as `(theta[k], p[k])`",
+        ref_tuple => "a reference such as `z[k]`, or a list such as `(theta[k], p[k])`",
         expect_lhs | depth_lhs => "a derived result such as `bar(h[t])`",
         assignment => "an assumption such as `p[t] = 1`",
         _ => return None,

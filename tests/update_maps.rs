@@ -184,13 +184,16 @@ derive J = jacobian (theta[k+1]) wrt (theta[k])
 }
 
 /// The factors of the node at `id`, split through products (matrix or
-/// elementwise) and stripped of positive powers (`c^2` is `c`), as written.
+/// elementwise, and the product of a vector's entries: `prod(v)` is
+/// nonzero exactly where every entry of `v` is) and stripped of positive
+/// powers (`c^2` is `c`), as written.
 fn factors(e: &egg::RecExpr<Node>, id: egg::Id, out: &mut Vec<egg::RecExpr<Node>>) {
     match &e[id] {
         Node::Mul([a, b]) | Node::Had([a, b]) => {
             factors(e, *a, out);
             factors(e, *b, out);
         }
+        Node::Prod(v) => factors(e, *v, out),
         Node::Pow([b, p])
             if e[*p]
                 .as_num()

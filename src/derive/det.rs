@@ -101,6 +101,25 @@ fn determinant(
             }
         }
     }
+    // A diagonal matrix plus a rank-one term, where the determinant left
+    // is one (as simplified, or the matrix as derived): the lemma with the
+    // diagonal, which holds where the diagonal has no zero entry.
+    if let Node::Det(m) = done.expr[crate::ir::root(&done.expr)] {
+        let simplified = crate::ir::build::subtree(&done.expr, m);
+        let derived = (simplified != *matrix).then(|| low_rank::diagonal_lemma(matrix, model));
+        let candidates = [
+            low_rank::diagonal_lemma(&simplified, model),
+            derived.flatten(),
+        ];
+        for (p, condition) in candidates.into_iter().flatten() {
+            let mut again = simplify(&p);
+            if rank(&again.expr) < rank(&done.expr) {
+                again.nonzero.push(simplify(&condition).expr);
+                again.nonzero.extend(std::mem::take(&mut done.nonzero));
+                runs.push(std::mem::replace(&mut done, again).stats);
+            }
+        }
+    }
     let mut notes = Vec::new();
     if divides(&done.expr) && !done.nonzero.is_empty() {
         notes.push(Note::HoldsWhere(
@@ -365,8 +384,9 @@ pub fn steps(
         }
         // Then the matrix determinant lemma, and the product of a
         // diagonal.
-        let read: [(Reading, &str, &str); 2] = [
+        let read: [(Reading, &str, &str); 3] = [
             (low_rank::lemma, LEMMA, LEMMA_LATEX),
+            (diagonal_lemma_only, DIAGONAL_LEMMA, DIAGONAL_LEMMA_LATEX),
             (low_rank::diagonal, DIAGONAL, DIAGONAL_LATEX),
         ];
         for (reading, plain, latex) in read {
@@ -394,11 +414,17 @@ const LEMMA: &str = "the matrix determinant lemma: a scalar a times the identity
 /// [`LEMMA`] in LaTeX (text mode, with its formulas in math).
 const LEMMA_LATEX: &str = r"the matrix determinant lemma: a scalar $a$ times the identity plus a rank-one matrix $u w^\top$ has $\det(a I_n + u w^\top) = a^{n-1} (a + w^\top u)$, for every $a$";
 
+/// What the matrix determinant lemma with a diagonal matrix says.
+const DIAGONAL_LEMMA: &str = "the matrix determinant lemma with a diagonal matrix: a diagonal matrix plus a rank-one matrix u * w^T has det(diag(v) + u * w^T) = prod(v) * (1 + w^T * (u ./ v)), where no entry of v is zero";
+
+/// [`DIAGONAL_LEMMA`] in LaTeX (text mode, with its formulas in math).
+const DIAGONAL_LEMMA_LATEX: &str = r"the matrix determinant lemma with a diagonal matrix: a diagonal matrix plus a rank-one matrix $u w^\top$ has $\det(\operatorname{diag}(v) + u w^\top) = {\textstyle\prod_i} v_i \, (1 + w^\top \operatorname{diag}(v)^{-1} u)$, where no entry of $v$ is zero";
+
 /// What a step taking the determinant of a diagonal matrix does.
 const DIAGONAL: &str = "the determinant of a diagonal matrix: a sum of scaled identities and diagonal matrices is the diagonal matrix of the sum of their diagonals, and its determinant is the product of that diagonal's entries";
 
 /// [`DIAGONAL`] in LaTeX (text mode, with its formulas in math).
-const DIAGONAL_LATEX: &str = r"the determinant of a diagonal matrix: a sum of scaled identities and diagonal matrices is the diagonal matrix of the sum of their diagonals, and its determinant is the product of that diagonal's entries, $\det(\operatorname{diag}(v)) = \prod_i v_i$";
+const DIAGONAL_LATEX: &str = r"the determinant of a diagonal matrix: a sum of scaled identities and diagonal matrices is the diagonal matrix of the sum of their diagonals, and its determinant is the product of that diagonal's entries, $\det(\operatorname{diag}(v)) = {\textstyle\prod_i} v_i$";
 
 /// The first determinant of a block matrix in `e` replaced by its block
 /// elimination, with how it was eliminated; `None` where none has a
@@ -491,6 +517,20 @@ pub fn eliminated_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node
 /// by it (it needs no condition); `None` where there is none.
 pub fn lemma_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
     taken_claim(e, model, low_rank::lemma)
+}
+
+/// `e` with each determinant of a diagonal matrix plus a rank-one matrix
+/// taken by the lemma with the diagonal (see [`low_rank::diagonal_lemma`]);
+/// `None` where there is none. It holds where the diagonal has no zero
+/// entry; a claim it proves is equal to the derived form there, and so,
+/// both continuous in the atoms, wherever both are defined.
+pub fn diagonal_lemma_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
+    taken_claim(e, model, diagonal_lemma_only)
+}
+
+/// [`low_rank::diagonal_lemma`]'s determinant, without its condition.
+fn diagonal_lemma_only(m: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
+    low_rank::diagonal_lemma(m, model).map(|(d, _)| d)
 }
 
 /// `e` with each determinant of a sum of scaled identities and diagonal

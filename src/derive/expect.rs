@@ -880,9 +880,10 @@ fn expression(
         // each on the claim as written, then in turn on what the one
         // before gave (elimination may leave a diagonal block's
         // determinant). The proof is named by the first that applied.
-        let taken: [(ClaimDet, ProofKind); 3] = [
+        let taken: [(ClaimDet, ProofKind); 4] = [
             (super::det::eliminated_claim, ProofKind::Elimination),
             (super::det::lemma_claim, ProofKind::Lemma),
+            (super::det::diagonal_lemma_claim, ProofKind::Lemma),
             (super::det::diagonal_claim, ProofKind::Diagonal),
         ];
         let meets = |e: &RecExpr<Node>| {

@@ -88,8 +88,16 @@ pub fn diagonal(matrix: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> 
     if !lr.terms.is_empty() {
         return None;
     }
-    let b = &mut r.b;
-    let mut entries = lr.diagonal.into_iter();
+    let v = diagonal_of(&mut r.b, &lr)?;
+    let prod = r.b.add(Node::Prod(v));
+    Some(r.b.finish(prod))
+}
+
+/// The column of entries on the diagonal of `scale * I + sum_j diag(d_j)`
+/// (the rank-one terms left out): `scale + d_1 + ...`; `None` where there
+/// is no diagonal matrix.
+fn diagonal_of(b: &mut ExprBuilder, lr: &LowRank) -> Option<Id> {
+    let mut entries = lr.diagonal.iter().copied();
     let first = entries.next()?;
     // A negated entry is subtracted: `1 + h * a - h * b`, not `1 + h * a
     // + h * (-b)`.
@@ -103,8 +111,54 @@ pub fn diagonal(matrix: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> 
             None => b.add(Node::Add([a, v])),
         };
     }
+    Some(v)
+}
+
+/// The matrix determinant lemma for a diagonal matrix plus a rank-one
+/// term, `det(diag(v) + c * u * r) = prod(v) * (1 + c * r * (u ./ v))`,
+/// where `matrix` reads as one (the diagonal a sum of scaled identities and
+/// diagonal matrices, at least one): the determinant and `prod(v)`, which
+/// it holds where it is nonzero (the right side divides by every entry of
+/// `v`). `None` where the matrix does not read so.
+pub fn diagonal_lemma(
+    matrix: &RecExpr<Node>,
+    model: &Model,
+) -> Option<(RecExpr<Node>, RecExpr<Node>)> {
+    let shapes = crate::ir::prec::shapes(matrix, model);
+    let mut r = Reader::new(matrix, &shapes);
+    let lr = r.read(matrix, crate::ir::root(matrix))?;
+    let terms = r.merged(lr.terms.clone());
+    let [(c, u, row)] = terms[..] else {
+        return None;
+    };
+    let b = &mut r.b;
+    let v = diagonal_of(b, &lr)?;
     let prod = b.add(Node::Prod(v));
-    Some(r.b.finish(prod))
+    let minus_one = b.int(-1);
+    let inverse = b.add(Node::Pow([v, minus_one]));
+    let q = b.add(Node::Had([u, inverse]));
+    let rq = b.add(Node::Mul([row, q]));
+    let one = b.int(1);
+    // A negated factor is subtracted (`1 - q^T * (p ./ v)`), and a factor
+    // of one left out.
+    let (c, subtract) = match c.map(|c| (c, positive(b, c))) {
+        Some((_, Some(p))) => (Some(p), true),
+        Some((c, None)) => (Some(c), false),
+        None => (None, false),
+    };
+    let c = c.filter(|&c| !matches!(b.node(c), Node::Num(k) if k.is_one()));
+    let crq = match c {
+        Some(c) => b.add(Node::Mul([c, rq])),
+        None => rq,
+    };
+    let sum = if subtract {
+        b.add(Node::Sub([one, crq]))
+    } else {
+        b.add(Node::Add([one, crq]))
+    };
+    let det = b.add(Node::Mul([prod, sum]));
+    let condition = r.b.clone().finish(prod);
+    Some((r.b.finish(det), condition))
 }
 
 /// `x` where `id` is `-x` or a scaling of it (`c * -x`, `-x / c`), the
