@@ -317,7 +317,7 @@ pub const ROWS: [Row; 14] = [
         identity: Some("(step ?u)"),
         kink: true,
         idempotent: false,
-        more: &[],
+        more: &[("(relu (relu ?u))", "(relu ?u)")],
         fold: |c| rectified(c, Rational::zero()),
         by_exp: None,
         prime_cost: 40,

@@ -27,11 +27,20 @@ pub fn rules() -> Vec<Rewrite> {
                 .enumerate()
                 .map(move |(k, (l, r))| guarded(&format!("act-{}-{k}", row.name), l, r, Vec::new()))
         }))
-        .chain([guarded(
-            "act-softmax-0",
-            "(/ (exp ?u) (sumall (exp ?u)))",
-            "(softmax ?u)",
-            vec![Box::new(is_column("?u"))],
-        )])
+        .chain([
+            guarded(
+                "act-softmax-0",
+                "(/ (exp ?u) (sumall (exp ?u)))",
+                "(softmax ?u)",
+                vec![Box::new(is_column("?u"))],
+            ),
+            // `step(u) = step(relu(u))`, right to left of the step row's
+            // identity (which the normal form applies left to right), so
+            // that a named value `h = relu(u)` stands in for `u` in a
+            // derivative however it was first written: `step(h)`, which an
+            // assumption `h = 0` makes zero. With `relu(relu(u)) =
+            // relu(u)` (the relu row's), it adds one node per step.
+            guarded("act-step-back", "(step ?u)", "(step (relu ?u))", Vec::new()),
+        ])
         .collect()
 }
