@@ -481,7 +481,7 @@ fn isolate(
         )));
     }
     let scalar = model.shape_of(&leaf).is_scalar();
-    let coef = coefficient(&coef, scalar);
+    let coef = coefficient(&coef, scalar, model);
     let condition = match &coef {
         Coefficient::Zero => return Ok(Err(format!("`{name}` drops out of its equation"))),
         Coefficient::One | Coefficient::Number(_) => None,
@@ -664,7 +664,7 @@ enum Coefficient {
 
 /// Reads a simplified coefficient: a number, `I(n)`, `c * I(n)`, a scalar
 /// (when the unknown is a scalar), or a general matrix.
-fn coefficient(c: &RecExpr<Node>, scalar: bool) -> Coefficient {
+fn coefficient(c: &RecExpr<Node>, scalar: bool, model: &Model) -> Coefficient {
     let root = crate::ir::root(c);
     // A negated identity, alone or scaled, is a negated number or scalar.
     let negated_eye = |m: Id| matches!(&c[m], Node::Neg(e) if matches!(c[*e], Node::Eye(_)));
@@ -692,6 +692,18 @@ fn coefficient(c: &RecExpr<Node>, scalar: bool) -> Coefficient {
             _ => Coefficient::Scalar(crate::ir::build::subtree(c, *s)),
         },
         _ if scalar => Coefficient::Scalar(c.clone()),
-        _ => Coefficient::Matrix(c.clone()),
+        // A matrix that is a scalar times the identity by its normal form
+        // (`I(D) - lambda * I(D)`) is that scalar.
+        _ => match crate::ir::normal::block_form(c, model) {
+            Some(crate::ir::normal::BlockForm::ScaledIdentity(s)) => {
+                match &s[crate::ir::root(&s)] {
+                    Node::Num(r) if r.is_zero() => Coefficient::Zero,
+                    Node::Num(r) if r.is_one() => Coefficient::One,
+                    Node::Num(r) => Coefficient::Number(r.clone()),
+                    _ => Coefficient::Scalar(s),
+                }
+            }
+            _ => Coefficient::Matrix(c.clone()),
+        },
     }
 }
