@@ -1259,7 +1259,14 @@ impl Checker {
                 role.to_owned(),
             )
             .related(prev, "declared here")
-            .hint("this names a variable that an equation defines"),
+            .hint(match other {
+                // An assumption fixes a value: an input's can be.
+                Named::Param(_) if role == "named by an assumption" => format!(
+                    "an assumption fixes a value that an equation defines (`h[t] = ...`) or an input; a parameter is learned, not computed: to fix the value of `{}`, declare it as an input instead",
+                    name.name
+                ),
+                _ => "only a variable that an equation defines (`h[t] = ...`) can be named here".to_owned(),
+            }),
             None => {
                 let vars: Vec<String> = self.model.vars.iter().map(|d| d.name.clone()).collect();
                 let hint = match closest(&name.name, vars.iter().map(String::as_str)) {
