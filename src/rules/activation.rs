@@ -38,9 +38,29 @@ pub fn rules() -> Vec<Rewrite> {
             // identity (which the normal form applies left to right), so
             // that a named value `h = relu(u)` stands in for `u` in a
             // derivative however it was first written: `step(h)`, which an
-            // assumption `h = 0` makes zero. With `relu(relu(u)) =
-            // relu(u)` (the relu row's), it adds one node per step.
-            guarded("act-step-back", "(step ?u)", "(step (relu ?u))", Vec::new()),
+            // assumption `h = 0` makes zero. Only where `relu(u)` is in
+            // the graph already (a definition): elsewhere it would add a
+            // `relu` to every step's argument for nothing.
+            guarded(
+                "act-step-back",
+                "(step ?u)",
+                "(step (relu ?u))",
+                vec![Box::new(rectified_in_graph("?u"))],
+            ),
         ])
         .collect()
+}
+
+/// `relu(?u)` is a node of the graph already.
+fn rectified_in_graph(
+    u: &str,
+) -> impl Fn(&mut crate::ir::analysis::Graph, egg::Id, &egg::Subst) -> bool {
+    let u = super::var(u);
+    move |eg, _, s| {
+        let relu = crate::ir::act::Fun {
+            act: crate::ir::act::Act::Relu,
+            prime: false,
+        };
+        eg.lookup(crate::ir::Node::Act(relu, [s[u]])).is_some()
+    }
 }
