@@ -520,7 +520,7 @@ pub fn lemma_claim(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
 }
 
 /// `e` with each determinant of a diagonal matrix plus a rank-one matrix
-/// taken by the lemma with the diagonal (see [`low_rank::diagonal_lemma`]);
+/// taken by the lemma with the diagonal (see `low_rank::diagonal_lemma`);
 /// `None` where there is none. It holds where the diagonal has no zero
 /// entry; a claim it proves is equal to the derived form there, and so,
 /// both continuous in the atoms, wherever both are defined.
