@@ -69,22 +69,17 @@ fn determinant(
     // derived): its scale and its last factor simplified apart (the
     // power of a scale with a symbolic exponent gives the rules of the
     // whole product much to grow on).
-    if let Node::Det(m) = done.expr[crate::ir::root(&done.expr)] {
-        let simplified = crate::ir::build::subtree(&done.expr, m);
-        let derived = (simplified != *matrix).then(|| low_rank::parts(matrix, model));
-        let candidates = [low_rank::parts(&simplified, model), derived.flatten()];
-        for l in candidates.into_iter().flatten() {
-            let (scale, sum) = (simplify(&l.scale), simplify(&l.sum));
-            let expr = low_rank::Lemma::assembled(&scale.expr, &l.exponent, &sum.expr);
-            if rank(&expr) < rank(&done.expr) {
-                let mut again = sum;
-                again.expr = expr;
-                again.limited |= scale.limited;
-                again.nonzero.extend(scale.nonzero);
-                again.nonzero.extend(std::mem::take(&mut done.nonzero));
-                runs.push(scale.stats);
-                runs.push(std::mem::replace(&mut done, again).stats);
-            }
+    for l in root_readings(&done.expr, matrix, model, low_rank::parts) {
+        let (scale, sum) = (simplify(&l.scale), simplify(&l.sum));
+        let expr = low_rank::Lemma::assembled(&scale.expr, &l.exponent, &sum.expr);
+        if rank(&expr) < rank(&done.expr) {
+            let mut again = sum;
+            again.expr = expr;
+            again.limited |= scale.limited;
+            again.nonzero.extend(scale.nonzero);
+            again.nonzero.extend(std::mem::take(&mut done.nonzero));
+            runs.push(scale.stats);
+            runs.push(std::mem::replace(&mut done, again).stats);
         }
     }
     // Determinants of sums of scaled identities and diagonal matrices (as
@@ -104,20 +99,12 @@ fn determinant(
     // A diagonal matrix plus a rank-one term, where the determinant left
     // is one (as simplified, or the matrix as derived): the lemma with the
     // diagonal, which holds where the diagonal has no zero entry.
-    if let Node::Det(m) = done.expr[crate::ir::root(&done.expr)] {
-        let simplified = crate::ir::build::subtree(&done.expr, m);
-        let derived = (simplified != *matrix).then(|| low_rank::diagonal_lemma(matrix, model));
-        let candidates = [
-            low_rank::diagonal_lemma(&simplified, model),
-            derived.flatten(),
-        ];
-        for (p, condition) in candidates.into_iter().flatten() {
-            let mut again = simplify(&p);
-            if rank(&again.expr) < rank(&done.expr) {
-                again.nonzero.push(simplify(&condition).expr);
-                again.nonzero.extend(std::mem::take(&mut done.nonzero));
-                runs.push(std::mem::replace(&mut done, again).stats);
-            }
+    for (p, condition) in root_readings(&done.expr, matrix, model, low_rank::diagonal_lemma) {
+        let mut again = simplify(&p);
+        if rank(&again.expr) < rank(&done.expr) {
+            again.nonzero.push(simplify(&condition).expr);
+            again.nonzero.extend(std::mem::take(&mut done.nonzero));
+            runs.push(std::mem::replace(&mut done, again).stats);
         }
     }
     let mut notes = Vec::new();
@@ -138,6 +125,26 @@ fn determinant(
     }
     runs.push(done.stats);
     (done.expr, notes, runs)
+}
+
+/// What `reading` gives for the matrix of `e`, where `e` is one
+/// determinant (the form simplified), then for `matrix` (as derived) where
+/// that is another matrix.
+fn root_readings<T>(
+    e: &RecExpr<Node>,
+    matrix: &RecExpr<Node>,
+    model: &Model,
+    reading: impl Fn(&RecExpr<Node>, &Model) -> Option<T>,
+) -> Vec<T> {
+    let Node::Det(m) = e[crate::ir::root(e)] else {
+        return Vec::new();
+    };
+    let simplified = crate::ir::build::subtree(e, m);
+    let derived = (simplified != *matrix).then(|| reading(matrix, model));
+    [reading(&simplified, model), derived.flatten()]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// `det(matrix)`.
