@@ -350,8 +350,14 @@ pub const ROWS: [Row; 14] = [
         identity: Some("(sigma ?u)"),
         kink: false,
         idempotent: false,
-        // Written by hand: `log(1 + exp(u))`.
-        more: &[("(log (+ 1 (exp ?u)))", "(softplus ?u)")],
+        // Written by hand: `log(1 + exp(u))`; and its derivative read off
+        // its value, `exp(-softplus(u)) = 1 / (1 + exp(u)) = 1 - sigma(u)`
+        // and `exp(u - softplus(u)) = exp(u) / (1 + exp(u)) = sigma(u)`.
+        more: &[
+            ("(log (+ 1 (exp ?u)))", "(softplus ?u)"),
+            ("(exp (neg (softplus ?u)))", "(- 1 (sigma ?u))"),
+            ("(exp (- ?u (softplus ?u)))", "(sigma ?u)"),
+        ],
         fold: |_| None,
         by_exp: Some("(log (+ 1 (exp ?u)))"),
         prime_cost: 40,
