@@ -62,32 +62,91 @@ fn inline_naming(
 ) -> Result<(RecExpr<Node>, Vec<Ref>), Diagnostic> {
     let mut b = ExprBuilder::new();
     let mut memo = HashMap::default();
-    let root = inline_into(model, r, wrt, span, &mut b, &mut memo, 0)?;
+    let window = super::window::Window::computing(model, std::slice::from_ref(r));
+    let cx = Inline {
+        model,
+        wrt,
+        span,
+        window: &window,
+        of: r,
+    };
+    let root = inline_into(&cx, r, &mut b, &mut memo, 0)?;
     let mut written: Vec<Ref> = memo.into_keys().filter(|k| k != r).collect();
     written.sort();
     Ok((b.finish(root), written))
 }
 
-fn inline_into(
-    model: &Model,
-    r: &Ref,
-    wrt: &[Ref],
+/// What writing one value out needs to know.
+struct Inline<'a> {
+    model: &'a Model,
+    /// The values differentiated by.
+    wrt: &'a [Ref],
     span: Span,
+    /// The steps at which the value differentiated is computed.
+    window: &'a super::window::Window,
+    /// The value differentiated.
+    of: &'a Ref,
+}
+
+impl Inline<'_> {
+    /// The refusal for a value that its equation does not compute at
+    /// every step of the Jacobian (`h[t-1]` at `t = 1` is set by `init
+    /// h[0] = ...`, which depends on nothing): written out by the
+    /// equation, it would be differentiated where it is constant.
+    fn not_computed(&self, r: &Ref) -> Diagnostic {
+        let text = |r: &Ref| self.model.symbols.ref_text(r);
+        let list = |refs: &[Ref]| refs.iter().map(text).collect::<Vec<_>>().join(", ");
+        // Its value one step on, a step being how far the value
+        // differentiated is from the values differentiated by.
+        let ahead = self.of.offsets();
+        let behind: Vec<(u32, i64)> = self.wrt.iter().flat_map(Ref::offsets).collect();
+        let step = |i: u32| {
+            let at = |o: &[(u32, i64)]| o.iter().find(|p| p.0 == i).map(|p| p.1);
+            at(&ahead).zip(at(&behind)).map_or(0, |(a, b)| a - b)
+        };
+        let of = [self.of.clone(), r.shifted(&step)];
+        let mut wrt = self.wrt.to_vec();
+        wrt.push(r.clone());
+        Diagnostic::new(
+            self.span,
+            format!(
+                "`{}` is not computed by its equation at every step of this Jacobian: where an `init` sets it, it does not depend on `{}`",
+                text(r),
+                list(self.wrt)
+            ),
+            "while deriving this",
+        )
+        .hint(format!(
+            "differentiate by it too, as a state of its own: `jacobian ({}) wrt ({})`",
+            list(&of),
+            list(&wrt)
+        ))
+    }
+}
+
+fn inline_into(
+    cx: &Inline,
+    r: &Ref,
     b: &mut ExprBuilder,
     memo: &mut HashMap<Ref, Id>,
     depth: usize,
 ) -> Result<Id, Diagnostic> {
+    let (model, wrt, span) = (cx.model, cx.wrt, cx.span);
     if let Some(&id) = memo.get(r) {
         return Ok(id);
     }
     // Later values, and values computed within one step from others
     // (`g[k] = grad F(theta[k])`), are written out; the values
-    // differentiated by and earlier state stay.
+    // differentiated by and earlier state stay. A value written out must
+    // be computed by its equation at every step of the Jacobian.
     let eq = match model.vars.get(r.var as usize).map(|v| v.kind) {
         Some(VarKind::Defined(e)) if !wrt.contains(r) => {
             let eq = &model.equations[e];
             let same_step = eq.lhs.at.iter().all(|ix| matches!(ix, Ix::Rel(_, 0)));
             if same_step || later(r, wrt) {
+                if !cx.window.computes(model, r) {
+                    return Err(cx.not_computed(r));
+                }
                 eq
             } else {
                 return Ok(b.leaf(Leaf::Var(r.clone())));
@@ -104,9 +163,7 @@ fn inline_into(
     let mut map: Vec<Id> = Vec::with_capacity(def.as_ref().len());
     for n in def.as_ref() {
         let id = match n {
-            Node::Leaf(Leaf::Var(inner)) => {
-                inline_into(model, inner, wrt, span, b, memo, depth + 1)?
-            }
+            Node::Leaf(Leaf::Var(inner)) => inline_into(cx, inner, b, memo, depth + 1)?,
             other => b.add(other.clone().map_children(|c| map[usize::from(c)])),
         };
         map.push(id);
