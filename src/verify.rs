@@ -106,7 +106,8 @@ pub fn adjoint_error(model: &Model, d: &Derived, inst: &Instance<'_>) -> Result<
 
 /// The largest relative error between an adjoint derived under
 /// assumptions and the unassumed adjoint with the assumptions substituted,
-/// with every adjoint either side mentions evaluated by the unassumed
+/// on the forward values computed under them, with every adjoint either
+/// side mentions evaluated by the unassumed
 /// `equations` with the assumptions substituted, from the last step back
 /// (see [`SolvedAdjoints`]). No adjoint is taken as zero: one the
 /// derivation found to vanish under the assumptions is evaluated too.
@@ -123,8 +124,11 @@ pub fn assumed_error(
         (Some(a), Some(u)) => (a, u),
         _ => return Err(EvalError("not an expression".into())),
     };
-    let forward = Forward::new(inst, None);
     let subst = Assumption::substitution(assuming);
+    // The values computed from an assumed one follow it, as a claim's
+    // numbers and proofs take them (`c[t] = z[t]` where `f[t] = 0` in
+    // `c[t] = f[t] .* c[t-1] + (1 - f[t]) .* z[t]`).
+    let forward = Forward::assuming(inst, subst.clone());
     let none = BTreeSet::new();
     let solved = SolvedAdjoints::new(&forward, equations, &subst, &none);
     let ev = Evaluator {

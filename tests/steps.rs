@@ -31,10 +31,13 @@ fn key_of(text: &str, steps: bool) -> AnswerKey {
         .key
 }
 
-/// `deriv verify --steps` passes on every example, and checks steps.
+/// `deriv verify --steps` passes on every example, claim file and fixture
+/// (a claim's steps under an assumption are checked on the forward values
+/// computed under it), and checks steps.
 #[test]
 fn every_step_of_every_example_verifies() {
-    for path in common::scripts("derivations") {
+    let dirs = ["derivations", "tests/claims", "tests/cells", "tests/maps"];
+    for path in dirs.into_iter().flat_map(common::scripts) {
         let out = Command::new(env!("CARGO_BIN_EXE_deriv"))
             .args(["verify", "--steps"])
             .arg(&path)
