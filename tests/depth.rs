@@ -500,6 +500,61 @@ fn stacked_layers_and_cells() {
     );
 }
 
+/// A recurrence fed by values that are not recurrent (QRNN's gates, a
+/// projection of the input computed first), and read out by others: its
+/// chains start and end at values the recurrence never returns to.
+#[test]
+fn feed_forward_into_a_recurrence() {
+    let qrnn = "dim H, T\nindex t in 1..T\ninput x[t] : H\nparam W, U : H x H\ninit c[0] = 0\n\
+                f[t] = tanh(W * x[t])\nc[t] = c[t-1] + f[t]\n";
+    let grid = "dim H, G\nindex i, j in 1..G\ninput x[i, j] : H\nparam W, U, V : H x H\n\
+                init h[0, j] = 0\ninit h[i, 0] = 0\na[i, j] = tanh(W * x[i, j])\nb[i, j] = sigma(V * a[i, j])\n\
+                h[i, j] = tanh(U * h[i-1, j] + U * h[i, j-1] + b[i, j])\n";
+    let cases = [
+        ("qrnn c", qrnn, "", "c[t]", Expect::Depth("T + 1")),
+        (
+            "two gates deep",
+            qrnn,
+            "g[t] = sigma(U * f[t])\nd[t] = g[t] .* d[t-1] + c[t]\ninit d[0] = 0\n",
+            "d[t]",
+            Expect::Depth("T + 2"),
+        ),
+        (
+            "a read-out one step behind",
+            qrnn,
+            "e[t] = c[t-1] + f[t]\n",
+            "e[t]",
+            Expect::Depth("T + 1"),
+        ),
+        // `c[T-2]` feeds `e[T]`: 2 values at T = 1 and T = 2, then T.
+        (
+            "a skip into a fed value",
+            qrnn,
+            "e[t] = c[t-2] + f[t]\ninit c[-1] = 0\n",
+            "e[t]",
+            Expect::Refused("not a polynomial"),
+        ),
+        (
+            "qrnn h",
+            qrnn,
+            "o[t] = sigma(U * x[t])\nh[t] = o[t] .* c[t]\n",
+            "h[t]",
+            Expect::Depth("T + 2"),
+        ),
+        ("grid fed", grid, "", "h[i, j]", Expect::Depth("2*G + 1")),
+        (
+            "grid fed and read",
+            grid,
+            "y[i, j] = V * h[i, j]\n",
+            "y[i, j]",
+            Expect::Depth("2*G + 2"),
+        ),
+    ];
+    for (name, model, more, target, want) in cases {
+        check(name, &format!("{model}{more}depth {target}\n"), want);
+    }
+}
+
 #[test]
 fn feed_forward() {
     let text = std::fs::read_to_string("tests/cells/mlp.deriv").unwrap();

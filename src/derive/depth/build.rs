@@ -146,6 +146,7 @@ pub(super) fn build(model: &Model, target: u32) -> Result<System, Refusal> {
             .collect(),
         dim_names: dims.iter().map(|&d| s.dim(d).to_owned()).collect(),
         dims,
+        ends_anywhere: false,
     })
 }
 

@@ -78,9 +78,10 @@ struct Frame {
     via: usize,
 }
 
-/// The most values on one path that ends at a value of the target, at
-/// extents `e`: 0 when the target computes nothing. With `sources`, paths
-/// must start at a value it accepts (and 0 means no such path exists).
+/// The most values on one path that ends at a value of the target (of
+/// any variable, where the system says paths end anywhere), at extents
+/// `e`: 0 when the target computes nothing. With `sources`, paths must
+/// start at a value it accepts (and 0 means no such path exists).
 pub fn longest(sys: &System, e: &[i64], sources: Option<Sources<'_>>) -> Result<i64, Failure> {
     let layout = Layout::new(e).ok_or(Failure::TooLarge)?;
     let total = layout
@@ -96,15 +97,23 @@ pub fn longest(sys: &System, e: &[i64], sources: Option<Sources<'_>>) -> Result<
     let mut state = vec![0u8; total];
     let mut value = vec![0i64; total];
     let mut best_total = 0;
-    for lin in 0..layout.volume {
+    let ends: Vec<usize> = if sys.ends_anywhere {
+        (0..sys.vars.len()).collect()
+    } else {
+        vec![sys.target]
+    };
+    for (end, lin) in ends
+        .iter()
+        .flat_map(|&v| (0..layout.volume).map(move |lin| (v, lin)))
+    {
         let pos = layout.position(lin);
-        if !sys.computes(sys.target, &pos, e) {
+        if !sys.computes(end, &pos, e) {
             continue;
         }
-        let root = layout.index(sys.target, &pos);
+        let root = layout.index(end, &pos);
         let mut stack = vec![Frame {
             node: root,
-            var: sys.target,
+            var: end,
             pos,
             next: 0,
             best: 0,

@@ -73,6 +73,15 @@ impl Oriented {
             .all(|(k, (&x, &ek))| x >= self.start[v][k] && x <= ek - self.trim[v][k])
     }
 
+    /// An oriented position in the system's own positions.
+    fn unoriented(&self, p: &[i64], e: &[i64]) -> Vec<i64> {
+        p.iter()
+            .zip(e)
+            .zip(&self.sign)
+            .map(|((&x, &ek), &sign)| if sign > 0 { x } else { ek - x })
+            .collect()
+    }
+
     /// Where a path starts along each coordinate, oriented: the start of
     /// `u0`'s values along positive rates, the pinned end along rate 0.
     fn first(&self, u0: usize, top: &[bool], e: &[i64]) -> Vec<i64> {
@@ -89,7 +98,12 @@ impl Oriented {
 }
 
 /// Whether a path of the bound's length exists at every `y` at or above
-/// `base` (each dim minus one); the bound must be the schedule's.
+/// `base` (each dim minus one); the bound must be the schedule's. The path
+/// grows by a loop at its first value or, where no coordinate has rate 0,
+/// at the first value of any variable it passes: a recurrence fed by values
+/// that are not recurrent (`c[t]` from `c[t-1]` and `f[t] = tanh(W *
+/// x[t])`, read out by `h[t] = o[t] .* c[t]`) has its chains start and end
+/// at values it never returns to, and loop in between.
 pub fn lower_bound_holds(sys: &System, s: &Schedule, base: &[i64]) -> bool {
     let Some(e0) = sys.extents_at(base) else {
         return false;
@@ -109,35 +123,46 @@ pub fn lower_bound_holds(sys: &System, s: &Schedule, base: &[i64]) -> bool {
     if free.len() > 8 {
         return false;
     }
+    let grows = |u0: usize, top: &[bool]| {
+        (0..sys.dims.len()).all(|d| has_loop(sys, s, &o, u0, top, &e0, d))
+    };
     for u0 in (0..sys.vars.len()).filter(|&u| earliest(u) == first) {
         for pins in 0u32..(1 << free.len()) {
             let mut top = vec![false; sys.coords.len()];
             for (bit, &k) in free.iter().enumerate() {
                 top[k] = pins & (1 << bit) != 0;
             }
-            if longest_from(sys, &o, u0, &top, &e0) == Some(bound)
-                && (0..sys.dims.len()).all(|d| has_loop(sys, s, &o, u0, &top, &e0, d))
-            {
+            if longest_from(sys, &o, u0, &top, &e0) == Some(bound) && grows(u0, &top) {
                 return true;
             }
         }
     }
-    false
+    if !free.is_empty() {
+        return false;
+    }
+    // A path through the first value of `w` (each coordinate at the start
+    // of `w`'s values, oriented): the part up to it is the same at every
+    // size (its oriented positions are fixed, and stay computed as the
+    // extents grow), and the part from it grows by a loop at `w` as above.
+    let top = vec![false; sys.coords.len()];
+    let reversed = sys.reversed();
+    (0..sys.vars.len()).any(|w| {
+        let at = o.unoriented(&o.first(w, &top, &e0), &e0);
+        if !sys.computes(w, &at, &e0) {
+            return false;
+        }
+        let source = |v: usize, p: &[i64]| v == w && p == at.as_slice();
+        let after = longest_from(sys, &o, w, &top, &e0);
+        // On the reversed system: the most values on a path that ends at it.
+        let before = explicit::longest(&reversed, &e0, Some(&source)).ok();
+        matches!((before, after), (Some(b), Some(a)) if a > 0 && b > 0 && a + b - 1 == bound)
+            && grows(w, &top)
+    })
 }
 
 /// The longest path at extents `e` that starts where the invariant says.
 fn longest_from(sys: &System, o: &Oriented, u0: usize, top: &[bool], e: &[i64]) -> Option<i64> {
-    let first = o.first(u0, top, e);
-    // The start in the system's own (unoriented) positions.
-    let at: Vec<i64> = (0..e.len())
-        .map(|k| {
-            if o.sign[k] > 0 {
-                first[k]
-            } else {
-                e[k] - first[k]
-            }
-        })
-        .collect();
+    let at = o.unoriented(&o.first(u0, top, e), e);
     let source = |v: usize, p: &[i64]| v == u0 && p == at.as_slice();
     explicit::longest(sys, e, Some(&source)).ok()
 }

@@ -89,6 +89,10 @@ pub struct System {
     pub dims: Vec<u32>,
     /// Their names.
     pub dim_names: Vec<String>,
+    /// Whether a path may end at any value, not only at the target's: set
+    /// on the reversed system ([`System::reversed`]), whose paths end
+    /// where the original's start.
+    pub ends_anywhere: bool,
 }
 
 impl System {
@@ -143,6 +147,25 @@ impl System {
 }
 
 impl System {
+    /// The same values with every dependence reversed: a path of this
+    /// system, read backwards, is a path of the original, as long.
+    pub fn reversed(&self) -> System {
+        System {
+            deps: self
+                .deps
+                .iter()
+                .map(|d| Dep {
+                    from: d.to,
+                    to: d.from,
+                    offset: d.offset.iter().map(|o| -o).collect(),
+                    text: d.text.clone(),
+                })
+                .collect(),
+            ends_anywhere: true,
+            ..self.clone()
+        }
+    }
+
     /// The system of the variables `keep` only (in that order), with the
     /// dependences among them and `target` (a position in `keep`) as its
     /// target. Every path of the smaller system is one of this system.
@@ -170,6 +193,7 @@ impl System {
             spans: keep.iter().map(|&v| self.spans[v]).collect(),
             dims: self.dims.clone(),
             dim_names: self.dim_names.clone(),
+            ends_anywhere: self.ends_anywhere,
         }
     }
 }
