@@ -11,6 +11,7 @@ pub mod det;
 pub mod expect;
 pub mod inverse;
 pub mod jacobian;
+pub mod reindex;
 pub mod scope;
 pub mod simplify;
 pub mod steps;
@@ -759,6 +760,9 @@ impl<'m> Session<'m> {
                     }
                     Some(crate::key::ProofKind::Cases) => {
                         "they are equal at the last (or first) step and at the others"
+                    }
+                    Some(crate::key::ProofKind::Reindexed) => {
+                        "the claim's sum re-indexed, with the terms at its ends, has the derived form's normal form"
                     }
                     Some(crate::key::ProofKind::Polynomial) => {
                         "they are equal polynomials in the dims"

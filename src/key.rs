@@ -120,6 +120,10 @@ pub enum ProofKind {
     /// The claim split along an index into its last (or first) value and
     /// the others, each case proved by one of the procedures above.
     Cases,
+    /// A sum of the claim re-indexed (`sum(t, f(t+1))` as `sum(t, f(t))`
+    /// less its first term and plus the one past its end), then one of the
+    /// procedures above.
+    Reindexed,
     /// Two equal polynomials in the dims (counts and depths).
     Polynomial,
 }

@@ -995,6 +995,18 @@ fn expression(
         *by = Some(ProofKind::Cases);
         return Verdict::Proven;
     }
+    // A sum written over shifted positions (`sum(t, f(t+1))`): re-indexed,
+    // with the terms at its ends that this leaves.
+    if agreed > 0
+        && super::reindex::reindexed(c, model).iter().any(|e| {
+            crate::ir::normal::same(d, e, model)
+                || on.same_unfolded(cx, &window, d, e)
+                || on.same_cleared(cx, &window, d, e)
+        })
+    {
+        *by = Some(ProofKind::Reindexed);
+        return Verdict::Proven;
+    }
     let evidence = if agreed == 0 {
         format!(
             "no proof was found, and the claim could not be evaluated: {}",

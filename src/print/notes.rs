@@ -185,6 +185,7 @@ fn render(st: &dyn Style, s: &Symbols, n: &Note, latex_math: bool) -> String {
             ProofKind::Diagonal => "proved by the determinant of a diagonal matrix: the claim's determinant of a sum of scaled identities and diagonal matrices is the product of the entries of the sum of their diagonals, then both sides are the same by their normal forms",
             ProofKind::Elimination => "proved by block elimination: the claim's determinant of a block matrix taken by exact block row and column operations (the determinant rules' elimination; then, where they apply, the matrix determinant lemma and determinants of diagonal matrices taken as products of their entries), then both sides are the same by their normal forms",
             ProofKind::Cases => "proved by cases: at the last (or first) step of the range, where adjoints of values past the model are zero, and at the other steps, where the next (or previous) values are the model's own, each case by normal form or rewrite rules",
+            ProofKind::Reindexed => "proved by re-indexing a sum: the claim's sum over shifted steps (such as sum(t, f(t+1))) is the sum over the steps themselves (sum(t, f(t))) less the terms before the range and plus those past its end, then both sides are the same by their normal forms (boundary values given by their init, adjoints past the end zero)",
             ProofKind::Polynomial => "proved as equal polynomials in the dims",
         }),
         Note::Implicit { unsolved, inside } => {
@@ -331,6 +332,7 @@ pub fn json(s: &Symbols, n: &Note) -> Value {
                 ProofKind::Lemma => "determinant_lemma",
                 ProofKind::Diagonal => "diagonal_determinant",
                 ProofKind::Cases => "cases",
+                ProofKind::Reindexed => "sum_reindexed",
                 ProofKind::Polynomial => "polynomial",
             },
         }),

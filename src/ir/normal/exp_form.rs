@@ -1,8 +1,11 @@
 //! Expressions written with `exp`: each function of the table that has a
 //! form in `exp` (`sigma(u) = (1 + exp(-u))^(-1)`, `tanh`, `softplus`,
-//! `silu`; see [`crate::ir::act::Row::by_exp`]) written in it, and `exp` of
+//! `silu`; see [`crate::ir::act::Row::by_exp`]) written in it, `exp` of
 //! a negated or integer-scaled argument as a power of `exp` of the
-//! argument (`exp(-2 * u) = exp(u)^(-2)`). Each step is an identity for
+//! argument (`exp(-2 * u) = exp(u)^(-2)`), and `exp` of a sum or a
+//! difference as the product of the `exp`s of its terms (`exp(b - x) =
+//! exp(b) * exp(x)^(-1)`, so that `sigma(b - x)` and `1 - sigma(x - b)`
+//! are written in the same powers). Each step is an identity for
 //! every real argument, so the result has the value of the expression;
 //! two sides written by hand in different ways (`exp(a) ./ (1 + exp(a))`
 //! and `sigma(a)`) then differ by a rational expression in the same
@@ -19,44 +22,73 @@ pub(super) fn written_with_exp(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) ->
     let shapes = super::super::prec::shapes(expr, leaves);
     let mut b = ExprBuilder::new();
     let mut map: Vec<Id> = Vec::with_capacity(expr.as_ref().len());
+    // Whether each node built is a scalar, where its shape is known.
+    let mut scalars = Scalars::default();
     for (k, n) in expr.as_ref().iter().enumerate() {
         let scalar = shapes.get(k).cloned().flatten().map(|s| s.is_scalar());
         let id = match n.as_act() {
-            Some((Act::Exp, false, a)) => exp_of(&mut b, map[usize::from(a)]),
+            Some((Act::Exp, false, a)) => exp_of(&mut b, &scalars, map[usize::from(a)]),
             Some((act, false, a)) => match (act.row().by_exp, scalar) {
                 (Some(form), Some(scalar)) => {
-                    instantiate(&mut b, form, map[usize::from(a)], scalar)
+                    instantiate(&mut b, &scalars, form, map[usize::from(a)], scalar)
                         .unwrap_or_else(|| b.add(n.clone().map_children(|c| map[usize::from(c)])))
                 }
                 _ => b.add(n.clone().map_children(|c| map[usize::from(c)])),
             },
             _ => b.add(n.clone().map_children(|c| map[usize::from(c)])),
         };
+        if let Some(scalar) = scalar {
+            scalars.0.insert(id, scalar);
+        }
         map.push(id);
     }
     let root = map.last().copied().unwrap_or_else(|| Id::from(0));
     b.finish(root)
 }
 
+/// Whether each node of the builder is a scalar, for the nodes of the
+/// expression written: what `exp` of a sum multiplies its terms' `exp`s
+/// with (`*` where one is a scalar, `.*` otherwise).
+#[derive(Default)]
+struct Scalars(rustc_hash::FxHashMap<Id, bool>);
+
 /// `exp(u)`, with a negated or integer-scaled argument written as a power
-/// of `exp` of what it negates or scales, in turn.
-fn exp_of(b: &mut ExprBuilder, u: Id) -> Id {
+/// of `exp` of what it negates or scales, and a sum or difference of two
+/// terms of known shapes as the product of their `exp`s, in turn.
+fn exp_of(b: &mut ExprBuilder, scalars: &Scalars, u: Id) -> Id {
     let power = |b: &mut ExprBuilder, base: Id, k: Rational| {
         let k = b.num(k);
         b.add(Node::Pow([base, k]))
     };
     match b.node(u).clone() {
         Node::Neg(x) => {
-            let e = exp_of(b, x);
+            let e = exp_of(b, scalars, x);
             power(b, e, Rational::int(-1))
         }
         Node::Mul([k, x]) => match number(b, k) {
             Some(r) if r.is_integer() && !r.is_zero() => {
-                let e = exp_of(b, x);
+                let e = exp_of(b, scalars, x);
                 power(b, e, r)
             }
             _ => b.add(Node::act(Act::Exp, false, u)),
         },
+        node @ (Node::Add([p, q]) | Node::Sub([p, q])) => {
+            match (scalars.0.get(&p).copied(), scalars.0.get(&q).copied()) {
+                (Some(sp), Some(sq)) => {
+                    let ep = exp_of(b, scalars, p);
+                    let mut eq = exp_of(b, scalars, q);
+                    if matches!(node, Node::Sub(_)) {
+                        eq = power(b, eq, Rational::int(-1));
+                    }
+                    if sp || sq {
+                        b.add(Node::Mul([ep, eq]))
+                    } else {
+                        b.add(Node::Had([ep, eq]))
+                    }
+                }
+                _ => b.add(Node::act(Act::Exp, false, u)),
+            }
+        }
         _ => b.add(Node::act(Act::Exp, false, u)),
     }
 }
@@ -73,11 +105,17 @@ fn number(b: &ExprBuilder, id: Id) -> Option<Rational> {
 /// The pattern `form` with `?u` the argument `u`, `.*` a product where the
 /// argument is a scalar, and `exp` written as [`exp_of`] does. `None`
 /// where the pattern does not parse (the table's own test reads each).
-fn instantiate(b: &mut ExprBuilder, form: &str, u: Id, scalar: bool) -> Option<Id> {
+fn instantiate(
+    b: &mut ExprBuilder,
+    scalars: &Scalars,
+    form: &str,
+    u: Id,
+    scalar: bool,
+) -> Option<Id> {
     let p: Pattern<Node> = form.parse().ok()?;
     Some(super::instantiate(b, &p, u, |b, node| match node {
         Node::Had(pair) if scalar => b.add(Node::Mul(pair)),
-        Node::Act(f, [a]) if f.act == Act::Exp && !f.prime => exp_of(b, a),
+        Node::Act(f, [a]) if f.act == Act::Exp && !f.prime => exp_of(b, scalars, a),
         other => b.add(other),
     }))
 }
