@@ -373,6 +373,10 @@ const SHORTEST_LINE: usize = 8;
 /// Where a displayed right side continues on the next row.
 pub const BREAK: &str = " \\\\\n&\\quad";
 
+/// The most levels a continued line is set in by (see
+/// [`Latex::operator_at`]).
+const MAX_INDENT: usize = 4;
+
 struct Latex<'a> {
     symbols: &'a Symbols,
     expr: &'a RecExpr<Node>,
@@ -501,6 +505,12 @@ impl Latex<'_> {
             && self.breakable_here()
         {
             self.out.push_str(BREAK);
+            // A line that continues inside parentheses (or a product) is
+            // set in by one more `\quad` per level, so that it does not
+            // read as a term of the sum around them.
+            for _ in 0..(self.depth + extra).min(MAX_INDENT) {
+                self.out.push_str("\\quad");
+            }
             self.line_start = self.out.len();
             self.out.push_str(op);
             return true;
