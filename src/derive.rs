@@ -622,18 +622,27 @@ impl<'m> Session<'m> {
             let Rhs::Expr(e) = &eq.rhs else {
                 continue;
             };
-            let Some(c) = collected(e, self.model) else {
+            let Some((c, written)) = collected_writing(e, self.model) else {
                 continue;
             };
             eq.rhs = Rhs::Expr(c.clone());
             // The steps end at the collected form.
             if let Some(list) = steps.get_mut(k) {
                 let assumed = list.last().is_some_and(|s| s.assumed);
+                let mut why = vec![steps::text(
+                    "like terms collected: the terms with one matrix part summed, powers of one base merged",
+                )];
+                if let Some(v) = written {
+                    let r = self.model.plain_ref(v);
+                    why.extend([
+                        steps::text(", once "),
+                        crate::key::Part::Expr(adjoint::leaf_expr(Leaf::Var(r))),
+                        steps::text(" is written out by its equation"),
+                    ]);
+                }
                 list.push(crate::key::Step {
                     rhs: Rhs::Expr(c),
-                    why: vec![steps::text(
-                        "like terms collected: the terms with one matrix part summed, powers of one base merged".to_owned(),
-                    )],
+                    why,
                     assumed,
                 });
             }
@@ -1069,6 +1078,12 @@ fn presented(verdict: crate::key::Verdict, model: &Model) -> crate::key::Verdict
 /// where that prints shorter with no more nodes; a block matrix entry by
 /// entry. `None` where nothing does.
 fn collected(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
+    collected_writing(e, model).map(|c| c.0)
+}
+
+/// [`collected`], with the variable written out by its equation for the
+/// like terms to cancel, where one was.
+fn collected_writing(e: &RecExpr<Node>, model: &Model) -> Option<(RecExpr<Node>, Option<u32>)> {
     let root = crate::ir::root(e);
     if let Node::Block(rows) = &e[root] {
         let mut b = crate::ir::build::ExprBuilder::new();
@@ -1095,7 +1110,7 @@ fn collected(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
             new_rows.push(b.add(Node::Row(new_cells.into())));
         }
         let root = b.add(Node::Block(new_rows.into()));
-        return changed.then(|| b.finish(root));
+        return changed.then(|| (b.finish(root), None));
     }
     // Shorter in print, with no more nodes; or as short, with less inside
     // sums (`-sum(x) / s`, not `-sum(x / s)`), or with fewer numbers after
@@ -1114,22 +1129,67 @@ fn collected(e: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
     // joined as written (of the derived form and of the collected one);
     // a joined form is used where it has the derived form's normal form.
     let collected = crate::ir::normal::collected(e, model);
-    let mut candidates: Vec<RecExpr<Node>> = Vec::new();
+    let mut candidates: Vec<(RecExpr<Node>, Option<u32>)> = Vec::new();
     for from in std::iter::once(e).chain(collected.as_ref()) {
         if let Some(j) = crate::ir::join::joined(from) {
             if crate::ir::normal::same(e, &j, model) {
-                candidates.push(j);
+                candidates.push((j, None));
             }
         }
     }
-    candidates.extend(collected);
-    let mut best: Option<RecExpr<Node>> = None;
+    candidates.extend(collected.map(|c| (c, None)));
+    // Like terms that cancel once a value computed once (with no index:
+    // a batch's mean) is written out by its equation: `bar(v) .* (mu -
+    // sum(n, x[n]) / N)` is zero where `mu = sum(n, x[n]) / N`.
+    for v in once_computed(e, model) {
+        if let Some(c) = crate::ir::normal::collected(&written_out(e, v, model), model) {
+            candidates.push((c, Some(v)));
+        }
+    }
+    let mut best: Option<(RecExpr<Node>, Option<u32>)> = None;
     for c in candidates {
-        if better(&c, best.as_ref().unwrap_or(e)) {
+        if better(&c.0, best.as_ref().map_or(e, |b| &b.0)) {
             best = Some(c);
         }
     }
     best
+}
+
+/// The variables `e` names that an equation computes once (they have no
+/// index), in order.
+fn once_computed(e: &RecExpr<Node>, model: &Model) -> Vec<u32> {
+    let mut out: Vec<u32> = Vec::new();
+    for n in e.as_ref() {
+        if let Node::Leaf(crate::ir::Leaf::Var(r)) = n {
+            if r.at.is_empty() && model.equation_of(r.var).is_some() && !out.contains(&r.var) {
+                out.push(r.var);
+            }
+        }
+    }
+    out
+}
+
+/// `e` with the variable `v` (computed once, see [`once_computed`])
+/// written out by its equation.
+fn written_out(e: &RecExpr<Node>, v: u32, model: &Model) -> RecExpr<Node> {
+    let Some(eq) = model.equation_of(v) else {
+        return e.clone();
+    };
+    let mut b = crate::ir::build::ExprBuilder::new();
+    let mut map: Vec<egg::Id> = Vec::with_capacity(e.as_ref().len());
+    for n in e.as_ref() {
+        let id = match n {
+            Node::Leaf(crate::ir::Leaf::Var(r)) if r.var == v && r.at.is_empty() => {
+                b.copy_all(&eq.norm)
+            }
+            other => b.add(egg::Language::map_children(other.clone(), |c| {
+                map[usize::from(c)]
+            })),
+        };
+        map.push(id);
+    }
+    let root = map.last().copied().unwrap_or_else(|| b.int(0));
+    b.finish(root)
 }
 
 /// The products with a number after the factor it scales (`x * 2`).
