@@ -138,6 +138,10 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("alg-mul-neg-r";    "(* ?a (neg ?b))"    => "(neg (* ?a ?b))"),
         rule!("alg-had-neg-l";    "(.* (neg ?a) ?b)"   => "(neg (.* ?a ?b))"),
         rule!("alg-had-neg-r";    "(.* ?a (neg ?b))"   => "(neg (.* ?a ?b))"),
+        // A sign comes out of a sum of entries or over an index, so that
+        // `-sum(-a)` reads `sum(a)`.
+        rule!("alg-sumall-neg";   "(sumall (neg ?a))"  => "(neg (sumall ?a))"),
+        rule!("alg-sum-neg";      "(sum ?i (neg ?a))"  => "(neg (sum ?i ?a))"),
         rule!("alg-div-neg";      "(/ (neg ?a) ?b)"    => "(neg (/ ?a ?b))"),
         rule!("alg-pow-zero";     "(^ ?a 0)"           => "1" if is_scalar_var("?a")),
         rule!("alg-trans-trans";  "(T (T ?a))"         => "?a"),
@@ -229,7 +233,6 @@ pub fn ac() -> Vec<Rewrite> {
         // where the elementwise normal form can cancel and collect.
         rule!("ac-inner-sumall";  "(* (T ?a) ?b)"        => "(sumall (.* ?a ?b))" if columns("?a", "?b")),
         // `sum` of entries is linear.
-        rule!("ac-sumall-neg";    "(sumall (neg ?a))"    => "(neg (sumall ?a))"),
         rule!("ac-sumall-add";    "(sumall (+ ?a ?b))"   => "(+ (sumall ?a) (sumall ?b))" if same_shape("?a", "?b")),
         rule!("ac-sumall-sub";    "(sumall (- ?a ?b))"   => "(- (sumall ?a) (sumall ?b))" if same_shape("?a", "?b")),
         rule!("ac-sumall-scale";  "(sumall (* ?c ?a))"   => "(* ?c (sumall ?a))" if is_scalar_var("?c")),
