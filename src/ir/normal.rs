@@ -955,23 +955,30 @@ impl Normal<'_> {
                 .filter(|p| !matches!(p.matrices.as_slice(), [f] if is_identity(f)))
                 .cloned()
                 .collect();
-            if let [p] = others.as_slice() {
-                let chain = &p.matrices;
+            // One chain of factors, its coefficient a scalar sum (`a * (1
+            // - b) * A * B` is two terms of the one chain `AB`).
+            let one_chain = others
+                .first()
+                .filter(|p| others.iter().all(|q| q.matrices == p.matrices))
+                .map(|p| p.matrices.clone());
+            if let Some(chain) = one_chain {
                 if chain.len() > 1 && chain.iter().all(|f| self.square_factor(f, &n)) {
                     let best = (0..chain.len())
                         .map(|i| [&chain[i..], &chain[..i]].concat())
                         .min_by_key(|r| format!("{r:?}"))
                         .unwrap_or_else(|| chain.clone());
-                    let c = inner.remove(p)?;
-                    let scalars = Product {
-                        scalars: p.scalars.clone(),
-                        matrices: Vec::new(),
-                    };
-                    let (q, k) = scalars.times(&Product {
-                        scalars: BTreeMap::new(),
-                        matrices: best,
-                    })?;
-                    add_product(&mut inner, q, &c.mul(&k)?)?;
+                    for p in &others {
+                        let c = inner.remove(p)?;
+                        let scalars = Product {
+                            scalars: p.scalars.clone(),
+                            matrices: Vec::new(),
+                        };
+                        let (q, k) = scalars.times(&Product {
+                            scalars: BTreeMap::new(),
+                            matrices: best.clone(),
+                        })?;
+                        add_product(&mut inner, q, &c.mul(&k)?)?;
+                    }
                 }
             }
         }
