@@ -1142,7 +1142,12 @@ fn collected_writing(e: &RecExpr<Node>, model: &Model) -> Option<(RecExpr<Node>,
     // a batch's mean) is written out by its equation: `bar(v) .* (mu -
     // sum(n, x[n]) / N)` is zero where `mu = sum(n, x[n]) / N`.
     for v in once_computed(e, model) {
-        if let Some(c) = crate::ir::normal::collected(&written_out(e, v, model), model) {
+        let Some(eq) = model.equation_of(v) else {
+            continue;
+        };
+        let leaf = crate::ir::Leaf::Var(model.plain_ref(v));
+        let written = crate::ir::build::substitute(e, &leaf, &eq.norm);
+        if let Some(c) = crate::ir::normal::collected(&written, model) {
             candidates.push((c, Some(v)));
         }
     }
@@ -1167,29 +1172,6 @@ fn once_computed(e: &RecExpr<Node>, model: &Model) -> Vec<u32> {
         }
     }
     out
-}
-
-/// `e` with the variable `v` (computed once, see [`once_computed`])
-/// written out by its equation.
-fn written_out(e: &RecExpr<Node>, v: u32, model: &Model) -> RecExpr<Node> {
-    let Some(eq) = model.equation_of(v) else {
-        return e.clone();
-    };
-    let mut b = crate::ir::build::ExprBuilder::new();
-    let mut map: Vec<egg::Id> = Vec::with_capacity(e.as_ref().len());
-    for n in e.as_ref() {
-        let id = match n {
-            Node::Leaf(crate::ir::Leaf::Var(r)) if r.var == v && r.at.is_empty() => {
-                b.copy_all(&eq.norm)
-            }
-            other => b.add(egg::Language::map_children(other.clone(), |c| {
-                map[usize::from(c)]
-            })),
-        };
-        map.push(id);
-    }
-    let root = map.last().copied().unwrap_or_else(|| b.int(0));
-    b.finish(root)
 }
 
 /// The products with a number after the factor it scales (`x * 2`).

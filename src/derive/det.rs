@@ -5,7 +5,7 @@
 
 use super::simplify::rewrite;
 use crate::egraph::ShapeTable;
-use crate::ir::build::ExprBuilder;
+use crate::ir::build::{replaced_at, ExprBuilder};
 use crate::ir::Node;
 use crate::key::{Condition, Note, RunStats};
 use crate::model::Model;
@@ -465,23 +465,6 @@ fn taken_inside(e: &RecExpr<Node>, model: &Model, reading: Reading) -> Option<Re
         _ => None,
     })?;
     replaced_at(e, at, &by)
-}
-
-/// `e` with its node at `at` replaced by the expression `by`.
-fn replaced_at(e: &RecExpr<Node>, at: usize, by: &RecExpr<Node>) -> Option<RecExpr<Node>> {
-    use egg::Language;
-    let mut b = ExprBuilder::new();
-    let mut map: Vec<egg::Id> = Vec::with_capacity(e.as_ref().len());
-    for (i, n) in e.as_ref().iter().enumerate() {
-        let id = if i == at {
-            b.copy_all(by)
-        } else {
-            b.add(n.clone().map_children(|c| map[usize::from(c)]))
-        };
-        map.push(id);
-    }
-    let root = *map.last()?;
-    Some(b.finish(root))
 }
 
 /// `e` with each determinant of a block matrix taken by block elimination

@@ -13,7 +13,7 @@ use super::jacobian::resolve;
 use super::simplify::rewrite;
 use crate::diag::{Diagnostic, Span};
 use crate::egraph::ShapeTable;
-use crate::ir::build::ExprBuilder;
+use crate::ir::build::{substitute, ExprBuilder};
 use crate::ir::{Ix, Leaf, Node, Ref};
 use crate::key::{Condition, Derived, Lhs, Note, Rhs, RunStats};
 use crate::model::{Model, VarKind};
@@ -50,21 +50,6 @@ struct Step {
 
 fn error(span: Span, message: impl Into<String>, hint: impl Into<String>) -> Diagnostic {
     Diagnostic::new(span, message, "while deriving this").hint(hint)
-}
-
-/// `expr` with every leaf equal to `from` replaced by `to`.
-fn substitute(expr: &RecExpr<Node>, from: &Leaf, to: &RecExpr<Node>) -> RecExpr<Node> {
-    let mut b = ExprBuilder::new();
-    let mut map: Vec<Id> = Vec::with_capacity(expr.as_ref().len());
-    for n in expr.as_ref() {
-        let id = match n {
-            Node::Leaf(l) if l == from => b.copy_all(to),
-            other => b.add(other.clone().map_children(|c| map[usize::from(c)])),
-        };
-        map.push(id);
-    }
-    let root = map.last().copied().unwrap_or_else(|| b.int(0));
-    b.finish(root)
 }
 
 /// A claimed previous value `r` written with other values the inverse

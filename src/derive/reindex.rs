@@ -12,10 +12,10 @@
 //! `bar(h[T+1])`, past the end, is zero (Goodfellow et al.'s `bar(W) =
 //! sum(t, (bar(h[t+1]) .* (1 - h[t+1]^2)) * h[t]^T)` of an Elman network).
 
-use crate::ir::build::{subtree, ExprBuilder};
+use crate::ir::build::{replaced_at, subtree, ExprBuilder};
 use crate::ir::{self, Ix, Leaf, Node, Target};
 use crate::model::Model;
-use egg::{Id, Language, RecExpr};
+use egg::RecExpr;
 use std::collections::BTreeSet;
 
 /// The largest shift tried.
@@ -45,9 +45,7 @@ pub fn reindexed(c: &RecExpr<Node>, model: &Model) -> Vec<RecExpr<Node>> {
             if k == 0 || k.abs() > MAX_SHIFT {
                 continue;
             }
-            out.push(replaced(c, Id::from(p), &|b| {
-                shifted_sum(b, &summand, i, k, lo)
-            }));
+            out.extend(replaced_at(c, p, &shifted_sum(&summand, i, k, lo)));
         }
     }
     out
@@ -73,9 +71,10 @@ fn offsets_of(e: &RecExpr<Node>, i: u32) -> Option<BTreeSet<i64>> {
 
 /// `sum(i, f(i))` for the summand `f(i + k)` written `summand`, with the
 /// terms at fixed positions that make the two equal.
-fn shifted_sum(b: &mut ExprBuilder, summand: &RecExpr<Node>, i: u32, k: i64, lo: i64) -> Id {
+fn shifted_sum(summand: &RecExpr<Node>, i: u32, k: i64, lo: i64) -> RecExpr<Node> {
     // `f(u)`: the summand with `i + k` read as `u`.
     let f = ir::shift(summand, &|j| if j == i { -k } else { 0 });
+    let mut b = ExprBuilder::new();
     let index = b.leaf(Leaf::Index(i));
     let body = b.copy_all(&f);
     let mut terms = vec![(b.add(Node::Sum([index, body])), false)];
@@ -86,33 +85,18 @@ fn shifted_sum(b: &mut ExprBuilder, summand: &RecExpr<Node>, i: u32, k: i64, lo:
     for j in 0..k.abs() {
         if k > 0 {
             // Less `f(lo + j)`, plus `f(hi + 1 + j)`.
-            let first = at(b, Ix::Abs(lo + j));
-            let past = at(b, Ix::End(i, 1 + j));
+            let first = at(&mut b, Ix::Abs(lo + j));
+            let past = at(&mut b, Ix::End(i, 1 + j));
             terms.push((first, true));
             terms.push((past, false));
         } else {
             // Plus `f(lo + k + j)`, less `f(hi + k + 1 + j)`.
-            let before = at(b, Ix::Abs(lo + k + j));
-            let last = at(b, Ix::End(i, k + 1 + j));
+            let before = at(&mut b, Ix::Abs(lo + k + j));
+            let last = at(&mut b, Ix::End(i, k + 1 + j));
             terms.push((before, false));
             terms.push((last, true));
         }
     }
-    b.signed_sum(terms).unwrap_or(body)
-}
-
-/// `e` with the node at `at` replaced by what `with` builds.
-fn replaced(e: &RecExpr<Node>, at: Id, with: &dyn Fn(&mut ExprBuilder) -> Id) -> RecExpr<Node> {
-    let mut b = ExprBuilder::new();
-    let mut map: Vec<Id> = Vec::with_capacity(e.as_ref().len());
-    for (p, n) in e.as_ref().iter().enumerate() {
-        let id = if p == usize::from(at) {
-            with(&mut b)
-        } else {
-            b.add(n.clone().map_children(|c| map[usize::from(c)]))
-        };
-        map.push(id);
-    }
-    let root = map.last().copied().unwrap_or_else(|| b.int(0));
+    let root = b.signed_sum(terms).unwrap_or(body);
     b.finish(root)
 }

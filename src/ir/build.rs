@@ -134,6 +134,37 @@ pub fn subtree(expr: &RecExpr<Node>, at: Id) -> RecExpr<Node> {
     out
 }
 
+/// `expr` with every leaf equal to `from` replaced by `to`.
+pub fn substitute(expr: &RecExpr<Node>, from: &Leaf, to: &RecExpr<Node>) -> RecExpr<Node> {
+    let mut b = ExprBuilder::new();
+    let mut map: Vec<Id> = Vec::with_capacity(expr.as_ref().len());
+    for n in expr.as_ref() {
+        let id = match n {
+            Node::Leaf(l) if l == from => b.copy_all(to),
+            other => b.add(other.clone().map_children(|c| map[usize::from(c)])),
+        };
+        map.push(id);
+    }
+    let root = map.last().copied().unwrap_or_else(|| b.int(0));
+    b.finish(root)
+}
+
+/// `e` with its node at `at` replaced by the expression `by`.
+pub fn replaced_at(e: &RecExpr<Node>, at: usize, by: &RecExpr<Node>) -> Option<RecExpr<Node>> {
+    let mut b = ExprBuilder::new();
+    let mut map: Vec<Id> = Vec::with_capacity(e.as_ref().len());
+    for (i, n) in e.as_ref().iter().enumerate() {
+        let id = if i == at {
+            b.copy_all(by)
+        } else {
+            b.add(n.clone().map_children(|c| map[usize::from(c)]))
+        };
+        map.push(id);
+    }
+    let root = *map.last()?;
+    Some(b.finish(root))
+}
+
 fn reaches_all(expr: &RecExpr<Node>) -> bool {
     let nodes = expr.as_ref();
     let mut reach = vec![false; nodes.len()];
