@@ -853,6 +853,13 @@ fn expression(
     let numbers_with =
         |values, sample| compare(model, claim, d, c, assuming, cx.sums, zero, values, sample);
     let sample = numbers_with(Values::Free, true);
+    // A rewritten claim (a determinant taken, a sum re-indexed) meets the
+    // derived form by a normal form.
+    let meets = |e: &RecExpr<Node>| {
+        crate::ir::normal::same(d, e, model)
+            || on.same_unfolded(cx, &window, d, e)
+            || on.same_cleared(cx, &window, d, e)
+    };
     let mut proven = false;
     // Whether the written-out normal forms were compared already (they
     // do not depend on the numbers).
@@ -886,11 +893,6 @@ fn expression(
             (super::det::diagonal_lemma_claim, ProofKind::Lemma),
             (super::det::diagonal_claim, ProofKind::Diagonal),
         ];
-        let meets = |e: &RecExpr<Node>| {
-            crate::ir::normal::same(d, e, model)
-                || on.same_unfolded(cx, &window, d, e)
-                || on.same_cleared(cx, &window, d, e)
-        };
         let mut chained: Option<(RecExpr<Node>, ProofKind)> = None;
         for (take, kind) in taken {
             let alone = take(c, model);
@@ -997,13 +999,7 @@ fn expression(
     }
     // A sum written over shifted positions (`sum(t, f(t+1))`): re-indexed,
     // with the terms at its ends that this leaves.
-    if agreed > 0
-        && super::reindex::reindexed(c, model).iter().any(|e| {
-            crate::ir::normal::same(d, e, model)
-                || on.same_unfolded(cx, &window, d, e)
-                || on.same_cleared(cx, &window, d, e)
-        })
-    {
+    if agreed > 0 && super::reindex::reindexed(c, model).iter().any(meets) {
         *by = Some(ProofKind::Reindexed);
         return Verdict::Proven;
     }
