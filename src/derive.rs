@@ -609,6 +609,7 @@ impl<'m> Session<'m> {
                     failed: None,
                     refused: None,
                     steps,
+                    named: derived.equations,
                 });
             }
         };
@@ -666,6 +667,7 @@ impl<'m> Session<'m> {
             failed: None,
             refused: None,
             steps,
+            named: Vec::new(),
         })
     }
 
@@ -1018,6 +1020,7 @@ pub fn derive_all(model: &Model, options: &Options) -> Derivations {
                     failed: None,
                     refused: Some(reported),
                     steps: Vec::new(),
+                    named: Vec::new(),
                 });
             }
         }

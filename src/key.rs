@@ -281,6 +281,11 @@ pub struct Answer {
     /// Each step's right side equals the equation's left side; the last
     /// is the equation's right side.
     pub steps: Vec<Vec<Step>>,
+    /// For an `expect`: the result its left side names, as derived (the
+    /// form the claim was judged against), whether or not it is shown.
+    /// The self-check checks it as it checks that result, so a claim is
+    /// never judged against a wrong one.
+    pub named: Vec<Derived>,
 }
 
 impl Answer {

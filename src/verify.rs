@@ -612,53 +612,72 @@ pub fn verify_update_maps(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
     out
 }
 
+/// The request for the result a claim names (`expect bar(c[t]) = ...`
+/// names what `derive adjoints` gives), where the answer is a claim.
+fn named_request(key: &AnswerKey, a: &crate::key::Answer) -> Option<RequestKind> {
+    use crate::model::{Claim, RequestKind as K};
+    let K::Expect {
+        lhs,
+        assuming,
+        sums,
+        ..
+    } = &key.model.requests.get(a.request)?.kind
+    else {
+        return None;
+    };
+    Some(match lhs {
+        Claim::Adjoint(t) if key.model.is_gradient(t) => K::Grad {
+            target: t.clone(),
+            assuming: assuming.clone(),
+            sums: sums.clone(),
+        },
+        Claim::Adjoint(_) => K::Adjoints {
+            assuming: assuming.clone(),
+            sums: sums.clone(),
+        },
+        Claim::Jacobian(k) => key.model.requests.get(*k)?.kind.clone(),
+        Claim::Det(k) => K::Det { of: *k },
+        Claim::Inverse(_) => K::Inverse,
+        Claim::Params => K::CountParams,
+        Claim::Macs(r) => K::CountMacs(r.clone()),
+        Claim::Depth(r) => K::Depth(r.clone()),
+    })
+}
+
 /// The key with each `expect` that shows its derivation read as the
 /// request for the result it names (`expect bar(c[t]) = ...` as `derive
 /// adjoints`), so that the derived result and every step of it are
 /// checked like that request's.
 pub fn claims_as_requests(key: &AnswerKey) -> std::borrow::Cow<'_, AnswerKey> {
-    use crate::model::{Claim, RequestKind as K};
     let shows = |a: &crate::key::Answer| !a.equations.is_empty() && a.verdict.is_some();
     if !key.answers.iter().any(shows) {
         return std::borrow::Cow::Borrowed(key);
     }
     let mut out = key.clone();
     for a in key.answers.iter().filter(|a| shows(a)) {
-        let Some(req) = out.model.requests.get(a.request) else {
-            continue;
-        };
-        let K::Expect {
-            lhs,
-            assuming,
-            sums,
-            ..
-        } = &req.kind
-        else {
-            continue;
-        };
-        let kind = match lhs {
-            Claim::Adjoint(t) if key.model.is_gradient(t) => K::Grad {
-                target: t.clone(),
-                assuming: assuming.clone(),
-                sums: sums.clone(),
-            },
-            Claim::Adjoint(_) => K::Adjoints {
-                assuming: assuming.clone(),
-                sums: sums.clone(),
-            },
-            Claim::Jacobian(k) => match key.model.requests.get(*k) {
-                Some(r) => r.kind.clone(),
-                None => continue,
-            },
-            Claim::Det(k) => K::Det { of: *k },
-            Claim::Inverse(_) => K::Inverse,
-            Claim::Params => K::CountParams,
-            Claim::Macs(r) => K::CountMacs(r.clone()),
-            Claim::Depth(r) => K::Depth(r.clone()),
-        };
-        out.model.requests[a.request].kind = kind;
+        if let Some(kind) = named_request(key, a) {
+            out.model.requests[a.request].kind = kind;
+        }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// The key with each `expect` replaced by the result it was judged
+/// against, as the request that names it (shown or not, without steps).
+pub fn named_results(key: &AnswerKey) -> AnswerKey {
+    let mut out = key.clone();
+    for a in &mut out.answers {
+        if a.named.is_empty() {
+            continue;
+        }
+        if let Some(kind) = named_request(key, a) {
+            out.model.requests[a.request].kind = kind;
+            a.equations = std::mem::take(&mut a.named);
+            a.steps.clear();
+            a.verdict = None;
+        }
+    }
+    out
 }
 
 /// The seeds `deriv verify` uses.

@@ -184,3 +184,48 @@ fn a_failed_result_prints_as_an_internal_error() {
     let latex = render(&k, Format::Latex, &PrintOptions::default());
     assert!(latex.contains("Internal error"));
 }
+
+/// A claim is judged against the result it names; where that result is
+/// wrong, so would the verdict be. Each named result altered (shown or
+/// not) flags the claim, whatever its verdict, in place of judging it.
+#[test]
+fn a_claim_is_not_judged_against_a_wrong_result() {
+    let mut caught = 0;
+    let mut tried = 0;
+    for path in [
+        "derivations/lstm_grading.deriv",
+        "derivations/momentum.deriv",
+        "derivations/softmax_regression.deriv",
+        "derivations/grid_rnn.deriv",
+        "derivations/realnvp.deriv",
+    ] {
+        let k = key(path);
+        assert!(
+            deriv::verify::self_check(&k, &Default::default()).is_empty(),
+            "{path}: the unaltered key fails the self-check"
+        );
+        for (a, ans) in k.answers.iter().enumerate() {
+            for (e, d) in ans.named.iter().enumerate() {
+                let wrongs = match &d.rhs {
+                    Rhs::Expr(rhs) => alterations(rhs).into_iter().map(Rhs::Expr).collect(),
+                    Rhs::Poly(p) => vec![Rhs::Poly(p.add(&deriv::poly::Poly::int(1)).unwrap())],
+                    _ => Vec::new(),
+                };
+                for wrong in wrongs {
+                    let mut altered = k.clone();
+                    altered.answers[a].named[e].rhs = wrong;
+                    tried += 1;
+                    let failures = deriv::verify::self_check(&altered, &Default::default());
+                    if failures.iter().any(|(k, _)| *k == a) {
+                        caught += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(tried > 40, "{tried} alterations");
+    assert!(
+        caught * 10 >= tried * 9,
+        "{caught} of {tried} alterations caught"
+    );
+}

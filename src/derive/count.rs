@@ -202,6 +202,7 @@ pub fn params(model: &Model, req: &Request, request: usize) -> Result<Answer, Di
         failed: None,
         refused: None,
         steps: Vec::new(),
+        named: Vec::new(),
     })
 }
 
@@ -362,5 +363,6 @@ pub fn macs_answer(
         failed: None,
         refused: None,
         steps: Vec::new(),
+        named: Vec::new(),
     })
 }

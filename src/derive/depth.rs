@@ -81,6 +81,7 @@ pub fn depth(
         failed: None,
         refused: None,
         steps,
+        named: Vec::new(),
     })
 }
 

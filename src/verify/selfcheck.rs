@@ -625,6 +625,56 @@ impl<'k> Checks<'k> {
 
     /// Every adjoint under the request's assumptions, from the key (the
     /// zero ones feed the others).
+    /// Checks the result claim `k` was judged against (answer `k` of
+    /// `named`, see [`super::named_results`]), but for what an earlier
+    /// answer that passed holds already: one of its equations for
+    /// adjoints, which are checked one by one, or all of them.
+    fn named(&mut self, named: &AnswerKey, k: usize, passed: &[usize]) -> Result<(), Failure> {
+        let Some(a) = named.answers.get(k) else {
+            return Ok(());
+        };
+        let kind_of = |a: &Answer| {
+            named
+                .model
+                .requests
+                .get(a.request)
+                .map(|r| format!("{:?}", r.kind))
+        };
+        let kind = kind_of(a);
+        let earlier: Vec<&Answer> = passed
+            .iter()
+            .filter(|&&j| j < k)
+            .filter_map(|&j| named.answers.get(j))
+            .filter(|b| kind_of(b) == kind)
+            .collect();
+        let alone = matches!(
+            named.model.requests.get(a.request).map(|r| &r.kind),
+            Some(RequestKind::Adjoints { .. } | RequestKind::Grad { .. })
+        );
+        let left: Vec<Derived> = if alone {
+            a.equations
+                .iter()
+                .filter(|d| !earlier.iter().any(|b| b.equations.contains(d)))
+                .cloned()
+                .collect()
+        } else if earlier.iter().any(|b| b.equations == a.equations) {
+            Vec::new()
+        } else {
+            a.equations.clone()
+        };
+        if left.is_empty() {
+            return Ok(());
+        }
+        let a = Answer {
+            equations: left,
+            ..a.clone()
+        };
+        self.answer(&a, false, false).map_err(|f| Failure {
+            why: format!("{}, so the claim is not judged against it", f.why),
+            ..f
+        })
+    }
+
     fn all_assumed(&mut self, own: &Answer, assuming: &[Assumption]) -> Vec<Derived> {
         let model = self.model();
         let own_sums = model
@@ -764,9 +814,21 @@ pub fn self_check(key: &AnswerKey, limits: &Limits) -> Vec<(usize, Failure)> {
         std::borrow::Cow::Owned(k) => Some(checks_for(k, &inst, limits)),
         std::borrow::Cow::Borrowed(_) => None,
     };
+    // The results the claims were judged against, as the requests that
+    // name them.
+    let named_key = key
+        .answers
+        .iter()
+        .any(|a| !a.named.is_empty())
+        .then(|| super::named_results(key));
+    let mut named = named_key
+        .as_ref()
+        .map(|k| (k, checks_for(k, &inst, limits)));
     let mut out = Vec::new();
     let mut number = 0;
     let mut failed_at: Option<usize> = None;
+    // The answers whose results passed (their steps may still fail).
+    let mut passed: Vec<usize> = Vec::new();
     for (a, step) in super::with_steps(&alt) {
         // The answer's number; its steps follow it.
         if step.is_none() {
@@ -800,12 +862,34 @@ pub fn self_check(key: &AnswerKey, limits: &Limits) -> Vec<(usize, Failure)> {
             let summed = inst.clone().with_sums(sums);
             checks_for(checks.key, &summed, limits).answer(a, unassumed, claim_step)
         };
-        if let Err(mut f) = checked {
-            if let Some(s) = &step {
-                f.what = super::StepOf::label(Some(s), f.what);
+        // A claim judged against a wrong result would be judged wrongly:
+        // the result it names is checked too.
+        let checked = match (checked, &mut named) {
+            (Ok(()), Some((key, checks))) if claim && step.is_none() => {
+                let sums = key
+                    .model
+                    .requests
+                    .get(a.request)
+                    .map_or(&[][..], |r| r.kind.sums());
+                if sums.is_empty() {
+                    checks.named(key, k, &passed)
+                } else {
+                    let summed = inst.clone().with_sums(sums);
+                    checks_for(key, &summed, limits).named(key, k, &passed)
+                }
             }
-            failed_at = Some(k);
-            out.push((k, f));
+            (c, _) => c,
+        };
+        match checked {
+            Err(mut f) => {
+                if let Some(s) = &step {
+                    f.what = super::StepOf::label(Some(s), f.what);
+                }
+                failed_at = Some(k);
+                out.push((k, f));
+            }
+            Ok(()) if step.is_none() => passed.push(k),
+            Ok(()) => {}
         }
     }
     out
