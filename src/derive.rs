@@ -518,7 +518,35 @@ impl<'m> Session<'m> {
                 assuming,
                 sums,
             } => {
-                let derived = self.claim(lhs, assuming, sums, req)?;
+                let derived = match (self.claim(lhs, assuming, sums, req), lhs, rhs) {
+                    // A depth that is not derived (not a polynomial, or not
+                    // proven one) still refutes a claim that differs from
+                    // the longest chain at a size enumerated.
+                    (Err(e), Claim::Depth(r), crate::model::Claimed::Poly(q)) => {
+                        let Some(at) = depth::refuted(self.model, r, q) else {
+                            return Err(e);
+                        };
+                        let counterexample = format!(
+                            "{at} (the depth itself is not derived: {})",
+                            e.message.replace('`', "")
+                        );
+                        return Ok(Answer {
+                            request: k,
+                            equations: Vec::new(),
+                            notes: Vec::new(),
+                            verdict: Some(crate::key::Verdict::Refuted {
+                                derived: Vec::new(),
+                                counterexample,
+                            }),
+                            stats: Vec::new(),
+                            failed: None,
+                            refused: None,
+                            steps: Vec::new(),
+                            named: Vec::new(),
+                        });
+                    }
+                    (d, ..) => d?,
+                };
                 let mut stats = derived.stats;
                 // The adjoint equations, when either side mentions an
                 // adjoint: a proof may use them, and under assumptions the

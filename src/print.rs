@@ -846,8 +846,12 @@ fn markdown(key: &AnswerKey) -> String {
                 derived,
                 counterexample,
             }) => {
-                out.push_str("**Refuted**: the claim is false. The derived form is\n\n");
-                md_align(&mut out, derived, s);
+                if derived.is_empty() {
+                    out.push_str("**Refuted**: the claim is false.\n\n");
+                } else {
+                    out.push_str("**Refuted**: the claim is false. The derived form is\n\n");
+                    md_align(&mut out, derived, s);
+                }
                 let _ = writeln!(out, "Counterexample: {counterexample}.");
             }
             Some(Verdict::NotProven { derived, evidence }) => {
@@ -1151,8 +1155,12 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
                 derived,
                 counterexample,
             }) => {
-                out.push_str("is \\textbf{refuted}: it is false. The derived form is\n");
-                write_align(&mut out, align_rows(derived, s));
+                if derived.is_empty() {
+                    out.push_str("is \\textbf{refuted}: it is false.\n\n");
+                } else {
+                    out.push_str("is \\textbf{refuted}: it is false. The derived form is\n");
+                    write_align(&mut out, align_rows(derived, s));
+                }
                 let _ = writeln!(out, "Counterexample: {}.\n", evidence_latex(counterexample));
             }
             Some(Verdict::NotProven { derived, evidence }) => {

@@ -9,7 +9,7 @@
 
 use deriv::diag::Source;
 use deriv::ir::{Ix, Leaf, Node};
-use deriv::key::{Lhs, Rhs};
+use deriv::key::{Lhs, Rhs, Verdict};
 use deriv::model::{Model, VarKind};
 use deriv::poly::Poly;
 use std::collections::HashMap;
@@ -792,6 +792,82 @@ fn every_small_skip_pattern() {
     }
 }
 
+/// A claim about a depth deriv does not derive (no polynomial gives it, or
+/// none is proven) is refuted where the longest chain differs from it at a
+/// size deriv enumerates, and at the size it names; a claim the brute force
+/// agrees with at every small size is not refuted.
+#[test]
+fn claims_about_a_depth_not_derived() {
+    let offsets = [-3i64, -2, 2, 3];
+    type Claim = (&'static str, fn(f64, f64) -> f64);
+    let claims: [Claim; 7] = [
+        ("T", |_, t| t),
+        ("T - 1", |_, t| t - 1.0),
+        ("T + 2", |_, t| t + 2.0),
+        ("3", |_, _| 3.0),
+        ("1", |_, _| 1.0),
+        ("2*T - 3", |_, t| 2.0 * t - 3.0),
+        ("H + T", |h, t| h + t),
+    ];
+    let (mut refuted, mut open) = (0, 0);
+    for mask in 1u32..(1 << offsets.len()) {
+        let rhs: String = (0..offsets.len())
+            .filter(|k| mask & (1 << k) != 0)
+            .map(|k| format!("W * h[t{:+}] + ", offsets[k]))
+            .collect();
+        for (claim, value) in claims {
+            let text = format!(
+                "{RECURRENCE}h[t] = tanh({rhs}x[t])\nexpect depth(h[t]) = {claim}\ndepth h[t]\n"
+            );
+            let (model, result) = derived(&text);
+            let Some(model) = model else { continue };
+            if result.is_ok() {
+                continue;
+            }
+            let source = Source::new("t.deriv", text.as_str());
+            let run = deriv::run(&source, &deriv::Options::default()).expect("checked");
+            let verdict = run.key.answers.iter().find_map(|a| a.verdict.clone());
+            let truth = |h: i64, t: i64| Graph::new(&model, &[h, t]).depth(target(&model));
+            let holds =
+                |h: i64, t: i64| truth(h, t).map(|d| d as f64) == Some(value(h as f64, t as f64));
+            match verdict {
+                Some(Verdict::Refuted { counterexample, .. }) => {
+                    refuted += 1;
+                    let size = |dim: &str| {
+                        counterexample
+                            .split(&format!("{dim} = "))
+                            .nth(1)
+                            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                            .and_then(|n| n.parse::<i64>().ok())
+                    };
+                    let t = size("T").unwrap_or_else(|| panic!("{rhs} {claim}: {counterexample}"));
+                    let h = size("H").unwrap_or(1);
+                    assert!(
+                        !holds(h, t),
+                        "{rhs}: {claim} refuted at H = {h}, T = {t}, where it holds"
+                    );
+                }
+                None => {
+                    open += 1;
+                    for t in 1..=8 {
+                        assert!(
+                            holds(1, t) && holds(2, t),
+                            "{rhs}: {claim} differs at T = {t}, and is not refuted"
+                        );
+                    }
+                }
+                Some(v) => panic!("{rhs}: {claim} is {v:?}"),
+            }
+        }
+    }
+    // Every such claim here differs from the brute force at a small size
+    // (the one that agrees there is in the next test).
+    assert!(
+        refuted > 20 && open == 0,
+        "{refuted} refuted, {open} not checked"
+    );
+}
+
 /// A dependence that only joins values past the sizes deriv enumerates:
 /// up to G = 10 the depth is G, after that chains zigzag through the jump.
 /// Fitting the small sizes would print `G`; the schedule argument refuses.
@@ -807,6 +883,22 @@ fn a_jump_past_the_enumerated_sizes_is_not_guessed() {
     assert!(at(12) > Some(12), "the jump lengthens chains at G = 12");
     let msg = result.expect_err("a guess from small sizes");
     assert!(msg.contains("cannot derive the depth"), "{msg}");
+    // A claim of what the small sizes give is not checked, not refuted;
+    // one that differs there is refuted.
+    for (claim, refuted) in [("G", false), ("G + 1", true), ("2*G - 1", true)] {
+        let text = format!(
+            "{GRID}h[i, j] = tanh(W * h[i-1, j+10] + W * h[i, j-1] + x[i, j])\nexpect depth(h[i, j]) = {claim}\n"
+        );
+        let run = deriv::run(&Source::new("t.deriv", text.as_str()), &Default::default())
+            .expect("checked");
+        let verdict = &run.key.answers[0].verdict;
+        assert_eq!(
+            matches!(verdict, Some(Verdict::Refuted { .. })),
+            refuted,
+            "{claim}: {verdict:?}"
+        );
+        assert!(refuted || verdict.is_none(), "{claim}: {verdict:?}");
+    }
 }
 
 /// Offsets that skip at small sizes and close a cycle only at large ones

@@ -85,6 +85,51 @@ pub fn depth(
     })
 }
 
+/// A counterexample to the claim `depth(target) = claimed` where the depth
+/// itself is not derived: the smallest size enumerated at which the longest
+/// chain differs from the claim (every dim the depth does not grow with at
+/// 1, then at 2), in words.
+pub fn refuted(model: &Model, target: &Ref, claimed: &Poly) -> Option<String> {
+    let sys = build::build(model, target.var).ok()?;
+    let name = |d: u32| model.dim_name(d);
+    for (y, n) in solve::enumerated(&sys) {
+        for rest in [1, 2] {
+            let at = |d: u32| {
+                sys.dims
+                    .iter()
+                    .position(|&x| x == d)
+                    .map_or(rest, |k| y[k] + 1)
+            };
+            let Some(c) = claimed.eval_exact(&at) else {
+                continue;
+            };
+            if c == crate::num::Rational::int(n) {
+                continue;
+            }
+            let mut used: Vec<u32> = sys.dims.clone();
+            for m in claimed.0.keys() {
+                for &(d, _) in &m.0 {
+                    if !used.contains(&d) {
+                        used.push(d);
+                    }
+                }
+            }
+            let dims: Vec<String> = used
+                .iter()
+                .map(|&d| format!("{} = {}", name(d), at(d)))
+                .collect();
+            let values = if n == 1 { "value" } else { "values" };
+            return Some(format!(
+                "at {}, the longest chain of dependences that ends at a value of {} has {n} {values}, where the claim gives {}",
+                dims.join(", "),
+                sys.vars[sys.target],
+                c
+            ));
+        }
+    }
+    None
+}
+
 /// The steps of a depth: the schedule that bounds it from above (each
 /// value's time `lambda . P + c`, which every dependence advances by at
 /// least one), where one schedule does, and the chain of values as long as

@@ -212,3 +212,32 @@ pub fn solve(sys: &System) -> Verdict {
     }
     Verdict::Unconfirmed(candidate, m + 1)
 }
+
+/// The depth at every size enumerated (each dim minus one up to the
+/// sampling limit, smallest first, within the work budget): what a claim
+/// is compared with where the depth itself is not derived. Empty where the
+/// values cannot be ordered.
+pub fn enumerated(sys: &System) -> Vec<(Vec<i64>, i64)> {
+    let nd = sys.dims.len();
+    let Some(m) = sample_limit(nd) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut spent = 0usize;
+    for y in grid(nd, m) {
+        let Some(e) = sys.extents_at(&y) else {
+            continue;
+        };
+        let cost = work(sys, &e).unwrap_or(usize::MAX);
+        if spent.saturating_add(cost) > MAX_WORK {
+            continue;
+        }
+        spent = spent.saturating_add(cost);
+        match explicit::longest(sys, &e, None) {
+            Ok(n) => out.push((y, n)),
+            Err(Failure::Cycle(_)) => return Vec::new(),
+            Err(Failure::TooLarge) => {}
+        }
+    }
+    out
+}
