@@ -2,10 +2,12 @@
 //! form in `exp` (`sigma(u) = (1 + exp(-u))^(-1)`, `tanh`, `softplus`,
 //! `silu`; see [`crate::ir::act::Row::by_exp`]) written in it, `exp` of
 //! a negated or integer-scaled argument as a power of `exp` of the
-//! argument (`exp(-2 * u) = exp(u)^(-2)`), and `exp` of a sum or a
+//! argument (`exp(-2 * u) = exp(u)^(-2)`, `exp((-W) * a) = exp(W *
+//! a)^(-1)`), and `exp` of a sum or a
 //! difference as the product of the `exp`s of its terms (`exp(b - x) =
 //! exp(b) * exp(x)^(-1)`, so that `sigma(b - x)` and `1 - sigma(x - b)`
-//! are written in the same powers). Each step is an identity for
+//! are written in the same powers); `prod` of an elementwise product or
+//! whole power as the product or power of `prod`s. Each step is an identity for
 //! every real argument, so the result has the value of the expression;
 //! two sides written by hand in different ways (`exp(a) ./ (1 + exp(a))`
 //! and `sigma(a)`) then differ by a rational expression in the same
@@ -28,6 +30,10 @@ pub(super) fn written_with_exp(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) ->
         let scalar = shapes.get(k).cloned().flatten().map(|s| s.is_scalar());
         let id = match n.as_act() {
             Some((Act::Exp, false, a)) => exp_of(&mut b, &scalars, map[usize::from(a)]),
+            None if matches!(n, Node::Prod(_)) => {
+                let Node::Prod(x) = n else { unreachable!() };
+                prod_of(&mut b, map[usize::from(*x)])
+            }
             Some((act, false, a)) => match (act.row().by_exp, scalar) {
                 (Some(form), Some(scalar)) => {
                     instantiate(&mut b, &scalars, form, map[usize::from(a)], scalar)
@@ -65,13 +71,37 @@ fn exp_of(b: &mut ExprBuilder, scalars: &Scalars, u: Id) -> Id {
             let e = exp_of(b, scalars, x);
             power(b, e, Rational::int(-1))
         }
-        Node::Mul([k, x]) => match number(b, k) {
-            Some(r) if r.is_integer() && !r.is_zero() => {
-                let e = exp_of(b, scalars, x);
-                power(b, e, r)
+        Node::Mul([k, x]) if number(b, k).is_some_and(|r| r.is_integer() && !r.is_zero()) => {
+            let r = number(b, k).unwrap_or_else(Rational::one);
+            let e = exp_of(b, scalars, x);
+            power(b, e, r)
+        }
+        // A product or quotient with a negated factor is the negated
+        // product (each is linear in either factor): `exp((-W) * a) =
+        // exp(W * a)^(-1)`.
+        node @ (Node::Mul([p, q]) | Node::Had([p, q]) | Node::Div([p, q])) => {
+            let unnegated = |b: &ExprBuilder, x: Id| match b.node(x) {
+                Node::Neg(y) => Some(*y),
+                _ => None,
+            };
+            let pair = match (unnegated(b, p), unnegated(b, q)) {
+                (Some(x), None) => Some([x, q]),
+                (None, Some(y)) => Some([p, y]),
+                _ => None,
+            };
+            match pair {
+                Some(pair) => {
+                    let m = b.add(match node {
+                        Node::Mul(_) => Node::Mul(pair),
+                        Node::Had(_) => Node::Had(pair),
+                        _ => Node::Div(pair),
+                    });
+                    let e = exp_of(b, scalars, m);
+                    power(b, e, Rational::int(-1))
+                }
+                None => b.add(Node::act(Act::Exp, false, u)),
             }
-            _ => b.add(Node::act(Act::Exp, false, u)),
-        },
+        }
         node @ (Node::Add([p, q]) | Node::Sub([p, q])) => {
             match (scalars.0.get(&p).copied(), scalars.0.get(&q).copied()) {
                 (Some(sp), Some(sq)) => {
@@ -90,6 +120,24 @@ fn exp_of(b: &mut ExprBuilder, scalars: &Scalars, u: Id) -> Id {
             }
         }
         _ => b.add(Node::act(Act::Exp, false, u)),
+    }
+}
+
+/// `prod(x)`, with an elementwise product as the product of its factors'
+/// `prod`s and a whole power as the power of the base's `prod`
+/// (`prod(a .* b^(-1)) = prod(a) * prod(b)^(-1)`): products of the entries
+/// commute with both.
+fn prod_of(b: &mut ExprBuilder, x: Id) -> Id {
+    match b.node(x).clone() {
+        Node::Had([p, q]) => {
+            let (p, q) = (prod_of(b, p), prod_of(b, q));
+            b.add(Node::Mul([p, q]))
+        }
+        Node::Pow([base, k]) if number(b, k).is_some_and(|r| r.is_integer()) => {
+            let p = prod_of(b, base);
+            b.add(Node::Pow([p, k]))
+        }
+        _ => b.add(Node::Prod(x)),
     }
 }
 
