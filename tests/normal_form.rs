@@ -168,6 +168,24 @@ fn identities_of_the_algebra_share_a_normal_form() {
         ("det(I(D) - s * A * diag(y))", "det(I(D) - diag(s * y) * A)"),
         ("det(2 * I(D) + A * B * A^T)", "det(A^T * A * B + 2 * I(D))"),
         ("det(A * B)", "det(B * A)"),
+        // A common last (or first) factor of a sum of products moved to
+        // the other end, and the transpose.
+        (
+            "det(I(D) + s * diag(1 - y) * A)",
+            "det(I(D) + s * A * diag(1 - y))",
+        ),
+        (
+            "det(2 * I(D) + A * B - diag(y) * A * B)",
+            "det(2 * I(D) + B * A - B * diag(y) * A)",
+        ),
+        (
+            "det(I(D) + s * A^T * diag(y))",
+            "det(I(D) + s * diag(y) * A)",
+        ),
+        (
+            "det(I(D) + A * B + diag(y) * B)",
+            "det(I(D) + B * A + B * diag(y))",
+        ),
         // A sum over an index of a term free of it is the term times the
         // length of the range; factors free of the index come out of
         // elementwise products and inner products.
@@ -310,6 +328,15 @@ fn different_values_have_different_normal_forms() {
         ("det(I(D) + A * B + diag(y))", "det(I(D) + B * A + diag(y))"),
         ("det(I(D) + A * B * A^T)", "det(I(D) + B * A * A)"),
         ("det(I(D) + A * y * z^T)", "det(I(D) + A * z * y^T)"),
+        (
+            "det(I(D) + A * B + diag(y) * A)",
+            "det(I(D) + B * A + A * diag(y))",
+        ),
+        (
+            "det(I(D) + A * B + B * A * A)",
+            "det(I(D) + B * A + A * B * A)",
+        ),
+        ("det(2 * I(D) + A * B + B * A)", "det(2 * I(D) + 2 * A * B)"),
     ] {
         let e = difference(&m, a, b);
         assert!(e > 1e-6, "{a} and {b} agree in value: not a useful case");

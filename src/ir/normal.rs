@@ -950,35 +950,15 @@ impl Normal<'_> {
             if let Some(d) = identity_scale(&inner).and_then(|c| power(&c, &poly_combo(&n), None)) {
                 return Some(d);
             }
-            let others: Vec<Product> = inner
-                .keys()
-                .filter(|p| !matches!(p.matrices.as_slice(), [f] if is_identity(f)))
-                .cloned()
+            let others: Combo = inner
+                .iter()
+                .filter(|(p, _)| !matches!(p.matrices.as_slice(), [f] if is_identity(f)))
+                .map(|(p, c)| (p.clone(), c.clone()))
                 .collect();
-            // One chain of factors, its coefficient a scalar sum (`a * (1
-            // - b) * A * B` is two terms of the one chain `AB`).
-            let one_chain = others
-                .first()
-                .filter(|p| others.iter().all(|q| q.matrices == p.matrices))
-                .map(|p| p.matrices.clone());
-            if let Some(chain) = one_chain {
-                if chain.len() > 1 && chain.iter().all(|f| self.square_factor(f, &n)) {
-                    let best = (0..chain.len())
-                        .map(|i| [&chain[i..], &chain[..i]].concat())
-                        .min_by_key(|r| format!("{r:?}"))
-                        .unwrap_or_else(|| chain.clone());
-                    for p in &others {
-                        let c = inner.remove(p)?;
-                        let scalars = Product {
-                            scalars: p.scalars.clone(),
-                            matrices: Vec::new(),
-                        };
-                        let (q, k) = scalars.times(&Product {
-                            scalars: BTreeMap::new(),
-                            matrices: best.clone(),
-                        })?;
-                        add_product(&mut inner, q, &c.mul(&k)?)?;
-                    }
+            if let Some(best) = self.rotated(&others, &n) {
+                inner.retain(|p, _| !others.contains_key(p));
+                for (p, c) in best {
+                    add_product(&mut inner, p, &c)?;
                 }
             }
         }
@@ -996,6 +976,100 @@ impl Normal<'_> {
         let text = format!("Det{{{}}}", key(&inner));
         mean(&text, Meaning::Det(inner, Some(id)));
         Some(single(Product::atom(text, true), Rational::one()))
+    }
+
+    /// The terms of a square matrix `M` of size `n` other than multiples
+    /// of `I(n)`, in the first of the forms that give `det(a * I(n) + M)`
+    /// one value, where there are others: a factor `S` (square, of size
+    /// `n`) that ends every term, `M = A * S`, moved to the front (`AS`
+    /// and `SA` have one characteristic polynomial, so `det(a I + AS) =
+    /// det(a I + SA)`; Sylvester's identity for `a = 1`), one that starts
+    /// every term moved to the end, and the transpose (`det(X) =
+    /// det(X^T)`), as often as they apply. One chain of factors (`c * A *
+    /// B`, its coefficient `c` a scalar sum) is rotated in every way; a sum
+    /// of chains with a common end too (`a * diag(1 - d) * W` is `a * W -
+    /// a * diag(d) * W`, and `a * W * diag(1 - d)` is one of its forms).
+    fn rotated(&self, terms: &Combo, n: &Poly) -> Option<Combo> {
+        /// The most forms visited for one determinant.
+        const MAX_FORMS: usize = 32;
+        if terms.is_empty() || terms.keys().all(|p| p.matrices.len() < 2) {
+            return None;
+        }
+        let mut seen: BTreeMap<String, Combo> = BTreeMap::new();
+        let mut todo = vec![terms.clone()];
+        if let Some(t) = transpose(terms) {
+            todo.push(t);
+        }
+        while let Some(form) = todo.pop() {
+            if seen.len() >= MAX_FORMS {
+                break;
+            }
+            let k = key(&form);
+            if seen.contains_key(&k) {
+                continue;
+            }
+            for next in self.rotations(&form, n) {
+                todo.push(next);
+            }
+            seen.insert(k, form);
+        }
+        let (first, best) = seen.into_iter().next()?;
+        (first != key(terms)).then_some(best)
+    }
+
+    /// The forms of [`Self::rotated`] one move away from `terms`: a
+    /// common end of every chain of factors moved to the other end.
+    fn rotations(&self, terms: &Combo, n: &Poly) -> Vec<Combo> {
+        let chains: Vec<&Vec<Factor>> = terms.keys().map(|p| &p.matrices).collect();
+        let shortest = chains.iter().map(|c| c.len()).min().unwrap_or(0);
+        let shared = |at: &dyn Fn(&Vec<Factor>, usize) -> Factor| {
+            (0..shortest)
+                .take_while(|&k| chains.iter().all(|c| at(c, k) == at(chains[0], k)))
+                .count()
+        };
+        let suffix = shared(&|c, k| c[c.len() - 1 - k].clone());
+        let prefix = shared(&|c, k| c[k].clone());
+        let mut out = Vec::new();
+        let moves = (1..=suffix)
+            .map(|j| (j, true))
+            .chain((1..=prefix).map(|j| (j, false)));
+        for (j, from_end) in moves {
+            let moved = |c: &Vec<Factor>| -> (Vec<Factor>, Vec<Factor>) {
+                if from_end {
+                    let (rest, end) = c.split_at(c.len() - j);
+                    (end.to_vec(), rest.to_vec())
+                } else {
+                    let (start, rest) = c.split_at(j);
+                    (start.to_vec(), rest.to_vec())
+                }
+            };
+            let (piece, _) = moved(chains[0]);
+            if !piece.iter().all(|f| self.square_factor(f, n)) {
+                continue;
+            }
+            let mut form = Combo::new();
+            let ok = terms.iter().try_for_each(|(p, c)| {
+                let (piece, rest) = moved(&p.matrices);
+                let matrices = if from_end {
+                    [piece, rest].concat()
+                } else {
+                    [rest, piece].concat()
+                };
+                let scalars = Product {
+                    scalars: p.scalars.clone(),
+                    matrices: Vec::new(),
+                };
+                let (q, k) = scalars.times(&Product {
+                    scalars: BTreeMap::new(),
+                    matrices,
+                })?;
+                add_product(&mut form, q, &c.mul(&k)?)
+            });
+            if ok.is_some() {
+                out.push(form);
+            }
+        }
+        out
     }
 
     /// `prod(x)` (`id` the node), an atom of `x`'s normal form with the
