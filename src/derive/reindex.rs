@@ -15,7 +15,7 @@
 use crate::ir::build::{replaced_at, subtree, ExprBuilder};
 use crate::ir::{self, Ix, Leaf, Node, Target};
 use crate::model::Model;
-use egg::RecExpr;
+use egg::{Language, RecExpr};
 use std::collections::BTreeSet;
 
 /// The largest shift tried.
@@ -25,6 +25,51 @@ const MAX_SHIFT: i64 = 2;
 /// of its index in the summand becomes 0, each way that applies (see the
 /// module documentation).
 pub fn reindexed(c: &RecExpr<Node>, model: &Model) -> Vec<RecExpr<Node>> {
+    let mut out = reindexed_as_written(c, model);
+    // A sum of several terms, only some of them shifted (`sum(t, a[t] -
+    // b[t+1])`), is split into one sum per term first.
+    let split = split_sums(c);
+    if split != *c {
+        out.extend(reindexed_as_written(&split, model));
+    }
+    out
+}
+
+/// `c` with every sum over an index of a sum or difference written as the
+/// sum or difference of sums (sums are linear).
+fn split_sums(c: &RecExpr<Node>) -> RecExpr<Node> {
+    fn distribute(b: &mut ExprBuilder, index: egg::Id, body: egg::Id) -> egg::Id {
+        match b.node(body).clone() {
+            Node::Add([x, y]) => {
+                let (x, y) = (distribute(b, index, x), distribute(b, index, y));
+                b.add(Node::Add([x, y]))
+            }
+            Node::Sub([x, y]) => {
+                let (x, y) = (distribute(b, index, x), distribute(b, index, y));
+                b.add(Node::Sub([x, y]))
+            }
+            Node::Neg(x) => {
+                let x = distribute(b, index, x);
+                b.add(Node::Neg(x))
+            }
+            _ => b.add(Node::Sum([index, body])),
+        }
+    }
+    let mut b = ExprBuilder::new();
+    let mut map: Vec<egg::Id> = Vec::with_capacity(c.as_ref().len());
+    for n in c.as_ref() {
+        let id = match *n {
+            Node::Sum([i, body]) => distribute(&mut b, map[usize::from(i)], map[usize::from(body)]),
+            ref other => b.add(other.clone().map_children(|k| map[usize::from(k)])),
+        };
+        map.push(id);
+    }
+    let root = map.last().copied().unwrap_or_else(|| egg::Id::from(0));
+    b.finish(root)
+}
+
+/// [`reindexed`] for the sums as written.
+fn reindexed_as_written(c: &RecExpr<Node>, model: &Model) -> Vec<RecExpr<Node>> {
     let nodes = c.as_ref();
     let mut out = Vec::new();
     for (p, n) in nodes.iter().enumerate() {

@@ -328,7 +328,26 @@ impl Copy<'_, '_> {
                 .map(|(init, decl)| at_ref(&init.value, r, &decl.indices))
         };
         let id = match def {
-            Some(d) => self.copy(&d)?,
+            Some(d) => {
+                let id = self.copy(&d)?;
+                // A scalar `init` of a vector (`init h[0] = 0`) sets every
+                // entry: the scalar times the all-ones value of the
+                // vector's shape (`x^0`), so that `h[0]^T * u` is `0`.
+                let broadcast = decl.is_some_and(|v| !v.shape.is_scalar())
+                    && crate::ir::prec::shapes(&d, model)
+                        .last()
+                        .cloned()
+                        .flatten()
+                        .is_some_and(|s| s.is_scalar());
+                if broadcast {
+                    let leaf = self.b.add(Node::Leaf(Leaf::Var(r.clone())));
+                    let zero = self.b.num(crate::num::Rational::zero());
+                    let ones = self.b.add(Node::Pow([leaf, zero]));
+                    self.b.add(Node::Mul([id, ones]))
+                } else {
+                    id
+                }
+            }
             None => self.b.add(Node::Leaf(Leaf::Var(r.clone()))),
         };
         self.values.insert(r.clone(), id);
