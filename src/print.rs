@@ -742,7 +742,7 @@ fn text(key: &AnswerKey) -> String {
         // A claim's derivation follows its verdict.
         if claim {
             for (k, d) in a.equations.iter().enumerate() {
-                steps::text(&mut out, d, a.steps.get(k).map_or(&[], Vec::as_slice), s);
+                steps::text(&mut out, d, &steps::of_claim(key, a, k), s);
             }
         }
         for n in &a.notes {
@@ -866,7 +866,7 @@ fn markdown(key: &AnswerKey) -> String {
         if claim.is_some() {
             for (k, d) in a.equations.iter().enumerate() {
                 out.push('\n');
-                steps::markdown(&mut out, d, a.steps.get(k).map_or(&[], Vec::as_slice), s);
+                steps::markdown(&mut out, d, &steps::of_claim(key, a, k), s);
             }
         }
         for n in &a.notes {
@@ -1174,7 +1174,7 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
         }
         if claim {
             for (k, d) in a.equations.iter().enumerate() {
-                steps::latex(&mut out, d, a.steps.get(k).map_or(&[], Vec::as_slice), s);
+                steps::latex(&mut out, d, &steps::of_claim(key, a, k), s);
             }
         }
         for n in &a.notes {
