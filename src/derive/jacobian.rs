@@ -183,7 +183,14 @@ pub fn jacobian(
     limits: &Limits,
     span: Span,
 ) -> Result<(RecExpr<Node>, Vec<RunStats>, bool), Diagnostic> {
-    let (expr, written) = blocks(model, of, wrt, span)?;
+    let (expr, mut written) = blocks(model, of, wrt, span)?;
+    // The values the Jacobian is of are named too, as textbooks write
+    // `diag(1 - h[t]^2) * W` for `h[t] = tanh(W * h[t-1] + ...)`.
+    for r in of {
+        if !written.contains(r) {
+            written.push(r.clone());
+        }
+    }
     let window = super::window::Window::computing(model, of);
     let scope = super::scope::Scope {
         model,
