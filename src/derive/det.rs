@@ -343,12 +343,15 @@ pub fn steps(
             let Some((plain, latex, block)) = rules::det::words(name) else {
                 continue;
             };
-            let named = block.and_then(|v| {
-                let var: egg::Var = v.parse().ok()?;
-                let m = at_root.first()?;
-                let id = *m.substs.first()?.get(var)?;
-                extract(g, id).map(|(_, e)| e)
-            });
+            let named: Vec<RecExpr<Node>> = block
+                .iter()
+                .filter_map(|v| {
+                    let var: egg::Var = v.parse().ok()?;
+                    let m = at_root.first()?;
+                    let id = *m.substs.first()?.get(var)?;
+                    extract(g, id).map(|(_, e)| e)
+                })
+                .collect();
             let ran = run(graph.clone(), &[rule], &one, "determinant step");
             let Some(next) = replaced(&ran.graph, roots[0], original) else {
                 continue;
@@ -358,9 +361,18 @@ pub fn steps(
                 continue;
             }
             let mut why = vec![Part::Words { plain, latex }];
-            if let Some(e) = named {
-                why.push(text("; here it is "));
-                why.push(Part::Expr(e));
+            match named.as_slice() {
+                [] => {}
+                [e] => {
+                    why.push(text("; here it is "));
+                    why.push(Part::Expr(e.clone()));
+                }
+                all => {
+                    why.push(text("; here they are "));
+                    why.extend(super::steps::listed(
+                        all.iter().cloned().map(Part::Expr).collect(),
+                    ));
+                }
             }
             cur = taken(&mut out, next, why);
             applied += 1;

@@ -224,96 +224,96 @@ pub fn rules() -> Vec<Rewrite> {
 }
 
 /// What each determinant rule says, as the language writes it and as
-/// LaTeX, for the steps of a derivation; with the block a Schur complement
-/// is taken of, by its pattern variable.
-pub fn words(rule: &str) -> Option<(&'static str, &'static str, Option<&'static str>)> {
+/// LaTeX, for the steps of a derivation; with the blocks a Schur
+/// complement is taken of, by their pattern variables.
+pub fn words(rule: &str) -> Option<(&'static str, &'static str, &'static [&'static str])> {
     Some(match rule {
-        "det-identity" => ("det(I) = 1", r"$\det(I) = 1$", None),
+        "det-identity" => ("det(I) = 1", r"$\det(I) = 1$", &[]),
         "det-scalar" => (
             "the determinant of a scalar is the scalar",
             "the determinant of a scalar is the scalar",
-            None,
+            &[],
         ),
-        "det-transpose" => ("det(A^T) = det(A)", r"$\det(A^\top) = \det(A)$", None),
+        "det-transpose" => ("det(A^T) = det(A)", r"$\det(A^\top) = \det(A)$", &[]),
         "det-inverse" => (
             "det(inv(A)) = det(A)^(-1)",
             r"$\det(A^{-1}) = \det(A)^{-1}$",
-            None,
+            &[],
         ),
         "det-product" => (
             "det(A * B) = det(A) * det(B) for square A and B",
             r"$\det(AB) = \det(A)\det(B)$ for square $A$ and $B$",
-            None,
+            &[],
         ),
         "det-block-lower" | "det-block-upper" => (
             "the matrix is block triangular: its determinant is the product of the determinants of its diagonal blocks",
             "the matrix is block triangular: its determinant is the product of the determinants of its diagonal blocks",
-            None,
+            &[],
         ),
         "det-rows-equal-right" => (
             "its two block rows end in the same block: subtracting the second from the first leaves a block triangular matrix",
             "its two block rows end in the same block: subtracting the second from the first leaves a block triangular matrix",
-            None,
+            &[],
         ),
         "det-rows-equal-left" => (
             "its two block rows start with the same block: subtracting the first from the second leaves a block triangular matrix",
             "its two block rows start with the same block: subtracting the first from the second leaves a block triangular matrix",
-            None,
+            &[],
         ),
         "det-cols-equal-top" => (
             "its two block columns start with the same block: subtracting the first from the second leaves a block triangular matrix",
             "its two block columns start with the same block: subtracting the first from the second leaves a block triangular matrix",
-            None,
+            &[],
         ),
         "det-diag" => (
             "det(diag(v)) = prod(v), the product of the entries of v",
             r"$\det(\operatorname{diag}(v)) = \prod_i v_i$, the product of the entries of $v$",
-            None,
+            &[],
         ),
         "prod-exp" => (
             "prod(exp(v)) = exp(sum(v))",
             r"$\prod_i \exp(v_i) = \exp(\sum_i v_i)$",
-            None,
+            &[],
         ),
         "prod-hadamard" => (
             "prod(a .* b) = prod(a) * prod(b)",
             r"$\prod_i a_i b_i = \prod_i a_i \prod_i b_i$",
-            None,
+            &[],
         ),
         "det-rank-one" | "det-rank-one-mirror" => (
             "the matrix determinant lemma: det(I + u * w^T) = 1 + w^T * u",
             r"the matrix determinant lemma: $\det(I + u w^\top) = 1 + w^\top u$",
-            None,
+            &[],
         ),
         "det-scaled" => (
             "det(c * A) = c^n * det(A) for an n x n matrix A",
             r"$\det(cA) = c^n \det(A)$ for an $n \times n$ matrix $A$",
-            None,
+            &[],
         ),
         "det-schur" => (
             "the Schur complement of the lower right block D: det([A, B; C, D]) = det(D) * det(A - B * inv(D) * C), where D is invertible",
             r"the Schur complement of the lower right block $D$: $\det\begin{bmatrix} A & B \\ C & D \end{bmatrix} = \det(D) \det(A - B D^{-1} C)$, where $D$ is invertible",
-            Some("?d"),
+            &["?d"],
         ),
         "det-schur-mirror" => (
             "the Schur complement of the upper left block A: det([A, B; C, D]) = det(A) * det(D - C * inv(A) * B), where A is invertible",
             r"the Schur complement of the upper left block $A$: $\det\begin{bmatrix} A & B \\ C & D \end{bmatrix} = \det(A) \det(D - C A^{-1} B)$, where $A$ is invertible",
-            Some("?a"),
+            &["?a"],
         ),
         "det-schur-upper-right" => (
             "the Schur complement of the upper right block, which is invertible",
             "the Schur complement of the upper right block, which is invertible",
-            Some("?b"),
+            &["?b"],
         ),
         "det-schur-lower-left" => (
             "the Schur complement of the lower left block, which is invertible",
             "the Schur complement of the lower left block, which is invertible",
-            Some("?c"),
+            &["?c"],
         ),
         "det-schur-three" => (
-            "the Schur complement of the two invertible lower diagonal blocks",
-            "the Schur complement of the two invertible lower diagonal blocks",
-            Some("?p"),
+            "the Schur complement of the two lower diagonal blocks P and Q: det([A, B, C; E, P, 0; F, 0, Q]) = det(P) * det(Q) * det(A - B * inv(P) * E - C * inv(Q) * F), where P and Q are invertible",
+            r"the Schur complement of the two lower diagonal blocks $P$ and $Q$: $\det\begin{bmatrix} A & B & C \\ E & P & 0 \\ F & 0 & Q \end{bmatrix} = \det(P) \det(Q) \det(A - B P^{-1} E - C Q^{-1} F)$, where $P$ and $Q$ are invertible",
+            &["?p", "?q"],
         ),
         _ => return None,
     })
