@@ -18,7 +18,9 @@
 //!   the unit of products.
 //! - A determinant of `a * I(n) + c * M1 * ... * Mk`, with square factors
 //!   of size `n`, has its product rotated into one order: `AB` and `BA`
-//!   have one characteristic polynomial.
+//!   have one characteristic polynomial. So has a sum of such products
+//!   with a common first or last factor, and the transpose gives the same
+//!   determinant.
 //! - Elementwise products are flattened, sorted (they commute) and powers
 //!   of one factor merged; `diag(v) * u` is `v .* u`.
 //! - An inner product of two vectors and the sum of a vector's entries are
@@ -931,10 +933,11 @@ impl Normal<'_> {
     }
 
     /// `det(x)` (`id` the node), an atom of `x`'s normal form. Where `x`
-    /// is `a * I(n) + c * M1 * ... * Mk` with square factors `Mi` of size
-    /// `n`, the product is rotated to the first of its rotations: `AB` and
-    /// `BA` have one characteristic polynomial, so `det(a I + c AB) =
-    /// det(a I + c BA)` (Sylvester's identity for `a = 1`).
+    /// is `a * I(n)` plus products with square factors of size `n`, those
+    /// are put in the first of the forms that give one determinant (see
+    /// [`Self::rotated`]): `AB` and `BA` have one characteristic
+    /// polynomial, so `det(a I + c AB) = det(a I + c BA)` (Sylvester's
+    /// identity for `a = 1`).
     fn determinant(&mut self, id: Id, x: Id) -> Option<Combo> {
         let mut inner = self.combo(x)?;
         if let Some(n) = self

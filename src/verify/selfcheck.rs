@@ -623,8 +623,6 @@ impl<'k> Checks<'k> {
         Ok(())
     }
 
-    /// Every adjoint under the request's assumptions, from the key (the
-    /// zero ones feed the others).
     /// Checks the result claim `k` was judged against (answer `k` of
     /// `named`, see [`super::named_results`]), but for what an earlier
     /// answer that passed holds already: one of its equations for
@@ -675,6 +673,8 @@ impl<'k> Checks<'k> {
         })
     }
 
+    /// Every adjoint under the request's assumptions, from the key (the
+    /// zero ones feed the others).
     fn all_assumed(&mut self, own: &Answer, assuming: &[Assumption]) -> Vec<Derived> {
         let model = self.model();
         let own_sums = model
