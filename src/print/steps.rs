@@ -182,15 +182,18 @@ pub fn latex(out: &mut String, d: &Derived, steps: &[Step], s: &Symbols) {
         let _ = writeln!(out, "\\noindent\\emph{{Why:}} {}\n", why_latex(why, s));
         return;
     }
+    // `\*` ends a row where a page must not break: after the left side,
+    // and between a step and its reason.
     out.push_str("\\noindent Step by step:\n\\begin{align*}\n");
-    let _ = writeln!(out, "{} \\\\", lhs_latex(&d.lhs, s));
+    let _ = writeln!(out, "{} \\\\*", lhs_latex(&d.lhs, s));
     for (k, st) in steps.iter().enumerate() {
         let rows = super::rows_latex(&d.lhs, &st.rhs, s);
         for (j, (name, value)) in rows.iter().enumerate() {
+            let end = if j + 1 == rows.len() { "\\\\*" } else { "\\\\" };
             if j == 0 {
-                let _ = writeln!(out, "&= {value} \\\\");
+                let _ = writeln!(out, "&= {value} {end}");
             } else {
-                let _ = writeln!(out, "&\\quad {name} = {value} \\\\");
+                let _ = writeln!(out, "&\\quad {name} = {value} {end}");
             }
         }
         let end = if k + 1 < steps.len() { " \\\\" } else { "" };
