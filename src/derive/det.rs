@@ -361,18 +361,15 @@ pub fn steps(
                 continue;
             }
             let mut why = vec![Part::Words { plain, latex }];
-            match named.as_slice() {
-                [] => {}
-                [e] => {
-                    why.push(text("; here it is "));
-                    why.push(Part::Expr(e.clone()));
-                }
-                all => {
-                    why.push(text("; here they are "));
-                    why.extend(super::steps::listed(
-                        all.iter().cloned().map(Part::Expr).collect(),
-                    ));
-                }
+            if !named.is_empty() {
+                why.push(text(if named.len() == 1 {
+                    "; here it is "
+                } else {
+                    "; here they are "
+                }));
+                why.extend(super::steps::listed(
+                    named.into_iter().map(Part::Expr).collect(),
+                ));
             }
             cur = taken(&mut out, next, why);
             applied += 1;

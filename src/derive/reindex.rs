@@ -12,10 +12,10 @@
 //! `bar(h[T+1])`, past the end, is zero (Goodfellow et al.'s `bar(W) =
 //! sum(t, (bar(h[t+1]) .* (1 - h[t+1]^2)) * h[t]^T)` of an Elman network).
 
-use crate::ir::build::{replaced_at, subtree, ExprBuilder};
+use crate::ir::build::{rebuilt, replaced_at, subtree, ExprBuilder};
 use crate::ir::{self, Ix, Leaf, Node, Target};
 use crate::model::Model;
-use egg::{Language, RecExpr};
+use egg::RecExpr;
 use std::collections::BTreeSet;
 
 /// The largest shift tried.
@@ -55,17 +55,10 @@ fn split_sums(c: &RecExpr<Node>) -> RecExpr<Node> {
             _ => b.add(Node::Sum([index, body])),
         }
     }
-    let mut b = ExprBuilder::new();
-    let mut map: Vec<egg::Id> = Vec::with_capacity(c.as_ref().len());
-    for n in c.as_ref() {
-        let id = match *n {
-            Node::Sum([i, body]) => distribute(&mut b, map[usize::from(i)], map[usize::from(body)]),
-            ref other => b.add(other.clone().map_children(|k| map[usize::from(k)])),
-        };
-        map.push(id);
-    }
-    let root = map.last().copied().unwrap_or_else(|| egg::Id::from(0));
-    b.finish(root)
+    rebuilt(c, |b, _, n| match n {
+        Node::Sum([i, body]) => distribute(b, i, body),
+        other => b.add(other),
+    })
 }
 
 /// [`reindexed`] for the sums as written.

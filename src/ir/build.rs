@@ -134,35 +134,46 @@ pub fn subtree(expr: &RecExpr<Node>, at: Id) -> RecExpr<Node> {
     out
 }
 
-/// `expr` with every leaf equal to `from` replaced by `to`.
-pub fn substitute(expr: &RecExpr<Node>, from: &Leaf, to: &RecExpr<Node>) -> RecExpr<Node> {
+/// `expr` rebuilt bottom-up: each node, with its children already
+/// rebuilt, is given with its position to `f`, which adds what stands in
+/// its place.
+pub fn rebuilt(
+    expr: &RecExpr<Node>,
+    mut f: impl FnMut(&mut ExprBuilder, usize, Node) -> Id,
+) -> RecExpr<Node> {
     let mut b = ExprBuilder::new();
     let mut map: Vec<Id> = Vec::with_capacity(expr.as_ref().len());
-    for n in expr.as_ref() {
-        let id = match n {
-            Node::Leaf(l) if l == from => b.copy_all(to),
-            other => b.add(other.clone().map_children(|c| map[usize::from(c)])),
-        };
-        map.push(id);
+    for (i, n) in expr.as_ref().iter().enumerate() {
+        let mapped = n.clone().map_children(|c| map[usize::from(c)]);
+        map.push(f(&mut b, i, mapped));
     }
     let root = map.last().copied().unwrap_or_else(|| b.int(0));
     b.finish(root)
 }
 
+/// `expr` with every leaf equal to `from` replaced by `to`.
+pub fn substitute(expr: &RecExpr<Node>, from: &Leaf, to: &RecExpr<Node>) -> RecExpr<Node> {
+    rebuilt(expr, |b, _, n| match n {
+        Node::Leaf(l) if &l == from => b.copy_all(to),
+        other => b.add(other),
+    })
+}
+
 /// `e` with its node at `at` replaced by the expression `by`.
 pub fn replaced_at(e: &RecExpr<Node>, at: usize, by: &RecExpr<Node>) -> Option<RecExpr<Node>> {
-    let mut b = ExprBuilder::new();
-    let mut map: Vec<Id> = Vec::with_capacity(e.as_ref().len());
-    for (i, n) in e.as_ref().iter().enumerate() {
-        let id = if i == at {
-            b.copy_all(by)
-        } else {
-            b.add(n.clone().map_children(|c| map[usize::from(c)]))
-        };
-        map.push(id);
+    if e.as_ref().is_empty() {
+        return None;
     }
-    let root = *map.last()?;
-    Some(b.finish(root))
+    Some(rebuilt(
+        e,
+        |b, i, n| {
+            if i == at {
+                b.copy_all(by)
+            } else {
+                b.add(n)
+            }
+        },
+    ))
 }
 
 fn reaches_all(expr: &RecExpr<Node>) -> bool {

@@ -58,7 +58,7 @@ pub fn of_claim<'a>(key: &AnswerKey, a: &'a Answer, eq: usize) -> Cow<'a, [Step]
     let earlier = key
         .answers
         .iter()
-        .take_while(|b| !std::ptr::eq(*b, a))
+        .take_while(|b| b.request < a.request)
         .flat_map(|b| {
             b.equations
                 .iter()

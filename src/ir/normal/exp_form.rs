@@ -17,39 +17,31 @@ use super::super::build::ExprBuilder;
 use super::super::{LeafShapes, Node};
 use crate::ir::act::Act;
 use crate::num::Rational;
-use egg::{Id, Language, Pattern, RecExpr};
+use egg::{Id, Pattern, RecExpr};
 
 /// `expr` written with `exp` (see the module documentation).
 pub(super) fn written_with_exp(expr: &RecExpr<Node>, leaves: &dyn LeafShapes) -> RecExpr<Node> {
     let shapes = super::super::prec::shapes(expr, leaves);
-    let mut b = ExprBuilder::new();
-    let mut map: Vec<Id> = Vec::with_capacity(expr.as_ref().len());
     // Whether each node built is a scalar, where its shape is known.
     let mut scalars = Scalars::default();
-    for (k, n) in expr.as_ref().iter().enumerate() {
+    super::super::build::rebuilt(expr, |b, k, n| {
         let scalar = shapes.get(k).cloned().flatten().map(|s| s.is_scalar());
-        let id = match n.as_act() {
-            Some((Act::Exp, false, a)) => exp_of(&mut b, &scalars, map[usize::from(a)]),
-            None if matches!(n, Node::Prod(_)) => {
-                let Node::Prod(x) = n else { unreachable!() };
-                prod_of(&mut b, map[usize::from(*x)])
-            }
-            Some((act, false, a)) => match (act.row().by_exp, scalar) {
+        let id = match (&n, n.as_act()) {
+            (_, Some((Act::Exp, false, a))) => exp_of(b, &scalars, a),
+            (Node::Prod(x), _) => prod_of(b, *x),
+            (_, Some((act, false, a))) => match (act.row().by_exp, scalar) {
                 (Some(form), Some(scalar)) => {
-                    instantiate(&mut b, &scalars, form, map[usize::from(a)], scalar)
-                        .unwrap_or_else(|| b.add(n.clone().map_children(|c| map[usize::from(c)])))
+                    instantiate(b, &scalars, form, a, scalar).unwrap_or_else(|| b.add(n.clone()))
                 }
-                _ => b.add(n.clone().map_children(|c| map[usize::from(c)])),
+                _ => b.add(n.clone()),
             },
-            _ => b.add(n.clone().map_children(|c| map[usize::from(c)])),
+            _ => b.add(n.clone()),
         };
         if let Some(scalar) = scalar {
             scalars.0.insert(id, scalar);
         }
-        map.push(id);
-    }
-    let root = map.last().copied().unwrap_or_else(|| Id::from(0));
-    b.finish(root)
+        id
+    })
 }
 
 /// Whether each node of the builder is a scalar, for the nodes of the
@@ -71,15 +63,15 @@ fn exp_of(b: &mut ExprBuilder, scalars: &Scalars, u: Id) -> Id {
             let e = exp_of(b, scalars, x);
             power(b, e, Rational::int(-1))
         }
-        Node::Mul([k, x]) if number(b, k).is_some_and(|r| r.is_integer() && !r.is_zero()) => {
-            let r = number(b, k).unwrap_or_else(Rational::one);
-            let e = exp_of(b, scalars, x);
-            power(b, e, r)
-        }
-        // A product or quotient with a negated factor is the negated
-        // product (each is linear in either factor): `exp((-W) * a) =
-        // exp(W * a)^(-1)`.
         node @ (Node::Mul([p, q]) | Node::Had([p, q]) | Node::Div([p, q])) => {
+            let scale = number(b, p).filter(|r| r.is_integer() && !r.is_zero());
+            if let (Node::Mul(_), Some(r)) = (&node, scale) {
+                let e = exp_of(b, scalars, q);
+                return power(b, e, r);
+            }
+            // A product or quotient with a negated factor is the negated
+            // product (each is linear in either factor): `exp((-W) * a) =
+            // exp(W * a)^(-1)`.
             let unnegated = |b: &ExprBuilder, x: Id| match b.node(x) {
                 Node::Neg(y) => Some(*y),
                 _ => None,
