@@ -9,7 +9,7 @@
 use deriv::diag::Source;
 use deriv::ir::build::ExprBuilder;
 use deriv::ir::{Leaf, Node};
-use deriv::key::{AnswerKey, Rhs};
+use deriv::key::{Answer, AnswerKey, Derived, Rhs};
 use deriv::print::{render, Format, PrintOptions};
 use deriv::Options;
 use egg::{Language, RecExpr};
@@ -22,18 +22,6 @@ fn key(path: &str) -> AnswerKey {
         ..Options::default()
     };
     deriv::run(&source, &options).unwrap().key
-}
-
-/// Every derived expression of a key, as (answer, equation).
-fn places(k: &AnswerKey) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    for (a, ans) in k.answers.iter().enumerate() {
-        for (e, d) in ans.equations.iter().enumerate() {
-            out.push((a, e));
-            let _ = d;
-        }
-    }
-    out
 }
 
 /// Alterations of an expression that a wrong rule could make.
@@ -77,39 +65,56 @@ fn alterations(e: &RecExpr<Node>) -> Vec<RecExpr<Node>> {
     out
 }
 
-#[test]
-fn altered_results_are_caught() {
-    let mut caught = 0;
-    let mut tried = 0;
-    for path in [
-        "derivations/lstm.deriv",
-        "derivations/momentum.deriv",
-        "tests/cells/gru.deriv",
-        "tests/repro/repro_learned_initial_state.deriv",
-        "tests/repro/repro_update_written_ahead.deriv",
-    ] {
-        let k = key(path);
+/// Each result of the scripts' keys that `results` picks, altered each
+/// way of [`alterations`] (a count plus one): how many the self-check
+/// flags the answer for, and how many were tried. The unaltered keys
+/// must pass. An alteration may leave the value alone (a zero negated):
+/// then nothing is wrong to catch.
+fn caught_alterations(
+    paths: &[&str],
+    results: fn(&mut Answer) -> &mut Vec<Derived>,
+) -> (usize, usize) {
+    let (mut caught, mut tried) = (0, 0);
+    for path in paths {
+        let mut k = key(path);
         assert!(
             deriv::verify::self_check(&k, &Default::default()).is_empty(),
             "{path}: the unaltered key fails the self-check"
         );
-        for (a, e) in places(&k) {
-            let Rhs::Expr(rhs) = &k.answers[a].equations[e].rhs else {
-                continue;
-            };
-            for wrong in alterations(rhs) {
-                let mut altered = k.clone();
-                altered.answers[a].equations[e].rhs = Rhs::Expr(wrong.clone());
-                tried += 1;
-                let failures = deriv::verify::self_check(&altered, &Default::default());
-                // An alteration may leave the value alone (a zero negated):
-                // then nothing is wrong to catch.
-                if failures.iter().any(|(k, _)| *k == a) {
-                    caught += 1;
+        for a in 0..k.answers.len() {
+            for e in 0..results(&mut k.answers[a]).len() {
+                let wrongs = match &results(&mut k.answers[a])[e].rhs {
+                    Rhs::Expr(rhs) => alterations(rhs).into_iter().map(Rhs::Expr).collect(),
+                    Rhs::Poly(p) => vec![Rhs::Poly(p.add(&deriv::poly::Poly::int(1)).unwrap())],
+                    Rhs::Terms(_) => Vec::new(),
+                };
+                for wrong in wrongs {
+                    let mut altered = k.clone();
+                    results(&mut altered.answers[a])[e].rhs = wrong;
+                    tried += 1;
+                    let failures = deriv::verify::self_check(&altered, &Default::default());
+                    if failures.iter().any(|(k, _)| *k == a) {
+                        caught += 1;
+                    }
                 }
             }
         }
     }
+    (caught, tried)
+}
+
+#[test]
+fn altered_results_are_caught() {
+    let (caught, tried) = caught_alterations(
+        &[
+            "derivations/lstm.deriv",
+            "derivations/momentum.deriv",
+            "tests/cells/gru.deriv",
+            "tests/repro/repro_learned_initial_state.deriv",
+            "tests/repro/repro_update_written_ahead.deriv",
+        ],
+        |a| &mut a.equations,
+    );
     assert!(tried > 60, "{tried} alterations");
     // Nearly every alteration changes the value; all of those are caught.
     assert!(
@@ -190,39 +195,16 @@ fn a_failed_result_prints_as_an_internal_error() {
 /// not) flags the claim, whatever its verdict, in place of judging it.
 #[test]
 fn a_claim_is_not_judged_against_a_wrong_result() {
-    let mut caught = 0;
-    let mut tried = 0;
-    for path in [
-        "derivations/lstm_grading.deriv",
-        "derivations/momentum.deriv",
-        "derivations/softmax_regression.deriv",
-        "derivations/grid_rnn.deriv",
-        "derivations/realnvp.deriv",
-    ] {
-        let k = key(path);
-        assert!(
-            deriv::verify::self_check(&k, &Default::default()).is_empty(),
-            "{path}: the unaltered key fails the self-check"
-        );
-        for (a, ans) in k.answers.iter().enumerate() {
-            for (e, d) in ans.named.iter().enumerate() {
-                let wrongs = match &d.rhs {
-                    Rhs::Expr(rhs) => alterations(rhs).into_iter().map(Rhs::Expr).collect(),
-                    Rhs::Poly(p) => vec![Rhs::Poly(p.add(&deriv::poly::Poly::int(1)).unwrap())],
-                    _ => Vec::new(),
-                };
-                for wrong in wrongs {
-                    let mut altered = k.clone();
-                    altered.answers[a].named[e].rhs = wrong;
-                    tried += 1;
-                    let failures = deriv::verify::self_check(&altered, &Default::default());
-                    if failures.iter().any(|(k, _)| *k == a) {
-                        caught += 1;
-                    }
-                }
-            }
-        }
-    }
+    let (caught, tried) = caught_alterations(
+        &[
+            "derivations/lstm_grading.deriv",
+            "derivations/momentum.deriv",
+            "derivations/softmax_regression.deriv",
+            "derivations/grid_rnn.deriv",
+            "derivations/realnvp.deriv",
+        ],
+        |a| &mut a.named,
+    );
     assert!(tried > 40, "{tried} alterations");
     assert!(
         caught * 10 >= tried * 9,
