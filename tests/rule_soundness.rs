@@ -290,7 +290,7 @@ const ALREADY_DONE: &[(&str, &str)] = &[
     ("alg-div-zero", "the constant analysis folds a quotient of 0"),
     ("alg-had-const-l", "a non-scalar constant only comes from an assumption; `deriv verify` checks assumed adjoints (gru, lstm)"),
     ("alg-had-const-r", "a non-scalar constant only comes from an assumption; `deriv verify` checks assumed adjoints (gru, lstm)"),
-    ("mat-factor-scalar-sub", "alg-factor-mul-sub-l factors the same scalar first"),
+    ("mat-factor-scalar-sub", "alg-factor-mul-sub-l and mat-factor-sub-l factor the same scalar first"),
 ];
 
 /// Block matrices whose blocks are not square (two dims of different

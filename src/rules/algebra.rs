@@ -158,6 +158,7 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("alg-factor-had-sub-r"; "(- (.* ?b ?a) (.* ?c ?a))" => "(.* (- ?b ?c) ?a)"),
         rule!("alg-factor-mul-l"; "(+ (* ?a ?b) (* ?a ?c))"   => "(* ?a (+ ?b ?c))" if not_constant("?a") if distributes("?a", "?b", "?c")),
         rule!("alg-factor-mul-r"; "(+ (* ?b ?a) (* ?c ?a))"   => "(* (+ ?b ?c) ?a)" if not_constant("?a") if distributes("?a", "?b", "?c")),
+        rule!("alg-factor-mul-sub-l"; "(- (* ?a ?b) (* ?a ?c))" => "(* ?a (- ?b ?c))" if not_constant("?a") if distributes("?a", "?b", "?c")),
         rule!("alg-had-scalars";  "(.* ?a ?b)"         => "(* ?a ?b)" if is_scalar_var("?a") if is_scalar_var("?b")),
         // `w^0` is the all-ones value of `w`'s shape (the seed a sum of
         // entries passes back): a scalar times it, added to a value of that

@@ -50,7 +50,7 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("mat-diag-scalar";   "(diag ?s)"             => "?s" if is_scalar_var("?s")),
         rule!("scal-div-self";     "(/ ?c ?c)"             => "1" if is_scalar_var("?c")),
         rule!("scal-recip-div";    "(* (^ ?c -1) ?a)"      => "(/ ?a ?c)" if is_scalar_var("?c")),
-        rule!("alg-factor-mul-sub-l"; "(- (* ?a ?b) (* ?a ?c))" => "(* ?a (- ?b ?c))" if distributes("?a", "?b", "?c")),
+        rule!("mat-factor-sub-l"; "(- (* ?a ?b) (* ?a ?c))" => "(* ?a (- ?b ?c))" if distributes("?a", "?b", "?c")),
     ];
     rules.extend([
         built_row!("mat-inv-cancel-r"; "(* ?a (inv ?a))" => identity_like, if is_square_matrix("?a")),
