@@ -230,6 +230,13 @@ fn identities_of_the_algebra_share_a_normal_form() {
         ("prod(s * y - s * z)", "s^D * prod(y - z)"),
         ("prod(-y / 3)", "(-1/3)^D * prod(y)"),
         ("prod(s^2 * (y - 1))", "(-1)^D * s^(2 * D) * prod(1 - y)"),
+        // A sum to a whole power: its sign comes out, so that a sum and
+        // its negation meet (`(x - 1)^D = (-1)^D * (1 - x)^D`).
+        ("(s * r - 1)^D * (-1)^D", "(1 - r * s)^D"),
+        ("(s * (r - 1))^D", "(-s)^D * (1 - r)^D"),
+        ("(y - 1)^(-1) .* z", "-z ./ (1 - y)"),
+        ("(s - r)^(2 * D)", "(r - s)^(2 * D)"),
+        ("(h - y)^D", "(-1)^D * (y - h)^D"),
         // The inverse of a scaled identity.
         ("inv(s * I(D)) * y", "y / s"),
         ("det(2 * s * I(D)) * det(inv(s * I(D)) * A)", "2^D * det(A)"),
@@ -337,6 +344,9 @@ fn different_values_have_different_normal_forms() {
             "det(I(D) + B * A + A * B * A)",
         ),
         ("det(2 * I(D) + A * B + B * A)", "det(2 * I(D) + 2 * A * B)"),
+        ("(s * r - 1)^D", "(1 - r * s)^D"),
+        ("(s - r)^D", "(r - s)^D"),
+        ("(y - 1)^(-1) .* z", "z ./ (1 - y)"),
     ] {
         let e = difference(&m, a, b);
         assert!(e > 1e-6, "{a} and {b} agree in value: not a useful case");

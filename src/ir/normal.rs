@@ -1778,7 +1778,22 @@ fn power(x: &Combo, e: &Combo, shape: Option<&Shape>) -> Option<Combo> {
     // Otherwise the sum is one base: its common scalar factors and its
     // first coefficient taken out, so that equal sums written with
     // different factors meet.
-    let (content, lead, primitive) = primitive(x)?;
+    let (content, mut lead, mut primitive) = primitive(x)?;
+    // To a whole power (in the dims), a sign comes out too, so that a sum
+    // and its negation meet: the constant term's where there is one
+    // (`(x - 1)^D = (-1)^D * (1 - x)^D`), else the first term's.
+    let constant_term = |p: &Product| {
+        p.scalars.is_empty() && p.matrices.iter().all(|f| matches!(f, Factor::Ones(..)))
+    };
+    let sign = primitive
+        .iter()
+        .find(|(p, _)| constant_term(p))
+        .or_else(|| primitive.iter().next())
+        .map(|(_, c)| c);
+    if integer(e) && sign.is_some_and(|c| c.is_negative()) {
+        primitive = scaled(&primitive, &Rational::one().neg())?;
+        lead = lead.neg();
+    }
     let (q, k) = power_product(&content, &lead, e, shape)?;
     let text = key(&primitive);
     mean(&text, Meaning::Base(primitive));
