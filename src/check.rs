@@ -797,7 +797,7 @@ impl Checker {
     /// takes the one shape under which every expression that uses it
     /// checks, when exactly one shape the model mentions does (a parameter's,
     /// a variable's, a function's argument, a scalar, a parameter's rows or
-    /// columns as a vector); otherwise it stays unknown, and the script is
+    /// columns as a vector, a vector of a dim); otherwise it stays unknown, and the script is
     /// refused with a hint to declare it (`state x[k] : D`).
     fn infer_from_uses(&mut self, stmts: &[Stmt]) {
         loop {
@@ -852,6 +852,12 @@ impl Checker {
         }
         for f in &self.model.fns {
             add(f.domain.clone());
+        }
+        // A vector of each dim: a state that only an elementwise function
+        // or a softmax uses (`z[k+1] = softmax(z[k])`) fits a scalar and a
+        // vector alike, and must be declared rather than taken as a scalar.
+        for d in 0..self.model.dims.len() as u32 {
+            add(Shape::vector(crate::poly::Poly::dim(d)));
         }
         out
     }
