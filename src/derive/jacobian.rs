@@ -124,6 +124,55 @@ impl Inline<'_> {
     }
 }
 
+impl Inline<'_> {
+    /// The refusal for a fixed step (`z[1]`, `h[T]`) of a value the model
+    /// computes, on an index the Jacobian steps along: at that index value
+    /// it is one of the values differentiated by (or depends on them), and
+    /// elsewhere it is constant, so the Jacobian is not one formula.
+    fn fixed_step(&self, r: &Ref) -> Option<Diagnostic> {
+        let var = self.model.vars.get(r.var as usize)?;
+        if !matches!(var.kind, VarKind::Defined(_)) {
+            return None;
+        }
+        let stepped = |i: u32| {
+            self.wrt
+                .iter()
+                .flat_map(|w| w.at.iter())
+                .any(|ix| matches!(*ix, Ix::Rel(j, _) if j == i))
+        };
+        let (pos, i) = r
+            .at
+            .iter()
+            .zip(var.indices.iter())
+            .enumerate()
+            .find_map(|(pos, (ix, &i))| matches!(ix, Ix::Abs(_) | Ix::End(..)).then_some((pos, i)))
+            .filter(|&(_, i)| stepped(i))?;
+        let text = |r: &Ref| self.model.symbols.ref_text(r);
+        let mut at = r.at.to_vec();
+        at[pos] = Ix::Rel(i, 0);
+        let current = Ref {
+            var: r.var,
+            at: at.into(),
+        };
+        Some(
+            Diagnostic::new(
+                self.span,
+                format!(
+                    "this Jacobian reads `{}`, a fixed step of a value the model computes: at that step it is `{}` itself, elsewhere it does not change with `{}`, so the Jacobian is not one formula",
+                    text(r),
+                    text(&current),
+                    self.wrt.iter().map(text).collect::<Vec<_>>().join(", ")
+                ),
+                "while deriving this",
+            )
+            .hint(format!(
+                "read the value at the current step (`{}`), or make the fixed value a parameter or an input of its own",
+                text(&current)
+            )),
+        )
+    }
+}
+
 fn inline_into(
     cx: &Inline,
     r: &Ref,
@@ -134,6 +183,9 @@ fn inline_into(
     let (model, wrt, span) = (cx.model, cx.wrt, cx.span);
     if let Some(&id) = memo.get(r) {
         return Ok(id);
+    }
+    if let Some(d) = cx.fixed_step(r) {
+        return Err(d);
     }
     // Later values, and values computed within one step from others
     // (`g[k] = grad F(theta[k])`), are written out; the values
