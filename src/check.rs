@@ -1382,6 +1382,7 @@ impl Checker {
             }
         }
         let mut given = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (r, i, k) in past {
             let mut at = model.plain_ref(r.var);
             let pos = model.vars[r.var as usize]
@@ -1392,7 +1393,7 @@ impl Checker {
             if let Some(slot) = std::sync::Arc::make_mut(&mut at.at).get_mut(pos) {
                 *slot = Ix::End(i, k);
             }
-            if !given.contains(&at) {
+            if seen.insert(at.clone()) {
                 given.push(at);
             }
         }

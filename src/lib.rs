@@ -109,6 +109,11 @@ pub struct Run {
 /// the pages used are ever committed.
 pub const STACK: usize = 512 << 20;
 
+/// The most `--max-nesting` and `--max-depth` may be raised to: deeper
+/// brackets or expressions than this would need more than [`STACK`] for
+/// the parser, the derivations and the printers, which recurse.
+pub const MAX_DEPTH_LIMIT: usize = 40_000;
+
 /// Runs `f` as the library's entry points run:
 ///
 /// - with at least half of [`STACK`] bytes of stack left, switching to a

@@ -187,10 +187,10 @@ enum Command {
 #[derive(clap::Args, Debug)]
 struct LimitArgs {
     /// The deepest bracket nesting a script may use.
-    #[arg(long, default_value_t = Limits::default().max_nesting as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, default_value_t = Limits::default().max_nesting as u32, value_parser = clap::value_parser!(u32).range(1..=deriv::MAX_DEPTH_LIMIT as i64))]
     max_nesting: u32,
     /// The deepest expression a script may write.
-    #[arg(long, default_value_t = Limits::default().max_depth as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, default_value_t = Limits::default().max_depth as u32, value_parser = clap::value_parser!(u32).range(1..=deriv::MAX_DEPTH_LIMIT as i64))]
     max_depth: u32,
     /// The most rewrite iterations one derivation step may run.
     #[arg(long, default_value_t = Limits::default().egraph_iters as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]

@@ -197,6 +197,37 @@ fn deepest_accepted_scripts_run_to_the_end() {
     }
 }
 
+/// At the most the depth flags may be raised to, the deepest brackets and
+/// nested functions end in an answer or a diagnostic, never a crash (a
+/// stack overflow ends the process with a signal, which `assert_clean`
+/// refuses); one bracket more is a diagnostic.
+#[test]
+fn the_highest_depth_limits_keep_the_stack() {
+    let cap = deriv::MAX_DEPTH_LIMIT;
+    let flag = cap.to_string();
+    let script = |open: &str, n: usize| {
+        format!(
+            "dim D\nparam x : D\ny = {}x{}\nloss L = sum(y)\nderive grad x\n",
+            open.repeat(n),
+            ")".repeat(n)
+        )
+    };
+    for (what, text) in [
+        ("brackets", script("(", cap - 2)),
+        ("functions", script("tanh(", cap - 2)),
+        ("one bracket too deep", script("(", cap + 1)),
+    ] {
+        for command in ["check", "run"] {
+            let args = [command, "-", "--max-nesting", &flag, "--max-depth", &flag];
+            let out = deriv(&args, Some(text.as_bytes()));
+            let code = assert_clean(what, &out);
+            if what == "one bracket too deep" {
+                assert_eq!(code, 2, "{what}: not refused");
+            }
+        }
+    }
+}
+
 #[test]
 fn output_is_identical_across_runs() {
     for path in [

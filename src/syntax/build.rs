@@ -437,10 +437,14 @@ impl Builder {
             ),
             "too deep",
         )
-        .hint(format!(
-            "split it into named equations, or raise the limit with `--max-depth {}`",
-            self.max_depth.saturating_mul(2)
-        ))
+        .hint(if self.max_depth >= crate::MAX_DEPTH_LIMIT {
+            "split it into named equations".to_owned()
+        } else {
+            format!(
+                "split it into named equations, or raise the limit with `--max-depth {}`",
+                self.max_depth.saturating_mul(2).min(crate::MAX_DEPTH_LIMIT)
+            )
+        })
     }
 
     /// Builds an expression and checks its depth.

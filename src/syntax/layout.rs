@@ -33,10 +33,14 @@ pub fn layout(text: &str, max_nesting: usize) -> Result<String, Diagnostic> {
                         format!("brackets nest deeper than the limit of {max_nesting}"),
                         "this bracket is one too deep",
                     )
-                    .hint(format!(
-                        "split the expression into named equations, or raise the limit with `--max-depth {}`",
-                        max_nesting.saturating_mul(2)
-                    )));
+                    .hint(if max_nesting >= crate::MAX_DEPTH_LIMIT {
+                        "split the expression into named equations".to_owned()
+                    } else {
+                        format!(
+                            "split the expression into named equations, or raise the limit with `--max-nesting {}`",
+                            max_nesting.saturating_mul(2).min(crate::MAX_DEPTH_LIMIT)
+                        )
+                    }));
                 }
                 open.push((ch, at));
             }
