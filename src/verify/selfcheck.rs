@@ -120,10 +120,9 @@ fn free_indices(model: &Model, d: &Derived, kind: &RequestKind) -> Vec<u32> {
     let mut out = Vec::new();
     match &d.lhs {
         Lhs::Expr(e) => match e.as_ref().last() {
-            Some(Node::Leaf(Leaf::Bar(Target::Var(r)))) => {
-                out = model.vars[r.var as usize].indices.clone();
-            }
-            Some(Node::Leaf(Leaf::Var(r))) => rel(r, &mut out),
+            // A fixed step (`bar(h[T])`) binds no index: its right side
+            // may sum over it.
+            Some(Node::Leaf(Leaf::Bar(Target::Var(r)) | Leaf::Var(r))) => rel(r, &mut out),
             _ => {}
         },
         Lhs::Matrix(_) | Lhs::Det(_) => {
