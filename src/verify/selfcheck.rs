@@ -119,12 +119,13 @@ fn free_indices(model: &Model, d: &Derived, kind: &RequestKind) -> Vec<u32> {
     };
     let mut out = Vec::new();
     match &d.lhs {
-        Lhs::Expr(e) => match e.as_ref().last() {
-            // A fixed step (`bar(h[T])`) binds no index: its right side
-            // may sum over it.
-            Some(Node::Leaf(Leaf::Bar(Target::Var(r)) | Leaf::Var(r))) => rel(r, &mut out),
-            _ => {}
-        },
+        // A fixed step (`bar(h[T])`) binds no index: its right side may
+        // sum over it.
+        Lhs::Expr(e) => {
+            if let Some(Node::Leaf(Leaf::Bar(Target::Var(r)) | Leaf::Var(r))) = e.as_ref().last() {
+                rel(r, &mut out);
+            }
+        }
         Lhs::Matrix(_) | Lhs::Det(_) => {
             let jacobian = match kind {
                 RequestKind::Det { of } => model.requests.get(*of).map(|r| &r.kind),
