@@ -96,9 +96,11 @@ impl Checker {
                     wrt,
                 }
             }
-            ast::Request::Det { of } => RequestKind::Det {
-                of: self.jacobian(of)?,
-            },
+            ast::Request::Det { of: name } => {
+                let of = self.jacobian(name)?;
+                self.square_jacobian(of, name.span)?;
+                RequestKind::Det { of }
+            }
             ast::Request::CountParams => RequestKind::CountParams,
             ast::Request::CountMacs(r) => {
                 RequestKind::CountMacs(self.plain_var(r, "`count macs`")?)
@@ -128,6 +130,36 @@ impl Checker {
             "expected a parameter",
         )
         .hint(hint)
+    }
+
+    /// Refuses the determinant of a Jacobian that is not square for every
+    /// size: as many entries differentiated as differentiated by.
+    fn square_jacobian(&self, k: usize, span: Span) -> Result<()> {
+        let Some((of, wrt)) = self.jacobian_refs(k) else {
+            return Ok(());
+        };
+        let size = |refs: &[Ref]| {
+            refs.iter().try_fold(crate::poly::Poly::int(0), |n, r| {
+                let shape = &self.model.vars[r.var as usize].shape;
+                n.add(&shape.rows.mul(&shape.cols)?)
+            })
+        };
+        match (size(of), size(wrt)) {
+            (Some(rows), Some(cols)) if rows != cols => {
+                let names = |d: u32| self.model.dim_name(d);
+                Err(Diagnostic::new(
+                    span,
+                    format!(
+                        "`det` needs a square matrix, but this Jacobian has {} rows and {} columns",
+                        rows.display(&names),
+                        cols.display(&names)
+                    ),
+                    "not square",
+                )
+                .hint("a determinant is of a map from a space to itself: differentiate values by as many entries as they have, such as the next state by the previous one"))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn jacobian(&self, name: &ast::Ident) -> Result<usize> {
@@ -611,6 +643,7 @@ impl Checker {
                     "det" => match &arg.kind {
                         ExprKind::Ref(r) if r.indices.is_none() => {
                             let k = self.jacobian(&r.name)?;
+                            self.square_jacobian(k, r.span)?;
                             let bound = self.jacobian_indices(k);
                             Ok((Claim::Det(k), Some(bound), Some(Shape::scalar())))
                         }
