@@ -550,9 +550,9 @@ impl<'c> Lowerer<'c> {
                             format!("a {} times a {}", self.describe(&sa), self.describe(&sb)),
                         )
                         .hint(if sa == sb {
-                            format!("for the elementwise product write `{ta} .* {tb}`; for the inner product `{}^T * {tb}`", operand(&ta))
+                            format!("for the elementwise product write `{ta} .* {tb}`; for the inner product `{} * {tb}`", transposed(&ta))
                         } else {
-                            format!("for the outer product write `{ta} * {}^T`", operand(&tb))
+                            format!("for the outer product write `{ta} * {}`", transposed(&tb))
                         })
                     } else {
                         Diagnostic::new(
@@ -569,9 +569,9 @@ impl<'c> Lowerer<'c> {
                             ),
                         )
                         .hint(if sa.transpose().product(&sb) != Product::Mismatch {
-                            format!("did you mean `{}^T * {tb}`?", operand(&ta))
+                            format!("did you mean `{} * {tb}`?", transposed(&ta))
                         } else if sa.product(&sb.transpose()) != Product::Mismatch {
-                            format!("did you mean `{ta} * {}^T`?", operand(&tb))
+                            format!("did you mean `{ta} * {}`?", transposed(&tb))
                         } else {
                             "check the declared shapes of both sides".to_owned()
                         })
@@ -1080,6 +1080,15 @@ fn unknown_result(op: BinOp, a: Option<Shape>, b: Option<Shape>) -> Option<Shape
             (Some(m), None) if !m.is_scalar() && !m.is_vector() => Some(Shape::vector(m.rows)),
             _ => None,
         },
+    }
+}
+
+/// The transpose of an operand, as text: `W` for `W^T` (not `(W^T)^T`),
+/// else the operand with a postfix `^T`.
+fn transposed(text: &str) -> String {
+    match text.strip_suffix("^T") {
+        Some(inner) if operand(inner) == inner => inner.to_owned(),
+        _ => format!("{}^T", operand(text)),
     }
 }
 
