@@ -39,7 +39,47 @@ pub struct Source {
     line_starts: Vec<usize>,
 }
 
+/// The largest script read, in bytes: far more than any model needs, and
+/// a bound for a reader that never ends (`/dev/zero`).
+pub const MAX_SCRIPT_BYTES: u64 = 256 << 20;
+
 impl Source {
+    /// Reads a script from `reader`, named `name`, or says why not: a read
+    /// error, a script larger than [`MAX_SCRIPT_BYTES`], or bytes that are
+    /// not UTF-8 text, located by line and column with a hint.
+    pub fn read(name: &str, reader: impl std::io::Read) -> Result<Source, String> {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        reader
+            .take(MAX_SCRIPT_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read `{name}`: {e}"))?;
+        if bytes.len() as u64 > MAX_SCRIPT_BYTES {
+            return Err(format!(
+                "`{name}` is larger than {} MiB, the most deriv reads\n  = hint: a script is a model's equations and requests; split a generated one",
+                MAX_SCRIPT_BYTES >> 20
+            ));
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(Source::new(name, text)),
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let bytes = e.as_bytes();
+                let before = &bytes[..at];
+                let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+                let start = before
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |k| k + 1);
+                let column = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
+                Err(format!(
+                    "{name}:{line}:{column}: the script is not UTF-8 text (byte 0x{:02x} at line {line}, column {column})\n  = hint: save the script as UTF-8 text",
+                    bytes.get(at).copied().unwrap_or(0)
+                ))
+            }
+        }
+    }
+
     /// A named source text.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Source {
         let mut text = text.into();

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use deriv::diag::{Diagnostics, Source};
 use deriv::print::{self, Format, PrintOptions};
 use deriv::{Limits, Options};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -233,20 +233,10 @@ impl From<FormatArg> for Format {
 /// Reads the script, or says why not.
 fn read_source(file: &str) -> Result<Source, String> {
     if file == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| format!("cannot read standard input: {e}"))?;
-        return Ok(Source::new("<stdin>", text));
+        return Source::read("<stdin>", std::io::stdin());
     }
-    let bytes = std::fs::read(file).map_err(|e| format!("cannot read `{file}`: {e}"))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "`{file}` is not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
-    })?;
-    Ok(Source::new(file, text))
+    let reader = std::fs::File::open(file).map_err(|e| format!("cannot read `{file}`: {e}"))?;
+    Source::read(file, reader)
 }
 
 /// Writes `text` to `path`. A regular file (new or existing) is written

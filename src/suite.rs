@@ -165,19 +165,13 @@ fn check_script(path: &Path, opts: &SuiteOptions) -> Vec<String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let text = match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                return vec![format!(
-                    "cannot read the script: it is not UTF-8 text (invalid byte at offset {})",
-                    e.utf8_error().valid_up_to()
-                )]
-            }
-        },
-        Err(e) => return vec![format!("cannot read the script: {e}")],
+    let read = std::fs::File::open(path)
+        .map_err(|e| format!("cannot read the script: {e}"))
+        .and_then(|f| Source::read(&name, f));
+    let source = match read {
+        Ok(s) => s,
+        Err(e) => return vec![e],
     };
-    let source = Source::new(name.clone(), text);
     let run = match crate::run(&source, &opts.run) {
         Ok(r) => r,
         Err(d) => return vec![format!("the script does not check:\n{}", d.render(&source))],

@@ -228,7 +228,9 @@ fn failures_are_reported_and_the_run_goes_on() {
     );
     assert!(out.contains("b_ill_typed.deriv:3:15"), "{out}");
     assert!(
-        out.contains("FAIL derivations/c_binary.deriv\n  cannot read the script: it is not UTF-8"),
+        out.contains("FAIL derivations/c_binary.deriv\n  c_binary.deriv:")
+            && out.contains("the script is not UTF-8 text")
+            && out.contains("hint: save the script as UTF-8 text"),
         "{out}"
     );
 }

@@ -303,6 +303,26 @@ fn unreadable_and_missing_files_are_errors() {
     let _ = Path::new(".");
 }
 
+/// Bytes that are not UTF-8 are located by line and column, with a hint;
+/// a reader that never ends is refused at the size bound, not read forever.
+#[test]
+fn text_that_is_not_utf8_or_never_ends_is_refused() {
+    let out = deriv(&["run", "-"], Some(b"dim D\nparam x : D\ny = x\xff\n"));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("<stdin>:3:6: the script is not UTF-8 text"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint:"), "{stderr}");
+    if Path::new("/dev/zero").exists() {
+        let out = deriv(&["check", "/dev/zero"], None);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("larger than"), "{stderr}");
+    }
+}
+
 /// `--stats` reports, for every request, each e-graph run it made (what it
 /// computed, iterations, nodes, classes, why it stopped) or that it made
 /// none; a result reused from an earlier request is not counted again.
