@@ -462,9 +462,26 @@ impl Checker {
                 StmtKind::Index { names, range } => {
                     let range = match range {
                         Some((lo, hi)) => {
+                            let span = lo.span.to(hi.span);
                             let (lo, hi) = (self.size(lo), self.size(hi));
                             match (lo, hi) {
-                                (Some(lo), Some(hi)) => Some((lo, hi)),
+                                (Some(lo), Some(hi)) => {
+                                    let empty = hi
+                                        .sub(&lo)
+                                        .and_then(|d| d.as_constant())
+                                        .is_some_and(|d| d.is_negative());
+                                    if empty {
+                                        self.error(
+                                            Diagnostic::new(
+                                                span,
+                                                format!("the range `{}` is empty", self.text(span)),
+                                                "ends before it starts",
+                                            )
+                                            .hint("a range runs from its first index value up to its last, such as `1..T`"),
+                                        );
+                                    }
+                                    Some((lo, hi))
+                                }
                                 _ => None,
                             }
                         }

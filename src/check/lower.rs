@@ -903,7 +903,7 @@ impl<'c> Lowerer<'c> {
                 let [a] = self.one_arg(e, name, args, 1)? else {
                     unreachable_arity(e)?
                 };
-                let n = self.size_of(a)?;
+                let n = self.positive_size_of(a)?;
                 let (ia, _) = self.expr(a)?;
                 Ok((self.b.add(Node::Eye(ia)), Some(Shape::matrix(n.clone(), n))))
             }
@@ -911,7 +911,7 @@ impl<'c> Lowerer<'c> {
                 let [a, c] = self.one_arg(e, name, args, 2)? else {
                     unreachable_arity(e)?
                 };
-                let (m, n) = (self.size_of(a)?, self.size_of(c)?);
+                let (m, n) = (self.positive_size_of(a)?, self.positive_size_of(c)?);
                 let (ia, _) = self.expr(a)?;
                 let (ic, _) = self.expr(c)?;
                 Ok((self.b.add(Node::Zeros([ia, ic])), Some(Shape::matrix(m, n))))
@@ -930,6 +930,25 @@ impl<'c> Lowerer<'c> {
                 Ok((self.b.add(Node::Call([f, ia])), Some(codomain)))
             }
         }
+    }
+
+    /// [`Self::size_of`], positive for every value of the dims, as a
+    /// declared size must be (`I(0)` and `zeros(-1, D)` have no entries to
+    /// speak of).
+    fn positive_size_of(&self, e: &Expr) -> Result<Poly> {
+        let p = self.size_of(e)?;
+        if p.is_zero() || p.0.values().any(|c| c.is_negative()) {
+            return Err(Diagnostic::new(
+                e.span,
+                format!(
+                    "the size `{}` is not positive for every value of the dims",
+                    self.text(e.span)
+                ),
+                "a size must be positive",
+            )
+            .hint("use a positive integer, a dim, or a sum of products of them"));
+        }
+        Ok(p)
     }
 
     /// An expression that must be a size: dims, integers, `+ - *`, `^` by an integer.
