@@ -135,6 +135,19 @@ struct Checker {
     declared_states: Vec<u32>,
 }
 
+/// The refusal of a size that is not positive for every value of the dims
+/// (zero, or with a negative coefficient), written `text` at `span`.
+fn not_positive(p: &Poly, span: Span, text: &str) -> Option<Diagnostic> {
+    (p.is_zero() || p.0.values().any(|c| c.is_negative())).then(|| {
+        Diagnostic::new(
+            span,
+            format!("the size `{text}` is not positive for every value of the dims"),
+            "a size must be positive",
+        )
+        .hint("use a positive integer, a dim, or a sum of products of them")
+    })
+}
+
 /// The closest of `candidates` to `name`, if it is close enough to suggest.
 fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(usize, &str)> = None;
@@ -328,18 +341,8 @@ impl Checker {
     /// polynomial whose coefficients are all positive.
     fn positive_size(&mut self, e: &SizeExpr) -> Option<Poly> {
         let p = self.size(e)?;
-        if p.is_zero() || p.0.values().any(|c| c.is_negative()) {
-            self.error(
-                Diagnostic::new(
-                    e.span,
-                    format!(
-                        "the size `{}` is not positive for every value of the dims",
-                        self.text(e.span)
-                    ),
-                    "a size must be positive",
-                )
-                .hint("use a positive integer, a dim, or a sum of products of them"),
-            );
+        if let Some(d) = not_positive(&p, e.span, &self.text(e.span)) {
+            self.error(d);
             return None;
         }
         Some(p)

@@ -937,18 +937,10 @@ impl<'c> Lowerer<'c> {
     /// speak of).
     fn positive_size_of(&self, e: &Expr) -> Result<Poly> {
         let p = self.size_of(e)?;
-        if p.is_zero() || p.0.values().any(|c| c.is_negative()) {
-            return Err(Diagnostic::new(
-                e.span,
-                format!(
-                    "the size `{}` is not positive for every value of the dims",
-                    self.text(e.span)
-                ),
-                "a size must be positive",
-            )
-            .hint("use a positive integer, a dim, or a sum of products of them"));
+        match super::not_positive(&p, e.span, &self.text(e.span)) {
+            Some(d) => Err(d),
+            None => Ok(p),
         }
-        Ok(p)
     }
 
     /// An expression that must be a size: dims, integers, `+ - *`, `^` by an integer.
