@@ -809,6 +809,24 @@ fn given_reads(
     out
 }
 
+/// A scalar claim about a vector or matrix result (a scalar applies to
+/// every entry) as that scalar times the all-ones value of the result's
+/// shape, `c * d^0`, for the normal form; `None` where the claim is not a
+/// scalar or the result is one.
+fn broadcast(d: &RecExpr<Node>, c: &RecExpr<Node>, model: &Model) -> Option<RecExpr<Node>> {
+    let root = |e: &RecExpr<Node>| crate::ir::prec::shapes(e, model).last().cloned().flatten();
+    if !root(c)?.is_scalar() || root(d)?.is_scalar() {
+        return None;
+    }
+    let mut b = crate::ir::build::ExprBuilder::new();
+    let claim = b.copy_all(c);
+    let result = b.copy_all(d);
+    let zero = b.int(0);
+    let ones = b.add(Node::Pow([result, zero]));
+    let root = b.add(Node::Mul([claim, ones]));
+    Some(b.finish(root))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn expression(
     cx: &Context<'_>,
@@ -853,6 +871,11 @@ fn expression(
     let numbers_with =
         |values, sample| compare(model, claim, d, c, assuming, cx.sums, zero, values, sample);
     let sample = numbers_with(Values::Free, true);
+    // The proofs compare values of one shape: a scalar claimed for every
+    // entry is that scalar times the all-ones value (the numbers above
+    // compare it entry by entry as written).
+    let broadcasted = broadcast(d, c, model);
+    let c = broadcasted.as_ref().unwrap_or(c);
     // A rewritten claim (a determinant taken, a sum re-indexed) meets the
     // derived form by a normal form.
     let meets = |e: &RecExpr<Node>| {
