@@ -160,6 +160,7 @@ fn values_that_are_not_finite_check_nothing() {
             "dim D
 index k
 param alpha : scalar
+state theta[k] : D
 {body}
 derive J = jacobian (theta[k+1]) wrt (theta[k])
 "
