@@ -111,8 +111,14 @@ pub const STACK: usize = 512 << 20;
 
 /// The most `--max-nesting` and `--max-depth` may be raised to: deeper
 /// brackets or expressions than this would need more than [`STACK`] for
-/// the parser, the derivations and the printers, which recurse.
-pub const MAX_DEPTH_LIMIT: usize = 40_000;
+/// the parser, the derivations and the printers, which recurse. An
+/// unoptimised (debug) build takes far larger stack frames, so its cap is
+/// lower.
+pub const MAX_DEPTH_LIMIT: usize = if cfg!(debug_assertions) {
+    3_000
+} else {
+    40_000
+};
 
 /// Runs `f` as the library's entry points run:
 ///
