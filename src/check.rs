@@ -459,6 +459,25 @@ impl Checker {
         self.error(d);
     }
 
+    /// Refuses a range `lo..hi` that ends before it starts at every value
+    /// of the dims (`1..0`).
+    fn refuse_empty_range(&mut self, lo: &Poly, hi: &Poly, span: Span) {
+        let empty = hi
+            .sub(lo)
+            .and_then(|d| d.as_constant())
+            .is_some_and(|d| d.is_negative());
+        if empty {
+            self.error(
+                Diagnostic::new(
+                    span,
+                    format!("the range `{}` is empty", self.text(span)),
+                    "ends before it starts",
+                )
+                .hint("a range runs from its first index value up to its last, such as `1..T`"),
+            );
+        }
+    }
+
     fn declare_rest(&mut self, stmts: &[Stmt]) {
         for (k, s) in stmts.iter().enumerate() {
             match &s.kind {
@@ -469,20 +488,7 @@ impl Checker {
                             let (lo, hi) = (self.size(lo), self.size(hi));
                             match (lo, hi) {
                                 (Some(lo), Some(hi)) => {
-                                    let empty = hi
-                                        .sub(&lo)
-                                        .and_then(|d| d.as_constant())
-                                        .is_some_and(|d| d.is_negative());
-                                    if empty {
-                                        self.error(
-                                            Diagnostic::new(
-                                                span,
-                                                format!("the range `{}` is empty", self.text(span)),
-                                                "ends before it starts",
-                                            )
-                                            .hint("a range runs from its first index value up to its last, such as `1..T`"),
-                                        );
-                                    }
+                                    self.refuse_empty_range(&lo, &hi, span);
                                     Some((lo, hi))
                                 }
                                 _ => None,

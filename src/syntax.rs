@@ -69,6 +69,18 @@ pub fn parse_expr(text: &str, limits: &Limits) -> Result<ast::Expr, Diagnostic> 
 }
 
 /// What a grammar rule expects, in the words of the language.
+/// The hint for a script past a depth limit at `limit`: split it, or
+/// raise the limit with `flag`, where it can still be raised.
+fn too_deep_hint(split: &str, flag: &str, limit: usize) -> String {
+    if limit >= crate::MAX_DEPTH_LIMIT {
+        return split.to_owned();
+    }
+    format!(
+        "{split}, or raise the limit with `{flag} {}`",
+        limit.saturating_mul(2).min(crate::MAX_DEPTH_LIMIT)
+    )
+}
+
 fn phrase(rule: Rule) -> Option<&'static str> {
     use Rule::*;
     Some(match rule {

@@ -306,54 +306,38 @@ impl Checker {
     /// (`y = 2 * y`, or `y = z` with `z = y`): substituting them would not
     /// end, and they do not say what the value is.
     fn acyclic(&self, out: &[Assumption]) -> Result<()> {
-        let mentions = |a: &Assumption| -> Vec<usize> {
-            out.iter()
-                .enumerate()
-                .filter(|(_, b)| {
-                    a.value
-                        .as_ref()
-                        .iter()
-                        .any(|n| matches!(n, Node::Leaf(Leaf::Var(r)) if r.var == b.target.var))
-                })
-                .map(|(k, _)| k)
-                .collect()
-        };
-        let edges: Vec<Vec<usize>> = out.iter().map(mentions).collect();
-        for (start, a) in out.iter().enumerate() {
-            // The assumptions reached from this one's value, with the path.
-            let mut path = vec![start];
-            let mut seen = vec![false; out.len()];
-            let mut stack = vec![(start, 0usize)];
-            while let Some((k, next)) = stack.pop() {
-                let Some(&to) = edges[k].get(next) else {
-                    path.pop();
-                    continue;
-                };
-                stack.push((k, next + 1));
-                if to == start {
-                    let name = |k: usize| self.model.symbols.var(out[k].target.var).to_owned();
-                    let through: Vec<String> = path[1..]
-                        .iter()
-                        .map(|&k| format!("`{}`", name(k)))
-                        .collect();
-                    let how = if through.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (through {})", through.join(", "))
-                    };
-                    return Err(Diagnostic::new(
-                        a.span,
-                        format!("`{}` is assumed in terms of itself{how}", name(start)),
-                        "assumed value depends on the assumed variable",
-                    )
-                    .hint("an assumption gives a value in terms of the model's other values, inputs and parameters, such as `f[t] = 1`"));
-                }
-                if !seen[to] {
-                    seen[to] = true;
-                    path.push(to);
-                    stack.push((to, 0));
-                }
+        // From each assumption to those its value mentions.
+        let edges: Vec<Vec<usize>> = out
+            .iter()
+            .map(|a| {
+                (0..out.len())
+                    .filter(|&k| {
+                        a.value.as_ref().iter().any(
+                            |n| matches!(n, Node::Leaf(Leaf::Var(r)) if r.var == out[k].target.var),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        for comp in crate::graph::sccs(&edges) {
+            let looped = comp.len() > 1 || comp.first().is_some_and(|&k| edges[k].contains(&k));
+            if !looped {
+                continue;
             }
+            let names: Vec<String> = comp
+                .iter()
+                .map(|&k| format!("`{}`", self.model.symbols.var(out[k].target.var)))
+                .collect();
+            let message = match names.as_slice() {
+                [one] => format!("{one} is assumed in terms of itself"),
+                _ => format!("{} are assumed in terms of each other", names.join(" and ")),
+            };
+            return Err(Diagnostic::new(
+                out[comp[0]].span,
+                message,
+                "assumed value depends on the assumed variable",
+            )
+            .hint("an assumption gives a value in terms of the model's other values, inputs and parameters, such as `f[t] = 1`"));
         }
         Ok(())
     }

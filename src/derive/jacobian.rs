@@ -122,9 +122,7 @@ impl Inline<'_> {
             list(&wrt)
         ))
     }
-}
 
-impl Inline<'_> {
     /// The refusal for a fixed step (`z[1]`, `h[T]`) of a value the model
     /// computes, on an index the Jacobian steps along: at that index value
     /// it is one of the values differentiated by (or depends on them), and

@@ -437,14 +437,11 @@ impl Builder {
             ),
             "too deep",
         )
-        .hint(if self.max_depth >= crate::MAX_DEPTH_LIMIT {
-            "split it into named equations".to_owned()
-        } else {
-            format!(
-                "split it into named equations, or raise the limit with `--max-depth {}`",
-                self.max_depth.saturating_mul(2).min(crate::MAX_DEPTH_LIMIT)
-            )
-        })
+        .hint(super::too_deep_hint(
+            "split it into named equations",
+            "--max-depth",
+            self.max_depth,
+        ))
     }
 
     /// Builds an expression and checks its depth.

@@ -33,14 +33,11 @@ pub fn layout(text: &str, max_nesting: usize) -> Result<String, Diagnostic> {
                         format!("brackets nest deeper than the limit of {max_nesting}"),
                         "this bracket is one too deep",
                     )
-                    .hint(if max_nesting >= crate::MAX_DEPTH_LIMIT {
-                        "split the expression into named equations".to_owned()
-                    } else {
-                        format!(
-                            "split the expression into named equations, or raise the limit with `--max-nesting {}`",
-                            max_nesting.saturating_mul(2).min(crate::MAX_DEPTH_LIMIT)
-                        )
-                    }));
+                    .hint(super::too_deep_hint(
+                        "split the expression into named equations",
+                        "--max-nesting",
+                        max_nesting,
+                    )));
                 }
                 open.push((ch, at));
             }
