@@ -517,6 +517,7 @@ impl<'m> Session<'m> {
                 rhs,
                 assuming,
                 sums,
+                ..
             } => {
                 let derived = match (self.claim(lhs, assuming, sums, req), lhs, rhs) {
                     // A depth that is not derived (not a polynomial, or not
@@ -592,7 +593,7 @@ impl<'m> Session<'m> {
                 ) = (lhs, rhs, &verdict)
                 {
                     if let Some((solved, why)) =
-                        inverse::solved_in_claim(e, r, &self.inverse_solved)
+                        inverse::solved_in_claim(self.model, e, r, &self.inverse_solved)
                     {
                         let solved = crate::model::Claimed::Expr(solved);
                         let (v, proof, kind) =

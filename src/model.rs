@@ -255,6 +255,10 @@ pub enum RequestKind {
         assuming: Vec<Assumption>,
         /// Assumptions about sums of inputs' entries.
         sums: Vec<SumAssumption>,
+        /// The shift of each index that took the claim as written to the
+        /// frame of its result's equation (`bar(h[l-1]) = ...` is about
+        /// `bar(h[l])`, `l` moved by 1), for showing it as written.
+        written_at: Vec<(u32, i64)>,
     },
 }
 

@@ -507,6 +507,34 @@ fn claim_derived(
     Some(Derived { lhs, rhs })
 }
 
+/// A claim about an adjoint in the indices it was written in
+/// (`bar(h[l-1]) = W[l]^T * bar(a[l])`), where it was moved to its
+/// result's frame (see `RequestKind::Expect`).
+fn as_written(d: Derived, at: &[(u32, i64)]) -> Derived {
+    if at.is_empty() {
+        return d;
+    }
+    let by = |i: u32| at.iter().find(|x| x.0 == i).map_or(0, |x| x.1);
+    let lhs = match &d.lhs {
+        Lhs::Expr(e) => match e.as_ref() {
+            [crate::ir::Node::Leaf(crate::ir::Leaf::Bar(crate::ir::Target::Var(r)))] => {
+                let mut out = egg::RecExpr::default();
+                out.add(crate::ir::Node::Leaf(crate::ir::Leaf::Bar(
+                    crate::ir::Target::Var(r.shifted(&by)),
+                )));
+                Lhs::Expr(out)
+            }
+            _ => return d,
+        },
+        _ => return d,
+    };
+    let rhs = match &d.rhs {
+        Rhs::Expr(e) => Rhs::Expr(crate::ir::shift(e, &by)),
+        _ => return d,
+    };
+    Derived { lhs, rhs }
+}
+
 fn derived_plain(d: &Derived, s: &Symbols) -> String {
     format!("{} = {}", lhs_plain(&d.lhs, s), rhs_plain(&d.rhs, s))
 }
@@ -989,19 +1017,47 @@ enum Convention {
 }
 
 impl Convention {
-    fn plain(self) -> &'static str {
+    fn plain(self, m: &Model) -> String {
         match self {
-            Convention::Adjoint => "bar(v) is dL/dv, the derivative of the loss by v, laid out with the shape of v (the gradient layout)",
-            Convention::Jacobian => JACOBIAN_LAYOUT,
+            Convention::Adjoint => {
+                let (loss, v) = adjoint_names(m);
+                format!("bar({v}) is d{loss}/d{v}, the derivative of the loss {loss} by {v}, laid out with the shape of {v} (the gradient layout)")
+            }
+            Convention::Jacobian => JACOBIAN_LAYOUT.to_owned(),
         }
     }
 
-    fn latex(self) -> &'static str {
+    fn latex(self, m: &Model) -> String {
         match self {
-            Convention::Adjoint => "$\\bar{v}$ is $\\partial L / \\partial v$, the derivative of the loss by $v$, laid out with the shape of $v$ (the gradient layout)",
-            Convention::Jacobian => JACOBIAN_LAYOUT,
+            Convention::Adjoint => {
+                let (loss, v) = adjoint_names(m);
+                let loss = latex::name(&loss);
+                format!("$\\bar{{{v}}}$ is $\\partial {loss} / \\partial {v}$, the derivative of the loss ${loss}$ by ${v}$, laid out with the shape of ${v}$ (the gradient layout)")
+            }
+            Convention::Jacobian => JACOBIAN_LAYOUT.to_owned(),
         }
     }
+}
+
+/// The loss's name and a letter for any value that the model does not use
+/// as a name (batch norm's `v` is its variance).
+fn adjoint_names(m: &Model) -> (String, &'static str) {
+    let s = &m.symbols;
+    let used = |n: &str| {
+        [&s.dims, &s.indices, &s.params, &s.vars, &s.fns]
+            .iter()
+            .any(|names| names.iter().any(|x| x == n))
+            || m.loss.as_ref().is_some_and(|l| l.name == n)
+    };
+    let v = ["v", "u", "q", "w", "z"]
+        .into_iter()
+        .find(|n| !used(n))
+        .unwrap_or("v");
+    let loss = m
+        .loss
+        .as_ref()
+        .map_or_else(|| "L".to_owned(), |l| l.name.clone());
+    (loss, v)
 }
 
 const JACOBIAN_LAYOUT: &str = "a Jacobian has a row for each entry of what is differentiated and a column for each entry of what it is differentiated by";
@@ -1036,12 +1092,12 @@ fn conventions(m: &Model) -> Vec<Convention> {
 }
 
 /// The conventions as one sentence, each written by `part`.
-fn conventions_sentence(m: &Model, part: fn(Convention) -> &'static str) -> Option<String> {
-    sentence(conventions(m).into_iter().map(part).collect())
+fn conventions_sentence(m: &Model, part: fn(Convention, &Model) -> String) -> Option<String> {
+    sentence(conventions(m).into_iter().map(|c| part(c, m)).collect())
 }
 
 /// Conventions as one sentence; `None` for none.
-fn sentence(parts: Vec<&str>) -> Option<String> {
+fn sentence(parts: Vec<String>) -> Option<String> {
     (!parts.is_empty()).then(|| format!("Conventions: {}.", parts.join("; ")))
 }
 
@@ -1058,10 +1114,15 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
     let _ = writeln!(
         out,
         "\\section*{{\\raggedright Answer key: \\texttt{{{}}}}}",
-        // A long path may break after a folder or an underscore.
-        latex::escape_text(&key.script)
-            .replace('/', "/\\allowbreak{}")
-            .replace("\\_", "\\_\\allowbreak{}")
+        // The file's name (a heading has no room for its folders), which
+        // may break after an underscore where it is too long for a line.
+        latex::escape_text(
+            std::path::Path::new(&key.script)
+                .file_name()
+                .map_or(key.script.clone(), |n| n.to_string_lossy().into_owned())
+                .as_str()
+        )
+        .replace("\\_", "\\_\\allowbreak{}")
     );
     let conventions_at = out.len();
     out.push_str("\\subsection*{Model}\n");
@@ -1117,11 +1178,18 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
             }
             continue;
         }
-        if let (Some(v), Some(RequestKind::Expect { lhs, rhs, .. })) =
-            (&a.verdict, m.requests.get(a.request).map(|r| &r.kind))
+        if let (
+            Some(v),
+            Some(RequestKind::Expect {
+                lhs,
+                rhs,
+                written_at,
+                ..
+            }),
+        ) = (&a.verdict, m.requests.get(a.request).map(|r| &r.kind))
         {
             out.push_str("\\noindent The claim\n");
-            match claim_derived(m, lhs, rhs) {
+            match claim_derived(m, lhs, rhs).map(|d| as_written(d, written_at)) {
                 Some(claim) => write_align(&mut out, rows_latex(&claim.lhs, &claim.rhs, s)),
                 None => {
                     let text = m
@@ -1197,9 +1265,9 @@ fn latex_doc(key: &AnswerKey, opts: &PrintOptions) -> String {
 /// The conventions sentence of a key typeset in LaTeX, naming `\mathbf{1}`
 /// (a column of ones) where the key's `body` writes one.
 fn latex_conventions(m: &Model, body: &str) -> Option<String> {
-    let mut parts: Vec<&str> = conventions(m).into_iter().map(Convention::latex).collect();
+    let mut parts: Vec<String> = conventions(m).into_iter().map(|c| c.latex(m)).collect();
     if body.contains(latex::ONES) {
-        parts.push("$\\mathbf{1}$ is a column of ones (the value the plain text writes $x^0$)");
+        parts.push("$\\mathbf{1}$ is a column of ones".to_owned());
     }
     sentence(parts)
 }

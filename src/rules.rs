@@ -281,6 +281,24 @@ pub fn is_square_matrix(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     move |eg, _, s| !is_scalar(eg, s[v]) && crate::ir::analysis::shape_of(eg, s[v]).is_square()
 }
 
+/// `?v` is a square block of a block matrix: a square matrix, or a scalar
+/// other than zero, which a block matrix holds only as a block of one row
+/// and one column (`b` in `[c * I(D), u * b; 0, b]`, a Jacobian by a scalar
+/// state); a zero stands for a zero block of any shape.
+pub fn is_square_block(v: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let v = var(v);
+    move |eg, _, s| square_block(eg, s[v])
+}
+
+/// The class is a square block of a block matrix (see [`is_square_block`]).
+pub fn square_block(eg: &Graph, id: Id) -> bool {
+    if is_scalar(eg, id) {
+        !crate::ir::analysis::is_zero(eg, id)
+    } else {
+        crate::ir::analysis::shape_of(eg, id).is_square()
+    }
+}
+
 /// `?a` and `?b` have one shape, and it is not a scalar's.
 pub fn same_shape(a: &str, b: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     let (a, b) = (var(a), var(b));

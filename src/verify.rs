@@ -388,17 +388,57 @@ pub fn inverse_error(
     Ok(worst)
 }
 
-/// The Jacobian of the values `of` by the values `wrt` by five-point
-/// central differences of the forward pass.
-pub fn jacobian_fd(
+/// The index values at which a Jacobian of the values `of` is checked:
+/// those where the model computes every one of them by its equation (a
+/// two-step recurrence `theta[k+2] = ...` does not compute `theta[k+1]` at
+/// the start), at most three, from the start of the ranges to their end,
+/// so that a result right at one step only does not pass. The start of
+/// every range where no position qualifies.
+pub fn jacobian_points(
     model: &Model,
+    of: &[crate::ir::Ref],
+    inst: &Instance<'_>,
+) -> Vec<Vec<Option<i64>>> {
+    let n = model.indices.len() as u32;
+    let span = (0..n)
+        .map(|i| inst.range(i).1 - inst.range(i).0)
+        .max()
+        .unwrap_or(0)
+        .max(0);
+    let computes = |b: &[Option<i64>]| {
+        of.iter()
+            .all(|r| Evaluator::tuple(inst, &r.at, b).is_ok_and(|at| inst.computed(r.var, &at)))
+    };
+    let all: Vec<Vec<Option<i64>>> = (0..=span)
+        .map(|s| {
+            (0..n)
+                .map(|i| {
+                    let (lo, hi) = inst.range(i);
+                    Some(lo + s.min(hi - lo))
+                })
+                .collect::<Vec<_>>()
+        })
+        .filter(|b| computes(b))
+        .collect();
+    match all.len() {
+        0 => vec![at_start(model, inst)],
+        1..=3 => all,
+        k => vec![all[0].clone(), all[k / 2].clone(), all[k - 1].clone()],
+    }
+}
+
+/// The Jacobian of the values `of` by the values `wrt` at index values `b`
+/// by five-point central differences of the forward pass. Each value of
+/// `wrt` moves while the others are held at their values, even where the
+/// model computes one from another.
+pub fn jacobian_fd(
     of: &[crate::ir::Ref],
     wrt: &[crate::ir::Ref],
     inst: &Instance<'_>,
+    b: &[Option<i64>],
 ) -> Result<Mat, EvalError> {
-    let b = at_start(model, inst);
     let base = Forward::new(inst, None);
-    let value = |f: &Forward<'_>, r: &crate::ir::Ref| f.reference(r, &b);
+    let value = |f: &Forward<'_>, r: &crate::ir::Ref| f.reference(r, b);
     let (rows, sides) = crate::eval::kinks::sides(|| {
         of.iter()
             .map(|r| value(&base, r).map(|m| m.len()))
@@ -409,16 +449,23 @@ pub fn jacobian_fd(
         .iter()
         .map(|r| value(&base, r).map(|m| m.len()))
         .collect::<Result<_, _>>()?;
+    let mut held = HashMap::default();
+    for w in wrt {
+        let at = Evaluator::tuple(inst, &w.at, b)?;
+        let v = base.value(w.var, &at)?;
+        held.insert((w.var, at), v);
+    }
     // The five-point difference at step `h`.
     let estimate = |h: f64| -> Result<Mat, EvalError> {
         let mut out = Mat::zeros(rows.iter().sum(), cols.iter().sum());
         let mut c0 = 0;
         for (w, &nc) in wrt.iter().zip(&cols) {
-            let at = Evaluator::tuple(inst, &w.at, &b)?;
+            let at = Evaluator::tuple(inst, &w.at, b)?;
             for entry in 0..nc {
                 let shifted = |delta: f64| -> Result<Vec<Mat>, EvalError> {
-                    let f = Forward::new(
+                    let f = Forward::holding(
                         inst,
+                        held.clone(),
                         Some(Perturb::Var {
                             var: w.var,
                             at: at.clone(),
@@ -470,10 +517,75 @@ pub fn jacobian_fd(
     Ok(out)
 }
 
-/// The value of a derived matrix or determinant at the start of the ranges.
-pub fn value_at_start(model: &Model, d: &Derived, inst: &Instance<'_>) -> Result<Mat, EvalError> {
+/// Where a step of a claim about a Jacobian or its determinant has the
+/// claim's assumptions in its form (the claim itself, its last step): the
+/// Jacobian's request, the assumptions, and the form derived before it,
+/// which the claim equals once they are substituted.
+/// `k` numbers the answer in `key` (the script's own, not
+/// [`claims_as_requests`]).
+pub(crate) fn assumed_map_step<'k>(
+    key: &'k AnswerKey,
+    k: usize,
+    step: &StepOf,
+) -> Option<(usize, &'k [Assumption], RecExpr<Node>)> {
+    let a = key.answers.get(k)?;
+    let (jac, assuming) = match &key.model.requests.get(a.request)?.kind {
+        RequestKind::Expect {
+            lhs: crate::model::Claim::Jacobian(j) | crate::model::Claim::Det(j),
+            assuming,
+            ..
+        } if !assuming.is_empty() => (*j, assuming.as_slice()),
+        _ => return None,
+    };
+    if !step.claim {
+        return None;
+    }
+    // The steps of a Jacobian hold without the assumptions; the claim,
+    // the last step, follows the derived form.
+    let before = a.steps.first()?.get(step.number.checked_sub(2)?)?;
+    match &before.rhs {
+        Rhs::Expr(e) => Some((jac, assuming, e.clone())),
+        _ => None,
+    }
+}
+
+/// The largest relative difference between a step of
+/// [`assumed_map_step`] and the form derived before the assumptions, both
+/// with them substituted, at the points of [`jacobian_points`]; and the
+/// point where it is.
+pub(crate) fn assumed_step_error(
+    model: &Model,
+    inst: &Instance<'_>,
+    d: &Derived,
+    (jac, assuming, before): (usize, &[Assumption], RecExpr<Node>),
+) -> Result<(f64, Vec<Option<i64>>), EvalError> {
+    let (Some(rhs), Some(RequestKind::Jacobian { of, .. })) =
+        (rhs_expr(d), model.requests.get(jac).map(|r| &r.kind))
+    else {
+        return Err(EvalError("not a Jacobian's step".into()));
+    };
+    let subst = Assumption::substitution(assuming);
+    let forward = Forward::assuming(inst, subst.clone());
+    let ev = Evaluator {
+        forward: &forward,
+        adjoints: &RandomAdjoints::new(inst, BTreeSet::new()),
+        assumed: &subst,
+    };
+    let mut worst = (0.0, Vec::new());
+    for b in jacobian_points(model, of, inst) {
+        let (got, want) = finite((ev.eval(rhs, &b)?, ev.eval(&before, &b)?))?;
+        let e = rel_error(&got, &want);
+        if e >= worst.0 {
+            worst = (e, b);
+        }
+    }
+    Ok(worst)
+}
+
+/// The value of a derived matrix or determinant at index values `b`.
+pub fn value_at(d: &Derived, inst: &Instance<'_>, b: &[Option<i64>]) -> Result<Mat, EvalError> {
     let rhs = rhs_expr(d).ok_or_else(|| EvalError("not an expression".into()))?;
-    Forward::new(inst, None).eval(rhs, &at_start(model, inst))
+    Forward::new(inst, None).eval(rhs, b)
 }
 
 /// Instances with every dim set to `n`, for checks that must hold for more
@@ -481,6 +593,10 @@ pub fn value_at_start(model: &Model, d: &Derived, inst: &Instance<'_>) -> Result
 pub fn sized(model: &Model, n: i64, seed: u64) -> Option<Instance<'_>> {
     Instance::new(model, vec![n; model.dims.len()], seed).ok()
 }
+
+/// A Jacobian's values on one instance, each with the index values it is
+/// at (see [`jacobian_points`]).
+type AtPoints = Vec<(Vec<Option<i64>>, Mat)>;
 
 /// Checks every inverse, Jacobian and determinant of an answer key.
 pub fn verify_update_maps(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
@@ -503,11 +619,15 @@ pub fn verify_update_maps(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
         }));
     }
     let mut out = Vec::new();
-    // Each Jacobian's values, one per instance (`None` where it could not
-    // be checked), so that a determinant meets its own instance's.
-    let mut matrices: HashMap<usize, Vec<Option<Mat>>> = HashMap::default();
-    for (a, step) in with_steps(key) {
-        let Some(req) = model.requests.get(a.request) else {
+    // Each Jacobian's values, one list per instance (empty where it could
+    // not be checked), so that a determinant meets its own instance's.
+    let mut matrices: HashMap<usize, Vec<AtPoints>> = HashMap::default();
+    // The derivations a claim shows are checked as the results they name.
+    let alt = claims_as_requests(key);
+    let mut number = 0;
+    for (a, step) in with_steps(&alt) {
+        number += usize::from(step.is_none());
+        let Some(req) = alt.model.requests.get(a.request) else {
             continue;
         };
         // A request not answered has nothing to check (the run reports
@@ -518,84 +638,111 @@ pub fn verify_update_maps(key: &AnswerKey, seeds: &[u64]) -> Vec<Check> {
         let mut worst: f64 = 0.0;
         let mut failure: Option<String> = None;
         let mut checked = 0;
-        let (what, how) = match &req.kind {
-            RequestKind::Inverse => {
+        let under = step
+            .as_ref()
+            .and_then(|s| assumed_map_step(key, number - 1, s));
+        let (what, how) = match (&req.kind, under) {
+            (RequestKind::Jacobian { .. } | RequestKind::Det { .. }, Some(under)) => {
                 for inst in &insts {
-                    match inverse_error(model, &a.equations, inst) {
-                        Ok(e) => {
+                    match assumed_step_error(model, inst, &a.equations[0], under.clone()) {
+                        Ok((e, _)) => {
                             worst = worst.max(e);
                             checked += 1;
                         }
                         Err(e) => failure = Some(e.0),
                     }
                 }
-                ("inverse".to_owned(), "round trip through a forward step")
-            }
-            RequestKind::Jacobian { name, of, wrt } => {
-                let Some(d) = a.equations.first() else {
-                    continue;
-                };
-                let mut values = Vec::new();
-                for inst in &insts {
-                    let r = value_at_start(model, d, inst)
-                        .and_then(|got| jacobian_fd(model, of, wrt, inst).map(|want| (got, want)))
-                        .and_then(finite);
-                    match r {
-                        Ok((got, want)) => {
-                            worst = worst.max(rel_error(&got, &want));
-                            checked += 1;
-                            values.push(Some(got));
-                        }
-                        Err(e) => {
-                            failure = Some(e.0);
-                            values.push(None);
-                        }
-                    }
-                }
-                // The determinant is checked against the Jacobian's own
-                // values, not a step's.
-                if step.is_none() {
-                    matrices.insert(a.request, values);
-                }
                 (
-                    name.clone(),
-                    "against finite differences of the forward step",
+                    match &req.kind {
+                        RequestKind::Jacobian { name, .. } => name.clone(),
+                        _ => "det".to_owned(),
+                    },
+                    "against the form derived before the claim's assumptions, with them substituted",
                 )
             }
-            RequestKind::Det { of } => {
-                let Some(d) = a.equations.first() else {
-                    continue;
-                };
-                let empty = Vec::new();
-                let js = matrices.get(of).unwrap_or(&empty);
-                for (inst, j) in insts.iter().zip(js) {
-                    let Some(j) = j else {
+            (kind, _) => match kind {
+                RequestKind::Inverse => {
+                    for inst in &insts {
+                        match inverse_error(model, &a.equations, inst) {
+                            Ok(e) => {
+                                worst = worst.max(e);
+                                checked += 1;
+                            }
+                            Err(e) => failure = Some(e.0),
+                        }
+                    }
+                    ("inverse".to_owned(), "round trip through a forward step")
+                }
+                RequestKind::Jacobian { name, of, wrt } => {
+                    let Some(d) = a.equations.first() else {
                         continue;
                     };
-                    let r = value_at_start(model, d, inst)
-                        .and_then(|got| j.det().map(|want| (got, Mat::scalar(want))))
-                        .and_then(finite);
-                    match r {
-                        Ok((got, want)) => {
-                            worst = worst.max(rel_error(&got, &want));
-                            checked += 1;
+                    let mut values = Vec::new();
+                    for inst in &insts {
+                        let mut at_points = Vec::new();
+                        for b in jacobian_points(model, of, inst) {
+                            let r = value_at(d, inst, &b)
+                                .and_then(|got| {
+                                    jacobian_fd(of, wrt, inst, &b).map(|want| (got, want))
+                                })
+                                .and_then(finite);
+                            match r {
+                                Ok((got, want)) => {
+                                    worst = worst.max(rel_error(&got, &want));
+                                    at_points.push((b, got));
+                                }
+                                Err(e) => failure = Some(e.0),
+                            }
                         }
-                        Err(e) => failure = Some(e.0),
+                        checked += usize::from(!at_points.is_empty());
+                        values.push(at_points);
                     }
+                    // The determinant is checked against the Jacobian's own
+                    // values, not a step's.
+                    if step.is_none() {
+                        matrices.insert(a.request, values);
+                    }
+                    (
+                        name.clone(),
+                        "against finite differences of the forward step",
+                    )
                 }
-                (
-                    "det".to_owned(),
-                    "against the numeric determinant of the Jacobian, dims of different sizes",
-                )
-            }
-            // Checked by `verify_adjoints`, `verify_counts`, or (claims)
-            // by the proof's own numeric evidence.
-            RequestKind::Adjoints { .. }
-            | RequestKind::Grad { .. }
-            | RequestKind::CountParams
-            | RequestKind::CountMacs(_)
-            | RequestKind::Depth(_)
-            | RequestKind::Expect { .. } => continue,
+                RequestKind::Det { of } => {
+                    let Some(d) = a.equations.first() else {
+                        continue;
+                    };
+                    let empty = Vec::new();
+                    let js = matrices.get(of).unwrap_or(&empty);
+                    for (inst, js) in insts.iter().zip(js) {
+                        let mut any = false;
+                        for (b, j) in js {
+                            let r = value_at(d, inst, b)
+                                .and_then(|got| j.det().map(|want| (got, Mat::scalar(want))))
+                                .and_then(finite);
+                            match r {
+                                Ok((got, want)) => {
+                                    worst = worst.max(rel_error(&got, &want));
+                                    any = true;
+                                }
+                                Err(e) => failure = Some(e.0),
+                            }
+                        }
+                        checked += usize::from(any);
+                    }
+                    (
+                        "det".to_owned(),
+                        "against the numeric determinant of the Jacobian, dims of different sizes",
+                    )
+                }
+                // Checked by `verify_adjoints`, `verify_counts`, or (claims)
+                // by the proof's own numeric evidence.
+                RequestKind::Adjoints { .. }
+                | RequestKind::Grad { .. }
+                | RequestKind::CountParams
+                | RequestKind::CountMacs(_)
+                | RequestKind::Depth(_)
+                | RequestKind::Expect { .. } => continue,
+            },
         };
         out.push(Check {
             what: StepOf::label(step.as_ref(), what),
@@ -684,10 +831,10 @@ pub fn named_results(key: &AnswerKey) -> AnswerKey {
 pub const SEEDS: &[u64] = &[1, 2, 3, 4];
 
 /// Every numeric check of an answer key, in script order.
-pub fn verify_all(key: &AnswerKey) -> Vec<Check> {
-    let key = &claims_as_requests(key);
+pub fn verify_all(orig: &AnswerKey) -> Vec<Check> {
+    let key = &claims_as_requests(orig);
     let mut checks = verify_adjoints(key, SEEDS);
-    checks.extend(verify_update_maps(key, SEEDS));
+    checks.extend(verify_update_maps(orig, SEEDS));
     checks.extend(verify_counts(key));
     checks.sort_by_key(|c| c.line);
     checks

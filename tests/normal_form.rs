@@ -168,6 +168,13 @@ fn identities_of_the_algebra_share_a_normal_form() {
         ("det(I(D) - s * A * diag(y))", "det(I(D) - diag(s * y) * A)"),
         ("det(2 * I(D) + A * B * A^T)", "det(A^T * A * B + 2 * I(D))"),
         ("det(A * B)", "det(B * A)"),
+        // The scale of the one multiple of the identity taken out.
+        ("det(s * I(D) - A)", "s^D * det(I(D) - A / s)"),
+        ("det(s * I(D) - A)", "(-1)^D * det(A - s * I(D))"),
+        (
+            "det(2 * s * I(D) + s * A * B)",
+            "(2 * s)^D * det(I(D) + B * A / 2)",
+        ),
         // A common last (or first) factor of a sum of products moved to
         // the other end, and the transpose.
         (
@@ -333,6 +340,8 @@ fn different_values_have_different_normal_forms() {
         ("diag(y) * diag(z) * A", "diag(y + z) * A"),
         ("I(D) + A", "A"),
         ("det(I(D) + A * B + diag(y))", "det(I(D) + B * A + diag(y))"),
+        ("det(s * I(D) - A)", "s^D * det(I(D) - A)"),
+        ("det(s * I(D) - A)", "s * det(I(D) - A / s)"),
         ("det(I(D) + A * B * A^T)", "det(I(D) + B * A * A)"),
         ("det(I(D) + A * y * z^T)", "det(I(D) + A * z * y^T)"),
         (

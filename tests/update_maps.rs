@@ -50,7 +50,7 @@ fn update_maps_match_the_numbers() {
 fn a_wrong_exponent_is_caught() {
     use deriv::eval::Mat;
     use deriv::key::{Derived, Lhs, Rhs};
-    use deriv::verify::{jacobian_fd, sized, value_at_start};
+    use deriv::verify::{jacobian_fd, jacobian_points, sized, value_at};
     let r = run("derivations/momentum.deriv");
     let m = &r.key.model;
     let (of, wrt) = m
@@ -70,8 +70,9 @@ fn a_wrong_exponent_is_caught() {
             lhs: Lhs::Matrix("J".into()),
             rhs: Rhs::Expr(e),
         };
-        let got = value_at_start(m, &d, &inst).unwrap();
-        let want = Mat::scalar(jacobian_fd(m, &of, &wrt, &inst).unwrap().det().unwrap());
+        let b = &jacobian_points(m, &of, &inst)[0];
+        let got = value_at(&d, &inst, b).unwrap();
+        let want = Mat::scalar(jacobian_fd(&of, &wrt, &inst, b).unwrap().det().unwrap());
         worst = worst.max(deriv::eval::rel_error(&got, &want));
     }
     assert!(worst > 1e-3, "beta^(D+1) passed as det(J)");

@@ -478,7 +478,7 @@ impl Checker {
         };
         // `bar(v[l-1]) = R` for every `l` is `bar(v[l]) = R` with `l`
         // shifted: the claim about the general equation, in its own frame.
-        let (claim, rhs) = match (claim, rhs) {
+        let (claim, rhs, written_at) = match (claim, rhs) {
             (Claim::Adjoint(Target::Var(r)), Claimed::Expr(value))
                 if r.at.iter().any(|ix| matches!(ix, Ix::Rel(_, o) if *o != 0)) =>
             {
@@ -487,15 +487,17 @@ impl Checker {
                 (
                     Claim::Adjoint(Target::Var(r.shifted(&back))),
                     Claimed::Expr(crate::ir::shift(&value, &back)),
+                    offsets,
                 )
             }
-            other => other,
+            (claim, rhs) => (claim, rhs, Vec::new()),
         };
         Ok(RequestKind::Expect {
             lhs: claim,
             rhs,
             assuming,
             sums,
+            written_at,
         })
     }
 

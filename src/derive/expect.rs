@@ -518,6 +518,16 @@ fn positive_instances<'m>(model: &'m Model, sums: &[SumAssumption]) -> Vec<Insta
         .collect()
 }
 
+/// The instance a claim is evaluated on where none of [`instances`]
+/// tells it from the derived form: every scalar parameter above one in size
+/// (see [`Instance::with_wide_scalars`]).
+fn wide_instances<'m>(model: &'m Model, sums: &[SumAssumption]) -> Vec<Instance<'m>> {
+    Instance::new(model, vec![3; model.dims.len()], 108)
+        .map(|i| i.with_wide_scalars().with_sums(sums))
+        .into_iter()
+        .collect()
+}
+
 /// The entry where two values differ most, as words.
 fn difference(x: &Mat, y: &Mat) -> String {
     let (xs, ys) = (x.entries(), y.entries());
@@ -609,6 +619,8 @@ struct Comparison {
     witness_clean: bool,
     /// Why some point could not be evaluated.
     failure: Option<String>,
+    /// How many instances were evaluated.
+    instances: usize,
 }
 
 /// The values the adjoints take when a claim is evaluated.
@@ -657,17 +669,23 @@ fn compare(
         witness: None,
         witness_clean: false,
         failure: None,
+        instances: 0,
     };
-    // Where nothing could be evaluated, then on positive values.
-    for positive in [false, true] {
-        if positive && out.agreed > 0 {
+    // Where nothing could be evaluated, then on positive values; where
+    // the values agree, then with scalars above one in size.
+    for pass in 0..3 {
+        if pass == 1 && out.agreed > 0 {
+            continue;
+        }
+        if pass == 2 && (sample || out.agreed == 0 || out.witness.is_some()) {
             break;
         }
-        let list = if positive {
-            positive_instances(model, sums)
-        } else {
-            instances(model, usize::MAX, sums)
+        let list = match pass {
+            0 => instances(model, usize::MAX, sums),
+            1 => positive_instances(model, sums),
+            _ => wide_instances(model, sums),
         };
+        out.instances += list.len();
         for inst in &list {
             let random = RandomAdjoints::new(inst, zero.clone());
             let truth = if matches!(values, Values::Model) {
@@ -1012,6 +1030,7 @@ fn expression(
         };
     }
     let (agreed, worst, failure) = (numbers.agreed, numbers.worst, numbers.failure);
+    let evaluated = numbers.instances;
     if proven {
         *by = Some(ProofKind::Rewrites);
         return Verdict::Proven;
@@ -1033,7 +1052,7 @@ fn expression(
         )
     } else {
         format!(
-            "no proof was found within the rewrite limits; numerically the two agree at {agreed} points on 5 random instances (largest relative difference {worst:.1e})"
+            "no proof was found within the rewrite limits; numerically the two agree at {agreed} points on {evaluated} random instances (largest relative difference {worst:.1e})"
         )
     };
     Verdict::NotProven {

@@ -59,14 +59,41 @@ fn error(span: Span, message: impl Into<String>, hint: impl Into<String>) -> Dia
 /// which hold wherever the inverse does, and the words that say so;
 /// `None` where the claim reads none of them.
 pub fn solved_in_claim(
+    model: &Model,
     claim: &RecExpr<Node>,
     r: &Ref,
     solved: &[(Ref, RecExpr<Node>)],
 ) -> Option<(RecExpr<Node>, crate::key::Note)> {
     use super::steps::{listed, text};
     use crate::key::Part;
-    let mut out = claim.clone();
     let mut used = Vec::new();
+    // The values the step computes on the way (`g[k] = grad F(theta[k])`)
+    // written out by their equations first, as the inverse reads them.
+    let stepped: Vec<u32> = state_steps(model, Span::default())
+        .ok()?
+        .iter()
+        .map(|s| s.prev.var)
+        .collect();
+    let mut out = inline_same_step(model, claim, &stepped, Span::default(), 0).ok()?;
+    let mut named: Vec<&Ref> = Vec::new();
+    for n in claim.as_ref() {
+        if let Node::Leaf(Leaf::Var(x)) = n {
+            if !stepped.contains(&x.var)
+                && matches!(model.vars[x.var as usize].kind, VarKind::Defined(_))
+                && !named.contains(&x)
+            {
+                named.push(x);
+            }
+        }
+    }
+    let written_out = !named.is_empty();
+    for x in named {
+        let mut l = RecExpr::default();
+        l.add(Node::Leaf(Leaf::Var(x.clone())));
+        if let Ok(def) = inline_same_step(model, &l, &stepped, Span::default(), 0) {
+            used.push(Part::Equation(l, def));
+        }
+    }
     for (x, solution) in solved {
         let leaf = Leaf::Var(x.clone());
         if x == r || !contains(&out, &leaf) {
@@ -80,9 +107,11 @@ pub fn solved_in_claim(
     if used.is_empty() {
         return None;
     }
-    let mut why = vec![text(
-        "proved with the previous values the inverse solves substituted in the claim: ",
-    )];
+    let mut why = vec![text(if written_out {
+        "proved with the values the step computes on the way and the previous values the inverse solves substituted in the claim: "
+    } else {
+        "proved with the previous values the inverse solves substituted in the claim: "
+    })];
     why.extend(listed(used));
     Some((out, Note::Parts(why)))
 }
@@ -306,9 +335,18 @@ pub fn inverse(
                 .iter()
                 .map(|p| format!("`{}`", model.symbols.ref_text(p)))
                 .collect();
-            let why = last_reason.unwrap_or_else(|| {
-                "every remaining equation mixes two or more unknown values, and none can be solved alone".to_owned()
-            });
+            let Some(why) = last_reason else {
+                // Every equation left mixes previous values: they would
+                // have to be solved together.
+                return Err(error(
+                    span,
+                    format!(
+                        "the previous state cannot be solved for one value at a time: every equation of the step left mixes two or more of {}; solving equations together (a coupled step such as `x[k+1] = x[k] + h * v[k]`, `v[k+1] = v[k] - h * x[k]`) is not supported yet",
+                        names.join(", ")
+                    ),
+                    "where the step allows it, write it so that one value is updated from the other's new value (`x[k+1] = x[k] + h * v[k+1]`): each equation then gives one previous value",
+                ));
+            };
             return Err(error(
                 span,
                 format!(

@@ -361,6 +361,25 @@ impl<'m> Instance<'m> {
         self
     }
 
+    /// This instance with every scalar parameter of size above one (each
+    /// drawn value `x` of `(-1, 1)` becomes `2x + sign(x)`): a claim that
+    /// differs from the derived form only there (`((1 - a)^2)^(D/2)` for
+    /// `(1 - a)^D` at an odd `D`) is refuted there.
+    pub fn with_wide_scalars(mut self) -> Instance<'m> {
+        self.params = self
+            .params
+            .iter()
+            .map(|m| {
+                if m.is_scalar() {
+                    m.map(|x| 2.0 * x + x.signum())
+                } else {
+                    m.clone()
+                }
+            })
+            .collect();
+        self
+    }
+
     /// An instance whose dims are drawn from the seed, each in `2..=4`, and
     /// whose undeclared ranges run over a drawn number of steps, long enough
     /// for the model's offsets (see `least_steps`).
@@ -587,6 +606,9 @@ pub struct Forward<'i> {
     /// value: the values computed from them follow (`f[t] = 1 - i[t]` is
     /// `1`).
     assumed: Vec<(u32, RecExpr<Node>)>,
+    /// Values held at given values rather than computed (the other
+    /// arguments of a step, while one of them moves).
+    held: HashMap<(u32, Vec<i64>), Mat>,
     memo: RefCell<HashMap<(u32, Vec<i64>), Mat>>,
     busy: RefCell<HashSet<(u32, Vec<i64>)>>,
 }
@@ -598,6 +620,7 @@ impl<'i> Forward<'i> {
             inst,
             perturb,
             assumed: Vec::new(),
+            held: HashMap::default(),
             memo: RefCell::new(HashMap::default()),
             busy: RefCell::new(HashSet::default()),
         }
@@ -611,6 +634,21 @@ impl<'i> Forward<'i> {
         Forward {
             assumed,
             ..Forward::new(inst, None)
+        }
+    }
+
+    /// The forward pass with the values `held` fixed where the model would
+    /// compute them, and one entry perturbed: the partial derivatives of a
+    /// step by its arguments, each moved while the others stay, even where
+    /// one argument is computed from another (`theta[k]` from `m[k]`).
+    pub fn holding(
+        inst: &'i Instance<'i>,
+        held: HashMap<(u32, Vec<i64>), Mat>,
+        perturb: Option<Perturb>,
+    ) -> Forward<'i> {
+        Forward {
+            held,
+            ..Forward::new(inst, perturb)
         }
     }
 
@@ -657,7 +695,10 @@ impl<'i> Forward<'i> {
                 "`{name}` at {at:?} depends on itself; its values cannot be computed in order"
             )));
         }
-        let computed = self.compute(var, at);
+        let computed = match self.held.get(&key) {
+            Some(v) => Ok(v.clone()),
+            None => self.compute(var, at),
+        };
         self.busy.borrow_mut().remove(&key);
         let mut v = computed?;
         if let Some(Perturb::Var {

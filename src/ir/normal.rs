@@ -940,37 +940,45 @@ impl Normal<'_> {
     /// identity for `a = 1`).
     fn determinant(&mut self, id: Id, x: Id) -> Option<Combo> {
         let mut inner = self.combo(x)?;
-        if let Some(n) = self
+        let square = self
             .shape(x)
             .filter(|s| s.is_square())
-            .map(|s| s.rows.clone())
-        {
+            .map(|s| s.rows.clone());
+        // The scale taken out where one multiple of the identity is made
+        // `I(n)` (see [`identity_made_one`]).
+        let mut scale: Option<Combo> = None;
+        if let Some(n) = &square {
             // The determinant of a zero matrix is zero.
             if inner.is_empty() && !n.is_zero() {
                 return Some(Combo::new());
             }
             // `det(c * I(n)) = c^n`, `det(I(n)) = 1`.
-            if let Some(d) = identity_scale(&inner).and_then(|c| power(&c, &poly_combo(&n), None)) {
+            if let Some(d) = identity_scale(&inner).and_then(|c| power(&c, &poly_combo(n), None)) {
                 return Some(d);
+            }
+            if let Some((taken, rest)) = identity_made_one(&inner, &poly_combo(n)) {
+                inner = rest;
+                scale = Some(taken);
             }
             let others: Combo = inner
                 .iter()
                 .filter(|(p, _)| !matches!(p.matrices.as_slice(), [f] if is_identity(f)))
                 .map(|(p, c)| (p.clone(), c.clone()))
                 .collect();
-            if let Some(best) = self.rotated(&others, &n) {
+            if let Some(best) = self.rotated(&others, n) {
                 inner.retain(|p, _| !others.contains_key(p));
                 for (p, c) in best {
                     add_product(&mut inner, p, &c)?;
                 }
             }
         }
+        if let Some(scale) = scale {
+            let text = format!("Det{{{}}}", key(&inner));
+            mean(&text, Meaning::Det(inner, None));
+            return multiply(&scale, &single(Product::atom(text, true), Rational::one()));
+        }
         // The factors every term shares taken out, `det(c * M) = c^n *
         // det(M)`; the determinant as read back is then of what is left.
-        let square = self
-            .shape(x)
-            .filter(|s| s.is_square())
-            .map(|s| s.rows.clone());
         if let Some((taken, rest)) = square.and_then(|n| taken_out(&inner, &poly_combo(&n))) {
             let text = format!("Det{{{}}}", key(&rest));
             mean(&text, Meaning::Det(rest, None));
@@ -1817,6 +1825,44 @@ fn power(x: &Combo, e: &Combo, shape: Option<&Shape>) -> Option<Combo> {
     };
     let (r, m) = q.times(&base)?;
     Some(single(r, k.mul(&m)?))
+}
+
+/// A square matrix of size `n` (`count`) with exactly one multiple of the
+/// identity among its terms, `a * I(n) + M` (`a` one product of scalars and
+/// a number), as `a^n` and `I(n) + M / a`, whose determinants multiply to
+/// its own: `det(c * I - a * H)` and `c^n * det(I - a / c * H)` are then
+/// one form. `a = 1` gives `1` and the matrix itself.
+fn identity_made_one(x: &Combo, count: &Combo) -> Option<(Combo, Combo)> {
+    let mut ids = x
+        .iter()
+        .filter(|(p, _)| matches!(p.matrices.as_slice(), [f] if is_identity(f)));
+    let (p0, c0) = ids.next()?;
+    if ids.next().is_some() {
+        return None;
+    }
+    if p0.scalars.is_empty() && c0.is_one() {
+        return Some((one(), x.clone()));
+    }
+    let mut inverse = Product::unit();
+    for (b, e) in &p0.scalars {
+        inverse
+            .scalars
+            .insert(b.clone(), scaled(e, &Rational::int(-1))?);
+    }
+    let mut rest = Combo::new();
+    for (p, c) in x {
+        let (q, k) = p.times(&inverse)?;
+        add_product(&mut rest, q, &c.mul(&k)?.div(c0)?)?;
+    }
+    let a = Product {
+        scalars: p0.scalars.clone(),
+        matrices: Vec::new(),
+    };
+    let mut taken = power(&single(a, c0.abs()), count, None)?;
+    if c0.is_negative() {
+        taken = multiply(&taken, &power(&constant(Rational::int(-1)), count, None)?)?;
+    }
+    Some((taken, rest))
 }
 
 /// What every entry of a value shares, to the power `count` (its number

@@ -134,9 +134,9 @@ pub fn render(key: &AnswerKey) -> String {
         "results": results,
         "expects": expects,
     });
-    let conventions: Vec<&str> = super::conventions(m)
+    let conventions: Vec<String> = super::conventions(m)
         .into_iter()
-        .map(super::Convention::plain)
+        .map(|c| c.plain(m))
         .collect();
     if !conventions.is_empty() {
         doc["conventions"] = json!(conventions);

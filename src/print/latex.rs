@@ -763,10 +763,20 @@ impl Latex<'_> {
                         self.out.push_str(&leaf(self.symbols, l));
                         self.out.push(')');
                     }
+                    // `b_{1}^{D}`: a name without a superscript of its own
+                    // takes the power directly, beside its subscript.
+                    (Node::Leaf(l), _) if !leaf(self.symbols, l).contains('^') => {
+                        self.out.push_str(&leaf(self.symbols, l));
+                    }
                     _ => self.base(&node, *a),
                 }
                 self.out.push_str("^{");
-                self.node(*b, false);
+                match &self.expr[*b] {
+                    // `^{-1/2}`: a fraction in a superscript is written
+                    // inline, not stacked.
+                    Node::Num(r) if !r.is_integer() => self.out.push_str(&r.to_string()),
+                    _ => self.node(*b, false),
+                }
                 self.out.push('}');
             }
             // `\mathbf{1}^\top`, the row of ones.

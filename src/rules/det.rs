@@ -8,8 +8,8 @@
 //! the answer can state the condition.
 
 use super::{
-    built_row, is_column, is_row, is_scalar_var, is_square_matrix, is_zero_var, rule, same_shape,
-    var, Rewrite,
+    built_row, is_column, is_row, is_scalar_var, is_square_block, is_square_matrix, is_zero_var,
+    rule, same_shape, var, Rewrite,
 };
 use crate::ir::analysis::{add_poly, constant, is_scalar, shape_of, Graph};
 use crate::ir::Node;
@@ -178,6 +178,64 @@ fn schur_three(eg: &mut Graph, s: &Subst) -> Option<Id> {
     Some(eg.add(Node::Mul([pq, dx])))
 }
 
+/// `det(M)` of a block matrix of three or more block rows, one of whose
+/// block rows (or columns) is zero but for its diagonal block `M_kk`,
+/// square: moving that row and that column last is one permutation of
+/// the rows and the same of the columns, which keeps the determinant, and
+/// leaves the matrix block triangular, so `det(M) = det(M_kk) * det(R)`,
+/// `R` the matrix without them (a state that only scales itself, such as
+/// Adam's running power `p1[k+1] = b1 * p1[k]`). `R` is square because
+/// `M` and `M_kk` are.
+fn lone_diagonal_block(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let m = s[var("?m")];
+    let blocks: Vec<Box<[Id]>> = eg[m]
+        .nodes
+        .iter()
+        .filter_map(|n| match n {
+            Node::Block(rows) => Some(rows.clone()),
+            _ => None,
+        })
+        .collect();
+    for rows in blocks {
+        let n = rows.len();
+        if n < 3 {
+            continue;
+        }
+        let Some(grid) = rows
+            .iter()
+            .map(|&r| {
+                eg[r].nodes.iter().find_map(|x| match x {
+                    Node::Row(cells) if cells.len() == n => Some(cells.to_vec()),
+                    _ => None,
+                })
+            })
+            .collect::<Option<Vec<Vec<Id>>>>()
+        else {
+            continue;
+        };
+        let zero = |eg: &Graph, id: Id| crate::ir::analysis::is_zero(eg, id);
+        let Some(k) = (0..n).find(|&k| {
+            super::square_block(eg, grid[k][k])
+                && ((0..n).all(|j| j == k || zero(eg, grid[k][j]))
+                    || (0..n).all(|i| i == k || zero(eg, grid[i][k])))
+        }) else {
+            continue;
+        };
+        let rest: Vec<Id> = (0..n)
+            .filter(|&i| i != k)
+            .map(|i| {
+                let cells: Vec<Id> = (0..n).filter(|&j| j != k).map(|j| grid[i][j]).collect();
+                eg.add(Node::Row(cells.into()))
+            })
+            .collect();
+        let rest = eg.add(Node::Block(rest.into()));
+        let det_rest = eg.add(Node::Det(rest));
+        let det_k = eg.add(Node::Det(grid[k][k]));
+        return Some(eg.add(Node::Mul([det_k, det_rest])));
+    }
+    None
+}
+
 /// The determinant rules.
 #[rustfmt::skip]
 pub fn rules() -> Vec<Rewrite> {
@@ -189,9 +247,9 @@ pub fn rules() -> Vec<Rewrite> {
         rule!("det-product";         "(det (* ?a ?b))"                       => "(* (det ?a) (det ?b))" if is_square_matrix("?a") if is_square_matrix("?b")),
         // A block triangular matrix, its diagonal blocks square (a zero
         // block beside a non-square one leaves two blocks without
-        // determinants).
-        rule!("det-block-lower";     "(det (block (row ?a ?z) (row ?c ?d)))" => "(* (det ?a) (det ?d))" if is_zero_var("?z") if is_square_matrix("?a") if is_square_matrix("?d")),
-        rule!("det-block-upper";     "(det (block (row ?a ?b) (row ?z ?d)))" => "(* (det ?a) (det ?d))" if is_zero_var("?z") if is_square_matrix("?a") if is_square_matrix("?d")),
+        // determinants); a scalar block is one of one row and column.
+        rule!("det-block-lower";     "(det (block (row ?a ?z) (row ?c ?d)))" => "(* (det ?a) (det ?d))" if is_zero_var("?z") if is_square_block("?a") if is_square_block("?d")),
+        rule!("det-block-upper";     "(det (block (row ?a ?b) (row ?z ?d)))" => "(* (det ?a) (det ?d))" if is_zero_var("?z") if is_square_block("?a") if is_square_block("?d")),
         // Block row and column operations where two blocks are one class:
         // [A, B; C, B] -> [A - C, 0; C, B], [A, B; A, D] -> [A, B; 0, D - B],
         // [A, A; C, D] -> [A, 0; C, D - C]; the result is block triangular,
@@ -218,6 +276,7 @@ pub fn rules() -> Vec<Rewrite> {
         built_row!("det-schur-mirror";      "(det (block (row ?a ?b) (row ?c ?d)))" => schur_mirror, if is_invertible("?a"), if is_square_matrix("?d")),
         built_row!("det-schur-upper-right"; "(det (block (row ?a ?b) (row ?c ?d)))" => |eg, s| schur_off_diagonal(eg, s, true), if blocks_same_square, if no_diagonal_pivot, if is_invertible("?b")),
         built_row!("det-schur-three";       "(det (block (row ?a ?b ?c) (row ?e ?p ?z1) (row ?f ?z2 ?q)))" => schur_three, if is_zero_var("?z1"), if is_zero_var("?z2"), if is_invertible("?p"), if is_invertible("?q"), if is_square_matrix("?a")),
+        built_row!("det-block-lone";        "(det ?m)"                              => lone_diagonal_block),
         built_row!("det-schur-lower-left";  "(det (block (row ?a ?b) (row ?c ?d)))" => |eg, s| schur_off_diagonal(eg, s, false), if blocks_same_square, if no_diagonal_pivot, if is_invertible("?c")),
     ]);
     rules
@@ -248,6 +307,11 @@ pub fn words(rule: &str) -> Option<(&'static str, &'static str, &'static [&'stat
         "det-block-lower" | "det-block-upper" => (
             "the matrix is block triangular: its determinant is the product of the determinants of its diagonal blocks",
             "the matrix is block triangular: its determinant is the product of the determinants of its diagonal blocks",
+            &[],
+        ),
+        "det-block-lone" => (
+            "a block row or column is zero but for its diagonal block: moved last, with its column or row, it leaves a block triangular matrix, so the determinant is that block's times the determinant of the rest",
+            "a block row or column is zero but for its diagonal block: moved last, with its column or row, it leaves a block triangular matrix, so the determinant is that block's times the determinant of the rest",
             &[],
         ),
         "det-rows-equal-right" => (

@@ -18,7 +18,9 @@
 //! substituted, from the last step back).
 
 use super::counts::{count_error, Count};
-use super::{at_start, binding, inverse_error, jacobian_fd, rhs_expr, target_of, TOLERANCE};
+use super::{
+    at_start, binding, inverse_error, jacobian_fd, jacobian_points, rhs_expr, target_of, TOLERANCE,
+};
 use crate::derive::adjoint::Adjoints as Deriver;
 use crate::diag::Source;
 use crate::egraph::ShapeTable;
@@ -474,6 +476,7 @@ impl<'k> Checks<'k> {
             rhs: Claimed::Expr(claim),
             assuming,
             sums,
+            ..
         } = &req.kind
         else {
             return Ok(());
@@ -723,26 +726,36 @@ impl<'k> Checks<'k> {
         found
     }
 
-    /// A Jacobian against finite differences of the step.
+    /// A Jacobian against finite differences of the step, at every point
+    /// of [`jacobian_points`].
     fn jacobian(&self, d: &Derived, of: &[Ref], wrt: &[Ref]) -> Result<(), Failure> {
         let model = self.model();
-        let (Some(rhs), Ok(want)) = (rhs_expr(d), jacobian_fd(model, of, wrt, self.inst)) else {
+        let Some(rhs) = rhs_expr(d) else {
             return Ok(());
         };
-        let Ok(got) = self.forward.eval(rhs, &at_start(model, self.inst)) else {
-            return Err(self.fail(d, "it cannot be evaluated".to_owned()));
-        };
-        let e = rel_error(&got, &want);
-        if e > TOLERANCE {
-            return Err(self.fail(
-                d,
-                format!("it disagrees with finite differences of the step (relative difference {e:.1e} at {})", place(model, self.inst, &at_start(model, self.inst))),
-            ));
+        for b in jacobian_points(model, of, self.inst) {
+            let Ok(want) = jacobian_fd(of, wrt, self.inst, &b) else {
+                continue;
+            };
+            let Ok(got) = self.forward.eval(rhs, &b) else {
+                return Err(self.fail(d, "it cannot be evaluated".to_owned()));
+            };
+            let e = rel_error(&got, &want);
+            if e > TOLERANCE {
+                return Err(self.fail(
+                    d,
+                    format!(
+                        "it disagrees with finite differences of the step (relative difference {e:.1e} at {})",
+                        place(model, self.inst, &b)
+                    ),
+                ));
+            }
         }
         Ok(())
     }
 
-    /// A determinant against the numeric determinant of its Jacobian.
+    /// A determinant against the numeric determinant of its Jacobian, at
+    /// every point of [`jacobian_points`].
     fn det(&self, d: &Derived, of: usize) -> Result<(), Failure> {
         let model = self.model();
         let Some(j) = self
@@ -760,24 +773,25 @@ impl<'k> Checks<'k> {
         else {
             return Ok(());
         };
-        let start = at_start(model, self.inst);
         let forward = &self.forward;
-        // The determinant of the true Jacobian (the derived one is checked
-        // on its own).
-        let want = jacobian_fd(model, ys, wrt, self.inst)
-            .or_else(|_| forward.eval(j, &start))
-            .and_then(|m| m.det());
-        let got = forward.eval(rhs, &start).and_then(|m| m.as_scalar());
-        if let (Ok(x), Ok(y)) = (got, want) {
-            let e = rel_error(&crate::eval::Mat::scalar(x), &crate::eval::Mat::scalar(y));
-            if e > TOLERANCE {
-                return Err(self.fail(
-                    d,
-                    format!(
-                        "it is {x:.6} at {}, but the Jacobian's determinant is {y:.6}",
-                        place(model, self.inst, &start)
-                    ),
-                ));
+        for b in jacobian_points(model, ys, self.inst) {
+            // The determinant of the true Jacobian (the derived one is
+            // checked on its own).
+            let want = jacobian_fd(ys, wrt, self.inst, &b)
+                .or_else(|_| forward.eval(j, &b))
+                .and_then(|m| m.det());
+            let got = forward.eval(rhs, &b).and_then(|m| m.as_scalar());
+            if let (Ok(x), Ok(y)) = (got, want) {
+                let e = rel_error(&crate::eval::Mat::scalar(x), &crate::eval::Mat::scalar(y));
+                if e > TOLERANCE {
+                    return Err(self.fail(
+                        d,
+                        format!(
+                            "it is {x:.6} at {}, but the Jacobian's determinant is {y:.6}",
+                            place(model, self.inst, &b)
+                        ),
+                    ));
+                }
             }
         }
         Ok(())
@@ -856,7 +870,23 @@ pub fn self_check(key: &AnswerKey, limits: &Limits) -> Vec<(usize, Failure)> {
             Some(k @ (RequestKind::Adjoints { .. } | RequestKind::Grad { .. })) => k.sums(),
             _ => &[],
         };
-        let checked = if sums.is_empty() {
+        // A step of a claim about a Jacobian with the claim's assumptions
+        // in its form.
+        let under = step
+            .as_ref()
+            .and_then(|s| super::assumed_map_step(key, k, s));
+        let checked = if let (Some(under), Some(d)) = (under, a.equations.first()) {
+            match super::assumed_step_error(model, &inst, d, under) {
+                Ok((e, p)) if e > TOLERANCE => Err(checks.fail(
+                    d,
+                    format!(
+                        "it differs from the form derived before the assumptions, with them substituted (relative difference {e:.1e} at {})",
+                        place(model, &inst, &p)
+                    ),
+                )),
+                _ => Ok(()),
+            }
+        } else if sums.is_empty() {
             checks.answer(a, unassumed, claim_step)
         } else {
             let summed = inst.clone().with_sums(sums);
