@@ -391,9 +391,10 @@ pub fn inverse_error(
 /// The index values at which a Jacobian of the values `of` is checked:
 /// those where the model computes every one of them by its equation (a
 /// two-step recurrence `theta[k+2] = ...` does not compute `theta[k+1]` at
-/// the start), at most three, from the start of the ranges to their end,
-/// so that a result right at one step only does not pass. The start of
-/// every range where no position qualifies.
+/// the start), the first three from the start of the ranges, so that a
+/// result right at one step only does not pass; a later one only where its
+/// values are moderate in size. The start of every range where no position
+/// qualifies.
 pub fn jacobian_points(
     model: &Model,
     of: &[crate::ir::Ref],
@@ -409,7 +410,18 @@ pub fn jacobian_points(
         of.iter()
             .all(|r| Evaluator::tuple(inst, &r.at, b).is_ok_and(|at| inst.computed(r.var, &at)))
     };
-    let all: Vec<Vec<Option<i64>>> = (0..=span)
+    // A later step whose values have grown large (a map iterated from
+    // random values) would check the finite differences' rounding, not
+    // the Jacobian: only the first point is kept regardless.
+    let forward = Forward::new(inst, None);
+    let moderate = |b: &[Option<i64>]| {
+        of.iter().all(|r| {
+            forward
+                .reference(r, b)
+                .is_ok_and(|m| m.is_finite() && m.max_abs() < 1e3)
+        })
+    };
+    let mut all: Vec<Vec<Option<i64>>> = (0..=span)
         .map(|s| {
             (0..n)
                 .map(|i| {
@@ -420,11 +432,20 @@ pub fn jacobian_points(
         })
         .filter(|b| computes(b))
         .collect();
-    match all.len() {
-        0 => vec![at_start(model, inst)],
-        1..=3 => all,
-        k => vec![all[0].clone(), all[k / 2].clone(), all[k - 1].clone()],
+    all.dedup();
+    let mut out: Vec<Vec<Option<i64>>> = Vec::new();
+    for b in all {
+        if out.is_empty() || moderate(&b) {
+            out.push(b);
+        }
+        if out.len() == 3 {
+            break;
+        }
     }
+    if out.is_empty() {
+        out.push(at_start(model, inst));
+    }
+    out
 }
 
 /// The Jacobian of the values `of` by the values `wrt` at index values `b`

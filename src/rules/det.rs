@@ -214,10 +214,20 @@ fn lone_diagonal_block(eg: &mut Graph, s: &Subst) -> Option<Id> {
             continue;
         };
         let zero = |eg: &Graph, id: Id| crate::ir::analysis::is_zero(eg, id);
+        // Every block row and column of what is left keeps a block that
+        // is not zero: a zero block takes its size from its neighbours,
+        // and a row of zeros alone would have none.
+        let sized = |k: usize| {
+            (0..n).filter(|&i| i != k).all(|i| {
+                (0..n).any(|j| j != k && !zero(eg, grid[i][j]))
+                    && (0..n).any(|j| j != k && !zero(eg, grid[j][i]))
+            })
+        };
         let Some(k) = (0..n).find(|&k| {
             super::square_block(eg, grid[k][k])
                 && ((0..n).all(|j| j == k || zero(eg, grid[k][j]))
                     || (0..n).all(|i| i == k || zero(eg, grid[i][k])))
+                && sized(k)
         }) else {
             continue;
         };
