@@ -286,3 +286,24 @@ fn a_determinant_names_what_it_divides_by() {
     }
     assert!(checked > 0, "no determinant divides by anything");
 }
+
+/// Where two previous values need one condition (Adam's first moment and
+/// its running power both divide by `b1`), the inverse's note names it
+/// once.
+#[test]
+fn an_inverse_states_each_condition_once() {
+    use deriv::key::{Condition, Note};
+    let r = run("tests/claims/adam_bias_correction.deriv");
+    let conditions: Vec<&Condition> = r
+        .key
+        .answers
+        .iter()
+        .flat_map(|a| &a.notes)
+        .filter_map(|n| match n {
+            Note::InverseExistsWhere(c) => Some(c),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(conditions.len(), 2, "{conditions:?}");
+}

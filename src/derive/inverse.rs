@@ -293,7 +293,14 @@ pub fn inverse(
                             &solution,
                         ));
                     }
-                    conditions.extend(condition.filter(|c| !always_holds(c)));
+                    // Each condition once, though two values need it
+                    // (Adam's moments and running powers both divide by
+                    // `b1`).
+                    if let Some(c) = condition.filter(|c| !always_holds(c)) {
+                        if !conditions.contains(&c) {
+                            conditions.push(c);
+                        }
+                    }
                     let leaf = Leaf::Var(u.clone());
                     for (l, r) in pending.iter_mut() {
                         *l = substitute(l, &leaf, &solution);
