@@ -1858,11 +1858,7 @@ fn identity_made_one(x: &Combo, count: &Combo) -> Option<(Combo, Combo)> {
         scalars: p0.scalars.clone(),
         matrices: Vec::new(),
     };
-    let mut taken = power(&single(a, c0.abs()), count, None)?;
-    if c0.is_negative() {
-        taken = multiply(&taken, &power(&constant(Rational::int(-1)), count, None)?)?;
-    }
-    Some((taken, rest))
+    Some((signed_power(a, c0, count)?, rest))
 }
 
 /// What every entry of a value shares, to the power `count` (its number
@@ -1878,13 +1874,21 @@ fn taken_out(x: &Combo, count: &Combo) -> Option<(Combo, Combo)> {
     if content.scalars.is_empty() && lead.is_one() && !negative {
         return None;
     }
-    let mut taken = power(&single(content, lead), count, None)?;
     if negative {
-        let sign = power(&constant(Rational::int(-1)), count, None)?;
-        taken = multiply(&taken, &sign)?;
+        let taken = signed_power(content, &lead.neg(), count)?;
         return Some((taken, scaled(&rest, &Rational::one().neg())?));
     }
-    Some((taken, rest))
+    Some((power(&single(content, lead), count, None)?, rest))
+}
+
+/// `(c * p)^count` for a product of scalars `p`, with the sign of `c` taken
+/// out as `(-1)^count`, so that the power's base is positive.
+fn signed_power(p: Product, c: &Rational, count: &Combo) -> Option<Combo> {
+    let taken = power(&single(p, c.abs()), count, None)?;
+    if !c.is_negative() {
+        return Some(taken);
+    }
+    multiply(&taken, &power(&constant(Rational::int(-1)), count, None)?)
 }
 
 /// A sum as its content (the scalar factors every term has, to the least
