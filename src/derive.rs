@@ -1149,13 +1149,21 @@ fn collected_writing(e: &RecExpr<Node>, model: &Model) -> Option<(RecExpr<Node>,
     // what they scale (`2 * (o - y)`, not `(o - y) * 2`).
     let text = |x: &RecExpr<Node>| crate::ir::text::expr(&model.symbols, x).len();
     let tie = |x: &RecExpr<Node>| (summed_size(x), numbers_last(x));
+    // Or, no longer in print, with powers merged: `b1^(D + 1)`, not `b1 *
+    // b1^D`; `b2^D * (1 - a)^D`, not `(b2 * (1 - a))^D`.
     let better = |c: &RecExpr<Node>, than: &RecExpr<Node>| {
-        let shorter = match text(c).cmp(&text(than)) {
+        let (tc, tt) = (text(c), text(than));
+        if tc <= tt && unmerged_powers(c) < unmerged_powers(than) {
+            return true;
+        }
+        let shorter = match tc.cmp(&tt) {
             std::cmp::Ordering::Less => true,
             std::cmp::Ordering::Equal => tie(c) < tie(than),
             std::cmp::Ordering::Greater => false,
         };
-        crate::ir::size(c) <= crate::ir::size(than) && shorter
+        crate::ir::size(c) <= crate::ir::size(than)
+            && shorter
+            && unmerged_powers(c) <= unmerged_powers(than)
     };
     // The like terms collected in the normal form, and the diagonal terms
     // joined as written (of the derived form and of the collected one);
@@ -1204,6 +1212,66 @@ fn once_computed(e: &RecExpr<Node>, model: &Model) -> Vec<u32> {
         }
     }
     out
+}
+
+/// Powers not merged: a product raised to a power that is not a number
+/// (`(a * b)^D`), and each factor of a product whose base another factor
+/// of the same product has (`b1 * b1^D`, counted once for each).
+fn unmerged_powers(e: &RecExpr<Node>) -> usize {
+    let nodes = e.as_ref();
+    // Each node's structure as a number, equal for equal subtrees.
+    let mut keys: HashMap<(std::mem::Discriminant<Node>, String), usize> = HashMap::default();
+    let mut key = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        let kids: Vec<usize> = egg::Language::children(n)
+            .iter()
+            .map(|&c| key[usize::from(c)])
+            .collect();
+        let own = format!(
+            "{:?}",
+            egg::Language::map_children(n.clone(), |_| egg::Id::from(0usize))
+        );
+        let k = (std::mem::discriminant(n), format!("{own}{kids:?}"));
+        let next = keys.len();
+        key.push(*keys.entry(k).or_insert(next));
+    }
+    let base = |id: egg::Id| match &e[id] {
+        Node::Pow([b, _]) => key[usize::from(*b)],
+        _ => key[usize::from(id)],
+    };
+    let mut parent_mul = vec![false; nodes.len()];
+    for n in nodes {
+        if let Node::Mul(kids) = n {
+            for &k in kids {
+                parent_mul[usize::from(k)] = true;
+            }
+        }
+    }
+    let mut count = 0usize;
+    for (i, n) in nodes.iter().enumerate() {
+        match n {
+            Node::Pow([b, x]) => {
+                if matches!(e[*b], Node::Mul(_)) && !matches!(e[*x], Node::Num(_)) {
+                    count += 1;
+                }
+            }
+            // The factors of a whole product, each base once.
+            Node::Mul(_) if !parent_mul[i] => {
+                let mut factors = Vec::new();
+                let mut stack = vec![egg::Id::from(i)];
+                while let Some(f) = stack.pop() {
+                    match &e[f] {
+                        Node::Mul([a, b]) => stack.extend([*a, *b]),
+                        _ => factors.push(base(f)),
+                    }
+                }
+                factors.sort_unstable();
+                count += factors.windows(2).filter(|w| w[0] == w[1]).count();
+            }
+            _ => {}
+        }
+    }
+    count
 }
 
 /// The products with a number after the factor it scales (`x * 2`).

@@ -216,10 +216,14 @@ impl Reify<'_> {
                 .or_default()
                 .insert(scalar, k.clone());
         }
+        // A term that is the whole sum is negated only where all its
+        // scalar terms are negative (`y - t`, not `-(t - y)`); in a sum of
+        // several, where its first is (`- (1 - rho) * H`).
+        let alone = parts.len() == 1 && out.is_empty();
         for (chain, scalars) in &parts {
             let ones = all_ones(chain);
             let chain: &[Factor] = if broadcast && ones { &[] } else { chain };
-            let (t, negative) = self.term(chain, scalars)?;
+            let (t, negative) = self.term(chain, scalars, alone)?;
             // Numbers first (`1 - rho`), a broadcast scalar last (`v +
             // eps`).
             let rank = match (chain.is_empty() || ones, is_number(scalars)) {
@@ -325,9 +329,10 @@ impl Reify<'_> {
     }
 
     /// One term: the scalar sum `scalars` (products without matrices)
-    /// times the matrix product `chain`, and whether it is negative.
-    fn term(&mut self, chain: &[Factor], scalars: &Combo) -> Option<(Id, bool)> {
-        let (content, negative, rest) = content(scalars)?;
+    /// times the matrix product `chain`, and whether it is negative (see
+    /// [`content`]; `alone` where it is the whole sum).
+    fn term(&mut self, chain: &[Factor], scalars: &Combo, alone: bool) -> Option<(Id, bool)> {
+        let (content, negative, rest) = content(scalars, alone)?;
         let mut factors: Vec<Id> = Vec::new();
         // Scalar factors with a negative exponent, written as a divisor
         // (`r / N`, not `N^(-1) * r`).
@@ -750,12 +755,16 @@ fn positive(r: &Rational) -> bool {
 }
 
 /// A scalar sum as its content (the least size of a coefficient, where
-/// every coefficient is a whole multiple of it, else one), whether its
-/// first term is negative, and the rest, divided by the content and the
-/// sign.
-fn content(x: &Combo) -> Option<(Rational, bool, Combo)> {
+/// every coefficient is a whole multiple of it, else one), whether it is
+/// taken as negative, and the rest, divided by the content and the sign.
+/// It is negative where its first term is, or, `alone`, where every term
+/// is: `-t + y` alone is `y - t`, not `-(t - y)`.
+fn content(x: &Combo, alone: bool) -> Option<(Rational, bool, Combo)> {
     let (_, first) = x.iter().next()?;
-    let negative = first.is_negative();
+    let negative = match alone {
+        true => x.values().all(|k| k.is_negative()),
+        false => first.is_negative(),
+    };
     let content = shared_number(x)?;
     let by = if negative {
         content.neg()
