@@ -789,6 +789,9 @@ impl<'m> Session<'m> {
                     Some(crate::key::ProofKind::Rewrites) => {
                         "the two sides meet under the rewrite rules"
                     }
+                    Some(crate::key::ProofKind::InverseMultiplied) => {
+                        "the matrix inverted times the claim has the normal form of what the inverse is applied to"
+                    }
                     Some(crate::key::ProofKind::Elimination) => {
                         "the claim's determinant by block elimination has the derived form's normal form"
                     }
@@ -1250,10 +1253,10 @@ fn unmerged_powers(e: &RecExpr<Node>) -> usize {
     let mut count = 0usize;
     for (i, n) in nodes.iter().enumerate() {
         match n {
-            Node::Pow([b, x]) => {
-                if matches!(e[*b], Node::Mul(_)) && !matches!(e[*x], Node::Num(_)) {
-                    count += 1;
-                }
+            Node::Pow([b, x])
+                if matches!(e[*b], Node::Mul(_)) && !matches!(e[*x], Node::Num(_)) =>
+            {
+                count += 1;
             }
             // The factors of a whole product, each base once.
             Node::Mul(_) if !parent_mul[i] => {

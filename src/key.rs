@@ -106,6 +106,9 @@ pub enum ProofKind {
     Cleared,
     /// The two sides met in an e-graph under the rewrite rules.
     Rewrites,
+    /// One side is `inv(M) * r`, and `M` times the other side has the
+    /// normal form of `r`: equal where `M` is invertible.
+    InverseMultiplied,
     /// The claim's determinants of block matrices taken by block
     /// elimination, then one of the procedures above.
     Elimination,

@@ -74,6 +74,7 @@ o = s * v^0 + v + v^0 .* v + v .* v^0 + v .* (s * v^0) + (s * v^0 - v)
 y = det([A, s * I(H); B, C]) + det([A, B; s * I(H), C]) + det(A * B + A - A * B) + det(B - (A + B)) + s^(H) * s^(-H) + (s^(-1))^(H) + (s * r)^(H)
 z = det(diag(exp(A * v))) + prod(tanh(v) .* exp(v)) + det(I(H) + v * (s * v^T)) + det((B * v) * v^T + I(H)) + det([A, B, C; B, s * I(H), 0; C, 0, r * I(H)])
 z2 = det([A, B, C; 0, s * I(H), 0; C, B, A]) + det([A, v, C; 0, s, 0; B, v, A]) + det([A, v; 0, s])
+z3 = det([I(H) + s * A, r * (A - A * A); 2 * A / s, I(H) - A * A]) + det([I(H) - A, s * I(H); A, I(H) + A])
 g = diag(v) * diag(exp(v)) + A * diag(v) * diag(tanh(v)) + inv(diag(exp(v))) + diag(exp(v)^(-1))
 x = (-1)^(2 * H) * det(-A) + det(A / s) + (r^H)^2 * s * r^(-2) + r^(-2) / s + s * (1 / r) + (s^2)^H
 o2 = v - s * v^0

@@ -845,6 +845,29 @@ fn broadcast(d: &RecExpr<Node>, c: &RecExpr<Node>, model: &Model) -> Option<RecE
     Some(b.finish(root))
 }
 
+/// Whether one side is `inv(M) * r` and `M` times the other side is `r`
+/// by their normal forms (`inv(I(D) - 2 * v * v^T / (v^T * v)) * y`
+/// against `y - 2 * v * (v^T * y) / (v^T * v)`, a reflection its own
+/// inverse). Where `M` is invertible, the condition the inverse is
+/// stated under, the two sides are then equal.
+fn inverse_multiplied_out(d: &RecExpr<Node>, c: &RecExpr<Node>, model: &Model) -> bool {
+    [(d, c), (c, d)].into_iter().any(|(x, y)| {
+        let Node::Mul([i, r]) = &x[crate::ir::root(x)] else {
+            return false;
+        };
+        let Node::Inv(m) = &x[*i] else {
+            return false;
+        };
+        let mut b = crate::ir::build::ExprBuilder::new();
+        let m = b.copy(x, *m);
+        let y = b.copy_all(y);
+        let product = b.add(Node::Mul([m, y]));
+        let product = b.finish(product);
+        let r = crate::ir::build::subtree(x, *r);
+        crate::ir::normal::same(&product, &r, model)
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn expression(
     cx: &Context<'_>,
@@ -919,6 +942,10 @@ fn expression(
         }
         if on.same_cleared(cx, &window, d, c) {
             *by = Some(ProofKind::Cleared);
+            return Verdict::Proven;
+        }
+        if inverse_multiplied_out(d, c, model) {
+            *by = Some(ProofKind::InverseMultiplied);
             return Verdict::Proven;
         }
         // A claim written with the determinant of a block matrix (of a

@@ -227,9 +227,9 @@ pub fn is_zero(e: &RecExpr<Node>) -> bool {
 
 /// Whether a node is a zero as the chain rule leaves them: `0`, a
 /// product with `0`, a zero matrix; and what a linear use of a vector set
-/// to `0` leaves: a sum of zeros (`0 + A * 0`), a zero divided (`v * (v^T
-/// * 0) / s`), the diagonal matrix or the sum of a zero, a transpose or
-/// negation of one.
+/// to `0` leaves: a sum of zeros (`0 + A * 0`), a zero divided
+/// (`v * (v^T * 0) / s`), the diagonal matrix or the sum of a zero, a
+/// transpose or negation of one.
 fn is_zero_at(e: &RecExpr<Node>, id: Id) -> bool {
     match &e[id] {
         Node::Num(c) => c.is_zero(),

@@ -1531,6 +1531,23 @@ impl Normal<'_> {
                 let x = self.apply_as(a, u, t)?;
                 scaled(&x, &Rational::one().neg())
             }
+            // A matrix divided by a scalar: `(u * u^T / s) * x` is `u *
+            // (u^T * x) / s`.
+            Node::Div([a, d]) if self.scalar(a) == Some(false) && self.scalar(d) == Some(true) => {
+                let x = self.apply_as(a, u, t)?;
+                let inverse = match &self.expr[d] {
+                    Node::Num(r) if !r.is_zero() => constant(Rational::one().div(r)?),
+                    Node::Num(_) => return self.applied_whole(m, u, t),
+                    _ => {
+                        let y = self.scalar_part(d, true)?;
+                        match power(&y, &constant(Rational::int(-1)), None) {
+                            Some(i) => i,
+                            None => return self.applied_whole(m, u, t),
+                        }
+                    }
+                };
+                multiply(&inverse, &x)
+            }
             Node::Mul([a, b]) => match (self.scalar(a), self.scalar(b)) {
                 (Some(true), Some(false)) => {
                     let c = self.scalar_part(a, true)?;

@@ -1,8 +1,9 @@
 //! Determinants: of the identity and scaled identities (`det(c * I(D)) =
 //! c^D`), of products, transposes and inverses, and of 2 x 2 block
 //! matrices: block-triangular, the Schur complement (only where the block
-//! it inverts is provably invertible), and block row and column operations
-//! where two blocks are equal.
+//! it inverts is provably invertible), block row and column operations
+//! where two blocks are equal, and `det(A * D - B * C)` where the blocks
+//! are polynomials in one matrix, so commute.
 //!
 //! A Schur step that needs a scalar to be nonzero records that scalar, so
 //! the answer can state the condition.
@@ -178,6 +179,81 @@ fn schur_three(eg: &mut Graph, s: &Subst) -> Option<Id> {
     Some(eg.add(Node::Mul([pq, dx])))
 }
 
+/// The matrix that the class `id` is a polynomial in: a sum, difference,
+/// negation, product, scalar multiple or quotient by a scalar of the
+/// identity and that one matrix (`h * I(D) - h^3 / 4 * H` is one in
+/// `H`); `Some(None)` where it is one in the identity alone (a scalar, a
+/// zero). Any other matrix is a polynomial in itself. A scalar added to a
+/// matrix stands for every entry, not for a multiple of the identity, so
+/// such a sum is a matrix of its own. `None` where the search is too deep.
+fn polynomial_in(eg: &Graph, id: Id, depth: usize) -> Option<Option<Id>> {
+    let id = eg.find(id);
+    if is_scalar(eg, id) || crate::ir::analysis::is_zero(eg, id) {
+        return Some(None);
+    }
+    if depth == 0 {
+        return None;
+    }
+    let both = |a: Id, b: Id| -> Option<Option<Id>> {
+        match (
+            polynomial_in(eg, a, depth - 1)?,
+            polynomial_in(eg, b, depth - 1)?,
+        ) {
+            (None, x) | (x, None) => Some(x),
+            (Some(x), Some(y)) => (x == y).then_some(Some(x)),
+        }
+    };
+    for n in &eg[id].nodes {
+        let got = match n {
+            Node::Eye(_) => Some(None),
+            Node::Add([a, b]) | Node::Sub([a, b]) if !is_scalar(eg, *a) && !is_scalar(eg, *b) => {
+                both(*a, *b)
+            }
+            Node::Mul([a, b]) => both(*a, *b),
+            Node::Neg(a) => polynomial_in(eg, *a, depth - 1),
+            Node::Div([a, c]) if is_scalar(eg, *c) => polynomial_in(eg, *a, depth - 1),
+            _ => None,
+        };
+        if got.is_some() {
+            return got;
+        }
+    }
+    Some(Some(id))
+}
+
+/// The four blocks of `[A, B; C, D]` are square, of one size, and
+/// polynomials in one matrix (see [`polynomial_in`]), so they commute with
+/// one another; neither diagonal block is provably invertible (where one
+/// is, the Schur complement applies).
+fn commuting_blocks(eg: &mut Graph, root: Id, s: &Subst) -> bool {
+    if !same_square(eg, blocks(s)) || !no_diagonal_pivot(eg, root, s) {
+        return false;
+    }
+    let mut atom: Option<Id> = None;
+    for b in blocks(s) {
+        match polynomial_in(eg, b, 6) {
+            None => return false,
+            Some(None) => {}
+            Some(Some(x)) => match atom {
+                Some(y) if eg.find(y) != eg.find(x) => return false,
+                _ => atom = Some(x),
+            },
+        }
+    }
+    true
+}
+
+/// `det([A, B; C, D]) = det(A * D - B * C)` where `C` and `D` commute
+/// (here every block does, see [`commuting_blocks`]): a position Verlet
+/// step, whose blocks are polynomials in one Hessian.
+fn commuting(eg: &mut Graph, s: &Subst) -> Option<Id> {
+    let [a, b, c, d] = blocks(s);
+    let ad = eg.add(Node::Mul([a, d]));
+    let bc = eg.add(Node::Mul([b, c]));
+    let x = eg.add(Node::Sub([ad, bc]));
+    Some(eg.add(Node::Det(x)))
+}
+
 /// `det(M)` of a block matrix of three or more block rows, one of whose
 /// block rows (or columns) is zero but for its diagonal block `M_kk`,
 /// square: moving that row and that column last is one permutation of
@@ -287,6 +363,7 @@ pub fn rules() -> Vec<Rewrite> {
         built_row!("det-schur-upper-right"; "(det (block (row ?a ?b) (row ?c ?d)))" => |eg, s| schur_off_diagonal(eg, s, true), if blocks_same_square, if no_diagonal_pivot, if is_invertible("?b")),
         built_row!("det-schur-three";       "(det (block (row ?a ?b ?c) (row ?e ?p ?z1) (row ?f ?z2 ?q)))" => schur_three, if is_zero_var("?z1"), if is_zero_var("?z2"), if is_invertible("?p"), if is_invertible("?q"), if is_square_matrix("?a")),
         built_row!("det-block-lone";        "(det ?m)"                              => lone_diagonal_block),
+        built_row!("det-block-commuting";   "(det (block (row ?a ?b) (row ?c ?d)))" => commuting, if commuting_blocks),
         built_row!("det-schur-lower-left";  "(det (block (row ?a ?b) (row ?c ?d)))" => |eg, s| schur_off_diagonal(eg, s, false), if blocks_same_square, if no_diagonal_pivot, if is_invertible("?c")),
     ]);
     rules
@@ -322,6 +399,11 @@ pub fn words(rule: &str) -> Option<(&'static str, &'static str, &'static [&'stat
         "det-block-lone" => (
             "a block row or column is zero but for its diagonal block: moved last, with its column or row, it leaves a block triangular matrix, so the determinant is that block's times the determinant of the rest",
             "a block row or column is zero but for its diagonal block: moved last, with its column or row, it leaves a block triangular matrix, so the determinant is that block's times the determinant of the rest",
+            &[],
+        ),
+        "det-block-commuting" => (
+            "its four blocks are polynomials in one matrix, so they commute: det([A, B; C, D]) = det(A * D - B * C)",
+            r"its four blocks are polynomials in one matrix, so they commute: $\det\begin{bmatrix} A & B \\ C & D \end{bmatrix} = \det(AD - BC)$",
             &[],
         ),
         "det-rows-equal-right" => (
