@@ -284,6 +284,58 @@ fn unsum(expr: &RecExpr<Node>, leaf: &Leaf, bound: &[u32]) -> (RecExpr<Node>, Ve
     (b.finish(root), freed)
 }
 
+/// A sum over one of `bound` that holds `leaf` where `expr` is not
+/// linear in it: inside a function, a power, a divisor, or a product with
+/// another factor that holds `leaf` (`log(sum(t, y[t]))`, `sum(t, a[t] *
+/// x[t]) / sum(t, a[t])`). There the derivative by `leaf` needs the sum's
+/// value, which [`unsum`] would replace by one term. Its text, where
+/// there is one.
+fn nonlinear_sum(expr: &RecExpr<Node>, leaf: &Leaf, bound: &[u32]) -> Option<Id> {
+    let nodes = expr.as_ref();
+    let mut contains = vec![false; nodes.len()];
+    for (k, n) in nodes.iter().enumerate() {
+        contains[k] = match n {
+            Node::Leaf(l) => l == leaf,
+            other => other.children().iter().any(|&c| contains[usize::from(c)]),
+        };
+    }
+    let has = |id: Id| contains[usize::from(id)];
+    // From the root down, whether each node is in a linear position.
+    let mut stack = vec![(ir::root(expr), true)];
+    while let Some((id, linear)) = stack.pop() {
+        if !has(id) {
+            continue;
+        }
+        let n = &expr[id];
+        if let Node::Sum([t, _]) = n {
+            if matches!(&expr[*t], Node::Leaf(Leaf::Index(i)) if bound.contains(i)) {
+                if !linear {
+                    return Some(id);
+                }
+                // Each term of the sum is differentiated on its own.
+                continue;
+            }
+        }
+        match n {
+            Node::Add([a, b]) | Node::Sub([a, b]) => {
+                stack.extend([(*a, linear), (*b, linear)]);
+            }
+            Node::Neg(a) | Node::Trans(a) | Node::SumAll(a) | Node::Sum([_, a]) => {
+                stack.push((*a, linear));
+            }
+            Node::Mul([a, b]) | Node::Had([a, b]) => {
+                let both = has(*a) && has(*b);
+                stack.extend([(*a, linear && !both), (*b, linear && !both)]);
+            }
+            Node::Div([a, d]) => {
+                stack.extend([(*a, linear && !has(*d)), (*d, false)]);
+            }
+            other => stack.extend(other.children().iter().map(|&c| (c, false))),
+        }
+    }
+    None
+}
+
 /// `expr` inside sums over `indices`, the first outermost.
 fn wrap_sums(expr: RecExpr<Node>, indices: &[u32]) -> RecExpr<Node> {
     let mut expr = expr;
@@ -520,6 +572,20 @@ impl<'m> Adjoints<'m> {
         };
         let bound: Vec<u32> = offsets.iter().map(|x| x.0).collect();
         let consumer = &self.consumers[c];
+        if let Some(sum) = nonlinear_sum(&consumer.rhs, used, &bound) {
+            let sum = ir::build::subtree(&consumer.rhs, sum);
+            let text = crate::ir::text::expr(&self.model.symbols, &sum);
+            let used_text = self.model.symbols.leaf_text(used);
+            return Err(error(
+                span,
+                format!(
+                    "{what} cannot be derived yet: `{text}` sits inside a function, a power, a divisor or a product with another use of `{used_text}`, and deriv does not yet carry the chain rule through such a sum"
+                ),
+                format!(
+                    "name the sum with an equation of its own (`S = {text}`) and use `S` where it was: its adjoint is then derived, and flows back to `{used_text}`"
+                ),
+            ));
+        }
         let (body, freed) = unsum(&consumer.rhs, used, &bound);
         // A sum in the consumer must run over exactly the values the
         // target's equation computes; otherwise the term holds at some of

@@ -724,6 +724,19 @@ impl<'i> Forward<'i> {
             .vars
             .get(var as usize)
             .ok_or_else(|| EvalError("an unknown variable".into()))?;
+        // An assumed input has its assumed value at every index value
+        // (it is given at all of them), and the values computed from it
+        // follow (`z = tanh(w .* x)` is zero where `x = 0`).
+        if matches!(decl.kind, VarKind::Input) {
+            if let Some((_, value)) = self.assumed.iter().find(|(v, _)| *v == var) {
+                let mut b: Vec<Option<i64>> = vec![None; model.indices.len()];
+                for (&i, &v) in decl.indices.iter().zip(at) {
+                    b[i as usize] = Some(v);
+                }
+                let value = self.evaluator().eval(value, &b)?;
+                return self.fit(var, value);
+            }
+        }
         let eq = match decl.kind {
             VarKind::Input => return self.inst.input(var, at),
             VarKind::Defined(e) => model
