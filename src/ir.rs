@@ -510,6 +510,21 @@ pub fn nodes(expr: &RecExpr<Node>) -> &[Node] {
     expr.as_ref()
 }
 
+/// For each node of `expr`, whether the leaf `leaf` is in its subtree.
+pub fn holding(expr: &RecExpr<Node>, leaf: &Leaf) -> Vec<bool> {
+    let nodes = expr.as_ref();
+    let mut has = vec![false; nodes.len()];
+    for (k, n) in nodes.iter().enumerate() {
+        has[k] = match n {
+            Node::Leaf(l) => l == leaf,
+            other => egg::Language::children(other)
+                .iter()
+                .any(|&c| has[usize::from(c)]),
+        };
+    }
+    has
+}
+
 /// The root of a non-empty expression.
 pub fn root(expr: &RecExpr<Node>) -> Id {
     Id::from(expr.as_ref().len().saturating_sub(1))

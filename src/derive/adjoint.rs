@@ -255,13 +255,7 @@ fn refs_of(expr: &RecExpr<Node>, mut keep: impl FnMut(&Leaf) -> bool) -> Vec<Lea
 /// in `w`, term by term).
 fn unsum(expr: &RecExpr<Node>, leaf: &Leaf, bound: &[u32]) -> (RecExpr<Node>, Vec<u32>) {
     let nodes = expr.as_ref();
-    let mut contains = vec![false; nodes.len()];
-    for (k, n) in nodes.iter().enumerate() {
-        contains[k] = match n {
-            Node::Leaf(l) => l == leaf,
-            other => other.children().iter().any(|&c| contains[usize::from(c)]),
-        };
-    }
+    let contains = crate::ir::holding(expr, leaf);
     let mut freed = Vec::new();
     let mut b = ExprBuilder::new();
     let mut map: Vec<Id> = Vec::with_capacity(nodes.len());
@@ -288,17 +282,10 @@ fn unsum(expr: &RecExpr<Node>, leaf: &Leaf, bound: &[u32]) -> (RecExpr<Node>, Ve
 /// linear in it: inside a function, a power, a divisor, or a product with
 /// another factor that holds `leaf` (`log(sum(t, y[t]))`, `sum(t, a[t] *
 /// x[t]) / sum(t, a[t])`). There the derivative by `leaf` needs the sum's
-/// value, which [`unsum`] would replace by one term. Its text, where
-/// there is one.
+/// value, which [`unsum`] would replace by one term. The first such sum,
+/// where there is one.
 fn nonlinear_sum(expr: &RecExpr<Node>, leaf: &Leaf, bound: &[u32]) -> Option<Id> {
-    let nodes = expr.as_ref();
-    let mut contains = vec![false; nodes.len()];
-    for (k, n) in nodes.iter().enumerate() {
-        contains[k] = match n {
-            Node::Leaf(l) => l == leaf,
-            other => other.children().iter().any(|&c| contains[usize::from(c)]),
-        };
-    }
+    let contains = crate::ir::holding(expr, leaf);
     let has = |id: Id| contains[usize::from(id)];
     // From the root down, whether each node is in a linear position.
     let mut stack = vec![(ir::root(expr), true)];

@@ -118,13 +118,7 @@ pub fn op_word(n: &Node, e: &RecExpr<Node>, s: &Symbols) -> Option<Part> {
 /// distinct, outermost first.
 pub fn ops_to(rhs: &RecExpr<Node>, used: &Leaf, s: &Symbols) -> Vec<Part> {
     let nodes = rhs.as_ref();
-    let mut contains = vec![false; nodes.len()];
-    for (k, n) in nodes.iter().enumerate() {
-        contains[k] = match n {
-            Node::Leaf(l) => l == used,
-            other => other.children().iter().any(|&c| contains[usize::from(c)]),
-        };
-    }
+    let contains = crate::ir::holding(rhs, used);
     let mut out: Vec<Part> = Vec::new();
     for (k, n) in nodes.iter().enumerate().rev() {
         if contains[k] {
