@@ -437,6 +437,18 @@ impl Checker {
             ExpectLhs::Depth(r, _) => (Claim::Depth(self.plain_var(r, "`depth`")?), None, None),
             ExpectLhs::Expr(e) => self.claim(e)?,
         };
+        if matches!(claim, Claim::Adjoint(_)) && self.model.loss.is_none() {
+            let span = match lhs {
+                ExpectLhs::Expr(e) => e.span,
+                ExpectLhs::Depth(_, span) => *span,
+            };
+            return Err(Diagnostic::new(
+                span,
+                "a claim about an adjoint needs a loss",
+                "no `loss` in this script",
+            )
+            .hint("declare the objective, such as `loss L = sum(t, ell(h[t]))`"));
+        }
         let rhs = match claim {
             Claim::Params | Claim::Macs(_) | Claim::Depth(_) => {
                 let lw = Lowerer::new(self, Vec::new(), false);

@@ -511,6 +511,17 @@ fn isolate(
         )));
     }
     let scalar = model.shape_of(&leaf).is_scalar();
+    // A value of another size than the next state's is not determined by
+    // it: its coefficient is not square, and has no inverse.
+    if let Node::Leaf(Leaf::Var(n)) = &next[crate::ir::root(next)] {
+        let (to, from) = (model.shape_of(&Leaf::Var(n.clone())), model.shape_of(&leaf));
+        if to.rows != from.rows || to.cols != from.cols {
+            return Ok(Err(format!(
+                "`{name}` has another size than `{}`, so its coefficient in that equation is not square and has no inverse: `{name}` is not determined by the next state",
+                crate::ir::text::expr(&model.symbols, next)
+            )));
+        }
+    }
     let coef = coefficient(&coef, scalar, model);
     let condition = match &coef {
         Coefficient::Zero => return Ok(Err(format!("`{name}` drops out of its equation"))),
