@@ -222,16 +222,16 @@ pub fn is_zero(e: &RecExpr<Node>) -> bool {
 /// Whether a node is a zero as the chain rule leaves them: `0`, a
 /// product with `0`, a zero matrix; and what a linear use of a vector set
 /// to `0` leaves: a sum of zeros (`0 + A * 0`), a zero divided
-/// (`v * (v^T * 0) / s`), the diagonal matrix or the sum of a zero, a
-/// transpose or negation of one.
+/// (`v * (v^T * 0) / s`), the diagonal matrix of a zero, a transpose or
+/// negation of one. A sum over an index of zero (`sum(t, 0)`) is left to
+/// the simplifier, which writes it as a step of its own.
 fn is_zero_at(e: &RecExpr<Node>, id: Id) -> bool {
     match &e[id] {
         Node::Num(c) => c.is_zero(),
         Node::Zeros(_) => true,
         Node::Mul([a, b]) | Node::Had([a, b]) => is_zero_at(e, *a) || is_zero_at(e, *b),
         Node::Add([a, b]) | Node::Sub([a, b]) => is_zero_at(e, *a) && is_zero_at(e, *b),
-        Node::Div([a, _]) | Node::Sum([_, a]) => is_zero_at(e, *a),
-        Node::Diag(a) | Node::SumAll(a) => is_zero_at(e, *a),
+        Node::Div([a, _]) | Node::Diag(a) => is_zero_at(e, *a),
         Node::Trans(a) | Node::Neg(a) => is_zero_at(e, *a),
         _ => false,
     }
