@@ -1217,54 +1217,35 @@ fn once_computed(e: &RecExpr<Node>, model: &Model) -> Vec<u32> {
     out
 }
 
-/// Powers not merged: a product raised to a power that is not a number
-/// (`(a * b)^D`), and each factor of a product whose base another factor
-/// of the same product has (`b1 * b1^D`, counted once for each).
+/// Powers not merged, as printed: a product raised to a power that is not
+/// a number (`(a * b)^D`), and each factor of a product whose base another
+/// factor of the same product has (`b1 * b1^D`, counted once for each).
 fn unmerged_powers(e: &RecExpr<Node>) -> usize {
-    let nodes = e.as_ref();
-    // Each node's structure as a number, equal for equal subtrees.
-    let mut keys: HashMap<(std::mem::Discriminant<Node>, String), usize> = HashMap::default();
-    let mut key = Vec::with_capacity(nodes.len());
-    for n in nodes {
-        let kids: Vec<usize> = egg::Language::children(n)
-            .iter()
-            .map(|&c| key[usize::from(c)])
-            .collect();
-        let own = format!(
-            "{:?}",
-            egg::Language::map_children(n.clone(), |_| egg::Id::from(0usize))
-        );
-        let k = (std::mem::discriminant(n), format!("{own}{kids:?}"));
-        let next = keys.len();
-        key.push(*keys.entry(k).or_insert(next));
-    }
-    let base = |id: egg::Id| match &e[id] {
-        Node::Pow([b, _]) => key[usize::from(*b)],
-        _ => key[usize::from(id)],
+    // Copied into a builder, equal subtrees are one node.
+    let mut b = crate::ir::build::ExprBuilder::new();
+    let root = b.copy_all(e);
+    let base = |id: egg::Id| match b.node(id) {
+        Node::Pow([x, _]) => *x,
+        _ => id,
     };
-    let mut parent_mul = vec![false; nodes.len()];
-    for n in nodes {
-        if let Node::Mul(kids) = n {
-            for &k in kids {
-                parent_mul[usize::from(k)] = true;
-            }
-        }
-    }
     let mut count = 0usize;
-    for (i, n) in nodes.iter().enumerate() {
+    // Each node, and whether it is a factor of a product.
+    let mut stack = vec![(root, false)];
+    while let Some((id, factor)) = stack.pop() {
+        let n = b.node(id);
         match n {
-            Node::Pow([b, x])
-                if matches!(e[*b], Node::Mul(_)) && !matches!(e[*x], Node::Num(_)) =>
+            Node::Pow([x, k])
+                if matches!(b.node(*x), Node::Mul(_)) && !matches!(b.node(*k), Node::Num(_)) =>
             {
                 count += 1;
             }
             // The factors of a whole product, each base once.
-            Node::Mul(_) if !parent_mul[i] => {
+            Node::Mul(_) if !factor => {
                 let mut factors = Vec::new();
-                let mut stack = vec![egg::Id::from(i)];
-                while let Some(f) = stack.pop() {
-                    match &e[f] {
-                        Node::Mul([a, b]) => stack.extend([*a, *b]),
+                let mut product = vec![id];
+                while let Some(f) = product.pop() {
+                    match b.node(f) {
+                        Node::Mul([x, y]) => product.extend([*x, *y]),
                         _ => factors.push(base(f)),
                     }
                 }
@@ -1273,6 +1254,8 @@ fn unmerged_powers(e: &RecExpr<Node>) -> usize {
             }
             _ => {}
         }
+        let in_product = matches!(n, Node::Mul(_));
+        stack.extend(egg::Language::children(n).iter().map(|&c| (c, in_product)));
     }
     count
 }

@@ -34,12 +34,12 @@ impl Checker {
         }
     }
 
-    fn needs_loss(&self, s: &Stmt, what: &str) -> Result<()> {
+    fn needs_loss(&self, span: Span, what: &str) -> Result<()> {
         if self.model.loss.is_some() {
             return Ok(());
         }
         Err(Diagnostic::new(
-            s.span,
+            span,
             format!("{what} needs a loss"),
             "no `loss` in this script",
         )
@@ -49,7 +49,7 @@ impl Checker {
     fn request(&mut self, s: &Stmt, req: &ast::Request) -> Result<RequestKind> {
         Ok(match req {
             ast::Request::Adjoints { assuming } => {
-                self.needs_loss(s, "`derive adjoints`")?;
+                self.needs_loss(s.span, "`derive adjoints`")?;
                 let (assuming, sums) = self.both_assumptions(assuming)?;
                 RequestKind::Adjoints { assuming, sums }
             }
@@ -72,7 +72,7 @@ impl Checker {
                     },
                     _ => return Err(self.not_a_param(&param.name)),
                 };
-                self.needs_loss(s, "`derive grad`")?;
+                self.needs_loss(s.span, "`derive grad`")?;
                 let (assuming, sums) = self.both_assumptions(assuming)?;
                 RequestKind::Grad {
                     target,
@@ -437,17 +437,8 @@ impl Checker {
             ExpectLhs::Depth(r, _) => (Claim::Depth(self.plain_var(r, "`depth`")?), None, None),
             ExpectLhs::Expr(e) => self.claim(e)?,
         };
-        if matches!(claim, Claim::Adjoint(_)) && self.model.loss.is_none() {
-            let span = match lhs {
-                ExpectLhs::Expr(e) => e.span,
-                ExpectLhs::Depth(_, span) => *span,
-            };
-            return Err(Diagnostic::new(
-                span,
-                "a claim about an adjoint needs a loss",
-                "no `loss` in this script",
-            )
-            .hint("declare the objective, such as `loss L = sum(t, ell(h[t]))`"));
+        if let (Claim::Adjoint(_), ExpectLhs::Expr(e)) = (&claim, lhs) {
+            self.needs_loss(e.span, "a claim about an adjoint")?;
         }
         let rhs = match claim {
             Claim::Params | Claim::Macs(_) | Claim::Depth(_) => {

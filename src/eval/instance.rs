@@ -728,13 +728,8 @@ impl<'i> Forward<'i> {
         // (it is given at all of them), and the values computed from it
         // follow (`z = tanh(w .* x)` is zero where `x = 0`).
         if matches!(decl.kind, VarKind::Input) {
-            if let Some((_, value)) = self.assumed.iter().find(|(v, _)| *v == var) {
-                let mut b: Vec<Option<i64>> = vec![None; model.indices.len()];
-                for (&i, &v) in decl.indices.iter().zip(at) {
-                    b[i as usize] = Some(v);
-                }
-                let value = self.evaluator().eval(value, &b)?;
-                return self.fit(var, value);
+            if let Some(value) = self.assumed_value(var, at) {
+                return value;
             }
         }
         let eq = match decl.kind {
@@ -760,14 +755,8 @@ impl<'i> Forward<'i> {
         if !self.inst.computed(var, at) {
             return self.inst.given(var, at);
         }
-        // An assumed value, at the variable's own index values.
-        if let Some((_, value)) = self.assumed.iter().find(|(v, _)| *v == var) {
-            let mut b: Vec<Option<i64>> = vec![None; model.indices.len()];
-            for (&i, &v) in decl.indices.iter().zip(at) {
-                b[i as usize] = Some(v);
-            }
-            let value = self.evaluator().eval(value, &b)?;
-            return self.fit(var, value);
+        if let Some(value) = self.assumed_value(var, at) {
+            return value;
         }
         let mut binding: Vec<Option<i64>> = vec![None; model.indices.len()];
         for (ix, &v) in eq.lhs.at.iter().zip(at) {
@@ -779,6 +768,22 @@ impl<'i> Forward<'i> {
             }
         }
         self.evaluator().eval(&eq.rhs, &binding)
+    }
+
+    /// The value assumed for `var` at the index values `at` (its own
+    /// indices bound to them), where one is.
+    fn assumed_value(&self, var: u32, at: &[i64]) -> Option<Result<Mat>> {
+        let (_, value) = self.assumed.iter().find(|(v, _)| *v == var)?;
+        let model = self.inst.model;
+        let mut b: Vec<Option<i64>> = vec![None; model.indices.len()];
+        for (&i, &v) in model.vars[var as usize].indices.iter().zip(at) {
+            b[i as usize] = Some(v);
+        }
+        Some(
+            self.evaluator()
+                .eval(value, &b)
+                .and_then(|value| self.fit(var, value)),
+        )
     }
 
     /// A scalar boundary value such as `0` fills the variable's shape.
